@@ -1,0 +1,3 @@
+from nself.cli import program
+
+program.run()

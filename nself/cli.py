@@ -1,0 +1,126 @@
+"""The `nself` command: an invoke Program over the same namespace as `tasks.py`.
+
+It also accepts the spaced form the user guides use: `nself db migrate up 3`
+becomes `nself db.migrate.up --steps 3`. The words are translated here, from
+the namespace itself, so no task is defined twice.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from invoke import Collection, Program
+from invoke.exceptions import Exit, ParseError, UnexpectedExit
+
+from nself import __version__, errors
+from nself.tasks import namespace
+
+
+def _resolve(collection: Collection, words: list[str]) -> tuple[str | None, int]:
+    """The longest task path spelled by the leading `words`, and how many words it used."""
+    best, used = None, 0
+    path: list[str] = []
+    current: Collection | None = collection
+    for i, word in enumerate(words):
+        if current is None or word.startswith("-"):
+            break
+        name = word.replace("_", "-")
+        if name in current.collections:
+            path.append(name)
+            current = current.collections[name]
+            if current.default:
+                best, used = ".".join(path), i + 1
+            continue
+        if name in current.tasks:
+            path.append(name)
+            return ".".join(path), i + 1
+        break
+    return best, used
+
+
+def _flag_takes_value(task, flag: str) -> bool:
+    name = flag.lstrip("-").split("=", 1)[0]
+    for arg in task.get_arguments():
+        if name in arg.names or name.replace("-", "_") in arg.names:
+            return "=" not in flag and arg.kind is not bool
+    return False
+
+
+def translate(argv: list[str], collection: Collection = namespace) -> list[str]:
+    """Rewrite guide-style words (`db migrate up 3`) into invoke's form (`db.migrate.up --steps 3`)."""
+    if len(argv) < 2:
+        return argv
+    head, rest = argv[:1], argv[1:]
+    # Leave invoke's own leading flags (--help, --list, ...) alone.
+    i = 0
+    while i < len(rest) and rest[i].startswith("-"):
+        i += 1
+    head, rest = head + rest[:i], rest[i:]
+    if not rest or "." in rest[0]:
+        return head + rest
+    name, used = _resolve(collection, rest)
+    if name is None:
+        return head + rest
+    task = collection[name]
+    remaining = rest[used:]
+    flag = getattr(task, "positional_flag", None)
+    if flag:
+        out, j, filled = [], 0, False
+        while j < len(remaining):
+            word = remaining[j]
+            if word.startswith("-") and len(word) > 1:
+                out.append(word)
+                if _flag_takes_value(task, word) and j + 1 < len(remaining):
+                    out.append(remaining[j + 1])
+                    j += 1
+            elif not filled:
+                out += [f"--{flag}", word]
+                filled = True
+            else:
+                out.append(word)
+            j += 1
+        remaining = out
+    return head + [name] + remaining
+
+
+class NselfProgram(Program):
+    """invoke's Program with guide-style words, our exit-code table, and no tracebacks."""
+
+    def run(self, argv=None, exit: bool = True) -> int:
+        if argv is None:
+            argv = sys.argv
+        elif isinstance(argv, str):
+            argv = argv.split()
+        argv = translate(list(argv), self.namespace)
+        code = errors.SUCCESS
+        try:
+            self.create_config()
+            self.parse_core(argv)
+            self.parse_collection()
+            self.parse_tasks()
+            self.parse_cleanup()
+            self.update_config()
+            self.execute()
+        except ParseError as exc:
+            print(f"Error: {exc}. See `nself --help`.", file=sys.stderr)
+            code = errors.USAGE
+        except Exit as exc:
+            if exc.message:
+                print(exc.message, file=sys.stderr)
+            code = exc.code
+        except UnexpectedExit as exc:
+            code = exc.result.exited
+        except KeyboardInterrupt:
+            print("Interrupted.", file=sys.stderr)
+            code = errors.INTERRUPTED
+        if exit:
+            sys.exit(code)
+        return code
+
+
+program = NselfProgram(
+    name="nself",
+    binary="nself",
+    version=__version__,
+    namespace=namespace,
+)

@@ -1,0 +1,166 @@
+"""Connections to the configured database: reach it, name it, lock it."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+
+import psycopg
+from psycopg import sql
+
+from nself.config import Database, Environment
+from nself.errors import DatabaseUnreachable, LockTimeout, OperationFailed
+
+APPLICATION_NAME = "nself"
+CONNECT_TIMEOUT = 10
+
+# Shown when a statement needs an extension the embedded build lacks.
+EXTENSION_HINT = (
+    "The embedded PostgreSQL has no {ext!r} extension. Either point the embedded default at a "
+    "full installation (NSELF_POSTGRES_BIN=/usr/lib/postgresql/15/bin) or set DATABASE_URL to a "
+    "full server."
+)
+
+
+def target(env: Environment) -> Database:
+    """The database to talk to; in local with nothing configured, the running embedded server."""
+    db = env.database
+    if not db.embedded:
+        return db
+    from nself.embedded import EmbeddedServer
+
+    server = EmbeddedServer.for_environment(env)
+    server.ensure_running()
+    return replace(db, params=server.connection_params(db.name))
+
+
+def connect(db: Database, dbname: str | None = None, autocommit: bool = True,
+            create: bool | None = None) -> psycopg.Connection:
+    """Open a connection; unreachable servers become `DatabaseUnreachable`, one clean line.
+
+    The embedded default creates its project database on first use (`create`).
+    """
+    name = dbname or db.name
+    create = db.embedded if create is None else create
+    try:
+        return psycopg.connect(db.conninfo(name), autocommit=autocommit,
+                               application_name=APPLICATION_NAME,
+                               connect_timeout=CONNECT_TIMEOUT)
+    except psycopg.OperationalError as exc:
+        message = _first_line(db.redact(str(exc)))
+        if create and "does not exist" in message:
+            _create_database(db, name)
+            return connect(db, name, autocommit, create=False)
+        raise DatabaseUnreachable(
+            f"Cannot connect to {db.display(name)}: {message}"
+        ) from None
+
+
+def _create_database(db: Database, name: str) -> None:
+    with connect(db, "postgres", create=False) as admin:
+        try:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.errors.DuplicateDatabase:
+            pass
+
+
+def _first_line(message: str) -> str:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    # libpq puts the useful part ("Connection refused", "password authentication failed")
+    # on the first line and repeats per address; keep it short.
+    return lines[0] if lines else "unknown error"
+
+
+def server_version(conn: psycopg.Connection) -> str:
+    """The server's version string, e.g. '18.1'."""
+    return conn.execute("SHOW server_version").fetchone()[0].split()[0]
+
+
+def server_major(conn: psycopg.Connection) -> int:
+    return conn.info.server_version // 10000
+
+
+def describe_error(exc: psycopg.Error) -> str:
+    """PostgreSQL's message for `exc`, with its detail and hint, and the extension hint."""
+    diag = exc.diag
+    parts = [diag.message_primary or str(exc).strip().splitlines()[0]]
+    if diag.message_detail:
+        parts.append(f"DETAIL: {diag.message_detail}")
+    if diag.message_hint:
+        parts.append(f"HINT: {diag.message_hint}")
+    text = " ".join(parts)
+    missing = missing_extension(exc)
+    if missing:
+        text += " " + EXTENSION_HINT.format(ext=missing)
+    return text
+
+
+def missing_extension(exc: psycopg.Error) -> str | None:
+    """The extension name when `exc` says an extension is not available on this server."""
+    import re
+
+    message = exc.diag.message_primary or ""
+    detail = exc.diag.message_detail or ""
+    match = re.search(r'extension "([^"]+)" is not available', message)
+    if match:
+        return match.group(1)
+    match = re.search(r'could not open extension control file ".*/([^/"]+)\.control"',
+                      message + " " + detail)
+    if match:
+        return match.group(1)
+    # gen_random_uuid() is core since PG 13; uuid_generate_v4() etc. need uuid-ossp.
+    if exc.sqlstate == "42883":
+        for fn, ext in (("uuid_generate_v", "uuid-ossp"), ("crypt(", "pgcrypto"),
+                        ("gen_salt(", "pgcrypto"), ("digest(", "pgcrypto")):
+            if message.startswith("function " + fn) or f"function {fn}" in message:
+                return ext
+    return None
+
+
+# Advisory locks ---------------------------------------------------------------
+
+LOCK_HOLDER_SQL = """
+SELECT a.pid, coalesce(a.application_name, ''), a.backend_start, a.state
+FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+WHERE l.locktype = 'advisory' AND l.granted
+  AND l.classid = (%(key)s >> 32)::int::oid AND l.objid = (%(key)s & 4294967295)::oid
+  AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+LIMIT 1
+"""
+
+
+@contextmanager
+def advisory_lock(conn: psycopg.Connection, key: int, timeout: float, what: str):
+    """Hold a session-level advisory lock for the block, waiting at most `timeout` seconds."""
+    deadline = time.monotonic() + max(timeout, 0)
+    delay = 0.05
+    while True:
+        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+        if got:
+            break
+        if time.monotonic() >= deadline:
+            holder = conn.execute(LOCK_HOLDER_SQL, {"key": key}).fetchone()
+            who = (f"held by pid {holder[0]} ({holder[1] or 'no application name'}) "
+                   f"since {holder[2]:%Y-%m-%d %H:%M:%S}" if holder else "held by another session")
+            raise LockTimeout(
+                f"Could not take the {what} lock within {timeout:g} s: {who}. "
+                "Wait for it to finish, or raise --lock-timeout."
+            )
+        time.sleep(min(delay, max(deadline - time.monotonic(), 0.01)))
+        delay = min(delay * 2, 0.5)
+    try:
+        yield
+    finally:
+        try:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        except psycopg.Error:
+            pass  # the session is gone, and its lock with it
+
+
+def wrap_operational(db: Database, exc: psycopg.OperationalError) -> Exception:
+    """A lost connection mid-command becomes DatabaseUnreachable; other errors OperationFailed."""
+    if isinstance(exc, psycopg.errors.ConnectionException) or exc.sqlstate is None:
+        return DatabaseUnreachable(f"Lost the connection to {db.display()}: "
+                                   f"{_first_line(db.redact(str(exc)))}")
+    return OperationFailed(db.redact(describe_error(exc)))

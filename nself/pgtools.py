@@ -1,0 +1,154 @@
+"""The only place that runs psql, pg_dump and pg_restore (through `sh`).
+
+Binaries are chosen to fit the server's major version: candidates come from
+NSELF_POSTGRES_BIN, PATH, Debian's /usr/lib/postgresql/*/bin and the
+embedded wheel; the server's own major wins, else the newest newer one
+(pg_dump refuses servers newer than itself). Passwords travel in the
+environment, never on argv, and a failure becomes one clean line with the
+tool's own stderr.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+
+from nself.config import Database
+from nself.errors import ToolFailed, ToolMissing
+
+TOOLS = ("psql", "pg_dump", "pg_restore")
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    path: str
+    major: int
+
+
+@lru_cache(maxsize=None)
+def _version_of(path: str) -> int | None:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"\(PostgreSQL\)\s+(\d+)", out) or re.search(r"(\d+)\.\d+", out)
+    return int(match.group(1)) if match else None
+
+
+def _debian_binaries(name: str) -> list[str]:
+    # Debian's /usr/bin/pg_dump is pg_wrapper, which picks a version by its own rules:
+    # list the real binaries behind it instead.
+    return sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+
+
+def candidates(name: str, extra_dirs: tuple[str, ...] = ()) -> list[Tool]:
+    """Every `name` binary we can find, with its major version, in preference order."""
+    paths: list[str] = []
+    for folder in extra_dirs:
+        paths.append(os.path.join(folder, name))
+    on_path = shutil.which(name)
+    if on_path:
+        real = os.path.realpath(on_path)
+        if os.path.basename(real) != "pg_wrapper":
+            paths.append(on_path)
+    paths.extend(_debian_binaries(name))
+    from nself.embedded import wheel_bin_dir
+
+    wheel = wheel_bin_dir()
+    if wheel:
+        paths.append(str(wheel / name))
+    tools, seen = [], set()
+    for path in paths:
+        real = os.path.realpath(path)
+        if real in seen or not os.access(path, os.X_OK):
+            continue
+        seen.add(real)
+        major = _version_of(path)
+        if major is not None:
+            tools.append(Tool(name, path, major))
+    return tools
+
+
+def find(name: str, server_major: int, extra_dirs: tuple[str, ...] = (),
+         at_least: int | None = None) -> Tool:
+    """The best `name` for a server of `server_major`: same major, else the nearest newer one."""
+    found = candidates(name, extra_dirs)
+    floor = server_major if at_least is None else max(at_least, 0)
+    fitting = [t for t in found if t.major >= floor]
+    if not fitting:
+        have = ", ".join(f"{t.path} ({t.major})" for t in found) or "none"
+        raise ToolMissing(
+            f"No {name} of version {floor} or newer was found (found: {have}). Install the "
+            f"PostgreSQL {server_major} client tools, or set NSELF_POSTGRES_BIN to their bin folder."
+        )
+    exact = [t for t in fitting if t.major == server_major]
+    return exact[0] if exact else min(fitting, key=lambda t: t.major)
+
+
+def tool_env(db: Database, dbname: str | None = None) -> dict[str, str]:
+    """The process environment for a tool: ours, minus stray PG* settings, plus the target's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(db.libpq_env(dbname))
+    env.setdefault("PGAPPNAME", "nself")
+    env.setdefault("PGCONNECT_TIMEOUT", "10")
+    return env
+
+
+def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
+        foreground: bool = False, out=None, err=None, stdin=None, ok_codes=(0,),
+        bg: bool = False):
+    """Run `tool` with `args` against `db` through sh; raise ToolFailed on a bad exit.
+
+    `foreground` gives the tool our terminal (interactive psql). `out`/`err`
+    are files or callbacks for its output streams (never captured whole
+    unless omitted). Returns the sh RunningCommand.
+    """
+    import sh
+
+    command = sh.Command(tool.path)
+    kwargs = dict(_env=tool_env(db, dbname), _ok_code=list(ok_codes))
+    if foreground:
+        kwargs["_fg"] = True
+    else:
+        if out is not None:
+            kwargs["_out"] = out
+        if err is not None:
+            kwargs["_err"] = err
+        if stdin is not None:
+            kwargs["_in"] = stdin
+        if bg:
+            kwargs["_bg"] = True
+            kwargs["_bg_exc"] = False
+    try:
+        return command(*args, **kwargs)
+    except sh.ErrorReturnCode as exc:
+        raise failure(tool, db, exc.exit_code, _decode(exc.stderr)) from None
+    except sh.SignalException as exc:
+        raise ToolFailed(f"{tool.name} was killed by signal {-exc.exit_code}", 1) from None
+
+
+def failure(tool: Tool, db: Database, code: int, stderr: str) -> ToolFailed:
+    """A ToolFailed carrying the tool's own (redacted) stderr in one line."""
+    lines = [line.strip() for line in db.redact(stderr).splitlines() if line.strip()]
+    detail = " | ".join(lines[-4:]) if lines else f"exit code {code}"
+    return ToolFailed(f"{tool.name} failed: {detail}", code)
+
+
+def _decode(data) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return data or ""
+
+
+def extra_dirs(env) -> tuple[str, ...]:
+    """Bin folders named by settings: NSELF_POSTGRES_BIN first."""
+    folder = env.get("NSELF_POSTGRES_BIN")
+    return (folder,) if folder else ()
+

@@ -1,0 +1,129 @@
+"""The safety policy: which command may run how in which environment.
+
+One table, from the guides' "Environment-Specific Behavior", and one function,
+`enforce`, that every destructive task calls before it touches anything.
+On a terminal we ask; without one we never prompt: we refuse and name the
+flag that confirms (`--yes`, or `--confirm WORD`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from enum import Enum
+
+from nself.errors import Refused
+
+
+class Rule(Enum):
+    ALLOW = "allowed"
+    CONFIRM = "needs confirmation"
+    TYPED = "needs a typed word"
+    BLOCKED = "blocked"
+
+
+@dataclass(frozen=True)
+class Policy:
+    rule: Rule
+    word: str | None = None
+
+    def __str__(self) -> str:
+        return f"requires typing {self.word}" if self.rule is Rule.TYPED else self.rule.value
+
+
+ALLOW = Policy(Rule.ALLOW)
+CONFIRM = Policy(Rule.CONFIRM)
+BLOCKED = Policy(Rule.BLOCKED)
+DESTROY_PRODUCTION = Policy(Rule.TYPED, "yes-destroy-production")
+RESTORE_PRODUCTION = Policy(Rule.TYPED, "yes-restore-production")
+
+# command -> (local, staging, production). The first seven rows are the guides' table;
+# the rest are commands the guides mark "dev only" or that rewrite history.
+TABLE: dict[str, tuple[Policy, Policy, Policy]] = {
+    "migrate up": (ALLOW, CONFIRM, CONFIRM),
+    "migrate down": (ALLOW, CONFIRM, DESTROY_PRODUCTION),
+    "migrate fresh": (ALLOW, BLOCKED, BLOCKED),
+    "mock": (ALLOW, BLOCKED, BLOCKED),
+    "seed": (ALLOW, CONFIRM, CONFIRM),
+    "restore": (ALLOW, CONFIRM, RESTORE_PRODUCTION),
+    "backup": (ALLOW, ALLOW, ALLOW),
+    "reset": (ALLOW, BLOCKED, BLOCKED),
+    "update": (ALLOW, CONFIRM, CONFIRM),
+    "migrate repair": (ALLOW, CONFIRM, DESTROY_PRODUCTION),
+    "schema import --apply": (ALLOW, BLOCKED, BLOCKED),
+}
+ENV_COLUMN = {"local": 0, "staging": 1, "production": 2}
+
+
+def policy_for(command: str, env_name: str) -> Policy:
+    """The rule for `command` in environment `env_name`."""
+    try:
+        row = TABLE[command]
+    except KeyError:
+        raise KeyError(f"no safety rule for {command!r}") from None
+    return row[ENV_COLUMN[env_name]]
+
+
+def stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except ValueError:  # closed stdin
+        return False
+
+
+def enforce(command: str, env_name: str, *, target: str = "", yes: bool = False,
+            confirm: str | None = None, interactive: bool | None = None,
+            ask=input) -> None:
+    """Return when `command` may run in `env_name`; raise `Refused` otherwise.
+
+    `yes` is the `--yes` flag, `confirm` the `--confirm WORD` flag. `interactive`
+    defaults to whether stdin is a terminal; `ask` reads an answer there.
+    """
+    policy = policy_for(command, env_name)
+    where = f"{env_name}{f' ({target})' if target else ''}"
+    if policy.rule is Rule.ALLOW:
+        return
+    if policy.rule is Rule.BLOCKED:
+        raise Refused(
+            f"`{command}` is blocked in {env_name}: it destroys data. "
+            "It runs only in local (ENV=local)."
+        )
+    interactive = stdin_is_terminal() if interactive is None else interactive
+    if policy.rule is Rule.CONFIRM:
+        if yes or (confirm is not None and confirm.strip().lower() in ("y", "yes")):
+            return
+        if not interactive:
+            raise Refused(
+                f"`{command}` in {where} needs confirmation and there is no terminal to ask: "
+                "pass --yes to confirm."
+            )
+        answer = _ask(ask, f"Run `{command}` on {where}? [y/N] ")
+        if answer.strip().lower() in ("y", "yes"):
+            return
+        raise Refused(f"`{command}` cancelled.")
+    # typed word
+    if confirm is not None:
+        if confirm == policy.word:
+            return
+        raise Refused(
+            f"`{command}` in {env_name} needs the word {policy.word}; got {confirm!r}."
+        )
+    if not interactive:
+        raise Refused(
+            f"`{command}` in {where} requires typing {policy.word} and there is no terminal "
+            f"to ask: pass --confirm {policy.word} to confirm."
+        )
+    answer = _ask(ask, f"`{command}` on {where}. Type {policy.word} to continue: ")
+    if answer.strip() == policy.word:
+        return
+    raise Refused(f"`{command}` cancelled: the answer was not {policy.word}.")
+
+
+def _ask(ask, prompt: str) -> str:
+    try:
+        return ask(prompt)
+    except EOFError:
+        return ""
+    except KeyboardInterrupt:
+        raise Refused("Cancelled.") from None
+

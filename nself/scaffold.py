@@ -1,0 +1,85 @@
+"""`nself init`: the folders and files of a new project, never overwriting one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ENV_FILE = """\
+# Settings for the {env} environment. Committed: keep secrets in .env (git-ignored).
+# Later wins: config/{env}.env, then .env, then the process environment.
+{database}
+# Migrations: lock wait for each statement (ms, 0 = none) and retries when it times out.
+# NSELF_LOCK_TIMEOUT_MS=5000
+# NSELF_LOCK_RETRIES=3
+# Backups
+# BACKUP_ENABLED=true
+# BACKUP_SCHEDULE="0 2 * * *"
+# BACKUP_RETENTION_DAYS=30
+# BACKUP_COMPRESSION=true
+"""
+
+LOCAL_DATABASE = """\
+# No DATABASE_URL: nself runs an embedded PostgreSQL in .nself/postgres/.
+# DATABASE_URL=postgresql://postgres@127.0.0.1:5432/app
+# NSELF_POSTGRES_BIN=/usr/lib/postgresql/15/bin   # embedded server from a full installation"""
+
+REMOTE_DATABASE = """\
+# Required here; put the password in .env or the process environment, not in this file.
+# DATABASE_URL=postgresql://app@db.{env}.example.com:5432/app"""
+
+ENV_EXAMPLE = """\
+# Copy to .env (git-ignored) for personal settings and secrets.
+# ENV=local
+# DATABASE_URL=postgresql://user:password@localhost:5432/app
+"""
+
+SCHEMA = """\
+Project {name} {{
+  database_type: 'PostgreSQL'
+  Note: '{name} database schema'
+}}
+"""
+
+GITIGNORE_LINES = (".env", ".nself/", "backups/")
+
+
+def scaffold(root: Path, project_name: str) -> tuple[list[str], list[str]]:
+    """Create the project layout in `root`; returns (created, kept) relative paths."""
+    created: list[str] = []
+    kept: list[str] = []
+
+    def folder(rel: str) -> None:
+        path = root / rel
+        if path.is_dir():
+            return
+        path.mkdir(parents=True)
+        created.append(rel + "/")
+
+    def file(rel: str, text: str) -> None:
+        path = root / rel
+        if path.exists():
+            kept.append(rel)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        created.append(rel)
+
+    folder("migrations")
+    for env in ("common", "local", "staging", "production"):
+        folder(f"seeds/{env}")
+    for env in ("local", "staging", "production"):
+        database = LOCAL_DATABASE if env == "local" else REMOTE_DATABASE.format(env=env)
+        file(f"config/{env}.env", ENV_FILE.format(env=env, database=database))
+    file("schema.dbml", SCHEMA.format(name=project_name))
+    file(".env.example", ENV_EXAMPLE)
+
+    gitignore = root / ".gitignore"
+    present = gitignore.read_text().splitlines() if gitignore.exists() else []
+    missing = [entry for entry in GITIGNORE_LINES if entry not in present]
+    if missing:
+        with gitignore.open("a") as handle:
+            if present and present[-1].strip():
+                handle.write("\n")
+            handle.write("\n".join(missing) + "\n")
+        created.append(f".gitignore ({', '.join(missing)})")
+    return created, kept

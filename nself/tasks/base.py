@@ -1,0 +1,63 @@
+"""The task boundary: our exceptions become one stderr line and an exit code."""
+
+from __future__ import annotations
+
+import functools
+
+from invoke import task as invoke_task
+from invoke.exceptions import Exit
+
+from nself import errors
+
+
+def command(*args, positional_flag: str | None = None, **kwargs):
+    """`invoke.task`, plus error translation; `positional_flag` names the flag that the
+    `nself` front end fills from a bare word (`nself db migrate up 3` -> `--steps 3`)."""
+
+    def decorate(body):
+        @functools.wraps(body)
+        def wrapper(c, *a, **kw):
+            try:
+                return body(c, *a, **kw)
+            except errors.NselfError as exc:
+                raise Exit(_one_line(str(exc)), exc.exit_code) from None
+            except KeyboardInterrupt:
+                raise Exit("Interrupted.", errors.INTERRUPTED) from None
+            except Exception as exc:
+                translated = _translate_driver_error(exc)
+                if translated is None:
+                    raise
+                raise Exit(_one_line(str(translated)), translated.exit_code) from None
+
+        made = invoke_task(*args, **kwargs)(wrapper)
+        made.positional_flag = positional_flag
+        return made
+
+    if args and callable(args[0]) and not kwargs:
+        body, args = args[0], ()
+        return decorate(body)
+    return decorate
+
+
+def _translate_driver_error(exc: Exception) -> errors.NselfError | None:
+    import psycopg
+
+    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+        return errors.DatabaseUnreachable(f"Lost the database connection: {exc}".splitlines()[0])
+    if isinstance(exc, psycopg.Error):
+        from nself.database import describe_error
+
+        return errors.OperationFailed(describe_error(exc))
+    return None
+
+
+def _one_line(message: str) -> str:
+    text = " ".join(part.strip() for part in message.strip().splitlines() if part.strip())
+    return f"Error: {text}" if not text.startswith(("Error", "✗")) else text
+
+
+def environment():
+    """The Environment for this invocation (read fresh: tests change cwd and env)."""
+    from nself.config import Environment
+
+    return Environment.load()

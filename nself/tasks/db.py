@@ -1,0 +1,113 @@
+"""`db` tasks: status, shell, start, stop."""
+
+from __future__ import annotations
+
+from nself import output
+from nself.errors import ConfigError, UsageError
+from nself.tasks.base import command, environment
+
+
+@command(help={"json": "Print the status as JSON."})
+def status(c, json=False):
+    """Show database status: environment, server, size, tables, migrations, last backup."""
+    from nself.status import database_status
+
+    facts = database_status(environment())
+    if json:
+        output.as_json(facts)
+        return
+    m = facts["migrations"]
+    last = facts["last_backup"]
+    output.heading("Database Status")
+    rows = [
+        ("Environment", facts["environment"]),
+        ("Server", f"PostgreSQL {facts['server_version']}"
+                   + (" (embedded)" if facts["embedded"] else "")),
+        ("Database", facts["database"]),
+        ("Size", output.size(facts["size_bytes"])),
+        ("Tables", facts["tables"]),
+        ("Migrations", f"{m['applied']} applied, {m['pending']} pending"
+                       + (f", {m['changed']} changed" if m.get("changed") else "")
+                       + (f", {m['missing']} missing" if m.get("missing") else "")),
+        ("Last backup", f"{last['file']} ({last['created']:%Y-%m-%d %H:%M:%S}, "
+                        f"{output.size(last['size_bytes'])})" if last else "none"),
+    ]
+    for label, value in rows:
+        output.line(f"{label + ':':<13} {value}")
+
+
+@command(
+    help={
+        "command": "Run this SQL and exit (psql -c).",
+        "file": "Run the SQL in this file and exit (psql -f); stops at the first error.",
+        "database": "Connect to this database instead of the configured one.",
+    },
+)
+def shell(c, command=None, file=None, database=None):
+    """Open psql on the configured database; psql's exit code is passed through."""
+    import sys
+
+    from nself import database as dbmod
+    from nself import pgtools
+    from nself.errors import ToolFailed
+
+    if command is not None and file is not None:
+        raise UsageError("Give either -c or -f, not both.")
+    if file is not None:
+        from pathlib import Path
+
+        if not Path(file).is_file():
+            raise UsageError(f"Cannot read {file}: no such file.")
+    env = environment()
+    db = dbmod.target(env)
+    with dbmod.connect(db, database) as conn:
+        major = dbmod.server_major(conn)
+    tool = pgtools.find("psql", major, pgtools.extra_dirs(env), at_least=0)
+    args = ["-X", "-v", "ON_ERROR_STOP=1"]
+    if command is not None:
+        args += ["-c", command]
+    elif file is not None:
+        args += ["-f", file]
+    interactive = command is None and file is None
+    try:
+        if interactive:
+            pgtools.run(tool, args, db, database, foreground=True)
+        else:
+            pgtools.run(tool, args, db, database, out=sys.stdout, err=sys.stderr)
+    except ToolFailed as exc:
+        from invoke.exceptions import Exit
+
+        # psql already printed its error on stderr; pass its exit code through.
+        raise Exit(code=exc.returncode) from None
+
+
+@command
+def start(c):
+    """Start the embedded PostgreSQL (local only; it keeps running until `db stop`)."""
+    server = _embedded(environment())
+    started = server.ensure_running()
+    info = server.info()
+    output.ok(f"PostgreSQL {server.major} {'started' if started else 'already running'} "
+              f"(pid {info.pid}, socket {info.socket_dir}, data {server.pgdata})")
+
+
+@command
+def stop(c):
+    """Stop the embedded PostgreSQL."""
+    server = _embedded(environment())
+    if server.stop():
+        output.ok(f"PostgreSQL {server.major} stopped")
+    else:
+        output.line(f"PostgreSQL {server.major} was not running")
+
+
+def _embedded(env):
+    from nself.embedded import EmbeddedServer
+
+    env.require_project()
+    if not env.database.embedded:
+        raise ConfigError(
+            f"The database is external ({env.database.display()}): nself only starts and stops "
+            "its embedded server (local, no DATABASE_URL/PGHOST set)."
+        )
+    return EmbeddedServer.for_environment(env)

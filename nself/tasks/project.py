@@ -1,0 +1,54 @@
+"""Project-level tasks: init, logs, restart."""
+
+from __future__ import annotations
+
+from nself import output
+from nself.errors import UsageError
+from nself.tasks.base import command, environment
+
+SERVICES = ("postgres",)
+
+
+@command
+def init(c):
+    """Scaffold an nself project in the current folder (never overwrites a file)."""
+    from nself.scaffold import scaffold
+
+    env = environment()
+    created, kept = scaffold(env.root, env.project_name)
+    for rel in created:
+        output.ok(f"Created {rel}")
+    for rel in kept:
+        output.line(f"  Kept existing {rel}")
+    output.line("Next: nself db status")
+
+
+def _service(name: str) -> str:
+    if name not in SERVICES:
+        raise UsageError(f"Unknown service {name!r}: nself manages {', '.join(SERVICES)}.")
+    return name
+
+
+@command(help={"service": "The service: postgres.", "lines": "How many lines to show."})
+def logs(c, service, lines=50):
+    """Show the tail of the embedded PostgreSQL's log."""
+    from nself.tasks.db import _embedded
+
+    _service(service)
+    server = _embedded(environment())
+    tail = server.log_tail(lines)
+    if not tail:
+        output.line(f"No log yet ({server.log_file}).")
+    for text in tail:
+        output.line(text)
+
+
+@command(help={"service": "The service: postgres."})
+def restart(c, service):
+    """Restart the embedded PostgreSQL."""
+    from nself.tasks.db import _embedded
+
+    _service(service)
+    server = _embedded(environment())
+    server.restart()
+    output.ok(f"PostgreSQL {server.major} restarted (pid {server.info().pid})")

@@ -1,0 +1,212 @@
+"""Real PostgreSQL for every test: the embedded 18 (started once per session) and,
+when NSELF_TEST_EXTERNAL_URL is set, that server too (the machine's PostgreSQL 15).
+Each test gets its own throwaway database, dropped afterwards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from nself.config import Database
+
+REPO = Path(__file__).resolve().parent.parent
+EXTERNAL_URL = os.environ.get("NSELF_TEST_EXTERNAL_URL")
+BACKENDS = ["embedded"] + (["external"] if EXTERNAL_URL else [])
+ISOLATED_PREFIXES = ("NSELF_", "PG", "BACKUP_")
+ISOLATED_NAMES = ("ENV", "DATABASE_URL")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true",
+                     help="also run long randomized and load tests (marked slow)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="long test: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch, tmp_path_factory):
+    """No settings from the developer's shell leak into a test; HOME is a temp folder."""
+    for name in list(os.environ):
+        if name.startswith(ISOLATED_PREFIXES) or name in ISOLATED_NAMES:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(scope="session")
+def embedded_server(tmp_path_factory):
+    """One embedded PostgreSQL 18 for the whole session, in a temp folder."""
+    from nself.embedded import EmbeddedServer
+
+    state = Path(f"/tmp/nself-test-{os.getpid()}")
+    server = EmbeddedServer(state)
+    server.ensure_running()
+    yield server
+    server.stop()
+    subprocess.run(["rm", "-rf", str(state)], check=False)
+
+
+def _admin_params(backend: str, embedded_server) -> dict[str, str]:
+    if backend == "external":
+        from psycopg.conninfo import conninfo_to_dict
+
+        return {k: str(v) for k, v in conninfo_to_dict(EXTERNAL_URL).items()}
+    return embedded_server.connection_params("postgres")
+
+
+@dataclass
+class TestDatabase:
+    backend: str
+    params: dict[str, str]
+    admin: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.params["dbname"]
+
+    @property
+    def url(self) -> str:
+        p = self.params
+        host = p.get("host", "")
+        if host.startswith("/"):
+            return f"postgresql://{p.get('user', 'postgres')}@/{p['dbname']}?host={host}&port={p.get('port', '5432')}"
+        return f"postgresql://{p.get('user', 'postgres')}@{host}:{p.get('port', '5432')}/{p['dbname']}"
+
+    @property
+    def database(self) -> Database:
+        return Database(self.params)
+
+    def connect(self, **kw) -> psycopg.Connection:
+        return psycopg.connect(Database(self.params).conninfo(), autocommit=True, **kw)
+
+    def query(self, text: str, params=None) -> list[tuple]:
+        with self.connect() as conn:
+            cur = conn.execute(text, params)
+            return cur.fetchall() if cur.description else []
+
+    def scalar(self, text: str, params=None):
+        rows = self.query(text, params)
+        return rows[0][0] if rows else None
+
+    def tables(self, schema: str = "public") -> list[str]:
+        return [r[0] for r in self.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema,))]
+
+    def create_sibling(self) -> TestDatabase:
+        """Another empty database on the same server (dropped with this one's fixture)."""
+        name = f"{self.name}_b"
+        _create(self.admin, name)
+        return TestDatabase(self.backend, {**self.params, "dbname": name}, self.admin)
+
+
+def _create(admin: dict[str, str], name: str) -> None:
+    with psycopg.connect(Database(admin).conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _drop(admin: dict[str, str], name: str) -> None:
+    with psycopg.connect(Database(admin).conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def db(backend, request) -> TestDatabase:
+    """A fresh, empty database on the current backend, dropped after the test."""
+    server = request.getfixturevalue("embedded_server") if backend == "embedded" else None
+    admin = _admin_params(backend, server)
+    name = f"nself_t_{uuid.uuid4().hex[:12]}"
+    _create(admin, name)
+    test_db = TestDatabase(backend, {**admin, "dbname": name}, admin)
+    yield test_db
+    _drop(admin, name)
+    _drop(admin, f"{name}_b")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def __repr__(self) -> str:
+        return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
+
+
+@dataclass
+class Project:
+    """A temp nself project whose DATABASE_URL points at the test's database."""
+
+    root: Path
+    db: TestDatabase
+    capsys: pytest.CaptureFixture
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def migrations(self) -> Path:
+        return self.root / "migrations"
+
+    def write(self, rel: str, text: str) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    def migration(self, filename: str, up: str, down: str | None = "", header: str = "") -> Path:
+        """Write migrations/<filename> from an UP and a DOWN section."""
+        parts = [f"-- Migration: {filename.removesuffix('.sql')}\n", textwrap.dedent(header),
+                 "-- UP\n", textwrap.dedent(up).strip("\n") + "\n"]
+        if down is not None:
+            parts += ["\n-- DOWN\n", textwrap.dedent(down).strip("\n") + "\n"]
+        path = self.migrations / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(parts))
+        return path
+
+    def run(self, *argv: str) -> Result:
+        """Run `nself ARGV` in-process, as the installed command would, and capture it."""
+        from nself.cli import program
+
+        self.capsys.readouterr()
+        code = program.run(["nself", *argv], exit=False)
+        captured = self.capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    def run_process(self, *argv: str, env: dict[str, str] | None = None, stdin=subprocess.DEVNULL,
+                    timeout: float = 120) -> Result:
+        """Run the real `nself` command in a child process (no terminal)."""
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.run([sys.executable, "-m", "nself", *argv], cwd=self.root,
+                              env=full_env, capture_output=True, text=True, stdin=stdin,
+                              timeout=timeout)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def project(tmp_path, db, monkeypatch, capsys) -> Project:
+    root = tmp_path / "proj"
+    for rel in ("migrations", "seeds/common", "seeds/local", "config"):
+        (root / rel).mkdir(parents=True)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    return Project(root=root, db=db, capsys=capsys)
