@@ -2,8 +2,12 @@
 
 from invoke import Collection
 
-from nself.tasks import db, project
+from nself.tasks import backup, db, migrate, project
 
 db_collection = Collection("db", db.status, db.shell, db.start, db.stop)
+db_collection.add_collection(migrate.collection)
+db_collection.add_collection(backup.collection)
+if backup.restore is not None:
+    db_collection.add_task(backup.restore)
 
 namespace = Collection(project.init, project.logs, project.restart, db_collection)
