@@ -102,8 +102,12 @@ class NselfProgram(Program):
             self.update_config()
             self.execute()
         except ParseError as exc:
-            print(f"Error: {exc}. See `nself --help`.", file=sys.stderr)
+            print(f"Error: {str(exc).rstrip('.!')}. See `nself --help`.", file=sys.stderr)
             code = errors.USAGE
+        except BrokenPipeError:
+            # `nself ... | head`: the reader left; not an error of ours.
+            sys.stderr.close()
+            code = errors.SUCCESS
         except Exit as exc:
             if exc.message:
                 print(exc.message, file=sys.stderr)

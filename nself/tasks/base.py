@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import functools
 
+from invoke import Task
 from invoke import task as invoke_task
 from invoke.exceptions import Exit
 
 from nself import errors
+
+
+class NselfTask(Task):
+    """A Task whose help survives being asked twice (invoke pops help entries while
+    building arguments; our front end and in-process tests build them more than once)."""
+
+    positional_flag: str | None = None
+
+    def get_arguments(self, ignore_unknown_help=None):
+        saved = dict(self.help)
+        try:
+            return super().get_arguments(ignore_unknown_help)
+        finally:
+            self.help = saved
 
 
 def command(*args, positional_flag: str | None = None, **kwargs):
@@ -23,13 +38,17 @@ def command(*args, positional_flag: str | None = None, **kwargs):
                 raise Exit(_one_line(str(exc)), exc.exit_code) from None
             except KeyboardInterrupt:
                 raise Exit("Interrupted.", errors.INTERRUPTED) from None
+            except BrokenPipeError:
+                # `nself db status | head`: the reader left early; that is not a failure.
+                _silence_stdout()
+                raise Exit(code=errors.SUCCESS) from None
             except Exception as exc:
                 translated = _translate_driver_error(exc)
                 if translated is None:
                     raise
                 raise Exit(_one_line(str(translated)), translated.exit_code) from None
 
-        made = invoke_task(*args, **kwargs)(wrapper)
+        made = invoke_task(*args, klass=NselfTask, **kwargs)(wrapper)
         made.positional_flag = positional_flag
         return made
 
@@ -37,6 +56,17 @@ def command(*args, positional_flag: str | None = None, **kwargs):
         body, args = args[0], ()
         return decorate(body)
     return decorate
+
+
+def _silence_stdout() -> None:
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # captured stdout (tests): nothing to silence
 
 
 def _translate_driver_error(exc: Exception) -> errors.NselfError | None:

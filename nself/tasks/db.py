@@ -69,16 +69,25 @@ def shell(c, command=None, file=None, database=None):
     elif file is not None:
         args += ["-f", file]
     interactive = command is None and file is None
+    missing: list[str] = []
+
+    def relay_error(text: str) -> None:
+        sys.stderr.write(text)
+        ext = dbmod.missing_extension_in(text)
+        if ext:
+            missing.append(ext)
+
     try:
         if interactive:
             pgtools.run(tool, args, db, database, foreground=True)
         else:
-            pgtools.run(tool, args, db, database, out=sys.stdout, err=sys.stderr)
+            pgtools.run(tool, args, db, database, out=sys.stdout, err=relay_error)
     except ToolFailed as exc:
         from invoke.exceptions import Exit
 
-        # psql already printed its error on stderr; pass its exit code through.
-        raise Exit(code=exc.returncode) from None
+        # psql already printed its error on stderr; add our hint, pass its exit code through.
+        hint = dbmod.EXTENSION_HINT.format(ext=missing[0]) if missing else None
+        raise Exit(hint, code=exc.returncode) from None
 
 
 @command

@@ -1,0 +1,237 @@
+"""Benchmark `nself db backup` / `nself db restore` against the raw tools, in one run.
+
+    python bench/bench_backup.py                 # ~1 GB database (built once, then reused)
+    python bench/bench_backup.py --scale 0.1     # ~100 MB, for a quick look
+    python bench/bench_backup.py --url postgresql://postgres@127.0.0.1:5432/postgres
+
+Without --url the database lives on an embedded PostgreSQL 18 kept in
+/tmp/nself-bench (delete that folder to rebuild). The database `bench_<scale>`
+holds users + orders with indexes, made by generate_series; it is reused when
+it exists. Every number below is measured in the same run, on the same data:
+
+- `nself db backup` (default format, verification included), as a child process
+- `pg_dump -Fc -Z0 -f` (the floor: no compression at all)
+- `pg_dump | gzip` (the guides' `.sql.gz`)
+- `nself db restore` vs `pg_restore -d` (single job) into empty databases
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from nself import pgtools  # noqa: E402
+from nself.config import Database  # noqa: E402
+
+USERS_PER_SCALE = 1_500_000
+ORDERS_PER_SCALE = 7_000_000
+
+BUILD_SQL = """
+CREATE TABLE users (
+    id bigserial PRIMARY KEY,
+    email text NOT NULL UNIQUE,
+    name text NOT NULL,
+    country char(2) NOT NULL,
+    bio text,
+    created_at timestamptz NOT NULL
+);
+INSERT INTO users (email, name, country, bio, created_at)
+SELECT 'user' || i || '@example.com',
+       initcap(substr(md5(i::text), 1, 6)) || ' ' || initcap(substr(md5((i * 7)::text), 1, 9)),
+       (ARRAY['US','DE','FR','GB','BR','IN','JP','NL'])[1 + i % 8],
+       CASE WHEN i % 3 = 0 THEN NULL
+            ELSE 'Likes ' || (ARRAY['hiking','chess','jazz','rust','sql','tea'])[1 + i % 6]
+                 || ' and ' || md5((i * 13)::text) END,
+       timestamptz '2020-01-01' + (i % 100000) * interval '17 minutes'
+FROM generate_series(1, {users}) AS i;
+
+CREATE TABLE orders (
+    id bigserial PRIMARY KEY,
+    user_id bigint NOT NULL REFERENCES users (id),
+    amount numeric(10, 2) NOT NULL,
+    status text NOT NULL,
+    note text,
+    created_at timestamptz NOT NULL
+);
+INSERT INTO orders (user_id, amount, status, note, created_at)
+SELECT 1 + (i * 7919) % {users},
+       ((i * 31) % 100000) / 100.0,
+       (ARRAY['paid','shipped','delivered','refunded','pending'])[1 + i % 5],
+       CASE WHEN i % 4 = 0 THEN 'gift wrap ' || substr(md5(i::text), 1, 12) END,
+       timestamptz '2021-01-01' + (i % 500000) * interval '1 minute'
+FROM generate_series(1, {orders}) AS i;
+CREATE INDEX orders_user_id ON orders (user_id);
+CREATE INDEX orders_created_at ON orders (created_at);
+ANALYZE;
+"""
+
+
+def admin_params(url: str | None) -> dict[str, str]:
+    if url:
+        from psycopg.conninfo import conninfo_to_dict
+
+        return {k: str(v) for k, v in conninfo_to_dict(url).items()}
+    from nself.embedded import EmbeddedServer
+
+    server = EmbeddedServer(Path("/tmp/nself-bench"))
+    server.ensure_running()
+    return server.connection_params("postgres")
+
+
+def connect(params: dict[str, str], dbname: str) -> psycopg.Connection:
+    return psycopg.connect(Database(params).conninfo(dbname), autocommit=True)
+
+
+def ensure_database(params: dict[str, str], name: str, scale: float) -> None:
+    with connect(params, "postgres") as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists:
+            with connect(params, name) as db:
+                if db.execute("SELECT to_regclass('orders') IS NOT NULL").fetchone()[0]:
+                    return
+            conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    print(f"building {name} (scale {scale}) ...", flush=True)
+    started = time.monotonic()
+    with connect(params, name) as db:
+        db.execute(BUILD_SQL.format(users=int(USERS_PER_SCALE * scale),
+                                    orders=int(ORDERS_PER_SCALE * scale)))
+    print(f"built in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def fresh_database(params: dict[str, str], name: str) -> None:
+    with connect(params, "postgres") as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def url_of(params: dict[str, str], dbname: str) -> str:
+    host = params.get("host", "")
+    user = params.get("user", "postgres")
+    port = params.get("port", "5432")
+    if host.startswith("/"):
+        return f"postgresql://{user}@/{dbname}?host={host}&port={port}"
+    return f"postgresql://{user}@{host}:{port}/{dbname}"
+
+
+def timed(argv, **kw) -> float:
+    started = time.monotonic()
+    subprocess.run(argv, check=True, **kw)
+    return time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 is about 1 GB")
+    parser.add_argument("--url", help="admin URL of the server to use (default: embedded 18)")
+    parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--levels", action="store_true",
+                        help="also time pg_dump -Fc at -Z1..-Z3 (to choose the default)")
+    args = parser.parse_args()
+
+    params = admin_params(args.url)
+    name = f"bench_{str(args.scale).replace('.', '_')}"
+    ensure_database(params, name, args.scale)
+    if args.build_only:
+        return 0
+    with connect(params, name) as conn:
+        major = conn.info.server_version // 10000
+        db_size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    database = Database({**params, "dbname": name})
+    env = pgtools.tool_env(database, name)
+    pg_dump = pgtools.find("pg_dump", major).path
+    pg_restore = pgtools.find("pg_restore", major).path
+
+    work = Path(tempfile.mkdtemp(prefix="nself-bench-"))
+    (work / "migrations").mkdir()
+    nself_env = {**os.environ, "DATABASE_URL": url_of(params, name), "ENV": "local"}
+    results: dict[str, tuple[float, int | None]] = {}
+    try:
+        # Warm the cache once so the first measured run is not penalised.
+        subprocess.run([pg_dump, "-Fc", "-Z0", "-f", "/dev/null"], env=env, check=True)
+
+        raw = work / "raw_z0.dump"
+        t = timed([pg_dump, "-Fc", "-Z0", "-f", str(raw)], env=env)
+        results["pg_dump -Fc -Z0"] = (t, raw.stat().st_size)
+
+        gz = work / "raw.sql.gz"
+        t = timed(["sh", "-c", f"'{pg_dump}' | gzip > '{gz}'"], env=env)
+        results["pg_dump | gzip"] = (t, gz.stat().st_size)
+        gz.unlink()
+
+        if args.levels:
+            for level in (1, 2, 3, 6):
+                out = work / f"z{level}.dump"
+                t = timed([pg_dump, "-Fc", f"-Z{level}", "-f", str(out)], env=env)
+                results[f"pg_dump -Fc -Z{level}"] = (t, out.stat().st_size)
+                out.unlink()
+
+        t = timed([sys.executable, "-m", "nself", "db", "backup", "--name", "bench"],
+                  cwd=work, env=nself_env, stdout=subprocess.DEVNULL)
+        ours = work / "backups" / "bench.dump"
+        results["nself db backup"] = (t, ours.stat().st_size)
+
+        # Restores: each into a fresh, empty database.
+        fresh_database(params, f"{name}_r")
+        t = timed([pg_restore, "-d", f"{name}_r", str(ours)],
+                  env=pgtools.tool_env(database, f"{name}_r"))
+        results["pg_restore -d (1 job)"] = (t, None)
+
+        fresh_database(params, f"{name}_r")
+        restore_env = {**nself_env, "DATABASE_URL": url_of(params, f"{name}_r")}
+        t = timed([sys.executable, "-m", "nself", "db", "restore", str(ours)],
+                  cwd=work, env=restore_env, stdout=subprocess.DEVNULL)
+        results["nself db restore"] = (t, None)
+        with connect(params, f"{name}_r") as conn:
+            restored = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+        with connect(params, name) as conn:
+            original = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+        assert restored == original, (restored, original)
+        fresh_database(params, f"{name}_r")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        with connect(params, "postgres") as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(f"{name}_r")))
+
+    print(f"\nPostgreSQL {major}, database {name}: {db_size / 2**20:.0f} MB on disk, "
+          f"{os.cpu_count()} cores\n")
+    print(f"| {'what':<24} | {'seconds':>7} | {'size MB':>8} |")
+    print(f"|{'-' * 26}|{'-' * 9}|{'-' * 10}|")
+    for label, (seconds, size) in results.items():
+        shown = f"{size / 2**20:.1f}" if size is not None else "-"
+        print(f"| {label:<24} | {seconds:>7.2f} | {shown:>8} |")
+    backup_t, backup_size = results["nself db backup"]
+    z0_t = results["pg_dump -Fc -Z0"][0]
+    gz_t, gz_size = results["pg_dump | gzip"]
+    restore_t = results["nself db restore"][0]
+    raw_restore_t = results["pg_restore -d (1 job)"][0]
+    checks = [
+        (f"backup / -Z0 dump = {backup_t / z0_t:.2f}x (target <= 1.5x)", backup_t / z0_t <= 1.5),
+        (f"pg_dump|gzip / backup = {gz_t / backup_t:.2f}x (target >= 2x)", gz_t / backup_t >= 2),
+        (f"backup size / gzip size = {backup_size / gz_size:.3f} (target <= 1.15)",
+         backup_size / gz_size <= 1.15),
+        (f"restore / pg_restore -d = {restore_t / raw_restore_t:.2f}x (target <= 1.0x)",
+         restore_t <= raw_restore_t),
+    ]
+    print()
+    for text, passed in checks:
+        print(f"{'PASS' if passed else 'MISS'}  {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Environments, settings order, paths and the database target."""
+
+import pytest
+
+from nself.config import Environment, canonical_env_name, mask_url
+from nself.errors import ConfigError, NoProject
+
+
+def make(tmp_path, files=None, environ=None):
+    for rel, text in (files or {}).items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return Environment.load(tmp_path, environ or {})
+
+
+@pytest.mark.parametrize("alias,name", [
+    ("local", "local"), ("dev", "local"), ("development", "local"), ("LOCAL", "local"),
+    ("staging", "staging"), ("production", "production"), ("prod", "production"),
+])
+def test_environment_aliases(alias, name):
+    """Every documented alias maps to its environment."""
+    assert canonical_env_name(alias) == name
+
+
+def test_unknown_environment_is_an_error(tmp_path):
+    """An unknown environment name is a usage error naming the valid ones."""
+    with pytest.raises(ConfigError, match="Unknown environment 'qa'.*production"):
+        make(tmp_path, environ={"ENV": "qa"})
+
+
+def test_env_and_nself_env(tmp_path):
+    """ENV wins over NSELF_ENV; either selects the environment; local is the default."""
+    assert make(tmp_path).name == "local"
+    assert make(tmp_path, environ={"NSELF_ENV": "prod"}).name == "production"
+    assert make(tmp_path, environ={"ENV": "staging", "NSELF_ENV": "prod"}).name == "staging"
+
+
+def test_settings_order_later_wins(tmp_path):
+    """config/<env>.env, then .env, then the process environment; later wins."""
+    files = {
+        "config/staging.env": "A=config\nB=config\nC=config\n",
+        "config/local.env": "A=wrong-env-file\n",
+        ".env": "B=dotenv\nC=dotenv\n",
+    }
+    env = make(tmp_path, files, {"ENV": "staging", "C": "process"})
+    assert (env.get("A"), env.get("B"), env.get("C")) == ("config", "dotenv", "process")
+
+
+def test_dotenv_may_choose_the_environment(tmp_path):
+    """ENV set in .env selects the environment when the process does not."""
+    env = make(tmp_path, {".env": "ENV=staging\n", "config/staging.env": "X=1\n"})
+    assert env.name == "staging" and env.get("X") == "1"
+
+
+def test_default_paths_and_nself_layout(tmp_path):
+    """Paths default to the project root; the guides' nself/ layout is found too."""
+    env = make(tmp_path, {"migrations/.keep": ""})
+    assert env.migrations_dir == tmp_path / "migrations"
+    assert env.backups_dir == tmp_path / "backups"
+    nested = tmp_path / "other"
+    env = make(nested, {"nself/migrations/.keep": ""})
+    assert env.migrations_dir == nested / "nself" / "migrations"
+    assert env.seeds_dir == nested / "nself" / "seeds"
+    assert env.schema_file == nested / "nself" / "schema.dbml"
+
+
+def test_paths_can_be_moved_by_settings(tmp_path):
+    """NSELF_*_DIR settings move the project folders, relative to the root."""
+    env = make(tmp_path, environ={"NSELF_MIGRATIONS_DIR": "db/migrations",
+                                  "NSELF_BACKUPS_DIR": "/var/tmp/b"})
+    assert env.migrations_dir == tmp_path / "db" / "migrations"
+    assert str(env.backups_dir) == "/var/tmp/b"
+
+
+def test_require_project_names_init(tmp_path):
+    """A folder without migrations/ is not a project, and the error names `nself init`."""
+    with pytest.raises(NoProject, match="nself init"):
+        make(tmp_path).require_project()
+
+
+def test_local_without_database_uses_embedded(tmp_path):
+    """Local with nothing configured falls back to the embedded server, named after the project."""
+    db = make(tmp_path / "My-App").database
+    assert db.embedded and db.name == "my_app"
+
+
+@pytest.mark.parametrize("name", ["staging", "production"])
+def test_remote_environments_never_fall_back(tmp_path, name):
+    """Staging and production without a database are an error, never the embedded server."""
+    with pytest.raises(ConfigError, match=f"No database configured for {name}"):
+        make(tmp_path, environ={"ENV": name}).database
+
+
+def test_database_url_and_libpq_variables(tmp_path):
+    """DATABASE_URL is parsed; PG* variables work when it is absent."""
+    db = make(tmp_path, environ={"DATABASE_URL": "postgresql://u:pw@h:6543/d"}).database
+    assert (db.params["host"], db.params["port"], db.name, db.password) == ("h", "6543", "d", "pw")
+    assert not db.embedded
+    db = make(tmp_path, environ={"PGHOST": "h2", "PGDATABASE": "d2", "PGPASSWORD": "x"}).database
+    assert db.libpq_env()["PGHOST"] == "h2" and db.name == "d2"
+
+
+def test_bad_database_url_is_a_clean_error_without_password(tmp_path):
+    """A malformed DATABASE_URL is a usage error that does not echo the password."""
+    with pytest.raises(ConfigError) as info:
+        make(tmp_path, environ={"DATABASE_URL": "postgresql://u:s3cret@h:notaport/d?bogus=1"}
+             ).database
+    assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://bob:s3cret@host:5432/db",
+    "postgres://bob:s3cret@host/db?sslmode=require",
+    "postgresql://host/db?user=bob&password=s3cret",
+])
+def test_passwords_are_masked(url, tmp_path):
+    """Neither mask_url nor Database.display ever shows a password."""
+    assert "s3cret" not in mask_url(url)
+    db = make(tmp_path, environ={"DATABASE_URL": url}).database
+    assert "s3cret" not in db.display()
+    assert "***" in db.display()
+    assert db.redact("password s3cret here") == "password *** here"
+
+
+def test_bad_numeric_setting(tmp_path):
+    """A setting that should be a number and is not is a clear error."""
+    env = make(tmp_path, environ={"BACKUP_RETENTION_DAYS": "thirty"})
+    with pytest.raises(ConfigError, match="BACKUP_RETENTION_DAYS"):
+        env.get_int("BACKUP_RETENTION_DAYS", 30)

@@ -1,0 +1,125 @@
+"""The safety table, cell by cell, and how `enforce` asks, refuses and accepts."""
+
+import pytest
+
+from nself import safety
+from nself.errors import Refused
+from nself.safety import Rule
+
+# Written out by hand from the guides' "Environment-Specific Behavior" table (and the
+# issue's additions), so that a change to safety.TABLE has to change this too.
+EXPECTED = {
+    ("migrate up", "local"): (Rule.ALLOW, None),
+    ("migrate up", "staging"): (Rule.CONFIRM, None),
+    ("migrate up", "production"): (Rule.CONFIRM, None),
+    ("migrate down", "local"): (Rule.ALLOW, None),
+    ("migrate down", "staging"): (Rule.CONFIRM, None),
+    ("migrate down", "production"): (Rule.TYPED, "yes-destroy-production"),
+    ("migrate fresh", "local"): (Rule.ALLOW, None),
+    ("migrate fresh", "staging"): (Rule.BLOCKED, None),
+    ("migrate fresh", "production"): (Rule.BLOCKED, None),
+    ("mock", "local"): (Rule.ALLOW, None),
+    ("mock", "staging"): (Rule.BLOCKED, None),
+    ("mock", "production"): (Rule.BLOCKED, None),
+    ("seed", "local"): (Rule.ALLOW, None),
+    ("seed", "staging"): (Rule.CONFIRM, None),
+    ("seed", "production"): (Rule.CONFIRM, None),
+    ("restore", "local"): (Rule.ALLOW, None),
+    ("restore", "staging"): (Rule.CONFIRM, None),
+    ("restore", "production"): (Rule.TYPED, "yes-restore-production"),
+    ("backup", "local"): (Rule.ALLOW, None),
+    ("backup", "staging"): (Rule.ALLOW, None),
+    ("backup", "production"): (Rule.ALLOW, None),
+    ("reset", "local"): (Rule.ALLOW, None),
+    ("reset", "staging"): (Rule.BLOCKED, None),
+    ("reset", "production"): (Rule.BLOCKED, None),
+    ("update", "local"): (Rule.ALLOW, None),
+    ("update", "staging"): (Rule.CONFIRM, None),
+    ("update", "production"): (Rule.CONFIRM, None),
+    ("migrate repair", "local"): (Rule.ALLOW, None),
+    ("migrate repair", "staging"): (Rule.CONFIRM, None),
+    ("migrate repair", "production"): (Rule.TYPED, "yes-destroy-production"),
+    ("schema import --apply", "local"): (Rule.ALLOW, None),
+    ("schema import --apply", "staging"): (Rule.BLOCKED, None),
+    ("schema import --apply", "production"): (Rule.BLOCKED, None),
+}
+
+
+def test_every_table_cell_is_covered():
+    """The expectations below name every cell of the table, no more, no less."""
+    cells = {(cmd, env) for cmd in safety.TABLE for env in ("local", "staging", "production")}
+    assert cells == set(EXPECTED)
+
+
+@pytest.mark.parametrize("cell", sorted(EXPECTED), ids=lambda c: f"{c[0]}@{c[1]}")
+def test_policy_cell(cell):
+    """Each (command, environment) cell has the rule the guides give it."""
+    rule, word = EXPECTED[cell]
+    policy = safety.policy_for(*cell)
+    assert policy.rule is rule
+    assert policy.word == word
+
+
+@pytest.mark.parametrize("cell", sorted(EXPECTED), ids=lambda c: f"{c[0]}@{c[1]}")
+def test_enforce_without_terminal(cell):
+    """Without a terminal, only allowed cells pass unconfirmed; the refusal names the flag."""
+    rule, word = EXPECTED[cell]
+
+    def no_prompt(_):
+        raise AssertionError("must not prompt without a terminal")
+
+    if rule is Rule.ALLOW:
+        safety.enforce(*cell, interactive=False, ask=no_prompt)
+        return
+    with pytest.raises(Refused) as info:
+        safety.enforce(*cell, interactive=False, ask=no_prompt)
+    message = str(info.value)
+    if rule is Rule.CONFIRM:
+        assert "--yes" in message
+        safety.enforce(*cell, yes=True, interactive=False, ask=no_prompt)
+    elif rule is Rule.TYPED:
+        assert f"--confirm {word}" in message
+        safety.enforce(*cell, confirm=word, interactive=False, ask=no_prompt)
+        with pytest.raises(Refused):
+            safety.enforce(*cell, yes=True, interactive=False, ask=no_prompt)
+    else:
+        assert "blocked" in message
+        with pytest.raises(Refused):
+            safety.enforce(*cell, yes=True, confirm="yes-destroy-production", interactive=False)
+
+
+def test_wrong_typed_word_is_refused():
+    """A typed word that is not the exact word refuses, even on a terminal."""
+    with pytest.raises(Refused, match="yes-restore-production"):
+        safety.enforce("restore", "production", confirm="yes", interactive=True)
+
+
+def test_terminal_confirmation_asks_and_accepts_yes():
+    """On a terminal a confirmation is asked, and 'y' lets the command run."""
+    prompts = []
+    safety.enforce("migrate up", "staging", interactive=True,
+                   ask=lambda p: prompts.append(p) or "y")
+    assert prompts and "staging" in prompts[0]
+
+
+def test_terminal_confirmation_refuses_anything_else():
+    """On a terminal, an answer other than yes cancels."""
+    with pytest.raises(Refused, match="cancelled"):
+        safety.enforce("seed", "production", interactive=True, ask=lambda p: "n")
+
+
+def test_terminal_typed_word():
+    """On a terminal the typed word is asked for and must match exactly."""
+    safety.enforce("migrate down", "production", interactive=True,
+                   ask=lambda p: "yes-destroy-production")
+    with pytest.raises(Refused):
+        safety.enforce("migrate down", "production", interactive=True, ask=lambda p: "yes")
+
+
+def test_end_of_input_at_prompt_refuses():
+    """Ctrl-D at a prompt is a no."""
+    def eof(_):
+        raise EOFError
+
+    with pytest.raises(Refused):
+        safety.enforce("restore", "staging", interactive=True, ask=eof)
