@@ -156,6 +156,23 @@ def test_bad_flag_is_usage_error(project):
     assert "Traceback" not in result.err and "--bogus" in result.err
 
 
+def test_bad_flag_value_is_usage_error(project):
+    """A flag value of the wrong type exits 2 without a traceback."""
+    result = project.run("logs", "postgres", "--lines", "many")
+    assert result.code == errors.USAGE
+    assert "Traceback" not in result.err and "many" in result.err
+
+
+def test_missing_psql_is_one_clean_line(project, monkeypatch):
+    """No psql that fits the server: exit 2, one line naming what was found and the fix."""
+    from nself import pgtools
+
+    monkeypatch.setattr(pgtools, "candidates", lambda name, extra=(): [])
+    result = project.run("db", "shell", "-c", "SELECT 1")
+    assert result.code == errors.USAGE, result
+    assert "No psql" in result.err and len(result.err.strip().splitlines()) == 1
+
+
 def test_shell_command(project):
     """`db shell -c` prints psql's output and exits 0."""
     result = project.run("db", "shell", "-c", "SELECT 1 AS one")

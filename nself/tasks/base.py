@@ -6,7 +6,8 @@ import functools
 
 from invoke import Task
 from invoke import task as invoke_task
-from invoke.exceptions import Exit
+from invoke.exceptions import Exit, ParseError
+from invoke.parser import Argument
 
 from nself import errors
 
@@ -20,9 +21,24 @@ class NselfTask(Task):
     def get_arguments(self, ignore_unknown_help=None):
         saved = dict(self.help)
         try:
-            return super().get_arguments(ignore_unknown_help)
+            arguments = super().get_arguments(ignore_unknown_help)
         finally:
             self.help = saved
+        for argument in arguments:
+            if argument.kind is int and not argument.incrementable:
+                argument.__class__ = NumberArgument
+        return arguments
+
+
+class NumberArgument(Argument):
+    """An int flag whose bad value is a parse error (invoke lets int('x') escape as a
+    ValueError traceback, under `inv` too)."""
+
+    def set_value(self, value, cast=True):
+        try:
+            super().set_value(value, cast)
+        except ValueError:
+            raise ParseError(f"--{self.name} needs a whole number, not {value!r}") from None
 
 
 def command(*args, positional_flag: str | None = None, **kwargs):

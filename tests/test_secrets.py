@@ -1,0 +1,34 @@
+"""Passwords never reach output, whatever characters they hold (property-based)."""
+
+from urllib.parse import quote
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nself.config import Environment, mask_url
+
+passwords = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=4,
+                    max_size=24).filter(
+    # a password that is a piece of the URL's other parts cannot be told apart from them
+    lambda p: p.strip() == p and p not in "postgresql://bob:***@db.example.com:5432/app?host=")
+
+
+@given(password=passwords)
+def test_mask_url_hides_any_password(password):
+    """mask_url never shows the password, encoded or not."""
+    url = f"postgresql://bob:{quote(password, safe='')}@db.example.com:5432/app"
+    masked = mask_url(url)
+    assert quote(password, safe="") not in masked
+    assert ":***@" in masked
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
+@given(password=passwords)
+def test_display_and_redact_hide_any_password(tmp_path, password):
+    """Database.display never shows the password; redact removes it from any text."""
+    url = f"postgresql://bob:{quote(password, safe='')}@db.example.com:5432/app"
+    db = Environment.load(tmp_path, {"DATABASE_URL": url}).database
+    assert db.password == password
+    shown = db.display()
+    assert password not in shown and quote(password, safe="") not in shown
+    assert password not in db.redact(f"error near {password} and {quote(password, safe='')}")
