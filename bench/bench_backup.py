@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +56,7 @@ SELECT 'user' || i || '@example.com',
             ELSE 'Likes ' || (ARRAY['hiking','chess','jazz','rust','sql','tea'])[1 + i % 6]
                  || ' and ' || md5((i * 13)::text) END,
        timestamptz '2020-01-01' + (i % 100000) * interval '17 minutes'
-FROM generate_series(1, {users}) AS i;
+FROM generate_series(1::bigint, {users}) AS i;
 
 CREATE TABLE orders (
     id bigserial PRIMARY KEY,
@@ -71,7 +72,7 @@ SELECT 1 + (i * 7919) % {users},
        (ARRAY['paid','shipped','delivered','refunded','pending'])[1 + i % 5],
        CASE WHEN i % 4 = 0 THEN 'gift wrap ' || substr(md5(i::text), 1, 12) END,
        timestamptz '2021-01-01' + (i % 500000) * interval '1 minute'
-FROM generate_series(1, {orders}) AS i;
+FROM generate_series(1::bigint, {orders}) AS i;
 CREATE INDEX orders_user_id ON orders (user_id);
 CREATE INDEX orders_created_at ON orders (created_at);
 ANALYZE;
@@ -138,6 +139,8 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 is about 1 GB")
     parser.add_argument("--url", help="admin URL of the server to use (default: embedded 18)")
     parser.add_argument("--build-only", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="run every measurement this many times, report the median")
     parser.add_argument("--levels", action="store_true",
                         help="also time pg_dump -Fc at -Z1..-Z3 (to choose the default)")
     args = parser.parse_args()
@@ -158,57 +161,68 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="nself-bench-"))
     (work / "migrations").mkdir()
     nself_env = {**os.environ, "DATABASE_URL": url_of(params, name), "ENV": "local"}
-    results: dict[str, tuple[float, int | None]] = {}
+    runs: dict[str, list[float]] = {}
+    sizes: dict[str, int | None] = {}
+
+    def record(label: str, seconds: float, size: int | None = None) -> None:
+        runs.setdefault(label, []).append(seconds)
+        sizes[label] = size
+        print(f"  {label:<24} {seconds:6.2f} s", flush=True)
+
     try:
         # Warm the cache once so the first measured run is not penalised.
-        subprocess.run([pg_dump, "-Fc", "-Z0", "-f", "/dev/null"], env=env, check=True)
+        subprocess.run([pg_dump, "-Fc", "-Z0", "--no-sync", "-f", "/dev/null"], env=env, check=True)
+        for round_no in range(1, args.rounds + 1):
+            print(f"round {round_no}/{args.rounds}", flush=True)
+            raw = work / "raw_z0.dump"
+            t = timed([pg_dump, "-Fc", "-Z0", "-f", str(raw)], env=env)
+            record("pg_dump -Fc -Z0", t, raw.stat().st_size)
+            raw.unlink()
 
-        raw = work / "raw_z0.dump"
-        t = timed([pg_dump, "-Fc", "-Z0", "-f", str(raw)], env=env)
-        results["pg_dump -Fc -Z0"] = (t, raw.stat().st_size)
+            gz = work / "raw.sql.gz"
+            t = timed(["sh", "-c", f"'{pg_dump}' | gzip > '{gz}'"], env=env)
+            record("pg_dump | gzip", t, gz.stat().st_size)
+            gz.unlink()
 
-        gz = work / "raw.sql.gz"
-        t = timed(["sh", "-c", f"'{pg_dump}' | gzip > '{gz}'"], env=env)
-        results["pg_dump | gzip"] = (t, gz.stat().st_size)
-        gz.unlink()
+            if args.levels:
+                for level in (1, 2, 3, 6):
+                    out = work / f"z{level}.dump"
+                    t = timed([pg_dump, "-Fc", f"-Z{level}", "-f", str(out)], env=env)
+                    record(f"pg_dump -Fc -Z{level}", t, out.stat().st_size)
+                    out.unlink()
 
-        if args.levels:
-            for level in (1, 2, 3, 6):
-                out = work / f"z{level}.dump"
-                t = timed([pg_dump, "-Fc", f"-Z{level}", "-f", str(out)], env=env)
-                results[f"pg_dump -Fc -Z{level}"] = (t, out.stat().st_size)
-                out.unlink()
+            ours = work / "backups" / "bench.dump"
+            for path in ours.parent.glob("bench.dump*"):
+                path.unlink()
+            t = timed([sys.executable, "-m", "nself", "db", "backup", "--name", "bench"],
+                      cwd=work, env=nself_env, stdout=subprocess.DEVNULL)
+            record("nself db backup", t, ours.stat().st_size)
 
-        t = timed([sys.executable, "-m", "nself", "db", "backup", "--name", "bench"],
-                  cwd=work, env=nself_env, stdout=subprocess.DEVNULL)
-        ours = work / "backups" / "bench.dump"
-        results["nself db backup"] = (t, ours.stat().st_size)
+            # Restores: each into a fresh, empty database.
+            fresh_database(params, f"{name}_r")
+            t = timed([pg_restore, "-d", f"{name}_r", str(ours)],
+                      env=pgtools.tool_env(database, f"{name}_r"))
+            record("pg_restore -d (1 job)", t)
 
-        # Restores: each into a fresh, empty database.
-        fresh_database(params, f"{name}_r")
-        t = timed([pg_restore, "-d", f"{name}_r", str(ours)],
-                  env=pgtools.tool_env(database, f"{name}_r"))
-        results["pg_restore -d (1 job)"] = (t, None)
-
-        fresh_database(params, f"{name}_r")
-        restore_env = {**nself_env, "DATABASE_URL": url_of(params, f"{name}_r")}
-        t = timed([sys.executable, "-m", "nself", "db", "restore", str(ours)],
-                  cwd=work, env=restore_env, stdout=subprocess.DEVNULL)
-        results["nself db restore"] = (t, None)
-        with connect(params, f"{name}_r") as conn:
-            restored = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
-        with connect(params, name) as conn:
-            original = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
-        assert restored == original, (restored, original)
-        fresh_database(params, f"{name}_r")
+            fresh_database(params, f"{name}_r")
+            restore_env = {**nself_env, "DATABASE_URL": url_of(params, f"{name}_r")}
+            t = timed([sys.executable, "-m", "nself", "db", "restore", str(ours)],
+                      cwd=work, env=restore_env, stdout=subprocess.DEVNULL)
+            record("nself db restore", t)
+            with connect(params, f"{name}_r") as conn:
+                restored = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+            with connect(params, name) as conn:
+                original = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+            assert restored == original, (restored, original)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         with connect(params, "postgres") as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(f"{name}_r")))
+    results = {label: (statistics.median(times), sizes[label]) for label, times in runs.items()}
 
     print(f"\nPostgreSQL {major}, database {name}: {db_size / 2**20:.0f} MB on disk, "
-          f"{os.cpu_count()} cores\n")
+          f"{os.cpu_count()} cores, median of {args.rounds} run(s)\n")
     print(f"| {'what':<24} | {'seconds':>7} | {'size MB':>8} |")
     print(f"|{'-' * 26}|{'-' * 9}|{'-' * 10}|")
     for label, (seconds, size) in results.items():

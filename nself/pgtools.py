@@ -117,12 +117,7 @@ def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
     if foreground:
         kwargs["_fg"] = True
     else:
-        if out is not None:
-            kwargs["_out"] = out
-        if err is not None:
-            kwargs["_err"] = err
-        if stdin is not None:
-            kwargs["_in"] = stdin
+        kwargs.update(_streams(out, err, stdin))
         if bg:
             kwargs["_bg"] = True
             kwargs["_bg_exc"] = False
@@ -132,6 +127,12 @@ def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
         raise failure(tool, db, exc.exit_code, _decode(exc.stderr)) from None
     except sh.SignalException as exc:
         raise ToolFailed(f"{tool.name} was killed by signal {-exc.exit_code}", 1) from None
+
+
+def _streams(out, err, stdin) -> dict:
+    """sh's keyword arguments for the streams that were given."""
+    given = {"_out": out, "_err": err, "_in": stdin}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def failure(tool: Tool, db: Database, code: int, stderr: str) -> ToolFailed:
@@ -145,6 +146,93 @@ def _decode(data) -> str:
     if isinstance(data, bytes):
         return data.decode("utf-8", errors="replace")
     return data or ""
+
+
+class Running:
+    """A tool started in the background (`start`): poll it, wait for it, stop it."""
+
+    def __init__(self, tool: Tool, db: Database, command):
+        self.tool, self.db, self._command = tool, db, command
+
+    @property
+    def pid(self) -> int:
+        return self._command.pid
+
+    def alive(self) -> bool:
+        alive = self._command.is_alive()
+        return alive[0] if isinstance(alive, tuple) else bool(alive)
+
+    def wait(self, timeout: float | None = None):
+        """Wait for the exit; ToolFailed on a bad exit code or a signal. Returns the sh command."""
+        import sh
+
+        try:
+            return self._command.wait(timeout=timeout)
+        except sh.SignalException as exc:
+            raise ToolFailed(f"{self.tool.name} was killed by signal {-exc.exit_code}",
+                             1) from None
+        except sh.ErrorReturnCode as exc:
+            raise failure(self.tool, self.db, exc.exit_code, _decode(exc.stderr)) from None
+
+    def result(self):
+        """`wait`, stopping the tool when the wait ends any other way (Ctrl-C, a failure)."""
+        try:
+            return self.wait()
+        except BaseException:
+            self.stop()
+            raise
+
+    def finished_within(self, seconds: float) -> bool:
+        """Wait up to `seconds`; True when the tool has exited (ToolFailed if it failed)."""
+        import sh
+
+        try:
+            self.wait(timeout=seconds)
+        except sh.TimeoutException:
+            return False
+        return True
+
+    def stop(self) -> None:
+        """Terminate the tool (if it still runs) and reap it."""
+        import sh
+
+        try:
+            if self.alive():
+                self._command.terminate()
+            self._command.wait(timeout=10)
+        except (sh.ErrorReturnCode, sh.TimeoutException, ProcessLookupError, OSError):
+            pass
+
+
+def start(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
+          out=None, err=None, stdin=None, ok_codes=(0,)) -> Running:
+    """Start `tool` in the background; `Running.wait()` raises ToolFailed like `run`.
+
+    Output that is not sent to `out`/`err` is kept by sh: use this for tools that
+    write their real output to a file (`pg_dump -f`, `pg_restore -f`).
+    """
+    import sh
+
+    kwargs = dict(_env=tool_env(db, dbname), _ok_code=list(ok_codes), _bg=True,
+                  _bg_exc=False, _tty_out=False, **_streams(out, err, stdin))
+    return Running(tool, db, sh.Command(tool.path)(*args, **kwargs))
+
+
+def newest(name: str, extra: tuple[str, ...] = ()) -> Tool:
+    """The newest `name` found: it reads archives of every older version."""
+    found = candidates(name, extra)
+    if not found:
+        raise ToolMissing(f"No {name} was found. Install the PostgreSQL client tools, or set "
+                          "NSELF_POSTGRES_BIN to their bin folder.")
+    return max(found, key=lambda t: t.major)
+
+
+def dbname_arg(dbname: str) -> str:
+    """A `-d` value naming just the database (a conninfo, so `=` or URLs in names stay names);
+    host, user and password travel in the environment."""
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(dbname=dbname)
 
 
 def extra_dirs(env) -> tuple[str, ...]:
