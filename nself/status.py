@@ -24,7 +24,7 @@ def database_status(env: Environment) -> dict:
         from nself.migrations import counts
 
         migrations = counts(env, conn)
-    from nself.backups import latest_backup
+    from nself.backups.store import latest_backup
 
     last = latest_backup(env)
     return {

@@ -172,11 +172,11 @@ def prune(c, dry_run=False):
 def restore(c, file=None, dry_run=False, clean=False, yes=False, confirm=None, jobs=0,
             json=False):
     """Restore a backup into the configured database (checksum checked first)."""
-    from nself import backups
+    from nself.backups.restore import restore as restore_backup
 
     env = environment()
     say = (lambda text: None) if json else output.line
-    report = backups.restore(env, file, dry_run=dry_run, clean=clean, yes=yes, confirm=confirm,
+    report = restore_backup(env, file, dry_run=dry_run, clean=clean, yes=yes, confirm=confirm,
                              jobs=jobs or None, say=say)
     if json:
         output.as_json(report.to_dict())
