@@ -4,9 +4,16 @@ from __future__ import annotations
 
 
 def counts(env, conn) -> dict:
-    """Applied / pending / changed / missing counts for `db status`.
+    """Applied / pending / changed / missing counts for `db status`, from checksums only.
 
-    Placeholder until the migrations engine lands: every file is pending.
+    A project whose tracking table does not exist yet has everything pending; a
+    malformed migrations folder is reported under "error" instead of failing.
     """
-    files = sorted(env.migrations_dir.glob("*.sql"))
-    return {"applied": 0, "pending": len(files), "changed": 0, "missing": 0}
+    from nself.migrations.files import MigrationFileError
+    from nself.migrations.status import counts as tally
+    from nself.migrations.status import read_status
+
+    try:
+        return tally(read_status(env, conn))
+    except MigrationFileError as exc:
+        return {"applied": 0, "pending": 0, "changed": 0, "missing": 0, "error": str(exc)}

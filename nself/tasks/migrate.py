@@ -4,4 +4,177 @@ from __future__ import annotations
 
 from invoke import Collection
 
-collection = Collection("migrate")
+from nself import output
+from nself.errors import DifferencesFound, UsageError
+from nself.tasks.base import command, environment
+
+LOCK_HELP = "Seconds to wait for another migrate run on this database (default 60)."
+YES_HELP = "Confirm without a prompt (staging/production; required without a terminal)."
+CONFIRM_HELP = "Type the confirmation word in advance (e.g. yes-destroy-production)."
+
+
+def _count(value, flag: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} expects a whole number, got {value!r}.") from None
+    if number < 0:
+        raise UsageError(f"{flag} expects a positive number, got {value}.")
+    return number
+
+
+def _lock_timeout(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"--lock-timeout expects seconds, got {value!r}.") from None
+
+
+def _guard(env, what: str, yes: bool, confirm) -> None:
+    from nself.safety import enforce
+
+    env.require_project()
+    enforce(what, env.name, target=env.database.display(), yes=yes, confirm=confirm)
+
+
+def _session(env, lock_timeout):
+    from nself.migrations.runner import session
+
+    return session(env, _lock_timeout(lock_timeout), output.line, output.line, output.warn)
+
+
+@command(help={"json": "Print a JSON list of {version, name, status, applied_at}.",
+               "check": "Exit with code 6 when anything is pending, changed or missing (CI)."})
+def status(c, json=False, check=False):
+    """Show each migration as Applied, Pending, Changed (file edited) or Missing (file gone)."""
+    from nself import database
+    from nself.migrations.status import counts, read_status
+
+    env = environment()
+    env.require_project()
+    with database.connect(database.target(env)) as conn:
+        entries = read_status(env, conn)
+    if json:
+        output.as_json([e.as_dict() for e in entries])
+    elif not entries:
+        output.line(f"No migrations in {env.relative(env.migrations_dir)}/: create one with "
+                    "`nself db migrate create NAME`.")
+    else:
+        output.heading("Migration Status", 44)
+        output.table(("VERSION", "NAME", "STATUS", "APPLIED"),
+                     [(e.label, e.name, e.status, e.applied_at) for e in entries])
+    if check:
+        tally = counts(entries)
+        off = {k: v for k, v in tally.items() if k != "applied" and v}
+        if off:
+            raise DifferencesFound("Migrations are not in sync: " + ", ".join(
+                f"{v} {k}" for k, v in off.items()) + ".")
+
+
+@command(positional_flag="steps",
+         help={"steps": "Apply at most this many pending migrations (`nself db migrate up 3`).",
+               "to": "Apply pending migrations up to and including this version.",
+               "dry_run": "Print the SQL that would run; change nothing.",
+               "yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
+def up(c, steps=None, to=None, dry_run=False, yes=False, confirm=None, lock_timeout=60.0):
+    """Apply pending migrations in order, each in its own transaction with its tracking row."""
+    env = environment()
+    count = _count(steps, "--steps")
+    if dry_run:
+        from nself.migrations.runner import dry_run as plan
+
+        env.require_project()
+        planned = plan(env, count, to)
+        for entry, text in planned:
+            output.line(f"-- {entry.id} ({entry.migration.relpath})"
+                        + (" [no transaction]" if entry.migration.no_transaction else ""))
+            output.line(text)
+            output.line()
+        output.ok(f"Dry run: {len(planned)} migration{'s' if len(planned) != 1 else ''} would "
+                  "be applied; nothing was changed")
+        return
+    _guard(env, "migrate up", yes, confirm)
+    with _session(env, lock_timeout) as runner:
+        done = runner.up(count, to)
+    if done:
+        total = sum(seconds for _, seconds in done)
+        output.ok(f"{len(done)} migration{'s' if len(done) != 1 else ''} applied "
+                  f"({total:.2f} s)")
+    else:
+        output.ok("Nothing to apply: the database is up to date")
+
+
+@command(positional_flag="steps",
+         help={"steps": "Roll back this many migrations (default 1; `nself db migrate down 2`).",
+               "to": "Roll back every migration newer than this version (0: all).",
+               "yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
+def down(c, steps=None, to=None, yes=False, confirm=None, lock_timeout=60.0):
+    """Roll back the newest applied migrations with the DOWN SQL stored when they were applied."""
+    env = environment()
+    count = _count(steps, "--steps")
+    if count is not None and to is not None:
+        raise UsageError("Give either --steps or --to, not both.")
+    _guard(env, "migrate down", yes, confirm)
+    with _session(env, lock_timeout) as runner:
+        done = runner.down(count, to)
+    if done:
+        output.ok(f"{len(done)} migration{'s' if len(done) != 1 else ''} rolled back")
+    else:
+        output.ok("Nothing to roll back: no migration is applied")
+
+
+@command(positional_flag="name", help={"name": "What the migration does: add_user_indexes."})
+def create(c, name=""):
+    """Write the next migration file, with header and empty -- UP / -- DOWN sections."""
+    from nself.migrations.runner import create as write
+
+    if not name:
+        raise UsageError("Name the migration: `nself db migrate create add_user_indexes`.")
+    output.ok(f"Migration created: {write(environment(), name)}")
+
+
+@command(help={"yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
+def fresh(c, yes=False, confirm=None, lock_timeout=60.0):
+    """Drop every object in the user's schemas and nself's tracking, then apply all (local only)."""
+    env = environment()
+    _guard(env, "migrate fresh", yes, confirm)
+    with _session(env, lock_timeout) as runner:
+        dropped, done = runner.fresh()
+    output.ok(f"Dropped {dropped} object{'s' if dropped != 1 else ''}; applied {len(done)} "
+              f"migration{'s' if len(done) != 1 else ''}")
+
+
+@command(help={"mark_applied": "Record this version as applied without running it.",
+               "mark_pending": "Forget that this version was applied, without running its DOWN.",
+               "yes": "Accept edited files and forget missing ones without asking "
+                      "(required without a terminal).",
+               "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
+def repair(c, mark_applied=None, mark_pending=None, yes=False, confirm=None, lock_timeout=60.0):
+    """Fix the tracking table: recreate it, accept edited files, forget missing ones, mark one."""
+    from nself.errors import Refused
+    from nself.safety import stdin_is_terminal
+
+    env = environment()
+    _guard(env, "migrate repair", yes, confirm)
+
+    def agree(question: str) -> bool:
+        if yes:
+            return True
+        if not stdin_is_terminal():
+            raise Refused(f"{question} There is no terminal to ask: pass --yes to confirm.")
+        try:
+            return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+        except EOFError:
+            return False
+
+    with _session(env, lock_timeout) as runner:
+        done = runner.repair(mark_applied, mark_pending, agree, output.line)
+    for text in done:
+        output.ok(text)
+    if not done:
+        output.ok("Nothing to repair: the tracking table matches the migration files")
+
+
+collection = Collection("migrate", status, up, down, create, fresh, repair)

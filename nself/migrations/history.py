@@ -1,0 +1,227 @@
+"""The tracking table: what has been applied, in schema `nself`, and its layout version.
+
+All SQL lives here as module constants. The layout is versioned by a row of
+`nself.meta` so that a later nself can upgrade it (`UPGRADES`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from nself.errors import OperationFailed
+
+LAYOUT_VERSION = 1
+TABLE = "nself.migrations"
+
+CREATE_SQL = """
+CREATE SCHEMA IF NOT EXISTS nself;
+COMMENT ON SCHEMA nself IS 'nself''s own bookkeeping (migration history); not for application data';
+CREATE TABLE IF NOT EXISTS nself.meta (
+    key text PRIMARY KEY,
+    value text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nself.migrations (
+    version bigint PRIMARY KEY,
+    label text NOT NULL,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    execution_ms double precision NOT NULL DEFAULT 0,
+    applied_by text NOT NULL DEFAULT current_user,
+    no_transaction boolean NOT NULL DEFAULT false,
+    down_sql text,
+    source text
+);
+CREATE TABLE IF NOT EXISTS nself.migration_progress (
+    version bigint PRIMARY KEY,
+    name text NOT NULL,
+    statements_done integer NOT NULL,
+    statements_total integer NOT NULL,
+    done_digest text NOT NULL,
+    failed_line integer,
+    error text,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO nself.meta (key, value) VALUES ('layout_version', '1') ON CONFLICT (key) DO NOTHING;
+"""
+
+# (column, type and default) of layout 1, for `repair` to rebuild a damaged table.
+COLUMNS = {
+    "version": "bigint",
+    "label": "text",
+    "name": "text",
+    "checksum": "text",
+    "applied_at": "timestamp with time zone",
+    "execution_ms": "double precision",
+    "applied_by": "text",
+    "no_transaction": "boolean",
+    "down_sql": "text",
+    "source": "text",
+}
+# layout N -> SQL that brings layout N to N + 1; empty while there is only layout 1.
+UPGRADES: dict[int, str] = {}
+
+STATE_SQL = """
+SELECT to_regclass('nself.migrations') IS NOT NULL, to_regclass('nself.meta') IS NOT NULL,
+       to_regclass('nself.migration_progress') IS NOT NULL
+"""
+LAYOUT_SQL = "SELECT value FROM nself.meta WHERE key = 'layout_version'"
+ROWS_SQL = ("SELECT version, label, name, checksum, applied_at FROM nself.migrations "
+            "ORDER BY version")
+RECORDED_SQL = "SELECT EXISTS (SELECT 1 FROM nself.migrations WHERE version = %s)"
+DOWN_SQL = "SELECT down_sql, no_transaction FROM nself.migrations WHERE version = %s"
+SOURCE_SQL = "SELECT source FROM nself.migrations WHERE version = %s"
+INSERT_TEMPLATE = (
+    "INSERT INTO nself.migrations (version, label, name, checksum, execution_ms, applied_by, "
+    "no_transaction, down_sql, source) VALUES ({version}, {label}, {name}, '{checksum}', "
+    "extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000, {applied_by}, "
+    "{no_tx}, {down}, {source})"
+)
+INSERT_SQL = (
+    "INSERT INTO nself.migrations (version, label, name, checksum, execution_ms, applied_by, "
+    "no_transaction, down_sql, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+DELETE_TEMPLATE = "DELETE FROM nself.migrations WHERE version = {version}"
+DELETE_SQL = "DELETE FROM nself.migrations WHERE version = %s"
+RECORD_FILE_SQL = (
+    "UPDATE nself.migrations SET checksum = %s, down_sql = %s, source = %s, label = %s, name = %s "
+    "WHERE version = %s"
+)
+PROGRESS_SQL = (
+    "SELECT statements_done, statements_total, done_digest, failed_line, error "
+    "FROM nself.migration_progress WHERE version = %s"
+)
+SAVE_PROGRESS_SQL = """
+INSERT INTO nself.migration_progress AS p (version, name, statements_done, statements_total,
+                                           done_digest, failed_line, error)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (version) DO UPDATE SET statements_done = EXCLUDED.statements_done,
+    statements_total = EXCLUDED.statements_total, done_digest = EXCLUDED.done_digest,
+    failed_line = EXCLUDED.failed_line, error = EXCLUDED.error, updated_at = now()
+"""
+CLEAR_PROGRESS_SQL = "DELETE FROM nself.migration_progress WHERE version = %s"
+CLEAR_PROGRESS_TEMPLATE = "DELETE FROM nself.migration_progress WHERE version = {version}"
+COLUMNS_SQL = """
+SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a
+WHERE a.attrelid = 'nself.migrations'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+"""
+HAS_PRIMARY_KEY_SQL = """
+SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'nself.migrations'::regclass
+               AND indisprimary)
+"""
+
+
+@dataclass(frozen=True)
+class AppliedRow:
+    """One row of the tracking table (without its stored texts)."""
+
+    version: int
+    label: str
+    name: str
+    checksum: str
+    applied_at: datetime | None
+
+    @property
+    def id(self) -> str:
+        return f"{self.label}_{self.name}"
+
+
+def exists(conn) -> bool:
+    """Whether the tracking table is there (it is created on the first `up`)."""
+    return bool(conn.execute(STATE_SQL).fetchone()[0])
+
+
+def applied(conn) -> list[AppliedRow]:
+    """Every applied migration, by version; empty when the tracking table does not exist.
+
+    One round trip: the query itself tells whether the table is there (`conn` must be in
+    autocommit, so that the failed query leaves nothing behind).
+    """
+    import psycopg
+
+    try:
+        rows = conn.execute(ROWS_SQL).fetchall()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+        return []
+    except (psycopg.errors.UndefinedColumn, psycopg.errors.DatatypeMismatch) as exc:
+        raise OperationFailed(
+            f"The tracking table {TABLE} is damaged ({exc.diag.message_primary}). Run "
+            "`nself db migrate repair` to rebuild it from the rows it still holds."
+        ) from None
+    return [AppliedRow(*row) for row in rows]
+
+
+def ensure(conn) -> None:
+    """Create the tracking tables, or upgrade an older layout; call under the migrate lock."""
+    table, meta, progress = conn.execute(STATE_SQL).fetchone()
+    if not (table and meta and progress):
+        conn.execute(CREATE_SQL)
+    layout = int(conn.execute(LAYOUT_SQL).fetchone()[0])
+    if layout > LAYOUT_VERSION:
+        raise OperationFailed(
+            f"The tracking table {TABLE} has layout {layout}, written by a newer nself; this "
+            f"nself knows layout {LAYOUT_VERSION}. Upgrade nself (pip install -U nself)."
+        )
+    while layout < LAYOUT_VERSION:
+        with conn.transaction():
+            conn.execute(UPGRADES[layout])
+            layout += 1
+            conn.execute("UPDATE nself.meta SET value = %s WHERE key = 'layout_version'",
+                         (str(layout),))
+
+
+def damage(conn) -> list[str]:
+    """What is wrong with the tracking table's layout (empty when it is sound or absent)."""
+    if not exists(conn):
+        return []
+    have = dict(conn.execute(COLUMNS_SQL).fetchall())
+    problems = [f"column {name} is missing" for name in COLUMNS if name not in have]
+    problems += [f"column {name} is {have[name]}, expected {kind}"
+                 for name, kind in COLUMNS.items() if name in have and have[name] != kind]
+    if not conn.execute(HAS_PRIMARY_KEY_SQL).fetchone()[0]:
+        problems.append("the primary key on version is missing")
+    return problems
+
+
+def rebuild(conn) -> int:
+    """Recreate a damaged tracking table, keeping every row it still holds; returns rows kept."""
+    have = dict(conn.execute(COLUMNS_SQL).fetchall())
+    if "version" not in have:
+        raise OperationFailed(
+            f"{TABLE} has no version column: nothing in it can be trusted. Rename or drop it "
+            "(nself db shell -c 'DROP TABLE nself.migrations') and run `nself db migrate repair` "
+            "again, then mark applied migrations with --mark-applied VERSION."
+        )
+    defaults = {"label": "version::text", "name": "''", "checksum": "''",
+                "applied_at": "now()", "execution_ms": "0", "applied_by": "current_user",
+                "no_transaction": "false", "down_sql": "NULL", "source": "NULL"}
+    select = []
+    for name, kind in COLUMNS.items():
+        if name == "version":
+            select.append("version::bigint")
+        elif name in have:
+            select.append(f"{name}::{kind}")
+        else:
+            select.append(defaults[name])
+    with conn.transaction():
+        conn.execute("ALTER TABLE nself.migrations RENAME TO migrations_damaged")
+        conn.execute(CREATE_SQL)
+        cur = conn.execute(
+            f"INSERT INTO nself.migrations ({', '.join(COLUMNS)}) "
+            f"SELECT DISTINCT ON (version::bigint) {', '.join(select)} "
+            "FROM nself.migrations_damaged WHERE version IS NOT NULL "
+            "ORDER BY version::bigint"
+        )
+        kept = cur.rowcount
+        conn.execute("DROP TABLE nself.migrations_damaged")
+        # a lost checksum is the checksum of the stored text, when that survived
+        from nself.migrations.files import checksum
+
+        for version, source in conn.execute(
+                "SELECT version, source FROM nself.migrations "
+                "WHERE checksum = '' AND source IS NOT NULL").fetchall():
+            conn.execute("UPDATE nself.migrations SET checksum = %s WHERE version = %s",
+                         (checksum(source), version))
+    return kept
