@@ -8,9 +8,12 @@ ENV_FILE = """\
 # Settings for the {env} environment. Committed: keep secrets in .env (git-ignored).
 # Later wins: config/{env}.env, then .env, then the process environment.
 {database}
-# Migrations: lock wait for each statement (ms, 0 = none) and retries when it times out.
+# Migrations: lock wait for each statement (ms, 0 = none), retries when it times out,
+# the first retry's delay (ms), and whether every migration's commit waits for its flush.
 # NSELF_LOCK_TIMEOUT_MS=5000
 # NSELF_LOCK_RETRIES=3
+# NSELF_LOCK_RETRY_BACKOFF_MS=500
+# NSELF_MIGRATE_SYNC_COMMIT=false
 # Backups
 # BACKUP_ENABLED=true
 # BACKUP_SCHEDULE="0 2 * * *"

@@ -208,7 +208,7 @@ def test_edited_file_is_changed_up_refuses_repair_fixes(project):
     status = project.run("db", "migrate", "status")
     assert re.search(r"001\s+create_users\s+Changed", status.out)
     refused = project.run("db", "migrate", "up")
-    assert refused.code == 3 and "001_create_users (changed)" in refused.err
+    assert refused.code == 6 and "001_create_users (changed)" in refused.err
     assert "repair" in refused.err
     no_terminal = project.run_process("db", "migrate", "repair")
     assert no_terminal.code == 3 and "--yes" in no_terminal.err
@@ -238,7 +238,7 @@ def test_missing_file_is_reported_and_forgotten_by_repair(project):
     (project.migrations / "003_create_orders.sql").unlink()
     assert re.search(r"003\s+create_orders\s+Missing",
                      project.run("db", "migrate", "status").out)
-    assert project.run("db", "migrate", "up").code == 3
+    assert project.run("db", "migrate", "up").code == 6
     result = project.run("db", "migrate", "repair", "--yes")
     assert result.code == 0 and "Forgot the missing 003_create_orders" in result.out
     assert applied_versions(project) == ["001", "002"]

@@ -111,7 +111,7 @@ def test_resume_refused_when_ran_statements_changed(project):
     path.write_text(path.read_text().replace("CREATE TABLE t (id int);",
                                              "CREATE TABLE t (id bigint);"))
     result = project.run("db", "migrate", "up")
-    assert result.code == 3 and "--mark-pending 001" in result.err
+    assert result.code == 6 and "--mark-pending 001" in result.err
 
 
 # locks ------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from nself.errors import UsageError
 
 # gzip level inside the default (custom) archive: level 1 is gzip's fastest, and the embedded
 # tools have no zstd/lz4. pg_dump compresses on its own core while the server produces rows;
-# measured against -Z2/-Z3/-Z6 in bench/results-backup.md.
+# measured against -Z2/-Z3/-Z6 in bench/README.md.
 CUSTOM_LEVEL = 1
 SQL_LEVEL = 6  # the guides' `.sql.gz`: gzip's default level
 

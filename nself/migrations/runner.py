@@ -27,6 +27,7 @@ from nself.config import Environment
 from nself.errors import (
     INTERRUPTED,
     DatabaseUnreachable,
+    DifferencesFound,
     NselfError,
     OperationFailed,
     Refused,
@@ -492,7 +493,8 @@ class Runner:
         broken = [e for e in entries if e.status in (CHANGED, MISSING)]
         if broken:
             listed = ", ".join(f"{e.id} ({e.status.lower()})" for e in broken)
-            raise Refused(
+            # exit 6 (differences), not 3: --yes would not help, the files must match
+            raise DifferencesFound(
                 f"Refusing to migrate: applied migrations no longer match their files: {listed}. "
                 "Restore the file(s) as they were applied (git checkout), or run `nself db "
                 "migrate repair` to accept the edits and forget missing ones."
@@ -576,7 +578,7 @@ class Runner:
             return 0
         done, total, digest = row[0], row[1], row[2]
         if done and self._digest(prep.statements[:done]) != digest:
-            raise Refused(
+            raise DifferencesFound(
                 f"{m.id} stopped part-way earlier after {done} of {total} statements, and those "
                 "statements have changed in the file since. Undo what they did by hand, then run "
                 f"`nself db migrate repair --mark-pending {m.label}`; or, if the database already "
