@@ -26,6 +26,14 @@ def test_order_is_numeric_across_schemes(tmp_path):
     assert [m.id for m in found] == ["9_a", "010_c", "20250806140000_b"]
 
 
+def test_names_written_elsewhere_are_read(tmp_path):
+    """Dashes and dots in a file's name are accepted, and depends_on may name such a file."""
+    found = folder(tmp_path, **{"001_add-users.v2": "-- UP\n",
+                                "002_add-index": "-- depends_on: 001_add-users.v2\n-- UP\n"})
+    assert [m.name for m in found] == ["add-users.v2", "add-index"]
+    files.check_dependencies(found)
+
+
 def test_checksum_ignores_line_endings_and_bom(tmp_path):
     """CRLF, CR and a UTF-8 BOM do not change a file's checksum; an edit does."""
     text = "-- UP\nCREATE TABLE t (id int);\n"

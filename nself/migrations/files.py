@@ -20,7 +20,9 @@ from pathlib import Path
 from nself.errors import UsageError
 
 # Patterns are compiled on first use (re caches them): `status` needs only FILENAME.
-FILENAME = re.compile(r"^(\d+)_([A-Za-z0-9_]+)\.sql$")
+# Names of files written elsewhere often hold dashes or dots (`002_add-index.sql`): accept
+# them when reading; `create` still writes simple identifiers (NAME).
+FILENAME = re.compile(r"^(\d+)_([\w.-]+)\.sql$")
 NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 TIMESTAMP_DIGITS = 14
 UP_MARKER = r"(?i)^--\s*UP\s*$"
@@ -196,7 +198,7 @@ def read_folder(folder: Path, root: Path | None = None) -> list[Migration]:
         if not match:
             raise MigrationFileError(
                 f"{shown}: not a migration file name: use NNN_name.sql or "
-                "YYYYMMDDHHMMSS_name.sql (letters, digits and underscores)."
+                "YYYYMMDDHHMMSS_name.sql (letters, digits, _ . and -)."
             )
         try:
             raw = _read(os.path.join(base, filename))
@@ -248,7 +250,7 @@ def check_dependencies(migrations: Iterable[Migration]) -> None:
         if target is None:
             continue
         line = m._parts[3]
-        match = re.match(r"^(\d+)(?:_([A-Za-z0-9_]+))?(?:\.sql)?$", target)
+        match = re.match(r"^(\d+)(?:_([\w.-]+?))?(?:\.sql)?$", target)
         if not match:
             raise m.error(line, f"depends_on {target!r} is not a migration version "
                                 "(write `-- depends_on: 001` or `-- depends_on: 001_create_users`)")
