@@ -47,7 +47,7 @@ def _flag_takes_value(task, flag: str) -> bool:
 
 
 def translate(argv: list[str], collection: Collection = namespace) -> list[str]:
-    """Rewrite guide-style words (`db migrate up 3`) into invoke's form (`db.migrate.up --steps 3`)."""
+    """Rewrite guide-style words (`db migrate up 3`) into invoke's (`db.migrate.up --steps 3`)."""
     if len(argv) < 2:
         return argv
     head, rest = argv[:1], argv[1:]

@@ -207,8 +207,9 @@ class Environment:
     @cached_property
     def _base(self) -> Path:
         # The guides keep everything under `nself/`; a root `migrations/` wins when both exist.
-        if not (self.root / "migrations").is_dir() and (self.root / "nself" / "migrations").is_dir():
-            return self.root / "nself"
+        nested = self.root / "nself"
+        if not (self.root / "migrations").is_dir() and (nested / "migrations").is_dir():
+            return nested
         return self.root
 
     def _path(self, key: str, default: Path) -> Path:

@@ -131,7 +131,8 @@ SELECT a.pid, coalesce(a.application_name, ''), a.backend_start, a.state
 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
 WHERE l.locktype = 'advisory' AND l.granted
   AND l.classid = (%(key)s >> 32)::int::oid AND l.objid = (%(key)s & 4294967295)::oid
-  AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 LIMIT 1
 """
 

@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from nself.config import Database
 from nself.errors import ToolFailed, ToolMissing
@@ -31,7 +31,7 @@ class Tool:
     major: int
 
 
-@lru_cache(maxsize=None)
+@cache
 def _version_of(path: str) -> int | None:
     try:
         out = subprocess.run([path, "--version"], capture_output=True, text=True,
@@ -86,7 +86,8 @@ def find(name: str, server_major: int, extra_dirs: tuple[str, ...] = (),
         have = ", ".join(f"{t.path} ({t.major})" for t in found) or "none"
         raise ToolMissing(
             f"No {name} of version {floor} or newer was found (found: {have}). Install the "
-            f"PostgreSQL {server_major} client tools, or set NSELF_POSTGRES_BIN to their bin folder."
+            f"PostgreSQL {server_major} client tools, or set NSELF_POSTGRES_BIN to their bin "
+            "folder."
         )
     exact = [t for t in fitting if t.major == server_major]
     return exact[0] if exact else min(fitting, key=lambda t: t.major)

@@ -82,10 +82,10 @@ class TestDatabase:
     @property
     def url(self) -> str:
         p = self.params
-        host = p.get("host", "")
+        host, user, port = p.get("host", ""), p.get("user", "postgres"), p.get("port", "5432")
         if host.startswith("/"):
-            return f"postgresql://{p.get('user', 'postgres')}@/{p['dbname']}?host={host}&port={p.get('port', '5432')}"
-        return f"postgresql://{p.get('user', 'postgres')}@{host}:{p.get('port', '5432')}/{p['dbname']}"
+            return f"postgresql://{user}@/{p['dbname']}?host={host}&port={port}"
+        return f"postgresql://{user}@{host}:{port}/{p['dbname']}"
 
     @property
     def database(self) -> Database:

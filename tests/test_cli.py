@@ -1,4 +1,4 @@
-"""The `nself` front end, `db status`, `db shell`, `init` and the exit-code table, on real servers."""
+"""The `nself` front end, `db status`, `db shell`, `init` and the exit codes, on real servers."""
 
 import json
 import os
@@ -161,6 +161,8 @@ def test_bad_flag_value_is_usage_error(project):
     result = project.run("logs", "postgres", "--lines", "many")
     assert result.code == errors.USAGE
     assert "Traceback" not in result.err and "many" in result.err
+    result = project.run("db", "migrate", "up", "--lock-timeout", "soon")
+    assert result.code == errors.USAGE and "--lock-timeout needs a number" in result.err
 
 
 def test_missing_psql_is_one_clean_line(project, monkeypatch):

@@ -89,7 +89,7 @@ def test_local_without_database_uses_embedded(tmp_path):
 def test_remote_environments_never_fall_back(tmp_path, name):
     """Staging and production without a database are an error, never the embedded server."""
     with pytest.raises(ConfigError, match=f"No database configured for {name}"):
-        make(tmp_path, environ={"ENV": name}).database
+        _ = make(tmp_path, environ={"ENV": name}).database
 
 
 def test_database_url_and_libpq_variables(tmp_path):
@@ -104,8 +104,8 @@ def test_database_url_and_libpq_variables(tmp_path):
 def test_bad_database_url_is_a_clean_error_without_password(tmp_path):
     """A malformed DATABASE_URL is a usage error that does not echo the password."""
     with pytest.raises(ConfigError) as info:
-        make(tmp_path, environ={"DATABASE_URL": "postgresql://u:s3cret@h:notaport/d?bogus=1"}
-             ).database
+        _ = make(tmp_path, environ={"DATABASE_URL": "postgresql://u:s3cret@h:notaport/d?bogus=1"}
+                 ).database
     assert "s3cret" not in str(info.value)
 
 

@@ -25,20 +25,22 @@ class NselfTask(Task):
         finally:
             self.help = saved
         for argument in arguments:
-            if argument.kind is int and not argument.incrementable:
+            if argument.kind in (int, float) and not argument.incrementable:
                 argument.__class__ = NumberArgument
         return arguments
 
 
 class NumberArgument(Argument):
-    """An int flag whose bad value is a parse error (invoke lets int('x') escape as a
+    """A numeric flag whose bad value is a parse error (invoke lets int('x') escape as a
     ValueError traceback, under `inv` too)."""
 
     def set_value(self, value, cast=True):
         try:
             super().set_value(value, cast)
         except ValueError:
-            raise ParseError(f"--{self.name} needs a whole number, not {value!r}") from None
+            what = "a whole number" if self.kind is int else "a number"
+            flag = self.name.replace("_", "-")
+            raise ParseError(f"--{flag} needs {what}, not {value!r}") from None
 
 
 def command(*args, positional_flag: str | None = None, **kwargs):
