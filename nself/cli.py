@@ -16,8 +16,9 @@ from nself import __version__, errors
 from nself.tasks import namespace
 
 
-def _resolve(collection: Collection, words: list[str]) -> tuple[str | None, int]:
-    """The longest task path spelled by the leading `words`, and how many words it used."""
+def _resolve(collection: Collection, words: list[str]) -> tuple[str | None, int, str]:
+    """The longest task path spelled by the leading `words`, how many words it used, and
+    the deepest collection path they reached."""
     best, used = None, 0
     path: list[str] = []
     current: Collection | None = collection
@@ -33,9 +34,9 @@ def _resolve(collection: Collection, words: list[str]) -> tuple[str | None, int]
             continue
         if name in current.tasks:
             path.append(name)
-            return ".".join(path), i + 1
+            return ".".join(path), i + 1, ".".join(path[:-1])
         break
-    return best, used
+    return best, used, ".".join(path)
 
 
 def _flag_takes_value(task, flag: str) -> bool:
@@ -58,8 +59,11 @@ def translate(argv: list[str], collection: Collection = namespace) -> list[str]:
     head, rest = head + rest[:i], rest[i:]
     if not rest or "." in rest[0]:
         return head + rest
-    name, used = _resolve(collection, rest)
+    name, used, reached = _resolve(collection, rest)
     if name is None:
+        if reached and len(rest) == len(reached.split(".")):
+            # `nself db`, `nself db migrate`: show what is in there
+            return head + ["--list", reached]
         return head + rest
     task = collection[name]
     remaining = rest[used:]

@@ -19,6 +19,7 @@ from nself.cli import translate
     (["nself", "--help", "db", "shell"], ["nself", "--help", "db.shell"]),
     (["nself", "logs", "postgres"], ["nself", "logs", "postgres"]),
     (["nself", "db", "nonsense"], ["nself", "db", "nonsense"]),
+    (["nself", "db"], ["nself", "--list", "db"]),
 ])
 def test_translate_spaced_words(argv, expected):
     """Guide-style words become invoke's dotted task names; unknown words pass through."""

@@ -11,3 +11,5 @@ if backup.restore is not None:
     db_collection.add_task(backup.restore)
 
 namespace = Collection(project.init, project.logs, project.restart, db_collection)
+# The guides' `nself status` ("check database is running") is `db status` under a second name.
+namespace.add_task(db.status, name="status")

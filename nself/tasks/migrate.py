@@ -8,7 +8,8 @@ from nself import output
 from nself.errors import DifferencesFound, UsageError
 from nself.tasks.base import command, environment
 
-LOCK_HELP = "Seconds to wait for another migrate run on this database (default 60)."
+LOCK_HELP = ("SECONDS (a number) to wait for another migrate run on this database "
+             "(default 60).")
 YES_HELP = "Confirm without a prompt (staging/production; required without a terminal)."
 CONFIRM_HELP = "Type the confirmation word in advance (e.g. yes-destroy-production)."
 
