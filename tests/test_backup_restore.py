@@ -245,6 +245,29 @@ def test_staging_restore_needs_yes(project):
     assert ok.code == 0, ok
 
 
+def test_clean_outside_local_backs_up_what_it_drops(project):
+    """--clean in staging first backs up the current database (which restores the state
+    that was replaced); --no-backup skips it; local never takes one."""
+    fill(project.db)
+    path = make_backup(project, "--name", "base")
+    project.db.query("CREATE TABLE extra (id int); INSERT INTO extra VALUES (42)")
+    ok = project.run_process("db", "restore", str(path), "--clean", "--yes",
+                             env={"ENV": "staging"})
+    assert ok.code == 0, ok
+    saved = [n for n in backup_files(project) if n.endswith("_before_restore.dump")]
+    assert len(saved) == 1 and f"Backup created: backups/{saved[0]}" in ok.out
+    assert "extra" not in project.db.tables()
+    back = project.run_process("db", "restore", f"backups/{saved[0]}", "--clean", "--yes",
+                               "--no-backup", env={"ENV": "staging"})
+    assert back.code == 0, back
+    assert project.db.scalar("SELECT id FROM extra") == 42
+    assert len([n for n in backup_files(project) if "_before_restore" in n
+                and n.endswith(".dump")]) == 1
+    assert project.run("db", "restore", str(path), "--clean").code == 0
+    assert len([n for n in backup_files(project) if "_before_restore" in n
+                and n.endswith(".dump")]) == 1
+
+
 def test_guide_style_positional_file(project, monkeypatch):
     """`nself db restore backups/x.dump --dry-run` (the guides' spelling) works."""
     fill(project.db)

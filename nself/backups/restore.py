@@ -187,6 +187,7 @@ class RestoreReport:
     seconds: float = 0.0
     server_version: str | None = None
     pg_dump_version: str | None = None
+    safety_backup: str | None = None  # what --clean saved first (staging, production)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -244,9 +245,14 @@ def default_jobs() -> int:
 
 def restore(env, file: str | None = None, *, dry_run: bool = False, clean: bool = False,
             yes: bool = False, confirm: str | None = None, jobs: int | None = None,
-            say: Callable[[str], None] | None = None) -> RestoreReport:
+            say: Callable[[str], None] | None = None,
+            safety_backup: bool = True) -> RestoreReport:
     """Restore a backup into the configured database (checks it first; asks where the policy
-    says so). With `dry_run`, only report what would happen."""
+    says so). With `dry_run`, only report what would happen.
+
+    `--clean` outside local first backs up what it is about to drop (`safety_backup`): a
+    restore that fails after the drop must not have lost the data it replaced.
+    """
     from nself import safety
 
     say = say or (lambda text: None)
@@ -292,6 +298,14 @@ def restore(env, file: str | None = None, *, dry_run: bool = False, clean: bool 
                          f"({listed}): pass --clean to replace them. Nothing was changed.")
     safety.enforce("restore", env.name, target=db.display(), yes=yes, confirm=confirm)
     started = time.monotonic()
+    if mode and safety_backup and env.name != "local":
+        from nself.backups.dump import BackupOptions, create
+
+        say("Backing up the current database before --clean drops it...")
+        stamp = time.strftime("%Y-%m-%d_%H%M%S")
+        kept = create(env, BackupOptions(name=f"{stamp}_{db.name}_before_restore"))
+        report.safety_backup = env.relative(kept.path)
+        say(f"Backup created: {report.safety_backup}")
     if mode == "drop-all":
         say("Dropping the existing schemas...")
         _drop_all(db)

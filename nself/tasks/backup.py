@@ -167,17 +167,19 @@ def prune(c, dry_run=False):
         "confirm": "The typed word production needs: yes-restore-production.",
         "jobs": "Parallel pg_restore jobs (custom format; default: cores, at most 4).",
         "json": "Print the result as JSON.",
+        "no_backup": "With --clean in staging/production: skip the backup of the current "
+                     "database that is taken before dropping it.",
     },
 )
 def restore(c, file=None, dry_run=False, clean=False, yes=False, confirm=None, jobs=0,
-            json=False):
+            json=False, no_backup=False):
     """Restore a backup into the configured database (checksum checked first)."""
     from nself.backups.restore import restore as restore_backup
 
     env = environment()
     say = (lambda text: None) if json else output.line
     report = restore_backup(env, file, dry_run=dry_run, clean=clean, yes=yes, confirm=confirm,
-                             jobs=jobs or None, say=say)
+                             jobs=jobs or None, say=say, safety_backup=not no_backup)
     if json:
         output.as_json(report.to_dict())
         return
