@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,15 +18,25 @@ STATEMENTS = [
 ]
 
 
-@pytest.mark.slow
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(plan=st.lists(st.lists(st.integers(0, len(STATEMENTS) - 1), min_size=0, max_size=5),
-                     min_size=1, max_size=6),
-       failing=st.tuples(st.integers(0, 5), st.integers(0, 5)))
-def test_failure_anywhere_keeps_exactly_the_earlier_migrations(project, plan, failing):
+def test_failure_anywhere_keeps_exactly_the_earlier_migrations(project, request):
     """For random migrations with a division by zero at a random spot, `up` applies exactly the
-    migrations before the failing one, reports the failing statement's line, and nothing else."""
+    migrations before the failing one, reports the failing statement's line, and nothing else.
+
+    A dozen examples by default; `--slow` tries 400."""
+    examples = 400 if request.config.getoption("--slow") else 12
+
+    @settings(max_examples=examples, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(plan=st.lists(st.lists(st.integers(0, len(STATEMENTS) - 1), min_size=0, max_size=5),
+                         min_size=1, max_size=6),
+           failing=st.tuples(st.integers(0, 5), st.integers(0, 5)))
+    def check(plan, failing):
+        _failure_anywhere(project, plan, failing)
+
+    check()
+
+
+def _failure_anywhere(project, plan, failing):
     project.db.query("DROP SCHEMA public CASCADE; CREATE SCHEMA public; "
                      "DROP SCHEMA IF EXISTS nself CASCADE")
     shutil.rmtree(project.migrations)
