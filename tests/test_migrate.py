@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
 
@@ -411,6 +412,28 @@ def test_staging_and_production_rules_without_terminal(project):
     blocked = project.run_process("db", "migrate", "fresh", "--yes", env=staging)
     assert blocked.code == 3 and "blocked" in blocked.err
     assert project.run_process("db", "migrate", "repair", "--yes", env=staging).code == 0
+
+
+def test_production_up_backs_up_first(project):
+    """In production, `up` with something to apply takes a backup first (restorable to the
+    state before); with nothing pending or with --no-backup it takes none."""
+    three(project)
+    prod = {"ENV": "production"}
+    project.db.query("CREATE TABLE before_migrate (id int)")
+    result = project.run_process("db", "migrate", "up", "2", "--yes", env=prod)
+    assert result.code == 0, result
+    made = sorted((project.root / "backups").glob("*_before_migrate.dump"))
+    assert len(made) == 1 and f"Backup created: backups/{made[0].name}" in result.out
+    assert result.out.index("Backup created") < result.out.index("001_create_users")
+    from nself import pgtools
+
+    listing = subprocess.run([pgtools.newest("pg_restore").path, "-l", str(made[0])],
+                             capture_output=True, text=True, check=True).stdout
+    assert "before_migrate" in listing and "users" not in listing
+    assert project.run_process("db", "migrate", "up", "--yes", "--no-backup",
+                               env=prod).code == 0
+    assert project.run_process("db", "migrate", "up", "--yes", env=prod).code == 0
+    assert len(list((project.root / "backups").glob("*_before_migrate.dump"))) == 1
 
 
 # file errors --------------------------------------------------------------------------------

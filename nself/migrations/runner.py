@@ -514,12 +514,19 @@ class Runner:
     def check_files(self, entries: list[Entry]) -> None:
         files.check_dependencies(e.migration for e in entries if e.migration)
 
-    def up(self, steps: int | None = None, to: str | None = None) -> list[tuple[Entry, float]]:
-        """Apply pending migrations in order, each atomic with its tracking row."""
+    def up(self, steps: int | None = None, to: str | None = None,
+           before_apply: Callable[[list[Entry]], None] | None = None
+           ) -> list[tuple[Entry, float]]:
+        """Apply pending migrations in order, each atomic with its tracking row.
+
+        `before_apply` runs (under the migrate lock) when there is something to apply:
+        production's pre-migration backup."""
         history.ensure(self.conn)
         entries = self.entries()
         self.check_files(entries)
         pending = self.plan_up(entries, steps, to)
+        if pending and before_apply is not None:
+            before_apply(pending)
         return self.apply(pending, entries)
 
     def apply(self, pending: list[Entry], entries: list[Entry]) -> list[tuple[Entry, float]]:

@@ -40,6 +40,23 @@ def _guard(env, what: str, yes: bool, confirm) -> None:
     enforce(what, env.name, target=env.database.display(), yes=yes, confirm=confirm)
 
 
+def _backup_first(env):
+    """The guides' pre-migration backup for production: taken once we know something will be
+    applied, under the migrate lock; if it fails, nothing is applied."""
+
+    def backup(pending) -> None:
+        import time
+
+        from nself.backups.dump import BackupOptions, create
+
+        output.line(f"Pre-migration backup ({len(pending)} pending)...")
+        stamp = time.strftime("%Y-%m-%d_%H%M%S")
+        made = create(env, BackupOptions(name=f"{stamp}_{env.database.name}_before_migrate"))
+        output.ok(f"Backup created: {env.relative(made.path)}")
+
+    return backup
+
+
 def _session(env, lock_timeout):
     from nself.migrations.runner import session
 
@@ -78,8 +95,10 @@ def status(c, json=False, check=False):
          help={"steps": "Apply at most this many pending migrations (`nself db migrate up 3`).",
                "to": "Apply pending migrations up to and including this version.",
                "dry_run": "Print the SQL that would run; change nothing.",
+               "no_backup": "In production: skip the backup taken before applying.",
                "yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
-def up(c, steps=None, to=None, dry_run=False, yes=False, confirm=None, lock_timeout=60.0):
+def up(c, steps=None, to=None, dry_run=False, yes=False, confirm=None, lock_timeout=60.0,
+       no_backup=False):
     """Apply pending migrations in order, each in its own transaction with its tracking row."""
     env = environment()
     count = _count(steps, "--steps")
@@ -97,8 +116,9 @@ def up(c, steps=None, to=None, dry_run=False, yes=False, confirm=None, lock_time
                   "be applied; nothing was changed")
         return
     _guard(env, "migrate up", yes, confirm)
+    before = None if env.name != "production" or no_backup else _backup_first(env)
     with _session(env, lock_timeout) as runner:
-        done = runner.up(count, to)
+        done = runner.up(count, to, before)
     if done:
         total = sum(seconds for _, seconds in done)
         output.ok(f"{len(done)} migration{'s' if len(done) != 1 else ''} applied "
