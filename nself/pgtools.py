@@ -103,8 +103,7 @@ def tool_env(db: Database, dbname: str | None = None) -> dict[str, str]:
 
 
 def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
-        foreground: bool = False, out=None, err=None, stdin=None, ok_codes=(0,),
-        bg: bool = False):
+        foreground: bool = False, out=None, err=None, stdin=None, ok_codes=(0,)):
     """Run `tool` with `args` against `db` through sh; raise ToolFailed on a bad exit.
 
     `foreground` gives the tool our terminal (interactive psql). `out`/`err`
@@ -119,9 +118,6 @@ def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
         kwargs["_fg"] = True
     else:
         kwargs.update(_streams(out, err, stdin))
-        if bg:
-            kwargs["_bg"] = True
-            kwargs["_bg_exc"] = False
     try:
         return command(*args, **kwargs)
     except sh.ErrorReturnCode as exc:
