@@ -414,6 +414,21 @@ def test_staging_and_production_rules_without_terminal(project):
     assert project.run_process("db", "migrate", "repair", "--yes", env=staging).code == 0
 
 
+def test_session_settings_do_not_leak_between_migrations(project):
+    """A migration's own SET search_path (or role) does not carry over to the next one."""
+    project.migration("001_other.sql", "CREATE SCHEMA other; SET search_path TO other;\n"
+                      "CREATE TABLE inside (id int);", "DROP SCHEMA other CASCADE;")
+    project.migration("002_plain.sql", "CREATE TABLE plain (id int);", "DROP TABLE plain;")
+    project.migration("003_notx.sql", "SET search_path TO other;\nVACUUM;",
+                      "", header="-- nself:no-transaction\n")
+    project.migration("004_after.sql", "CREATE TABLE after_notx (id int);",
+                      "DROP TABLE after_notx;")
+    result = project.run("db", "migrate", "up")
+    assert result.code == 0, result
+    assert project.db.tables("other") == ["inside"]
+    assert project.db.tables("public") == ["after_notx", "plain"]
+
+
 def test_production_up_backs_up_first(project):
     """In production, `up` with something to apply takes a backup first (restorable to the
     state before); with nothing pending or with --no-backup it takes none."""

@@ -338,7 +338,9 @@ class Runner:
             try:
                 done, error = self._send(query)
                 if error is None:
-                    _, error = self._send("COMMIT")
+                    # RESET ALL: a migration's own SET (search_path, role, ...) must not
+                    # leak into the next one, as it would not with one psql per file.
+                    _, error = self._send("COMMIT; RESET ALL")
                     if error is not None:  # deferred constraints fail at COMMIT
                         done = COMMIT_FAILED + len(prefix)
             except KeyboardInterrupt:
@@ -459,7 +461,7 @@ class Runner:
                                      f"`nself db migrate repair --mark-applied {m.label}`.")
         finally:
             if not self.conn.closed:
-                self.conn.execute("RESET lock_timeout")
+                self.conn.execute("RESET ALL")  # lock_timeout, and the file's own SETs
         return time.perf_counter() - began
 
     def _statement_failure(self, prep: Prepared, i: int, error: psycopg.Error, verb: str,
