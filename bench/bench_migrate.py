@@ -12,9 +12,9 @@ database per tool and run, with the same SQL:
   per-migration commit, no tracking);
 - a minimal psycopg loop (child process): one transaction + tracking row per file;
 - `dbmate --no-dump-schema up` (same SQL in its `-- migrate:up` format);
-- `nself db migrate up` (child process, output to /dev/null), as it ships (asynchronous
-  commits except the run's last, which makes them all durable) and with
-  NSELF_MIGRATE_SYNC_COMMIT=true (every commit waits for its WAL flush, like dbmate).
+- `nself db migrate up` (child process, output to /dev/null), as it ships (every commit
+  waits for its WAL flush, like dbmate's) and with NSELF_MIGRATE_SYNC_COMMIT=false
+  (asynchronous commits except the run's last, which makes them all durable).
 
 Workloads: one INSERT per migration; CREATE TABLE + CREATE INDEX per migration.
 Then `nself db migrate status` with every migration applied vs
@@ -183,9 +183,9 @@ def main() -> int:
                 "nself up": lambda root=root, env=nself_env: timed(
                     [sys.executable, "-m", "nself", "db", "migrate", "up"], cwd=root / "nself",
                     env=env),
-                "nself up sync": lambda root=root, env=nself_env: timed(
+                "nself up async": lambda root=root, env=nself_env: timed(
                     [sys.executable, "-m", "nself", "db", "migrate", "up"], cwd=root / "nself",
-                    env={**env, "NSELF_MIGRATE_SYNC_COMMIT": "true"}),
+                    env={**env, "NSELF_MIGRATE_SYNC_COMMIT": "false"}),
             }
             samples: dict[str, list[float]] = {name: [] for name in tools}
             names = list(tools)
@@ -211,7 +211,7 @@ def report(title: str, medians: dict[str, float], count: int, runs: int) -> None
     for name, seconds in medians.items():
         print(f"  {name:<14} {seconds:7.3f} s")
     loop, dbmate = medians["psycopg loop"], medians["dbmate"]
-    for name in ("nself up", "nself up sync"):
+    for name in ("nself up", "nself up async"):
         nself = medians[name]
         print(f"  {name}:")
         print(f"    / dbmate          {nself / dbmate:.2f}x "

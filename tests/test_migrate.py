@@ -515,9 +515,9 @@ def test_down_rejects_steps_with_to_and_bad_numbers(project):
     assert project.run("db", "migrate", "up", "--steps", "-1").code == 2
 
 
-def test_sync_commit_setting_applies_the_same(project, monkeypatch):
-    """With NSELF_MIGRATE_SYNC_COMMIT=true every migration commits synchronously, same result."""
-    monkeypatch.setenv("NSELF_MIGRATE_SYNC_COMMIT", "true")
+def test_async_commit_setting_applies_the_same(project, monkeypatch):
+    """With NSELF_MIGRATE_SYNC_COMMIT=false (asynchronous commits inside a run), same result."""
+    monkeypatch.setenv("NSELF_MIGRATE_SYNC_COMMIT", "false")
     three(project)
     assert project.run("db", "migrate", "up").code == 0
     assert applied_versions(project) == ["001", "002", "003"]

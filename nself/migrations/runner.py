@@ -5,8 +5,8 @@ A migration runs as one simple-protocol message, `BEGIN; SET LOCAL lock_timeout;
 tracking row whatever happens to this process (a client killed before COMMIT
 leaves an open transaction the server rolls back). When it fails, the number of
 results before the error says which statement failed; pglast maps that to a
-line only then. Every migration of a run but the last commits asynchronously;
-the last (or `Runner.flushing`) makes them durable. Files marked
+line only then. With NSELF_MIGRATE_SYNC_COMMIT=false, every migration of a run but
+the last commits asynchronously; the last (or `Runner.flushing`) makes them durable. Files marked
 `-- nself:no-transaction` run statement by statement in autocommit, recording
 their progress in `nself.migration_progress`.
 """
@@ -130,7 +130,9 @@ class Settings:
     lock_timeout_ms: int = 5000
     retries: int = 3
     backoff_ms: int = 500
-    sync_commit: bool = False  # NSELF_MIGRATE_SYNC_COMMIT: wait for the WAL flush every time
+    # NSELF_MIGRATE_SYNC_COMMIT: every commit waits for its WAL flush (durable as printed);
+    # false trades that for speed on long runs (see the README).
+    sync_commit: bool = True
 
     @classmethod
     def from_env(cls, env: Environment) -> Settings:
