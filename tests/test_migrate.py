@@ -463,7 +463,7 @@ def test_production_up_backs_up_first(project):
     ({"001_a.sql": "-- depends_on: 002_b\n-- UP\nSELECT 1;\n", "002_b.sql": "-- UP\nSELECT 1;\n"},
      "not earlier than this one"),
     ({"001_a.sql": "-- UP\nSELECT 1;\n\\i other.sql\n"},
-     "001_a.sql:3: psql meta-command '\\\\i'"),
+     "001_a.sql:3: psql meta-command `\\i`"),
     ({"001_a.sql": "-- UP\nSELECT 1;\n-- DOWN\n  \\set x 1\n"}, "001_a.sql:4: psql meta-command"),
     ({"001-a.sql": "-- UP\nSELECT 1;\n"}, "not a migration file name"),
 ])

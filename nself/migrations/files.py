@@ -31,6 +31,10 @@ DEPENDS_ON = r"(?i)^--\s*depends_on\s*:\s*(\S+)\s*$"
 NO_TRANSACTION = r"(?i)^--\s*nself:no-transaction\s*$"
 DIRECTIVE = "-- nself:no-transaction"
 META_COMMAND = r"^\s*\\[A-Za-z!?]"
+# pg_dump (18, and the 13-17 releases of August 2025 on) wraps its SQL output in
+# `\restrict KEY` ... `\unrestrict KEY`: guards for psql only. A baseline migration pasted
+# from pg_dump carries them; they are blanked (line numbers kept), not refused.
+RESTRICT_MARKER = r"^\s*\\(un)?restrict(\s|$)"
 # A statement that pglast must look at contains one of these words; anything else
 # (plain DDL and DML) runs as written without being parsed.
 NEEDS_PARSING = (
@@ -142,6 +146,7 @@ class Migration:
             raise self.error(1, "no `-- UP` marker: put the SQL to apply under a line `-- UP` "
                                 "(and the SQL that undoes it under `-- DOWN`)")
         end = down_at - 1 if down_at else len(lines)
+        lines = ["" if re.match(RESTRICT_MARKER, line) else line for line in lines]
         up = Section("\n".join(lines[up_at:end]), up_at + 1)
         down = Section("\n".join(lines[down_at:]), down_at + 1) if down_at else None
         for section in (up, down):
@@ -150,7 +155,7 @@ class Migration:
             for offset, line in enumerate(section.text.split("\n")):
                 if re.match(META_COMMAND, line):
                     raise self.error(section.line + offset,
-                                     f"psql meta-command {line.strip().split()[0]!r}: nself runs "
+                                     f"psql meta-command `{line.strip().split()[0]}`: nself runs "
                                      "SQL only; put the SQL itself in the file")
         return up, down, depends, depends_line, no_tx
 
