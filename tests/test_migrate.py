@@ -466,6 +466,8 @@ def test_production_up_backs_up_first(project):
      "001_a.sql:3: psql meta-command `\\i`"),
     ({"001_a.sql": "-- UP\nSELECT 1;\n-- DOWN\n  \\set x 1\n"}, "001_a.sql:4: psql meta-command"),
     ({"001-a.sql": "-- UP\nSELECT 1;\n"}, "not a migration file name"),
+    ({"001_a.sql": "-- UP\nCREATE TABLE t (id int);\nCOPY t FROM stdin;\n1\n\\.\n"},
+     "001_a.sql:5: inline `COPY ... FROM stdin` data"),
 ])
 def test_malformed_folder_is_refused_before_anything_runs(project, files, message):
     """Missing UP, duplicate versions, bad depends_on, psql meta-commands and bad names are errors

@@ -35,6 +35,7 @@ META_COMMAND = r"^\s*\\[A-Za-z!?]"
 # `\restrict KEY` ... `\unrestrict KEY`: guards for psql only. A baseline migration pasted
 # from pg_dump carries them; they are blanked (line numbers kept), not refused.
 RESTRICT_MARKER = r"^\s*\\(un)?restrict(\s|$)"
+COPY_DATA_END = r"^\\\.\s*$"  # the `\.` that ends psql's inline COPY ... FROM stdin data
 # A statement that pglast must look at contains one of these words; anything else
 # (plain DDL and DML) runs as written without being parsed.
 NEEDS_PARSING = (
@@ -153,6 +154,11 @@ class Migration:
             if section is None:
                 continue
             for offset, line in enumerate(section.text.split("\n")):
+                if re.match(COPY_DATA_END, line):
+                    raise self.error(section.line + offset,
+                                     "inline `COPY ... FROM stdin` data (ended by `\\.`) is a "
+                                     "psql feature; nself sends SQL to the server: write the rows "
+                                     "as INSERT statements, or load them with `nself db shell -f`")
                 if re.match(META_COMMAND, line):
                     raise self.error(section.line + offset,
                                      f"psql meta-command `{line.strip().split()[0]}`: nself runs "
