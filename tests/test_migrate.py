@@ -468,13 +468,16 @@ def test_production_up_backs_up_first(project):
     ({"001-a.sql": "-- UP\nSELECT 1;\n"}, "not a migration file name"),
     ({"001_a.sql": "-- UP\nCREATE TABLE t (id int);\nCOPY t FROM stdin;\n1\n\\.\n"},
      "001_a.sql:5: inline `COPY ... FROM stdin` data"),
+    ({"001_a.sql": "-- UP\nCREATE TABLE t (v text);\nINSERT INTO t VALUES ('caf\xe9');\n"
+                   .encode("latin-1")}, "001_a.sql:3: not UTF-8 text (byte 0xe9)"),
 ])
 def test_malformed_folder_is_refused_before_anything_runs(project, files, message):
     """Missing UP, duplicate versions, bad depends_on, psql meta-commands and bad names are errors
     naming file and line (exit 2), and nothing is applied, not even earlier good files."""
     project.migration("000_good.sql", "CREATE TABLE good (id int);", "DROP TABLE good;")
     for name, text in files.items():
-        (project.migrations / name).write_text(text)
+        path = project.migrations / name
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
     result = project.run("db", "migrate", "up")
     assert result.code == 2, result
     assert message in result.err.replace("\\\\", "\\\\\\\\") or message in result.err, result.err

@@ -114,7 +114,13 @@ class Migration:
 
     @cached_property
     def text(self) -> str:
-        return self.data.decode("utf-8", errors="replace")
+        try:
+            return self.data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # Replacing bad bytes would change the SQL (and its data) without a word.
+            line = self.data[:exc.start].count(b"\n") + 1
+            raise self.error(line, f"not UTF-8 text (byte 0x{self.data[exc.start]:02x}): save "
+                                   "the file as UTF-8") from None
 
     @cached_property
     def checksum(self) -> str:
