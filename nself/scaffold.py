@@ -43,7 +43,9 @@ Project {name} {{
 }}
 """
 
-GITIGNORE_LINES = (".env", ".nself/", "backups/")
+# Anchored to the project root: an unanchored `backups/` would also hide any folder of that
+# name deeper down (a source package called backups, say).
+GITIGNORE_LINES = ("/.env", "/.nself/", "/backups/")
 
 
 def scaffold(root: Path, project_name: str) -> tuple[list[str], list[str]]:
@@ -78,7 +80,9 @@ def scaffold(root: Path, project_name: str) -> tuple[list[str], list[str]]:
 
     gitignore = root / ".gitignore"
     present = gitignore.read_text().splitlines() if gitignore.exists() else []
-    missing = [entry for entry in GITIGNORE_LINES if entry not in present]
+    present_set = {line.strip() for line in present}
+    missing = [entry for entry in GITIGNORE_LINES
+               if entry not in present_set and entry.lstrip("/") not in present_set]
     if missing:
         with gitignore.open("a") as handle:
             if present and present[-1].strip():

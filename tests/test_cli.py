@@ -247,7 +247,7 @@ def test_init_scaffolds_and_keeps(tmp_path, monkeypatch, capsys):
         assert (tmp_path / rel).is_file()
     assert "Project" in (tmp_path / "schema.dbml").read_text()
     lines = (tmp_path / ".gitignore").read_text().splitlines()
-    assert {"node_modules/", ".env", ".nself/", "backups/"} <= set(lines)
+    assert {"node_modules/", "/.env", "/.nself/", "/backups/"} <= set(lines)
     (tmp_path / "schema.dbml").write_text("// mine\n")
     capsys.readouterr()
     assert program.run(["nself", "init"], exit=False) == 0
@@ -255,6 +255,12 @@ def test_init_scaffolds_and_keeps(tmp_path, monkeypatch, capsys):
     assert "Kept existing schema.dbml" in out
     assert (tmp_path / "schema.dbml").read_text() == "// mine\n"
     assert (tmp_path / ".gitignore").read_text().count(".nself/") == 1
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / ".gitignore").write_text(".env\n.nself/\nbackups/\n")
+    monkeypatch.chdir(other)
+    assert program.run(["nself", "init"], exit=False) == 0
+    assert (other / ".gitignore").read_text() == ".env\n.nself/\nbackups/\n"
     for name in ("local", "staging", "production"):
         text = (tmp_path / "config" / f"{name}.env").read_text()
         assert all(line.startswith("#") or not line.strip() for line in text.splitlines())
