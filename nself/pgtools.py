@@ -121,15 +121,22 @@ def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
     try:
         return command(*args, **kwargs)
     except sh.ErrorReturnCode as exc:
-        raise failure(tool, db, exc.exit_code, _decode(exc.stderr)) from None
-    except sh.SignalException as exc:
-        raise ToolFailed(f"{tool.name} was killed by signal {-exc.exit_code}", 1) from None
+        raise _translate(tool, db, exc) from None
 
 
 def _streams(out, err, stdin) -> dict:
     """sh's keyword arguments for the streams that were given."""
     given = {"_out": out, "_err": err, "_in": stdin}
     return {key: value for key, value in given.items() if value is not None}
+
+
+def _translate(tool: Tool, db: Database, exc) -> ToolFailed:
+    """sh's exit exception as our ToolFailed (SignalException is an ErrorReturnCode too)."""
+    import sh
+
+    if isinstance(exc, sh.SignalException):
+        return ToolFailed(f"{tool.name} was killed by signal {-exc.exit_code}", 1)
+    return failure(tool, db, exc.exit_code, _decode(exc.stderr))
 
 
 def failure(tool: Tool, db: Database, code: int, stderr: str) -> ToolFailed:
@@ -165,11 +172,8 @@ class Running:
 
         try:
             return self._command.wait(timeout=timeout)
-        except sh.SignalException as exc:
-            raise ToolFailed(f"{self.tool.name} was killed by signal {-exc.exit_code}",
-                             1) from None
         except sh.ErrorReturnCode as exc:
-            raise failure(self.tool, self.db, exc.exit_code, _decode(exc.stderr)) from None
+            raise _translate(self.tool, self.db, exc) from None
 
     def result(self):
         """`wait`, stopping the tool when the wait ends any other way (Ctrl-C, a failure)."""
