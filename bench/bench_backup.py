@@ -33,7 +33,7 @@ from psycopg import sql
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from nself import pgtools  # noqa: E402
+from nself.pg import tools as pgtools  # noqa: E402
 from nself.config import Database  # noqa: E402
 
 USERS_PER_SCALE = 1_500_000
@@ -84,7 +84,7 @@ def admin_params(url: str | None) -> dict[str, str]:
         from psycopg.conninfo import conninfo_to_dict
 
         return {k: str(v) for k, v in conninfo_to_dict(url).items()}
-    from nself.embedded import EmbeddedServer
+    from nself.pg.embedded import EmbeddedServer
 
     server = EmbeddedServer(Path("/tmp/nself-bench"))
     server.ensure_running()

@@ -73,7 +73,7 @@ def admin_params(url: str | None) -> tuple[dict[str, str], Path | None]:
         from psycopg.conninfo import conninfo_to_dict
 
         return {k: str(v) for k, v in conninfo_to_dict(url).items()}, None
-    from nself.embedded import EmbeddedServer, wheel_bin_dir
+    from nself.pg.embedded import EmbeddedServer, wheel_bin_dir
 
     server = EmbeddedServer(Path("/tmp/nself-bench-migrate"))
     server.ensure_running()

@@ -230,7 +230,8 @@ class Environment:
 
     @property
     def backups_dir(self) -> Path:
-        return self._path("NSELF_BACKUPS_DIR", self.root / "backups")
+        """This environment's backups: `backups/<env>/` unless NSELF_BACKUPS_DIR says where."""
+        return self._path("NSELF_BACKUPS_DIR", self.root / "backups" / self.name)
 
     @property
     def state_dir(self) -> Path:

@@ -71,18 +71,51 @@ def stdin_is_terminal() -> bool:
         return False
 
 
+ENV_MISMATCH_FLAG = "--allow-env-mismatch"
+GUARDED_ENVIRONMENTS = ("staging", "production")
+
+
+def check_recorded_environment(recorded: str | None, env_name: str, command: str,
+                               allow_mismatch: bool = False) -> None:
+    """Refuse `command` under `env_name` on a database recorded as another, guarded
+    environment (staging or production), unless the override flag was given."""
+    if recorded is None or recorded == env_name or allow_mismatch:
+        return
+    if recorded not in GUARDED_ENVIRONMENTS:
+        return
+    raise Refused(
+        f"`{command}` refused: this database is recorded as {recorded}, but the command runs "
+        f"as {env_name}. Run it as {recorded} (ENV={recorded}), or pass {ENV_MISMATCH_FLAG} "
+        "if you really mean this database. Nothing was changed.")
+
+
+def ask_yes_no(question: str, *, yes: bool = False, interactive: bool | None = None,
+               ask=input, flag: str = "--yes") -> bool:
+    """True when the user agrees: `--yes` given, or `y` typed on a terminal. Without a
+    terminal it never prompts: it refuses and names `flag`."""
+    if yes:
+        return True
+    interactive = stdin_is_terminal() if interactive is None else interactive
+    if not interactive:
+        raise Refused(f"{question} There is no terminal to ask: pass {flag} to confirm.")
+    return _ask(ask, f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
 def enforce(command: str, env_name: str, *, target: str = "", yes: bool = False,
             confirm: str | None = None, interactive: bool | None = None,
-            ask=input) -> None:
+            ask=input, detail: str = "") -> None:
     """Return when `command` may run in `env_name`; raise `Refused` otherwise.
 
     `yes` is the `--yes` flag, `confirm` the `--confirm WORD` flag. `interactive`
-    defaults to whether stdin is a terminal; `ask` reads an answer there.
+    defaults to whether stdin is a terminal; `ask` reads an answer there, after
+    `detail` (what the command will touch) was shown.
     """
     policy = policy_for(command, env_name)
     where = f"{env_name}{f' ({target})' if target else ''}"
     if policy.rule is Rule.ALLOW:
         return
+    if detail and policy.rule is not Rule.BLOCKED:
+        ask = _with_detail(ask, detail)
     if policy.rule is Rule.BLOCKED:
         raise Refused(
             f"`{command}` is blocked in {env_name}: it destroys data. "
@@ -117,6 +150,14 @@ def enforce(command: str, env_name: str, *, target: str = "", yes: bool = False,
     if answer.strip() == policy.word:
         return
     raise Refused(f"`{command}` cancelled: the answer was not {policy.word}.")
+
+
+def _with_detail(ask, detail: str):
+    def asking(prompt: str) -> str:
+        print(detail, flush=True)
+        return ask(prompt)
+
+    return asking
 
 
 def _ask(ask, prompt: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nself import database
+from nself.pg import connection as database
 from nself.config import Environment
 
 FACTS_SQL = """

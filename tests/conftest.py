@@ -51,7 +51,7 @@ def isolated_environment(monkeypatch, tmp_path_factory):
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory):
     """One embedded PostgreSQL 18 for the whole session, in a temp folder."""
-    from nself.embedded import EmbeddedServer
+    from nself.pg.embedded import EmbeddedServer
 
     state = Path(f"/tmp/nself-test-{os.getpid()}")
     server = EmbeddedServer(state)

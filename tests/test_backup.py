@@ -67,7 +67,7 @@ def make_backup(project, *args: str) -> Path:
 
 
 def toc(path: Path) -> str:
-    from nself import pgtools
+    from nself.pg import tools as pgtools
 
     return subprocess.run([pgtools.newest("pg_restore").path, "-l", str(path)],
                           capture_output=True, text=True, check=True).stdout
@@ -229,7 +229,7 @@ def test_failed_verification_leaves_no_file(project, monkeypatch, args):
 
 def test_damaged_dump_fails_the_follower(project, tmp_path):
     """The check that reads a custom archive as pg_dump writes it rejects a damaged archive."""
-    from nself import pgtools
+    from nself.pg import tools as pgtools
     from nself.backups import verify
 
     fill(project.db)

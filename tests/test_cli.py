@@ -99,7 +99,7 @@ def test_status_json(project):
 
 def test_status_shows_last_backup(project):
     """A file in backups/ shows up as the last backup."""
-    (project.root / "backups").mkdir()
+    (project.root / "backups" / "local").mkdir(parents=True)
     (project.root / "backups" / "2026-01-24_143052_app.dump").write_bytes(b"x" * 10)
     result = project.run("db", "status")
     assert "2026-01-24_143052_app.dump" in result.out
@@ -134,7 +134,7 @@ def test_authentication_failure_exit_4(project, monkeypatch):
     from nself.config import Database
 
     db = Database({**project.db.params, "user": "no_such_role", "password": "s3cret"})
-    monkeypatch.setattr("nself.database.target", lambda env: db)
+    monkeypatch.setattr("nself.pg.connection.target", lambda env: db)
     result = project.run("db", "status")
     assert result.code == errors.UNREACHABLE, result
     assert "no_such_role" in result.err and "s3cret" not in result.err
@@ -168,7 +168,7 @@ def test_bad_flag_value_is_usage_error(project):
 
 def test_missing_psql_is_one_clean_line(project, monkeypatch):
     """No psql that fits the server: exit 2, one line naming what was found and the fix."""
-    from nself import pgtools
+    from nself.pg import tools as pgtools
 
     monkeypatch.setattr(pgtools, "candidates", lambda name, extra=(): [])
     result = project.run("db", "shell", "-c", "SELECT 1")
@@ -214,7 +214,7 @@ def test_shell_other_database(project):
 
 def test_shell_never_puts_password_on_argv(project, monkeypatch):
     """psql gets the password through its environment, not its command line."""
-    from nself import pgtools
+    from nself.pg import tools as pgtools
     from nself.config import Database
 
     seen = {}
@@ -227,7 +227,7 @@ def test_shell_never_puts_password_on_argv(project, monkeypatch):
 
     monkeypatch.setattr(pgtools, "run", spy)
     db = Database({**project.db.params, "password": "s3cret"})
-    monkeypatch.setattr("nself.database.target", lambda env: db)
+    monkeypatch.setattr("nself.pg.connection.target", lambda env: db)
     project.run("db", "shell", "-c", "SELECT 1")
     assert "s3cret" not in " ".join(seen["args"])
     assert seen["env"]["PGPASSWORD"] == "s3cret"

@@ -57,7 +57,7 @@ def test_default_paths_and_nself_layout(tmp_path):
     """Paths default to the project root; the guides' nself/ layout is found too."""
     env = make(tmp_path, {"migrations/.keep": ""})
     assert env.migrations_dir == tmp_path / "migrations"
-    assert env.backups_dir == tmp_path / "backups"
+    assert env.backups_dir == tmp_path / "backups" / "local"
     nested = tmp_path / "other"
     env = make(nested, {"nself/migrations/.keep": ""})
     assert env.migrations_dir == nested / "nself" / "migrations"

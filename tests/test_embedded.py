@@ -21,7 +21,7 @@ def bare_project(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(projects[0].root)
     yield projects
     from nself.config import Environment
-    from nself.embedded import EmbeddedServer
+    from nself.pg.embedded import EmbeddedServer
 
     for p in projects:
         EmbeddedServer.for_environment(Environment.load(p.root, {})).stop()

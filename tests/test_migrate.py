@@ -437,10 +437,10 @@ def test_production_up_backs_up_first(project):
     project.db.query("CREATE TABLE before_migrate (id int)")
     result = project.run_process("db", "migrate", "up", "2", "--yes", env=prod)
     assert result.code == 0, result
-    made = sorted((project.root / "backups").glob("*_before_migrate.dump"))
-    assert len(made) == 1 and f"Backup created: backups/{made[0].name}" in result.out
+    made = sorted((project.root / "backups" / "production").glob("*_before_migrate.dump"))
+    assert len(made) == 1 and f"Backup created: backups/production/{made[0].name}" in result.out
     assert result.out.index("Backup created") < result.out.index("001_create_users")
-    from nself import pgtools
+    from nself.pg import tools as pgtools
 
     listing = subprocess.run([pgtools.newest("pg_restore").path, "-l", str(made[0])],
                              capture_output=True, text=True, check=True).stdout
@@ -448,7 +448,7 @@ def test_production_up_backs_up_first(project):
     assert project.run_process("db", "migrate", "up", "--yes", "--no-backup",
                                env=prod).code == 0
     assert project.run_process("db", "migrate", "up", "--yes", env=prod).code == 0
-    assert len(list((project.root / "backups").glob("*_before_migrate.dump"))) == 1
+    assert len(list((project.root / "backups" / "production").glob("*_before_migrate.dump"))) == 1
 
 
 # file errors --------------------------------------------------------------------------------

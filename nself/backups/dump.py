@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from nself import database, pgtools
+from nself.pg import connection as database
+from nself.pg import tools as pgtools
 from nself.backups.store import (
     CUSTOM_EXT,
     PARTIAL_SUFFIX,
@@ -189,8 +190,11 @@ def dump_args(fmt: str, compress: bool, path: Path, tables=(), exclude=(),
     return args
 
 
-def create(env, options: BackupOptions, progress: Callable[[int], None] | None = None) -> Backup:
-    """Dump the configured database into a new, verified backup file and return it."""
+def create(env, options: BackupOptions, progress: Callable[[int], None] | None = None,
+           reason: str | None = None) -> Backup:
+    """Dump the configured database into a new, verified backup file and return it.
+
+    `reason` marks a safety backup taken before a destructive step (kept in its metadata)."""
     if options.schema_only and options.data_only:
         raise UsageError("--schema-only and --data-only exclude each other: pick one.")
     fmt, compress = _resolve_format(options, env)
@@ -230,6 +234,7 @@ def create(env, options: BackupOptions, progress: Callable[[int], None] | None =
                 digest = verify_file(partial, fmt, compress, env, pg_dump.major)
         meta = {
             "format": fmt, "compressed": compress, "database": db.name,
+            "environment": env.name, "kind": _kind(options), "reason": reason,
             "server_version": version, "pg_dump_version": pg_dump.major,
             "created": datetime.now().isoformat(timespec="seconds"), "sha256": digest,
             "options": {"tables": list(options.tables), "exclude": list(options.exclude),
@@ -245,6 +250,17 @@ def create(env, options: BackupOptions, progress: Callable[[int], None] | None =
             unlink(meta_path(final))
         raise
     return Backup.at(final)
+
+
+def _kind(options: BackupOptions) -> str:
+    """full, schema-only, data-only or tables (a --tables/--exclude subset)."""
+    if options.tables or options.exclude:
+        return "tables"
+    if options.schema_only:
+        return "schema-only"
+    if options.data_only:
+        return "data-only"
+    return "full"
 
 
 def _publish(partial: Path, final: Path) -> None:
@@ -267,3 +283,18 @@ def _publish(partial: Path, final: Path) -> None:
             os.close(fd)
     except OSError:
         pass
+
+
+def safety_backup(env, reason: str, say: Callable[[str], None]) -> Backup:
+    """A full backup taken before a destructive step (`<stamp>_<database>_before_<reason>`),
+    announced with the command that restores it."""
+    import time
+
+    db_name = env.database.name
+    say(f"Safety backup before {reason}...")
+    stamp = time.strftime("%Y-%m-%d_%H%M%S")
+    made = create(env, BackupOptions(name=f"{stamp}_{_safe_filename(db_name)}_before_{reason}"),
+                  reason=reason)
+    shown = env.relative(made.path)
+    say(f"Backup created: {shown} (undo with: nself db restore {shown} --clean)")
+    return made

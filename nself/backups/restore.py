@@ -10,20 +10,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nself import database, pgtools
+from nself.pg import connection as database
+from nself.pg import tools as pgtools
 from nself.backups.store import CHUNK, GZIP_MAGIC, Backup, list_backups
 from nself.backups.verify import VerificationFailed, check
 from nself.config import Database
 from nself.errors import OperationFailed, UsageError
 
-USER_SCHEMAS_SQL = r"""
-SELECT n.nspname FROM pg_namespace n
-WHERE n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid
-                    AND d.deptype = 'e')
-ORDER BY 1
-"""
 EXISTING_TABLES_SQL = r"""
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
@@ -333,20 +326,10 @@ def restore(env, file: str | None = None, *, dry_run: bool = False, clean: bool 
 
 
 def _drop_all(db) -> None:
-    from psycopg import sql
+    from nself.pg.wipe import wipe
 
-    with database.connect(db) as conn, conn.transaction():
-        schemas = [r[0] for r in conn.execute(USER_SCHEMAS_SQL).fetchall()]
-        for schema in schemas:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        # public comes back as initdb makes it, so the archive's own settings apply on top.
-        conn.execute("CREATE SCHEMA public")
-        if database.server_major(conn) >= 14:
-            conn.execute("ALTER SCHEMA public OWNER TO pg_database_owner")
-        conn.execute("COMMENT ON SCHEMA public IS 'standard public schema'")
-        conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
-        if database.server_major(conn) < 15:
-            conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+    with database.connect(db) as conn:
+        wipe(conn)
 
 
 # What a partial backup creates, in the order `--clean` drops it: views before their tables,

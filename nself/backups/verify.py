@@ -9,7 +9,7 @@ import time
 import zlib
 from pathlib import Path
 
-from nself import pgtools
+from nself.pg import tools as pgtools
 from nself.backups.store import CHUNK, SQL_TRAILER, Backup, sha256_of
 from nself.config import Database
 from nself.errors import OperationFailed

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg.pq import ExecStatus
 
-from nself import database
+from nself.pg import connection as database
 from nself.config import Environment
 from nself.errors import (
     INTERRUPTED,
@@ -76,36 +76,6 @@ FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT i.indisvalid
   AND (c.relname = %(name)s OR (%(name)s = '' AND i.indrelid = to_regclass(%(table)s)))
-"""
-USER_SCHEMAS_SQL = r"""
-SELECT n.nspname FROM pg_namespace n
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'public')
-  AND n.nspname NOT LIKE 'pg\_%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass
-                  AND d.objid = n.oid AND d.deptype = 'e')
-ORDER BY 1
-"""
-EXTENSIONS_SQL = "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1"
-# Objects of `public` that no extension owns, as (kind for DROP, qualified name).
-PUBLIC_OBJECTS_SQL = r"""
-WITH ext AS (SELECT classid, objid FROM pg_depend WHERE deptype = 'e')
-SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
-                      WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
-       format('%I.%I', n.nspname, c.relname)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-  AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_class'::regclass AND ext.objid = c.oid)
-UNION ALL
-SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' ELSE 'ROUTINE' END, p.oid::regprocedure::text
-FROM pg_proc p
-WHERE p.pronamespace = 'public'::regnamespace
-  AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_proc'::regclass AND ext.objid = p.oid)
-UNION ALL
-SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, format('%I.%I', n.nspname, t.typname)
-FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd', 'r', 'c')
-  AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
-  AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_type'::regclass AND ext.objid = t.oid)
 """
 
 
@@ -653,23 +623,10 @@ class Runner:
     # fresh --------------------------------------------------------------------------------
 
     def drop_everything(self) -> int:
-        """Drop every object in the user's schemas and nself's tracking; returns how many."""
-        conn = self.conn
-        schemas = [r[0] for r in conn.execute(USER_SCHEMAS_SQL).fetchall()]
-        extensions = [r[0] for r in conn.execute(EXTENSIONS_SQL).fetchall()]
-        from psycopg import sql
+        """Drop every user object and nself's tracking; returns how many schemas/extensions."""
+        from nself.pg.wipe import wipe
 
-        with conn.transaction():
-            for name in schemas:
-                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                    sql.Identifier(name)))
-            for name in extensions:
-                conn.execute(sql.SQL("DROP EXTENSION IF EXISTS {} CASCADE").format(
-                    sql.Identifier(name)))
-            objects = conn.execute(PUBLIC_OBJECTS_SQL).fetchall()
-            for kind, name in objects:
-                conn.execute(f"DROP {kind} IF EXISTS {name} CASCADE")
-        return len(schemas) + len(extensions) + len(objects)
+        return wipe(self.conn)
 
     def fresh(self) -> tuple[int, list[tuple[Entry, float]]]:
         dropped = self.drop_everything()

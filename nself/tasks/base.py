@@ -93,7 +93,7 @@ def _translate_driver_error(exc: Exception) -> errors.NselfError | None:
     if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
         return errors.DatabaseUnreachable(f"Lost the database connection: {exc}".splitlines()[0])
     if isinstance(exc, psycopg.Error):
-        from nself.database import describe_error
+        from nself.pg.connection import describe_error
 
         return errors.OperationFailed(describe_error(exc))
     return None

@@ -47,8 +47,8 @@ def shell(c, command=None, file=None, database=None):
     """Open psql on the configured database; psql's exit code is passed through."""
     import sys
 
-    from nself import database as dbmod
-    from nself import pgtools
+    from nself.pg import connection as dbmod
+    from nself.pg import tools as pgtools
     from nself.errors import ToolFailed
 
     if command is not None and file is not None:
@@ -111,7 +111,7 @@ def stop(c):
 
 
 def _embedded(env):
-    from nself.embedded import EmbeddedServer
+    from nself.pg.embedded import EmbeddedServer
 
     env.require_project()
     if not env.database.embedded:

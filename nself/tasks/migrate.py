@@ -67,7 +67,7 @@ def _session(env, lock_timeout):
                "check": "Exit with code 6 when anything is pending, changed or missing (CI)."})
 def status(c, json=False, check=False):
     """Show each migration as Applied, Pending, Changed (file edited) or Missing (file gone)."""
-    from nself import database
+    from nself.pg import connection as database
     from nself.migrations.status import counts, read_status
 
     env = environment()

@@ -29,7 +29,7 @@ def target(env: Environment) -> Database:
     db = env.database
     if not db.embedded:
         return db
-    from nself.embedded import EmbeddedServer
+    from nself.pg.embedded import EmbeddedServer
 
     server = EmbeddedServer.for_environment(env)
     server.ensure_running()

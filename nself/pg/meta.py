@@ -1,0 +1,64 @@
+"""nself's own schema, `nself`, and its `meta` table: the layout version of nself's tables and
+the environment the database belongs to.
+
+The environment is recorded the first time an environment migrates or restores the
+database, and raised when a stricter one does (local < staging < production): a database
+once touched as production stays production. A command run under another environment
+against a database recorded as staging or production is refused before anything changes
+(`nself.safety.check_recorded_environment`).
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+ENVIRONMENT_KEY = "environment"
+STRICTNESS = {"local": 0, "staging": 1, "production": 2}
+
+CREATE_SQL = """
+CREATE SCHEMA IF NOT EXISTS nself;
+COMMENT ON SCHEMA nself IS 'nself''s own bookkeeping (migration history); not for application data';
+CREATE TABLE IF NOT EXISTS nself.meta (
+    key text PRIMARY KEY,
+    value text NOT NULL
+);
+"""
+READ_SQL = "SELECT value FROM nself.meta WHERE key = %s"
+WRITE_SQL = """
+INSERT INTO nself.meta (key, value) VALUES (%s, %s)
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+"""
+
+
+def ensure(conn: psycopg.Connection) -> None:
+    """Create the schema and the meta table when they are missing."""
+    if conn.execute("SELECT to_regclass('nself.meta') IS NULL").fetchone()[0]:
+        conn.execute(CREATE_SQL)
+
+
+def read(conn: psycopg.Connection, key: str) -> str | None:
+    """The meta value of `key`, or None (also when nself's schema does not exist)."""
+    if conn.execute("SELECT to_regclass('nself.meta') IS NULL").fetchone()[0]:
+        return None
+    row = conn.execute(READ_SQL, (key,)).fetchone()
+    return row[0] if row else None
+
+
+def recorded_environment(conn: psycopg.Connection) -> str | None:
+    """The environment the database was recorded as, or None."""
+    return read(conn, ENVIRONMENT_KEY)
+
+
+def record_environment(conn: psycopg.Connection, env_name: str) -> None:
+    """Record `env_name` unless a stricter environment is recorded already."""
+    current = recorded_environment(conn)
+    if current is not None and STRICTNESS.get(current, 2) >= STRICTNESS[env_name]:
+        return
+    ensure(conn)
+    conn.execute(WRITE_SQL, (ENVIRONMENT_KEY, env_name))
+
+
+def set_environment(conn: psycopg.Connection, env_name: str) -> None:
+    """Record `env_name` whatever was recorded (a restore or wipe made the database anew)."""
+    ensure(conn)
+    conn.execute(WRITE_SQL, (ENVIRONMENT_KEY, env_name))
