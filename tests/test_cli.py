@@ -100,7 +100,7 @@ def test_status_json(project):
 def test_status_shows_last_backup(project):
     """A file in backups/ shows up as the last backup."""
     (project.root / "backups" / "local").mkdir(parents=True)
-    (project.root / "backups" / "2026-01-24_143052_app.dump").write_bytes(b"x" * 10)
+    (project.root / "backups" / "local" / "2026-01-24_143052_app.dump").write_bytes(b"x" * 10)
     result = project.run("db", "status")
     assert "2026-01-24_143052_app.dump" in result.out
 
