@@ -2,38 +2,37 @@
 
 from __future__ import annotations
 
-from nself.pg import connection as database
 from nself.config import Environment
-
-FACTS_SQL = """
-SELECT pg_database_size(current_database()),
-       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-           AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'nself')
-           AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%')
-"""
+from nself.pg import catalog, meta
+from nself.pg import connection as database
 
 
 def database_status(env: Environment) -> dict:
-    """The facts `nself db status` shows, as a dict (its --json output)."""
+    """The facts `nself db status` shows, as a dict (its --json output).
+
+    A malformed migrations folder is an error (exit 2) here as in `migrate status`, in
+    text and JSON alike: a report that says "0 pending" over a broken folder would lie.
+    """
+    # Imported here, not at the top: `db status` is the start-up benchmark, and these pull
+    # in the migrations and backups packages only once the connection is up.
+    from nself.backups.store import latest_backup
+    from nself.migrations import counts
+
     env.require_project()
     db = database.target(env)
     with database.connect(db) as conn:
         version = database.server_version(conn)
-        size, tables = conn.execute(FACTS_SQL).fetchone()
-        from nself.migrations import counts
-
+        size, tables = catalog.database_facts(conn)
+        recorded = meta.recorded_environment(conn)
         migrations = counts(env, conn)
-    from nself.backups.store import latest_backup
-
-    last = latest_backup(env)
     return {
         "environment": env.name,
+        "recorded_environment": recorded,
         "server_version": version,
         "database": db.display(),
         "embedded": db.embedded,
         "size_bytes": size,
         "tables": tables,
         "migrations": migrations,
-        "last_backup": last,
+        "last_backup": latest_backup(env),
     }

@@ -59,8 +59,8 @@ SELECT n.nspname, c.relname, i.indisvalid
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      JOIN pg_index i ON i.indexrelid = c.oid
 WHERE c.relkind IN ('i', 'I') AND c.relname = %(name)s
-  AND (%(schema)s = '' AND n.oid = ANY (current_schemas(false)) OR n.nspname = %(schema)s)
-ORDER BY array_position(current_schemas(false), n.nspname::name) NULLS LAST
+  AND (%(schema)s = '' AND n.nspname = ANY (current_schemas(false)) OR n.nspname = %(schema)s)
+ORDER BY array_position(current_schemas(false), n.nspname) NULLS LAST
 LIMIT 1
 """
 INVALID_INDEXES_SQL = f"""

@@ -1,0 +1,63 @@
+"""nself.guard and the recorded-environment rule: refuse before anything changes, back up
+before anything is destroyed."""
+
+import pytest
+
+from nself import errors
+from nself.config import Environment
+from nself.guard import Guard
+from nself.pg import meta
+from nself.safety import check_recorded_environment
+
+ENVS = ("local", "staging", "production")
+
+
+@pytest.mark.parametrize("recorded", (None, *ENVS))
+@pytest.mark.parametrize("running", ENVS)
+def test_recorded_environment_cells(recorded, running):
+    """Only a staging/production database run under another environment is refused."""
+    refused = recorded in ("staging", "production") and recorded != running
+    if refused:
+        with pytest.raises(errors.Refused) as caught:
+            check_recorded_environment(recorded, running, "migrate down")
+        message = str(caught.value)
+        assert recorded in message and running in message and "--allow-env-mismatch" in message
+        assert caught.value.exit_code == errors.REFUSED
+    else:
+        check_recorded_environment(recorded, running, "migrate down")
+    check_recorded_environment(recorded, running, "migrate down", allow_mismatch=True)
+
+
+def test_guard_refuses_before_backing_up(project):
+    """A database recorded as production refuses a local destructive command: no backup, no change."""
+    with project.db.connect() as conn:
+        meta.record_environment(conn, "production")
+        guard = Guard(Environment.load(), say=lambda text: None)
+        with pytest.raises(errors.Refused):
+            guard.check(conn, "migrate fresh", destroys=True, reason="fresh")
+    assert guard.taken == []
+    assert not (project.root / "backups").exists()
+
+
+def test_guard_backs_up_when_destroying(project):
+    """An allowed destructive command takes a full safety backup, named after its reason."""
+    project.db.query("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1)")
+    said = []
+    with project.db.connect() as conn:
+        guard = Guard(Environment.load(), say=said.append)
+        guard.check(conn, "migrate fresh", destroys=True, reason="fresh")
+        guard.record(conn)
+        assert meta.recorded_environment(conn) == "local"
+    [made] = guard.taken
+    assert made.path.parent == project.root / "backups" / "local"
+    assert made.path.name.endswith("_before_fresh.dump")
+    assert made.meta["kind"] == "full" and made.meta["environment"] == "local"
+    assert any("nself db restore" in line and "--clean" in line for line in said)
+
+
+def test_guard_no_backup_flag(project):
+    """--no-backup (backup=False) skips the safety backup."""
+    with project.db.connect() as conn:
+        guard = Guard(Environment.load(), backup=False, say=lambda text: None)
+        guard.check(conn, "migrate fresh", destroys=True)
+    assert guard.taken == [] and not (project.root / "backups").exists()
