@@ -210,3 +210,19 @@ def has_primary_key(conn: psycopg.Connection, table: str) -> bool:
 
 def relations_exist(conn: psycopg.Connection, names: list[str]) -> list[bool]:
     return [r[0] for r in conn.execute(RELATIONS_EXIST_SQL, (names,)).fetchall()]
+
+
+# Every relation outside PostgreSQL's own schemas, nself's and extension-owned ones included:
+# the names a restore (without --clean) could collide with. Not "user objects": a collision
+# with nself's own tables matters as much as one with the user's.
+RELATION_NAMES_SQL = r"""
+SELECT n.nspname || '.' || c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
+"""
+
+
+def relation_names(conn: psycopg.Connection) -> set[str]:
+    """`schema.name` of every relation a restore could collide with (see RELATION_NAMES_SQL)."""
+    return {r[0] for r in conn.execute(RELATION_NAMES_SQL).fetchall()}
