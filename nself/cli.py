@@ -8,11 +8,12 @@ the namespace itself, so no task is defined twice.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
 from invoke import Collection, Program
-from invoke.exceptions import Exit, ParseError, UnexpectedExit
+from invoke.exceptions import Exit, ParseError
 
-from nself import __version__, errors
+from nself import __version__, errors, output
 from nself.tasks import namespace
 
 
@@ -88,42 +89,64 @@ def translate(argv: list[str], collection: Collection = namespace) -> list[str]:
 
 
 class NselfProgram(Program):
-    """invoke's Program with guide-style words, our exit-code table, and no tracebacks."""
+    """invoke's Program with guide-style words and our exit-code table.
+
+    invoke's `run` does the work; we only widen the hooks it calls: `normalize_argv`
+    translates the guides' words, and the parse and execute steps map what escapes them
+    (a bad flag, Ctrl-C, a closed stdout under --help) to one stderr line and our code.
+    """
 
     def run(self, argv=None, exit: bool = True) -> int:
-        if argv is None:
-            argv = sys.argv
-        elif isinstance(argv, str):
-            argv = argv.split()
-        argv = translate(list(argv), self.namespace)
-        code = errors.SUCCESS
+        output.reset()
         try:
-            self.create_config()
-            self.parse_core(argv)
-            self.parse_collection()
-            self.parse_tasks()
-            self.parse_cleanup()
-            self.update_config()
-            self.execute()
-        except ParseError as exc:
-            print(f"Error: {str(exc).rstrip('.!')}. See `nself --help`.", file=sys.stderr)
-            code = errors.USAGE
-        except BrokenPipeError:
-            # `nself ... | head`: the reader left; not an error of ours.
-            sys.stderr.close()
+            super().run(argv, exit=True)
             code = errors.SUCCESS
-        except Exit as exc:
-            if exc.message:
-                print(exc.message, file=sys.stderr)
-            code = exc.code
-        except UnexpectedExit as exc:
-            code = exc.result.exited
-        except KeyboardInterrupt:
-            print("Interrupted.", file=sys.stderr)
-            code = errors.INTERRUPTED
+        except SystemExit as exc:  # invoke ends every failure with sys.exit(code)
+            code = exc.code if isinstance(exc.code, int) else errors.FAILED
         if exit:
             sys.exit(code)
         return code
+
+    def normalize_argv(self, argv) -> None:
+        super().normalize_argv(argv)
+        self.argv = translate(list(self.argv), self.namespace)
+
+    def parse_core(self, argv) -> None:
+        with _front_end_errors():
+            super().parse_core(argv)
+
+    def parse_collection(self) -> None:
+        with _front_end_errors():
+            super().parse_collection()
+
+    def parse_tasks(self) -> None:
+        with _front_end_errors():
+            super().parse_tasks()
+
+    def parse_cleanup(self) -> None:
+        with _front_end_errors():
+            super().parse_cleanup()
+
+    def execute(self) -> None:
+        with _front_end_errors():
+            super().execute()
+
+
+@contextmanager
+def _front_end_errors():
+    """What escapes invoke's own steps, as our one line and exit code (tasks map their
+    errors themselves, in `nself.tasks.base.command`)."""
+    try:
+        yield
+    except ParseError as exc:
+        output.error_line(f"Error: {str(exc).rstrip('.!')}. See `nself --help`.")
+        raise Exit(code=errors.USAGE) from None
+    except KeyboardInterrupt:
+        output.error_line("Interrupted.")
+        raise Exit(code=errors.INTERRUPTED) from None
+    except OSError as exc:  # invoke printing --help or --list into a closed or full stdout
+        output.error_line(f"Error: {output.output_failed(exc)}")
+        raise Exit(code=errors.FAILED) from None
 
 
 program = NselfProgram(

@@ -7,13 +7,14 @@ process environment.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote
 
 from nself.errors import ConfigError, NoProject
 
@@ -59,20 +60,41 @@ def canonical_env_name(name: str) -> str:
     return canonical
 
 
+# The userinfo's password as libpq reads it (up to the first `@` or `/`) and as a person
+# may have meant it (up to the last `@` of the authority); `key=value` passwords too.
+_URL_PASSWORDS = (
+    re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:([^@/]*)@"),
+    re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:(.*)@"),
+)
+_KEYWORD_PASSWORD = re.compile(r"""(?i)\bpassword\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&]*)""")
+
+
+def url_secrets(url: str) -> set[str]:
+    """Every form of the password `url` holds (raw, percent-decoded, quoted), however
+    malformed the rest of it is; never raises."""
+    found: set[str] = set()
+    for pattern in _URL_PASSWORDS:
+        match = pattern.match(url)
+        if match and match.group(1):
+            found.add(match.group(1))
+    for match in _KEYWORD_PASSWORD.finditer(url):
+        value = match.group(1)
+        if value:
+            found.add(value)
+            found.add(value.strip("'"))
+    for secret in list(found):
+        found.add(unquote(secret, errors="ignore"))
+        found.add(quote(unquote(secret, errors="ignore"), safe=""))
+    found.discard("")
+    return found
+
+
 def mask_url(url: str) -> str:
-    """`url` with its password replaced by `***`, safe to print."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable database URL>"
-    if parts.password is None:
-        masked = url
-    else:
-        userinfo = quote(parts.username or "", safe="") + ":***"
-        host = parts.netloc.rsplit("@", 1)[1]
-        masked = urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
-    # key=value password parameters in the query string, too
-    return re.sub(r"(?i)(password=)[^&]*", r"\1***", masked)
+    """`url` with its password replaced by `***`, safe to print; never raises."""
+    match = _URL_PASSWORDS[1].match(url)
+    if match and match.group(1):
+        url = url[:match.start(1)] + "***" + url[match.end(1):]
+    return _KEYWORD_PASSWORD.sub(lambda m: m.group(0)[:m.start(1) - m.start(0)] + "***", url)
 
 
 @dataclass(frozen=True)
@@ -132,15 +154,60 @@ class Database:
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
-    if not path.is_file():
+    """The settings in a dotenv file; an absent file is empty, an unreadable or malformed
+    one is a ConfigError naming it (and the line, never the line's text: it may hold a
+    password)."""
+    if not path.exists():
         return {}
-    from dotenv import dotenv_values
-
+    if not path.is_file():
+        raise ConfigError(f"Cannot read settings file {path}: it is not a regular file.")
     try:
-        values = dotenv_values(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Cannot read settings file {path}: {exc}") from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"Cannot read settings file {path}: line {line} is not UTF-8.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read settings file {path}: {exc.strerror}.") from None
+    if "\x00" in text:
+        line = text[:text.index("\x00")].count("\n") + 1
+        raise ConfigError(f"Cannot read settings file {path}: line {line} holds a NUL byte.")
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ConfigError(f"Cannot read settings file {path}: line "
+                              f"{binding.original.line} is not NAME=value.")
+    values = dotenv_values(stream=io.StringIO(text))
     return {k: v for k, v in values.items() if v is not None}
+
+
+# What makes a folder an nself project root, for commands run in a folder below it (the
+# nearest one wins, as git finds `.git`). A `migrations/` folder that is a Python package
+# (Django, alembic apps) does not count.
+ROOT_FILES = ("schema.dbml", "nself/schema.dbml", "config/local.env", "config/staging.env",
+              "config/production.env")
+ROOT_FOLDERS = (".nself", "migrations", "nself/migrations")
+
+
+def looks_like_project(folder: Path) -> bool:
+    """Whether `folder` holds an nself project (see ROOT_FILES and ROOT_FOLDERS)."""
+    try:
+        if any((folder / rel).is_file() for rel in ROOT_FILES):
+            return True
+        return any((folder / rel).is_dir() and not (folder / rel / "__init__.py").exists()
+                   for rel in ROOT_FOLDERS)
+    except OSError:
+        return False
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest folder from `start` upwards that looks like a project; `start` when none
+    does (commands then say there is no project and name `nself init`)."""
+    for folder in (start, *start.parents):
+        if looks_like_project(folder):
+            return folder
+    return start
 
 
 @dataclass
@@ -152,11 +219,18 @@ class Environment:
     settings: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: Path | None = None, environ: Mapping[str, str] | None = None
-             ) -> Environment:
-        """Read the environment name and settings for the project in `root` (default: cwd)."""
+    def load(cls, root: Path | None = None, environ: Mapping[str, str] | None = None,
+             search_parents: bool = True) -> Environment:
+        """Read the environment name and settings of the project at `root`, or at
+        NSELF_PROJECT_DIR, or found from the current folder upwards (`search_parents`)
+        or in it."""
         environ = os.environ if environ is None else environ
-        root = Path(root or environ.get("NSELF_PROJECT_DIR") or os.getcwd()).resolve()
+        if root is None and environ.get("NSELF_PROJECT_DIR"):
+            root = Path(environ["NSELF_PROJECT_DIR"])
+        if root is None:
+            cwd = Path(os.getcwd()).resolve()
+            root = find_project_root(cwd) if search_parents else cwd
+        root = Path(root).resolve()
         dotenv = _read_env_file(root / ".env")
         raw = environ.get("ENV") or environ.get("NSELF_ENV") or dotenv.get("ENV") or dotenv.get(
             "NSELF_ENV") or "local"
@@ -166,6 +240,19 @@ class Environment:
         settings.update(dotenv)
         settings.update(environ)
         return cls(name=name, root=root, settings=settings)
+
+    def secrets(self) -> set[str]:
+        """The configured passwords, in every form they may be shown (never print these)."""
+        found: set[str] = set()
+        for key, value in self.settings.items():
+            if not value:
+                continue
+            if key == "DATABASE_URL":
+                found |= url_secrets(value)
+            elif "PASSWORD" in key.upper():
+                found.add(value)
+                found.add(quote(value, safe=""))
+        return found
 
     # settings -------------------------------------------------------------
 
@@ -273,18 +360,10 @@ class Environment:
         """The configured database, or the embedded default in `local`."""
         url = self.get("DATABASE_URL")
         if url:
-            from psycopg.conninfo import conninfo_to_dict
-
-            try:
-                params = conninfo_to_dict(url)
-            except Exception as exc:  # psycopg.ProgrammingError: invalid conninfo
-                raise ConfigError(
-                    f"DATABASE_URL is not a valid PostgreSQL URL ({mask_url(url)}): "
-                    f"{self._redact_text(str(exc), url)}"
-                ) from None
-            return Database({k: str(v) for k, v in params.items() if v is not None})
+            return Database(parse_database_url(url))
         params = {kw: self.settings[var] for var, kw in LIBPQ_ENV.items() if self.get(var)}
         if params.get("host") or params.get("dbname") or params.get("service"):
+            _check_ports(params.get("port"), "PGPORT")
             return Database(params)
         if self.name != "local":
             raise ConfigError(
@@ -293,7 +372,41 @@ class Environment:
             )
         return Database({"dbname": self.project_name, "user": "postgres"}, embedded=True)
 
-    @staticmethod
-    def _redact_text(text: str, url: str) -> str:
-        password = urlsplit(url).password if "://" in url else None
-        return text.replace(password, "***") if password else text
+
+def parse_database_url(url: str) -> dict[str, str]:
+    """libpq's keywords for DATABASE_URL (a URL or `key=value` conninfo); a malformed one is
+    a ConfigError of one line that never shows the password."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    def bad(reason: str) -> ConfigError:
+        for secret in sorted(url_secrets(url), key=len, reverse=True):
+            reason = reason.replace(secret, "***")
+        reason = " ".join(reason.split()).rstrip(".")
+        return ConfigError(f"DATABASE_URL is not a valid PostgreSQL URL ({mask_url(url)}): "
+                           f"{reason}.")
+
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    if scheme is not None and scheme.lower() not in ("postgresql", "postgres"):
+        raise bad(f"it must start with postgresql:// or postgres://, not {scheme[:20]}://")
+    if any(ord(ch) < 32 for ch in url):
+        # libpq would stop at a NUL and read the rest as something else entirely
+        raise bad("it holds a control character")
+    try:
+        params = conninfo_to_dict(url)
+    except Exception as exc:  # psycopg.ProgrammingError: libpq could not parse it
+        raise bad(str(exc)) from None
+    params = {k: str(v) for k, v in params.items() if v is not None}
+    try:
+        _check_ports(params.get("port"), "the port")
+    except ConfigError as exc:
+        raise bad(str(exc)) from None
+    return params
+
+
+def _check_ports(value: str | None, what: str) -> None:
+    """Each of a comma-separated port list is empty or 1..65535 (libpq would only say so
+    when connecting, as if the server were unreachable)."""
+    for port in (value or "").split(","):
+        port = port.strip()
+        if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"{what} {port!r} is not a port number (1-65535)")

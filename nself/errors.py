@@ -6,7 +6,7 @@ into one line on stderr and the exit code of the class.
 | code | meaning                                                            |
 |------|--------------------------------------------------------------------|
 | 0    | success                                                            |
-| 1    | the operation failed (SQL error, verification failed)              |
+| 1    | the operation failed (SQL error, verification, output not written)|
 | 2    | bad usage or input (unknown flag, bad value, unreadable file, ...) |
 | 3    | refused by the safety policy (blocked, or not confirmed)           |
 | 4    | database unreachable or authentication failed                      |
@@ -73,6 +73,17 @@ class DifferencesFound(NselfError):
     """A check found differences; raised by `--check` style flags."""
 
     exit_code = DIFFERENCES
+
+
+class OutputFailed(OperationFailed):
+    """Standard output (or error) cannot be written: a closed pipe (`| head`) or a full
+    device (`> /dev/full`). The run stops after the unit of work in progress."""
+
+
+class Interrupted(NselfError):
+    """Ctrl-C, or SIGTERM (which the task boundary turns into the same)."""
+
+    exit_code = INTERRUPTED
 
 
 class ToolFailed(OperationFailed):

@@ -1,25 +1,138 @@
-"""How results reach the user: check-mark lines, aligned tables, JSON."""
+"""How results reach the user: check-mark lines, aligned tables, JSON.
+
+Output that cannot be written is a failure, not a detail: a closed pipe (`nself ... |
+head -1`) or a full device (`> /dev/full`) makes every writer here raise
+`OutputFailed` (exit 1). The failure is remembered, so code that must not raise where it
+writes (a server NOTICE callback mid-transaction uses `notice`) leaves it for
+`check_failed()`, called once the unit of work is over. The stream that failed is pointed
+at /dev/null, so Python's own flush at exit stays quiet.
+
+Error lines go through `error_line`, which never raises and first blanks every secret
+registered with `hide` (the configured database passwords).
+"""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from nself.errors import OutputFailed
+
 CHECK = "✓"
 CROSS = "✗"
 RULE = "─"
+# Shorter secrets are not searched for in free text: they would blank ordinary words.
+# URLs are masked by `config.mask_url`/`Database.display` whatever the password's length.
+MIN_SECRET_LENGTH = 4
+
+_failure: OutputFailed | None = None
+_secrets: set[str] = set()
+
+
+def reset() -> None:
+    """Forget a previous command's output failure and secrets (in-process runs, tests)."""
+    global _failure
+    _failure = None
+    _secrets.clear()
+
+
+def hide(secret: str | None) -> None:
+    """Never show `secret` in an error line."""
+    if secret and len(secret) >= MIN_SECRET_LENGTH:
+        _secrets.add(secret)
+
+
+def redact(text: str) -> str:
+    """`text` with every hidden secret replaced by `***` (longest first)."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def check_failed() -> None:
+    """Raise the output failure a non-raising writer remembered, if any."""
+    if _failure is not None:
+        raise _failure
 
 
 def _stream(err: bool):
     return sys.stderr if err else sys.stdout
 
 
+def _write(text: str, err: bool) -> None:
+    check_failed()
+    stream = _stream(err)
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (OSError, ValueError) as exc:  # ValueError: the stream was closed
+        raise output_failed(exc, err) from None
+
+
+def output_failed(exc: BaseException, err: bool = False) -> OutputFailed:
+    """Remember that standard output (or error) cannot be written and return the error;
+    the stream is pointed at /dev/null so nothing more is attempted on it."""
+    global _failure
+    if _failure is None:
+        name = "standard error" if err else "standard output"
+        if isinstance(exc, OSError) and exc.errno is not None:
+            reason = "the reader closed the pipe" if exc.errno == errno.EPIPE else (
+                os.strerror(exc.errno))
+        else:
+            reason = "it is closed"
+        _failure = OutputFailed(f"Cannot write to {name} ({reason}): stopped.")
+    _silence(_stream(err))
+    return _failure
+
+
+def is_output_error(exc: BaseException) -> bool:
+    """Whether `exc` is a write to a closed pipe (raised outside this module, e.g. by
+    invoke printing --help, or by a tool's output relay)."""
+    return isinstance(exc, BrokenPipeError) or (
+        isinstance(exc, OSError) and exc.errno == errno.EPIPE)
+
+
+def _silence(stream) -> None:
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return  # captured in-process (tests): nothing at the OS level to silence
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
 def line(text: str = "", err: bool = False) -> None:
-    print(text, file=_stream(err), flush=True)
+    _write(text, err)
+
+
+def notice(text: str) -> None:
+    """Print a line from a callback that must never raise (a server NOTICE handler inside a
+    transaction): an output failure is only remembered, for `check_failed()`."""
+    try:
+        _write(text, err=False)
+    except OutputFailed:
+        pass
+
+
+def error_line(text: str) -> None:
+    """Print an error line on stderr with secrets redacted; never raises (if stderr is gone
+    too, the line is lost and the exit code still tells)."""
+    try:
+        stream = sys.stderr
+        stream.write(redact(text) + "\n")
+        stream.flush()
+    except (OSError, ValueError, AttributeError):
+        _silence(sys.stderr)
 
 
 def ok(text: str) -> None:
@@ -27,7 +140,7 @@ def ok(text: str) -> None:
 
 
 def warn(text: str) -> None:
-    line(f"! {text}", err=True)
+    line(f"! {redact(text)}", err=True)
 
 
 def heading(title: str, width: int | None = None) -> None:

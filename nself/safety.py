@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from enum import Enum
 
+from nself import output
 from nself.errors import Refused
 
 
@@ -121,19 +122,14 @@ def enforce(command: str, env_name: str, *, target: str = "", yes: bool = False,
             f"`{command}` is blocked in {env_name}: it destroys data. "
             "It runs only in local (ENV=local)."
         )
-    interactive = stdin_is_terminal() if interactive is None else interactive
     if policy.rule is Rule.CONFIRM:
-        if yes or (confirm is not None and confirm.strip().lower() in ("y", "yes")):
+        if confirm is not None and confirm.strip().lower() in ("y", "yes"):
             return
-        if not interactive:
-            raise Refused(
-                f"`{command}` in {where} needs confirmation and there is no terminal to ask: "
-                "pass --yes to confirm."
-            )
-        answer = _ask(ask, f"Run `{command}` on {where}? [y/N] ")
-        if answer.strip().lower() in ("y", "yes"):
+        if ask_yes_no(f"Run `{command}` on {where}?", yes=yes, interactive=interactive,
+                      ask=ask):
             return
         raise Refused(f"`{command}` cancelled.")
+    interactive = stdin_is_terminal() if interactive is None else interactive
     # typed word
     if confirm is not None:
         if confirm == policy.word:
@@ -154,7 +150,7 @@ def enforce(command: str, env_name: str, *, target: str = "", yes: bool = False,
 
 def _with_detail(ask, detail: str):
     def asking(prompt: str) -> str:
-        print(detail, flush=True)
+        output.line(detail)
         return ask(prompt)
 
     return asking

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -10,10 +11,20 @@ import psycopg
 from psycopg import sql
 
 from nself.config import Database, Environment
-from nself.errors import DatabaseUnreachable, LockTimeout, OperationFailed
+from nself.errors import ConfigError, DatabaseUnreachable, LockTimeout, NselfError, OperationFailed
 
 APPLICATION_NAME = "nself"
 CONNECT_TIMEOUT = 10
+# libpq rejects a bad setting (port "x", sslmode "bogus") before it opens any socket:
+# 'connection is bad: invalid sslmode value: "bogus"'.
+BAD_SETTING_PREFIX = "connection is bad: "
+
+
+def _bad_setting(message: str) -> str | None:
+    """libpq's complaint about a connection setting, if `message` is one."""
+    if message.startswith(BAD_SETTING_PREFIX + "invalid "):
+        return message[len(BAD_SETTING_PREFIX):]
+    return None
 
 # Shown when a statement needs an extension the server lacks (the embedded build has no
 # pgcrypto and no uuid-ossp).
@@ -40,16 +51,21 @@ def connect(db: Database, dbname: str | None = None, autocommit: bool = True,
             create: bool | None = None) -> psycopg.Connection:
     """Open a connection; unreachable servers become `DatabaseUnreachable`, one clean line.
 
-    The embedded default creates its project database on first use (`create`).
+    The embedded default creates its project database on first use; no other database is
+    ever created (`db shell --database other` on a missing one fails, exit 4).
     """
     name = dbname or db.name
-    create = db.embedded if create is None else create
+    if create is None:
+        create = db.embedded and name == db.name
     try:
         return psycopg.connect(db.conninfo(name), autocommit=autocommit,
                                application_name=APPLICATION_NAME,
                                connect_timeout=CONNECT_TIMEOUT)
     except psycopg.OperationalError as exc:
         message = _first_line(db.redact(str(exc)))
+        if _bad_setting(message):
+            raise ConfigError(f"Cannot connect to {db.display(name)}: {_bad_setting(message)} "
+                              "(check DATABASE_URL and the PG* settings).") from None
         if create and "does not exist" in message:
             _create_database(db, name)
             return connect(db, name, autocommit, create=False)
@@ -106,8 +122,6 @@ def missing_extension(exc: psycopg.Error) -> str | None:
 def missing_extension_in(message: str, detail: str = "", sqlstate: str | None = None
                          ) -> str | None:
     """The extension a server error message says is missing, if any."""
-    import re
-
     match = re.search(r'extension "([^"]+)" is not available', message)
     if match:
         return match.group(1)
@@ -165,9 +179,24 @@ def advisory_lock(conn: psycopg.Connection, key: int, timeout: float, what: str)
             pass  # the session is gone, and its lock with it
 
 
-def wrap_operational(db: Database, exc: psycopg.OperationalError) -> Exception:
-    """A lost connection mid-command becomes DatabaseUnreachable; other errors OperationFailed."""
-    if isinstance(exc, psycopg.errors.ConnectionException) or exc.sqlstate is None:
-        return DatabaseUnreachable(f"Lost the connection to {db.display()}: "
-                                   f"{_first_line(db.redact(str(exc)))}")
-    return OperationFailed(db.redact(describe_error(exc)))
+def translate_error(exc: psycopg.Error, db: Database | None = None) -> NselfError:
+    """The one translation of a driver error into ours: a lost or refused connection is
+    DatabaseUnreachable (exit 4), libpq rejecting a connection setting is ConfigError (2),
+    any other server error OperationFailed (1) with PostgreSQL's message, detail and hint."""
+    redact = db.redact if db is not None else (lambda text: text)
+    where = f" to {db.display()}" if db is not None else ""
+    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+        message = _first_line(redact(str(exc)))
+        if _bad_setting(message):
+            return ConfigError(f"Cannot connect{where}: {_bad_setting(message)} "
+                               "(check DATABASE_URL and the PG* settings).")
+        return DatabaseUnreachable(f"Lost the connection{where}: {message}")
+    if isinstance(exc, psycopg.errors.ConnectionException):
+        return DatabaseUnreachable(f"Lost the connection{where}: "
+                                   f"{_first_line(redact(str(exc)))}")
+    return OperationFailed(redact(describe_error(exc)))
+
+
+def wrap_operational(db: Database, exc: psycopg.OperationalError) -> NselfError:
+    """`translate_error` under its former name, for callers not yet moved over."""
+    return translate_error(exc, db)

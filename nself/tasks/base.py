@@ -1,15 +1,32 @@
-"""The task boundary: our exceptions become one stderr line and an exit code."""
+"""The task boundary: our exceptions become one stderr line and an exit code.
+
+Every task is wrapped by `command`, for `nself` and `inv` alike. Around the body it:
+- turns SIGTERM into KeyboardInterrupt (exit 130), so `kill` stops a run the way Ctrl-C
+  does: the library rolls back the unit in progress and its children die with it;
+- maps every exception to the exit-code table of `nself.errors`, as ONE line on stderr,
+  never a traceback (NSELF_DEBUG=1 lets an unexpected one through, for bug reports);
+- redacts the configured passwords from that line (`output.hide`/`output.redact`), a
+  last net behind the masking each message already does;
+- fails a run whose output could not be written (`output.check_failed`).
+"""
 
 from __future__ import annotations
 
 import functools
+import os
+import signal
+import threading
+from contextlib import contextmanager
 
+import psycopg
 from invoke import Task
 from invoke import task as invoke_task
 from invoke.exceptions import Exit, ParseError
 from invoke.parser import Argument
 
-from nself import errors
+from nself import errors, output
+from nself.config import Environment
+from nself.pg.connection import translate_error
 
 
 class NselfTask(Task):
@@ -44,27 +61,29 @@ class NumberArgument(Argument):
 
 
 def command(*args, positional_flag: str | None = None, **kwargs):
-    """`invoke.task`, plus error translation; `positional_flag` names the flag that the
+    """`invoke.task`, plus the task boundary; `positional_flag` names the flag that the
     `nself` front end fills from a bare word (`nself db migrate up 3` -> `--steps 3`)."""
 
     def decorate(body):
         @functools.wraps(body)
         def wrapper(c, *a, **kw):
+            output.reset()
             try:
-                return body(c, *a, **kw)
-            except errors.NselfError as exc:
-                raise Exit(_one_line(str(exc)), exc.exit_code) from None
-            except KeyboardInterrupt:
-                raise Exit("Interrupted.", errors.INTERRUPTED) from None
-            except BrokenPipeError:
-                # `nself db status | head`: the reader left early; that is not a failure.
-                _silence_stdout()
-                raise Exit(code=errors.SUCCESS) from None
+                with sigterm_interrupts():
+                    result = body(c, *a, **kw)
+                output.check_failed()
+                return result
+            except Exit:
+                raise  # a task's own exit code (db shell passes psql's through)
             except Exception as exc:
-                translated = _translate_driver_error(exc)
-                if translated is None:
+                error = as_nself_error(exc)
+                if error is None:
                     raise
-                raise Exit(_one_line(str(translated)), translated.exit_code) from None
+            except KeyboardInterrupt:
+                error = errors.Interrupted("Interrupted.")
+            output.error_line(str(error) if isinstance(error, errors.Interrupted)
+                              else one_line(str(error)))
+            raise Exit(code=error.exit_code) from None
 
         made = invoke_task(*args, klass=NselfTask, **kwargs)(wrapper)
         made.positional_flag = positional_flag
@@ -76,36 +95,53 @@ def command(*args, positional_flag: str | None = None, **kwargs):
     return decorate
 
 
-def _silence_stdout() -> None:
-    import os
-    import sys
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass  # captured stdout (tests): nothing to silence
-
-
-def _translate_driver_error(exc: Exception) -> errors.NselfError | None:
-    import psycopg
-
-    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
-        return errors.DatabaseUnreachable(f"Lost the database connection: {exc}".splitlines()[0])
+def as_nself_error(exc: Exception) -> errors.NselfError | None:
+    """`exc` as one of our errors (the one exception-to-exit-code mapping); None only for
+    an unexpected exception when NSELF_DEBUG asks for its traceback."""
+    if isinstance(exc, errors.NselfError):
+        return exc
+    if output.is_output_error(exc):
+        return output.output_failed(exc)
     if isinstance(exc, psycopg.Error):
-        from nself.pg.connection import describe_error
+        return translate_error(exc)
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return errors.OperationFailed(f"{exc.strerror or exc}{where}")
+    if os.environ.get("NSELF_DEBUG"):
+        return None
+    return errors.OperationFailed(
+        f"internal error: {type(exc).__name__}: {exc} (this is a bug in nself; run again "
+        "with NSELF_DEBUG=1 for the traceback and report it)")
 
-        return errors.OperationFailed(describe_error(exc))
-    return None
+
+@contextmanager
+def sigterm_interrupts():
+    """SIGTERM raises KeyboardInterrupt for the duration (main thread only: Python
+    delivers signals there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
-def _one_line(message: str) -> str:
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def one_line(message: str) -> str:
+    """`message` on one line, starting with `Error:` unless it already says what it is."""
     text = " ".join(part.strip() for part in message.strip().splitlines() if part.strip())
     return f"Error: {text}" if not text.startswith(("Error", "✗")) else text
 
 
-def environment():
-    """The Environment for this invocation (read fresh: tests change cwd and env)."""
-    from nself.config import Environment
-
-    return Environment.load()
+def environment(search_parents: bool = True) -> Environment:
+    """The Environment for this invocation (read fresh: tests change cwd and env); its
+    passwords are hidden from every error line from here on."""
+    env = Environment.load(search_parents=search_parents)
+    for secret in env.secrets():
+        output.hide(secret)
+    return env

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+from invoke.exceptions import Exit
+
 from nself import output
-from nself.errors import ConfigError, UsageError
+from nself.errors import ConfigError, ToolFailed, UsageError
+from nself.pg import connection
+from nself.pg import tools as pgtools
+from nself.status import database_status
 from nself.tasks.base import command, environment
 
 
 @command(help={"json": "Print the status as JSON."})
 def status(c, json=False):
     """Show database status: environment, server, size, tables, migrations, last backup."""
-    from nself.status import database_status
-
     facts = database_status(environment())
     if json:
         output.as_json(facts)
@@ -40,28 +46,20 @@ def status(c, json=False):
     help={
         "command": "Run this SQL and exit (psql -c).",
         "file": "Run the SQL in this file and exit (psql -f); stops at the first error.",
-        "database": "Connect to this database instead of the configured one.",
+        "database": "Connect to this existing database on the same server instead of the "
+                    "configured one (never created: a missing one is exit 4).",
     },
 )
 def shell(c, command=None, file=None, database=None):
     """Open psql on the configured database; psql's exit code is passed through."""
-    import sys
-
-    from nself.pg import connection as dbmod
-    from nself.pg import tools as pgtools
-    from nself.errors import ToolFailed
-
     if command is not None and file is not None:
         raise UsageError("Give either -c or -f, not both.")
-    if file is not None:
-        from pathlib import Path
-
-        if not Path(file).is_file():
-            raise UsageError(f"Cannot read {file}: no such file.")
+    if file is not None and not Path(file).is_file():
+        raise UsageError(f"Cannot read {file}: no such file.")
     env = environment()
-    db = dbmod.target(env)
-    with dbmod.connect(db, database) as conn:
-        major = dbmod.server_major(conn)
+    db = connection.target(env)
+    with connection.connect(db, database) as conn:
+        major = connection.server_major(conn)
     tool = pgtools.find("psql", major, pgtools.extra_dirs(env), at_least=0)
     args = ["-X", "-v", "ON_ERROR_STOP=1"]
     if command is not None:
@@ -73,7 +71,7 @@ def shell(c, command=None, file=None, database=None):
 
     def relay_error(text: str) -> None:
         sys.stderr.write(text)
-        ext = dbmod.missing_extension_in(text)
+        ext = connection.missing_extension_in(text)
         if ext:
             missing.append(ext)
 
@@ -83,17 +81,16 @@ def shell(c, command=None, file=None, database=None):
         else:
             pgtools.run(tool, args, db, database, out=sys.stdout, err=relay_error)
     except ToolFailed as exc:
-        from invoke.exceptions import Exit
-
         # psql already printed its error on stderr; add our hint, pass its exit code through.
-        hint = dbmod.EXTENSION_HINT.format(ext=missing[0]) if missing else None
-        raise Exit(hint, code=exc.returncode) from None
+        if missing:
+            output.error_line(connection.EXTENSION_HINT.format(ext=missing[0]))
+        raise Exit(code=exc.returncode) from None
 
 
 @command
 def start(c):
     """Start the embedded PostgreSQL (local only; it keeps running until `db stop`)."""
-    server = _embedded(environment())
+    server = embedded_server(environment())
     started = server.ensure_running()
     info = server.info()
     output.ok(f"PostgreSQL {server.major} {'started' if started else 'already running'} "
@@ -103,14 +100,17 @@ def start(c):
 @command
 def stop(c):
     """Stop the embedded PostgreSQL."""
-    server = _embedded(environment())
+    server = embedded_server(environment())
     if server.stop():
         output.ok(f"PostgreSQL {server.major} stopped")
     else:
         output.line(f"PostgreSQL {server.major} was not running")
 
 
-def _embedded(env):
+def embedded_server(env):
+    """The project's embedded server; a ConfigError when the database is external."""
+    # Imported here: only start/stop/logs/restart need it, and `db status` with a
+    # DATABASE_URL starts faster without it.
     from nself.pg.embedded import EmbeddedServer
 
     env.require_project()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from nself import output
 from nself.errors import UsageError
+from nself.scaffold import scaffold
 from nself.tasks.base import command, environment
+from nself.tasks.db import embedded_server
 
 SERVICES = ("postgres",)
 
@@ -12,9 +14,7 @@ SERVICES = ("postgres",)
 @command
 def init(c):
     """Scaffold an nself project in the current folder (never overwrites a file)."""
-    from nself.scaffold import scaffold
-
-    env = environment()
+    env = environment(search_parents=False)
     created, kept = scaffold(env.root, env.project_name)
     for rel in created:
         output.ok(f"Created {rel}")
@@ -32,10 +32,8 @@ def _service(name: str) -> str:
 @command(help={"service": "The service: postgres.", "lines": "How many lines to show."})
 def logs(c, service, lines=50):
     """Show the tail of the embedded PostgreSQL's log."""
-    from nself.tasks.db import _embedded
-
     _service(service)
-    server = _embedded(environment())
+    server = embedded_server(environment())
     tail = server.log_tail(lines)
     if not tail:
         output.line(f"No log yet ({server.log_file}).")
@@ -46,9 +44,7 @@ def logs(c, service, lines=50):
 @command(help={"service": "The service: postgres."})
 def restart(c, service):
     """Restart the embedded PostgreSQL."""
-    from nself.tasks.db import _embedded
-
     _service(service)
-    server = _embedded(environment())
+    server = embedded_server(environment())
     server.restart()
     output.ok(f"PostgreSQL {server.major} restarted (pid {server.info().pid})")
