@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 from psycopg import sql
 
 from nself.config import Database
@@ -28,6 +29,15 @@ ISOLATED_NAMES = ("ENV", "DATABASE_URL")
 def pytest_addoption(parser):
     parser.addoption("--slow", action="store_true",
                      help="also run long randomized and load tests (marked slow)")
+
+
+def pytest_configure(config):
+    """Hypothesis runs a few examples per property by default and hundreds under --slow."""
+    common = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                        HealthCheck.too_slow])
+    settings.register_profile("default-run", max_examples=20, **common)
+    settings.register_profile("slow-run", max_examples=300, **common)
+    settings.load_profile("slow-run" if config.getoption("--slow") else "default-run")
 
 
 def pytest_collection_modifyitems(config, items):

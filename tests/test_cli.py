@@ -5,10 +5,12 @@ import os
 import subprocess
 import sys
 
+import psycopg
 import pytest
 
 from nself import errors
 from nself.cli import translate
+from nself.config import Database
 
 
 @pytest.mark.parametrize("argv,expected", [
@@ -215,7 +217,6 @@ def test_shell_other_database(project):
 def test_shell_never_puts_password_on_argv(project, monkeypatch):
     """psql gets the password through its environment, not its command line."""
     from nself.pg import tools as pgtools
-    from nself.config import Database
 
     seen = {}
     real_run = pgtools.run
@@ -275,3 +276,317 @@ def test_installed_command_and_inv_agree(project):
     inv = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=repo,
                          capture_output=True, text=True)
     assert inv.returncode == 0 and "db.status" in inv.stdout
+
+
+# Output failures ------------------------------------------------------------------
+
+
+def _run_into(project, stdout_target: str, *argv: str) -> subprocess.CompletedProcess:
+    """Run `nself ARGV` in a child whose stdout is a closed pipe or /dev/full."""
+    env = {**os.environ}
+    if stdout_target == "closed-pipe":
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before the first byte: EPIPE on write
+        try:
+            return subprocess.run([sys.executable, "-m", "nself", *argv], cwd=project.root,
+                                  env=env, stdout=write_end, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL, text=True, timeout=120)
+        finally:
+            os.close(write_end)
+    with open("/dev/full", "w") as full:
+        return subprocess.run([sys.executable, "-m", "nself", *argv], cwd=project.root,
+                              env=env, stdout=full, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("target", ["closed-pipe", "/dev/full"])
+@pytest.mark.parametrize("argv", [("db", "status"), ("db", "status", "--json"),
+                                  ("db", "migrate", "status"), ("--help",)])
+def test_output_failure_is_a_failure(project, target, argv):
+    """Output into a closed pipe or a full device exits 1 with one line and no traceback."""
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    proc = _run_into(project, target, *argv)
+    assert proc.returncode == errors.FAILED, proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Cannot write to standard output" in proc.stderr
+
+
+def test_output_failure_with_stderr_gone_too(project):
+    """With stdout and stderr both a closed pipe, the exit code still says it failed."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "nself", "db", "status"], cwd=project.root,
+                              stdout=write_end, stderr=write_end, stdin=subprocess.DEVNULL,
+                              timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == errors.FAILED
+
+
+class _BrokenStdout:
+    """A stdout whose reader left."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+
+def test_output_failure_is_remembered(monkeypatch, capsys):
+    """After a write failed, every writer raises it again; `notice` only remembers it, and
+    `check_failed` raises it later."""
+    from nself import output
+
+    output.reset()
+    monkeypatch.setattr(sys, "stdout", _BrokenStdout())
+    output.notice("NOTICE: from the server")
+    with pytest.raises(errors.OutputFailed, match="closed the pipe"):
+        output.check_failed()
+    with pytest.raises(errors.OutputFailed):
+        output.line("more")
+    output.reset()
+    output.check_failed()
+
+
+def test_output_failure_in_process_exits_1(project, monkeypatch):
+    """In-process, a task whose output fails exits 1 with one stderr line."""
+    monkeypatch.setattr(sys, "stdout", _BrokenStdout())
+    result = project.run("db", "status")
+    assert result.code == errors.FAILED
+    assert "Cannot write to standard output" in result.err and "Traceback" not in result.err
+
+
+# The task boundary ----------------------------------------------------------------
+
+
+def _program_with(body):
+    """A Program over one task `t` whose body is `body` (to test the boundary alone)."""
+    from invoke import Collection
+
+    from nself.cli import NselfProgram
+    from nself.tasks.base import command
+
+    @command
+    def t(c):
+        """Test task."""
+        return body()
+
+    return NselfProgram(name="nself", binary="nself", namespace=Collection(t))
+
+
+def test_sigterm_interrupts_every_task(capsys):
+    """SIGTERM during any task is an interrupt: exit 130, one line; the handler is restored."""
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+
+    def body():
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt")
+
+    assert _program_with(body).run(["nself", "t"], exit=False) == errors.INTERRUPTED
+    assert capsys.readouterr().err == "Interrupted.\n"
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_unexpected_exception_is_one_line(capsys, monkeypatch):
+    """A bug surfaces as one line (exit 1) naming NSELF_DEBUG, which shows the traceback."""
+    def body():
+        raise ZeroDivisionError("boom")
+
+    assert _program_with(body).run(["nself", "t"], exit=False) == errors.FAILED
+    err = capsys.readouterr().err
+    assert "internal error: ZeroDivisionError: boom" in err and "NSELF_DEBUG" in err
+    assert err.count("\n") == 1
+    monkeypatch.setenv("NSELF_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        _program_with(body).run(["nself", "t"], exit=False)
+
+
+def test_os_error_is_one_line(capsys):
+    """An OSError reaching the boundary (a full disk) is exit 1 with its reason and file."""
+    import errno
+
+    def body():
+        raise OSError(errno.ENOSPC, "No space left on device", "/backups/x.dump")
+
+    assert _program_with(body).run(["nself", "t"], exit=False) == errors.FAILED
+    assert capsys.readouterr().err == "Error: No space left on device: /backups/x.dump\n"
+
+
+def test_error_lines_never_show_the_configured_password(project, monkeypatch):
+    """Whatever message a library error carries, the configured password is blanked."""
+    monkeypatch.setenv("DATABASE_URL", project.db.url.replace(
+        "://postgres@", "://postgres:Sup3r%2Fsecret@"))
+    project.write(".env", "PGPASSWORD=an0ther-secret\n")
+
+    def leaky(env):
+        raise errors.OperationFailed("failed: Sup3r/secret Sup3r%2Fsecret an0ther-secret")
+
+    monkeypatch.setattr("nself.tasks.db.database_status", leaky)
+    result = project.run("db", "status")
+    assert result.code == errors.FAILED
+    assert "secret" not in result.err and result.err.count("***") == 3, result
+
+
+# Bad settings: one line, exit 2, no password ---------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://u:PASSWORD@[::1",
+    "postgresql://u:PASSWORD@[::1]:notaport/db",
+    "postgresql://u:PASSWORD@h:notaport/db",
+    "postgresql://u:PASSWORD@h:99999/db",
+    "postgresql://u:PASS%zzWORD@h/db",
+    "postgresql://u:PASSWORD@h/d%00b",
+    "postgresql://u:PASSWORDé@h/db?bogus=1",
+    "postgresql://u:PASSWORD@127.0.0.1:1/db?sslmode=bogus",
+    "mysql://u:PASSWORD@h/db",
+    "host=h password=PASSWORD port=x",
+    "host=127.0.0.1 port=1 password='PASS WORD' sslmode=bogus",
+    "postgresql://u:PASSWORD\x01@h/db",
+])
+def test_malformed_database_url(project, monkeypatch, url):
+    """A malformed DATABASE_URL is one line, exit 2, and never shows the password."""
+    monkeypatch.setenv("DATABASE_URL", url)
+    result = project.run("db", "status")
+    assert result.code == errors.USAGE, result
+    assert "PASS" not in result.err + result.out and "Traceback" not in result.err
+    assert result.err.count("\n") == 1
+
+
+def test_malformed_database_url_in_a_real_process(project):
+    """The issue's URL, in the installed command: one line, exit 2, no password."""
+    result = project.run_process("db", "status",
+                                 env={"DATABASE_URL": "postgresql://u:PASSWORD@[::1"})
+    assert result.code == errors.USAGE, result
+    assert "PASSWORD" not in result.err + result.out and result.err.count("\n") == 1
+
+
+def test_bad_pgport_is_usage_error(project, monkeypatch):
+    """PGPORT that is not a port is a usage error naming it, not an unreachable server."""
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", "fivefour")
+    result = project.run("db", "status")
+    assert result.code == errors.USAGE and "PGPORT 'fivefour'" in result.err
+
+
+@pytest.mark.parametrize("where", [".env", "config/local.env"])
+@pytest.mark.parametrize("kind", ["folder", "bad-bytes", "nul", "bad-line"])
+def test_unreadable_settings_file(project, where, kind):
+    """A settings file that is a folder, not UTF-8, holds a NUL or a line that is not
+    NAME=value is one line, exit 2, naming it (and the line, never its text)."""
+    path = project.root / where
+    if kind == "folder":
+        path.mkdir(parents=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes({"bad-bytes": b"A=1\nDATABASE_URL=\xff\xfe\n",
+                          "nul": b"A=1\nB=\x00\n",
+                          "bad-line": b"A=1\nDATABASE_URL='postgresql://u:s3cret@h\n"}[kind])
+    result = project.run("db", "status")
+    assert result.code == errors.USAGE, result
+    assert where in result.err and result.err.count("\n") == 1
+    assert "s3cret" not in result.err
+    if kind != "folder":
+        assert "line 2" in result.err
+
+
+# Project root ----------------------------------------------------------------------
+
+
+def test_commands_find_the_project_root_from_a_subfolder(project):
+    """From any folder below the project, commands use the project above (as git does)."""
+    deeper = project.root / "src" / "app"
+    deeper.mkdir(parents=True)
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    os.chdir(deeper)
+    result = project.run("db", "migrate", "up")
+    assert result.code == 0, result
+    assert project.db.tables() == ["a"]
+    os.chdir(project.migrations)
+    result = project.run("db", "status", "--json")
+    assert json.loads(result.out)["migrations"]["applied"] == 1
+
+
+def test_project_root_rule(tmp_path, monkeypatch):
+    """The nearest folder with the project's files wins; a Python migrations package does
+    not count; NSELF_PROJECT_DIR overrides; with no project anywhere, the cwd is used."""
+    from nself.config import Environment, find_project_root
+
+    outer, inner = tmp_path / "outer", tmp_path / "outer" / "svc"
+    (outer / "config").mkdir(parents=True)
+    (outer / "config" / "staging.env").write_text("")
+    (inner / "migrations").mkdir(parents=True)
+    (inner / "migrations" / "__init__.py").write_text("")  # a Django app's migrations
+    (inner / "nself" / "migrations").mkdir(parents=True)
+    assert find_project_root(inner) == inner  # its nself/migrations counts
+    (inner / "nself" / "migrations").rmdir()
+    assert find_project_root(inner) == outer
+    assert find_project_root(tmp_path) == tmp_path
+    monkeypatch.chdir(inner)
+    assert Environment.load(environ={}).root == outer
+    assert Environment.load(environ={"NSELF_PROJECT_DIR": str(inner)}).root == inner
+    assert Environment.load(environ={}, search_parents=False).root == inner
+
+
+def test_init_initialises_the_current_folder(project):
+    """`nself init` below a project scaffolds the current folder, not the project above."""
+    sub = project.root / "tools"
+    sub.mkdir()
+    os.chdir(sub)
+    result = project.run("init")
+    assert result.code == 0, result
+    assert (sub / "migrations").is_dir() and (sub / "config" / "local.env").is_file()
+    assert not (project.root / "config" / "local.env").exists()
+
+
+def test_no_project_anywhere_names_init(tmp_path, monkeypatch, capsys):
+    """With no project in the folder or above it, the error says so and names init."""
+    from nself.cli import program
+
+    monkeypatch.chdir(tmp_path)
+    assert program.run(["nself", "db", "migrate", "status"], exit=False) == errors.USAGE
+    assert "nself init" in capsys.readouterr().err
+
+
+# db shell --database ---------------------------------------------------------------
+
+
+@pytest.fixture
+def embedded_project(tmp_path, monkeypatch, capsys, embedded_server):
+    """A project on the session's embedded server (no DATABASE_URL), with its own database
+    name; the database is dropped afterwards."""
+    import uuid
+
+    from conftest import Project, TestDatabase, _drop
+
+    root = tmp_path / "emb"
+    (root / "migrations").mkdir(parents=True)
+    monkeypatch.chdir(root)
+    name = f"nself_t_emb_{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("NSELF_STATE_DIR", str(embedded_server.home.parent))
+    monkeypatch.setenv("NSELF_PROJECT_NAME", name)
+    admin = embedded_server.connection_params("postgres")
+    yield Project(root=root, db=TestDatabase("embedded", {**admin, "dbname": name}, admin),
+                  capsys=capsys)
+    _drop(admin, name)
+    _drop(admin, f"{name}_other")
+
+
+def test_shell_database_never_creates_one(embedded_project):
+    """`db shell --database missing` fails (exit 4) naming it, and creates nothing; the
+    project's own embedded database is still created on first use."""
+    p = embedded_project
+    missing = f"{p.db.name}_other"
+    result = p.run("db", "shell", "--database", missing, "-c", "SELECT 1")
+    assert result.code == errors.UNREACHABLE, result
+    assert missing in result.err
+    exists = "SELECT count(*) FROM pg_database WHERE datname = %s"
+    with psycopg.connect(Database(p.db.admin).conninfo(), autocommit=True) as conn:
+        assert conn.execute(exists, (missing,)).fetchone()[0] == 0
+    result = p.run("db", "shell", "-c", "SELECT current_database()")
+    assert result.code == 0 and p.db.name in result.out
