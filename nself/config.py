@@ -64,7 +64,7 @@ def canonical_env_name(name: str) -> str:
 # may have meant it (up to the last `@` of the authority); `key=value` passwords too.
 _URL_PASSWORDS = (
     re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:([^@/]*)@"),
-    re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:(.*)@"),
+    re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:/*)?[^:@/]*:(.*)@"),
 )
 _KEYWORD_PASSWORD = re.compile(r"""(?i)\bpassword\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&]*)""")
 
@@ -379,9 +379,6 @@ def parse_database_url(url: str) -> dict[str, str]:
     from psycopg.conninfo import conninfo_to_dict
 
     def bad(reason: str) -> ConfigError:
-        for secret in sorted(url_secrets(url), key=len, reverse=True):
-            reason = reason.replace(secret, "***")
-        reason = " ".join(reason.split()).rstrip(".")
         return ConfigError(f"DATABASE_URL is not a valid PostgreSQL URL ({mask_url(url)}): "
                            f"{reason}.")
 
@@ -394,19 +391,35 @@ def parse_database_url(url: str) -> dict[str, str]:
     try:
         params = conninfo_to_dict(url)
     except Exception as exc:  # psycopg.ProgrammingError: libpq could not parse it
-        raise bad(str(exc)) from None
+        raise bad(_without_secrets(str(exc), url)) from None
     params = {k: str(v) for k, v in params.items() if v is not None}
-    try:
-        _check_ports(params.get("port"), "the port")
-    except ConfigError as exc:
-        raise bad(str(exc)) from None
+    for port in params.get("port", "").split(","):
+        # not echoed: when a password holds a `/`, libpq reads part of it as the port
+        if not _is_port(port):
+            raise bad("its port is not a number from 1 to 65535")
     return params
+
+
+def _without_secrets(message: str, url: str) -> str:
+    """libpq's complaint about `url`, which quotes the URL or a piece of it, without its
+    password (a short one only where it is quoted whole: it could be any letter)."""
+    message = " ".join(message.replace(url, mask_url(url)).split()).rstrip(".")
+    for secret in sorted(url_secrets(url), key=len, reverse=True):
+        if len(secret) >= 4:
+            message = message.replace(secret, "***")
+        else:
+            message = message.replace(f'"{secret}"', '"***"')
+    return message
+
+
+def _is_port(value: str) -> bool:
+    value = value.strip()
+    return not value or (value.isascii() and value.isdigit() and 0 < int(value) < 65536)
 
 
 def _check_ports(value: str | None, what: str) -> None:
     """Each of a comma-separated port list is empty or 1..65535 (libpq would only say so
     when connecting, as if the server were unreachable)."""
     for port in (value or "").split(","):
-        port = port.strip()
-        if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-            raise ConfigError(f"{what} {port!r} is not a port number (1-65535)")
+        if not _is_port(port):
+            raise ConfigError(f"{what} {port.strip()!r} is not a port number (1-65535).")

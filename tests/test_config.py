@@ -128,3 +128,84 @@ def test_bad_numeric_setting(tmp_path):
     env = make(tmp_path, environ={"BACKUP_RETENTION_DAYS": "thirty"})
     with pytest.raises(ConfigError, match="BACKUP_RETENTION_DAYS"):
         env.get_int("BACKUP_RETENTION_DAYS", 30)
+
+
+@pytest.mark.parametrize("url,secret", [
+    ("postgresql://u:s3cret@[::1", "s3cret"),
+    ("postgresql://u:s3%2Fcret@h/db", "s3/cret"),
+    ("postgresql://u:s3%zzcret@h/db", "s3%zzcret"),
+    ("postgresql://u:s3@cret@h/db", "s3@cret"),
+    ("postgresql://u:s3/cret@h/db", "s3/cret"),
+    ("host=h password=s3cret port=1", "s3cret"),
+    ("host=h password='s3 cret'", "s3 cret"),
+    ("postgresql://h/db?sslmode=require&password=s3cret", "s3cret"),
+])
+def test_url_secrets_and_mask_survive_malformed_urls(url, secret):
+    """The password of any URL is found and masked, however malformed the rest is."""
+    from nself.config import url_secrets
+
+    assert secret in url_secrets(url)
+    assert secret not in mask_url(url) and "***" in mask_url(url)
+
+
+def test_mask_url_masks_only_the_password():
+    """A short password is masked where it is, not wherever its letters occur."""
+    assert mask_url("postgresql://u:p@h/db") == "postgresql://u:***@h/db"
+
+
+@pytest.mark.parametrize("url,reason", [
+    ("postgresql://u:p@h:0/db", "port is not a number"),
+    ("postgresql://u:p@h,h2:54x32/db", "port is not a number"),
+    ("postgresql://u:p@h:/db", None),
+    ("postgresql://u:p@h1:5432,h2:5433/db", None),
+    ("postgres://u:p@h/db", None),
+    ("mysql://u:p@h/db", "postgresql://"),
+    ("postgresql://u:p\x00x@h/db", "control character"),
+])
+def test_parse_database_url(url, reason):
+    """DATABASE_URL is checked up front: scheme, control characters, ports."""
+    from nself.config import parse_database_url
+
+    if reason is None:
+        assert parse_database_url(url)["dbname"] == "db"
+        return
+    with pytest.raises(ConfigError, match=reason):
+        parse_database_url(url)
+
+
+def test_environment_secrets(tmp_path):
+    """Every configured password is known, from DATABASE_URL, PGPASSWORD and *PASSWORD*."""
+    env = make(tmp_path, {".env": "PGPASSWORD=from-dotenv\n"},
+               {"DATABASE_URL": "postgresql://u:a%2Fb@h/db", "APP_DB_PASSWORD": "other"})
+    assert {"from-dotenv", "a/b", "a%2Fb", "other"} <= env.secrets()
+
+
+def test_settings_file_that_is_a_folder(tmp_path):
+    """A folder named .env is an error naming it, not silently no settings."""
+    (tmp_path / ".env").mkdir()
+    with pytest.raises(ConfigError, match=r"\.env: it is not a regular file"):
+        Environment.load(tmp_path, {})
+
+
+def test_settings_file_line_errors_do_not_echo_the_line(tmp_path):
+    """A line that is not NAME=value is named by number; its text (maybe a password) is not."""
+    (tmp_path / ".env").write_text("A=1\nDATABASE_URL=\"postgresql://u:s3cret@h\n")
+    with pytest.raises(ConfigError) as info:
+        Environment.load(tmp_path, {})
+    assert "line 2" in str(info.value) and "s3cret" not in str(info.value)
+
+
+def test_settings_file_interpolates_like_dotenv(tmp_path):
+    """${VAR} in a settings file still expands (the file is parsed by python-dotenv)."""
+    env = make(tmp_path, {".env": "A=x\nB=${A}y\n"})
+    assert env.get("B") == "xy"
+
+
+def test_project_root_from_a_subfolder(tmp_path):
+    """A folder below a project (with config/local.env) finds that project."""
+    from nself.config import find_project_root
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "local.env").write_text("")
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    assert find_project_root(tmp_path / "a" / "b") == tmp_path

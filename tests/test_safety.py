@@ -123,3 +123,50 @@ def test_end_of_input_at_prompt_refuses():
 
     with pytest.raises(Refused):
         safety.enforce("restore", "staging", interactive=True, ask=eof)
+
+
+def test_ask_yes_no_flag_answers_without_asking():
+    """`--yes` answers yes with no prompt, terminal or not."""
+    def no_prompt(_):
+        raise AssertionError("must not prompt")
+
+    assert safety.ask_yes_no("Drop it?", yes=True, interactive=False, ask=no_prompt)
+    assert safety.ask_yes_no("Drop it?", yes=True, interactive=True, ask=no_prompt)
+
+
+def test_ask_yes_no_without_terminal_refuses_naming_the_flag():
+    """Without a terminal it never prompts: it refuses, repeating the question and the flag."""
+    with pytest.raises(Refused, match=r"Drop it\? There is no terminal to ask: pass --force"):
+        safety.ask_yes_no("Drop it?", interactive=False, flag="--force",
+                          ask=lambda _: pytest.fail("prompted"))
+
+
+@pytest.mark.parametrize("answer,agreed", [("y", True), ("YES", True), (" yes ", True),
+                                           ("", False), ("n", False), ("yess", False)])
+def test_ask_yes_no_on_a_terminal(answer, agreed):
+    """On a terminal only y/yes (any case) agrees; the prompt ends with [y/N]."""
+    prompts = []
+    assert safety.ask_yes_no("Drop it?", interactive=True,
+                             ask=lambda p: prompts.append(p) or answer) is agreed
+    assert prompts == ["Drop it? [y/N] "]
+
+
+def test_ask_yes_no_ctrl_c_and_ctrl_d():
+    """Ctrl-D at the prompt is no; Ctrl-C cancels (Refused)."""
+    def eof(_):
+        raise EOFError
+
+    def interrupt(_):
+        raise KeyboardInterrupt
+
+    assert safety.ask_yes_no("Drop it?", interactive=True, ask=eof) is False
+    with pytest.raises(Refused, match="Cancelled"):
+        safety.ask_yes_no("Drop it?", interactive=True, ask=interrupt)
+
+
+def test_detail_is_shown_before_the_prompt(capsys):
+    """`enforce(detail=...)` prints what will be touched before it asks."""
+    seen = []
+    safety.enforce("migrate up", "staging", interactive=True, detail="001_a\n002_b",
+                   ask=lambda p: seen.append(capsys.readouterr().out) or "y")
+    assert seen == ["001_a\n002_b\n"]

@@ -2,7 +2,7 @@
 
 from urllib.parse import quote
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from nself.config import Environment, mask_url
@@ -22,7 +22,6 @@ def test_mask_url_hides_any_password(password):
     assert ":***@" in masked
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
 @given(password=passwords)
 def test_display_and_redact_hide_any_password(tmp_path, password):
     """Database.display never shows the password; redact removes it from any text."""
@@ -32,3 +31,22 @@ def test_display_and_redact_hide_any_password(tmp_path, password):
     shown = db.display()
     assert password not in shown and quote(password, safe="") not in shown
     assert password not in db.redact(f"error near {password} and {quote(password, safe='')}")
+
+
+@given(password=passwords.filter(lambda p: len(p) >= 4),
+       scheme=st.sampled_from(["postgresql://", "postgres://", "mysql://", "postgresql:/", ""]),
+       encode=st.booleans(),
+       rest=st.text(max_size=30))
+def test_malformed_url_errors_never_show_the_password(password, scheme, encode, rest):
+    """However DATABASE_URL is broken, mask_url and the parse error never show its password."""
+    from nself.config import parse_database_url
+    from nself.errors import ConfigError
+
+    shown = quote(password, safe="") if encode else password
+    assume(shown not in rest and password not in rest)
+    url = f"{scheme}u:{shown}@{rest}"
+    assert shown not in mask_url(url)
+    try:
+        parse_database_url(url)
+    except ConfigError as exc:
+        assert password not in str(exc) and shown not in str(exc)
