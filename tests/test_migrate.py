@@ -80,7 +80,7 @@ def test_up_applies_in_order_with_tracking_rows(project):
     assert len(row[0]) == 64 and "@" in row[1] and row[2] >= 0
     assert row[3].strip() == "DROP TABLE users;" and "CREATE TABLE users" in row[4]
     assert project.db.tables("nself") == ["meta", "migration_progress", "migrations"]
-    assert project.db.scalar("SELECT value FROM nself.meta WHERE key = 'layout_version'") == "1"
+    assert project.db.scalar("SELECT value FROM nself.meta WHERE key = 'layout_version'") == "2"
     again = project.run("db", "migrate", "up")
     assert again.code == 0 and "up to date" in again.out
 
@@ -211,9 +211,9 @@ def test_edited_file_is_changed_up_refuses_repair_fixes(project):
     refused = project.run("db", "migrate", "up")
     assert refused.code == 6 and "001_create_users (changed)" in refused.err
     assert "repair" in refused.err
-    no_terminal = project.run_process("db", "migrate", "repair")
+    no_terminal = project.run_process("db", "migrate", "repair", "--no-backup")
     assert no_terminal.code == 3 and "--yes" in no_terminal.err
-    repaired = project.run("db", "migrate", "repair", "--yes")
+    repaired = project.run("db", "migrate", "repair", "--no-backup", "--yes")
     assert repaired.code == 0, repaired
     assert "+CREATE TABLE users (id int PRIMARY KEY, email text);" in repaired.out
     assert "Recorded the edited 001_create_users as applied" in repaired.out
@@ -240,7 +240,7 @@ def test_missing_file_is_reported_and_forgotten_by_repair(project):
     assert re.search(r"003\s+create_orders\s+Missing",
                      project.run("db", "migrate", "status").out)
     assert project.run("db", "migrate", "up").code == 6
-    result = project.run("db", "migrate", "repair", "--yes")
+    result = project.run("db", "migrate", "repair", "--no-backup", "--yes")
     assert result.code == 0 and "Forgot the missing 003_create_orders" in result.out
     assert applied_versions(project) == ["001", "002"]
 
@@ -249,9 +249,9 @@ def test_repair_marks_applied_and_pending(project):
     """`repair --mark-applied V` records a migration without running it; `--mark-pending V`
     forgets it."""
     three(project)
-    assert project.run("db", "migrate", "repair", "--mark-applied", "001").code == 0
+    assert project.run("db", "migrate", "repair", "--no-backup", "--mark-applied", "001").code == 0
     assert applied_versions(project) == ["001"] and project.db.tables() == []
-    assert project.run("db", "migrate", "repair", "--mark-pending", "001").code == 0
+    assert project.run("db", "migrate", "repair", "--no-backup", "--mark-pending", "001").code == 0
     assert applied_versions(project) == []
     assert project.run("db", "migrate", "up").code == 0
     assert project.db.tables() == ["orders", "posts", "users"]
@@ -262,7 +262,7 @@ def test_repair_recreates_missing_tracking_table(project):
     three(project)
     assert project.run("db", "migrate", "up").code == 0
     project.db.query("DROP SCHEMA nself CASCADE")
-    result = project.run("db", "migrate", "repair")
+    result = project.run("db", "migrate", "repair", "--no-backup")
     assert result.code == 0 and "Created the missing tracking table" in result.out
     assert project.db.tables("nself") == ["meta", "migration_progress", "migrations"]
 
@@ -275,7 +275,7 @@ def test_repair_rebuilds_damaged_tracking_table(project):
                      "DROP CONSTRAINT migrations_pkey")
     refused = project.run("db", "migrate", "status")
     assert refused.code == 1 and "is damaged" in refused.err and "repair" in refused.err
-    result = project.run("db", "migrate", "repair")
+    result = project.run("db", "migrate", "repair", "--no-backup")
     assert result.code == 0 and "Rebuilt the damaged tracking table" in result.out, result
     assert "keeping 3 rows" in result.out
     assert project.run("db", "migrate", "status", "--check").code == 0
@@ -288,14 +288,14 @@ def test_down_steps_and_to(project):
     """`down` rolls back one, `down 1` one more, `down --to 0` the rest, newest first."""
     three(project)
     assert project.run("db", "migrate", "up").code == 0
-    result = project.run("db", "migrate", "down")
+    result = project.run("db", "migrate", "down", "--no-backup")
     assert result.code == 0 and "Rolled back 003_create_orders" in result.out
-    assert project.run("db", "migrate", "down", "1").code == 0
+    assert project.run("db", "migrate", "down", "--no-backup", "1").code == 0
     assert applied_versions(project) == ["001"]
     assert project.run("db", "migrate", "up").code == 0
-    assert project.run("db.migrate.down", "--to", "001").code == 0
+    assert project.run("db.migrate.down", "--no-backup", "--to", "001").code == 0
     assert applied_versions(project) == ["001"]
-    assert project.run("db.migrate.down", "--to", "0").code == 0
+    assert project.run("db.migrate.down", "--no-backup", "--to", "0").code == 0
     assert applied_versions(project) == [] and project.db.tables() == []
 
 
@@ -304,7 +304,7 @@ def test_down_without_down_sql_stops_before_anything(project):
     project.migration("001_a.sql", "CREATE TABLE a (id int);", None)
     project.migration("002_b.sql", "CREATE TABLE b (id int);", "DROP TABLE b;")
     assert project.run("db", "migrate", "up").code == 0
-    result = project.run("db", "migrate", "down", "2")
+    result = project.run("db", "migrate", "down", "--no-backup", "2")
     assert result.code == 1 and "001_a has no DOWN" in result.err
     assert applied_versions(project) == ["001", "002"] and project.db.tables() == ["a", "b"]
 
@@ -314,7 +314,7 @@ def test_down_uses_stored_down_after_file_deleted_or_edited(project):
     project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
     assert project.run("db", "migrate", "up").code == 0
     (project.migrations / "001_a.sql").unlink()
-    result = project.run("db", "migrate", "down")
+    result = project.run("db", "migrate", "down", "--no-backup")
     assert result.code == 0, result
     assert "using the DOWN stored" in result.out
     assert project.db.tables() == [] and applied_versions(project) == []
@@ -324,7 +324,7 @@ def test_down_failure_keeps_migration_applied(project):
     """A failing DOWN rolls back nothing of itself and keeps the migration recorded."""
     project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;\nDROP TABLE nope;")
     assert project.run("db", "migrate", "up").code == 0
-    result = project.run("db", "migrate", "down")
+    result = project.run("db", "migrate", "down", "--no-backup")
     assert result.code == 1 and "line" in result.err and "nope" in result.err
     assert project.db.tables() == ["a"] and applied_versions(project) == ["001"]
 
@@ -361,11 +361,19 @@ def test_create_empty_folder_and_bad_names(project):
     assert sorted(p.name for p in project.migrations.iterdir()) == ["001_first.sql"]
 
 
-def test_created_file_applies(project):
-    """A freshly created (empty) migration applies; `down` refuses it until DOWN SQL is written."""
+def test_created_file_is_refused_until_written(project):
+    """A freshly created migration (the template's empty UP) is refused by `up`, naming the file
+    and changing nothing; once its UP is written it applies, and `down` refuses it until DOWN
+    SQL is written."""
     project.run("db", "migrate", "create", "empty")
+    refused = project.run("db", "migrate", "up")
+    assert refused.code == 2 and "migrations/001_empty.sql:5: the UP section is empty" in \
+        refused.err, refused
+    assert project.db.scalar("SELECT to_regnamespace('nself')") is None
+    path = project.migrations / "001_empty.sql"
+    path.write_text(path.read_text().replace("-- UP\n", "-- UP\nSELECT 1;\n"))
     assert project.run("db", "migrate", "up").code == 0
-    result = project.run("db", "migrate", "down")
+    result = project.run("db", "migrate", "down", "--no-backup")
     assert result.code == 1 and "001_empty has no DOWN SQL" in result.err
 
 
@@ -383,7 +391,7 @@ def test_fresh_drops_everything_and_reapplies(project):
         CREATE VIEW v AS SELECT 1 AS x; CREATE SCHEMA extra; CREATE TABLE extra.t (id int);
         CREATE DOMAIN posint AS int CHECK (VALUE > 0);
     """)
-    result = project.run("db", "migrate", "fresh")
+    result = project.run("db", "migrate", "fresh", "--no-backup")
     assert result.code == 0, result
     assert project.db.tables() == ["orders", "posts", "users"]
     assert applied_versions(project) == ["001", "002", "003"]
@@ -403,15 +411,22 @@ def test_staging_and_production_rules_without_terminal(project):
     assert refused.code == 3 and "--yes" in refused.err
     assert project.db.tables() == []
     assert project.run_process("db", "migrate", "up", "--yes", env=staging).code == 0
+    blocked = project.run_process("db", "migrate", "fresh", "--no-backup", "--yes", env=staging)
+    assert blocked.code == 3 and "blocked" in blocked.err
     prod = {"ENV": "production"}
-    assert project.run_process("db", "migrate", "down", "--yes", env=prod).code == 3
-    ok = project.run_process("db", "migrate", "down", "--confirm", "yes-destroy-production",
-                             env=prod)
+    mismatch = project.run_process("db", "migrate", "down", "--no-backup", "--confirm",
+                                   "yes-destroy-production", env=prod)
+    assert mismatch.code == 3 and "recorded as staging" in mismatch.err, mismatch
+    assert project.run_process("db", "migrate", "down", "--no-backup", "--yes",
+                               "--allow-env-mismatch", env=prod).code == 3
+    ok = project.run_process("db", "migrate", "down", "--no-backup", "--confirm",
+                             "yes-destroy-production", "--allow-env-mismatch", env=prod)
     assert ok.code == 0, ok
     assert applied_versions(project) == ["001", "002"]
-    blocked = project.run_process("db", "migrate", "fresh", "--yes", env=staging)
-    assert blocked.code == 3 and "blocked" in blocked.err
-    assert project.run_process("db", "migrate", "repair", "--yes", env=staging).code == 0
+    assert project.run_process("db", "migrate", "repair", "--no-backup", "--yes",
+                               env=staging).code == 3  # now recorded as production
+    assert project.run_process("db", "migrate", "repair", "--no-backup", "--yes",
+                               "--allow-env-mismatch", env=staging).code == 0
 
 
 def test_session_settings_do_not_leak_between_migrations(project):
@@ -507,7 +522,7 @@ def test_repair_with_nothing_to_do_says_so(project):
     """`repair` on a consistent history changes nothing and says so."""
     three(project)
     assert project.run("db", "migrate", "up").code == 0
-    result = project.run("db", "migrate", "repair")
+    result = project.run("db", "migrate", "repair", "--no-backup")
     assert result.code == 0 and "Nothing to repair" in result.out
     assert applied_versions(project) == ["001", "002", "003"]
 
@@ -516,7 +531,7 @@ def test_down_rejects_steps_with_to_and_bad_numbers(project):
     """`down` refuses --steps together with --to, and non-numeric steps (exit 2)."""
     three(project)
     assert project.run("db.migrate.down", "--steps", "1", "--to", "001").code == 2
-    assert project.run("db", "migrate", "down", "two").code == 2
+    assert project.run("db", "migrate", "down", "--no-backup", "two").code == 2
     assert project.run("db", "migrate", "up", "--steps", "-1").code == 2
 
 
@@ -526,7 +541,7 @@ def test_async_commit_setting_applies_the_same(project, monkeypatch):
     three(project)
     assert project.run("db", "migrate", "up").code == 0
     assert applied_versions(project) == ["001", "002", "003"]
-    assert project.run("db", "migrate", "down", "--to", "0").code == 0
+    assert project.run("db", "migrate", "down", "--no-backup", "--to", "0").code == 0
     assert project.db.tables() == []
 
 
@@ -537,5 +552,7 @@ def test_nself_migrations_folder_layout(project):
     result = project.run("db", "migrate", "create", "add_posts_table")
     assert result.out.strip() == ("✓ Migration created: "
                                   "nself/migrations/001_add_posts_table.sql")
+    path = project.root / "nself" / "migrations" / "001_add_posts_table.sql"
+    path.write_text(path.read_text().replace("-- UP\n", "-- UP\nCREATE TABLE posts (id int);\n"))
     assert project.run("db", "migrate", "up").code == 0
     assert applied_versions(project) == ["001"]

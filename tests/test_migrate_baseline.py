@@ -63,5 +63,5 @@ def test_pg_dump_schema_as_first_migration(project):
         return [line for line in text.splitlines() if not line.startswith(("\\", "--"))]
 
     assert body(redumped) == body(original)
-    assert project.run("db", "migrate", "down").code == 0
+    assert project.run("db", "migrate", "down", "--no-backup").code == 0
     assert project.db.tables("app") == []

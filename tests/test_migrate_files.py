@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nself.migrations import files
-from nself.migrations.runner import _quote, prepare
+from nself.migrations.engine import quote as _quote
+from nself.migrations.plan import prepare
 
 
 def folder(tmp_path, **texts) -> list[files.Migration]:

@@ -335,7 +335,7 @@ def test_guide_000_examples_apply_and_roll_back(project):
     assert project.db.scalar("SELECT count(*) FROM posts") == 0
     assert project.db.scalar("SELECT count(*) FROM information_schema.columns "
                              "WHERE table_name = 'users' AND column_name = 'phone'") == 1
-    down = project.run("db", "migrate", "down", "--to", "0")
+    down = project.run("db", "migrate", "down", "--no-backup", "--to", "0")
     assert down.code == 0, down
     assert project.db.tables() == []
     assert project.db.scalar("SELECT count(*) FROM pg_proc WHERE proname = "
@@ -353,7 +353,7 @@ def test_guide_001_examples_apply_and_roll_back(project):
     assert project.db.scalar("SELECT count(*) FROM large_table WHERE migrated") == 15000
     assert project.db.scalar("SELECT preferences->>'theme' FROM users LIMIT 1") == "light"
     assert project.db.scalar("SELECT count(*) FROM users_compat") == 2
-    down = project.run("db", "migrate", "down", "--to", "0")
+    down = project.run("db", "migrate", "down", "--no-backup", "--to", "0")
     assert down.code == 0, down
     assert project.db.tables() == []
     assert project.db.scalar("SELECT to_regtype('user_role')") is None

@@ -59,7 +59,7 @@ def test_no_transaction_directive_runs_create_index_concurrently(project):
     assert project.db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = "
                              "'idx_t_id'::regclass") is True
     assert project.db.scalar("SELECT no_transaction FROM nself.migrations WHERE version = 2")
-    assert project.run("db", "migrate", "down").code == 0
+    assert project.run("db", "migrate", "down", "--no-backup").code == 0
     assert project.db.scalar("SELECT to_regclass('idx_t_id')") is None
 
 

@@ -1,4 +1,6 @@
-"""Migrations: files (parse, order, checksum), history (tracking table), runner."""
+"""Migrations: files (parse, order, checksum), history (tracking table), status, plan (what
+would run, checked without a connection), engine (sending it), runner (up/down/fresh under
+the migrate lock), repair."""
 
 from __future__ import annotations
 
@@ -6,14 +8,11 @@ from __future__ import annotations
 def counts(env, conn) -> dict:
     """Applied / pending / changed / missing counts for `db status`, from checksums only.
 
-    A project whose tracking table does not exist yet has everything pending; a
-    malformed migrations folder is reported under "error" instead of failing.
+    A project whose tracking table does not exist yet has everything pending; a malformed
+    migrations folder raises `MigrationFileError` (exit 2), as `migrate status` does.
     """
-    from nself.migrations.files import MigrationFileError
+    # imported here: every submodule import runs this file first, and status imports them
     from nself.migrations.status import counts as tally
     from nself.migrations.status import read_status
 
-    try:
-        return tally(read_status(env, conn))
-    except MigrationFileError as exc:
-        return {"applied": 0, "pending": 0, "changed": 0, "missing": 0, "error": str(exc)}
+    return tally(read_status(env, conn))

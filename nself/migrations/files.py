@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -40,7 +41,8 @@ COPY_DATA_END = r"^\\\.\s*$"  # the `\.` that ends psql's inline COPY ... FROM s
 # (plain DDL and DML) runs as written without being parsed.
 NEEDS_PARSING = (
     r"(?i)\b(begin|start|commit|end|rollback|abort|savepoint|release|prepare|concurrently|"
-    r"vacuum|database|tablespace|system|subscription)\b")
+    r"vacuum|database|tablespace|system|subscription|reindex|cluster|discard)\b")
+BIGINT_MAX = 2**63 - 1  # versions are stored as bigint
 
 
 def needs_parsing(text: str) -> bool:
@@ -78,8 +80,10 @@ class Statement:
     line: int
     kind: str = ""          # pglast node name, when parsed
     no_transaction: str = ""  # why it cannot run in a transaction block, if it cannot
-    index_name: str = ""    # CREATE INDEX CONCURRENTLY: the index it creates
+    target: str = ""        # the index, database or enum type it creates or drops
+    schema: str = ""        # the schema the statement names for `target` ("" = search_path)
     relation: str = ""      # CREATE INDEX CONCURRENTLY: the table it indexes
+    value: str = ""         # ALTER TYPE ... ADD VALUE: the new label
     start: int = 0          # offsets of the statement in its section's text
     end: int = 0
 
@@ -95,6 +99,17 @@ class Section:
     def empty(self) -> bool:
         return not any(s.strip() and not s.strip().startswith("--")
                        for s in self.text.splitlines())
+
+
+@dataclass(frozen=True)
+class Sections:
+    """What a file's marker and directive lines say: its UP and DOWN, and its header."""
+
+    up: Section
+    down: Section | None
+    depends_on: str | None
+    depends_on_line: int
+    no_transaction: bool
 
 
 @dataclass
@@ -115,19 +130,28 @@ class Migration:
     @cached_property
     def text(self) -> str:
         try:
-            return self.data.decode("utf-8")
+            text = self.data.decode("utf-8")
         except UnicodeDecodeError as exc:
             # Replacing bad bytes would change the SQL (and its data) without a word.
             line = self.data[:exc.start].count(b"\n") + 1
             raise self.error(line, f"not UTF-8 text (byte 0x{self.data[exc.start]:02x}): save "
                                    "the file as UTF-8") from None
+        nul = text.find("\0")
+        if nul >= 0:
+            # libpq sends a query as a C string: it would end at the NUL, silently.
+            raise self.error(text.count("\n", 0, nul) + 1,
+                             "a NUL byte (\\x00): PostgreSQL cannot receive it in SQL text; "
+                             "remove it (write binary data as an escaped literal, e.g. "
+                             "'\\x00'::bytea)")
+        return text
 
     @cached_property
     def checksum(self) -> str:
         return checksum(self.data)
 
     @cached_property
-    def _parts(self) -> tuple[Section | None, Section | None, str | None, int, bool]:
+    def sections(self) -> Sections:
+        """The file's sections and directives; raises `MigrationFileError` when malformed."""
         up_at = down_at = None
         depends, depends_line, no_tx = None, 0, False
         lines = self.text.split("\n")
@@ -169,27 +193,23 @@ class Migration:
                     raise self.error(section.line + offset,
                                      f"psql meta-command `{line.strip().split()[0]}`: nself runs "
                                      "SQL only; put the SQL itself in the file")
-        return up, down, depends, depends_line, no_tx
+        return Sections(up, down, depends, depends_line, no_tx)
 
     @property
     def up(self) -> Section:
-        return self._parts[0]
+        return self.sections.up
 
     @property
     def down(self) -> Section | None:
-        return self._parts[1]
+        return self.sections.down
 
     @property
     def depends_on(self) -> str | None:
-        return self._parts[2]
+        return self.sections.depends_on
 
     @property
     def no_transaction(self) -> bool:
-        return self._parts[4]
-
-    def validate(self) -> None:
-        """Raise `MigrationFileError` when the file's sections are malformed."""
-        self._parts  # noqa: B018 - parsing is the check
+        return self.sections.no_transaction
 
     def error(self, line: int, what: str) -> MigrationFileError:
         return MigrationFileError(f"{self.where(line)}: {what}.")
@@ -199,16 +219,25 @@ class Migration:
 
 
 def read_folder(folder: Path, root: Path | None = None) -> list[Migration]:
-    """Every migration file in `folder`, ordered by version; duplicate versions are an error."""
+    """Every migration file in `folder`, ordered by version; a name, version or file nself
+    cannot use is an error naming it (never skipped silently)."""
     found: list[Migration] = []
     base = str(folder)
+    shown_folder = _shown(folder, root)
     try:
         names = sorted(os.listdir(base))
     except FileNotFoundError:
         return []
-    shown_folder = _shown(folder, root)
+    except OSError as exc:
+        raise MigrationFileError(f"Cannot read the migrations folder {shown_folder}/: "
+                                 f"{exc.strerror}.") from None
     for filename in names:
         if not filename.endswith(".sql"):
+            if filename.lower().endswith(".sql"):
+                raise MigrationFileError(
+                    f"{shown_folder}/{filename}: the extension must be `.sql` in lower case "
+                    f"(nself would not see this file): rename it to "
+                    f"{filename[:-4]}.sql.")
             continue
         match = FILENAME.match(filename)
         shown = f"{shown_folder}/{filename}"
@@ -217,11 +246,14 @@ def read_folder(folder: Path, root: Path | None = None) -> list[Migration]:
                 f"{shown}: not a migration file name: use NNN_name.sql or "
                 "YYYYMMDDHHMMSS_name.sql (letters, digits, _ . and -)."
             )
-        try:
-            raw = _read(os.path.join(base, filename))
-        except OSError as exc:
-            raise MigrationFileError(f"Cannot read {shown}: {exc.strerror}.") from None
-        found.append(Migration(int(match.group(1)), match.group(1), match.group(2), filename,
+        version = int(match.group(1))
+        if version > BIGINT_MAX:
+            raise MigrationFileError(
+                f"{shown}: version {match.group(1)} is too large (at most {BIGINT_MAX}, the "
+                "largest bigint): rename the file with a smaller number, e.g. a "
+                "YYYYMMDDHHMMSS timestamp.")
+        raw = _read(os.path.join(base, filename), shown)
+        found.append(Migration(version, match.group(1), match.group(2), filename,
                                normalise(raw), shown))
     found.sort(key=lambda m: (m.version, m.filename))
     for before, after in zip(found, found[1:], strict=False):
@@ -233,11 +265,20 @@ def read_folder(folder: Path, root: Path | None = None) -> list[Migration]:
     return found
 
 
-def _read(path: str, chunk: int = 65536) -> bytes:
+def _read(path: str, shown: str, chunk: int = 65536) -> bytes:
+    """The bytes of the regular file `path`; anything else (a FIFO, a device, a folder) is
+    refused without waiting on it."""
     # os.read skips the buffered-file machinery: half the cost of open().read() per file,
-    # which is most of `status` on a folder of a thousand migrations.
-    fd = os.open(path, os.O_RDONLY)
+    # which is most of `status` on a folder of a thousand migrations. O_NONBLOCK: opening
+    # a FIFO must not wait for a writer.
     try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise MigrationFileError(f"Cannot read {shown}: {exc.strerror}.") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise MigrationFileError(f"{shown} is not a regular file (a FIFO, device or "
+                                     "folder): a migration must be a plain file.")
         data = os.read(fd, chunk)
         if len(data) < chunk:
             return data
@@ -245,6 +286,8 @@ def _read(path: str, chunk: int = 65536) -> bytes:
         while part := os.read(fd, chunk):
             parts.append(part)
         return b"".join(parts)
+    except OSError as exc:
+        raise MigrationFileError(f"Cannot read {shown}: {exc.strerror}.") from None
     finally:
         os.close(fd)
 
@@ -266,7 +309,7 @@ def check_dependencies(migrations: Iterable[Migration]) -> None:
         target = m.depends_on
         if target is None:
             continue
-        line = m._parts[3]
+        line = m.sections.depends_on_line
         match = re.match(r"^(\d+)(?:_([\w.-]+?))?(?:\.sql)?$", target)
         if not match:
             raise m.error(line, f"depends_on {target!r} is not a migration version "
@@ -282,8 +325,9 @@ def check_dependencies(migrations: Iterable[Migration]) -> None:
 # Statements ------------------------------------------------------------------------------
 
 
-def split(section: Section, migration: Migration) -> list[Statement]:
-    """The statements of `section`, with file lines; parsed by pglast when their words need it."""
+def split(section: Section, migration: Migration, parse: bool = False) -> list[Statement]:
+    """The statements of `section`, with file lines; parsed by pglast when their words need it
+    (or when `parse` says so: a no-transaction migration needs every statement's kind)."""
     from pglast import parser
 
     text = section.text
@@ -293,7 +337,7 @@ def split(section: Section, migration: Migration) -> list[Statement]:
         location = exc.args[1] if len(exc.args) > 1 else 0
         raise migration.error(section.line + text.count("\n", 0, max(location, 0)),
                               f"SQL syntax error: {exc.args[0]}") from None
-    if not needs_parsing(text):
+    if not parse and not needs_parsing(text):
         return [Statement(text[s], section.line + text.count("\n", 0, s.start), start=s.start,
                           end=s.stop) for s in slices]
     import pglast
@@ -302,9 +346,8 @@ def split(section: Section, migration: Migration) -> list[Statement]:
     for raw in pglast.parse_sql(text):
         start = raw.stmt_location
         body = text[start:start + raw.stmt_len] if raw.stmt_len else text[start:].rstrip(" \n;")
-        kind, reason, index, relation = _classify(raw.stmt)
-        statements.append(Statement(body, section.line + text.count("\n", 0, start), kind,
-                                    reason, index, relation, start, start + len(body)))
+        statements.append(Statement(body, section.line + text.count("\n", 0, start),
+                                    start=start, end=start + len(body), **_classify(raw.stmt)))
     return statements
 
 
@@ -326,35 +369,53 @@ def locate(section: Section, index: int, position: int | None = None) -> int:
     return section.line
 
 
-def _classify(node) -> tuple[str, str, str, str]:
-    """(node name, why it cannot run in a transaction block or "", and for CREATE INDEX
-    CONCURRENTLY the index name and its table)."""
+SIMPLE_NO_TRANSACTION = {
+    "VacuumStmt": "VACUUM", "CreatedbStmt": "CREATE DATABASE", "DropdbStmt": "DROP DATABASE",
+    "AlterSystemStmt": "ALTER SYSTEM", "CreateTableSpaceStmt": "CREATE TABLESPACE",
+    "DropTableSpaceStmt": "DROP TABLESPACE", "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
+    "DropSubscriptionStmt": "DROP SUBSCRIPTION", "DiscardStmt": "DISCARD ALL"}
+
+
+def _classify(node) -> dict:
+    """The Statement fields a parse tells: its kind, why it cannot run in a transaction
+    block (or ""), and the object whose existence says whether it took effect."""
     kind = type(node).__name__
     if kind == "IndexStmt" and node.concurrent:
         rel = node.relation
         table = f"{rel.schemaname}.{rel.relname}" if rel.schemaname else rel.relname
-        return kind, "CREATE INDEX CONCURRENTLY", node.idxname or "", table
+        return {"kind": kind, "no_transaction": "CREATE INDEX CONCURRENTLY",
+                "target": node.idxname or "", "schema": rel.schemaname or "", "relation": table}
     if kind == "DropStmt" and node.concurrent:
-        return kind, "DROP INDEX CONCURRENTLY", "", ""
-    if kind == "ReindexStmt" and any(getattr(p, "defname", "") == "concurrently"
-                                     for p in node.params or ()):
-        return kind, "REINDEX CONCURRENTLY", "", ""
+        names = [getattr(part, "sval", "") for part in (node.objects or ((),))[0]]
+        return {"kind": kind, "no_transaction": "DROP INDEX CONCURRENTLY",
+                "target": names[-1] if names else "",
+                "schema": names[-2] if len(names) > 1 else ""}
+    if kind == "ReindexStmt" and (any(getattr(p, "defname", "") == "concurrently"
+                                      for p in node.params or ())
+                                  or node.kind.name in ("REINDEX_OBJECT_DATABASE",
+                                                        "REINDEX_OBJECT_SYSTEM")):
+        concurrently = any(getattr(p, "defname", "") == "concurrently" for p in node.params or ())
+        return {"kind": kind, "no_transaction": "REINDEX CONCURRENTLY" if concurrently
+                else "REINDEX " + node.kind.name.removeprefix("REINDEX_OBJECT_")}
     if kind == "AlterTableStmt" and any(
             getattr(getattr(c, "def_", None), "concurrent", False) for c in node.cmds or ()):
-        return kind, "DETACH PARTITION CONCURRENTLY", "", ""
-    simple = {"VacuumStmt": "VACUUM", "CreatedbStmt": "CREATE DATABASE",
-              "DropdbStmt": "DROP DATABASE", "AlterSystemStmt": "ALTER SYSTEM",
-              "CreateTableSpaceStmt": "CREATE TABLESPACE",
-              "DropTableSpaceStmt": "DROP TABLESPACE",
-              "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
-              "DropSubscriptionStmt": "DROP SUBSCRIPTION"}
+        return {"kind": kind, "no_transaction": "DETACH PARTITION CONCURRENTLY"}
+    if kind == "ClusterStmt" and node.relation is None:
+        return {"kind": kind, "no_transaction": "CLUSTER without a table"}
+    if kind == "AlterEnumStmt" and node.newVal is not None and node.oldVal is None:
+        # cannot run in a transaction block before PostgreSQL 12 (see plan.needs_autocommit)
+        return {"kind": kind, "target": ".".join(p.sval for p in node.typeName),
+                "value": node.newVal}
     if kind == "VacuumStmt" and not node.is_vacuumcmd:
-        return kind, "", "", ""  # ANALYZE runs fine in a transaction
-    if kind in simple:
-        return kind, simple[kind], "", ""
+        return {"kind": kind}  # ANALYZE runs fine in a transaction
+    if kind == "DiscardStmt" and node.target.name != "DISCARD_ALL":
+        return {"kind": kind}
+    if kind in SIMPLE_NO_TRANSACTION:
+        target = getattr(node, "dbname", "") if kind in ("CreatedbStmt", "DropdbStmt") else ""
+        return {"kind": kind, "no_transaction": SIMPLE_NO_TRANSACTION[kind], "target": target}
     if kind == "TransactionStmt":
-        return f"TransactionStmt:{node.kind.name}", "", "", ""
-    return kind, "", "", ""
+        return {"kind": f"TransactionStmt:{node.kind.name}"}
+    return {"kind": kind}
 
 
 # Creating files ---------------------------------------------------------------------------

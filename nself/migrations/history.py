@@ -2,6 +2,11 @@
 
 All SQL lives here as module constants. The layout is versioned by a row of
 `nself.meta` so that a later nself can upgrade it (`UPGRADES`).
+
+`nself.migration_progress` holds, for a `-- nself:no-transaction` migration that is part-way,
+how many statements are done (each transactional statement commits together with that
+count) and, while a statement that cannot run in a transaction is on the server, its index
+(`started`): a resumed run asks the catalog whether that statement took effect.
 """
 
 from __future__ import annotations
@@ -9,9 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from nself.errors import OperationFailed
+import psycopg
 
-LAYOUT_VERSION = 1
+from nself.errors import OperationFailed
+from nself.migrations.files import checksum
+from nself.pg import catalog
+
+LAYOUT_VERSION = 2
 TABLE = "nself.migrations"
 
 CREATE_SQL = """
@@ -41,12 +50,14 @@ CREATE TABLE IF NOT EXISTS nself.migration_progress (
     done_digest text NOT NULL,
     failed_line integer,
     error text,
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    started integer,
+    direction text NOT NULL DEFAULT 'up'
 );
-INSERT INTO nself.meta (key, value) VALUES ('layout_version', '1') ON CONFLICT (key) DO NOTHING;
+INSERT INTO nself.meta (key, value) VALUES ('layout_version', '2') ON CONFLICT (key) DO NOTHING;
 """
 
-# (column, type and default) of layout 1, for `repair` to rebuild a damaged table.
+# (column, type and default) of the tracking table, for `repair` to rebuild a damaged one.
 COLUMNS = {
     "version": "bigint",
     "label": "text",
@@ -59,8 +70,11 @@ COLUMNS = {
     "down_sql": "text",
     "source": "text",
 }
-# layout N -> SQL that brings layout N to N + 1; empty while there is only layout 1.
-UPGRADES: dict[int, str] = {}
+# layout N -> SQL that brings layout N to N + 1.
+UPGRADES: dict[int, str] = {
+    1: "ALTER TABLE nself.migration_progress ADD COLUMN IF NOT EXISTS started integer, "
+       "ADD COLUMN IF NOT EXISTS direction text NOT NULL DEFAULT 'up'",
+}
 
 STATE_SQL = """
 SELECT to_regclass('nself.migrations') IS NOT NULL, to_regclass('nself.meta') IS NOT NULL,
@@ -76,41 +90,37 @@ INSERT_TEMPLATE = (
     "INSERT INTO nself.migrations (version, label, name, checksum, execution_ms, applied_by, "
     "no_transaction, down_sql, source) VALUES ({version}, {label}, {name}, '{checksum}', "
     "extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000, {applied_by}, "
-    "{no_tx}, {down}, {source})"
+    "{no_tx}, {down}, {source}) RETURNING {token}"
 )
 INSERT_SQL = (
     "INSERT INTO nself.migrations (version, label, name, checksum, execution_ms, applied_by, "
     "no_transaction, down_sql, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
-DELETE_TEMPLATE = "DELETE FROM nself.migrations WHERE version = {version}"
+DELETE_TEMPLATE = "DELETE FROM nself.migrations WHERE version = {version} RETURNING {token}"
 DELETE_SQL = "DELETE FROM nself.migrations WHERE version = %s"
 RECORD_FILE_SQL = (
     "UPDATE nself.migrations SET checksum = %s, down_sql = %s, source = %s, label = %s, name = %s "
     "WHERE version = %s"
 )
 PROGRESS_SQL = (
-    "SELECT statements_done, statements_total, done_digest, failed_line, error "
+    "SELECT statements_done, statements_total, done_digest, started, direction "
     "FROM nself.migration_progress WHERE version = %s"
 )
-SAVE_PROGRESS_SQL = """
-INSERT INTO nself.migration_progress AS p (version, name, statements_done, statements_total,
-                                           done_digest, failed_line, error)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (version) DO UPDATE SET statements_done = EXCLUDED.statements_done,
-    statements_total = EXCLUDED.statements_total, done_digest = EXCLUDED.done_digest,
-    failed_line = EXCLUDED.failed_line, error = EXCLUDED.error, updated_at = now()
-"""
+# The progress of a no-transaction migration: `done` statements ran, `started` (or NULL) is
+# on the server outside a transaction. RETURNING {token}: the executor checks that it ran.
+PROGRESS_TEMPLATE = """
+INSERT INTO nself.migration_progress AS p (version, name, direction, statements_done,
+                                           statements_total, done_digest, started)
+VALUES ({version}, {name}, '{direction}', {done}, {total}, '{digest}', {started})
+ON CONFLICT (version) DO UPDATE SET direction = EXCLUDED.direction,
+    statements_done = EXCLUDED.statements_done, statements_total = EXCLUDED.statements_total,
+    done_digest = EXCLUDED.done_digest, started = EXCLUDED.started, failed_line = NULL,
+    error = NULL, updated_at = now()
+RETURNING {token}"""
+FAILED_PROGRESS_SQL = ("UPDATE nself.migration_progress SET failed_line = %s, error = %s, "
+                       "updated_at = now() WHERE version = %s")
 CLEAR_PROGRESS_SQL = "DELETE FROM nself.migration_progress WHERE version = %s"
 CLEAR_PROGRESS_TEMPLATE = "DELETE FROM nself.migration_progress WHERE version = {version}"
-COLUMNS_SQL = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod)
-FROM pg_attribute a
-WHERE a.attrelid = 'nself.migrations'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-"""
-HAS_PRIMARY_KEY_SQL = """
-SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'nself.migrations'::regclass
-               AND indisprimary)
-"""
 
 
 @dataclass(frozen=True)
@@ -139,8 +149,6 @@ def applied(conn) -> list[AppliedRow]:
     One round trip: the query itself tells whether the table is there (`conn` must be in
     autocommit, so that the failed query leaves nothing behind).
     """
-    import psycopg
-
     try:
         rows = conn.execute(ROWS_SQL).fetchall()
     except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
@@ -158,7 +166,9 @@ def ensure(conn) -> None:
     table, meta, progress = conn.execute(STATE_SQL).fetchone()
     if not (table and meta and progress):
         conn.execute(CREATE_SQL)
-    layout = int(conn.execute(LAYOUT_SQL).fetchone()[0])
+    row = conn.execute(LAYOUT_SQL).fetchone()
+    # no layout row next to existing tables: written by the first layout (upgrades are idempotent)
+    layout = int(row[0]) if row else 1
     if layout > LAYOUT_VERSION:
         raise OperationFailed(
             f"The tracking table {TABLE} has layout {layout}, written by a newer nself; this "
@@ -168,7 +178,8 @@ def ensure(conn) -> None:
         with conn.transaction():
             conn.execute(UPGRADES[layout])
             layout += 1
-            conn.execute("UPDATE nself.meta SET value = %s WHERE key = 'layout_version'",
+            conn.execute("INSERT INTO nself.meta (key, value) VALUES ('layout_version', %s) "
+                         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                          (str(layout),))
 
 
@@ -176,18 +187,18 @@ def damage(conn) -> list[str]:
     """What is wrong with the tracking table's layout (empty when it is sound or absent)."""
     if not exists(conn):
         return []
-    have = dict(conn.execute(COLUMNS_SQL).fetchall())
+    have = catalog.columns(conn, TABLE)
     problems = [f"column {name} is missing" for name in COLUMNS if name not in have]
     problems += [f"column {name} is {have[name]}, expected {kind}"
                  for name, kind in COLUMNS.items() if name in have and have[name] != kind]
-    if not conn.execute(HAS_PRIMARY_KEY_SQL).fetchone()[0]:
+    if not catalog.has_primary_key(conn, TABLE):
         problems.append("the primary key on version is missing")
     return problems
 
 
 def rebuild(conn) -> int:
     """Recreate a damaged tracking table, keeping every row it still holds; returns rows kept."""
-    have = dict(conn.execute(COLUMNS_SQL).fetchall())
+    have = catalog.columns(conn, TABLE)
     if "version" not in have:
         raise OperationFailed(
             f"{TABLE} has no version column: nothing in it can be trusted. Rename or drop it "
@@ -217,8 +228,6 @@ def rebuild(conn) -> int:
         kept = cur.rowcount
         conn.execute("DROP TABLE nself.migrations_damaged")
         # a lost checksum is the checksum of the stored text, when that survived
-        from nself.migrations.files import checksum
-
         for version, source in conn.execute(
                 "SELECT version, source FROM nself.migrations "
                 "WHERE checksum = '' AND source IS NOT NULL").fetchall():

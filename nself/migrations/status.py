@@ -17,7 +17,7 @@ APPLIED, PENDING, CHANGED, MISSING = "Applied", "Pending", "Changed", "Missing"
 
 
 @dataclass
-class Entry:
+class MigrationState:
     """One line of `migrate status`: a file, a tracking row, or both."""
 
     version: int
@@ -38,30 +38,33 @@ class Entry:
                 "applied_at": self.applied_at}
 
 
-def merge(migrations: list[Migration], rows: list[history.AppliedRow]) -> list[Entry]:
+def merge(migrations: list[Migration], rows: list[history.AppliedRow]) -> list[MigrationState]:
     """Files and tracking rows side by side, by version, each with its status."""
     by_version = {r.version: r for r in rows}
-    entries = []
+    entries: list[MigrationState] = []
     for m in migrations:
         row = by_version.pop(m.version, None)
         if row is None:
-            entries.append(Entry(m.version, m.label, m.name, PENDING, migration=m))
+            entries.append(MigrationState(m.version, m.label, m.name, PENDING, migration=m))
         else:
             status = APPLIED if row.checksum == m.checksum else CHANGED
-            entries.append(Entry(m.version, m.label, m.name, status, row.applied_at, m, row))
+            entries.append(MigrationState(m.version, m.label, m.name, status, row.applied_at,
+                                          m, row))
     for row in by_version.values():
-        entries.append(Entry(row.version, row.label, row.name, MISSING, row.applied_at, row=row))
+        entries.append(MigrationState(row.version, row.label, row.name, MISSING,
+                                      row.applied_at, row=row))
     entries.sort(key=lambda e: e.version)
     return entries
 
 
-def read_status(env: Environment, conn) -> list[Entry]:
+def read_status(env: Environment, conn) -> list[MigrationState]:
     """Where every migration stands; needs only checksums, never parses SQL."""
     migrations = files.read_folder(env.migrations_dir, env.root)
     return merge(migrations, history.applied(conn))
 
 
-def counts(entries: list[Entry]) -> dict:
+def counts(entries: list[MigrationState]) -> dict:
+    """How many migrations are applied, pending, changed and missing."""
     result = {"applied": 0, "pending": 0, "changed": 0, "missing": 0}
     for e in entries:
         result[e.status.lower()] += 1

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 from invoke import Collection
 
 from nself import output
 from nself.errors import DifferencesFound, UsageError
+from nself.guard import Guard
 from nself.tasks.base import command, environment
 
 LOCK_HELP = ("SECONDS (a number) to wait for another migrate run on this database "
              "(default 60).")
 YES_HELP = "Confirm without a prompt (staging/production; required without a terminal)."
 CONFIRM_HELP = "Type the confirmation word in advance (e.g. yes-destroy-production)."
+MISMATCH_HELP = ("Run although the database is recorded as another environment "
+                 "(staging/production)")
+NO_BACKUP_HELP = "Skip the safety backup taken before changing anything."
 
 
 def _count(value, flag: str) -> int | None:
@@ -28,47 +34,39 @@ def _count(value, flag: str) -> int | None:
 
 def _lock_timeout(value) -> float:
     try:
-        return float(value)
+        seconds = float(value)
     except (TypeError, ValueError):
         raise UsageError(f"--lock-timeout expects seconds, got {value!r}.") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise UsageError(f"--lock-timeout expects a finite number of seconds, 0 or more; got "
+                         f"{value!r}.")
+    return seconds
 
 
-def _guard(env, what: str, yes: bool, confirm) -> None:
-    from nself.safety import enforce
-
-    env.require_project()
-    enforce(what, env.name, target=env.database.display(), yes=yes, confirm=confirm)
-
-
-def _backup_first(env):
-    """The guides' pre-migration backup for production: taken once we know something will be
-    applied, under the migrate lock; if it fails, nothing is applied."""
-
-    def backup(pending) -> None:
-        import time
-
-        from nself.backups.dump import BackupOptions, create
-
-        output.line(f"Pre-migration backup ({len(pending)} pending)...")
-        stamp = time.strftime("%Y-%m-%d_%H%M%S")
-        made = create(env, BackupOptions(name=f"{stamp}_{env.database.name}_before_migrate"))
-        output.ok(f"Backup created: {env.relative(made.path)}")
-
-    return backup
-
-
-def _session(env, lock_timeout):
+def _session(env, lock_timeout, yes=False, confirm=None, allow_env_mismatch=False,
+             no_backup=False):
+    """The migrate session for a command, with the guard its flags build."""
+    # deferred here and below: every task module is imported when `nself` starts, and the
+    # runner pulls in pglast and the backups package (see the `db status` start-up budget)
     from nself.migrations.runner import session
 
-    return session(env, _lock_timeout(lock_timeout), output.line, output.line, output.warn)
+    timeout = _lock_timeout(lock_timeout)
+    env.require_project()
+    guard = Guard(env, yes=yes, confirm=confirm, allow_env_mismatch=allow_env_mismatch,
+                  backup=not no_backup, say=output.line)
+    return session(env, timeout, guard, output.line, output.notice, output.warn)
+
+
+def _plural(n: int, word: str = "migration") -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 @command(help={"json": "Print a JSON list of {version, name, status, applied_at}.",
                "check": "Exit with code 6 when anything is pending, changed or missing (CI)."})
 def status(c, json=False, check=False):
     """Show each migration as Applied, Pending, Changed (file edited) or Missing (file gone)."""
-    from nself.pg import connection as database
     from nself.migrations.status import counts, read_status
+    from nself.pg import connection as database
 
     env = environment()
     env.require_project()
@@ -96,9 +94,10 @@ def status(c, json=False, check=False):
                "to": "Apply pending migrations up to and including this version.",
                "dry_run": "Print the SQL that would run; change nothing.",
                "no_backup": "In production: skip the backup taken before applying.",
+               "allow_env_mismatch": MISMATCH_HELP,
                "yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
 def up(c, steps=None, to=None, dry_run=False, yes=False, confirm=None, lock_timeout=60.0,
-       no_backup=False):
+       no_backup=False, allow_env_mismatch=False):
     """Apply pending migrations in order, each in its own transaction with its tracking row."""
     env = environment()
     count = _count(steps, "--steps")
@@ -112,17 +111,13 @@ def up(c, steps=None, to=None, dry_run=False, yes=False, confirm=None, lock_time
                         + (" [no transaction]" if entry.migration.no_transaction else ""))
             output.line(text)
             output.line()
-        output.ok(f"Dry run: {len(planned)} migration{'s' if len(planned) != 1 else ''} would "
-                  "be applied; nothing was changed")
+        output.ok(f"Dry run: {_plural(len(planned))} would be applied; nothing was changed")
         return
-    _guard(env, "migrate up", yes, confirm)
-    before = None if env.name != "production" or no_backup else _backup_first(env)
-    with _session(env, lock_timeout) as runner:
-        done = runner.up(count, to, before)
+    with _session(env, lock_timeout, yes, confirm, allow_env_mismatch, no_backup) as runner:
+        done = runner.up(count, to)
     if done:
         total = sum(seconds for _, seconds in done)
-        output.ok(f"{len(done)} migration{'s' if len(done) != 1 else ''} applied "
-                  f"({total:.2f} s)")
+        output.ok(f"{_plural(len(done))} applied ({total:.2f} s)")
     else:
         output.ok("Nothing to apply: the database is up to date")
 
@@ -130,18 +125,19 @@ def up(c, steps=None, to=None, dry_run=False, yes=False, confirm=None, lock_time
 @command(positional_flag="steps",
          help={"steps": "Roll back this many migrations (default 1; `nself db migrate down 2`).",
                "to": "Roll back every migration newer than this version (0: all).",
+               "no_backup": NO_BACKUP_HELP, "allow_env_mismatch": MISMATCH_HELP,
                "yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
-def down(c, steps=None, to=None, yes=False, confirm=None, lock_timeout=60.0):
+def down(c, steps=None, to=None, yes=False, confirm=None, lock_timeout=60.0, no_backup=False,
+         allow_env_mismatch=False):
     """Roll back the newest applied migrations with the DOWN SQL stored when they were applied."""
     env = environment()
     count = _count(steps, "--steps")
     if count is not None and to is not None:
         raise UsageError("Give either --steps or --to, not both.")
-    _guard(env, "migrate down", yes, confirm)
-    with _session(env, lock_timeout) as runner:
+    with _session(env, lock_timeout, yes, confirm, allow_env_mismatch, no_backup) as runner:
         done = runner.down(count, to)
     if done:
-        output.ok(f"{len(done)} migration{'s' if len(done) != 1 else ''} rolled back")
+        output.ok(f"{_plural(len(done))} rolled back")
     else:
         output.ok("Nothing to roll back: no migration is applied")
 
@@ -149,49 +145,38 @@ def down(c, steps=None, to=None, yes=False, confirm=None, lock_timeout=60.0):
 @command(positional_flag="name", help={"name": "What the migration does: add_user_indexes."})
 def create(c, name=""):
     """Write the next migration file, with header and empty -- UP / -- DOWN sections."""
-    from nself.migrations.runner import create as write
+    from nself.migrations.runner import write_migration
 
     if not name:
         raise UsageError("Name the migration: `nself db migrate create add_user_indexes`.")
-    output.ok(f"Migration created: {write(environment(), name)}")
+    output.ok(f"Migration created: {write_migration(environment(), name)}")
 
 
-@command(help={"yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
-def fresh(c, yes=False, confirm=None, lock_timeout=60.0):
+@command(help={"no_backup": NO_BACKUP_HELP, "allow_env_mismatch": MISMATCH_HELP,
+               "yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
+def fresh(c, yes=False, confirm=None, lock_timeout=60.0, no_backup=False,
+          allow_env_mismatch=False):
     """Drop every object in the user's schemas and nself's tracking, then apply all (local only)."""
     env = environment()
-    _guard(env, "migrate fresh", yes, confirm)
-    with _session(env, lock_timeout) as runner:
+    with _session(env, lock_timeout, yes, confirm, allow_env_mismatch, no_backup) as runner:
         dropped, done = runner.fresh()
-    output.ok(f"Dropped {dropped} object{'s' if dropped != 1 else ''}; applied {len(done)} "
-              f"migration{'s' if len(done) != 1 else ''}")
+    output.ok(f"Dropped {_plural(dropped, 'object')}; applied {_plural(len(done))}")
 
 
 @command(help={"mark_applied": "Record this version as applied without running it.",
                "mark_pending": "Forget that this version was applied, without running its DOWN.",
                "yes": "Accept edited files and forget missing ones without asking "
                       "(required without a terminal).",
+               "no_backup": NO_BACKUP_HELP, "allow_env_mismatch": MISMATCH_HELP,
                "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
-def repair(c, mark_applied=None, mark_pending=None, yes=False, confirm=None, lock_timeout=60.0):
+def repair(c, mark_applied=None, mark_pending=None, yes=False, confirm=None, lock_timeout=60.0,
+           no_backup=False, allow_env_mismatch=False):
     """Fix the tracking table: recreate it, accept edited files, forget missing ones, mark one."""
-    from nself.errors import Refused
-    from nself.safety import stdin_is_terminal
+    from nself.migrations.repair import repair as run_repair
 
     env = environment()
-    _guard(env, "migrate repair", yes, confirm)
-
-    def agree(question: str) -> bool:
-        if yes:
-            return True
-        if not stdin_is_terminal():
-            raise Refused(f"{question} There is no terminal to ask: pass --yes to confirm.")
-        try:
-            return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
-        except EOFError:
-            return False
-
-    with _session(env, lock_timeout) as runner:
-        done = runner.repair(mark_applied, mark_pending, agree, output.line)
+    with _session(env, lock_timeout, yes, confirm, allow_env_mismatch, no_backup) as runner:
+        done = run_repair(runner, mark_applied, mark_pending)
     for text in done:
         output.ok(text)
     if not done:

@@ -1,0 +1,568 @@
+"""Sending migrations to the server: the transactional executor, the no-transaction executor,
+lock_timeout retries, the blocker, and what a failure message says.
+
+A transactional migration runs as one simple-protocol message, `BEGIN; SET LOCAL
+lock_timeout; <its SQL>; <its tracking row> RETURNING <token>`, then `COMMIT` in a second one:
+atomic with its tracking row whatever happens to this process (a client killed before
+COMMIT leaves an open transaction the server rolls back). COMMIT is sent only when the
+token came back, i.e. the tracking row was written by the last statement of the message;
+otherwise the SQL did not reach the server whole and the transaction is rolled back. When a
+statement fails, the number of results before the error says which; pglast maps that to a
+line only then. With NSELF_MIGRATE_SYNC_COMMIT=false every migration of a run but the last
+commits asynchronously; the last (or `Engine.flushing`) makes them durable.
+
+A `-- nself:no-transaction` migration runs statement by statement. A statement that can run
+in a transaction runs in one together with the advance of its progress row
+(`nself.migration_progress`). One that cannot (CREATE INDEX CONCURRENTLY, VACUUM, ...) is
+recorded as started first, runs in autocommit, and is then recorded as done; a run resumed
+after a kill or a lost connection asks the catalog whether a started statement took effect
+(`settle`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import secrets
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import generators, pq, sql
+from psycopg.pq import ExecStatus
+
+from nself.config import Database, Environment
+from nself.errors import DatabaseUnreachable, DifferencesFound, Interrupted, OperationFailed
+from nself.migrations import files, history
+from nself.migrations.files import Migration, Section, Statement
+from nself.migrations.plan import Prepared, needs_autocommit
+from nself.pg import catalog
+from nself.pg import connection as database
+
+COMMIT_FAILED = 10**9  # "statement index" of a failure at COMMIT (deferred constraints)
+# Makes the asynchronous commits before it durable: a write, committed synchronously.
+FLUSH_SQL = "UPDATE nself.meta SET value = value WHERE key = 'layout_version'"
+RETRYABLE = ("55P03", "40P01")  # lock_not_available, deadlock_detected
+ACTIVE_SQL_TRANSACTION = "25001"  # "... cannot run inside a transaction block"
+FATAL_ERROR = ExecStatus.FATAL_ERROR
+TUPLES_OK = ExecStatus.TUPLES_OK
+# what an interrupted REINDEX CONCURRENTLY leaves: invalid `<index>_ccnew` / `_ccold` copies
+REINDEX_LEFTOVER = re.compile(r"_cc(new|old)\d*$")
+
+
+class MigrationError(OperationFailed):
+    """A migration's SQL failed; the message names file, line and PostgreSQL's error."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Per-statement lock wait and retries (NSELF_LOCK_TIMEOUT_MS, NSELF_LOCK_RETRIES,
+    NSELF_LOCK_RETRY_BACKOFF_MS), and NSELF_MIGRATE_SYNC_COMMIT."""
+
+    lock_timeout_ms: int = 5000
+    retries: int = 3
+    backoff_ms: int = 500
+    # NSELF_MIGRATE_SYNC_COMMIT: every commit waits for its WAL flush (durable as printed);
+    # false trades that for speed on long runs (see the README).
+    sync_commit: bool = True
+
+    @classmethod
+    def from_env(cls, env: Environment) -> Settings:
+        return cls(max(env.get_int("NSELF_LOCK_TIMEOUT_MS", cls.lock_timeout_ms), 0),
+                   max(env.get_int("NSELF_LOCK_RETRIES", cls.retries), 0),
+                   max(env.get_int("NSELF_LOCK_RETRY_BACKOFF_MS", cls.backoff_ms), 0),
+                   env.get_bool("NSELF_MIGRATE_SYNC_COMMIT", cls.sync_commit))
+
+
+def quote(text: str | None) -> str:
+    """`text` as a dollar-quoted SQL literal (safe whatever standard_conforming_strings says)."""
+    if text is None:
+        return "NULL"
+    tag, n = "$nself$", 0
+    while (text + tag).find(tag) != len(text):
+        n += 1
+        tag = f"$nself{n}$"
+    return f"{tag}{text}{tag}"
+
+
+def applied_by() -> str:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in containers without passwd entries
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def duration(seconds: float) -> str:
+    ms = seconds * 1000
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return f"{seconds:.1f} s"
+
+
+def digest(statements: list[Statement]) -> str:
+    """Identifies the statements a part-way no-transaction migration has run."""
+    h = hashlib.sha256()
+    for st in statements:
+        h.update(st.text.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+class Engine:
+    """Runs prepared sections on one connection (which holds the migrate lock)."""
+
+    def __init__(self, db: Database, conn: psycopg.Connection, settings: Settings,
+                 say: Callable[[str], None], warn: Callable[[str], None]):
+        self.db = db
+        self.conn = conn
+        self.settings = settings
+        self.say = say
+        self.warn = warn
+        self.encoding = conn.info.encoding
+        self.server_version = conn.info.server_version
+        # returned by every tracking statement: seeing it proves that statement ran
+        self.token = secrets.token_hex(8)
+        self.token_sql = f"'{self.token}'"
+        self.finished = 0  # migrations applied or rolled back in this run
+        self.unflushed = False  # an asynchronous commit awaits a synchronous one
+
+    # low level ------------------------------------------------------------------------------
+
+    def send(self, query: str) -> tuple[list[pq.abc.PGresult], psycopg.Error | None]:
+        """Send `query` (one or more statements) as one message: (the results before any
+        error, the error or None)."""
+        conn = self.conn
+        pgconn = conn.pgconn
+        with conn.lock:
+            pgconn.send_query(query.encode(self.encoding))
+            results = conn.wait(generators.execute(pgconn))
+        for i, res in enumerate(results):
+            if res.status == FATAL_ERROR:
+                return results[:i], psycopg.errors.error_from_result(res, encoding=self.encoding)
+        return results, None
+
+    def recorded(self, results: list) -> bool:
+        """Whether the last result is the token of a tracking statement (it ran, on one row)."""
+        if not results:
+            return False
+        last = results[-1]
+        return (last.status == TUPLES_OK and last.ntuples == 1
+                and last.get_value(0, 0) == self.token.encode())
+
+    def rollback(self, lost: str, error: psycopg.Error | None = None) -> None:
+        """End the open transaction, if any; `lost` says what a lost connection left."""
+        status = self.conn.pgconn.transaction_status
+        if status == pq.TransactionStatus.UNKNOWN or self.conn.closed:
+            raise DatabaseUnreachable(
+                f"Lost the connection to {self.db.display()} while migrating"
+                + (f": {self.describe(error)}" if error else "") + f". {lost}")
+        if status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
+            self.conn.execute("ROLLBACK")
+
+    def lock_failure(self, error: psycopg.Error) -> bool:
+        return error.sqlstate in RETRYABLE
+
+    def retrying(self, error: psycopg.Error, attempt: int, attempts: int, where: str,
+                 what: str) -> bool:
+        """After a lock timeout or deadlock with attempts left: say so, back off (exponential,
+        jittered so that competing runs spread out), and return True."""
+        if not (self.lock_failure(error) and attempt < attempts):
+            return False
+        delay = self.settings.backoff_ms / 1000 * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+        self.warn(f"{where}: {self.describe(error)}; retrying {what} in {delay:.1f} s "
+                  f"(attempt {attempt + 1} of {attempts})")
+        time.sleep(delay)
+        return True
+
+    def blocker(self) -> str:
+        row = catalog.blocker(self.conn)
+        if not row:
+            return "the blocking session has finished since"
+        pid, started, state, app, query = row
+        since = f"query started {started:%Y-%m-%d %H:%M:%S}" if started else "no query start"
+        return (f"blocked by pid {pid} ({app}, state {state or 'unknown'}, {since}: {query!r}); "
+                f"wait for it or end it with SELECT pg_terminate_backend({pid})")
+
+    def earlier(self, verb: str) -> str:
+        n = self.finished
+        if not n:
+            return ""
+        if n == 1:
+            return f" The migration {verb} before it in this run stays {verb}."
+        return f" The {n} migrations {verb} before it in this run stay {verb}."
+
+    def describe(self, error: psycopg.Error) -> str:
+        return self.db.redact(database.describe_error(error)).rstrip(".")
+
+    def gave_up(self, attempts: int) -> str:
+        return (f" Gave up after {attempts} attempts with lock_timeout "
+                f"{self.settings.lock_timeout_ms} ms: {self.blocker()}.")
+
+    @contextmanager
+    def flushing(self):
+        """Make sure no asynchronous commit is left waiting, however the run ends."""
+        try:
+            yield
+        finally:
+            if self.unflushed and not self.conn.closed:
+                try:
+                    self.send(f"BEGIN; {FLUSH_SQL}; COMMIT")
+                    self.unflushed = False
+                except (psycopg.Error, KeyboardInterrupt):
+                    pass  # the server flushes its WAL by itself within moments
+
+    # one transactional section ------------------------------------------------------------
+
+    def run_transaction(self, prep: Prepared, record: str, verb: str,
+                        durable: bool = True) -> float:
+        """Run `prep` and `record` (a tracking statement ending `RETURNING <token>`) in one
+        transaction, retrying lock timeouts; seconds taken.
+
+        `durable=False` commits without waiting for the WAL flush: a later synchronous commit
+        (the run's last migration, or `flushing`) makes it durable, and a server crash before
+        that loses the migration together with its tracking row.
+        """
+        m = prep.migration
+        prefix = ["BEGIN;\n", f"SET LOCAL lock_timeout = {self.settings.lock_timeout_ms};\n"]
+        if not durable:
+            prefix.append("SET LOCAL synchronous_commit = off;\n")
+        # COMMIT goes in a message of its own: a client killed while the body runs then
+        # leaves an open transaction, which the server rolls back when it sees the socket close.
+        query = f"{''.join(prefix)}{prep.body}\n;\n{record}"
+        lost = ("The migration in progress was not committed, so the server rolled it back; "
+                "run `nself db migrate status`, then the command again.")
+        attempts = 1 + self.settings.retries
+        for attempt in range(1, attempts + 1):
+            started = time.perf_counter()
+            try:
+                results, error = self.send(query)
+                done = len(results)
+                if error is None and not self.recorded(results):
+                    self.rollback(lost)
+                    raise MigrationError(
+                        f"{m.id}: the server did not run its tracking statement (the SQL did "
+                        f"not reach it whole). It was rolled back: nothing of it is {verb}."
+                        + self.earlier(verb))
+                if error is None:
+                    # RESET ALL: a migration's own SET (search_path, role, ...) must not
+                    # leak into the next one, as it would not with one psql per file.
+                    _, error = self.send("COMMIT; RESET ALL")
+                    if error is not None:  # deferred constraints fail at COMMIT
+                        done = COMMIT_FAILED + len(prefix)
+            except KeyboardInterrupt:
+                self.rollback(lost)
+                raise self.interrupted(m, verb) from None
+            except psycopg.OperationalError as exc:
+                raise database.wrap_operational(self.db, exc) from None
+            if error is None:
+                self.unflushed = not durable
+                return time.perf_counter() - started
+            self.rollback(lost, error)
+            if self.retrying(error, attempt, attempts, m.id, "the whole migration"):
+                continue
+            raise self.failure(prep, done - len(prefix), error, verb,
+                               attempts if self.lock_failure(error) else 0,
+                               len("".join(prefix)))
+        raise AssertionError("unreachable")
+
+    def interrupted(self, m: Migration, verb: str) -> Interrupted:
+        """Say what an interrupt left: normally nothing of `m`; but the signal may have come
+        while its COMMIT was already done, so ask the tracking table."""
+        try:
+            recorded = self.conn.execute(history.RECORDED_SQL, (m.version,)).fetchone()[0]
+        except psycopg.Error:
+            recorded = None
+        finished = recorded if verb == "applied" else recorded is False
+        command = "up" if verb == "applied" else "down"
+        if finished:
+            return Interrupted(f"Interrupted just after {m.id} was {verb}; the run stopped "
+                               f"there. Run `nself db migrate {command}` to continue.")
+        return Interrupted(f"Interrupted: {m.id} was rolled back, nothing of it is {verb}."
+                           f"{self.earlier(verb)} Run `nself db migrate {command}` to continue.")
+
+    def failure(self, prep: Prepared, index: int, error: psycopg.Error, verb: str,
+                attempts: int, prefix: int) -> MigrationError:
+        from pglast import parser
+
+        m = prep.migration
+        # the body as sent: stripped BEGIN/COMMIT are blanks there, so they count for nothing
+        section = Section(prep.body, prep.section.line)
+        try:
+            count = len(list(parser.split(section.text, with_parser=True, only_slices=True)))
+        except parser.ParseError:
+            count = None
+        if index >= COMMIT_FAILED:
+            return MigrationError(f"{m.id} failed at COMMIT: {self.describe(error)}. It was "
+                                  f"rolled back: nothing of it is {verb}.{self.earlier(verb)}")
+        if count is not None and index >= count:
+            return MigrationError(f"{m.id}: recording it in {history.TABLE} failed: "
+                                  f"{self.describe(error)}. It was rolled back: nothing of it "
+                                  f"is {verb}. Run `nself db migrate repair` to fix the "
+                                  "tracking table." + self.earlier(verb))
+        position = error.diag.statement_position
+        offset = None
+        if position and index < 0:
+            offset = int(position) - 1 - prefix
+        line = files.locate(section, index if count is not None else -1, offset)
+        message = (f"{m.id} failed at {m.relpath or m.filename} line {line}: "
+                   f"{self.describe(error)}.")
+        if attempts:
+            message += self.gave_up(attempts)
+        message += f" It was rolled back: nothing of it is {verb}." + self.earlier(verb)
+        return MigrationError(message)
+
+    # no-transaction sections ------------------------------------------------------------------
+
+    def run_statements(self, prep: Prepared, direction: str, record: str, verb: str) -> float:
+        """Run a no-transaction section from where an earlier attempt stopped, then `record`
+        (its tracking change, `RETURNING <token>`) together with clearing its progress."""
+        statements = prep.statements
+        began = time.perf_counter()
+        start = self.resume_point(prep, direction)
+        self.conn.execute(f"SET lock_timeout = {self.settings.lock_timeout_ms}")
+        try:
+            for i in range(start, len(statements)):
+                self.run_statement(prep, i, direction, verb)
+            self.finish(prep, record, verb)
+        except psycopg.OperationalError as exc:
+            raise database.wrap_operational(self.db, exc) from None
+        finally:
+            if not self.conn.closed:
+                try:
+                    self.conn.execute("RESET ALL")  # lock_timeout, and the file's own SETs
+                except psycopg.Error:
+                    pass
+        return time.perf_counter() - began
+
+    def progress(self, prep: Prepared, direction: str, done: int, started: int | None) -> str:
+        m = prep.migration
+        return history.PROGRESS_TEMPLATE.format(
+            version=m.version, name=quote(m.name), direction=direction, done=done,
+            total=len(prep.statements), digest=digest(prep.statements[:done]),
+            started="NULL" if started is None else started, token=self.token_sql)
+
+    def lost(self, prep: Prepared, i: int, verb: str) -> str:
+        command = "up" if verb == "applied" else "down"
+        return (f"{prep.migration.id} stopped at statement {i + 1} of {len(prep.statements)}; "
+                f"statements 1-{i} ran and stay. Run `nself db migrate {command}` again: it "
+                "continues from there (checking whether a statement in flight took effect).")
+
+    def run_statement(self, prep: Prepared, i: int, direction: str, verb: str) -> None:
+        """Statement `i` with its progress: in a transaction when it can run in one."""
+        st = prep.statements[i]
+        outside = needs_autocommit(st, self.server_version)
+        attempts = 1 + self.settings.retries
+        attempt = 1
+        while True:
+            try:
+                if outside:
+                    error = self.run_outside(prep, i, direction, verb)
+                else:
+                    error = self.run_inside(prep, i, direction, verb)
+                    if error is not None and error.sqlstate == ACTIVE_SQL_TRANSACTION:
+                        outside = True  # a kind the parse did not know: it rolled back, rerun
+                        continue
+            except KeyboardInterrupt:
+                self.rollback(self.lost(prep, i, verb))
+                where = (f"statement {i + 1} of {len(prep.statements)} of {prep.migration.id} "
+                         f"(line {st.line})")
+                if outside:
+                    raise Interrupted(
+                        f"Interrupted during {where}, which runs outside a transaction; "
+                        f"statements 1-{i} ran and stay. Run `nself db migrate "
+                        f"{'up' if verb == 'applied' else 'down'}`: it checks whether that "
+                        "statement took effect and continues.") from None
+                raise Interrupted(
+                    f"Interrupted during {where}; that statement was rolled back, statements "
+                    f"1-{i} ran and stay. Run `nself db migrate "
+                    f"{'up' if verb == 'applied' else 'down'}` to continue from there.") from None
+            if error is None:
+                return
+            if self.retrying(error, attempt, attempts, f"{prep.migration.id} line {st.line}",
+                             "the statement"):
+                attempt += 1
+                if outside and not self.settle(prep, i, direction):
+                    return  # it took effect after all (recorded as done by settle)
+                continue
+            # outside a transaction it may have left something (an INVALID index): keep it
+            # marked as started, so that the next run settles it first
+            self.conn.execute(self.progress(prep, direction, i, i if outside else None))
+            self.conn.execute(history.FAILED_PROGRESS_SQL,
+                              (st.line, self.describe(error), prep.migration.version))
+            raise self.statement_failure(prep, i, error, verb, outside,
+                                         attempts if self.lock_failure(error) else 0)
+
+    def run_inside(self, prep: Prepared, i: int, direction: str, verb: str
+                   ) -> psycopg.Error | None:
+        st = prep.statements[i]
+        results, error = self.send(f"BEGIN;\n{st.text}\n;\n"
+                                   f"{self.progress(prep, direction, i + 1, None)}")
+        if error is None and not self.recorded(results):
+            self.rollback(self.lost(prep, i, verb))
+            raise MigrationError(
+                f"{prep.migration.id}: statement {i + 1} (line {st.line}) did not reach the "
+                "server whole, or its progress was not recorded; it was rolled back. Nothing "
+                f"of it ran; statements 1-{i} ran and stay.")
+        if error is None:
+            _, error = self.send("COMMIT")
+        if error is not None:
+            self.rollback(self.lost(prep, i, verb), error)
+        return error
+
+    def run_outside(self, prep: Prepared, i: int, direction: str, verb: str
+                    ) -> psycopg.Error | None:
+        """Record statement `i` as started, run it in autocommit, record it as done."""
+        st = prep.statements[i]
+        results, error = self.send(self.progress(prep, direction, i, i))
+        if error is not None or not self.recorded(results):
+            raise MigrationError(
+                f"{prep.migration.id}: could not record that statement {i + 1} (line "
+                f"{st.line}) starts: " + (self.describe(error) if error else "no result")
+                + f". It did not run; statements 1-{i} ran and stay.")
+        results, error = self.send(st.text)
+        if error is not None:
+            return error
+        results, error = self.send(self.progress(prep, direction, i + 1, None))
+        if error is not None or not self.recorded(results):
+            raise MigrationError(
+                f"{prep.migration.id}: statement {i + 1} (line {st.line}) ran, but recording "
+                "that failed: " + (self.describe(error) if error else "no result")
+                + ". The next run checks whether it took effect and continues.")
+        return None
+
+    def finish(self, prep: Prepared, record: str, verb: str) -> None:
+        m = prep.migration
+        n = len(prep.statements)
+        query = (f"BEGIN;\n{history.CLEAR_PROGRESS_TEMPLATE.format(version=m.version)};\n"
+                 f"{record}")
+        results, error = self.send(query)
+        if error is None and not self.recorded(results):
+            self.rollback(self.lost(prep, n, verb))
+            raise MigrationError(f"{m.id}: all {n} statements ran, but the server did not run "
+                                 f"its tracking statement; nothing was recorded.")
+        if error is None:
+            _, error = self.send("COMMIT")
+        if error is not None:
+            self.rollback(self.lost(prep, n, verb), error)
+            command = "up" if verb == "applied" else "down"
+            raise MigrationError(
+                f"{m.id}: all {n} statements ran, but recording that in {history.TABLE} "
+                f"failed: {self.describe(error)}. Its progress is kept: fix the tracking table "
+                f"(`nself db migrate repair`), then run `nself db migrate {command}` to record "
+                "it.")
+
+    def statement_failure(self, prep: Prepared, i: int, error: psycopg.Error, verb: str,
+                          outside: bool, attempts: int) -> MigrationError:
+        m, statements = prep.migration, prep.statements
+        st = statements[i]
+        ran = (f"Statements 1-{i} of {len(statements)} ran and stay {verb} (lines "
+               f"{', '.join(str(s.line) for s in statements[:i])})" if i
+               else f"None of its {len(statements)} statements ran")
+        this = ("it ran outside a transaction" if outside
+                else "it was rolled back")
+        message = (f"{m.id} failed at {m.relpath or m.filename} line {st.line} (statement "
+                   f"{i + 1} of {len(statements)}, no-transaction migration): "
+                   f"{self.describe(error)}. {ran}; {this}, and {m.id} is not recorded as "
+                   f"{verb}.")
+        if attempts:
+            message += self.gave_up(attempts)
+        if st.no_transaction == "CREATE INDEX CONCURRENTLY" and st.target:
+            for schema, name in catalog.invalid_indexes(self.conn, st.relation):
+                if name != st.target:
+                    continue
+                ident = self.ident(schema, name)
+                message += (f" It left the INVALID index {ident} behind; the next run drops it "
+                            f"and builds it again (or drop it yourself: `nself db shell -c "
+                            f"'DROP INDEX CONCURRENTLY IF EXISTS {ident}'`).")
+        command = "up" if verb == "applied" else "down"
+        message += (f" Fix the cause and run `nself db migrate {command}`: it continues at "
+                    f"statement {i + 1}.")
+        return MigrationError(message + self.earlier(verb))
+
+    def ident(self, schema: str, name: str) -> str:
+        parts = (schema, name) if schema else (name,)
+        return sql.Identifier(*parts).as_string(self.conn)
+
+    # resuming ---------------------------------------------------------------------------------
+
+    def resume_point(self, prep: Prepared, direction: str) -> int:
+        """The first statement still to run, after settling one left in flight."""
+        m = prep.migration
+        row = self.conn.execute(history.PROGRESS_SQL, (m.version,)).fetchone()
+        if row is None:
+            return 0
+        done, total, stored_digest, started, stored_direction = row
+        command = "up" if direction == "up" else "down"
+        if stored_direction != direction:
+            raise OperationFailed(
+                f"{m.id} stopped part-way while being "
+                f"{'applied' if stored_direction == 'up' else 'rolled back'}, and this run "
+                f"would {'apply' if direction == 'up' else 'roll back'} it. Run `nself db "
+                f"migrate {'up' if stored_direction == 'up' else 'down'}` to finish that first, "
+                f"or settle it with `nself db migrate repair --mark-pending {m.label}` / "
+                f"`--mark-applied {m.label}` after checking the database by hand.")
+        if done > len(prep.statements) or (done and digest(prep.statements[:done])
+                                           != stored_digest):
+            raise DifferencesFound(
+                f"{m.id} stopped part-way earlier after {done} of {total} statements, and those "
+                "statements have changed since. Undo what they did by hand, then run "
+                f"`nself db migrate repair --mark-pending {m.label}`; or, if the database already "
+                f"has everything, `nself db migrate repair --mark-applied {m.label}`."
+            )
+        if started is not None and started == done and done < len(prep.statements):
+            if not self.settle(prep, done, direction):
+                done += 1
+        if done:
+            self.say(f"! {m.id}: resuming at statement {done + 1} of {len(prep.statements)} "
+                     f"(statements 1-{done} ran in an earlier `{command}`)")
+        return done
+
+    def settle(self, prep: Prepared, i: int, direction: str) -> bool:
+        """Statement `i` may have run outside a transaction before this run lost track of it:
+        record it as done when the catalog shows it took effect (False), or clean up what a
+        half-done one left and return True (run it)."""
+        st = prep.statements[i]
+        m = prep.migration
+        where = f"{m.id}: statement {i + 1} (line {st.line}, {st.no_transaction or st.kind})"
+        took_effect = False
+        if st.no_transaction == "CREATE INDEX CONCURRENTLY" and st.target:
+            state = catalog.index_state(self.conn, st.target, st.schema)
+            if state == "valid":
+                took_effect = True
+            elif state == "invalid":
+                ident = self.ident(st.schema, st.target)
+                self.say(f"! {where} was interrupted and left the INVALID index {ident}: "
+                         "dropping it and building it again")
+                self.conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {ident}")
+        elif st.no_transaction == "DROP INDEX CONCURRENTLY" and st.target:
+            took_effect = catalog.index_state(self.conn, st.target, st.schema) is None
+        elif st.no_transaction == "REINDEX CONCURRENTLY":
+            for schema, name in catalog.invalid_indexes(self.conn):
+                if REINDEX_LEFTOVER.search(name):
+                    ident = self.ident(schema, name)
+                    self.say(f"! {where} was interrupted and left the INVALID index {ident}: "
+                             "dropping it before running the statement again")
+                    self.conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {ident}")
+        elif st.no_transaction in ("CREATE DATABASE", "DROP DATABASE") and st.target:
+            exists = catalog.database_exists(self.conn, st.target)
+            took_effect = exists if st.no_transaction == "CREATE DATABASE" else not exists
+        elif st.kind == "AlterEnumStmt":
+            took_effect = catalog.enum_has_value(self.conn, st.target, st.value)
+        if took_effect:
+            results, error = self.send(self.progress(prep, direction, i + 1, None))
+            if error is not None or not self.recorded(results):
+                raise MigrationError(f"{where}: could not record it as done: "
+                                     + (self.describe(error) if error else "no result") + ".")
+            self.say(f"! {where} had finished before the earlier run lost track of it; "
+                     "recorded it as done")
+            return False
+        return True
