@@ -108,6 +108,10 @@ ORDER BY a.attnum
 HAS_PRIMARY_KEY_SQL = """
 SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass(%s) AND indisprimary)
 """
+DATABASE_EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)"
+ENUM_HAS_VALUE_SQL = """
+SELECT EXISTS (SELECT 1 FROM pg_enum WHERE enumtypid = to_regtype(%s) AND enumlabel = %s)
+"""
 RELATIONS_EXIST_SQL = "SELECT to_regclass(x) IS NOT NULL FROM unnest(%s::text[]) AS x"
 
 
@@ -226,3 +230,15 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
 def relation_names(conn: psycopg.Connection) -> set[str]:
     """`schema.name` of every relation a restore could collide with (see RELATION_NAMES_SQL)."""
     return {r[0] for r in conn.execute(RELATION_NAMES_SQL).fetchall()}
+
+
+def database_exists(conn: psycopg.Connection, name: str) -> bool:
+    return bool(conn.execute(DATABASE_EXISTS_SQL, (name,)).fetchone()[0])
+
+
+def enum_has_value(conn: psycopg.Connection, type_name: str, label: str) -> bool:
+    """Whether the enum type `type_name` (as written in SQL) has the label `label`."""
+    try:
+        return bool(conn.execute(ENUM_HAS_VALUE_SQL, (type_name, label)).fetchone()[0])
+    except (psycopg.errors.InvalidName, psycopg.errors.SyntaxError):
+        return False
