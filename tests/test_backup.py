@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nself import backups
+from nself.backups import dump, schedule, store, verify
 
 SCHEMA = """
 CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE NOT NULL, name text,
@@ -54,9 +54,17 @@ def fingerprint(db, schema: str = "public") -> dict[str, tuple[int, str]]:
     return result
 
 
-def backup_files(project) -> list[str]:
-    folder = project.root / "backups"
+def backup_files(project, env: str = "local") -> list[str]:
+    folder = project.root / "backups" / env
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def set_created(path: Path, moment: datetime) -> None:
+    """Rewrite the `created` time in a backup's metadata (the only time nself believes)."""
+    meta = store.meta_path(path)
+    data = json.loads(meta.read_text())
+    data["created"] = moment.astimezone().isoformat()
+    meta.write_text(json.dumps(data))
 
 
 def make_backup(project, *args: str) -> Path:
@@ -80,14 +88,14 @@ def test_default_backup_is_named_verified_and_private(project):
     assert result.code == 0, result
     lines = result.out.splitlines()
     assert lines[0] == "Creating backup..."
-    assert lines[1].startswith("Backup created: backups/")
+    assert lines[1].startswith("Backup created: backups/local/")
     assert lines[2].startswith("Size: ") and lines[2].endswith(("KB", "MB", "B"))
     path = project.root / lines[1].removeprefix("Backup created: ")
     assert path.name.endswith(f"_{project.db.name}.dump")
     datetime.strptime(path.name[:17], "%Y-%m-%d_%H%M%S")
     assert path.read_bytes()[:5] == b"PGDMP"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    checksum = backups.checksum_path(path)
+    checksum = store.checksum_path(path)
     assert stat.S_IMODE(checksum.stat().st_mode) == 0o600
     check = subprocess.run(["sha256sum", "-c", checksum.name], cwd=path.parent,
                            capture_output=True, text=True)
@@ -101,7 +109,7 @@ def test_pg_dump_matches_the_server_major(project):
     with project.db.connect() as conn:
         major = conn.info.server_version // 10000
     path = make_backup(project, "--name", "m")
-    meta = json.loads(backups.meta_path(path).read_text())
+    meta = json.loads(store.meta_path(path).read_text())
     assert meta["pg_dump_version"] == major
 
 
@@ -109,7 +117,7 @@ def test_name_and_no_overwrite(project):
     """--name gives backups/NAME.dump; the same name again is refused and the file kept."""
     fill(project.db)
     path = make_backup(project, "--name", "before_migration")
-    assert path == project.root / "backups" / "before_migration.dump"
+    assert path == project.root / "backups" / "local" / "before_migration.dump"
     before = path.read_bytes()
     again = project.run("db", "backup", "--name", "before_migration")
     assert again.code == 2
@@ -148,7 +156,7 @@ def test_output_path_implies_format(project, tmp_path):
     result = project.run("db", "backup", "--output", str(out))
     assert result.code == 0, result
     assert "CREATE TABLE public.posts" in out.read_text()
-    assert backups.read_checksum(out) == backups.sha256_of(out)
+    assert store.read_checksum(out) == store.sha256_of(out)
     custom = make_backup(project, "--output", "mine.dump")
     assert custom.read_bytes()[:5] == b"PGDMP"
     clash = project.run("db", "backup", "--output", str(out))
@@ -212,12 +220,10 @@ def test_bad_format_is_usage_error(project):
 def test_failed_verification_leaves_no_file(project, monkeypatch, args):
     """When the read-back check fails, the command exits 1 and no backup, partial or sidecar
     file remains."""
-    from nself.backups import dump, verify
-
     fill(project.db)
 
     def broken(*args, **kwargs):
-        raise backups.VerificationFailed("Backup verification failed: simulated")
+        raise verify.VerificationFailed("Backup verification failed: simulated")
 
     monkeypatch.setattr(dump, "verify_file", broken)
     monkeypatch.setattr(verify.Follower, "finish", broken)
@@ -230,7 +236,6 @@ def test_failed_verification_leaves_no_file(project, monkeypatch, args):
 def test_damaged_dump_fails_the_follower(project, tmp_path):
     """The check that reads a custom archive as pg_dump writes it rejects a damaged archive."""
     from nself.pg import tools as pgtools
-    from nself.backups import verify
 
     fill(project.db)
     path = make_backup(project, "--name", "good")
@@ -239,7 +244,7 @@ def test_damaged_dump_fails_the_follower(project, tmp_path):
     bad = tmp_path / "bad.dump"
     bad.write_bytes(bytes(data))
     follower = verify.Follower(bad, pgtools.newest("pg_restore"))
-    with pytest.raises(backups.VerificationFailed):
+    with pytest.raises(verify.VerificationFailed):
         follower.finish()
 
 
@@ -253,11 +258,13 @@ def test_verify_file_rejects_truncated_archives(project, tmp_path):
         path = make_backup(project, *args)
         cut = tmp_path / path.name
         cut.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
-        with pytest.raises(backups.VerificationFailed):
-            backups.verify_file(cut, fmt, True, env)
+        with pytest.raises(verify.VerificationFailed):
+            verify.verify_file(cut, fmt, True, env)
 
 
-def _kill_children(pid: int, name: str, sig: int) -> int | None:
+def _children(pid: int) -> dict[int, str]:
+    """pid -> name of the live child processes of `pid`."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -266,32 +273,63 @@ def _kill_children(pid: int, name: str, sig: int) -> int | None:
             comm = (entry / "comm").read_text().strip()
         except OSError:
             continue
-        if int(fields[1]) == pid and comm == name:
-            os.kill(int(entry.name), sig)
-            return int(entry.name)
-    return None
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(entry.name)] = comm
+    return found
 
 
-def _start_blocked_backup(project):
-    """A `db backup` child process whose pg_dump waits on a lock we hold; returns both."""
+def _children_named(pid: int, *names: str) -> dict[int, str]:
+    """The children of `pid`, once every one of `names` runs (waits up to 10 s)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        children = _children(pid)
+        if set(names) <= set(children.values()) or time.monotonic() > deadline:
+            return children
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie no longer runs)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_gone(pids, seconds: float = 5.0) -> list[int]:
+    """The pids still running after `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.05)
+    return [p for p in pids if _alive(p)]
+
+
+def start_blocked(project, table: str, *argv: str):
+    """`nself ARGV` in a child process whose tool waits on a lock we hold on `table`;
+    returns the process and the connection holding the lock."""
     import sys
     import time
 
-    fill(project.db)
     import psycopg
 
     holder = psycopg.connect(project.db.database.conninfo())
-    holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-    proc = subprocess.Popen([sys.executable, "-m", "nself", "db", "backup", "--name", "k"],
-                            cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    proc = subprocess.Popen([sys.executable, "-m", "nself", *argv], cwd=project.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True)
     deadline = time.monotonic() + 60
     while True:
         rows = project.db.query(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'users'::regclass")
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass",
+            (table,))
         if rows[0][0]:
             break
-        assert time.monotonic() < deadline, "pg_dump never waited for the lock"
+        assert time.monotonic() < deadline, "the tool never waited for the lock"
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.1)
     return proc, holder
@@ -301,27 +339,33 @@ def test_killed_pg_dump_leaves_no_backup_file(project):
     """pg_dump killed mid-dump: nself exits non-zero and no file (not even a partial) remains."""
     import signal
 
-    proc, holder = _start_blocked_backup(project)
+    fill(project.db)
+    proc, holder = start_blocked(project, "users", "db", "backup", "--name", "k")
     try:
-        assert _kill_children(proc.pid, "pg_dump", signal.SIGKILL)
+        dumps = [p for p, name in _children(proc.pid).items() if name == "pg_dump"]
+        assert dumps
+        os.kill(dumps[0], signal.SIGKILL)
         out, err = proc.communicate(timeout=60)
     finally:
         holder.close()
-    assert proc.returncode != 0
-    assert "killed" in err
+    assert proc.returncode == 1
+    assert "killed" in err and "Traceback" not in err
     assert backup_files(project) == []
 
 
-def test_killed_nself_leaves_only_a_hidden_partial(project):
-    """nself killed with SIGKILL leaves only a dot-named .partial, which list ignores and the
-    next backup removes."""
+def test_killed_nself_takes_its_children_along(project):
+    """kill -9 of nself mid-dump: its pg_dump and pg_restore children die within seconds,
+    only a hidden .partial is left, which list ignores and the next backup removes."""
     import signal
 
-    proc, holder = _start_blocked_backup(project)
+    fill(project.db)
+    proc, holder = start_blocked(project, "users", "db", "backup", "--name", "k")
     try:
+        children = _children_named(proc.pid, "pg_dump", "pg_restore")
+        assert "pg_dump" in children.values() and "pg_restore" in children.values(), children
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        _kill_children(1, "pg_dump", signal.SIGKILL)  # re-parented to init, or already gone
+        assert _wait_gone(list(children)) == []
     finally:
         holder.close()
     left = backup_files(project)
@@ -332,11 +376,29 @@ def test_killed_nself_leaves_only_a_hidden_partial(project):
     assert backup_files(project) == ["after.dump", "after.dump.json", "after.dump.sha256"]
 
 
+def test_killed_nself_takes_pg_restore_along(project):
+    """kill -9 of nself while pg_restore loads a backup: pg_restore dies within seconds."""
+    import signal
+
+    fill(project.db)
+    make_backup(project, "--data-only", "--tables", "logs", "--name", "d")
+    proc, holder = start_blocked(project, "logs", "db", "restore", "backups/local/d.dump")
+    try:
+        children = _children_named(proc.pid, "pg_restore")
+        assert "pg_restore" in children.values(), children
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert _wait_gone(list(children)) == []
+    finally:
+        holder.close()
+
+
 def test_sigterm_removes_the_partial_file(project):
     """SIGTERM to nself during a dump stops pg_dump and removes the partial file."""
     import signal
 
-    proc, holder = _start_blocked_backup(project)
+    fill(project.db)
+    proc, holder = start_blocked(project, "users", "db", "backup", "--name", "k")
     try:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
@@ -346,39 +408,111 @@ def test_sigterm_removes_the_partial_file(project):
     assert backup_files(project) == []
 
 
-def test_list_newest_first_with_json(project):
-    """`db backup list` shows every backup newest first, with size, format and checksum."""
+def test_metadata_records_what_the_backup_is(project):
+    """The .json beside a backup records environment, database, server version, kind and an
+    aware creation time, for full, schema-only, data-only and tables backups."""
+    fill(project.db)
+    with project.db.connect() as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+    for n, (args, kind) in enumerate([((), "full"), (("--schema-only",), "schema-only"), (
+            ("--data-only",), "data-only"), (("--tables", "users"), "tables"), (
+            ("--exclude", "logs"), "tables")]):
+        path = make_backup(project, *args, "--name", f"b{n}")
+        meta = json.loads(store.meta_path(path).read_text())
+        assert (meta["environment"], meta["database"], meta["kind"]) == (
+            "local", project.db.name, kind)
+        assert meta["server_version"] == version and meta["reason"] is None
+        created = datetime.fromisoformat(meta["created"])
+        assert created.tzinfo is not None
+        assert abs((created - store.now()).total_seconds()) < 60
+
+
+def test_each_environment_backs_up_into_its_own_folder(project, monkeypatch):
+    """local and staging write backups/local/ and backups/staging/; a --name is unique per
+    environment; list, status and db status's last backup show only the current
+    environment's, and --all shows every one (the old flat backups/ folder too)."""
+    fill(project.db)
+    make_backup(project, "--name", "same")
+    legacy = project.root / "backups" / "old.dump"
+    legacy.write_bytes((project.root / "backups" / "local" / "same.dump").read_bytes())
+    monkeypatch.setenv("ENV", "staging")
+    staged = make_backup(project, "--name", "same")
+    assert staged == project.root / "backups" / "staging" / "same.dump"
+    assert project.run("db", "backup", "--name", "same").code == 2
+    from nself.config import Environment
+
+    assert store.latest_backup(Environment.load())["file"] == "backups/staging/same.dump"
+    listed = json.loads(project.run("db", "backup", "list", "--json").out)
+    assert [(d["file"], d["environment"]) for d in listed] == [
+        ("backups/staging/same.dump", "staging")]
+    text = project.run("db", "backup", "list").out
+    assert "2 backup(s) of other environments or databases" in text
+    everything = json.loads(project.run("db", "backup", "list", "--all", "--json").out)
+    assert sorted(d["file"] for d in everything) == [
+        "backups/local/same.dump", "backups/old.dump", "backups/staging/same.dump"]
+    assert everything[-1]["kind"] == "unknown" and everything[-1]["created"] is None
+    table = project.run("db", "backup", "list", "--all").out
+    assert "Environment" in table and "backups/local/same.dump" in table
+    status = json.loads(project.run("db", "backup", "status", "--json").out)
+    assert status["count"] == 1 and status["folder"] == "backups/staging"
+    assert json.loads(project.run("db", "backup", "status", "--all", "--json").out)["count"] == 3
+    monkeypatch.setenv("ENV", "local")
+    assert store.latest_backup(Environment.load())["file"] == "backups/local/same.dump"
+
+
+def test_list_shows_only_this_database(project, monkeypatch):
+    """Backups of another database in the same environment are left out of list and of
+    db status's last backup, and the list says how to see them."""
+    fill(project.db)
+    make_backup(project, "--name", "a")
+    other = project.db.create_sibling()
+    monkeypatch.setenv("DATABASE_URL", other.url)
+    assert json.loads(project.run("db", "backup", "list", "--json").out) == []
+    assert "--all" in project.run("db", "backup", "list").out
+    status = json.loads(project.run("db", "status", "--json").out)
+    assert status["last_backup"] is None
+
+
+def test_list_newest_first_by_metadata_time(project):
+    """`db backup list` orders by the time in the metadata, never the file's mtime; shows
+    size, kind, format and checksum; a copied dump without metadata is `unknown` and last."""
+    import shutil
+
     fill(project.db)
     older = make_backup(project, "--name", "older")
-    newer = make_backup(project, "--format", "sql", "--name", "newer")
-    past = datetime.now().timestamp() - 3600
-    os.utime(older, (past, past))
-    (project.root / "backups" / ".junk.123.partial").write_text("x")
+    newer = make_backup(project, "--format", "sql", "--schema-only", "--name", "newer")
+    set_created(older, datetime.now() - timedelta(hours=1))
+    future = datetime.now().timestamp() + 3600
+    os.utime(older, (future, future))
+    shutil.copy(older, older.with_name("copy.dump"))
+    (project.root / "backups" / "local" / ".junk.123.partial").write_text("x")
     result = project.run("db", "backup", "list")
     assert result.code == 0, result
     lines = result.out.splitlines()
-    assert lines[0].split() == ["Name", "Created", "Size", "Format", "Checksum"]
-    assert lines[1].startswith("newer.sql.gz") and lines[2].startswith("older.dump")
-    assert "sha256:" in lines[1]
+    assert lines[0].split() == ["Name", "Created", "Size", "Kind", "Format", "Checksum"]
+    assert lines[1].startswith("newer.sql.gz") and "schema-only" in lines[1]
+    assert lines[2].startswith("older.dump") and " full " in lines[2]
+    assert lines[3].startswith("copy.dump") and "unknown" in lines[3]
     data = json.loads(project.run("db", "backup", "list", "--json").out)
-    assert [d["name"] for d in data] == ["newer.sql.gz", "older.dump"]
+    assert [d["name"] for d in data] == ["newer.sql.gz", "older.dump", "copy.dump"]
     assert data[1]["format"] == "custom" and data[0]["format"] == "sql"
-    assert data[1]["sha256"] == backups.sha256_of(older)
+    assert data[1]["sha256"] == store.sha256_of(older)
     assert data[0]["size_bytes"] == newer.stat().st_size
+    assert data[2]["created"] is None and data[2]["complete"] is False
     verified = json.loads(project.run("db", "backup", "list", "--json", "--verify").out)
-    assert {d["checksum_ok"] for d in verified} == {"ok"}
+    assert [d["checksum_ok"] for d in verified] == ["ok", "ok", "none"]
 
 
 def test_db_status_reports_last_backup(project):
-    """`db status` names the newest backup through latest_backup()."""
+    """`db status` names the newest backup of this environment and database."""
     fill(project.db)
     path = make_backup(project, "--name", "latest")
     from nself.config import Environment
 
-    last = backups.latest_backup(Environment.load())
-    assert last["file"] == "backups/latest.dump"
+    last = store.latest_backup(Environment.load())
+    assert last["file"] == "backups/local/latest.dump"
     assert last["size_bytes"] == path.stat().st_size
-    assert isinstance(last["created"], datetime)
+    assert isinstance(last["created"], datetime) and last["kind"] == "full"
 
 
 def test_status_block_from_settings(project):
@@ -391,10 +525,11 @@ def test_status_block_from_settings(project):
     assert result.code == 0, result
     out = result.out
     assert out.startswith("Backup Configuration\n")
+    assert "Environment: local" in out
     assert "Schedule: Daily at 2:00 AM" in out
     assert "Retention: 14 days" in out
-    assert "Storage: Local" in out
-    assert "Backups Count: 1" in out
+    assert "Storage: Local (backups/local/)" in out
+    assert "Backups Count: 1" in out and "(one.dump, full)" in out
     next_line = next(x for x in out.splitlines() if x.startswith("Next Backup: "))
     assert next_line.endswith("02:00:00")
     assert "nself db backup && " in out and "db backup prune" in out
@@ -420,27 +555,119 @@ def test_status_rejects_bad_schedule(project, monkeypatch):
     assert "BACKUP_SCHEDULE" in result.err
 
 
-def test_prune_deletes_old_but_never_newest(project, monkeypatch):
-    """prune removes backups past the retention with their sidecars, keeps recent ones, and
-    never the newest even when it is old; --dry-run deletes nothing."""
+def test_prune_by_metadata_time(project, monkeypatch):
+    """prune removes backups past the retention (by their metadata time) with their sidecars;
+    it keeps recent ones, the newest, the newest complete one and files without metadata
+    whatever their mtime; --dry-run deletes nothing."""
     fill(project.db)
     monkeypatch.setenv("BACKUP_RETENTION_DAYS", "7")
-    paths = {n: make_backup(project, "--name", n) for n in ("a", "b", "c")}
+    paths = {n: make_backup(project, "--name", n) for n in ("a", "b", "c", "full_old")}
+    paths["schema"] = make_backup(project, "--schema-only", "--name", "schema")
     now = datetime.now()
-    for name, age in (("a", 30), ("b", 10), ("c", 1)):
-        stamp = (now - timedelta(days=age)).timestamp()
-        os.utime(paths[name], (stamp, stamp))
+    for name, age in (("a", 30), ("b", 10), ("c", 1), ("full_old", 20), ("schema", 0)):
+        set_created(paths[name], now - timedelta(days=age))
+    old = (now - timedelta(days=90)).timestamp()
+    nometa = paths["c"].with_name("nometa.dump")
+    nometa.write_bytes(paths["c"].read_bytes())
+    for path in [*paths.values(), nometa]:
+        os.utime(path, (old, old))  # mtimes say nothing
     dry = project.run("db", "backup", "prune", "--dry-run")
     assert dry.code == 0, dry
-    assert "Would delete backups/a.dump" in dry.out and "backups/b.dump" in dry.out
-    assert len(backup_files(project)) == 9
+    assert "Would delete backups/local/a.dump" in dry.out and "backups/local/b.dump" in dry.out
+    assert "full_old" in dry.out and len(backup_files(project)) == 16
     real = project.run("db", "backup", "prune")
     assert real.code == 0, real
-    assert backup_files(project) == ["c.dump", "c.dump.json", "c.dump.sha256"]
-    stamp = (now - timedelta(days=90)).timestamp()
-    os.utime(paths["c"], (stamp, stamp))
+    assert [n for n in backup_files(project) if n.endswith(".dump")] == [
+        "c.dump", "nometa.dump", "schema.dump"]
+    set_created(paths["c"], now - timedelta(days=90))
     project.run("db", "backup", "prune")
-    assert "c.dump" in backup_files(project)
+    assert "c.dump" in backup_files(project)  # the newest complete backup stays
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MB tmpfs (a disk that fills up); skipped where mount is not allowed (not root)."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where)],
+                             capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _free(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def test_full_disk_never_leaves_a_backup_that_looks_complete(project, monkeypatch, small_disk):
+    """With the disk filling at every point of a backup (the dump, its metadata, its
+    checksum), the backup either completes with all three files or fails with one line
+    (exit 1) and leaves no file at all."""
+    fill(project.db)
+    size = make_backup(project, "--name", "probe").stat().st_size
+    page = os.statvfs(small_disk).f_frsize
+    pages = -(-size // page)
+    folder = small_disk / "b"
+    monkeypatch.setenv("NSELF_BACKUPS_DIR", str(folder))
+    outcomes = []
+    for room in range(pages - 1, pages + 4):
+        for leftover in small_disk.iterdir():
+            subprocess.run(["rm", "-rf", str(leftover)], check=True)
+        folder.mkdir()
+        filler = small_disk / "filler"
+        filler.write_bytes(b"\0" * (_free(small_disk) - room * page))
+        result = project.run("db", "backup", "--name", "x")
+        files = sorted(p.name for p in folder.iterdir())
+        if result.code == 0:
+            assert files == ["x.dump", "x.dump.json", "x.dump.sha256"]
+            assert store.read_checksum(folder / "x.dump") == store.sha256_of(folder / "x.dump")
+            json.loads((folder / "x.dump.json").read_text())
+        else:
+            assert result.code == 1, result
+            assert "No space left on device" in result.err and "Nothing was kept" in result.err
+            assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
+            assert files == [], files
+        outcomes.append(result.code)
+    assert outcomes[0] == 1 and outcomes[-1] == 0
+    assert outcomes.count(1) >= 2  # the dump fitted at least once while its sidecars did not
+
+
+def test_unwritable_backups_folder_is_one_line(project, monkeypatch, small_disk, tmp_path):
+    """A backups folder that cannot be created (under a file) or written (read-only), or an
+    --output there, fails with one line naming the folder (exit 2); nothing is written."""
+    fill(project.db)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    monkeypatch.setenv("NSELF_BACKUPS_DIR", str(blocker / "sub"))
+    result = project.run("db", "backup")
+    assert result.code == 2, result
+    assert "Cannot write backups in" in result.err and "Not a directory" in result.err
+    assert "NSELF_BACKUPS_DIR" in result.err and "Traceback" not in result.err
+    monkeypatch.delenv("NSELF_BACKUPS_DIR")
+    out = project.run("db", "backup", "--output", str(blocker / "x.dump"))
+    assert out.code == 2 and "--output" in out.err, out
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    monkeypatch.setenv("NSELF_BACKUPS_DIR", str(small_disk / "backups"))
+    result = project.run("db", "backup")
+    assert result.code == 2, result
+    assert "Read-only file system" in result.err
+    assert list(small_disk.iterdir()) == []
+    assert backup_files(project) == []
+
+
+def test_output_to_dev_full_is_a_clean_failure(project):
+    """`nself db backup > /dev/full` exits non-zero without a traceback."""
+    import sys
+
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "nself", "db", "backup", "--name", "f"],
+                              cwd=project.root, stdout=full, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and proc.stderr.strip()
 
 
 @pytest.mark.parametrize("expr, words", [
@@ -456,34 +683,51 @@ def test_prune_deletes_old_but_never_newest(project, monkeypatch):
 ])
 def test_schedule_in_words(expr, words):
     """Common cron shapes read as words; anything else is shown as the cron text."""
-    assert backups.describe_schedule(expr) == words
+    assert schedule.describe_schedule(expr) == words
 
 
 def test_next_run_follows_cron():
     """The next run of `0 2 * * *` after 14:30 is 02:00 the next day."""
-    assert backups.next_run("0 2 * * *", datetime(2026, 1, 24, 14, 30)) == datetime(
+    assert schedule.next_run("0 2 * * *", datetime(2026, 1, 24, 14, 30)) == datetime(
         2026, 1, 25, 2, 0)
 
 
-def test_progress_only_on_a_terminal(monkeypatch):
-    """The bytes-written line is shown on a terminal and nowhere else."""
-    import io
+def test_progress_bar_only_on_a_terminal(project):
+    """On a terminal, backup and restore draw a rich progress bar; without one they print
+    only their lines and never import rich."""
+    import pty
+    import sys
 
-    from nself.tasks import backup as backup_tasks
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    screen = Terminal()
-    monkeypatch.setattr("sys.stdout", screen)
-    show, done = backup_tasks._progress()
-    show(3 * 1024 * 1024)
-    done()
-    assert "3.0 MB written" in screen.getvalue()
-    monkeypatch.setattr("sys.stdout", io.StringIO())
-    show, done = backup_tasks._progress()
-    assert show is None
+    fill(project.db)
+    program = ("import sys; from nself.cli import program; code = program.run(sys.argv[1:], "
+               "exit=False); print('rich' in sys.modules, file=sys.stderr); sys.exit(code)")
+    plain = subprocess.run([sys.executable, "-c", program, "nself", "db", "backup", "--name",
+                            "p"], cwd=project.root, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0, plain
+    assert plain.stderr.strip() == "False"
+    assert plain.stdout.splitlines()[0] == "Creating backup..."
+    assert "\r" not in plain.stdout and "\x1b" not in plain.stdout
+    for argv in (["db", "backup", "--name", "t"],
+                 ["db", "restore", "backups/local/t.dump", "--clean", "--no-backup"]):
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([sys.executable, "-c", program, "nself", *argv],
+                                cwd=project.root, stdin=follower, stdout=follower,
+                                stderr=subprocess.PIPE, text=True)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        _, err = proc.communicate(timeout=120)
+        os.close(leader)
+        assert proc.returncode == 0, (argv, err, seen)
+        assert err.strip().endswith("True")
+        assert "\x1b[" in seen.decode(errors="replace"), seen  # the bar was drawn
 
 
 def test_backup_compression_setting(project, monkeypatch):
@@ -491,6 +735,6 @@ def test_backup_compression_setting(project, monkeypatch):
     fill(project.db)
     monkeypatch.setenv("BACKUP_COMPRESSION", "false")
     custom = make_backup(project, "--name", "c")
-    assert json.loads(backups.meta_path(custom).read_text())["compressed"] is False
+    assert json.loads(store.meta_path(custom).read_text())["compressed"] is False
     sql = make_backup(project, "--format", "sql", "--name", "s")
     assert sql.name == "s.sql"

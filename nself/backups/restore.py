@@ -1,7 +1,17 @@
-"""Restoring a backup: check it, read its table of contents, clear the target if asked, load it."""
+"""Restoring a backup: pick the file a restore means, check it, read its table of contents,
+ask what the policy asks, clear the target if told to, load it.
+
+The default file is the newest complete (full) backup of this environment and database,
+by the time in its metadata. A partial backup with `--clean`, or a backup of another
+environment or database (a file without metadata counts as both), needs its flag
+(`--allow-partial`, `--allow-other-source`) and a confirmation. Everything that changes
+the target goes through `nself.guard.Guard` (recorded environment, the safety table, and a
+safety backup before --clean).
+"""
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import time
@@ -10,22 +20,26 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from nself.pg import connection as database
-from nself.pg import tools as pgtools
+import psycopg
+from psycopg import sql
+
+from nself import safety
 from nself.backups.store import CHUNK, GZIP_MAGIC, Backup, list_backups
 from nself.backups.verify import VerificationFailed, check
 from nself.config import Database
-from nself.errors import OperationFailed, UsageError
+from nself.errors import OperationFailed, Refused, UsageError
+from nself.guard import Guard
+from nself.pg import catalog, meta
+from nself.pg import connection as database
+from nself.pg import tools as pgtools
+from nself.pg.wipe import wipe
 
-EXISTING_TABLES_SQL = r"""
-SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
-  AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'
-"""
+ALLOW_PARTIAL = "--allow-partial"
+ALLOW_OTHER_SOURCE = "--allow-other-source"
 
 
 @dataclass
-class Entry:
+class TocEntry:
     """One line of an archive's table of contents."""
 
     kind: str  # TABLE, TABLE DATA, INDEX, ...
@@ -37,7 +51,7 @@ class Entry:
 class Contents:
     """What a backup holds: entries, and the versions that made it."""
 
-    entries: list[Entry]
+    entries: list[TocEntry]
     server_version: str | None = None
     pg_dump_version: str | None = None
 
@@ -98,7 +112,7 @@ def parse_toc(text: str) -> Contents:
         words = rest[len(kind):].strip().split(" ")
         schema = words[0] if len(words) >= 3 else ""
         name = " ".join(words[1:-1]) if len(words) >= 3 else " ".join(words)
-        entries.append(Entry(kind, schema, name))
+        entries.append(TocEntry(kind, schema, name))
     return Contents(entries, server, dumper)
 
 
@@ -127,13 +141,11 @@ def contents(env, backup: Backup, full: bool = True) -> Contents:
         if match:
             name, kind, schema = match.groups()
             kind = "TABLE DATA" if line.startswith("-- Data for") else kind
-            entries.append(Entry(kind, "" if schema == "-" else schema, name))
+            entries.append(TocEntry(kind, "" if schema == "-" else schema, name))
     return Contents(entries, server, dumper)
 
 
 def _sql_lines(path: Path):
-    import gzip
-
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == GZIP_MAGIC
     opener = gzip.open if gzipped else open
@@ -180,7 +192,14 @@ class RestoreReport:
     seconds: float = 0.0
     server_version: str | None = None
     pg_dump_version: str | None = None
-    safety_backup: str | None = None  # what --clean saved first (staging, production)
+    safety_backup: str | None = None  # what --clean saved first
+    kind: str = "unknown"  # the backup's: full, schema-only, data-only, tables
+    source_environment: str | None = None  # from the backup's metadata
+    source_database: str | None = None
+    created: str | None = None  # from the backup's metadata (ISO), None when unknown
+    dropped: dict[str, int | None] = field(default_factory=dict)  # relation -> rows (tables)
+    dropped_action: str = ""  # "dropped" or "emptied"
+    needs: list[str] = field(default_factory=list)  # flags this restore requires
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -216,7 +235,8 @@ def _short(block: str) -> str:
 
 
 def resolve_file(env, file: str | None) -> Backup:
-    """The backup a restore means: FILE, or the newest in the backups folder."""
+    """The backup a restore means: FILE, or the newest complete backup of this environment
+    and database (by the time in its metadata)."""
     if file:
         path = Path(file).expanduser()
         if not path.exists():
@@ -226,28 +246,108 @@ def resolve_file(env, file: str | None) -> Backup:
             raise UsageError(f"No backup file {file}: see `nself db backup list`.")
         return Backup.at(path)
     backups = list_backups(env)
+    complete = [b for b in backups if b.complete and b.created]
+    if complete:
+        return complete[0]
+    folder = env.relative(env.backups_dir)
     if not backups:
-        raise UsageError(f"No backups in {env.relative(env.backups_dir)}/: create one with "
-                         "`nself db backup`, or name a file.")
-    return backups[0]
+        raise UsageError(f"No backups in {folder}/: create one with `nself db backup`, or "
+                         "name a file (`nself db backup list --all` shows other environments').")
+    raise UsageError(
+        f"No complete backup of {env.name} in {folder}/ ({len(backups)} partial or without "
+        "metadata): name the file to restore, or create one with `nself db backup`.")
 
 
 def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def restore(env, file: str | None = None, *, dry_run: bool = False, clean: bool = False,
-            yes: bool = False, confirm: str | None = None, jobs: int | None = None,
-            say: Callable[[str], None] | None = None,
-            safety_backup: bool = True) -> RestoreReport:
-    """Restore a backup into the configured database (checks it first; asks where the policy
-    says so). With `dry_run`, only report what would happen.
+def _source(backup: Backup) -> str:
+    """`staging/app` or `unknown source` for messages."""
+    if not backup.meta:
+        return "unknown source (no metadata)"
+    return f"{backup.environment or '?'}/{backup.database or '?'}"
 
-    `--clean` outside local first backs up what it is about to drop (`safety_backup`): a
-    restore that fails after the drop must not have lost the data it replaced.
+
+def _needs(backup: Backup, env, db_name: str, clean: bool) -> list[str]:
+    """The flags this restore needs, with why."""
+    needs = []
+    if not backup.belongs_to(env.name, db_name):
+        needs.append(ALLOW_OTHER_SOURCE)
+    if clean and not backup.complete:
+        needs.append(ALLOW_PARTIAL)
+    return needs
+
+
+def _allow_source(report: RestoreReport, backup: Backup, env, db_name: str,
+                  allowed: dict[str, bool], yes: bool) -> None:
+    """Refuse (exit 3) unless every flag the restore needs was given and confirmed."""
+    if not report.needs:
+        return
+    reasons = []
+    if ALLOW_OTHER_SOURCE in report.needs:
+        reasons.append(f"{report.file} is a backup of {_source(backup)}, not of "
+                       f"{env.name}/{db_name}")
+    if ALLOW_PARTIAL in report.needs:
+        reasons.append(f"{report.file} is a {backup.kind} backup (not full) and --clean "
+                       "replaces what it holds")
+    why = "; ".join(reasons)
+    missing = [flag for flag in report.needs if not allowed[flag]]
+    if missing:
+        raise Refused(f"Restore refused: {why}. Pass {' and '.join(missing)} if you mean it "
+                      f"(`--dry-run` shows what it would change). Nothing was changed.")
+    if not safety.ask_yes_no(f"{why[0].upper()}{why[1:]}. Restore it anyway?", yes=yes):
+        raise Refused("Restore cancelled. Nothing was changed.")
+
+
+def _clean_mode(clean: bool, toc: Contents, backup: Backup) -> str | None:
+    if not clean:
+        return None
+    if not toc.has_schema:
+        return "truncate"
+    if not backup.complete:
+        return "drop-listed"
+    return "drop-all"
+
+
+def _doomed(conn, mode: str | None, toc: Contents) -> dict[str, int | None]:
+    """What --clean will drop (or empty): relation -> exact row count (None for views)."""
+    if mode is None:
+        return {}
+    relations = catalog.user_relations(conn)
+    if mode == "truncate":
+        wanted = set(toc.data_tables)
+        relations = [r for r in relations if r.qualified in wanted]
+    elif mode == "drop-listed":
+        wanted = {f"{e.schema}.{e.name}" for e in toc.entries if e.kind in DROP_ORDER}
+        relations = [r for r in relations if r.qualified in wanted]
+    counts = catalog.row_counts(conn, relations)
+    return {r.qualified: counts.get(r.qualified) for r in relations}
+
+
+def _detail(report: RestoreReport) -> str:
+    """What the confirmation prompt shows before asking."""
+    lines = [f"Restore {report.file} ({report.kind}, from {report.source_environment or '?'}/"
+             f"{report.source_database or '?'}) into {report.target}."]
+    if report.dropped:
+        lines.append(f"It will {'empty' if report.clean == 'truncate' else 'drop'}:")
+        lines += [f"  {name}" + (f" ({rows} rows)" if rows is not None else "")
+                  for name, rows in report.dropped.items()]
+    return "\n".join(lines)
+
+
+def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False,
+            clean: bool = False, jobs: int | None = None, allow_partial: bool = False,
+            allow_other_source: bool = False, say: Callable[[str], None] | None = None,
+            progress: Callable[[int, int], None] | None = None) -> RestoreReport:
+    """Restore a backup into the configured database; with `dry_run`, only report what would
+    happen (what --clean drops, with row counts, and what the backup holds).
+
+    The file is checked (checksum, or a full read) and its flags confirmed before `guard`
+    decides (recorded environment, safety table, a safety backup before --clean); only then
+    is anything changed. Afterwards the database is recorded as this environment's.
+    `progress` gets (bytes read, file size) while the tool loads the backup.
     """
-    from nself import safety
-
     say = say or (lambda text: None)
     backup = resolve_file(env, file)
     shown = env.relative(backup.path)
@@ -256,64 +356,53 @@ def restore(env, file: str | None = None, *, dry_run: bool = False, clean: bool 
     db = database.target(env)
     with database.connect(db) as conn:
         major = database.server_major(conn)
-        existing = {f"{s}.{n}" for s, n in conn.execute(EXISTING_TABLES_SQL).fetchall()}
-    dumped_from = Contents.major(toc.server_version)
-    if dumped_from and dumped_from > major:
-        raise UsageError(
-            f"{shown} was dumped from PostgreSQL {toc.server_version}; the target runs "
-            f"PostgreSQL {major}. A dump restores only into the same or a newer major version: "
-            f"restore it into PostgreSQL {dumped_from} or newer (e.g. the embedded server), or "
-            "upgrade the target.")
-    partial = backup.partial or not backup.meta
-    mode = None
-    if clean:
-        if not toc.has_schema:
-            mode = "truncate"
-        elif partial:
-            mode = "drop-listed"
-        else:
-            mode = "drop-all"
-    conflicts = sorted(set(toc.tables) & existing) if toc.has_schema and not clean else []
-    n_jobs = 1
-    if backup.format == "custom" and toc.has_schema:
-        # Data-only archives load in dump order (foreign keys first): one job keeps that order.
-        n_jobs = max(1, jobs or default_jobs())
-    report = RestoreReport(
-        file=shown, target=db.display(), format=backup.format, checked_by=checked_by,
-        tables=toc.tables or toc.data_tables, counts=toc.counts(), dry_run=dry_run, clean=mode,
-        jobs=n_jobs, conflicts=conflicts, server_version=toc.server_version,
-        pg_dump_version=toc.pg_dump_version)
-    if dry_run:
-        return report
-    if conflicts:
-        listed = ", ".join(conflicts[:5]) + (" …" if len(conflicts) > 5 else "")
-        raise UsageError(f"{db.display()} already has {len(conflicts)} of the backup's tables "
-                         f"({listed}): pass --clean to replace them. Nothing was changed.")
-    safety.enforce("restore", env.name, target=db.display(), yes=yes, confirm=confirm)
-    started = time.monotonic()
-    if mode and safety_backup and env.name != "local":
-        from nself.backups.dump import BackupOptions, create
-
-        say("Backing up the current database before --clean drops it...")
-        stamp = time.strftime("%Y-%m-%d_%H%M%S")
-        kept = create(env, BackupOptions(name=f"{stamp}_{db.name}_before_restore"))
-        report.safety_backup = env.relative(kept.path)
-        say(f"Backup created: {report.safety_backup}")
-    if mode == "drop-all":
-        say("Dropping the existing schemas...")
-        _drop_all(db)
-    elif mode == "truncate":
-        say("Emptying the backup's tables...")
-        _truncate(db, toc, existing)
-    elif mode == "drop-listed":
-        say("Dropping the backup's own objects...")
-        _drop_listed(db, toc)
-    dump_major = Contents.major(toc.pg_dump_version) or 0
-    say(f"Restoring {shown} into {db.display()}...")
-    if backup.format == "custom":
-        stderr = _pg_restore(env, db, backup, major, dump_major, n_jobs)
-    else:
-        stderr = _psql_restore(env, db, backup, major, dump_major)
+        existing = catalog.relation_names(conn)
+        dumped_from = Contents.major(toc.server_version)
+        if dumped_from and dumped_from > major:
+            raise UsageError(
+                f"{shown} was dumped from PostgreSQL {toc.server_version}; the target runs "
+                f"PostgreSQL {major}. A dump restores only into the same or a newer major "
+                f"version: restore it into PostgreSQL {dumped_from} or newer (e.g. the embedded "
+                "server), or upgrade the target.")
+        mode = _clean_mode(clean, toc, backup)
+        conflicts = sorted(set(toc.tables) & existing) if toc.has_schema and not clean else []
+        n_jobs = 1
+        if backup.format == "custom" and toc.has_schema:
+            # Data-only archives load in dump order (foreign keys first): one job keeps that.
+            n_jobs = max(1, jobs or default_jobs())
+        report = RestoreReport(
+            file=shown, target=db.display(), format=backup.format, checked_by=checked_by,
+            tables=toc.tables or toc.data_tables, counts=toc.counts(), dry_run=dry_run,
+            clean=mode, jobs=n_jobs, conflicts=conflicts, server_version=toc.server_version,
+            pg_dump_version=toc.pg_dump_version, kind=backup.kind,
+            source_environment=backup.environment, source_database=backup.database,
+            created=backup.created.isoformat(timespec="seconds") if backup.created else None,
+            dropped=_doomed(conn, mode, toc),
+            dropped_action="emptied" if mode == "truncate" else "dropped",
+            needs=_needs(backup, env, db.name, clean))
+        if dry_run:
+            return report
+        if conflicts:
+            listed = ", ".join(conflicts[:5]) + (" …" if len(conflicts) > 5 else "")
+            raise UsageError(f"{db.display()} already has {len(conflicts)} of the backup's "
+                             f"tables ({listed}): pass --clean to replace them. Nothing was "
+                             "changed.")
+        tool = _loader(env, backup, toc, major)
+        _allow_source(report, backup, env, db.name,
+                      {ALLOW_PARTIAL: allow_partial, ALLOW_OTHER_SOURCE: allow_other_source},
+                      guard.yes)
+        guard.check(conn, "restore", target=db.display(), detail=_detail(report),
+                    destroys=bool(mode), reason="restore")
+        if guard.taken:
+            report.safety_backup = env.relative(guard.taken[-1].path)
+        started = time.monotonic()
+        touched: list[bool] = []
+        try:
+            stderr = _load(conn, db, backup, tool, toc, mode, existing, n_jobs, say, progress,
+                           touched, env.relative(backup.path))
+        finally:
+            if touched:
+                _record(conn, env)
     noise, real = classify_errors(stderr)
     report.ignored = noise
     report.seconds = time.monotonic() - started
@@ -325,11 +414,42 @@ def restore(env, file: str | None = None, *, dry_run: bool = False, clean: bool 
     return report
 
 
-def _drop_all(db) -> None:
-    from nself.pg.wipe import wipe
+def _loader(env, backup: Backup, toc: Contents, major: int) -> pgtools.Tool:
+    """The tool that loads `backup` into a server of `major` (found before anything changes)."""
+    dump_major = Contents.major(toc.pg_dump_version) or 0
+    if backup.format == "custom":
+        return pgtools.find("pg_restore", major, pgtools.extra_dirs(env), at_least=dump_major)
+    return pgtools.find("psql", major, pgtools.extra_dirs(env), at_least=min(dump_major, major))
 
-    with database.connect(db) as conn:
+
+def _load(conn, db, backup: Backup, tool: pgtools.Tool, toc: Contents, mode: str | None,
+          existing: set[str], n_jobs: int, say, progress, touched: list[bool],
+          shown: str) -> str:
+    """Clear the target as `mode` says, then load the backup; return the tool's stderr.
+    `touched` gets an entry once the target changed (a failed clear changes nothing)."""
+    if mode == "drop-all":
+        say("Dropping the existing schemas...")
         wipe(conn)
+    elif mode == "truncate":
+        say("Emptying the backup's tables...")
+        _truncate(conn, toc, existing)
+    elif mode == "drop-listed":
+        say("Dropping the backup's own objects...")
+        _drop_listed(conn, toc)
+    touched.append(True)
+    say(f"Restoring {shown} into {db.display()}...")
+    if backup.format == "custom":
+        return _pg_restore(tool, db, backup, n_jobs, progress)
+    return _psql_restore(tool, db, backup, progress)
+
+
+def _record(conn, env) -> None:
+    """The restored database now belongs to this environment (a full dump may have brought
+    its source's record); skipped when the connection is gone."""
+    try:
+        meta.set_environment(conn, env.name)
+    except psycopg.Error:
+        pass
 
 
 # What a partial backup creates, in the order `--clean` drops it: views before their tables,
@@ -337,70 +457,99 @@ def _drop_all(db) -> None:
 DROP_ORDER = ("MATERIALIZED VIEW", "VIEW", "TABLE", "SEQUENCE")
 
 
-def _drop_listed(db, toc: Contents) -> None:
+def _drop_listed(conn, toc: Contents) -> None:
     """Drop the archive's own objects, without CASCADE: an object outside the backup that
     depends on them (a view, a foreign key) stops it, with PostgreSQL's message, before
     anything changed."""
-    import psycopg
-    from psycopg import sql
-
-    with database.connect(db) as conn:
-        try:
-            with conn.transaction():
-                for kind in DROP_ORDER:
-                    names = [sql.Identifier(e.schema, e.name) for e in toc.entries
-                             if e.kind == kind and e.schema]
-                    if names:
-                        conn.execute(sql.SQL("DROP {} IF EXISTS {}").format(
-                            sql.SQL(kind), sql.SQL(", ").join(names)))
-        except psycopg.Error as exc:
-            raise OperationFailed(
-                f"--clean cannot drop the backup's objects: {database.describe_error(exc)} "
-                "Nothing was changed: drop the dependent objects first, or restore a "
-                "whole-database backup.") from None
+    try:
+        with conn.transaction():
+            for kind in DROP_ORDER:
+                names = [sql.Identifier(e.schema, e.name) for e in toc.entries
+                         if e.kind == kind and e.schema]
+                if names:
+                    conn.execute(sql.SQL("DROP {} IF EXISTS {}").format(
+                        sql.SQL(kind), sql.SQL(", ").join(names)))
+    except psycopg.Error as exc:
+        raise OperationFailed(
+            f"--clean cannot drop the backup's objects: {database.describe_error(exc)} "
+            "Nothing was changed: drop the dependent objects first, or restore a "
+            "whole-database backup.") from None
 
 
-def _truncate(db, toc: Contents, existing: set[str]) -> None:
+def _truncate(conn, toc: Contents, existing: set[str]) -> None:
     """Empty the tables a data-only backup fills, in one statement and without CASCADE: a
     table outside the backup that references them stops it, before anything changed."""
-    import psycopg
-    from psycopg import sql
-
     names = [sql.Identifier(e.schema, e.name) for e in toc.entries
              if e.kind == "TABLE DATA" and f"{e.schema}.{e.name}" in existing]
     if not names:
         return
-    with database.connect(db) as conn:
+    try:
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(names)))
+    except psycopg.Error as exc:
+        raise OperationFailed(
+            f"--clean cannot empty the backup's tables: {database.describe_error(exc)} "
+            "Nothing was changed.") from None
+
+
+def _bytes_read(pid: int) -> int:
+    """Bytes a process and its children (pg_restore's parallel workers) have read (Linux)."""
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
         try:
-            conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(names)))
-        except psycopg.Error as exc:
-            raise OperationFailed(
-                f"--clean cannot empty the backup's tables: {database.describe_error(exc)} "
-                "Nothing was changed.") from None
+            with open(f"/proc/{current}/io") as handle:
+                for line in handle:
+                    if line.startswith("rchar:"):
+                        total += int(line.split()[1])
+            with open(f"/proc/{current}/task/{current}/children") as handle:
+                todo += [int(x) for x in handle.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
 
 
-def _pg_restore(env, db, backup: Backup, major: int, dump_major: int, jobs: int) -> str:
-    tool = pgtools.find("pg_restore", major, pgtools.extra_dirs(env), at_least=dump_major)
+def _wait(running: pgtools.Running, progress, measure: Callable[[], int], total: int):
+    """Wait for the tool, reporting (done, total) to `progress` as it goes."""
+    if progress is None:
+        return running.result()
+    try:
+        while not running.finished_within(0.2):
+            progress(min(measure(), total), total)
+    except BaseException:
+        running.stop()
+        raise
+    progress(total, total)
+    return running.wait()
+
+
+def _pg_restore(tool: pgtools.Tool, db, backup: Backup, jobs: int, progress) -> str:
     args = ["-d", pgtools.dbname_arg(db.name)]
     if jobs > 1:
         args += ["-j", str(jobs)]
     args.append(str(backup.path))
     # Without --exit-on-error pg_restore goes on past each error and exits 1 at the end;
     # the errors are sorted into noise and real ones from its stderr.
-    result = pgtools.start(tool, args, db, db.name, ok_codes=(0, 1)).result()
+    running = pgtools.start(tool, args, db, db.name, ok_codes=(0, 1))
+    result = _wait(running, progress, lambda: _bytes_read(running.pid), backup.size_bytes)
     return _text(result.stderr)
 
 
-def _psql_restore(env, db, backup: Backup, major: int, dump_major: int) -> str:
-    tool = pgtools.find("psql", major, pgtools.extra_dirs(env), at_least=min(dump_major, major))
+def _psql_restore(tool: pgtools.Tool, db, backup: Backup, progress) -> str:
+    """Feed the SQL to psql ourselves (decompressing a .sql.gz): sh would hand a file object's
+    descriptor, compressed bytes and all, to psql; and the bytes fed are the progress."""
     args = ["-X", "-q", "-o", os.devnull, "-v", "ON_ERROR_STOP=0"]
-    if backup.compressed:
-        import gzip
+    fed = [0]
+    with open(backup.path, "rb") as raw:
+        source = gzip.GzipFile(fileobj=raw) if backup.compressed else raw
 
-        with gzip.open(backup.path, "rb") as source:
-            # sh would read a file object's descriptor (compressed bytes): hand it chunks.
-            chunks = iter(lambda: source.read(CHUNK), b"")
-            result = pgtools.start(tool, args, db, db.name, stdin=chunks).result()
-    else:
-        result = pgtools.start(tool, [*args, "-f", str(backup.path)], db, db.name).result()
+        def chunks():
+            while chunk := source.read(CHUNK):
+                fed[0] = raw.tell()
+                yield chunk
+
+        running = pgtools.start(tool, args, db, db.name, stdin=chunks())
+        result = _wait(running, progress, lambda: fed[0], backup.size_bytes)
     return _text(result.stderr)

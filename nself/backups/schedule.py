@@ -6,7 +6,9 @@ import shlex
 import shutil
 from datetime import datetime
 
-from nself.backups.store import list_backups, retention_days
+from croniter import croniter
+
+from nself.backups.store import all_backups, list_backups, retention_days
 from nself.errors import ConfigError
 
 CRON_LINE = "nself db backup && nself db backup prune"
@@ -47,15 +49,12 @@ def describe_schedule(expr: str) -> str:
 
 
 def next_run(expr: str, now: datetime | None = None) -> datetime:
-    from croniter import croniter
-
     return croniter(expr, now or datetime.now()).get_next(datetime)
 
 
-def schedule_status(env, now: datetime | None = None) -> dict:
-    """The guides' "Backup Configuration" facts, from the BACKUP_* settings and the folder."""
-    from croniter import croniter
-
+def schedule_status(env, now: datetime | None = None, everywhere: bool = False) -> dict:
+    """The guides' "Backup Configuration" facts, from the BACKUP_* settings and this
+    environment's backups (every environment's with `everywhere`)."""
     enabled = env.get_bool("BACKUP_ENABLED", False)
     expr = (env.get("BACKUP_SCHEDULE", "0 2 * * *") or "").strip().strip('"').strip("'")
     if not croniter.is_valid(expr):
@@ -68,8 +67,9 @@ def schedule_status(env, now: datetime | None = None) -> dict:
         storage_note = (f"BACKUP_STORAGE={storage}"
                         f"{f' ({bucket})' if bucket else ''} is not supported yet: backups are "
                         f"kept only in {env.relative(env.backups_dir)}/.")
-    backups = list_backups(env)
-    last = backups[0] if backups else None
+    backups = all_backups(env) if everywhere else list_backups(env)
+    dated = [b for b in backups if b.created]
+    last = dated[0] if dated else None
     project = str(env.root)
     return {
         "enabled": enabled,
@@ -83,6 +83,7 @@ def schedule_status(env, now: datetime | None = None) -> dict:
         "folder": env.relative(env.backups_dir),
         "last_backup": last.to_dict(env) if last else None,
         "count": len(backups),
+        "all_environments": everywhere,
         "total_bytes": sum(b.size_bytes for b in backups),
         "crontab": f"{expr} cd {shlex.quote(project)} && {_cron_command()}",
     }

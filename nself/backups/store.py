@@ -1,9 +1,13 @@
-"""Backup files on disk: what one is, its checksum and facts beside it, listing, pruning.
+"""Backup files on disk: what one is, the facts beside it, listing, pruning.
 
-A backup is one file in `backups/` (or `--output`): a custom-format archive
-(`pg_dump -Fc`, `.dump`) by default, or plain SQL (`.sql.gz` / `.sql`).
-Beside it lie `<file>.sha256` (sha256sum format: `sha256sum -c` checks it)
-and `<file>.json` (what was dumped, from which server, with which options).
+A backup is one file in its environment's folder, `backups/<env>/` (or
+NSELF_BACKUPS_DIR, or `--output`): a custom-format archive (`pg_dump -Fc`,
+`.dump`) by default, or plain SQL (`.sql.gz` / `.sql`). Beside it lie
+`<file>.sha256` (sha256sum format: `sha256sum -c` checks it) and `<file>.json`,
+its metadata: environment, database, server version, kind (full, schema-only,
+data-only, tables), reason (safety backups) and `created`. `created` is THE time
+of a backup: a file's modification time never counts (a `cp` of an old dump does
+not make it new), and a file without metadata has an unknown time and kind.
 """
 
 from __future__ import annotations
@@ -28,16 +32,18 @@ ARCHIVE_MAGIC = b"PGDMP"
 GZIP_MAGIC = b"\x1f\x8b"
 SQL_TRAILER = b"-- PostgreSQL database dump complete"
 CHUNK = 1 << 20
+FULL = "full"
+UNKNOWN = "unknown"
+LEGACY_FOLDER = "backups"  # before per-environment folders, every backup lay here
 
 
 @dataclass
 class Backup:
-    """One backup file and what we know of it."""
+    """One backup file and what its metadata says of it."""
 
     path: Path
     format: str  # "custom" or "sql"
     compressed: bool
-    created: datetime
     size_bytes: int
     sha256: str | None = None  # as recorded beside the file
     meta: dict = field(default_factory=dict)
@@ -47,40 +53,91 @@ class Backup:
         return self.path.name
 
     @property
-    def partial(self) -> bool:
-        """True when the backup holds only some tables, or only data / only schema."""
-        options = self.meta.get("options", {})
-        return bool(options.get("tables") or options.get("exclude") or options.get("data_only")
-                    or options.get("schema_only"))
+    def created(self) -> datetime | None:
+        """When the backup was made, from its metadata (timezone-aware); None when unknown."""
+        return parse_time(self.meta.get("created"))
+
+    @property
+    def environment(self) -> str | None:
+        return self.meta.get("environment")
+
+    @property
+    def database(self) -> str | None:
+        return self.meta.get("database")
+
+    @property
+    def reason(self) -> str | None:
+        return self.meta.get("reason")
+
+    @property
+    def kind(self) -> str:
+        """full, schema-only, data-only, tables (a subset), or unknown (no metadata)."""
+        if not self.meta:
+            return UNKNOWN
+        if self.meta.get("kind"):
+            return str(self.meta["kind"])
+        options = self.meta.get("options") or {}  # metadata written before `kind` existed
+        if options.get("tables") or options.get("exclude"):
+            return "tables"
+        if options.get("schema_only"):
+            return "schema-only"
+        if options.get("data_only"):
+            return "data-only"
+        return FULL
+
+    @property
+    def complete(self) -> bool:
+        """Schema and data of every table: what a plain restore means."""
+        return self.kind == FULL
+
+    def belongs_to(self, env_name: str, database: str | None) -> bool:
+        """True when the metadata says this backup is of `env_name` (and of `database`)."""
+        return self.environment == env_name and (database is None or self.database == database)
 
     @classmethod
     def at(cls, path: Path) -> Backup:
         """The backup in `path` (format from its first bytes, checksum and facts from beside it)."""
         path = Path(path)
+        if path.is_dir():
+            raise UsageError(f"{path} is a folder, not a backup file.")
         try:
             with open(path, "rb") as handle:
                 head = handle.read(5)
-            stat = path.stat()
+            size = path.stat().st_size
         except OSError as exc:
             raise UsageError(f"Cannot read backup {path}: {exc.strerror}.") from None
-        if path.is_dir():
-            raise UsageError(f"{path} is a folder, not a backup file.")
         if head.startswith(ARCHIVE_MAGIC):
             fmt, compressed = "custom", True
         elif head.startswith(GZIP_MAGIC):
             fmt, compressed = "sql", True
         else:
             fmt, compressed = "sql", False
-        return cls(path=path, format=fmt, compressed=compressed,
-                   created=datetime.fromtimestamp(stat.st_mtime), size_bytes=stat.st_size,
+        return cls(path=path, format=fmt, compressed=compressed, size_bytes=size,
                    sha256=read_checksum(path), meta=_read_meta(path))
 
     def to_dict(self, env=None) -> dict:
         return {"name": self.name, "file": env.relative(self.path) if env else str(self.path),
                 "created": self.created, "size_bytes": self.size_bytes, "format": self.format,
-                "compressed": self.compressed, "sha256": self.sha256,
-                "database": self.meta.get("database"),
-                "server_version": self.meta.get("server_version"), "partial": self.partial}
+                "compressed": self.compressed, "sha256": self.sha256, "kind": self.kind,
+                "complete": self.complete, "environment": self.environment,
+                "database": self.database, "server_version": self.meta.get("server_version"),
+                "reason": self.reason}
+
+
+def parse_time(text) -> datetime | None:
+    """An ISO time from metadata as an aware datetime (naive ones are local time), or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.astimezone() if moment.tzinfo is None else moment
+
+
+def now() -> datetime:
+    """The current local time, timezone-aware (what metadata records)."""
+    return datetime.now().astimezone()
 
 
 def checksum_path(path: Path) -> Path:
@@ -117,14 +174,8 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-
-
 def clean_partials(folder: Path) -> list[Path]:
-    """Remove `.*.partial` files left by a killed nself (its pid is gone); return them."""
+    """Remove `.*.<pid>.partial` files left by a killed nself (its pid is gone); return them."""
     removed = []
     if not folder.is_dir():
         return removed
@@ -170,30 +221,89 @@ def is_backup_name(name: str) -> bool:
     return not name.startswith(".") and name.endswith(BACKUP_EXTS)
 
 
-def list_backups(env) -> list[Backup]:
-    """The backups in the backups folder, newest first (partial files are never listed)."""
-    folder = env.backups_dir
+def _newest_first(backups: list[Backup]) -> list[Backup]:
+    """Known times newest first, then the backups whose time is unknown (by name)."""
+    known = sorted((b for b in backups if b.created), key=lambda b: (b.created, b.name),
+                   reverse=True)
+    return known + sorted((b for b in backups if not b.created), key=lambda b: b.name)
+
+
+def _in_folder(folder: Path) -> list[Backup]:
     if not folder.is_dir():
         return []
     found = []
-    for path in folder.iterdir():
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    for path in entries:
         if is_backup_name(path.name) and path.is_file():
             try:
                 found.append(Backup.at(path))
             except UsageError:
                 continue  # vanished or unreadable while we looked
-    found.sort(key=lambda b: (b.created, b.name), reverse=True)
     return found
 
 
-def latest_backup(env) -> dict | None:
-    """The newest backup file's name, time and size, or None."""
-    backups = list_backups(env)
-    if not backups:
+def database_name(env) -> str | None:
+    """The configured database's name, or None when none is configured (listing needs none)."""
+    try:
+        return env.database.name
+    except ConfigError:
         return None
-    newest = backups[0]
+
+
+def list_backups(env) -> list[Backup]:
+    """This environment's backups of its database, newest first (by metadata time).
+
+    From the environment's folder: files whose metadata names another environment or
+    database are left out (`all_backups` shows them); files without metadata are kept
+    (their kind and time are unknown). Partial files are never listed.
+    """
+    database = database_name(env)
+    return _newest_first([
+        b for b in _in_folder(env.backups_dir)
+        if not b.meta or b.belongs_to(env.name, database)])
+
+
+def backup_folders(env) -> list[Path]:
+    """Every folder that may hold backups: the legacy flat `backups/`, each `backups/*/`,
+    and this environment's folder (NSELF_BACKUPS_DIR may put it elsewhere)."""
+    base = env.root / LEGACY_FOLDER
+    folders = [base]
+    if base.is_dir():
+        try:
+            folders += sorted(p for p in base.iterdir() if p.is_dir())
+        except OSError:
+            pass
+    folders.append(env.backups_dir)
+    unique, seen = [], set()
+    for folder in folders:
+        key = os.path.realpath(folder)
+        if key not in seen:
+            seen.add(key)
+            unique.append(folder)
+    return unique
+
+
+def all_backups(env) -> list[Backup]:
+    """Every backup of every environment and database, newest first (`--all`)."""
+    return _newest_first([b for folder in backup_folders(env) for b in _in_folder(folder)])
+
+
+def hidden_count(env) -> int:
+    """How many backups `list_backups` leaves out (other environments or databases)."""
+    return len(all_backups(env)) - len(list_backups(env))
+
+
+def latest_backup(env) -> dict | None:
+    """The newest backup of this environment and database (by metadata time), or None."""
+    dated = [b for b in list_backups(env) if b.created]
+    if not dated:
+        return None
+    newest = dated[0]
     return {"file": env.relative(newest.path), "created": newest.created,
-            "size_bytes": newest.size_bytes}
+            "size_bytes": newest.size_bytes, "kind": newest.kind}
 
 
 def verify_listed(backup: Backup) -> str:
@@ -210,12 +320,18 @@ def retention_days(env) -> int:
     return days
 
 
-def prune(env, dry_run: bool = False, now: datetime | None = None) -> list[Backup]:
-    """Delete backups older than the retention (never the newest); return those (to be) deleted."""
+def prune(env, dry_run: bool = False, at: datetime | None = None) -> list[Backup]:
+    """Delete this environment's backups older than the retention; return those (to be)
+    deleted. Never the newest backup, never the newest complete one, and never a backup
+    whose time is unknown (no metadata)."""
     days = retention_days(env)
-    cutoff = (now or datetime.now()) - timedelta(days=days)
-    backups = list_backups(env)
-    doomed = [b for b in backups[1:] if b.created < cutoff]
+    cutoff = (at or now()) - timedelta(days=days)
+    dated = [b for b in list_backups(env) if b.created]
+    keep = {id(dated[0])} if dated else set()
+    complete = [b for b in dated if b.complete]
+    if complete:
+        keep.add(id(complete[0]))
+    doomed = [b for b in dated if id(b) not in keep and b.created < cutoff]
     if not dry_run:
         for backup in doomed:
             for path in (backup.path, checksum_path(backup.path), meta_path(backup.path)):

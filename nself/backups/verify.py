@@ -9,10 +9,10 @@ import time
 import zlib
 from pathlib import Path
 
-from nself.pg import tools as pgtools
 from nself.backups.store import CHUNK, SQL_TRAILER, Backup, sha256_of
 from nself.config import Database
 from nself.errors import OperationFailed
+from nself.pg import tools as pgtools
 
 
 class VerificationFailed(OperationFailed):

@@ -1,4 +1,9 @@
-"""`db.backup` tasks (create by default, list, status, prune) and `db.restore`."""
+"""`db.backup` tasks (create by default, list, status, prune) and `db.restore`.
+
+The backups package is imported inside each task, not here: every `nself` command imports
+this module, and `db status` (the start-up benchmark) needs none of it (restore, dump and
+their imports cost ~20 ms; the schedule's croniter ~70 ms).
+"""
 
 from __future__ import annotations
 
@@ -10,35 +15,77 @@ from nself import output
 from nself.errors import UsageError
 from nself.tasks.base import command, environment
 
+ALL_HELP = "Every environment's and database's backups (backups/*/ and the old flat backups/)."
 
-def _progress():
-    """A bytes-written line that rewrites itself, on a terminal only."""
-    if not sys.stdout.isatty():
-        return None, lambda: None
-    seen = {"any": False}
 
-    def show(written: int) -> None:
-        seen["any"] = True
-        sys.stdout.write(f"\r  {output.size(written)} written ")
-        sys.stdout.flush()
+class ProgressBar:
+    """A rich progress bar on a terminal (rich is imported only then); nothing without one.
 
-    def done() -> None:
-        if seen["any"]:
-            sys.stdout.write("\r\033[K")
-            sys.stdout.flush()
+    Called with (done, total): a bar with the percentage; with (done,) or total None: the
+    bytes so far. Transient: it disappears when closed, leaving the command's own lines.
+    """
 
-    return show, done
+    def __init__(self, label: str):
+        self.label = label
+        self._progress = None
+        self._task = None
+
+    @classmethod
+    def on_terminal(cls, label: str) -> ProgressBar | None:
+        try:
+            attached = sys.stdout.isatty()
+        except ValueError:  # closed stdout
+            attached = False
+        return cls(label) if attached else None
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if self._progress is None:
+            self._start(total)
+        self._progress.update(self._task, completed=done, total=total)
+
+    def _start(self, total: int | None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            FileSizeColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        sized = (BarColumn(), DownloadColumn()) if total else (FileSizeColumn(),)
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), *sized,
+                                  TimeElapsedColumn(), console=Console(file=sys.stdout),
+                                  transient=True)
+        self._progress.start()
+        self._task = self._progress.add_task(self.label, total=total)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _run_with(bar: ProgressBar | None, work):
+    try:
+        return work(bar)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 @command(
     name="create",
     default=True,
     help={
-        "name": "File name instead of the timestamped one (in backups/; the extension is added).",
+        "name": "File name instead of the timestamped one (in backups/<env>/; unique there; "
+                "the extension is added).",
         "output": "Write the backup to this path (.sql / .sql.gz imply --format sql).",
         "compress": "--no-compress: do not compress (custom: -Z0; sql: a plain .sql file).",
-        "tables": "Only these tables, comma-separated (a,b or schema.a).",
-        "exclude": "Leave out these tables, comma-separated.",
+        "tables": "Only these tables, comma-separated (a,b or schema.a): kind `tables`.",
+        "exclude": "Leave out these tables, comma-separated: kind `tables`.",
         "schema-only": "Only the schema, no rows.",
         "data-only": "Only the rows, no schema.",
         "format": "custom (pg_dump -Fc, .dump; the default) or sql (.sql.gz).",
@@ -47,68 +94,81 @@ def _progress():
 )
 def create(c, name=None, output_=None, compress=True, tables=None, exclude=None,
            schema_only=False, data_only=False, format=None, include_metadata=False):
-    """Create a backup: backups/<YYYY-MM-DD_HHMMSS>_<database>.dump, verified, with its sha256."""
-    from nself import backups
+    """Create a backup: backups/<env>/<YYYY-MM-DD_HHMMSS>_<database>.dump, verified, with its
+    sha256 and metadata."""
+    from nself.backups.dump import BackupOptions, create_backup, split_names
 
     if include_metadata:
         raise UsageError("--include-metadata is not supported: nself manages PostgreSQL only "
                          "and has no Hasura metadata to save. Export it with the Hasura CLI "
                          "(`hasura metadata export`).")
-    options = backups.BackupOptions(
+    options = BackupOptions(
         name=name, output=output_, format=format, compress=None if compress else False,
-        tables=backups.split_names(tables), exclude=backups.split_names(exclude),
+        tables=split_names(tables), exclude=split_names(exclude),
         schema_only=schema_only, data_only=data_only)
     env = environment()
     output.line("Creating backup...")
-    show, done = _progress()
-    try:
-        made = backups.create(env, options, progress=show)
-    finally:
-        done()
+    made = _run_with(ProgressBar.on_terminal("Writing"),
+                     lambda bar: create_backup(env, options, progress=bar))
     output.line(f"Backup created: {env.relative(made.path)}")
     output.line(f"Size: {output.size(made.size_bytes)}")
 
 
+def _created(backup) -> str:
+    return backup.created.strftime("%Y-%m-%d %H:%M:%S") if backup.created else "unknown"
+
+
 @command(name="list", help={"json": "Print the list as JSON.",
-                            "verify": "Recompute each file's sha256 and compare it."})
-def list_(c, json=False, verify=False):
-    """List backups, newest first: name, date, size, format, checksum."""
-    from nself import backups
+                            "verify": "Recompute each file's sha256 and compare it.",
+                            "all": ALL_HELP})
+def list_(c, json=False, verify=False, all=False):
+    """List this environment's backups of its database, newest first (by the time in their
+    metadata): name, created, size, kind, format, checksum."""
+    from nself.backups.store import all_backups, hidden_count, list_backups, verify_listed
 
     env = environment()
-    found = backups.list_backups(env)
+    found = all_backups(env) if all else list_backups(env)
     rows = []
     for b in found:
         item = b.to_dict(env)
         if verify:
-            item["checksum_ok"] = backups.verify_listed(b)
+            item["checksum_ok"] = verify_listed(b)
         rows.append(item)
     if json:
         output.as_json(rows)
         return
+    hidden = 0 if all else hidden_count(env)
     if not found:
-        output.line(f"No backups in {env.relative(env.backups_dir)}/. "
+        output.line(f"No backups of {env.name} in {env.relative(env.backups_dir)}/. "
                     "Create one with `nself db backup`.")
-        return
-    table_rows = []
-    for b, item in zip(found, rows, strict=True):
-        checksum = f"sha256:{b.sha256[:12]}" if b.sha256 else "none"
-        if verify:
-            checksum += f" {item['checksum_ok']}"
-        table_rows.append((b.name, b.created.strftime("%Y-%m-%d %H:%M:%S"),
-                           output.size(b.size_bytes),
-                           b.format + ("" if b.compressed or b.format == "custom" else " (plain)"),
-                           checksum))
-    output.table(("Name", "Created", "Size", "Format", "Checksum"), table_rows)
+    else:
+        table_rows = []
+        for b, item in zip(found, rows, strict=True):
+            checksum = f"sha256:{b.sha256[:12]}" if b.sha256 else "none"
+            if verify:
+                checksum += f" {item['checksum_ok']}"
+            kind = b.kind + (f" (before {b.reason})" if b.reason else "")
+            fmt = b.format + ("" if b.compressed or b.format == "custom" else " (plain)")
+            first = (env.relative(b.path),) if all else (b.name,)
+            where = (b.environment or "?", b.database or "?") if all else ()
+            table_rows.append((*first, _created(b), output.size(b.size_bytes), kind, *where,
+                               fmt, checksum))
+        headers = ("File" if all else "Name", "Created", "Size", "Kind",
+                   *(("Environment", "Database") if all else ()), "Format", "Checksum")
+        output.table(headers, table_rows)
+    if hidden:
+        output.line(f"({hidden} backup(s) of other environments or databases: "
+                    "`nself db backup list --all` shows them.)")
 
 
-@command(help={"json": "Print the status as JSON."})
-def status(c, json=False):
+@command(help={"json": "Print the status as JSON.", "all": ALL_HELP})
+def status(c, json=False, all=False):
     """Show the backup configuration: schedule, retention, storage, last backup, count."""
-    from nself import backups
+    # croniter (~70 ms) only for this command
+    from nself.backups.schedule import schedule_status
 
     env = environment()
-    facts = backups.schedule_status(env)
+    facts = schedule_status(env, everywhere=all)
     if json:
         output.as_json(facts)
         return
@@ -116,14 +176,15 @@ def status(c, json=False):
     storage = "Local" if facts["storage"] == "local" else facts["storage"].upper()
     output.heading("Backup Configuration", 24)
     rows = [
+        ("Environment", "all" if all else env.name),
         ("Enabled", "yes" if facts["enabled"] else "no (BACKUP_ENABLED is not true)"),
         ("Schedule", f"{facts['schedule_text']} ({facts['schedule']})"),
         ("Retention", f"{facts['retention_days']} days"),
         ("Compression", "on" if facts["compression"] else "off"),
         ("Storage", f"{storage} ({facts['folder']}/)" if facts["storage"] == "local"
          else f"{storage} - not supported yet"),
-        ("Last Backup", f"{last['created']:%Y-%m-%d %H:%M:%S} ({last['name']})" if last
-         else "none"),
+        ("Last Backup", f"{last['created']:%Y-%m-%d %H:%M:%S} ({last['name']}, {last['kind']})"
+         if last else "none"),
         ("Next Backup", f"{facts['next_run']:%Y-%m-%d %H:%M:%S}" if facts["next_run"]
          else "- (not scheduled)"),
         ("Backups Count", str(facts["count"])),
@@ -139,12 +200,14 @@ def status(c, json=False):
 
 @command(help={"dry-run": "Only list what would be deleted."})
 def prune(c, dry_run=False):
-    """Delete backups older than BACKUP_RETENTION_DAYS (never the newest one)."""
-    from nself import backups
+    """Delete this environment's backups older than BACKUP_RETENTION_DAYS (never the newest,
+    nor the newest complete one, nor one without metadata)."""
+    from nself.backups.store import prune as prune_backups
+    from nself.backups.store import retention_days
 
     env = environment()
-    doomed = backups.prune(env, dry_run=dry_run)
-    days = backups.retention_days(env)
+    doomed = prune_backups(env, dry_run=dry_run)
+    days = retention_days(env)
     if not doomed:
         output.line(f"No backups older than {days} days.")
         return
@@ -160,26 +223,43 @@ def prune(c, dry_run=False):
 @command(
     positional_flag="file",
     help={
-        "file": "The backup to restore (default: the newest in backups/).",
-        "dry-run": "Show what would be restored and where; change nothing.",
+        "file": "The backup to restore (default: the newest complete backup of this "
+                "environment and database, by the time in its metadata).",
+        "dry-run": "Show what would be dropped (tables, row counts) and what the backup holds; "
+                   "change nothing.",
         "clean": "Drop the existing objects first, so the database equals the backup.",
-        "yes": "Confirm (staging).",
+        "yes": "Confirm (staging, and --allow-partial / --allow-other-source without a "
+               "terminal).",
         "confirm": "The typed word production needs: yes-restore-production.",
         "jobs": "Parallel pg_restore jobs (custom format; default: cores, at most 4).",
         "json": "Print the result as JSON.",
-        "no_backup": "With --clean in staging/production: skip the backup of the current "
-                     "database that is taken before dropping it.",
+        "no-backup": "With --clean: skip the safety backup of the current database that is "
+                     "taken before dropping it.",
+        "allow-partial": "Allow --clean with a partial backup (schema-only, data-only, tables "
+                         "or without metadata).",
+        "allow-other-source": "Allow a backup of another environment or database (or one "
+                              "without metadata).",
+        "allow-env-mismatch": "Run although the database is recorded as another environment "
+                              "(staging/production)",
     },
 )
 def restore(c, file=None, dry_run=False, clean=False, yes=False, confirm=None, jobs=0,
-            json=False, no_backup=False):
+            json=False, no_backup=False, allow_partial=False, allow_other_source=False,
+            allow_env_mismatch=False):
     """Restore a backup into the configured database (checksum checked first)."""
     from nself.backups.restore import restore as restore_backup
+    from nself.guard import Guard
 
     env = environment()
     say = (lambda text: None) if json else output.line
-    report = restore_backup(env, file, dry_run=dry_run, clean=clean, yes=yes, confirm=confirm,
-                             jobs=jobs or None, say=say, safety_backup=not no_backup)
+    guard = Guard(env, yes=yes, confirm=confirm, allow_env_mismatch=allow_env_mismatch,
+                  backup=not no_backup, say=say)
+    report = _run_with(
+        None if json or dry_run else ProgressBar.on_terminal("Restoring"),
+        lambda bar: restore_backup(env, file, guard=guard, dry_run=dry_run, clean=clean,
+                                   jobs=jobs or None, allow_partial=allow_partial,
+                                   allow_other_source=allow_other_source, say=say,
+                                   progress=bar))
     if json:
         output.as_json(report.to_dict())
         return
@@ -201,16 +281,28 @@ def _preview(report) -> None:
     source = f", from PostgreSQL {report.server_version}" if report.server_version else ""
     output.line(f"File: {report.file} ({report.format}, {made}{source}; "
                 f"{report.checked_by} ok)")
+    output.line(f"Backup: {report.kind}, environment {report.source_environment or 'unknown'}, "
+                f"database {report.source_database or 'unknown'}, created "
+                f"{report.created or 'unknown'}")
     output.line(f"Target: {report.target}")
     clean = {"drop-all": "drop every schema first (the database will equal the backup)",
              "drop-listed": "drop the backup's own objects first (others are kept)",
              "truncate": "empty the backup's tables first"}
     output.line(f"Clean: {clean.get(report.clean, 'no')}")
+    if report.clean:
+        rows = sum(n for n in report.dropped.values() if n)
+        output.line(f"Will be {report.dropped_action} ({len(report.dropped)} relations, "
+                    f"{rows} rows):" if report.dropped else
+                    f"Will be {report.dropped_action}: nothing (the target has no user tables)")
+        for name, count in report.dropped.items():
+            output.line(f"  {name}" + (f" ({count} rows)" if count is not None else " (view)"))
     if report.jobs > 1:
         output.line(f"Jobs: {report.jobs}")
     counts = ", ".join(f"{n} {kind.lower()}" for kind, n in sorted(report.counts.items()))
     output.line(f"Objects: {counts or 'none'}")
     output.line(f"Tables ({len(report.tables)}): {', '.join(report.tables) or 'none'}")
+    if report.needs:
+        output.warn(f"Needs {' and '.join(report.needs)} (and a confirmation, or --yes)")
     if report.conflicts:
         output.warn(f"Already in the target: {', '.join(report.conflicts)} "
                     "(a restore needs --clean)")
