@@ -329,12 +329,17 @@ class Engine:
         began = time.perf_counter()
         start = self.resume_point(prep, direction)
         self.conn.execute(f"SET lock_timeout = {self.settings.lock_timeout_ms}")
+        i = start
         try:
             for i in range(start, len(statements)):
                 self.run_statement(prep, i, direction, verb)
+            i = len(statements)
             self.finish(prep, record, verb)
         except psycopg.OperationalError as exc:
-            raise database.wrap_operational(self.db, exc) from None
+            error = database.wrap_operational(self.db, exc)
+            if isinstance(error, DatabaseUnreachable):
+                raise DatabaseUnreachable(f"{error} {self.lost(prep, i, verb)}") from None
+            raise error from None
         finally:
             if not self.conn.closed:
                 try:
@@ -352,6 +357,10 @@ class Engine:
 
     def lost(self, prep: Prepared, i: int, verb: str) -> str:
         command = "up" if verb == "applied" else "down"
+        if i >= len(prep.statements):
+            return (f"All {len(prep.statements)} statements of {prep.migration.id} ran; whether "
+                    f"it was recorded as {verb} shows in `nself db migrate status` (if not, "
+                    f"`nself db migrate {command}` records it).")
         return (f"{prep.migration.id} stopped at statement {i + 1} of {len(prep.statements)}; "
                 f"statements 1-{i} ran and stay. Run `nself db migrate {command}` again: it "
                 "continues from there (checking whether a statement in flight took effect).")
