@@ -116,3 +116,43 @@ def test_postgres_bin_points_embedded_at_another_installation(bare_project, monk
                                env={"NSELF_POSTGRES_BIN": PG15_BIN})
     assert result.code == 0, result
     assert alpha.run("db", "stop").code == 0
+
+
+def test_embedded_runs_programs_only_through_pg_tools():
+    """The embedded server starts initdb, pg_ctl, postgres and useradd through pg.tools (one
+    runner, one failure translation), never subprocess."""
+    import inspect
+
+    from nself.pg import embedded
+
+    source = inspect.getsource(embedded)
+    assert "subprocess" not in source and "tools.execute(" in source
+
+
+def test_status_of_a_running_server_spawns_nothing(bare_project, monkeypatch):
+    """With the server up, `db status` only reads postmaster.pid: no program is started."""
+    from nself.pg import tools
+
+    alpha = bare_project[0]
+    assert alpha.run("db", "start").code == 0
+    started = []
+    real = tools.execute
+    monkeypatch.setattr(tools, "execute", lambda *a, **k: started.append(a) or real(*a, **k))
+    result = alpha.run("db", "status")
+    assert result.code == 0, result
+    assert started == []
+
+
+def test_failing_server_program_is_one_line(tmp_path):
+    """A broken server binary gives one clean ConfigError line, not a traceback."""
+    from nself.pg.embedded import EmbeddedServer
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    postgres = bin_dir / "postgres"
+    postgres.write_text("#!/bin/sh\necho 'broken install' >&2\nexit 1\n")
+    postgres.chmod(0o755)
+    server = EmbeddedServer(tmp_path / "state", bin_dir)
+    with pytest.raises(errors.ConfigError) as info:
+        assert server.major
+    assert "broken install" in str(info.value) and "\n" not in str(info.value)

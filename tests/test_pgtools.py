@@ -2,8 +2,8 @@
 
 import pytest
 
-from nself.pg import tools as pgtools
 from nself.errors import ToolMissing
+from nself.pg import tools as pgtools
 from nself.pg.tools import Tool
 
 
@@ -61,3 +61,49 @@ def test_tool_env_carries_password_and_drops_stray_pg_vars(monkeypatch):
     env = pgtools.tool_env(Database({"host": "h", "dbname": "d", "password": "pw"}), "other")
     assert env["PGPASSWORD"] == "pw" and env["PGDATABASE"] == "other" and env["PGHOST"] == "h"
     assert "PGSERVICE" not in env
+
+
+def test_execute_translates_every_failure_to_one_line():
+    """execute() returns stdout; a bad exit, a missing program and a timeout each become a
+    ToolFailed with one line (the program's stderr, or what went wrong)."""
+    from nself.errors import ToolFailed
+
+    assert pgtools.execute(["/bin/sh", "-c", "echo out; echo noise >&2"]) == "out\n"
+    with pytest.raises(ToolFailed) as failed:
+        pgtools.execute(["/bin/sh", "-c", "echo 'first\nreal reason' >&2; exit 3"])
+    assert str(failed.value) == "sh failed: first | real reason"
+    assert failed.value.returncode == 3
+    with pytest.raises(ToolFailed, match="no such program"):
+        pgtools.execute(["/nonexistent/initdb"])
+    with pytest.raises(ToolFailed, match="did not finish within 0.2 s"):
+        pgtools.execute(["sleep", "5"], timeout=0.2)
+
+
+def test_children_die_with_nself(tmp_path):
+    """A tool started through pg.tools is killed when the process that started it is killed
+    with SIGKILL (PR_SET_PDEATHSIG), so no pg_dump outlives nself."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys, time; from nself.pg import tools; from nself.config import Database;"
+              "r = tools.start(tools.Tool('sleep', '/bin/sleep', 0), ['300'], Database({}));"
+              "print(r.pid, flush=True); time.sleep(300)")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            state = open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the child outlived its parent")
