@@ -109,6 +109,14 @@ class NselfProgram(Program):
 
     def normalize_argv(self, argv) -> None:
         super().normalize_argv(argv)
+        for word in self.argv:
+            try:
+                word.encode("utf-8")
+            except UnicodeEncodeError:
+                # bytes that are not UTF-8 reach Python as lone surrogates, which no file
+                # name, SQL text or output line can carry further on
+                shown = word.encode("utf-8", "backslashreplace").decode()
+                raise ParseError(f"the argument {shown!r} is not valid UTF-8") from None
         self.argv = translate(list(self.argv), self.namespace)
 
     def parse_core(self, argv) -> None:

@@ -61,7 +61,7 @@ def canonical_env_name(name: str) -> str:
 
 
 # The userinfo's password as libpq reads it (up to the first `@` or `/`) and as a person
-# may have meant it (up to the last `@` of the authority); `key=value` passwords too.
+# may have meant it (up to the last `@`); `key=value` passwords too.
 _URL_PASSWORDS = (
     re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:([^@/]*)@"),
     re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:/*)?[^:@/]*:(.*)@"),
@@ -77,6 +77,13 @@ def url_secrets(url: str) -> set[str]:
         match = pattern.match(url)
         if match and match.group(1):
             found.add(match.group(1))
+    # A password with an unencoded `/`, `:` or `@` is split by libpq into a port, a
+    # database name...: every tail of the userinfo after such a character is hidden too.
+    start = url.find("://") + 3 if "://" in url else 0
+    userinfo = url[start:url.rfind("@")] if url.rfind("@") > start else ""
+    for i, char in enumerate(userinfo):
+        if char in ":/@":
+            found.add(userinfo[i + 1:])
     for match in _KEYWORD_PASSWORD.finditer(url):
         value = match.group(1)
         if value:

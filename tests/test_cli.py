@@ -590,3 +590,13 @@ def test_shell_database_never_creates_one(embedded_project):
         assert conn.execute(exists, (missing,)).fetchone()[0] == 0
     result = p.run("db", "shell", "-c", "SELECT current_database()")
     assert result.code == 0 and p.db.name in result.out
+
+
+def test_arguments_that_are_not_utf8(project):
+    """An argument with bytes that are not UTF-8 is a usage error (exit 2), not a crash."""
+    result = project.run("db", "backup", "--name", "x\udcff")
+    assert result.code == errors.USAGE and "not valid UTF-8" in result.err, result
+    proc = subprocess.run([os.fsencode(sys.executable), b"-m", b"nself", b"db", b"migrate",
+                           b"create", b"bad\xff"], cwd=project.root, capture_output=True)
+    assert proc.returncode == errors.USAGE and b"Traceback" not in proc.stderr
+    assert list(project.migrations.iterdir()) == []

@@ -109,8 +109,11 @@ def as_nself_error(exc: Exception) -> errors.NselfError | None:
         return errors.OperationFailed(f"{exc.strerror or exc}{where}")
     if os.environ.get("NSELF_DEBUG"):
         return None
+    # the last line: some exceptions (sh's ForkException) carry a whole traceback as text
+    lines = [text.strip() for text in str(exc).splitlines() if text.strip()]
+    reason = lines[-1][:300] if lines else ""
     return errors.OperationFailed(
-        f"internal error: {type(exc).__name__}: {exc} (this is a bug in nself; run again "
+        f"internal error: {type(exc).__name__}: {reason} (this is a bug in nself; run again "
         "with NSELF_DEBUG=1 for the traceback and report it)")
 
 
