@@ -16,6 +16,8 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
 from nself.errors import ConfigError, NoProject
 
 ENVIRONMENTS = ("local", "staging", "production")
@@ -123,8 +125,6 @@ class Database:
 
     def conninfo(self, dbname: str | None = None) -> str:
         """A libpq conninfo string (may hold the password: never print it)."""
-        from psycopg.conninfo import make_conninfo
-
         params = dict(self.params)
         if dbname is not None:
             params["dbname"] = dbname
@@ -178,6 +178,7 @@ def _read_env_file(path: Path) -> dict[str, str]:
     if "\x00" in text:
         line = text[:text.index("\x00")].count("\n") + 1
         raise ConfigError(f"Cannot read settings file {path}: line {line} holds a NUL byte.")
+    # Imported here: python-dotenv costs ~20 ms, spent only when a settings file exists.
     from dotenv import dotenv_values
     from dotenv.parser import parse_stream
 
@@ -383,8 +384,6 @@ class Environment:
 def parse_database_url(url: str) -> dict[str, str]:
     """libpq's keywords for DATABASE_URL (a URL or `key=value` conninfo); a malformed one is
     a ConfigError of one line that never shows the password."""
-    from psycopg.conninfo import conninfo_to_dict
-
     def bad(reason: str) -> ConfigError:
         return ConfigError(f"DATABASE_URL is not a valid PostgreSQL URL ({mask_url(url)}): "
                            f"{reason}.")

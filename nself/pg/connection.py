@@ -40,6 +40,8 @@ def target(env: Environment) -> Database:
     db = env.database
     if not db.embedded:
         return db
+    # Imported here: nself.pg.embedded and nself.pg.tools cost ~6 ms of start-up that
+    # `db status` on a DATABASE_URL never needs.
     from nself.pg.embedded import EmbeddedServer
 
     server = EmbeddedServer.for_environment(env)
