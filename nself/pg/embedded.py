@@ -242,8 +242,10 @@ class EmbeddedServer:
         with self._lock():
             if self.info() is None:
                 return False
-            self._tool("pg_ctl", ["-D", str(self.pgdata), "-w", "-m", "fast", "stop"],
-                       self._run_as())
+            ids = self._run_as()
+            # Folders above may have lost o+x since the start (pytest resets its base to 0700).
+            self._grant(ids, self.pgdata)
+            self._tool("pg_ctl", ["-D", str(self.pgdata), "-w", "-m", "fast", "stop"], ids)
             return True
 
     def restart(self) -> None:
