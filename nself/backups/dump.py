@@ -363,8 +363,3 @@ def safety_backup(env, reason: str, say: Callable[[str], None]) -> Backup:
     shown = env.relative(made.path)
     say(f"Backup created: {shown} (undo with: nself db restore {shown} --clean)")
     return made
-
-
-# The old name, for nself.tasks.migrate's pre-migration backup until that goes through
-# nself.guard (the engine helper's rewrite); remove it then.
-create = create_backup
