@@ -390,13 +390,12 @@ def _classify(node) -> dict:
         return {"kind": kind, "no_transaction": "DROP INDEX CONCURRENTLY",
                 "target": names[-1] if names else "",
                 "schema": names[-2] if len(names) > 1 else ""}
-    if kind == "ReindexStmt" and (any(getattr(p, "defname", "") == "concurrently"
-                                      for p in node.params or ())
-                                  or node.kind.name in ("REINDEX_OBJECT_DATABASE",
-                                                        "REINDEX_OBJECT_SYSTEM")):
-        concurrently = any(getattr(p, "defname", "") == "concurrently" for p in node.params or ())
-        return {"kind": kind, "no_transaction": "REINDEX CONCURRENTLY" if concurrently
-                else "REINDEX " + node.kind.name.removeprefix("REINDEX_OBJECT_")}
+    if kind == "ReindexStmt":
+        if any(getattr(p, "defname", "") == "concurrently" for p in node.params or ()):
+            return {"kind": kind, "no_transaction": "REINDEX CONCURRENTLY"}
+        if node.kind.name in ("REINDEX_OBJECT_DATABASE", "REINDEX_OBJECT_SYSTEM"):
+            return {"kind": kind,
+                    "no_transaction": "REINDEX " + node.kind.name.removeprefix("REINDEX_OBJECT_")}
     if kind == "AlterTableStmt" and any(
             getattr(getattr(c, "def_", None), "concurrent", False) for c in node.cmds or ()):
         return {"kind": kind, "no_transaction": "DETACH PARTITION CONCURRENTLY"}
