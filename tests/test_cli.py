@@ -97,6 +97,23 @@ def test_status_json(project):
     assert facts["tables"] == 0
     assert set(facts["migrations"]) >= {"applied", "pending"}
     assert facts["server_version"] == project.db.scalar("SHOW server_version").split()[0]
+    assert facts["recorded_environment"] is None
+
+
+def test_status_shows_the_recorded_environment(project):
+    """After a migrate run, `db status` shows the environment recorded in the database, in
+    text and JSON; status itself records nothing."""
+    before = project.run("db", "status")
+    assert "Recorded as:  - (not yet" in before.out, before
+    assert project.db.scalar("SELECT to_regnamespace('nself')") is None
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    # staging needs --yes without a terminal
+    assert project.run_process("db", "migrate", "up", env={"ENV": "staging"}).code == 3
+    assert project.run_process("db", "migrate", "up", "--yes", env={"ENV": "staging"}).code == 0
+    after = project.run("db", "status")
+    assert "Recorded as:  staging" in after.out, after
+    assert json.loads(project.run("db", "status", "--json").out)["recorded_environment"] == \
+        "staging"
 
 
 def test_status_shows_last_backup(project):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from nself.config import Database
 from nself.errors import ToolMissing
 from nself.pg import tools as pgtools
 from nself.pg.tools import Tool
@@ -107,3 +108,12 @@ def test_children_die_with_nself(tmp_path):
     else:
         os.kill(child, signal.SIGKILL)
         raise AssertionError("the child outlived its parent")
+
+
+def test_argument_that_is_not_text_is_a_usage_error():
+    """A lone surrogate (a non-UTF-8 byte in argv) is refused before sh sees it."""
+    from nself.errors import UsageError
+
+    tool = pgtools.newest("psql")
+    with pytest.raises(UsageError, match="not UTF-8"):
+        pgtools.start(tool, ["-c", "\udcff"], Database({}))

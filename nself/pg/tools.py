@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from nself.config import Database
-from nself.errors import ToolFailed, ToolMissing
+from nself.errors import ToolFailed, ToolMissing, UsageError
 
 TOOLS = ("psql", "pg_dump", "pg_restore")
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -202,6 +202,18 @@ def _streams(out, err, stdin) -> dict:
     return {key: value for key, value in given.items() if value is not None}
 
 
+def _checked(args: list[str]) -> list[str]:
+    """`args` unchanged, or UsageError for one that is not text (a byte that is not UTF-8 in
+    argv arrives as a lone surrogate, which sh cannot encode)."""
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"An argument is not UTF-8 text: {arg.encode('utf-8', 'replace')!r}."
+                             ) from None
+    return args
+
+
 def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
         foreground: bool = False, out=None, err=None, stdin=None, ok_codes=(0,)):
     """Run `tool` with `args` against `db`; raise ToolFailed on a bad exit.
@@ -211,6 +223,7 @@ def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
     callbacks for its output streams (never captured whole unless omitted).
     """
     sh = _sh()
+    args = _checked(args)
     command = sh.Command(tool.path)
     if foreground:
         kwargs = dict(_env=tool_env(db, dbname), _ok_code=list(ok_codes), _fg=True)
@@ -280,7 +293,7 @@ def start(tool: Tool, args: list[str], db: Database, dbname: str | None = None, 
     """
     kwargs = dict(_bg=True, _bg_exc=False, _tty_out=False,
                   **_call_args(tool_env(db, dbname), ok_codes), **_streams(out, err, stdin))
-    return Running(tool, db, _sh().Command(tool.path)(*args, **kwargs))
+    return Running(tool, db, _sh().Command(tool.path)(*_checked(args), **kwargs))
 
 
 def dbname_arg(dbname: str) -> str:

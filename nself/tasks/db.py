@@ -26,6 +26,8 @@ def status(c, json=False):
     output.heading("Database Status")
     rows = [
         ("Environment", facts["environment"]),
+        ("Recorded as", facts["recorded_environment"]
+         or "- (not yet: recorded by the first migrate or restore)"),
         ("Server", f"PostgreSQL {facts['server_version']}"
                    + (" (embedded)" if facts["embedded"] else "")),
         ("Database", facts["database"]),
