@@ -33,8 +33,8 @@ from psycopg import sql
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from nself.pg import tools as pgtools  # noqa: E402
 from nself.config import Database  # noqa: E402
+from nself.pg import tools as pgtools  # noqa: E402
 
 USERS_PER_SCALE = 1_500_000
 ORDERS_PER_SCALE = 7_000_000

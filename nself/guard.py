@@ -39,12 +39,16 @@ class Guard:
 
         `destroys` takes a safety backup (named after `reason`) once the command is allowed.
         """
-        safety.check_recorded_environment(meta.recorded_environment(conn), self.env.name,
-                                          command, self.allow_env_mismatch)
+        self.check_environment(conn, command)
         safety.enforce(command, self.env.name, target=target, yes=self.yes,
                        confirm=self.confirm, detail=detail)
         if destroys and self.backup:
             self.safety_backup(reason or command.split()[-1])
+
+    def check_environment(self, conn, command: str) -> None:
+        """Only the recorded-environment rule (a command with nothing to touch still obeys it)."""
+        safety.check_recorded_environment(meta.recorded_environment(conn), self.env.name,
+                                          command, self.allow_env_mismatch)
 
     def safety_backup(self, reason: str):
         """Back up the database before a destructive step; print the file and how to restore."""

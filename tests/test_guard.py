@@ -29,7 +29,8 @@ def test_recorded_environment_cells(recorded, running):
 
 
 def test_guard_refuses_before_backing_up(project):
-    """A database recorded as production refuses a local destructive command: no backup, no change."""
+    """A database recorded as production refuses a local destructive command: no backup,
+    no change."""
     with project.db.connect() as conn:
         meta.record_environment(conn, "production")
         guard = Guard(Environment.load(), say=lambda text: None)
@@ -61,3 +62,22 @@ def test_guard_no_backup_flag(project):
         guard = Guard(Environment.load(), backup=False, say=lambda text: None)
         guard.check(conn, "migrate fresh", destroys=True)
     assert guard.taken == [] and not (project.root / "backups").exists()
+
+
+def test_safety_backups_in_one_second_get_distinct_names(project):
+    """Two destructive steps within the same second each keep their own safety backup."""
+    with project.db.connect() as conn:
+        guard = Guard(Environment.load(), say=lambda text: None)
+        guard.check(conn, "migrate down", destroys=True, reason="down")
+        guard.check(conn, "migrate down", destroys=True, reason="down")
+    first, second = guard.taken
+    assert first.path != second.path and first.path.exists() and second.path.exists()
+
+
+def test_check_environment_alone(project):
+    """A command with nothing to touch still obeys the recorded environment."""
+    with project.db.connect() as conn:
+        meta.record_environment(conn, "staging")
+        with pytest.raises(errors.Refused):
+            Guard(Environment.load()).check_environment(conn, "migrate up")
+        Guard(Environment.load(), allow_env_mismatch=True).check_environment(conn, "migrate up")

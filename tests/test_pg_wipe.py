@@ -7,7 +7,8 @@ from nself.pg.wipe import wipe
 
 
 def test_wipe_drops_every_user_object_and_recreates_public(db):
-    """Tables, views, functions, types and schemas go; public comes back empty, as initdb makes it."""
+    """Tables, views, functions, types and schemas go; public comes back empty, as initdb
+    makes it."""
     db.query("""
         CREATE SCHEMA app;
         CREATE TYPE mood AS ENUM ('a', 'b');
@@ -26,8 +27,9 @@ def test_wipe_drops_every_user_object_and_recreates_public(db):
         assert catalog.user_schemas(conn) == ["public"]
         assert catalog.user_relations(conn) == []
         assert meta.recorded_environment(conn) is None
-    assert db.scalar("SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace") == 0
-    assert db.scalar("SELECT count(*) FROM pg_type WHERE typnamespace = 'public'::regnamespace") == 0
+    for catalog_table, column in (("pg_proc", "pronamespace"), ("pg_type", "typnamespace")):
+        assert db.scalar(f"SELECT count(*) FROM {catalog_table} "
+                         f"WHERE {column} = 'public'::regnamespace") == 0
     assert db.scalar("SELECT obj_description('public'::regnamespace)") == "standard public schema"
     db.query("CREATE TABLE again (id int)")  # public is usable again
 

@@ -355,11 +355,14 @@ def _sync_folder(folder: Path) -> None:
 def safety_backup(env, reason: str, say: Callable[[str], None]) -> Backup:
     """A full backup taken before a destructive step (`<stamp>_<database>_before_<reason>`),
     announced with the command that restores it."""
-    db_name = env.database.name
     say(f"Safety backup before {reason}...")
-    stamp = time.strftime("%Y-%m-%d_%H%M%S")
-    made = create_backup(env, BackupOptions(
-        name=f"{stamp}_{_safe_filename(db_name)}_before_{reason}"), reason=reason)
+    stem = f"{time.strftime('%Y-%m-%d_%H%M%S')}_{_safe_filename(env.database.name)}_before_{reason}"
+    name, n = stem, 1
+    # two destructive commands within one second (a script's `down; down`) get _2, _3, ...
+    while (env.backups_dir / (name + CUSTOM_EXT)).exists():
+        n += 1
+        name = f"{stem}_{n}"
+    made = create_backup(env, BackupOptions(name=name), reason=reason)
     shown = env.relative(made.path)
     say(f"Backup created: {shown} (undo with: nself db restore {shown} --clean)")
     return made

@@ -262,7 +262,7 @@ class Engine:
                 self.rollback(lost)
                 raise self.interrupted(m, verb) from None
             except psycopg.OperationalError as exc:
-                raise database.wrap_operational(self.db, exc) from None
+                raise database.translate_error(exc, self.db) from None
             if error is None:
                 self.unflushed = not durable
                 return time.perf_counter() - started
@@ -336,7 +336,7 @@ class Engine:
             i = len(statements)
             self.finish(prep, record, verb)
         except psycopg.OperationalError as exc:
-            error = database.wrap_operational(self.db, exc)
+            error = database.translate_error(exc, self.db)
             if isinstance(error, DatabaseUnreachable):
                 raise DatabaseUnreachable(f"{error} {self.lost(prep, i, verb)}") from None
             raise error from None

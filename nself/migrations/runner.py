@@ -15,7 +15,6 @@ from contextlib import contextmanager
 
 import psycopg
 
-from nself import safety
 from nself.config import Environment
 from nself.errors import Interrupted, UsageError
 from nself.guard import Guard
@@ -95,9 +94,7 @@ class Runner:
                                     f"{'s' if len(touched) != 1 else ''}:\n{listed}",
                              destroys=destroys, reason=reason)
         else:
-            safety.check_recorded_environment(meta.recorded_environment(self.conn),
-                                              self.env.name, command,
-                                              self.guard.allow_env_mismatch)
+            self.guard.check_environment(self.conn, command)
         self.guard.record(self.conn)
 
     # up ---------------------------------------------------------------------------------------

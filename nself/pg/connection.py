@@ -198,7 +198,3 @@ def translate_error(exc: psycopg.Error, db: Database | None = None) -> NselfErro
                                    f"{_first_line(redact(str(exc)))}")
     return OperationFailed(redact(describe_error(exc)))
 
-
-def wrap_operational(db: Database, exc: psycopg.OperationalError) -> NselfError:
-    """`translate_error` under its former name, for callers not yet moved over."""
-    return translate_error(exc, db)
