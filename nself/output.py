@@ -189,3 +189,68 @@ def size(num_bytes: int | float | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TB"
+
+
+class ProgressBar:
+    """A rich progress bar on a terminal (rich is imported only then); nothing without one.
+
+    Called with (done, total): a bar with the percentage; with total None: the amount so far.
+    `unit` is "bytes" (sizes) or "items" (3/10). Transient: it disappears when closed,
+    leaving the command's own lines, which print above it while it runs.
+    """
+
+    def __init__(self, label: str, unit: str = "bytes"):
+        self.label = label
+        self.unit = unit
+        self._progress = None
+        self._task = None
+
+    @classmethod
+    def on_terminal(cls, label: str, unit: str = "bytes") -> ProgressBar | None:
+        try:
+            attached = sys.stdout.isatty()
+        except ValueError:  # closed stdout
+            attached = False
+        return cls(label, unit) if attached else None
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if self._progress is None:
+            self._start(total)
+        self._progress.update(self._task, completed=done, total=total)
+
+    def _start(self, total: int | None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            FileSizeColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        if self.unit == "items":
+            columns = (BarColumn(), MofNCompleteColumn())
+        else:
+            columns = (BarColumn(), DownloadColumn()) if total else (FileSizeColumn(),)
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), *columns,
+                                  TimeElapsedColumn(), console=Console(file=sys.stdout),
+                                  transient=True)
+        self._progress.start()
+        self._task = self._progress.add_task(self.label, total=total)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def with_progress(bar: ProgressBar | None, work):
+    """`work(bar)`, closing the bar however it ends."""
+    try:
+        return work(bar)
+    finally:
+        if bar is not None:
+            bar.close()

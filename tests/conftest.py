@@ -212,6 +212,42 @@ class Project:
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+PROBE = ("import sys; from nself.cli import program; code = program.run(sys.argv[1:], "
+         "exit=False); print('rich' in sys.modules, file=sys.stderr); sys.exit(code)")
+
+
+@dataclass
+class TerminalResult:
+    code: int
+    out: str          # what the terminal showed (escape sequences included)
+    err: str
+    rich_imported: bool
+
+
+def run_on_terminal(root: Path, *argv: str, timeout: float = 120) -> TerminalResult:
+    """Run `nself ARGV` in a child whose stdin and stdout are a pseudo-terminal."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", PROBE, "nself", *argv], cwd=root,
+                            stdin=follower, stdout=follower, stderr=subprocess.PIPE, text=True)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, err = proc.communicate(timeout=timeout)
+    os.close(leader)
+    lines = err.strip().splitlines()
+    return TerminalResult(proc.returncode, seen.decode(errors="replace"),
+                          "\n".join(lines[:-1]), bool(lines) and lines[-1] == "True")
+
+
 @pytest.fixture
 def project(tmp_path, db, monkeypatch, capsys) -> Project:
     root = tmp_path / "proj"

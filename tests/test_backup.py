@@ -695,13 +695,12 @@ def test_next_run_follows_cron():
 def test_progress_bar_only_on_a_terminal(project):
     """On a terminal, backup and restore draw a rich progress bar; without one they print
     only their lines and never import rich."""
-    import pty
     import sys
 
+    from conftest import PROBE, run_on_terminal
+
     fill(project.db)
-    program = ("import sys; from nself.cli import program; code = program.run(sys.argv[1:], "
-               "exit=False); print('rich' in sys.modules, file=sys.stderr); sys.exit(code)")
-    plain = subprocess.run([sys.executable, "-c", program, "nself", "db", "backup", "--name",
+    plain = subprocess.run([sys.executable, "-c", PROBE, "nself", "db", "backup", "--name",
                             "p"], cwd=project.root, capture_output=True, text=True, timeout=120)
     assert plain.returncode == 0, plain
     assert plain.stderr.strip() == "False"
@@ -709,25 +708,10 @@ def test_progress_bar_only_on_a_terminal(project):
     assert "\r" not in plain.stdout and "\x1b" not in plain.stdout
     for argv in (["db", "backup", "--name", "t"],
                  ["db", "restore", "backups/local/t.dump", "--clean", "--no-backup"]):
-        leader, follower = pty.openpty()
-        proc = subprocess.Popen([sys.executable, "-c", program, "nself", *argv],
-                                cwd=project.root, stdin=follower, stdout=follower,
-                                stderr=subprocess.PIPE, text=True)
-        os.close(follower)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-        _, err = proc.communicate(timeout=120)
-        os.close(leader)
-        assert proc.returncode == 0, (argv, err, seen)
-        assert err.strip().endswith("True")
-        assert "\x1b[" in seen.decode(errors="replace"), seen  # the bar was drawn
+        shown = run_on_terminal(project.root, *argv)
+        assert shown.code == 0, (argv, shown)
+        assert shown.rich_imported
+        assert "\x1b[" in shown.out, shown  # the bar was drawn
 
 
 def test_backup_compression_setting(project, monkeypatch):

@@ -308,3 +308,25 @@ def test_lost_connection_in_no_transaction_migration_is_honest(project):
     assert again.code == 0, again
     assert "resuming at statement 2 of 3" in again.out
     assert project.db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 'a_i'::regclass")
+
+
+def test_progress_bar_only_on_a_terminal(project):
+    """On a terminal, `up` and `down` draw a migrations-done bar and still print each
+    migration; without one they print only their lines and never import rich."""
+    import subprocess
+    import sys
+
+    from conftest import PROBE, run_on_terminal
+
+    for n in range(1, 4):
+        project.migration(f"00{n}_t{n}.sql", f"CREATE TABLE t{n} (id int);", f"DROP TABLE t{n};")
+    plain = subprocess.run([sys.executable, "-c", PROBE, "nself", "db", "migrate", "up", "1"],
+                           cwd=project.root, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0, plain
+    assert plain.stderr.strip() == "False" and "\x1b" not in plain.stdout
+    shown = run_on_terminal(project.root, "db", "migrate", "up")
+    assert shown.code == 0, shown
+    assert shown.rich_imported and "\x1b[" in shown.out
+    assert "002_t2" in shown.out and "003_t3" in shown.out and "2 migrations applied" in shown.out
+    back = run_on_terminal(project.root, "db", "migrate", "down", "--no-backup")
+    assert back.code == 0 and "Rolled back 003_t3" in back.out, back

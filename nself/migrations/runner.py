@@ -71,6 +71,8 @@ class Runner:
         self.notices = notices or Notices(say)
         self.engine = Engine(db, conn, Settings.from_env(env), say, warn)
         self.by = quote(applied_by())
+        # (done, total) before each migration of a run and once at its end: a terminal's bar
+        self.progress: Callable[[int, int], None] = lambda done, total: None
 
     # reading and policy -----------------------------------------------------------------------
 
@@ -116,6 +118,7 @@ class Runner:
         done = []
         with self.engine.flushing():
             for number, (state, prep) in enumerate(zip(pending, prepared, strict=True), 1):
+                self.progress(number - 1, len(pending))
                 m = state.migration
                 if newest is not None and m.version < newest:
                     self.say(f"! {m.id} is older than the newest applied migration; applying "
@@ -125,6 +128,7 @@ class Runner:
                 done.append((state, seconds))
                 self.notices.raise_failure()
                 self.say(f"✓ {m.id} ({duration(seconds)})")
+            self.progress(len(pending), len(pending))
         return done
 
     def apply_one(self, prep: Prepared, last: bool) -> float:
@@ -167,6 +171,7 @@ class Runner:
         engine = self.engine
         with engine.flushing():
             for number, (state, prep) in enumerate(zip(targets, prepared, strict=True), 1):
+                self.progress(number - 1, len(targets))
                 if state.status == MISSING:
                     self.say(f"! {state.id}: its file is gone; using the DOWN stored when it "
                              "was applied")
@@ -183,6 +188,7 @@ class Runner:
                 done.append((state, seconds))
                 self.notices.raise_failure()
                 self.say(f"✓ Rolled back {state.id} ({duration(seconds)})")
+            self.progress(len(targets), len(targets))
         return done
 
     # fresh ------------------------------------------------------------------------------------

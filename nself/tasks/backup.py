@@ -7,8 +7,6 @@ their imports cost ~20 ms; the schedule's croniter ~70 ms).
 
 from __future__ import annotations
 
-import sys
-
 from invoke import Collection
 
 from nself import output
@@ -16,64 +14,6 @@ from nself.errors import UsageError
 from nself.tasks.base import command, environment
 
 ALL_HELP = "Every environment's and database's backups (backups/*/ and the old flat backups/)."
-
-
-class ProgressBar:
-    """A rich progress bar on a terminal (rich is imported only then); nothing without one.
-
-    Called with (done, total): a bar with the percentage; with (done,) or total None: the
-    bytes so far. Transient: it disappears when closed, leaving the command's own lines.
-    """
-
-    def __init__(self, label: str):
-        self.label = label
-        self._progress = None
-        self._task = None
-
-    @classmethod
-    def on_terminal(cls, label: str) -> ProgressBar | None:
-        try:
-            attached = sys.stdout.isatty()
-        except ValueError:  # closed stdout
-            attached = False
-        return cls(label) if attached else None
-
-    def __call__(self, done: int, total: int | None = None) -> None:
-        if self._progress is None:
-            self._start(total)
-        self._progress.update(self._task, completed=done, total=total)
-
-    def _start(self, total: int | None) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            FileSizeColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        sized = (BarColumn(), DownloadColumn()) if total else (FileSizeColumn(),)
-        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), *sized,
-                                  TimeElapsedColumn(), console=Console(file=sys.stdout),
-                                  transient=True)
-        self._progress.start()
-        self._task = self._progress.add_task(self.label, total=total)
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-
-def _run_with(bar: ProgressBar | None, work):
-    try:
-        return work(bar)
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 @command(
@@ -108,7 +48,7 @@ def create(c, name=None, output_=None, compress=True, tables=None, exclude=None,
         schema_only=schema_only, data_only=data_only)
     env = environment()
     output.line("Creating backup...")
-    made = _run_with(ProgressBar.on_terminal("Writing"),
+    made = output.with_progress(output.ProgressBar.on_terminal("Writing"),
                      lambda bar: create_backup(env, options, progress=bar))
     output.line(f"Backup created: {env.relative(made.path)}")
     output.line(f"Size: {output.size(made.size_bytes)}")
@@ -254,8 +194,8 @@ def restore(c, file=None, dry_run=False, clean=False, yes=False, confirm=None, j
     say = (lambda text: None) if json else output.line
     guard = Guard(env, yes=yes, confirm=confirm, allow_env_mismatch=allow_env_mismatch,
                   backup=not no_backup, say=say)
-    report = _run_with(
-        None if json or dry_run else ProgressBar.on_terminal("Restoring"),
+    report = output.with_progress(
+        None if json or dry_run else output.ProgressBar.on_terminal("Restoring"),
         lambda bar: restore_backup(env, file, guard=guard, dry_run=dry_run, clean=clean,
                                    jobs=jobs or None, allow_partial=allow_partial,
                                    allow_other_source=allow_other_source, say=say,

@@ -57,6 +57,14 @@ def _session(env, lock_timeout, yes=False, confirm=None, allow_env_mismatch=Fals
     return session(env, timeout, guard, output.line, output.notice, output.warn)
 
 
+def _with_bar(runner, label: str, work):
+    """Run `work` with a migrations-done bar on a terminal (none without one)."""
+    bar = output.ProgressBar.on_terminal(label, unit="items")
+    if bar is not None:
+        runner.progress = bar
+    return output.with_progress(bar, lambda _: work())
+
+
 def _plural(n: int, word: str = "migration") -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
@@ -114,7 +122,7 @@ def up(c, steps=None, to=None, dry_run=False, yes=False, confirm=None, lock_time
         output.ok(f"Dry run: {_plural(len(planned))} would be applied; nothing was changed")
         return
     with _session(env, lock_timeout, yes, confirm, allow_env_mismatch, no_backup) as runner:
-        done = runner.up(count, to)
+        done = _with_bar(runner, "Applying", lambda: runner.up(count, to))
     if done:
         total = sum(seconds for _, seconds in done)
         output.ok(f"{_plural(len(done))} applied ({total:.2f} s)")
@@ -135,7 +143,7 @@ def down(c, steps=None, to=None, yes=False, confirm=None, lock_timeout=60.0, no_
     if count is not None and to is not None:
         raise UsageError("Give either --steps or --to, not both.")
     with _session(env, lock_timeout, yes, confirm, allow_env_mismatch, no_backup) as runner:
-        done = runner.down(count, to)
+        done = _with_bar(runner, "Rolling back", lambda: runner.down(count, to))
     if done:
         output.ok(f"{_plural(len(done))} rolled back")
     else:
@@ -159,7 +167,7 @@ def fresh(c, yes=False, confirm=None, lock_timeout=60.0, no_backup=False,
     """Drop every object in the user's schemas and nself's tracking, then apply all (local only)."""
     env = environment()
     with _session(env, lock_timeout, yes, confirm, allow_env_mismatch, no_backup) as runner:
-        dropped, done = runner.fresh()
+        dropped, done = _with_bar(runner, "Applying", runner.fresh)
     output.ok(f"Dropped {_plural(dropped, 'object')}; applied {_plural(len(done))}")
 
 
