@@ -18,18 +18,12 @@ import psycopg
 
 from nself.errors import OperationFailed
 from nself.migrations.files import checksum
-from nself.pg import catalog
+from nself.pg import catalog, meta
 
 LAYOUT_VERSION = 2
 TABLE = "nself.migrations"
 
-CREATE_SQL = """
-CREATE SCHEMA IF NOT EXISTS nself;
-COMMENT ON SCHEMA nself IS 'nself''s own bookkeeping (migration history); not for application data';
-CREATE TABLE IF NOT EXISTS nself.meta (
-    key text PRIMARY KEY,
-    value text NOT NULL
-);
+CREATE_SQL = meta.CREATE_SQL + """
 CREATE TABLE IF NOT EXISTS nself.migrations (
     version bigint PRIMARY KEY,
     label text NOT NULL,

@@ -12,6 +12,7 @@ from psycopg import sql
 
 from nself.config import Database, Environment
 from nself.errors import ConfigError, DatabaseUnreachable, LockTimeout, NselfError, OperationFailed
+from nself.pg import catalog
 
 APPLICATION_NAME = "nself"
 CONNECT_TIMEOUT = 10
@@ -142,17 +143,6 @@ def missing_extension_in(message: str, detail: str = "", sqlstate: str | None = 
 
 # Advisory locks ---------------------------------------------------------------
 
-LOCK_HOLDER_SQL = """
-SELECT a.pid, coalesce(a.application_name, ''), a.backend_start, a.state
-FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-WHERE l.locktype = 'advisory' AND l.granted
-  AND l.classid = (%(key)s >> 32)::int::oid AND l.objid = (%(key)s & 4294967295)::oid
-  AND l.objsubid = 1
-  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-LIMIT 1
-"""
-
-
 @contextmanager
 def advisory_lock(conn: psycopg.Connection, key: int, timeout: float, what: str):
     """Hold a session-level advisory lock for the block, waiting at most `timeout` seconds."""
@@ -163,7 +153,7 @@ def advisory_lock(conn: psycopg.Connection, key: int, timeout: float, what: str)
         if got:
             break
         if time.monotonic() >= deadline:
-            holder = conn.execute(LOCK_HOLDER_SQL, {"key": key}).fetchone()
+            holder = catalog.advisory_holder(conn, key)
             who = (f"held by pid {holder[0]} ({holder[1] or 'no application name'}) "
                    f"since {holder[2]:%Y-%m-%d %H:%M:%S}" if holder else "held by another session")
             raise LockTimeout(
