@@ -1,0 +1,941 @@
+"""Two schema models -> the ordered changes that turn the first into the second.
+
+`diff(old, new, renames)` returns a Plan: Change objects in dependency order (UP);
+`diff(new, old, inverted renames)` gives DOWN. The order, in phases:
+
+  enum values added (ALTER TYPE ... ADD VALUE: a group of their own, outside a transaction)
+  renames from hints, sequences released from columns about to go
+  drops of what is built on other things: definitions (triggers, policies, views,
+    functions), foreign keys, indexes, constraints, columns, tables
+  creates, forward: schemas, extensions, enums, domains, sequences, functions that
+    need no table, tables (without foreign keys), columns, constraints, sequence
+    owners, foreign keys (ALTER TABLE ... ADD CONSTRAINT, so cycles need nothing
+    special), indexes, comments, views/triggers/policies
+  drops of what others were built on, last (after the columns using them changed):
+    replaced enum types, sequences, domains, enums, extensions, schemas
+
+Renames are never guessed: without a hint a vanished table or column is a drop,
+written after a `-- WARNING: drops data` line. What the differ does not handle is
+listed by name in `Plan.unsupported`."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from itertools import count
+
+from nself.errors import UsageError
+from nself.schema import ddl
+from nself.schema.ddl import ident, literal, qualified
+from nself.schema.model import Column, Constraint, Definition, Index, Schema, Table
+
+(ENUM_VALUES, RENAMES, RELEASE_SEQUENCES, DROP_DEFINITIONS, DROP_FOREIGN_KEYS, DROP_INDEXES,
+ DROP_CONSTRAINTS, DROP_COLUMNS, DROP_TABLES, SCHEMAS, EXTENSIONS, ENUMS, DOMAINS, SEQUENCES,
+ FUNCTIONS, TABLES, COLUMNS, CONSTRAINTS, SEQUENCE_OWNERS, FOREIGN_KEYS, INDEXES, COMMENTS,
+ DEFINITIONS, DROP_REPLACED_TYPES, DROP_SEQUENCES, DROP_DOMAINS, DROP_ENUMS, DROP_EXTENSIONS,
+ DROP_SCHEMAS) = range(29)
+
+DROPS_DATA = "drops data"
+WARNING = "-- WARNING: drops data"
+
+_DEFINITION_RANK = {"function": 0, "view": 1, "materialized view": 1, "trigger": 2, "policy": 3}
+_DEFINITION_WORD = {"function": "Function", "view": "View",
+                    "materialized view": "Materialized view", "trigger": "Trigger",
+                    "policy": "Policy"}
+_CONSTRAINT_WORD = {"p": "Primary key", "u": "Unique constraint", "c": "Check constraint",
+                    "x": "Exclusion constraint", "f": "Foreign key"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One step of a plan: SQL text for one object."""
+
+    kind: str                       # "create table", "drop column", "alter column", ...
+    name: str                       # the object, qualified ("public.users.email")
+    sql: str                        # one or more statements, each ending with ";"
+    hazard: str | None = None       # "drops data", "the cast may fail", ...
+    needs_autocommit: bool = False  # must run outside a transaction block
+    phase: int = 0
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One line of the summary. sign '+': only on the left (old) side; '-': only on the
+    right (new) side; '~': on both, different."""
+
+    sign: str
+    what: str                       # "Table", "Column", "Index", ...
+    name: str                       # as shown: "users.last_login", "app.orders"
+    detail: str = ""                # for '~': "different type", ...
+
+    def line(self, left: str, right: str) -> str:
+        if self.sign == "+":
+            why = f"missing in {right}"
+        elif self.sign == "-":
+            why = f"missing in {left}"
+        else:
+            why = self.detail
+        return f"{self.sign} {self.what}: {self.name} ({why})"
+
+
+@dataclass(frozen=True)
+class Group:
+    """Consecutive changes that run together: in one transaction, or (autocommit) each
+    on its own outside any transaction block."""
+
+    autocommit: bool
+    changes: tuple[Change, ...]
+
+    def sql(self) -> str:
+        return "\n".join(c.sql for c in self.changes) + "\n"
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    differences: list[Difference] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def up_sql(self) -> str:
+        """Every change's SQL in order ("" when there is nothing to do)."""
+        return "".join(c.sql + "\n" for c in self.changes)
+
+    def groups(self) -> list[Group]:
+        """The changes cut where needs_autocommit switches: a migration per group, the
+        autocommit ones written as no-transaction migrations."""
+        groups: list[Group] = []
+        run: list[Change] = []
+        for change in self.changes:
+            if run and run[-1].needs_autocommit != change.needs_autocommit:
+                groups.append(Group(run[-1].needs_autocommit, tuple(run)))
+                run = []
+            run.append(change)
+        if run:
+            groups.append(Group(run[-1].needs_autocommit, tuple(run)))
+        return groups
+
+    def hazards(self) -> list[Change]:
+        return [c for c in self.changes if c.hazard]
+
+    def summary(self, left: str = "old", right: str = "new") -> list[str]:
+        """The differences in the guides' words, e.g. '+ Table: comments (missing in staging)'
+        for a table only LEFT has, '- Index: idx (missing in local)' for one only RIGHT has."""
+        return [d.line(left, right) for d in self.differences]
+
+
+def invert_renames(renames: dict[str, str] | None) -> dict[str, str]:
+    """The hints for DOWN: table renames swapped; a column hint names the table as DOWN's old
+    side calls it (after UP's table rename)."""
+    if not renames:
+        return {}
+    tables = {k: v for k, v in renames.items() if k.count(".") == 1}
+    inverted = {v: k for k, v in tables.items()}
+    for key, target in renames.items():
+        if key.count(".") == 1:
+            continue
+        table, _, column = key.rpartition(".")
+        new_table, _, new_column = target.rpartition(".")
+        inverted[f"{new_table}.{new_column}"] = f"{tables.get(table, table)}.{column}"
+    return inverted
+
+
+def diff(old: Schema, new: Schema, renames: dict[str, str] | None = None) -> Plan:
+    """The plan that turns OLD into NEW. RENAMES maps 'schema.table' -> 'schema.newtable'
+    and 'schema.table.column' -> 'schema.table.newcolumn' (tables named as in OLD); without
+    a hint nothing is taken for a rename."""
+    return _Differ(old.normalised(), new.normalised(), renames or {}).plan()
+
+
+def display(schema: str, name: str) -> str:
+    return name if schema == "public" else f"{schema}.{name}"
+
+
+def type_key(schema: str, name: str) -> str:
+    """How a column's type names a user type (format_type: schema only outside public)."""
+    return ident(name) if schema == "public" else qualified(schema, name)
+
+
+def rename_identifier(text: str | None, old: str, new: str) -> str | None:
+    """TEXT (an expression or definition as the catalog prints it) with the identifier OLD
+    written as NEW; string literals are left alone."""
+    if not text or old == new:
+        return text
+    pattern = (re.escape(ident(old)) if ident(old) != old
+               else r'(?<![\w$"])' + re.escape(old) + r'(?![\w$"])')
+    pieces = re.split(r"('(?:[^']|'')*')", text)
+    return "".join(p if i % 2 else re.sub(pattern, ident(new).replace("\\", r"\\"), p)
+                   for i, p in enumerate(pieces))
+
+
+def _same_index(a: Index, b: Index) -> bool:
+    if a.unique != b.unique:
+        return False
+    if a.definition and b.definition:
+        return ddl.index_tail(a) == ddl.index_tail(b)
+    return (a.method, a.columns, a.where, a.include) == (b.method, b.columns, b.where, b.include)
+
+
+def _same_constraint(a: Constraint, b: Constraint) -> bool:
+    if a.kind != b.kind:
+        return False
+    if a.kind in ("c", "x"):
+        return a.definition == b.definition
+    if a.kind == "f":
+        return ((a.columns, a.ref_schema, a.ref_table, a.ref_columns, a.on_delete, a.on_update,
+                 a.deferrable, a.initially_deferred)
+                == (b.columns, b.ref_schema, b.ref_table, b.ref_columns, b.on_delete, b.on_update,
+                    b.deferrable, b.initially_deferred))
+    same = a.columns == b.columns
+    if a.definition and b.definition:
+        same = same and a.definition == b.definition
+    return same
+
+
+def _ref_table(constraint: Constraint) -> str:
+    return f"{constraint.ref_schema or 'public'}.{constraint.ref_table}"
+
+
+class _Differ:
+    def __init__(self, old: Schema, new: Schema, renames: dict[str, str]):
+        self.old, self.new = old, new
+        self.renames = renames
+        self.changes: list[tuple[int, int, Change]] = []
+        self.differences: list[Difference] = []
+        self.unsupported: list[str] = sorted(set(old.unsupported) | set(new.unsupported))
+        self.sequence = count()
+        self.type_changed: set[tuple[str, str]] = set()      # (table, column)
+        self.columns_dropped: set[tuple[str, str]] = set()
+        self.tables_touched: set[str] = set()   # a view over them must be rebuilt
+        self.keys_dropped: set[tuple[str, frozenset[str]]] = set()
+        self.replaced_enums: dict[str, str] = {}               # type text -> kind of USING
+
+    # -- recording -------------------------------------------------------------------------
+    def emit(self, phase: int, kind: str, name: str, sql: str, hazard: str | None = None,
+             autocommit: bool = False) -> None:
+        if hazard == DROPS_DATA:
+            sql = f"{WARNING} ({name})\n{sql}"
+        self.changes.append((phase, next(self.sequence),
+                             Change(kind, name, sql, hazard, autocommit, phase)))
+
+    def note(self, sign: str, what: str, name: str, detail: str = "") -> None:
+        self.differences.append(Difference(sign, what, name, detail))
+
+    def plan(self) -> Plan:
+        self.apply_renames()
+        self.diff_schemas()
+        self.diff_extensions()
+        self.diff_enums()
+        self.diff_domains()
+        self.diff_tables()
+        self.diff_sequences()
+        self.diff_definitions()
+        self.diff_comments()
+        ordered = [c for _, _, c in sorted(self.changes, key=lambda t: (t[0], t[1]))]
+        return Plan(ordered, self.differences, self.unsupported)
+
+    # -- renames ---------------------------------------------------------------------------
+    def apply_renames(self) -> None:
+        """Rewrite OLD as if the hinted renames had run, and emit them first."""
+        old_tables = {t.qualified: t for t in self.old.tables}
+        new_tables = {t.qualified: t for t in self.new.tables}
+        table_map: dict[str, str] = {}
+        column_hints: list[tuple[str, str, str]] = []
+        for source, target in self.renames.items():
+            if source in old_tables:
+                if target in old_tables or target not in new_tables:
+                    raise UsageError(f"rename hint {source} -> {target}: {target} must be a table "
+                                     "of the new schema only")
+                table_map[source] = target
+                continue
+            table, _, column = source.rpartition(".")
+            new_table, _, new_column = target.rpartition(".")
+            if table not in old_tables or column not in {c.name for c in old_tables[table].columns}:
+                raise UsageError(f"rename hint {source} -> {target}: no table or column {source} "
+                                 "in the old schema")
+            if new_table not in (table, table_map.get(table, table)):
+                raise UsageError(f"rename hint {source} -> {target}: a column keeps its table "
+                                 f"(write {table}.{new_column})")
+            column_hints.append((table, column, new_column))
+        if not table_map and not column_hints:
+            return
+        tables = dict(old_tables)
+        for source, target in table_map.items():
+            table = tables.pop(source)
+            schema, name = ddl.split_qualified(target)
+            tables[target] = replace(table, schema=schema, name=name)
+            if schema != table.schema:
+                self.emit(RENAMES, "move table", source,
+                          f"ALTER TABLE {ddl.table_name(table)} SET SCHEMA {ident(schema)};")
+            if name != table.name:
+                self.emit(RENAMES, "rename table", source,
+                          f"ALTER TABLE {qualified(schema, table.name)} RENAME TO {ident(name)};")
+            self.note("~", "Table", display(table.schema, table.name),
+                      f"renamed to {display(schema, name)}")
+        for table_name, column, new_column in column_hints:
+            key = table_map.get(table_name, table_name)
+            table = tables[key]
+            if new_column not in {c.name for c in new_tables[key].columns}:
+                raise UsageError(f"rename hint {table_name}.{column} -> {key}.{new_column}: "
+                                 f"no column {new_column} in the new {key}")
+            self.emit(RENAMES, "rename column", f"{key}.{column}",
+                      f"ALTER TABLE {ddl.table_name(table)} RENAME COLUMN {ident(column)} "
+                      f"TO {ident(new_column)};")
+            self.note("~", "Column", f"{display(table.schema, table.name)}.{column}",
+                      f"renamed to {new_column}")
+            tables[key] = _rename_column(table, column, new_column)
+            for other_key, other in tables.items():
+                if any(c.kind == "f" and _ref_table(c) == key and column in c.ref_columns
+                       for c in other.constraints):
+                    tables[other_key] = replace(other, constraints=[
+                        replace(c, ref_columns=[new_column if r == column else r
+                                                for r in c.ref_columns])
+                        if c.kind == "f" and _ref_table(c) == key else c
+                        for c in tables[other_key].constraints])
+        if table_map:
+            for key, table in tables.items():
+                if any(c.kind == "f" and _ref_table(c) in table_map for c in table.constraints):
+                    tables[key] = replace(table, constraints=[
+                        _retarget(c, table_map) if c.kind == "f" else c for c in table.constraints])
+            self.old = replace(self.old, tables=list(tables.values()), definitions=[
+                replace(d, depends_on=[table_map.get(x, x) for x in d.depends_on])
+                for d in self.old.definitions])
+            self.old = replace(self.old, sequences=[
+                replace(s, owned_by=_retarget_owner(s.owned_by, table_map))
+                for s in self.old.sequences])
+        else:
+            self.old = replace(self.old, tables=list(tables.values()))
+        columns = {(table_map.get(t, t), c): n for t, c, n in column_hints}
+        self.old = replace(self.old, sequences=[
+            replace(s, owned_by=_rename_owner(s.owned_by, columns)) for s in self.old.sequences])
+
+    # -- schemas, extensions, comments --------------------------------------------------
+    def diff_schemas(self) -> None:
+        old, new = set(self.old.schemas), set(self.new.schemas)
+        for name in sorted(new - old):
+            self.emit(SCHEMAS, "create schema", name, f"CREATE SCHEMA {ident(name)};")
+            self.note("-", "Schema", name)
+        for name in sorted(old - new):
+            self.emit(DROP_SCHEMAS, "drop schema", name, f"DROP SCHEMA {ident(name)};")
+            self.note("+", "Schema", name)
+
+    def diff_extensions(self) -> None:
+        old, new = set(self.old.extensions), set(self.new.extensions)
+        for name in sorted(new - old):
+            self.emit(EXTENSIONS, "create extension", name, f"CREATE EXTENSION {ident(name)};")
+            self.note("-", "Extension", name)
+        for name in sorted(old - new):
+            self.emit(DROP_EXTENSIONS, "drop extension", name, f"DROP EXTENSION {ident(name)};")
+            self.note("+", "Extension", name)
+
+    def diff_comments(self) -> None:
+        words = {"schema": "SCHEMA", "extension": "EXTENSION"}
+        old, new = self.old.comments, self.new.comments
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) == new.get(key):
+                continue
+            kind, _, name = key.partition(":")
+            if kind not in words:
+                self.unsupported.append(f"comment {key}")
+                continue
+            self.emit(COMMENTS, "comment", key, ddl.comment(f"{words[kind]} {ident(name)}",
+                                                             new.get(key)))
+            self.note("~", words[kind].title(), name, "different comment")
+
+    # -- types -----------------------------------------------------------------------------
+    def diff_enums(self) -> None:
+        old = {(e.schema, e.name): e for e in self.old.enums}
+        new = {(e.schema, e.name): e for e in self.new.enums}
+        for key, enum in new.items():
+            name = qualified(*key)
+            shown = display(*key)
+            before = old.get(key)
+            if before is None:
+                self.emit(ENUMS, "create enum", f"{key[0]}.{key[1]}", ddl.create_enum(enum))
+                if enum.comment:
+                    self.emit(COMMENTS, "comment", f"{key[0]}.{key[1]}",
+                              ddl.comment(f"TYPE {name}", enum.comment))
+                self.note("-", "Enum", shown)
+                continue
+            if before.values != enum.values:
+                kept = set(before.values)
+                if [v for v in enum.values if v in kept] == before.values:
+                    self.append_values(name, f"{key[0]}.{key[1]}", before.values, enum.values)
+                    added = [v for v in enum.values if v not in kept]
+                    self.note("~", "Enum", shown, "values added: " + ", ".join(added))
+                else:
+                    self.replace_enum(key, enum)
+                    self.note("~", "Enum", shown, "values removed or reordered")
+            if before.comment != enum.comment:
+                self.emit(COMMENTS, "comment", f"{key[0]}.{key[1]}",
+                          ddl.comment(f"TYPE {name}", enum.comment))
+                self.note("~", "Enum", shown, "different comment")
+        for key in [k for k in old if k not in new]:
+            self.emit(DROP_ENUMS, "drop enum", f"{key[0]}.{key[1]}",
+                      f"DROP TYPE {qualified(*key)};")
+            self.note("+", "Enum", display(*key))
+
+    def append_values(self, name: str, label: str, before: list[str], after: list[str]) -> None:
+        """ALTER TYPE ... ADD VALUE for each new value, BEFORE the next old one when inserted.
+        Servers before 12 refuse it in a transaction block, and none lets the same transaction
+        use the new value: these changes form a group of their own."""
+        kept = set(before)
+        for i, value in enumerate(after):
+            if value in kept:
+                continue
+            following = next((v for v in after[i + 1:] if v in kept), None)
+            where = f" BEFORE {literal(following)}" if following is not None else ""
+            self.emit(ENUM_VALUES, "add enum value", label,
+                      f"ALTER TYPE {name} ADD VALUE {literal(value)}{where};", autocommit=True)
+
+    def replace_enum(self, key: tuple[str, str], enum) -> None:
+        """Values removed or reordered: rename the type away, create the new one, convert the
+        columns through text (later, with the columns), drop the old type last."""
+        schema, name = key
+        old_name = name[:55] + "__old"
+        self.emit(ENUMS, "replace enum", f"{schema}.{name}",
+                  f"ALTER TYPE {qualified(schema, name)} RENAME TO {ident(old_name)};\n"
+                  f"{ddl.create_enum(enum)}",
+                  hazard="enum values removed or reordered: fails if rows hold a removed value")
+        self.emit(DROP_REPLACED_TYPES, "drop enum", f"{schema}.{old_name}",
+                  f"DROP TYPE {qualified(schema, old_name)};")
+        self.replaced_enums[type_key(schema, name)] = "::text::"
+        self.replaced_enums[type_key(schema, name) + "[]"] = "::text[]::"
+
+    def diff_domains(self) -> None:
+        old = {(d.schema, d.name): d for d in self.old.domains}
+        new = {(d.schema, d.name): d for d in self.new.domains}
+        for key, domain in new.items():
+            name, label, shown = qualified(*key), f"{key[0]}.{key[1]}", display(*key)
+            before = old.get(key)
+            if before is None:
+                self.emit(DOMAINS, "create domain", label, ddl.create_domain(domain))
+                if domain.comment:
+                    self.emit(COMMENTS, "comment", label, ddl.comment(f"DOMAIN {name}",
+                                                                      domain.comment))
+                self.note("-", "Domain", shown)
+                continue
+            if before.type != domain.type or before.checks != domain.checks:
+                self.unsupported.append(f"domain {label} (base type or CHECK constraints changed; "
+                                        "their names are not modelled: write it by hand)")
+                self.note("~", "Domain", shown, "different type or checks")
+            if before.default != domain.default:
+                action = ("DROP DEFAULT" if domain.default is None
+                          else f"SET DEFAULT {domain.default}")
+                self.emit(DOMAINS, "alter domain", label, f"ALTER DOMAIN {name} {action};")
+                self.note("~", "Domain", shown, "different default")
+            if before.nullable != domain.nullable:
+                action = "DROP NOT NULL" if domain.nullable else "SET NOT NULL"
+                self.emit(DOMAINS, "alter domain", label, f"ALTER DOMAIN {name} {action};",
+                          hazard=None if domain.nullable else "fails if a column holds NULL")
+                self.note("~", "Domain", shown, "different nullability")
+            if before.comment != domain.comment:
+                self.emit(COMMENTS, "comment", label, ddl.comment(f"DOMAIN {name}", domain.comment))
+                self.note("~", "Domain", shown, "different comment")
+        for key in [k for k in old if k not in new]:
+            self.emit(DROP_DOMAINS, "drop domain", f"{key[0]}.{key[1]}",
+                      f"DROP DOMAIN {qualified(*key)};")
+            self.note("+", "Domain", display(*key))
+
+    def diff_sequences(self) -> None:
+        old = {(s.schema, s.name): s for s in self.old.sequences}
+        new = {(s.schema, s.name): s for s in self.new.sequences}
+        dropped_tables = ({t.qualified for t in self.old.tables}
+                          - {t.qualified for t in self.new.tables})
+        for key, sequence in new.items():
+            label, shown = f"{key[0]}.{key[1]}", display(*key)
+            before = old.get(key)
+            if before is None:
+                self.emit(SEQUENCES, "create sequence", label, ddl.create_sequence(sequence))
+                if sequence.owned_by:
+                    self.emit(SEQUENCE_OWNERS, "alter sequence", label, ddl.owned_by(sequence))
+                self.note("-", "Sequence", shown)
+                continue
+            options = ddl.sequence_options(sequence, before)
+            if options:
+                self.emit(SEQUENCES, "alter sequence", label,
+                          f"ALTER SEQUENCE {qualified(*key)} {options};")
+                self.note("~", "Sequence", shown, "different options")
+            if before.owned_by != sequence.owned_by:
+                # Released before columns are dropped: a sequence goes with its owner column.
+                phase = RELEASE_SEQUENCES if sequence.owned_by is None else SEQUENCE_OWNERS
+                self.emit(phase, "alter sequence", label, ddl.owned_by(sequence))
+                self.note("~", "Sequence", shown, "different owner column")
+        for key, sequence in old.items():
+            if key in new:
+                continue
+            self.note("+", "Sequence", display(*key))
+            owner = sequence.owned_by
+            if owner:
+                table, _, column = owner.rpartition(".")
+                if table in dropped_tables or (table, column) in self.columns_dropped:
+                    continue  # dropped with its owner column
+            self.emit(DROP_SEQUENCES, "drop sequence", f"{key[0]}.{key[1]}",
+                      f"DROP SEQUENCE {qualified(*key)};")
+
+    # -- tables ----------------------------------------------------------------------------
+    def diff_tables(self) -> None:
+        old = {t.qualified: t for t in self.old.tables}
+        new = {t.qualified: t for t in self.new.tables}
+        # sorted() is stable: model order within a partition depth.
+        for key in sorted((k for k in new if k not in old), key=lambda k: _depth(new, k)):
+            self.create_table(new[key], new)
+        for key in sorted((k for k in old if k not in new), key=lambda k: -_depth(old, k)):
+            self.drop_table(old[key], old, new)
+        for key in (k for k in new if k in old):
+            self.alter_table(old[key], new[key], old, new)
+        # Foreign keys last: they depend on unique keys and column types changed above.
+        for key, table in new.items():
+            before = old.get(key)
+            self.diff_foreign_keys(before, table, old, new)
+        for key in (k for k in old if k not in new):
+            table = old[key]
+            for fk in table.constraints:
+                if fk.kind == "f" and _ref_table(fk) in old and _ref_table(fk) not in new \
+                        and _ref_table(fk) != key:
+                    # Tables dropped together may reference each other (a cycle): keys go first.
+                    self.emit(DROP_FOREIGN_KEYS, "drop foreign key", f"{key}.{fk.name}",
+                              f"ALTER TABLE {ddl.table_name(table)} "
+                              f"DROP CONSTRAINT {ident(fk.name)};")
+
+    def create_table(self, table: Table, tables: dict[str, Table]) -> None:
+        parent = tables.get(table.partition_of) if table.partition_of else None
+        label, shown = table.qualified, display(table.schema, table.name)
+        self.emit(TABLES, "create table", label, ddl.create_table(table, parent))
+        self.note("-", "Table", shown)
+        name = ddl.table_name(table)
+        if table.comment:
+            self.emit(COMMENTS, "comment", label, ddl.comment(f"TABLE {name}", table.comment))
+        for column in table.columns:
+            if column.comment:
+                self.emit(COMMENTS, "comment", f"{label}.{column.name}",
+                          ddl.comment(f"COLUMN {name}.{ident(column.name)}", column.comment))
+        for index in _own_indexes(table, parent):
+            self.emit(INDEXES, "create index", f"{table.schema}.{index.name}",
+                      ddl.create_index(index, table))
+
+    def drop_table(self, table: Table, old: dict[str, Table], new: dict[str, Table]) -> None:
+        parent = old.get(table.partition_of) if table.partition_of else None
+        if parent is not None and parent.qualified not in new:
+            return  # dropped with its parent
+        self.emit(DROP_TABLES, "drop table", table.qualified,
+                  f"DROP TABLE {ddl.table_name(table)};", hazard=DROPS_DATA)
+        self.note("+", "Table", display(table.schema, table.name))
+        self.tables_touched.add(table.qualified)
+
+    def alter_table(self, before: Table, after: Table, old: dict[str, Table],
+                    new: dict[str, Table]) -> None:
+        label, name = after.qualified, ddl.table_name(after)
+        shown = display(after.schema, after.name)
+        if (before.partition_of, before.partition_by) != (after.partition_of, after.partition_by):
+            self.unsupported.append(f"table {label} (partitioning changed: write it by hand)")
+            self.note("~", "Table", shown, "different partitioning")
+            return
+        parent_before = old.get(before.partition_of) if before.partition_of else None
+        parent_after = new.get(after.partition_of) if after.partition_of else None
+        if before.partition_bound != after.partition_bound and after.partition_of:
+            parent = qualified(*ddl.split_qualified(after.partition_of))
+            self.emit(TABLES, "reattach partition", label,
+                      f"ALTER TABLE {parent} DETACH PARTITION {name};\n"
+                      f"ALTER TABLE {parent} ATTACH PARTITION {name} {after.partition_bound};")
+            self.note("~", "Table", shown, "different partition bound")
+        if before.comment != after.comment:
+            self.emit(COMMENTS, "comment", label, ddl.comment(f"TABLE {name}", after.comment))
+            self.note("~", "Table", shown, "different comment")
+        if not after.partition_of:  # a partition's columns are its parent's
+            self.diff_columns(before, after)
+        else:
+            self.diff_column_comments(before, after)
+        old_constraints = {c.name: c for c in ddl.own_constraints(before, parent_before)
+                           if c.kind != "f"}
+        new_constraints = {c.name: c for c in ddl.own_constraints(after, parent_after)
+                           if c.kind != "f"}
+        for old_name, new_name in _renamed(old_constraints, new_constraints, _same_constraint):
+            self.emit(CONSTRAINTS, "rename constraint", f"{label}.{old_name}",
+                      f"ALTER TABLE {name} RENAME CONSTRAINT {ident(old_name)} "
+                      f"TO {ident(new_name)};")
+            self.note("~", _CONSTRAINT_WORD[old_constraints.pop(old_name).kind],
+                      f"{shown}.{old_name}", f"renamed to {new_name}")
+            del new_constraints[new_name]
+        for cname, constraint in old_constraints.items():
+            other = new_constraints.get(cname)
+            if other is not None and _same_constraint(constraint, other):
+                continue
+            if constraint.kind in ("p", "u"):
+                self.keys_dropped.add((label, frozenset(constraint.columns)))
+            self.emit(DROP_CONSTRAINTS, "drop constraint", f"{label}.{cname}",
+                      f"ALTER TABLE {name} DROP CONSTRAINT {ident(cname)};")
+            if other is None:
+                self.note("+", _CONSTRAINT_WORD[constraint.kind], f"{shown}.{cname}")
+        for cname, constraint in new_constraints.items():
+            other = old_constraints.get(cname)
+            if other is not None and _same_constraint(other, constraint):
+                continue
+            self.emit(CONSTRAINTS, "add constraint", f"{label}.{cname}",
+                      f"ALTER TABLE {name} ADD CONSTRAINT {ident(cname)} "
+                      f"{ddl.constraint_body(constraint)};",
+                      hazard="fails if existing rows violate it")
+            if other is None:
+                self.note("-", _CONSTRAINT_WORD[constraint.kind], f"{shown}.{cname}")
+            else:
+                self.note("~", _CONSTRAINT_WORD[constraint.kind], f"{shown}.{cname}",
+                          "different definition")
+        old_indexes = {i.name: i for i in _own_indexes(before, parent_before)}
+        new_indexes = {i.name: i for i in _own_indexes(after, parent_after)}
+        for old_name, new_name in _renamed(old_indexes, new_indexes, _same_index):
+            self.emit(INDEXES, "rename index", f"{after.schema}.{old_name}",
+                      f"ALTER INDEX {qualified(after.schema, old_name)} "
+                      f"RENAME TO {ident(new_name)};")
+            self.note("~", "Index", display(after.schema, old_name), f"renamed to {new_name}")
+            del old_indexes[old_name], new_indexes[new_name]
+        for iname, index in old_indexes.items():
+            other = new_indexes.get(iname)
+            if other is not None and _same_index(index, other):
+                continue
+            if index.unique:
+                self.keys_dropped.add((label, frozenset(index.columns)))
+            self.emit(DROP_INDEXES, "drop index", f"{after.schema}.{iname}",
+                      ddl.drop_index(index, after))
+            self.note("+" if other is None else "~", "Index", display(after.schema, iname),
+                      "" if other is None else "different definition")
+        for iname, index in new_indexes.items():
+            other = old_indexes.get(iname)
+            if other is not None and _same_index(other, index):
+                continue
+            self.emit(INDEXES, "create index", f"{after.schema}.{iname}",
+                      ddl.create_index(index, after))
+            if other is None:
+                self.note("-", "Index", display(after.schema, iname))
+
+    def diff_column_comments(self, before: Table, after: Table) -> None:
+        old = {c.name: c for c in before.columns}
+        name = ddl.table_name(after)
+        for column in after.columns:
+            previous = old.get(column.name)
+            if previous is not None and previous.comment != column.comment:
+                self.emit(COMMENTS, "comment", f"{after.qualified}.{column.name}",
+                          ddl.comment(f"COLUMN {name}.{ident(column.name)}", column.comment))
+                self.note("~", "Column", f"{display(after.schema, after.name)}.{column.name}",
+                          "different comment")
+
+    def diff_columns(self, before: Table, after: Table) -> None:
+        label, name = after.qualified, ddl.table_name(after)
+        shown = display(after.schema, after.name)
+        old = {c.name: c for c in before.columns}
+        new_names = {c.name for c in after.columns}
+        for column in before.columns:
+            if column.name not in new_names:
+                self.emit(DROP_COLUMNS, "drop column", f"{label}.{column.name}",
+                          f"ALTER TABLE {name} DROP COLUMN {ident(column.name)};",
+                          hazard=DROPS_DATA)
+                self.note("+", "Column", f"{shown}.{column.name}")
+                self.columns_dropped.add((label, column.name))
+                self.tables_touched.add(label)
+        for column in after.columns:
+            previous = old.get(column.name)
+            if previous is None:
+                self.add_column(after, column)
+                self.note("-", "Column", f"{shown}.{column.name}")
+            else:
+                self.alter_column(after, previous, column)
+            if previous is not None and previous.comment != column.comment:
+                self.emit(COMMENTS, "comment", f"{label}.{column.name}",
+                          ddl.comment(f"COLUMN {name}.{ident(column.name)}", column.comment))
+                self.note("~", "Column", f"{shown}.{column.name}", "different comment")
+
+    def add_column(self, table: Table, column: Column) -> None:
+        label, name = f"{table.qualified}.{column.name}", ddl.table_name(table)
+        hazard = None
+        if not column.nullable and column.default is None and not column.identity \
+                and not column.generated:
+            hazard = "fails if the table has rows (NOT NULL without a default)"
+        self.emit(COLUMNS, "add column", label,
+                  f"ALTER TABLE {name} ADD COLUMN {ddl.column_sql(column)};", hazard=hazard)
+        if column.comment:
+            self.emit(COMMENTS, "comment", label,
+                      ddl.comment(f"COLUMN {name}.{ident(column.name)}", column.comment))
+
+    def alter_column(self, table: Table, before: Column, after: Column) -> None:
+        label, name = f"{table.qualified}.{after.name}", ddl.table_name(table)
+        col = ident(after.name)
+        shown = f"{display(table.schema, table.name)}.{after.name}"
+        alter = f"ALTER TABLE {name} ALTER COLUMN {col}"
+
+        def step(sql: str, hazard: str | None = None) -> None:
+            self.emit(COLUMNS, "alter column", label, sql, hazard=hazard)
+
+        if before.generated != after.generated:
+            if after.generated is None:
+                step(f"{alter} DROP EXPRESSION;")
+                before = replace(before, generated=None)
+                self.note("~", "Column", shown, "no longer generated")
+            else:
+                # No portable way to change the expression (SET EXPRESSION is 17+): drop and add.
+                step(f"ALTER TABLE {name} DROP COLUMN {col};\n"
+                     f"ALTER TABLE {name} ADD COLUMN {ddl.column_sql(after)};",
+                     hazard=DROPS_DATA if before.generated is None else
+                     "rewrites the table (the column is computed again)")
+                self.note("~", "Column", shown, "different generated expression")
+                self.type_changed.add((table.qualified, after.name))
+                self.tables_touched.add(table.qualified)
+                return
+        default_dropped = False
+        replaced = self.replaced_enums.get(after.type) if before.type == after.type else None
+        if before.type != after.type or before.collation != after.collation or replaced:
+            if before.default is not None and not before.identity:
+                step(f"{alter} DROP DEFAULT;")
+                default_dropped = True
+            collate = f" COLLATE {ddl.collation(after.collation)}" if after.collation else ""
+            cast = replaced or "::"
+            step(f"{alter} TYPE {after.type}{collate} USING {col}{cast}{after.type};",
+                 hazard=None if replaced else "the cast may fail on existing values")
+            if not replaced:
+                self.note("~", "Column", shown, "different type" if before.type != after.type
+                          else "different collation")
+            self.type_changed.add((table.qualified, after.name))
+            self.tables_touched.add(table.qualified)
+        if before.identity != after.identity:
+            if after.identity is None:
+                step(f"{alter} DROP IDENTITY;")
+            elif before.identity is None:
+                if before.default is not None and not default_dropped:
+                    step(f"{alter} DROP DEFAULT;")
+                if before.nullable:
+                    step(f"{alter} SET NOT NULL;")
+                    before = replace(before, nullable=False)
+                step(f"{alter} ADD GENERATED {after.identity.upper()} AS IDENTITY;")
+            else:
+                step(f"{alter} SET GENERATED {after.identity.upper()};")
+            self.note("~", "Column", shown, "different identity")
+        if after.identity is None and after.generated is None:
+            current = None if (default_dropped or before.identity) else before.default
+            if current != after.default:
+                step(f"{alter} DROP DEFAULT;" if after.default is None
+                     else f"{alter} SET DEFAULT {after.default};")
+            if before.default != after.default:
+                self.note("~", "Column", shown, "different default")
+        if before.nullable != after.nullable:
+            if after.nullable:
+                step(f"{alter} DROP NOT NULL;")
+            else:
+                step(f"{alter} SET NOT NULL;", hazard="fails if the column holds NULL")
+            self.note("~", "Column", shown, "different nullability")
+
+    def diff_foreign_keys(self, before: Table | None, after: Table,
+                          old: dict[str, Table], new: dict[str, Table]) -> None:
+        parent_before = old.get(before.partition_of) if before and before.partition_of else None
+        parent_after = new.get(after.partition_of) if after.partition_of else None
+        old_fks = {c.name: c for c in ddl.own_constraints(before, parent_before)
+                   if c.kind == "f"} if before else {}
+        new_fks = {c.name: c for c in ddl.own_constraints(after, parent_after) if c.kind == "f"}
+        label, name = after.qualified, ddl.table_name(after)
+        shown = display(after.schema, after.name)
+        for old_name, new_name in _renamed(
+                old_fks, new_fks,
+                lambda a, b: _same_constraint(a, b) and not self.fk_rebuilt(label, a)):
+            self.emit(FOREIGN_KEYS, "rename foreign key", f"{label}.{old_name}",
+                      f"ALTER TABLE {name} RENAME CONSTRAINT {ident(old_name)} "
+                      f"TO {ident(new_name)};")
+            self.note("~", "Foreign key", f"{shown}.{old_name}", f"renamed to {new_name}")
+            del old_fks[old_name], new_fks[new_name]
+        for cname, fk in old_fks.items():
+            other = new_fks.get(cname)
+            if other is not None and _same_constraint(fk, other) \
+                    and not self.fk_rebuilt(label, fk):
+                continue
+            self.emit(DROP_FOREIGN_KEYS, "drop foreign key", f"{label}.{cname}",
+                      f"ALTER TABLE {name} DROP CONSTRAINT {ident(cname)};")
+            if other is None:
+                self.note("+", "Foreign key", f"{shown}.{cname}")
+            elif not _same_constraint(fk, other):
+                detail = ("different ON DELETE" if fk.on_delete != other.on_delete
+                          else "different definition")
+                self.note("~", "Foreign key", f"{shown}.{cname}", detail)
+        for cname, fk in new_fks.items():
+            other = old_fks.get(cname)
+            if other is not None and _same_constraint(other, fk) \
+                    and not self.fk_rebuilt(label, other):
+                continue
+            self.emit(FOREIGN_KEYS, "add foreign key", f"{label}.{cname}",
+                      f"ALTER TABLE {name} ADD CONSTRAINT {ident(cname)} "
+                      f"{ddl.constraint_body(fk)};",
+                      hazard=None if before is None else "fails if existing rows violate it")
+            if other is None and before is not None:
+                self.note("-", "Foreign key", f"{shown}.{cname}")
+
+    def fk_rebuilt(self, table: str, fk: Constraint) -> bool:
+        """An unchanged foreign key is dropped and added again around a change it depends on:
+        its key dropped and recreated, or a column type changed on either side."""
+        target = _ref_table(fk)
+        return ((target, frozenset(fk.ref_columns)) in self.keys_dropped
+                or any((table, c) in self.type_changed for c in fk.columns)
+                or any((target, c) in self.type_changed for c in fk.ref_columns))
+
+    # -- definitions -----------------------------------------------------------------------
+    def diff_definitions(self) -> None:
+        old = {}
+        new = {}
+        for side, store in ((self.old, old), (self.new, new)):
+            for d in side.definitions:
+                if d.kind not in _DEFINITION_RANK:
+                    self.unsupported.append(f"{d.kind} {d.schema}.{d.name}")
+                    continue
+                store[(d.kind, d.schema, d.name)] = d
+        self.unsupported = sorted(set(self.unsupported))
+        drop: set = set()
+        create: set = set()
+        replace_in_place: set = set()
+        for key, d in old.items():
+            other = new.get(key)
+            if other is None:
+                drop.add(key)
+                self.note("+", _DEFINITION_WORD[d.kind], display(d.schema, d.name))
+            elif other.sql != d.sql:
+                self.note("~", _DEFINITION_WORD[d.kind], display(d.schema, d.name),
+                          "different definition")
+                if d.kind == "function" and other.sql.lstrip().upper().startswith(
+                        "CREATE OR REPLACE"):
+                    replace_in_place.add(key)
+                else:
+                    drop.add(key)
+                    create.add(key)
+            elif d.kind != "function" and any(t in self.tables_touched for t in d.depends_on):
+                drop.add(key)  # over a column whose type changes, or a dropped column/table
+                create.add(key)
+        for key, d in new.items():
+            if key not in old:
+                create.add(key)
+                self.note("-", _DEFINITION_WORD[d.kind], display(d.schema, d.name))
+        # What depends on a dropped definition goes with it and comes back after it.
+        names_old = {f"{k[1]}.{k[2]}": k for k in old}
+        dependents: dict[tuple, list[tuple]] = defaultdict(list)
+        for key, d in old.items():
+            for target in d.depends_on:
+                if target in names_old:
+                    dependents[names_old[target]].append(key)
+        pending = list(drop)
+        while pending:
+            for key in dependents.get(pending.pop(), ()):
+                if key not in drop:
+                    drop.add(key)
+                    pending.append(key)
+                    if key in new:
+                        create.add(key)
+        for key in _topological(old, drop, reverse=True):
+            self.emit(DROP_DEFINITIONS, f"drop {key[0]}", f"{key[1]}.{key[2]}",
+                      ddl.drop_definition(old[key]))
+        relations = {t.qualified for t in self.new.tables} | {
+            f"{k[1]}.{k[2]}" for k in new if k[0] != "function"}
+        for key in _topological(new, create | replace_in_place):
+            d = new[key]
+            early = key[0] == "function" and not any(x in relations for x in d.depends_on)
+            self.emit(FUNCTIONS if early else DEFINITIONS, f"create {key[0]}",
+                      f"{key[1]}.{key[2]}", ddl.create_definition(d))
+
+
+def _renamed(old: dict, new: dict, same) -> list[tuple[str, str]]:
+    """Pairs (old name, new name) of objects of one table that differ only by name: renamed
+    in place rather than dropped and built again (no data is involved either way)."""
+    pairs: list[tuple[str, str]] = []
+    old_only = [(k, v) for k, v in old.items() if k not in new]
+    new_only = [(k, v) for k, v in new.items() if k not in old]
+    taken: set[str] = set()
+    for old_name, item in old_only:
+        for new_name, other in new_only:
+            if new_name not in taken and same(item, other):
+                pairs.append((old_name, new_name))
+                taken.add(new_name)
+                break
+    return pairs
+
+
+def _topological(store: dict[tuple, Definition], keys: set, reverse: bool = False) -> list[tuple]:
+    """KEYS ordered so that a definition comes after what it depends on (before, if REVERSE);
+    ties by kind, then name, for a stable text."""
+    names = {f"{k[1]}.{k[2]}": k for k in keys}
+    rank = {k: (_DEFINITION_RANK[k[0]], k[1], k[2]) for k in keys}
+    needs = {k: {names[t] for t in store[k].depends_on if t in names and names[t] != k}
+             for k in keys}
+    done: list[tuple] = []
+    placed: set = set()
+    remaining = sorted(keys, key=rank.__getitem__)
+    while remaining:
+        ready = [k for k in remaining if needs[k] <= placed] or remaining[:1]  # a cycle: break it
+        for k in ready:
+            placed.add(k)
+            done.append(k)
+        remaining = [k for k in remaining if k not in placed]
+    return done[::-1] if reverse else done
+
+
+def _depth(tables: dict[str, Table], key: str) -> int:
+    """How many parents a partition has (0 for a plain table)."""
+    depth, table = 0, tables[key]
+    while table.partition_of and table.partition_of in tables and depth < 100:
+        depth, table = depth + 1, tables[table.partition_of]
+    return depth
+
+
+def _own_indexes(table: Table, parent: Table | None) -> list[Index]:
+    """Indexes other than the ones a partition gets from its parent's."""
+    if parent is None:
+        return list(table.indexes)
+    inherited = {(i.unique, ddl.index_tail(i)) for i in parent.indexes}
+    return [i for i in table.indexes if (i.unique, ddl.index_tail(i)) not in inherited]
+
+
+def _rename_column(table: Table, old: str, new: str) -> Table:
+    """TABLE as PostgreSQL shows it after RENAME COLUMN: the name follows into keys,
+    indexes and expressions."""
+    def names(items: list[str]) -> list[str]:
+        return [new if x == old else rename_identifier(x, old, new) for x in items]
+
+    columns = [replace(c, name=new) if c.name == old
+               else replace(c, generated=rename_identifier(c.generated, old, new))
+               for c in table.columns]
+    constraints = [replace(c, columns=names(c.columns),
+                           definition=rename_identifier(c.definition, old, new) or "")
+                   for c in table.constraints]
+    indexes = [replace(i, columns=names(i.columns), include=names(i.include),
+                       where=rename_identifier(i.where, old, new),
+                       definition=_rename_in_index(i.definition, old, new))
+               for i in table.indexes]
+    # A self-reference names the column on both sides.
+    constraints = [replace(c, ref_columns=[new if r == old else r for r in c.ref_columns])
+                   if c.kind == "f" and _ref_table(c) == table.qualified else c
+                   for c in constraints]
+    return replace(table, columns=columns, constraints=constraints, indexes=indexes)
+
+
+def _rename_in_index(definition: str, old: str, new: str) -> str:
+    at = definition.find(" USING ")
+    if at < 0:
+        return definition
+    return definition[:at] + (rename_identifier(definition[at:], old, new) or "")
+
+
+def _retarget(fk: Constraint, table_map: dict[str, str]) -> Constraint:
+    target = table_map.get(_ref_table(fk))
+    if target is None:
+        return fk
+    schema, name = ddl.split_qualified(target)
+    return replace(fk, ref_schema=schema, ref_table=name)
+
+
+def _retarget_owner(owner: str | None, table_map: dict[str, str]) -> str | None:
+    if not owner:
+        return owner
+    table, _, column = owner.rpartition(".")
+    return f"{table_map.get(table, table)}.{column}"
+
+
+def _rename_owner(owner: str | None, columns: dict[tuple[str, str], str]) -> str | None:
+    if not owner:
+        return owner
+    table, _, column = owner.rpartition(".")
+    return f"{table}.{columns.get((table, column), column)}"
+
