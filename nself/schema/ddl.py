@@ -227,6 +227,15 @@ def create_definition(definition: Definition) -> str:
     return text if text.endswith(";") else text + ";"
 
 
+_COMMENT_WORD = {"view": "VIEW", "materialized view": "MATERIALIZED VIEW", "function": "ROUTINE",
+                 "trigger": "TRIGGER", "policy": "POLICY"}
+
+
+def comment_definition(definition: Definition) -> str:
+    return comment(f"{_COMMENT_WORD[definition.kind]} {definition_target(definition)}",
+                   definition.comment)
+
+
 def comment(target: str, text: str | None) -> str:
     """COMMENT ON TARGET (e.g. 'TABLE public.users') IS the text, or NULL to remove it."""
     return f"COMMENT ON {target} IS {'NULL' if text is None else literal(text)};"

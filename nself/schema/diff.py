@@ -213,6 +213,8 @@ class _Differ:
         self.tables_touched: set[str] = set()   # a view over them must be rebuilt
         self.keys_dropped: set[tuple[str, frozenset[str]]] = set()
         self.replaced_enums: dict[str, str] = {}               # type text -> kind of USING
+        self.created: set[tuple[str, str, str]] = set()        # ("index", table, name), ...
+        self.renamed: dict[tuple[str, str, str], str] = {}     # the same -> old name
 
     # -- recording -------------------------------------------------------------------------
     def emit(self, phase: int, kind: str, name: str, sql: str, hazard: str | None = None,
@@ -419,10 +421,22 @@ class _Differ:
                                                                       domain.comment))
                 self.note("-", "Domain", shown)
                 continue
-            if before.type != domain.type or before.checks != domain.checks:
-                self.unsupported.append(f"domain {label} (base type or CHECK constraints changed; "
-                                        "their names are not modelled: write it by hand)")
-                self.note("~", "Domain", shown, "different type or checks")
+            if before.type != domain.type:
+                self.unsupported.append(f"domain {label} (base type changed: write it by hand)")
+                self.note("~", "Domain", shown, "different type")
+            old_checks = dict(_named_check(c) for c in before.checks)
+            new_checks = dict(_named_check(c) for c in domain.checks)
+            for check, text in old_checks.items():
+                if new_checks.get(check) != text:
+                    self.emit(DOMAINS, "alter domain", label,
+                              f"ALTER DOMAIN {name} DROP CONSTRAINT {ident(check)};")
+            for check, text in new_checks.items():
+                if old_checks.get(check) != text:
+                    self.emit(DOMAINS, "alter domain", label,
+                              f"ALTER DOMAIN {name} ADD {text};",
+                              hazard="fails if a column holds a value it rejects")
+            if old_checks != new_checks:
+                self.note("~", "Domain", shown, "different checks")
             if before.default != domain.default:
                 action = ("DROP DEFAULT" if domain.default is None
                           else f"SET DEFAULT {domain.default}")
@@ -453,8 +467,15 @@ class _Differ:
                 self.emit(SEQUENCES, "create sequence", label, ddl.create_sequence(sequence))
                 if sequence.owned_by:
                     self.emit(SEQUENCE_OWNERS, "alter sequence", label, ddl.owned_by(sequence))
+                if sequence.comment:
+                    self.emit(COMMENTS, "comment", label,
+                              ddl.comment(f"SEQUENCE {qualified(*key)}", sequence.comment))
                 self.note("-", "Sequence", shown)
                 continue
+            if before.comment != sequence.comment:
+                self.emit(COMMENTS, "comment", label,
+                          ddl.comment(f"SEQUENCE {qualified(*key)}", sequence.comment))
+                self.note("~", "Sequence", shown, "different comment")
             options = ddl.sequence_options(sequence, before)
             if options:
                 self.emit(SEQUENCES, "alter sequence", label,
@@ -492,6 +513,8 @@ class _Differ:
         for key, table in new.items():
             before = old.get(key)
             self.diff_foreign_keys(before, table, old, new)
+        for key, table in new.items():
+            self.diff_key_comments(old.get(key), table)
         for key in (k for k in old if k not in new):
             table = old[key]
             for fk in table.constraints:
@@ -560,6 +583,7 @@ class _Differ:
                       f"TO {ident(new_name)};")
             self.note("~", _CONSTRAINT_WORD[old_constraints.pop(old_name).kind],
                       f"{shown}.{old_name}", f"renamed to {new_name}")
+            self.renamed[("constraint", label, new_name)] = old_name
             del new_constraints[new_name]
         for cname, constraint in old_constraints.items():
             other = new_constraints.get(cname)
@@ -575,6 +599,7 @@ class _Differ:
             other = old_constraints.get(cname)
             if other is not None and _same_constraint(other, constraint):
                 continue
+            self.created.add(("constraint", label, cname))
             self.emit(CONSTRAINTS, "add constraint", f"{label}.{cname}",
                       f"ALTER TABLE {name} ADD CONSTRAINT {ident(cname)} "
                       f"{ddl.constraint_body(constraint)};",
@@ -591,6 +616,7 @@ class _Differ:
                       f"ALTER INDEX {qualified(after.schema, old_name)} "
                       f"RENAME TO {ident(new_name)};")
             self.note("~", "Index", display(after.schema, old_name), f"renamed to {new_name}")
+            self.renamed[("index", label, new_name)] = old_name
             del old_indexes[old_name], new_indexes[new_name]
         for iname, index in old_indexes.items():
             other = new_indexes.get(iname)
@@ -606,10 +632,40 @@ class _Differ:
             other = old_indexes.get(iname)
             if other is not None and _same_index(other, index):
                 continue
+            self.created.add(("index", label, iname))
             self.emit(INDEXES, "create index", f"{after.schema}.{iname}",
                       ddl.create_index(index, after))
             if other is None:
                 self.note("-", "Index", display(after.schema, iname))
+
+    def diff_key_comments(self, before: Table | None, after: Table) -> None:
+        """COMMENT ON CONSTRAINT / INDEX where the comment differs or the object was (re)made."""
+        label, name = after.qualified, ddl.table_name(after)
+        shown = display(after.schema, after.name)
+        old_constraints = {c.name: c for c in before.constraints} if before else {}
+        old_indexes = {i.name: i for i in before.indexes} if before else {}
+        for constraint in after.constraints:
+            key = ("constraint", label, constraint.name)
+            previous = old_constraints.get(self.renamed.get(key, constraint.name))
+            was = None if before is None or key in self.created or previous is None \
+                else previous.comment
+            if constraint.comment != was:
+                self.emit(COMMENTS, "comment", f"{label}.{constraint.name}", ddl.comment(
+                    f"CONSTRAINT {ident(constraint.name)} ON {name}", constraint.comment))
+                if was is not None or (before is not None and key not in self.created):
+                    self.note("~", _CONSTRAINT_WORD[constraint.kind],
+                              f"{shown}.{constraint.name}", "different comment")
+        for index in after.indexes:
+            key = ("index", label, index.name)
+            previous = old_indexes.get(self.renamed.get(key, index.name))
+            was = None if before is None or key in self.created or previous is None \
+                else previous.comment
+            if index.comment != was:
+                self.emit(COMMENTS, "comment", f"{after.schema}.{index.name}", ddl.comment(
+                    f"INDEX {qualified(after.schema, index.name)}", index.comment))
+                if was is not None or (before is not None and key not in self.created):
+                    self.note("~", "Index", display(after.schema, index.name),
+                              "different comment")
 
     def diff_column_comments(self, before: Table, after: Table) -> None:
         old = {c.name: c for c in before.columns}
@@ -741,6 +797,7 @@ class _Differ:
                       f"ALTER TABLE {name} RENAME CONSTRAINT {ident(old_name)} "
                       f"TO {ident(new_name)};")
             self.note("~", "Foreign key", f"{shown}.{old_name}", f"renamed to {new_name}")
+            self.renamed[("constraint", label, new_name)] = old_name
             del old_fks[old_name], new_fks[new_name]
         for cname, fk in old_fks.items():
             other = new_fks.get(cname)
@@ -760,6 +817,7 @@ class _Differ:
             if other is not None and _same_constraint(other, fk) \
                     and not self.fk_rebuilt(label, other):
                 continue
+            self.created.add(("constraint", label, cname))
             self.emit(FOREIGN_KEYS, "add foreign key", f"{label}.{cname}",
                       f"ALTER TABLE {name} ADD CONSTRAINT {ident(cname)} "
                       f"{ddl.constraint_body(fk)};",
@@ -835,6 +893,25 @@ class _Differ:
             early = key[0] == "function" and not any(x in relations for x in d.depends_on)
             self.emit(FUNCTIONS if early else DEFINITIONS, f"create {key[0]}",
                       f"{key[1]}.{key[2]}", ddl.create_definition(d))
+        for key, d in new.items():
+            previous = None if key in create else old[key].comment
+            if d.comment != previous:
+                self.emit(COMMENTS if key not in create else DEFINITIONS, "comment",
+                          f"{key[1]}.{key[2]}", ddl.comment_definition(d))
+                if key not in create:
+                    self.note("~", _DEFINITION_WORD[d.kind], display(d.schema, d.name),
+                              "different comment")
+
+
+def _named_check(text: str) -> tuple[str, str]:
+    """A domain check as the model stores it ('CONSTRAINT name CHECK (...)') -> (name, text)."""
+    found = re.match(r'CONSTRAINT ("(?:[^"]|"")+"|\S+) ', text)
+    if not found:
+        return text, text
+    name = found.group(1)
+    if name.startswith('"'):
+        name = name[1:-1].replace('""', '"')
+    return name, text
 
 
 def _renamed(old: dict, new: dict, same) -> list[tuple[str, str]]:
