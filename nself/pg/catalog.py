@@ -242,3 +242,394 @@ def enum_has_value(conn: psycopg.Connection, type_name: str, label: str) -> bool
         return bool(conn.execute(ENUM_HAS_VALUE_SQL, (type_name, label)).fetchone()[0])
     except (psycopg.errors.InvalidName, psycopg.errors.SyntaxError):
         return False
+
+
+# -- Schema introspection (nself.schema.introspect): a handful of set-based queries for the
+# whole database, run in one snapshot with search_path = public, so that format_type,
+# pg_get_expr and friends qualify exactly the names outside public.
+
+# User tables (and partitions) and views: the relations the schema queries below describe.
+_USER_RELATIONS_CTE = f"""
+rel AS (
+  SELECT c.oid, n.nspname, c.relname, c.relkind
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}
+)"""
+
+
+def _not_member(catalog_table: str, alias: str) -> str:
+    """A predicate: no extension owns the row `alias` of `catalog_table`."""
+    return (f"NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '{catalog_table}'::regclass"
+            f" AND d.objid = {alias}.oid AND d.deptype = 'e')")
+
+
+# public's comment only when it is not the one initdb gives it.
+SCHEMA_NAMESPACES_SQL = f"""
+SELECT n.nspname, CASE WHEN n.nspname <> 'public'
+                         OR obj_description(n.oid, 'pg_namespace') <> 'standard public schema'
+                       THEN obj_description(n.oid, 'pg_namespace') END
+FROM pg_namespace n WHERE {USER_SCHEMA_WHERE} ORDER BY 1
+"""
+# An extension's comment only when it is not the one CREATE EXTENSION gives it.
+SCHEMA_EXTENSIONS_SQL = """
+SELECT e.extname, nullif(obj_description(e.oid, 'pg_extension'), a.comment)
+FROM pg_extension e LEFT JOIN pg_available_extensions a ON a.name = e.extname
+WHERE e.extname <> 'plpgsql' ORDER BY 1
+"""
+SCHEMA_ENUMS_SQL = f"""
+SELECT n.nspname, t.typname,
+       array(SELECT e.enumlabel FROM pg_enum e WHERE e.enumtypid = t.oid
+             ORDER BY e.enumsortorder)::text[],
+       obj_description(t.oid, 'pg_type')
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE t.typtype = 'e' AND {USER_SCHEMA_WHERE} AND {_not_member('pg_type', 't')}
+ORDER BY 1, 2
+"""
+SCHEMA_DOMAINS_SQL = f"""
+SELECT n.nspname, t.typname, format_type(t.typbasetype, t.typtypmod), NOT t.typnotnull,
+       pg_get_expr(t.typdefaultbin, 0),
+       array(SELECT 'CONSTRAINT ' || quote_ident(k.conname) || ' ' || pg_get_constraintdef(k.oid)
+             FROM pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'c'
+             ORDER BY k.conname)::text[],
+       obj_description(t.oid, 'pg_type'),
+       (SELECT cl.collname FROM pg_collation cl
+        WHERE cl.oid = t.typcollation AND t.typcollation <> bt.typcollation)
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+     JOIN pg_type bt ON bt.oid = t.typbasetype
+WHERE t.typtype = 'd' AND {USER_SCHEMA_WHERE} AND {_not_member('pg_type', 't')}
+ORDER BY 1, 2
+"""
+# Sequences that no identity column owns; owned_by from the OWNED BY (auto) dependency.
+SCHEMA_SEQUENCES_SQL = f"""
+SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement,
+       s.seqmin, s.seqmax, s.seqcycle,
+       (SELECT tn.nspname || '.' || tc.relname || '.' || a.attname
+        FROM pg_depend d JOIN pg_class tc ON tc.oid = d.refobjid
+             JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+          AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a' AND d.refobjsubid > 0
+        LIMIT 1),
+       obj_description(c.oid, 'pg_class')
+FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE {USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'i')
+ORDER BY 1, 2
+"""
+SCHEMA_TABLES_SQL = f"""
+WITH {_USER_RELATIONS_CTE}
+SELECT r.oid, r.nspname, r.relname, obj_description(r.oid, 'pg_class'),
+       CASE WHEN r.relkind = 'p' THEN pg_get_partkeydef(r.oid) END,
+       (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i
+        JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+        WHERE i.inhrelid = r.oid AND c.relispartition),
+       CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, r.oid) END,
+       c.relrowsecurity, c.relforcerowsecurity,
+       NOT c.relispartition AND EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = r.oid)
+FROM rel r JOIN pg_class c ON c.oid = r.oid
+WHERE r.relkind IN ('r', 'p')
+ORDER BY 2, 3
+"""
+SCHEMA_COLUMNS_SQL = f"""
+WITH {_USER_RELATIONS_CTE}
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+       CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
+       CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END,
+       CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
+       CASE WHEN a.attcollation <> t.typcollation THEN
+         CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
+              ELSE quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END END,
+       col_description(a.attrelid, a.attnum)
+FROM rel r JOIN pg_attribute a ON a.attrelid = r.oid
+     JOIN pg_type t ON t.oid = a.atttypid
+     LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+     LEFT JOIN pg_collation co ON co.oid = a.attcollation
+     LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+WHERE r.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+# A table's own constraints: NOT NULL rows (PostgreSQL 18) are the columns' nullability;
+# copies a partition receives from its parent (conparentid, inherited checks) are the parent's.
+SCHEMA_CONSTRAINTS_SQL = f"""
+WITH {_USER_RELATIONS_CTE}
+SELECT k.conrelid, k.conname, k.contype,
+       array(SELECT a.attname FROM unnest(k.conkey) WITH ORDINALITY AS x(num, ord)
+             JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = x.num
+             ORDER BY x.ord)::text[],
+       pg_get_constraintdef(k.oid),
+       fn.nspname, fc.relname,
+       array(SELECT a.attname FROM unnest(k.confkey) WITH ORDINALITY AS x(num, ord)
+             JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = x.num
+             ORDER BY x.ord)::text[],
+       k.confdeltype, k.confupdtype, k.condeferrable, k.condeferred,
+       obj_description(k.oid, 'pg_constraint')
+FROM rel r JOIN pg_constraint k ON k.conrelid = r.oid
+     LEFT JOIN pg_class fc ON fc.oid = k.confrelid
+     LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+WHERE r.relkind IN ('r', 'p') AND k.contype IN ('p', 'u', 'c', 'x', 'f')
+  AND k.conparentid = 0 AND k.conislocal
+ORDER BY k.conrelid, k.conname
+"""
+# Indexes that back no constraint and are not a partition's copy of its parent's index.
+SCHEMA_INDEXES_SQL = f"""
+WITH {_USER_RELATIONS_CTE}
+SELECT i.indrelid, ic.relname, i.indisunique, am.amname,
+       array(SELECT pg_get_indexdef(i.indexrelid, k, true)
+             FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k)::text[],
+       array(SELECT pg_get_indexdef(i.indexrelid, k, true)
+             FROM generate_series(i.indnkeyatts + 1, i.indnatts) AS k ORDER BY k)::text[],
+       pg_get_expr(i.indpred, i.indrelid), pg_get_indexdef(i.indexrelid),
+       obj_description(i.indexrelid, 'pg_class')
+FROM rel r JOIN pg_index i ON i.indrelid = r.oid
+     JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+WHERE NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid
+                  AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))
+  AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+ORDER BY i.indrelid, ic.relname
+"""
+# Views and materialized views, functions and procedures, triggers, policies: each with the
+# statement that recreates it, its comment and (from pg_depend/pg_rewrite) what it uses.
+SCHEMA_DEFINITIONS_SQL = f"""
+WITH {_USER_RELATIONS_CTE},
+fun AS (
+  SELECT p.oid, n.nspname, p.proname || '(' || oidvectortypes(p.proargtypes) || ')' AS name
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+  WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMA_WHERE} AND {_not_member('pg_proc', 'p')}
+)
+SELECT CASE r.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END, r.nspname, r.relname,
+       'CREATE ' || CASE r.relkind WHEN 'v' THEN 'VIEW ' ELSE 'MATERIALIZED VIEW ' END
+         || quote_ident(r.nspname) || '.' || quote_ident(r.relname)
+         || coalesce(' WITH (' || array_to_string(c.reloptions, ', ') || ')', '')
+         || E' AS\\n' || rtrim(pg_get_viewdef(r.oid, true), E'; \\n'),
+       obj_description(r.oid, 'pg_class'), 'pg_class'::regclass::oid, r.oid
+FROM rel r JOIN pg_class c ON c.oid = r.oid WHERE r.relkind IN ('v', 'm')
+UNION ALL
+SELECT 'function', f.nspname, f.name, rtrim(pg_get_functiondef(f.oid), E' \\n'),
+       obj_description(f.oid, 'pg_proc'), 'pg_proc'::regclass::oid, f.oid
+FROM fun f
+UNION ALL
+SELECT 'trigger', r.nspname, r.relname || '.' || t.tgname, pg_get_triggerdef(t.oid),
+       obj_description(t.oid, 'pg_trigger'), 'pg_trigger'::regclass::oid, t.oid
+FROM rel r JOIN pg_trigger t ON t.tgrelid = r.oid
+WHERE NOT t.tgisinternal AND t.tgparentid = 0
+UNION ALL
+SELECT 'policy', r.nspname, r.relname || '.' || p.polname,
+       'CREATE POLICY ' || quote_ident(p.polname) || ' ON '
+         || quote_ident(r.nspname) || '.' || quote_ident(r.relname)
+         || CASE WHEN p.polpermissive THEN '' ELSE ' AS RESTRICTIVE' END
+         || CASE p.polcmd WHEN 'r' THEN ' FOR SELECT' WHEN 'a' THEN ' FOR INSERT'
+                          WHEN 'w' THEN ' FOR UPDATE' WHEN 'd' THEN ' FOR DELETE' ELSE '' END
+         || CASE WHEN p.polroles = '{{0}}' THEN ''
+                 ELSE ' TO ' || array_to_string(array(
+                   SELECT CASE WHEN x = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x)) END
+                   FROM unnest(p.polroles) AS x ORDER BY 1), ', ') END
+         || coalesce(' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')', '')
+         || coalesce(' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')', ''),
+       obj_description(p.oid, 'pg_policy'), 'pg_policy'::regclass::oid, p.oid
+FROM rel r JOIN pg_policy p ON p.polrelid = r.oid
+"""
+# What definitions use, in one pass over pg_depend (a view's uses hang off its _RETURN rule):
+# (catalog, oid of the definition) -> the qualified name of a relation, type or function.
+SCHEMA_DEPENDENCIES_SQL = f"""
+WITH {_USER_RELATIONS_CTE},
+owner AS (
+  SELECT d.refclassid AS classid, d.refobjid AS objid, 'pg_rewrite'::regclass AS via, w.oid
+  FROM pg_rewrite w JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+       AND d.refclassid = 'pg_class'::regclass AND d.refobjid = w.ev_class AND d.deptype = 'i'
+  WHERE w.ev_class IN (SELECT oid FROM rel WHERE relkind IN ('v', 'm'))
+)
+SELECT coalesce(o.classid, d.classid), coalesce(o.objid, d.objid),
+       CASE d.refclassid
+         WHEN 'pg_class'::regclass THEN
+           (SELECT n.nspname || '.' || c.relname FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = d.refobjid)
+         WHEN 'pg_proc'::regclass THEN
+           (SELECT n.nspname || '.' || p.proname || '(' || oidvectortypes(p.proargtypes) || ')'
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE p.oid = d.refobjid)
+         WHEN 'pg_type'::regclass THEN
+           (SELECT n.nspname || '.' || coalesce(c.relname, t.typname) FROM pg_type t
+            JOIN pg_namespace n ON n.oid = t.typnamespace
+            LEFT JOIN pg_class c ON c.oid = t.typrelid WHERE t.oid = d.refobjid)
+       END
+FROM pg_depend d LEFT JOIN owner o ON d.classid = o.via AND d.objid = o.oid
+WHERE d.classid IN ('pg_rewrite'::regclass, 'pg_proc'::regclass, 'pg_trigger'::regclass,
+                    'pg_policy'::regclass)
+  AND d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass)
+  AND d.deptype = 'n'
+  AND (d.classid <> 'pg_rewrite'::regclass OR o.oid IS NOT NULL)
+"""
+# Objects in user schemas that the schema model does not describe, by kind and name.
+SCHEMA_UNSUPPORTED_SQL = f"""
+SELECT 'collation ' || n.nspname || '.' || x.collname
+FROM pg_collation x JOIN pg_namespace n ON n.oid = x.collnamespace
+WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_collation', 'x')}
+UNION ALL
+SELECT 'operator ' || n.nspname || '.' || x.oprname || '('
+       || coalesce(format_type(x.oprleft, NULL), 'NONE') || ', '
+       || coalesce(format_type(x.oprright, NULL), 'NONE') || ')'
+FROM pg_operator x JOIN pg_namespace n ON n.oid = x.oprnamespace
+WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_operator', 'x')}
+UNION ALL
+SELECT 'operator class ' || n.nspname || '.' || x.opcname
+FROM pg_opclass x JOIN pg_namespace n ON n.oid = x.opcnamespace
+WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_opclass', 'x')}
+UNION ALL
+SELECT 'operator family ' || n.nspname || '.' || x.opfname
+FROM pg_opfamily x JOIN pg_namespace n ON n.oid = x.opfnamespace
+WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_opfamily', 'x')}
+UNION ALL
+SELECT 'text search configuration ' || n.nspname || '.' || x.cfgname
+FROM pg_ts_config x JOIN pg_namespace n ON n.oid = x.cfgnamespace
+WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_ts_config', 'x')}
+UNION ALL
+SELECT 'text search dictionary ' || n.nspname || '.' || x.dictname
+FROM pg_ts_dict x JOIN pg_namespace n ON n.oid = x.dictnamespace
+WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_ts_dict', 'x')}
+UNION ALL
+SELECT 'text search parser ' || n.nspname || '.' || x.prsname
+FROM pg_ts_parser x JOIN pg_namespace n ON n.oid = x.prsnamespace
+WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_ts_parser', 'x')}
+UNION ALL
+SELECT 'text search template ' || n.nspname || '.' || x.tmplname
+FROM pg_ts_template x JOIN pg_namespace n ON n.oid = x.tmplnamespace
+WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_ts_template', 'x')}
+UNION ALL
+SELECT 'conversion ' || n.nspname || '.' || x.conname
+FROM pg_conversion x JOIN pg_namespace n ON n.oid = x.connamespace
+WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_conversion', 'x')}
+UNION ALL
+SELECT 'statistics ' || n.nspname || '.' || x.stxname
+FROM pg_statistic_ext x JOIN pg_namespace n ON n.oid = x.stxnamespace
+WHERE {USER_SCHEMA_WHERE}
+UNION ALL
+SELECT CASE x.prokind WHEN 'a' THEN 'aggregate ' ELSE 'window function ' END
+       || n.nspname || '.' || x.proname || '(' || oidvectortypes(x.proargtypes) || ')'
+FROM pg_proc x JOIN pg_namespace n ON n.oid = x.pronamespace
+WHERE x.prokind IN ('a', 'w') AND {USER_SCHEMA_WHERE} AND {_not_member('pg_proc', 'x')}
+UNION ALL
+SELECT CASE x.typtype WHEN 'c' THEN 'composite type ' WHEN 'r' THEN 'range type '
+                      ELSE 'type ' END || n.nspname || '.' || x.typname
+FROM pg_type x JOIN pg_namespace n ON n.oid = x.typnamespace
+WHERE (x.typtype IN ('r', 'p') OR x.typtype = 'b' AND x.typelem = 0 OR x.typtype = 'c'
+       AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = x.typrelid AND c.relkind = 'c'))
+  AND {USER_SCHEMA_WHERE} AND {_not_member('pg_type', 'x')}
+UNION ALL
+SELECT CASE c.relkind WHEN 'f' THEN 'foreign table ' ELSE 'table inheritance ' END
+       || n.nspname || '.' || c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE (c.relkind = 'f' OR c.relkind = 'r' AND NOT c.relispartition
+       AND EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid))
+  AND {USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}
+UNION ALL
+SELECT 'rule ' || n.nspname || '.' || c.relname || '.' || w.rulename
+FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE w.rulename <> '_RETURN' AND {USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}
+UNION ALL
+SELECT 'event trigger ' || x.evtname FROM pg_event_trigger x
+WHERE {_not_member('pg_event_trigger', 'x')}
+UNION ALL
+SELECT 'unlogged table ' || n.nspname || '.' || c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relpersistence = 'u' AND c.relkind IN ('r', 'p')
+  AND {USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}
+ORDER BY 1
+"""
+# Owners and explicit privileges (introspect(grants=True)) as the statements that set them:
+# the owner's own privileges are implied and left out.
+SCHEMA_PRIVILEGES_SQL = f"""
+WITH obj AS (
+  SELECT 'SCHEMA' AS word, quote_ident(n.nspname) AS target, n.nspowner AS owner,
+         n.nspacl AS acl
+  FROM pg_namespace n WHERE {USER_SCHEMA_WHERE}
+  UNION ALL
+  SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+                        WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END,
+         quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relowner, c.relacl
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND {USER_SCHEMA_WHERE}
+    AND {NOT_EXTENSION_MEMBER_WHERE}
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                    AND d.objid = c.oid AND d.deptype = 'i')
+  UNION ALL
+  SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
+         quote_ident(n.nspname) || '.' || quote_ident(p.proname)
+           || '(' || oidvectortypes(p.proargtypes) || ')', p.proowner, p.proacl
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+  WHERE p.prokind IN ('f', 'p') AND {USER_SCHEMA_WHERE} AND {_not_member('pg_proc', 'p')}
+  UNION ALL
+  SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,
+         quote_ident(n.nspname) || '.' || quote_ident(t.typname), t.typowner, t.typacl
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+  WHERE t.typtype IN ('e', 'd') AND {USER_SCHEMA_WHERE} AND {_not_member('pg_type', 't')}
+)
+SELECT 'ALTER ' || CASE word WHEN 'PROCEDURE' THEN 'ROUTINE' ELSE word END || ' ' || target
+       || ' OWNER TO ' || quote_ident(pg_get_userbyid(owner)) || ';'
+FROM obj
+UNION ALL
+SELECT 'GRANT ' || a.privilege_type || ' ON '
+       || CASE WHEN word IN ('VIEW', 'MATERIALIZED VIEW') THEN 'TABLE' ELSE word END || ' '
+       || target || ' TO '
+       || CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END
+       || CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END || ';'
+FROM obj, aclexplode(obj.acl) AS a
+WHERE a.grantee <> obj.owner
+ORDER BY 1
+"""
+
+
+@dataclass(frozen=True)
+class SchemaRows:
+    """The raw rows of the schema queries above, read in one snapshot."""
+
+    namespaces: list[tuple]
+    extensions: list[tuple]
+    enums: list[tuple]
+    domains: list[tuple]
+    sequences: list[tuple]
+    tables: list[tuple]
+    columns: list[tuple]
+    constraints: list[tuple]
+    indexes: list[tuple]
+    definitions: list[tuple]
+    dependencies: list[tuple]
+    unsupported: list[tuple]
+    privileges: list[tuple]
+
+
+def schema_rows(conn: psycopg.Connection, privileges: bool = False) -> SchemaRows:
+    """Every row the schema model is built from: one snapshot (REPEATABLE READ, read only,
+    when the connection is idle), search_path = public for the printed names."""
+    from psycopg.pq import TransactionStatus
+
+    idle = conn.info.transaction_status == TransactionStatus.IDLE
+    with conn.transaction():
+        if idle:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        previous = conn.execute("SHOW search_path").fetchone()[0]
+        conn.execute("SELECT set_config('search_path', 'public', true)")
+        try:
+            def rows(text: str) -> list[tuple]:
+                return conn.execute(text).fetchall()
+
+            return SchemaRows(
+                namespaces=rows(SCHEMA_NAMESPACES_SQL),
+                extensions=rows(SCHEMA_EXTENSIONS_SQL),
+                enums=rows(SCHEMA_ENUMS_SQL),
+                domains=rows(SCHEMA_DOMAINS_SQL),
+                sequences=rows(SCHEMA_SEQUENCES_SQL),
+                tables=rows(SCHEMA_TABLES_SQL),
+                columns=rows(SCHEMA_COLUMNS_SQL),
+                constraints=rows(SCHEMA_CONSTRAINTS_SQL),
+                indexes=rows(SCHEMA_INDEXES_SQL),
+                definitions=rows(SCHEMA_DEFINITIONS_SQL),
+                dependencies=rows(SCHEMA_DEPENDENCIES_SQL),
+                unsupported=rows(SCHEMA_UNSUPPORTED_SQL),
+                privileges=rows(SCHEMA_PRIVILEGES_SQL) if privileges else [],
+            )
+        finally:
+            if not idle:
+                conn.execute("SELECT set_config('search_path', %s, true)", (previous,))

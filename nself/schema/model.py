@@ -83,6 +83,8 @@ class Table:
     partition_by: str | None = None         # "RANGE (created_at)" for a partitioned table
     partition_of: str | None = None         # "schema.parent" for a partition
     partition_bound: str | None = None      # "FOR VALUES FROM (...) TO (...)"
+    row_security: bool = False              # ALTER TABLE ... ENABLE ROW LEVEL SECURITY
+    force_row_security: bool = False        # ... FORCE ROW LEVEL SECURITY
 
     @property
     def qualified(self) -> str:
@@ -175,6 +177,9 @@ class Schema:
     definitions: list[Definition] = field(default_factory=list)
     comments: dict[str, str] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
+    # owners and grants as statements ("GRANT SELECT ON TABLE public.users TO app;"), only
+    # when asked for (introspect(grants=True)); empty otherwise
+    privileges: list[str] = field(default_factory=list)
 
     def table(self, qualified: str) -> Table | None:
         """The table named 'schema.name' (a bare name is looked up in public)."""
@@ -217,4 +222,5 @@ class Schema:
                                               d.kind, d.name)),
             comments=dict(sorted(self.comments.items())),
             unsupported=sorted(set(self.unsupported)),
+            privileges=sorted(set(self.privileges)),
         )
