@@ -1,0 +1,207 @@
+"""Column types written in a schema file -> PostgreSQL's canonical spelling (what
+format_type() prints), or the reason the type is not PostgreSQL and the spelling to use.
+
+`canonical(text, user_types)` accepts every built-in type PostgreSQL knows (with its
+modifiers and array brackets), case-insensitively, and the names in `user_types` (enums
+defined in the same file, matched exactly); a few well-known extension types are accepted
+and name the extension they need. Types other databases and ORMs use (`datetime`,
+`nvarchar`, Prisma's `String`, MySQL's `enum('a','b')`, ...) are refused with the
+PostgreSQL type to write instead. serial types become integers with an identity
+("by default"), the way current PostgreSQL recommends instead of serial's sequences."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+class TypeProblem(Exception):
+    """TEXT is not a PostgreSQL type; `fix` says what to write instead."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    type: str                       # format_type() spelling, e.g. "character varying(255)"
+    identity: bool = False          # serial types: an identity column ("by default")
+    extension: str | None = None    # the extension providing the type (citext, ...)
+
+
+# Names format_type() prints as they are, after folding aliases (see _ALIASES).
+_PLAIN = frozenset("""
+    bigint boolean bytea cidr circle date double_precision inet integer json jsonb
+    jsonpath line lseg macaddr macaddr8 money oid path pg_lsn pg_snapshot point polygon
+    real regclass regconfig regdictionary regnamespace regoper regoperator regproc
+    regprocedure regrole regtype smallint text tsquery tsvector txid_snapshot uuid xml
+    box int4range int8range numrange tsrange tstzrange daterange int4multirange
+    int8multirange nummultirange tsmultirange tstzmultirange datemultirange name xid xid8
+    cid tid bpchar
+""".split())
+
+_ALIASES = {
+    "int": "integer", "int4": "integer", "integer": "integer",
+    "int2": "smallint", "smallint": "smallint",
+    "int8": "bigint", "bigint": "bigint",
+    "bool": "boolean", "boolean": "boolean",
+    "float4": "real", "real": "real",
+    "float8": "double precision", "double precision": "double precision",
+    "float": "double precision",
+    "decimal": "numeric", "numeric": "numeric",
+    "varchar": "character varying", "character varying": "character varying",
+    "char varying": "character varying",
+    "char": "character", "character": "character", "nchar": "character",
+    "national character": "character", "national char": "character",
+    "varbit": "bit varying", "bit varying": "bit varying", "bit": "bit",
+    "timestamptz": "timestamp with time zone", "timetz": "time with time zone",
+    '"char"': '"char"',
+}
+_SERIALS = {"serial": "integer", "serial4": "integer", "smallserial": "smallint",
+            "serial2": "smallint", "bigserial": "bigint", "serial8": "bigint"}
+_EXTENSION_TYPES = {"citext": "citext", "hstore": "hstore", "ltree": "ltree",
+                    "lquery": "ltree", "cube": "cube", "geometry": "postgis",
+                    "geography": "postgis", "vector": "vector", "halfvec": "vector",
+                    "isbn": "isn", "ean13": "isn", "issn": "isn", "seg": "seg"}
+_INTERVAL_FIELDS = ("year to month", "day to hour", "day to minute", "day to second",
+                    "hour to minute", "hour to second", "minute to second",
+                    "year", "month", "day", "hour", "minute", "second")
+
+# Spellings of other databases/ORMs -> (PostgreSQL type, remark)
+_FOREIGN = {
+    "datetime": "timestamp", "datetime2": "timestamp", "smalldatetime": "timestamp",
+    "datetimeoffset": "timestamptz", "string": "text", "nvarchar": "varchar",
+    "varchar2": "varchar", "nvarchar2": "varchar", "var char": "varchar",
+    "nvarchar(max)": "text", "varchar(max)": "text",
+    "longtext": "text", "mediumtext": "text", "tinytext": "text", "ntext": "text",
+    "clob": "text", "nclob": "text", "tinyint": "smallint", "mediumint": "integer",
+    "double": "double precision", "number": "numeric", "blob": "bytea",
+    "longblob": "bytea", "mediumblob": "bytea", "tinyblob": "bytea", "binary": "bytea",
+    "varbinary": "bytea", "image": "bytea", "uniqueidentifier": "uuid", "guid": "uuid",
+    "year": "smallint", "long": "bigint", "unsigned": "integer",
+    "bit(1)": "boolean", "tinyint(1)": "boolean",
+}
+_NO_MODIFIER = frozenset({"integer", "smallint", "bigint", "text", "boolean", "real",
+                          "double precision", "uuid", "date", "json", "jsonb", "bytea"})
+
+_MODS = re.compile(r"\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
+
+
+def canonical(text: str, user_types: dict[str, str], tables: frozenset[str] = frozenset()
+              ) -> ColumnType:
+    """TEXT (a column type as written) -> its ColumnType. `user_types` maps the names a
+    file may use for its enums (exactly as written: "mood", "app.mood") to their
+    canonical spelling; `tables` holds the file's table names (a table is not a type).
+    Raises TypeProblem."""
+    raw = " ".join(text.split())
+    if raw in user_types:
+        return ColumnType(user_types[raw])
+    base, dims = raw, ""
+    while True:
+        match = re.search(r"\s*\[\s*\d*\s*\]\Z", base)
+        if not match:
+            break
+        base, dims = base[:match.start()], "[]"
+    if dims and base in user_types:
+        return ColumnType(user_types[base] + "[]")
+    low = base.lower()
+    if low in user_types or base in tables or low in tables:
+        return _refuse(raw, base, user_types, tables)
+    serial = _SERIALS.get(low)
+    if serial:
+        if dims:
+            raise TypeProblem(f"{raw!r} is not a type: serial types cannot be arrays",
+                              f"write {serial}[]")
+        return ColumnType(serial, identity=True)
+    if low in _EXTENSION_TYPES or re.fullmatch(r"(vector|halfvec)\(\d+\)", low):
+        return ColumnType(low + dims, extension=_EXTENSION_TYPES[low.split("(")[0]])
+    name = _builtin(low)
+    if name is None:
+        return _refuse(raw, base, user_types, tables)
+    return ColumnType(name + dims)
+
+
+def _builtin(low: str) -> str | None:
+    """A built-in type in lower case -> format_type spelling, None when unknown."""
+    if low in _ALIASES:
+        name = _ALIASES[low]
+        return "character(1)" if name == "character" else "bit(1)" if name == "bit" else name
+    if low in _PLAIN:
+        return low
+    if low.startswith('"char"'):
+        return '"char"' if low == '"char"' else None
+    m = re.fullmatch(r"(timestamp|time)(\s*\(\s*\d+\s*\))?(\s+(with|without)\s+time\s+zone)?",
+                     low)
+    if m:
+        precision = re.sub(r"\s", "", m.group(2) or "")
+        zone = "with" if m.group(4) == "with" else "without"
+        return f"{m.group(1)}{precision} {zone} time zone"
+    m = re.fullmatch(r"(timestamptz|timetz)\s*(\(\s*\d+\s*\))", low)
+    if m:
+        kind = "timestamp" if m.group(1) == "timestamptz" else "time"
+        return f"{kind}{re.sub(r'[ ]', '', m.group(2))} with time zone"
+    m = re.fullmatch(r"interval(?:\s+(" + "|".join(_INTERVAL_FIELDS) + r"))?"
+                     r"(?:\s*\(\s*(\d+)\s*\))?", low)
+    if m:
+        text = "interval"
+        if m.group(1):
+            text += " " + m.group(1)
+        if m.group(2):
+            text += f"({m.group(2)})"
+        return text
+    m = re.fullmatch(r"([a-z][a-z ]*?)\s*(\(.*\))", low)
+    if m:
+        head = _ALIASES.get(m.group(1).strip())
+        mods = _MODS.fullmatch(m.group(2))
+        if head is None or mods is None or head in _NO_MODIFIER:
+            return None
+        first, second = int(mods.group(1)), mods.group(2)
+        if head == "double precision" or head == "real":
+            return None
+        if head == "numeric":
+            return f"numeric({first},{int(second)})" if second else f"numeric({first},0)"
+        if second is not None or first < 1:
+            return None
+        if m.group(1).strip() == "float":
+            return "real" if first <= 24 else "double precision" if first <= 53 else None
+        return f"{head}({first})"
+    return None
+
+
+def _refuse(raw: str, base: str, user_types: dict[str, str], tables: frozenset[str]):
+    low = base.lower()
+    if base in tables or low in tables:
+        raise TypeProblem(
+            f"{raw!r} is a table, not a type",
+            f"give the column the type of {base}'s key (e.g. uuid or integer) and add "
+            f"`ref: > {base}.id`")
+    folded = {k.lower(): k for k in user_types}
+    if low in folded:
+        raise TypeProblem(f"unknown type {raw!r}",
+                          f"enum names are case-sensitive: write {folded[low]}")
+    m = re.fullmatch(r"enum\s*\((.*)\)", base, re.IGNORECASE | re.DOTALL)
+    if m:
+        values = [v.strip().strip("'\"") for v in m.group(1).split(",") if v.strip()]
+        body = " ".join(values) or "a b"
+        raise TypeProblem(f"{raw!r} is MySQL's inline enum, PostgreSQL has none",
+                          f"define `Enum <name> {{ {body} }}` and use <name> as the type")
+    key = re.sub(r"\s*\(\s*", "(", low)
+    fix = _FOREIGN.get(key) or _FOREIGN.get(low.split("(")[0].strip())
+    if fix is None and "(" in low:
+        head = low.split("(")[0].strip()
+        if _builtin(head):
+            raise TypeProblem(f"unknown type {raw!r}: these modifiers do not fit {head}",
+                              f"write {head}" + (" or numeric(p,s)" if head != "numeric"
+                                                 else "(precision, scale)"))
+        if head.replace(" ", "") in ("int", "integer", "bigint", "smallint"):
+            fix = _ALIASES.get(head.replace(" ", ""), head)
+    if fix is not None:
+        return_type = fix
+        if "(" in low and fix in ("varchar",):
+            return_type = "varchar" + low[low.index("("):].replace(" ", "")
+        raise TypeProblem(f"unknown type {raw!r} (not PostgreSQL)", f"write {return_type}")
+    raise TypeProblem(f"unknown type {raw!r}",
+                      "use a PostgreSQL type (text, integer, varchar(n), timestamptz, ...) "
+                      "or define `Enum " + base + " { ... }` in this file")
