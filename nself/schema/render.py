@@ -1,0 +1,366 @@
+"""Schema model -> text: a complete SQL script (`to_sql`) and DBML (`to_dbml`).
+
+Both render the normalised model in a fixed order, so the same schema gives the same
+bytes every time. SQL statements come from nself.schema.ddl (one spelling for the
+differ and the export). What DBML cannot carry (views, functions, triggers, policies,
+check and exclusion constraints, partitions, domains, sequences, ...) is written as a
+`// not in DBML: ...` line, never dropped silently."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from nself.schema import ddl
+from nself.schema.ddl import ident, qualified
+from nself.schema.model import DEFINITION_KINDS, Constraint, Definition, Index, Schema, Table
+
+# -- SQL ---------------------------------------------------------------------------------
+
+_COMMENT_WORD = {"view": "VIEW", "materialized view": "MATERIALIZED VIEW",
+                 "function": "ROUTINE", "trigger": "TRIGGER", "policy": "POLICY"}
+
+
+def to_sql(schema: Schema) -> str:
+    """A CREATE script for an empty database, in dependency order: schemas, extensions,
+    enums, domains, sequences, functions that need no table, tables (partitions after
+    their parent) without foreign keys, sequence owners, foreign keys, indexes, row
+    security, the other definitions (each after what it uses), comments, privileges."""
+    s = schema.normalised()
+    tables = {t.qualified: t for t in s.tables}
+    sections: list[list[str]] = []
+    sections.append([f"CREATE SCHEMA {ident(n)};" for n in s.schemas if n != "public"])
+    sections.append([f"CREATE EXTENSION IF NOT EXISTS {ident(n)};" for n in s.extensions])
+    sections.append([ddl.create_enum(e) for e in s.enums])
+    sections.append([ddl.create_domain(d) for d in s.domains])
+    sections.append([ddl.create_sequence(q) for q in s.sequences])
+    relations = set(tables) | {d.qualified for d in s.definitions if d.kind != "function"}
+    early = [d for d in s.definitions
+             if d.kind == "function" and not any(x in relations for x in d.depends_on)]
+    sections.append([ddl.create_definition(d) for d in definition_order(early)])
+    ordered = sorted(s.tables, key=lambda t: (_depth(tables, t), t.schema, t.name))
+    sections.append([ddl.create_table(t, tables.get(t.partition_of or "")) for t in ordered])
+    sections.append([ddl.owned_by(q) for q in s.sequences if q.owned_by])
+    sections.append([f"ALTER TABLE {ddl.table_name(t)} ADD CONSTRAINT {ident(c.name)} "
+                     f"{ddl.constraint_body(c)};"
+                     for t in ordered for c in t.constraints if c.kind == "f"])
+    sections.append([ddl.create_index(i, t) for t in ordered for i in t.indexes])
+    security = []
+    for t in ordered:
+        if t.row_security:
+            security.append(f"ALTER TABLE {ddl.table_name(t)} ENABLE ROW LEVEL SECURITY;")
+        if t.force_row_security:
+            security.append(f"ALTER TABLE {ddl.table_name(t)} FORCE ROW LEVEL SECURITY;")
+    sections.append(security)
+    late = [d for d in s.definitions if d not in early]
+    sections.append([ddl.create_definition(d) for d in definition_order(late)])
+    sections.append(_sql_comments(s, ordered))
+    sections.append(list(s.privileges))
+    sections.append([f"-- not modelled (not in this script): {u}" for u in s.unsupported])
+    return "\n\n".join("\n".join(part) for part in sections if part) + "\n"
+
+
+def definition_order(definitions: list[Definition]) -> list[Definition]:
+    """DEFINITIONS with each after the ones it depends on; ties by kind (functions, views,
+    materialized views, triggers, policies), schema, name; a cycle is broken by that order."""
+    rank = {d.qualified: (DEFINITION_KINDS.index(d.kind), d.schema, d.name) for d in definitions}
+    by_name = {d.qualified: d for d in definitions}
+    remaining = sorted(definitions, key=lambda d: rank[d.qualified])
+    placed: set[str] = set()
+    done: list[Definition] = []
+    while remaining:
+        ready = [d for d in remaining
+                 if all(x in placed or x not in by_name or x == d.qualified
+                        for x in d.depends_on)] or remaining[:1]
+        for d in ready:
+            placed.add(d.qualified)
+            done.append(d)
+        remaining = [d for d in remaining if d.qualified not in placed]
+    return done
+
+
+def _depth(tables: dict[str, Table], table: Table) -> int:
+    depth = 0
+    while table.partition_of and table.partition_of in tables and depth < 100:
+        depth, table = depth + 1, tables[table.partition_of]
+    return depth
+
+
+def _sql_comments(s: Schema, tables: list[Table]) -> list[str]:
+    out = []
+    for key, text in s.comments.items():
+        kind, _, name = key.partition(":")
+        out.append(ddl.comment(f"{kind.upper()} {ident(name)}", text))
+    out += [ddl.comment(f"TYPE {qualified(e.schema, e.name)}", e.comment)
+            for e in s.enums if e.comment is not None]
+    out += [ddl.comment(f"DOMAIN {qualified(d.schema, d.name)}", d.comment)
+            for d in s.domains if d.comment is not None]
+    out += [ddl.comment(f"SEQUENCE {qualified(q.schema, q.name)}", q.comment)
+            for q in s.sequences if q.comment is not None]
+    for t in tables:
+        name = ddl.table_name(t)
+        if t.comment is not None:
+            out.append(ddl.comment(f"TABLE {name}", t.comment))
+        out += [ddl.comment(f"COLUMN {name}.{ident(c.name)}", c.comment)
+                for c in t.columns if c.comment is not None]
+        out += [ddl.comment(f"CONSTRAINT {ident(c.name)} ON {name}", c.comment)
+                for c in t.constraints if c.comment is not None]
+        out += [ddl.comment(f"INDEX {qualified(t.schema, i.name)}", i.comment)
+                for i in t.indexes if i.comment is not None]
+    out += [ddl.comment(f"{_COMMENT_WORD[d.kind]} {ddl.definition_target(d)}", d.comment)
+            for d in definition_order(s.definitions) if d.comment is not None]
+    return out
+
+
+# -- DBML --------------------------------------------------------------------------------
+
+_DBML_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# format_type spellings -> the short names DBML files use (all PostgreSQL aliases).
+_DBML_TYPES = [
+    (re.compile(r"character varying(\(\d+\))?"), r"varchar\1"),
+    (re.compile(r"character(\(\d+\))?"), r"char\1"),
+    (re.compile(r"timestamp(\(\d+\))? with time zone"), r"timestamptz\1"),
+    (re.compile(r"timestamp(\(\d+\))? without time zone"), r"timestamp\1"),
+    (re.compile(r"time(\(\d+\))? with time zone"), r"timetz\1"),
+    (re.compile(r"time(\(\d+\))? without time zone"), r"time\1"),
+    (re.compile(r"double precision"), "float8"),
+    (re.compile(r"bit varying(\(\d+\))?"), r"varbit\1"),
+]
+_ACTION_WORDS = {"CASCADE": "cascade", "RESTRICT": "restrict", "SET NULL": "set null",
+                 "SET DEFAULT": "set default", "NO ACTION": "no action"}
+_SERIAL = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
+
+
+def dbml_name(name: str) -> str:
+    """A DBML identifier, double-quoted only when it is not a plain word."""
+    if _DBML_PLAIN.match(name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dbml_table_name(schema: str, name: str) -> str:
+    """`name` in public, `schema.name` elsewhere, each part quoted when needed."""
+    return dbml_name(name) if schema == "public" else f"{dbml_name(schema)}.{dbml_name(name)}"
+
+
+def dbml_string(text: str) -> str:
+    """A DBML string: '...' on one line, '''...''' when it spans lines."""
+    escaped = text.replace("\\", "\\\\")
+    if "\n" in text:
+        return "'''" + escaped.replace("'''", "\\'''") + "'''"
+    return "'" + escaped.replace("'", "\\'") + "'"
+
+
+def dbml_type(type_: str) -> str:
+    for pattern, short in _DBML_TYPES:
+        match = pattern.fullmatch(type_.removesuffix("[]"))
+        if match:
+            return match.expand(short) + ("[]" if type_.endswith("[]") else "")
+    if re.fullmatch(r"[A-Za-z0-9_.\[\]]+(\(\d+(,\s*\d+)?\))?(\[\])*", type_):
+        return type_
+    return '"' + type_.replace('"', '\\"') + '"'
+
+
+def dbml_default(expression: str, column_type: str) -> str:
+    """A column default as DBML writes it: number, true/false/null, 'string' or `expr`."""
+    text = expression.strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return text
+    if text.lower() in ("true", "false"):
+        return text.lower()
+    if re.fullmatch(r"NULL(::[\w .\"\[\]()]+)?", text):
+        return "null"
+    literal = re.fullmatch(r"'((?:[^']|'')*)'(?:::(.+))?", text)
+    if literal:
+        value, cast = literal.group(1).replace("''", "'"), literal.group(2)
+        number = re.fullmatch(r"-?\d+(\.\d+)?", value)
+        if number and cast in ("integer", "bigint", "smallint", "numeric"):
+            return value
+        if cast is None or cast == column_type or cast in ("text", "character varying"):
+            return dbml_string(value)
+    return "`" + text + "`"
+
+
+def to_dbml(schema: Schema) -> str:
+    """The model as DBML (dbdiagram.io's dialect), without a Project block: enums, tables
+    (columns, indexes, notes), references; then a `// not in DBML:` line for each object
+    DBML cannot carry (the SQL export keeps them)."""
+    s = schema.normalised()
+    tables = {t.qualified: t for t in s.tables}
+    blocks: list[str] = []
+    missing: list[str] = []
+    for e in s.enums:
+        values = "\n".join(f"  {dbml_name(v)}" for v in e.values)
+        blocks.append(f"Enum {dbml_table_name(e.schema, e.name)} {{\n{values}\n}}")
+        if e.comment is not None:
+            missing.append(f"comment on enum {e.qualified}")
+    refs: list[str] = []
+    for t in s.tables:
+        if t.partition_of:
+            missing.append(f"partition {t.qualified} of {t.partition_of} "
+                           f"({t.partition_bound or 'DEFAULT'})")
+            continue
+        blocks.append(_dbml_table(t, s, missing))
+        refs += [_dbml_ref(t, c, missing) for c in t.foreign_keys]
+    used = {e.schema for e in s.enums} | {t.schema for t in s.tables}
+    missing += [f"schema {n}" for n in s.schemas if n not in used and n != "public"]
+    missing += [f"comment on {k.replace(':', ' ', 1)}" for k in s.comments]
+    missing += [f"extension {n}" for n in s.extensions]
+    missing += [f"domain {d.qualified} ({d.type})" for d in s.domains]
+    missing += [f"sequence {q.qualified}" for q in s.sequences
+                if not _serial_sequence(q, tables)]
+    missing += [f"{d.kind} {d.qualified}" for d in definition_order(s.definitions)]
+    missing += [f"privileges: {p}" for p in s.privileges]
+    parts = blocks + (["\n".join(refs)] if refs else [])
+    notes = [f"// not in DBML: {m} (kept in SQL)" for m in missing]
+    notes += [f"// not modelled by nself (neither in DBML nor in SQL): {u}"
+              for u in s.unsupported]
+    if notes:
+        parts.append("\n".join(notes))
+    return "\n\n".join(parts) + "\n"
+
+
+def _serial_sequence(sequence, tables: dict[str, Table]) -> bool:
+    """Whether SEQUENCE is a serial column's own (DBML writes that column as serial)."""
+    if not sequence.owned_by:
+        return False
+    table_name, _, column_name = sequence.owned_by.rpartition(".")
+    table = tables.get(table_name)
+    column = table.column(column_name) if table else None
+    return column is not None and _serial_of(column, sequence.qualified)
+
+
+def _serial_of(column, sequence_qualified: str) -> bool:
+    """Whether COLUMN is a serial one: an integer type defaulting to the sequence's nextval."""
+    schema, _, name = sequence_qualified.partition(".")
+    regclass = ident(name) if schema == "public" else qualified(schema, name)
+    return column.type in _SERIAL and column.default == f"nextval('{regclass}'::regclass)"
+
+
+def _dbml_table(t: Table, s: Schema, missing: list[str]) -> str:
+    label = dbml_table_name(t.schema, t.name)
+    pk = t.primary_key
+    single_pk = pk.columns[0] if pk and len(pk.columns) == 1 and _default_name(
+        pk, t, "pkey") else None
+    single_unique = {c.columns[0] for c in t.constraints
+                     if c.kind == "u" and len(c.columns) == 1 and _default_name(c, t, "key")
+                     and c.definition == f"UNIQUE ({ident(c.columns[0])})"}
+    owned = {q.owned_by.rpartition(".")[2]: q for q in s.sequences
+             if q.owned_by and q.owned_by.rpartition(".")[0] == t.qualified}
+    lines = []
+    for c in t.columns:
+        settings = []
+        type_ = dbml_type(c.type)
+        default = c.default
+        if c.name in owned and _serial_of(c, owned[c.name].qualified):
+            type_, default = _SERIAL[c.type], None
+        if c.name == single_pk:
+            settings.append("pk")
+        if c.identity:
+            settings.append("increment")
+        if not c.nullable and c.name != single_pk:
+            settings.append("not null")
+        if c.name in single_unique:
+            settings.append("unique")
+        if default is not None and not c.generated:
+            settings.append(f"default: {dbml_default(default, c.type)}")
+        if c.comment is not None:
+            settings.append(f"note: {dbml_string(c.comment)}")
+        tail = f" [{', '.join(settings)}]" if settings else ""
+        lines.append(f"  {dbml_name(c.name)} {type_}{tail}")
+        if c.generated:
+            missing.append(f"generated column {t.qualified}.{c.name} "
+                           f"GENERATED ALWAYS AS ({c.generated}) STORED")
+        if c.collation:
+            missing.append(f"collation {c.collation} of {t.qualified}.{c.name}")
+        if c.identity == "always":
+            missing.append(f"identity {t.qualified}.{c.name} is GENERATED ALWAYS")
+    indexes = []
+    for c in t.constraints:
+        if c.kind in ("p", "u") and c.columns and (
+                len(c.columns) > 1 or not _default_name(c, t, "pkey" if c.kind == "p" else "key")
+                or (c.kind == "u" and c.columns[0] not in single_unique)):
+            word = "pk" if c.kind == "p" else "unique"
+            indexes.append(f"    {_dbml_index_columns(c.columns)} [{word}, "
+                           f"name: {dbml_string(c.name)}]")
+            if c.kind == "u" and c.definition != "UNIQUE (" + ", ".join(
+                    ident(x) for x in c.columns) + ")":
+                missing.append(f"unique constraint {t.qualified}.{c.name}: {c.definition}")
+        elif c.kind in ("c", "x"):
+            word = "check" if c.kind == "c" else "exclusion"
+            missing.append(f"{word} constraint {t.qualified}.{c.name}: {c.definition}")
+        if c.comment is not None:
+            missing.append(f"comment on constraint {t.qualified}.{c.name}")
+    for i in t.indexes:
+        if _dbml_index_ok(i):
+            settings = (["unique"] if i.unique else []) + [f"name: {dbml_string(i.name)}"]
+            if i.method != "btree":
+                settings.append(f"type: {i.method}")
+            if i.comment is not None:
+                settings.append(f"note: {dbml_string(i.comment)}")
+            indexes.append(f"    {_dbml_index_columns(i.columns)} [{', '.join(settings)}]")
+        else:
+            missing.append(f"index {t.schema}.{i.name}: {ddl.create_index(i, t)}")
+    if indexes:
+        lines += ["", "  indexes {", *indexes, "  }"]
+    if t.comment is not None:
+        lines += ["", f"  Note: {dbml_string(t.comment)}"]
+    if t.partition_by:
+        missing.append(f"partitioning of {t.qualified}: PARTITION BY {t.partition_by}")
+    if t.row_security or t.force_row_security:
+        missing.append(f"row level security of {t.qualified}")
+    return f"Table {label} {{\n" + "\n".join(lines) + "\n}"
+
+
+def _default_name(c: Constraint, t: Table, suffix: str) -> bool:
+    """Whether C has the name PostgreSQL gives it unnamed (so DBML need not carry it)."""
+    if suffix == "pkey":
+        return c.name == f"{t.name}_pkey"
+    return c.name == f"{t.name}_{'_'.join(c.columns)}_{suffix}"
+
+
+def _dbml_index_columns(columns: list[str]) -> str:
+    items = [dbml_name(c) if _DBML_PLAIN.match(c) or not _expression(c) else f"`{c}`"
+             for c in columns]
+    return items[0] if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _expression(text: str) -> bool:
+    return bool(re.search(r"[()\s:']", text)) and not text.startswith('"')
+
+
+def _dbml_index_ok(i: Index) -> bool:
+    """Whether DBML can carry index I (btree or hash, no WHERE, INCLUDE, ordering, opclass
+    or collation)."""
+    if i.method not in ("btree", "hash") or i.where or i.include:
+        return False
+    tail = ddl.index_tail(i)
+    return not re.search(r"\b(DESC|NULLS FIRST|NULLS LAST|COLLATE)\b|_ops\b", tail)
+
+
+def _dbml_ref(t: Table, c: Constraint, missing: list[str]) -> str:
+    source = dbml_table_name(t.schema, t.name)
+    target = dbml_table_name(c.ref_schema or "public", c.ref_table or "")
+    settings = []
+    if c.on_delete != "NO ACTION":
+        settings.append(f"delete: {_ACTION_WORDS[c.on_delete]}")
+    if c.on_update != "NO ACTION":
+        settings.append(f"update: {_ACTION_WORDS[c.on_update]}")
+    tail = f" [{', '.join(settings)}]" if settings else ""
+    name = "" if _default_name(c, t, "fkey") else f" {dbml_name(c.name)}"
+    rebuilt = ddl.constraint_body(replace(c, definition="", deferrable=False,
+                                          initially_deferred=False))
+    if c.definition and _normal_fk(c.definition) != _normal_fk(rebuilt):
+        missing.append(f"foreign key details {t.qualified}.{c.name}: {c.definition}")
+    return (f"Ref{name}: {source}.{_ref_columns(c.columns)} > "
+            f"{target}.{_ref_columns(c.ref_columns)}{tail}")
+
+
+def _normal_fk(text: str) -> str:
+    """An FK definition without the parts DBML does carry spelled differently."""
+    return re.sub(r"\s+", " ", re.sub(r"REFERENCES \S+?\(", "REFERENCES (", text)).strip()
+
+
+def _ref_columns(columns: list[str]) -> str:
+    names = [dbml_name(c) for c in columns]
+    return names[0] if len(names) == 1 else f"({', '.join(names)})"
