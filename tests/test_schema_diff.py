@@ -471,3 +471,134 @@ def test_thousand_tables_diff_in_well_under_a_second():
     assert len(plan.differences) > 24
     assert elapsed < 0.5, elapsed
 
+
+
+# -- round trips on real servers ---------------------------------------------------------------
+
+BASE = """
+CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL, name text);
+CREATE TABLE posts (id integer PRIMARY KEY, user_id integer REFERENCES users(id), title text);
+"""
+
+ROUND_TRIPS = {
+    "add table": (BASE, BASE + """
+        CREATE TABLE comments (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                               post_id integer NOT NULL REFERENCES posts(id),
+                               body text COLLATE "C", created_at timestamptz DEFAULT now());
+        COMMENT ON TABLE comments IS 'What readers say';
+        COMMENT ON COLUMN comments.body IS 'it''s markdown';
+        """, None),
+    "column with default": (BASE, BASE.replace(
+        "name text)", "name text, status text NOT NULL DEFAULT 'active')"), None),
+    "not null column": (BASE, BASE.replace("name text)", "name text NOT NULL)"), None),
+    "type change under a view": (BASE + "CREATE VIEW titles AS SELECT id, title FROM posts;",
+                                 BASE.replace("title text", "title varchar(200)")
+                                 + "CREATE VIEW titles AS SELECT id, title FROM posts;", None),
+    "enum value": ("CREATE TYPE mood AS ENUM ('sad', 'happy');"
+                   "CREATE TABLE t (id int PRIMARY KEY, m mood DEFAULT 'sad', ms mood[]);",
+                   "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy', 'great');"
+                   "CREATE TABLE t (id int PRIMARY KEY, m mood DEFAULT 'sad', ms mood[]);", None),
+    "index": (BASE, BASE + "CREATE UNIQUE INDEX users_email_key2 ON users (email);", None),
+    "foreign key with delete cascade": (BASE, BASE.replace(
+        "REFERENCES users(id)", "REFERENCES users(id) ON DELETE CASCADE"), None),
+    "drop column": (BASE.replace("title text)", "title text, legacy jsonb)"), BASE, None),
+    "rename with hint": (BASE, BASE.replace("users", "members").replace("name text", "nick text"),
+                         {"public.users": "public.members",
+                          "public.users.name": "public.members.nick"}),
+    "composite foreign key": (BASE, BASE + """
+        CREATE TABLE tags (org integer, tag text, PRIMARY KEY (org, tag));
+        CREATE TABLE post_tags (post_id integer REFERENCES posts(id), org integer, tag text,
+                                FOREIGN KEY (org, tag) REFERENCES tags (org, tag)
+                                    ON UPDATE CASCADE);
+        """, None),
+    "second schema": (BASE, BASE + """
+        CREATE SCHEMA app;
+        CREATE TYPE app.state AS ENUM ('open', 'closed');
+        CREATE TABLE app."Orders" (id serial PRIMARY KEY, "user" integer REFERENCES users(id),
+                                   state app.state NOT NULL DEFAULT 'open');
+        """, None),
+    "check constraint": (BASE, BASE.replace(
+        "title text)", "title text, CONSTRAINT title_len CHECK (length(title) < 200))"), None),
+    "partial and expression index": (BASE, BASE + """
+        CREATE INDEX users_lower_email ON users (lower(email)) WHERE name IS NOT NULL;
+        CREATE INDEX posts_title_inc ON posts (user_id) INCLUDE (title);
+        """, None),
+    "foreign key cycle": ("", """
+        CREATE TABLE a (id int PRIMARY KEY, b_id int);
+        CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a(id));
+        ALTER TABLE a ADD FOREIGN KEY (b_id) REFERENCES b(id);
+        """, None),
+    "rich": (BASE, BASE + """
+        CREATE EXTENSION IF NOT EXISTS citext;
+        CREATE TABLE handles (handle citext PRIMARY KEY);
+        CREATE DOMAIN positive AS integer CHECK (VALUE > 0);
+        CREATE SEQUENCE counter START 10 INCREMENT 5;
+        CREATE TABLE events (id bigserial, at date NOT NULL, amount positive,
+                             doubled integer GENERATED ALWAYS AS (amount * 2) STORED,
+                             PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+        CREATE TABLE events_2024 PARTITION OF events
+            FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        CREATE INDEX events_at ON events (at);
+        CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN NEW.title := trim(NEW.title); RETURN NEW; END $$;
+        CREATE TRIGGER posts_touch BEFORE INSERT ON posts FOR EACH ROW EXECUTE FUNCTION touch();
+        CREATE MATERIALIZED VIEW post_counts AS SELECT user_id, count(*) FROM posts GROUP BY 1;
+        """, None),
+}
+
+
+def _introspect(database):
+    from nself.schema.introspect import introspect
+
+    with database.connect() as conn:
+        return introspect(conn)
+
+
+def _apply(database, plan) -> None:
+    """Run a plan as a migration would: each group in a transaction, autocommit groups
+    statement by statement."""
+    with database.connect() as conn:
+        for group in plan.groups():
+            if group.autocommit:
+                for change in group.changes:
+                    conn.execute(change.sql)
+            else:
+                with conn.transaction():
+                    conn.execute(group.sql())
+
+
+@pytest.mark.parametrize("case", list(ROUND_TRIPS))
+def test_round_trip(db, case):
+    """UP = diff(A, B) applied to A gives B's schema exactly; DOWN = diff(B, A) brings A back."""
+    a_sql, b_sql, renames = ROUND_TRIPS[case]
+    other = db.create_sibling()
+    for database, text in ((db, a_sql), (other, b_sql)):
+        if text.strip():
+            with database.connect() as conn:
+                conn.execute(text)
+    before, target = _introspect(db), _introspect(other)
+    up = diff(before, target, renames)
+    assert not up.empty
+    _apply(db, up)
+    after = _introspect(db)
+    assert diff(after, target).empty, diff(after, target).up_sql()
+    assert after == target
+    down = diff(target, before, invert_renames(renames))
+    _apply(db, down)
+    back = _introspect(db)
+    assert diff(back, before).empty, diff(back, before).up_sql()
+    assert back == before
+
+
+def test_round_trip_drop_warns_on_real_data(db):
+    """Dropping a column of a table with rows: the plan carries the warning line and the
+    hazard, and the DOWN puts the column back (empty: the data is gone)."""
+    a_sql, b_sql, _ = ROUND_TRIPS["drop column"]
+    other = db.create_sibling()
+    with db.connect() as conn:
+        conn.execute(a_sql)
+    with other.connect() as conn:
+        conn.execute(b_sql)
+    plan = diff(_introspect(db), _introspect(other))
+    assert "-- WARNING: drops data (public.posts.legacy)" in plan.up_sql()
+    assert [c.hazard for c in plan.hazards()] == [DROPS_DATA]

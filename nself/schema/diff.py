@@ -30,11 +30,11 @@ from nself.schema import ddl
 from nself.schema.ddl import ident, literal, qualified
 from nself.schema.model import Column, Constraint, Definition, Index, Schema, Table
 
-(ENUM_VALUES, RENAMES, RELEASE_SEQUENCES, DROP_DEFINITIONS, DROP_FOREIGN_KEYS, DROP_INDEXES,
- DROP_CONSTRAINTS, DROP_COLUMNS, DROP_TABLES, SCHEMAS, EXTENSIONS, ENUMS, DOMAINS, SEQUENCES,
- FUNCTIONS, TABLES, COLUMNS, CONSTRAINTS, SEQUENCE_OWNERS, FOREIGN_KEYS, INDEXES, COMMENTS,
- DEFINITIONS, DROP_REPLACED_TYPES, DROP_SEQUENCES, DROP_DOMAINS, DROP_ENUMS, DROP_EXTENSIONS,
- DROP_SCHEMAS) = range(29)
+(ENUM_VALUES, RENAMES, RELEASE_SEQUENCES, REVOKES, DROP_DEFINITIONS, DROP_FOREIGN_KEYS,
+ DROP_INDEXES, DROP_CONSTRAINTS, DROP_COLUMNS, DROP_TABLES, SCHEMAS, EXTENSIONS, ENUMS,
+ DOMAINS, SEQUENCES, FUNCTIONS, TABLES, COLUMNS, CONSTRAINTS, SEQUENCE_OWNERS, FOREIGN_KEYS,
+ INDEXES, COMMENTS, DEFINITIONS, PRIVILEGES, DROP_REPLACED_TYPES, DROP_SEQUENCES, DROP_DOMAINS,
+ DROP_ENUMS, DROP_EXTENSIONS, DROP_SCHEMAS) = range(31)
 
 DROPS_DATA = "drops data"
 WARNING = "-- WARNING: drops data"
@@ -214,6 +214,7 @@ class _Differ:
         self.keys_dropped: set[tuple[str, frozenset[str]]] = set()
         self.replaced_enums: dict[str, str] = {}               # type text -> kind of USING
         self.created: set[tuple[str, str, str]] = set()        # ("index", table, name), ...
+        self.remade_definitions: set[tuple[str, str, str]] = set()
         self.renamed: dict[tuple[str, str, str], str] = {}     # the same -> old name
 
     # -- recording -------------------------------------------------------------------------
@@ -237,6 +238,7 @@ class _Differ:
         self.diff_sequences()
         self.diff_definitions()
         self.diff_comments()
+        self.diff_privileges()
         ordered = [c for _, _, c in sorted(self.changes, key=lambda t: (t[0], t[1]))]
         return Plan(ordered, self.differences, self.unsupported)
 
@@ -347,6 +349,30 @@ class _Differ:
             self.emit(COMMENTS, "comment", key, ddl.comment(f"{words[kind]} {ident(name)}",
                                                              new.get(key)))
             self.note("~", words[kind].title(), name, "different comment")
+
+    def diff_privileges(self) -> None:
+        """Owners and grants (present only when both models were read with grants=True):
+        grants only the old side has are revoked first; the new side's statements that the
+        old lacks, or whose view was made anew, run after everything was created."""
+        old, new = set(self.old.privileges), set(self.new.privileges)
+        remade = {qualified(k[1], k[2]) for k in self.remade_definitions
+                  if k[0] in ("view", "materialized view")}
+        for statement in sorted(old - new):
+            found = re.match(r"GRANT (.+) ON (.+) TO (.+?)( WITH GRANT OPTION)?;\Z", statement)
+            if found:
+                self.emit(REVOKES, "revoke", found.group(2),
+                          f"REVOKE {found.group(1)} ON {found.group(2)} FROM {found.group(3)};")
+                self.note("+", "Privilege", statement.rstrip(";"))
+            elif not statement.startswith("ALTER "):  # an owner is set by the new side's line
+                self.unsupported.append(f"privilege statement {statement}")
+        for statement in sorted(new):
+            target = re.search(r" ON (?:TABLE|SEQUENCE) (.+) TO |^ALTER (?:MATERIALIZED )?VIEW "
+                               r"(.+) OWNER TO ", statement)
+            again = target is not None and (target.group(1) or target.group(2)) in remade
+            if statement not in old or again:
+                self.emit(PRIVILEGES, "grant", statement, statement)
+                if statement not in old:
+                    self.note("-", "Privilege", statement.rstrip(";"))
 
     # -- types -----------------------------------------------------------------------------
     def diff_enums(self) -> None:
@@ -529,6 +555,7 @@ class _Differ:
         parent = tables.get(table.partition_of) if table.partition_of else None
         label, shown = table.qualified, display(table.schema, table.name)
         self.emit(TABLES, "create table", label, ddl.create_table(table, parent))
+        self.row_security(table)
         self.note("-", "Table", shown)
         name = ddl.table_name(table)
         if table.comment:
@@ -540,6 +567,22 @@ class _Differ:
         for index in _own_indexes(table, parent):
             self.emit(INDEXES, "create index", f"{table.schema}.{index.name}",
                       ddl.create_index(index, table))
+
+    def row_security(self, table: Table, before: Table | None = None) -> None:
+        name, label = ddl.table_name(table), table.qualified
+        shown = display(table.schema, table.name)
+        if table.row_security != (before.row_security if before else False):
+            word = "ENABLE" if table.row_security else "DISABLE"
+            self.emit(TABLES, "alter table", label,
+                      f"ALTER TABLE {name} {word} ROW LEVEL SECURITY;")
+            if before:
+                self.note("~", "Table", shown, "different row security")
+        if table.force_row_security != (before.force_row_security if before else False):
+            word = "FORCE" if table.force_row_security else "NO FORCE"
+            self.emit(TABLES, "alter table", label,
+                      f"ALTER TABLE {name} {word} ROW LEVEL SECURITY;")
+            if before:
+                self.note("~", "Table", shown, "different forced row security")
 
     def drop_table(self, table: Table, old: dict[str, Table], new: dict[str, Table]) -> None:
         parent = old.get(table.partition_of) if table.partition_of else None
@@ -569,6 +612,7 @@ class _Differ:
         if before.comment != after.comment:
             self.emit(COMMENTS, "comment", label, ddl.comment(f"TABLE {name}", after.comment))
             self.note("~", "Table", shown, "different comment")
+        self.row_security(after, before)
         if not after.partition_of:  # a partition's columns are its parent's
             self.diff_columns(before, after)
         else:
@@ -888,6 +932,7 @@ class _Differ:
                       ddl.drop_definition(old[key]))
         relations = {t.qualified for t in self.new.tables} | {
             f"{k[1]}.{k[2]}" for k in new if k[0] != "function"}
+        self.remade_definitions = create
         for key in _topological(new, create | replace_in_place):
             d = new[key]
             early = key[0] == "function" and not any(x in relations for x in d.depends_on)
