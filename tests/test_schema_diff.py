@@ -440,6 +440,20 @@ def test_comments_on_keys_indexes_sequences_and_definitions():
     assert "INDEX" not in text and "VIEW" not in text
 
 
+def test_row_security_and_privileges():
+    """Row security is enabled/forced with ALTER TABLE; a grant only the old side has is
+    revoked first, a new one granted after everything was created."""
+    old = model([users()])
+    old.privileges = ["GRANT SELECT ON TABLE public.users TO app;"]
+    new = model([users(row_security=True, force_row_security=True)])
+    new.privileges = ["GRANT INSERT ON TABLE public.users TO app WITH GRANT OPTION;"]
+    assert diff(old, new).up_sql() == (
+        "REVOKE SELECT ON TABLE public.users FROM app;\n"
+        "ALTER TABLE public.users ENABLE ROW LEVEL SECURITY;\n"
+        "ALTER TABLE public.users FORCE ROW LEVEL SECURITY;\n"
+        "GRANT INSERT ON TABLE public.users TO app WITH GRANT OPTION;\n")
+
+
 def _big_model(tables: int, variant: int = 0) -> Schema:
     result = []
     for i in range(tables):
