@@ -1,0 +1,96 @@
+"""`db.schema` tasks: export (and sync, which says how to do it by hand)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from invoke import Collection
+
+from nself import output as out
+from nself.errors import UsageError
+from nself.pg import connection
+from nself.tasks.base import command, environment
+
+FORMATS = ("dbml", "sql")
+
+
+@command(help={
+    "format": "What to write: dbml (dbdiagram.io's language; the default) or sql (a "
+              "complete CREATE script in dependency order).",
+    "output": "Write to FILE instead of standard output; FILE is replaced only once the "
+              "whole export is written (never left empty or half-written).",
+    "grants": "Include owners and grants (left out by default).",
+})
+def export(c, format="dbml", output=None, grants=False):
+    """Print the database's schema as DBML or SQL (stable order: a re-export is identical)."""
+    if format not in FORMATS:
+        raise UsageError(f"--format must be dbml or sql, not {format!r}.")
+    target = _output_path(output) if output is not None else None
+    # Imported here: the schema package pulls in pglast (via nself.schema.ddl), which
+    # `nself db status` and every other command's start-up must not pay for.
+    from nself.schema.introspect import introspect
+    from nself.schema.render import to_dbml, to_sql
+
+    env = environment()
+    with connection.connect(connection.target(env)) as conn:
+        model = introspect(conn, grants=grants)
+    text = to_dbml(model) if format == "dbml" else to_sql(model)
+    if target is None:
+        out.line(text.removesuffix("\n"))
+        return
+    write_atomically(target, text)
+    tables = sum(1 for t in model.tables if not t.partition_of)
+    out.ok(f"Schema exported: {output} ({format.upper()}, {tables} "
+           f"table{'s' if tables != 1 else ''})")
+
+
+@command(help={"token": "A dbdiagram.io API token (not used: see the message)."})
+def sync(c, token=None):
+    """dbdiagram.io sync: not available; says which commands do the same by hand."""
+    raise UsageError(
+        "dbdiagram.io's API is not available, so there is no sync: export with `nself db "
+        "schema export --format dbml --output schema.dbml`, paste it into dbdiagram.io, and "
+        "bring the edited file back with `nself db schema import schema.dbml`.")
+
+
+def _output_path(name: str) -> Path:
+    """The --output file, refused up front (exit 2) when it cannot be written."""
+    if not name:
+        raise UsageError("--output needs a file name.")
+    path = Path(name)
+    if path.is_dir():
+        raise UsageError(f"Cannot write {name}: it is a folder.")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"Cannot write {name}: the folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"Cannot write {name}: the folder {folder} is not writable.")
+    return path
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write TEXT to a temporary file beside PATH and rename it over PATH: PATH is either
+    its old self or the complete new text, never empty or partial (a full disk or Ctrl-C
+    removes the temporary file and leaves PATH alone)."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+collection = Collection("schema", export, sync)
