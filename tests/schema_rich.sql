@@ -95,3 +95,5 @@ ALTER TABLE posts ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_posts ON posts FOR SELECT USING (user_id = '00000000-0000-0000-0000-000000000000'::uuid);
 CREATE COLLATION app.c_copy FROM "C";
 CREATE TYPE app.pair AS (a integer, b text);
+CREATE UNIQUE INDEX post_counts_user ON post_counts (user_id);
+ALTER TABLE order_lines SET (fillfactor = 70);

@@ -134,6 +134,9 @@ def test_definitions_and_dependencies(db):
     trigger = found[("trigger", "public.users.users_touch")]
     assert trigger.sql.startswith("CREATE TRIGGER users_touch BEFORE UPDATE ON public.users")
     assert trigger.depends_on == ["public.touch_updated_at()", "public.users"]
+    matview = found[("materialized view", "public.post_counts")]
+    assert matview.sql.endswith(";\nCREATE UNIQUE INDEX post_counts_user ON public.post_counts "
+                                "USING btree (user_id)")
     policy = found[("policy", "public.posts.own_posts")]
     assert policy.sql.startswith("CREATE POLICY own_posts ON public.posts FOR SELECT USING (")
     assert policy.depends_on == ["public.posts"]
@@ -147,7 +150,8 @@ def test_unsupported_objects_are_named_and_nself_is_left_out(db):
              "CREATE AGGREGATE app.total (integer) (sfunc = int4pl, stype = integer);")
     s = _model(db)
     assert s.unsupported == ["aggregate app.total(integer)", "collation app.c_copy",
-                             "composite type app.pair"]
+                             "composite type app.pair",
+                             "storage parameters of public.order_lines (fillfactor=70)"]
     assert "nself" not in s.schemas
     assert not any(t.schema == "nself" for t in s.tables)
     assert not any("citext" in d.name for d in s.definitions)

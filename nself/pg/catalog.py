@@ -532,6 +532,12 @@ UNION ALL
 SELECT 'event trigger ' || x.evtname FROM pg_event_trigger x
 WHERE {_not_member('pg_event_trigger', 'x')}
 UNION ALL
+SELECT 'storage parameters of ' || n.nspname || '.' || c.relname || ' ('
+       || array_to_string(c.reloptions, ', ') || ')'
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.reloptions IS NOT NULL AND c.relkind IN ('r', 'p', 'm')
+  AND {USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}
+UNION ALL
 SELECT 'unlogged table ' || n.nspname || '.' || c.relname
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relpersistence = 'u' AND c.relkind IN ('r', 'p')

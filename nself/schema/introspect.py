@@ -43,7 +43,7 @@ def introspect(conn: psycopg.Connection, *, grants: bool = False) -> Schema:
         if comment is not None:
             comments[f"extension:{name}"] = comment
     unsupported = [r[0] for r in rows.unsupported]
-    tables = _tables(rows, unsupported)
+    tables = _tables(rows)
     schema = Schema(
         schemas=[r[0] for r in rows.namespaces],
         extensions=[r[0] for r in rows.extensions],
@@ -76,7 +76,7 @@ def _sequence(row: tuple) -> Sequence:
                     cycle, owned_by, comment)
 
 
-def _tables(rows: catalog.SchemaRows, unsupported: list[str]) -> list[Table]:
+def _tables(rows: catalog.SchemaRows) -> list[Table]:
     columns: dict[int, list[Column]] = defaultdict(list)
     for relid, name, type_, nullable, default, identity, generated, collation, comment in (
             rows.columns):
@@ -114,8 +114,15 @@ def _definitions(rows: catalog.SchemaRows) -> list[Definition]:
     for classid, objid, target in rows.dependencies:
         if target and not target.startswith(_SYSTEM_PREFIXES):
             uses[(classid, objid)].add(target)
+    # A materialized view's indexes go and come back with it: they are part of its text.
+    view_indexes: dict[int, list[str]] = defaultdict(list)
+    for relid, _name, _unique, _method, _keys, _include, _where, definition, _comment in (
+            rows.indexes):
+        view_indexes[relid].append(definition)
     definitions = []
     for kind, schema, name, sql, comment, classid, objid in rows.definitions:
+        if kind == "materialized view" and view_indexes[objid]:
+            sql = ";\n".join([sql, *view_indexes[objid]])
         needs = uses[(classid, objid)]
         if kind in ("trigger", "policy"):
             needs = needs | {f"{schema}.{name.rpartition('.')[0]}"}
