@@ -29,25 +29,31 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyparsing as pp
-from pydbml.definitions.common import comment as _comment
-from pydbml.definitions.enum import enum as _enum
-from pydbml.definitions.project import project as _project
-from pydbml.definitions.reference import ref as _ref
-from pydbml.definitions.sticky_note import sticky_note as _sticky_note
-from pydbml.definitions.table import table as _table
-from pydbml.definitions.table_group import table_group as _table_group
-from pydbml.parser.blueprints import (
-    EnumBlueprint,
-    ExpressionBlueprint,
-    ProjectBlueprint,
-    ReferenceBlueprint,
-    TableBlueprint,
-)
+from pyparsing.warnings import PyparsingWarning
+
+with warnings.catch_warnings():
+    # pydbml 1.2 calls pyparsing's pre-3 names, which warn once on import
+    warnings.simplefilter("ignore", PyparsingWarning)
+    from pydbml.definitions.common import comment as _comment
+    from pydbml.definitions.enum import enum as _enum
+    from pydbml.definitions.project import project as _project
+    from pydbml.definitions.reference import ref as _ref
+    from pydbml.definitions.sticky_note import sticky_note as _sticky_note
+    from pydbml.definitions.table import table as _table
+    from pydbml.definitions.table_group import table_group as _table_group
+    from pydbml.parser.blueprints import (
+        EnumBlueprint,
+        ExpressionBlueprint,
+        ProjectBlueprint,
+        ReferenceBlueprint,
+        TableBlueprint,
+    )
 
 from nself.errors import UsageError
 from nself.schema import types
@@ -251,6 +257,10 @@ class _Builder:
         front = scan(self.text)
         self.problems.extend(front.problems)
         parsed = [(block, self.parse_block(block)) for block in front.blocks]
+        # what failed to parse is known by name, so that nothing else is reported for it
+        self.broken = {f"{b.table.schema}.{b.table.name}" for b, bp in parsed
+                       if bp is None and b.table is not None}
+        broken_enums = [b.name for b, bp in parsed if bp is None and b.name is not None]
         enums = self.build_enums([(b, bp) for b, bp in parsed if isinstance(bp, EnumBlueprint)])
         tables: list[_Tbl] = []
         partials: dict[str, _Tbl] = {}
@@ -280,6 +290,8 @@ class _Builder:
             user_types[f"{enum.schema}.{enum.name}"] = spelling
             if enum.schema == "public":
                 user_types[enum.name] = spelling
+        for schema, name in broken_enums:
+            user_types[f"{schema}.{name}"] = user_types[name] = name
         table_names = frozenset(n for t in tables
                                 for n in (t.front.name, f"{t.front.schema}.{t.front.name}"))
         extensions: set[str] = set()
@@ -327,9 +339,8 @@ class _Builder:
             found = "the end of the block"
         expected = re.sub(r"\s*\(at char.*", "", exc.msg)
         expected = re.sub(r",\s*found.*", "", expected)
-        if "string enclosed" in expected:
-            expected = "Expected a 'quoted string'"
-        elif len(expected) > 60 or "W:(" in expected or "Combine" in expected:
+        if "string enclosed" in expected or len(expected) > 60 or "W:(" in expected \
+                or "Combine" in expected:
             expected = ""
         construct, fix = block.label or block.keyword.capitalize(), None
         table = block.table
@@ -396,6 +407,8 @@ class _Builder:
                 continue
             name, offset = item
             partial = partials.get(name)
+            if partial is None and f"public.{name}" in self.broken:
+                continue
             if partial is None:
                 close = difflib.get_close_matches(name, list(partials), 1)
                 self.problem(offset, front.label, f"unknown TablePartial {name!r}",
@@ -564,7 +577,7 @@ class _Builder:
                    taken: dict[str, set[str]]) -> list[Table]:
         junctions: list[Table] = []
         seen: set[tuple] = set()
-        for ref in refs:
+        for ref in sorted(refs, key=lambda r: r.offset):
             bp = ref.blueprint
             if bp.inline:
                 left = (ref.schema1, ref.table1, ref.cols1)
@@ -615,7 +628,7 @@ class _Builder:
                 tables: dict[str, _Tbl]) -> _Tbl | None:
         entry = tables.get(f"{schema}.{name}")
         if entry is None or entry.table is None:
-            if entry is None:
+            if entry is None and f"{schema}.{name}" not in self.broken:
                 shown = name if schema == "public" else f"{schema}.{name}"
                 known = [k.removeprefix("public.") for k in tables]
                 self.problem(ref.offset, ref.construct, f"reference to unknown table {shown!r}",
@@ -646,13 +659,13 @@ class _Builder:
         if not any(sorted(k) == sorted(tcols) for k in keys):
             shown = ", ".join(tcols)
             pk = target.primary_key
+            fix = (f"add [unique] to {target.name}.{tcols[0]}" if len(tcols) == 1 else
+                   f"add ({shown}) [unique] to the indexes of {target.name}")
+            if pk is not None:
+                fix += f", or refer to its primary key {target.name}.{', '.join(pk.columns)}"
             self.problem(ref.offset, ref.construct,
                          f"{target.name}({shown}) is neither a primary key nor unique, so "
-                         "it cannot be referenced",
-                         f"add [unique] to {target.name}.{tcols[0]}" if len(tcols) == 1 else
-                         f"add ({shown}) [unique] to the indexes of {target.name}"
-                         + (f", or refer to its primary key {target.name}."
-                            f"{', '.join(pk.columns)}" if pk else ""))
+                         "it cannot be referenced", fix)
             ok = False
         return ok
 
@@ -700,7 +713,7 @@ class _Builder:
             label = f"Records {records.table}"
             entry = tables.get(key)
             if entry is None or entry.table is None:
-                if entry is None:
+                if entry is None and key not in self.broken:
                     known = [k.removeprefix("public.") for k in tables]
                     self.problem(records.offset, label, f"unknown table {records.table!r}",
                                  _suggest(records.table, known, "table"))

@@ -192,6 +192,7 @@ class Block:
     inserted: int = 0
     table: FrontTable | None = None
     label: str = ""
+    name: tuple[str, str] | None = None     # (schema, name) of an Enum
 
     def original(self, loc: int) -> int:
         """An offset in `text` -> the offset in the user's file."""
@@ -377,6 +378,10 @@ class _Scanner:
                 block = Block(keyword, token.start, stop, "")
                 if keyword in ("table", "tablepartial"):
                     self.scan_table(i, end, block)
+                elif keyword == "enum":
+                    schema, name, _ = self.name_at(i + 1, end)
+                    block.name = (schema or "public", name)
+                    block.label = f"Enum {name}"
                 blocks.append(block)
             i = max(end, i + 1)
         for block in blocks:
@@ -486,7 +491,8 @@ class _Scanner:
         tokens = self.tokens
         name = tokens[i]
         bracket = next((m for m in range(i + 1, stop) if tokens[m].is_punct("[")
-                        and self._depth_in(i, m) == 0), stop)
+                        and self._depth_in(i, m) == 0 and not self._array_brackets(m, stop)),
+                       stop)
         type_end = bracket
         # the deprecated `name type pk unique` form: trailing words are settings
         while type_end - 1 > i + 1 and tokens[type_end - 1].is_name("pk", "unique"):
@@ -494,10 +500,12 @@ class _Scanner:
         type_tokens = tokens[i + 1:type_end]
         if not type_tokens:
             return                      # pydbml reports the missing type
-        if len(type_tokens) == 1 and type_tokens[0].kind == "dq":
-            type_text = type_tokens[0].value
-        else:
-            type_text = self.text[type_tokens[0].start:type_tokens[-1].end]
+        # DBML quotes types with spaces ("double precision"); the quotes are not SQL's
+        type_text = ""
+        for at, token in enumerate(type_tokens):
+            if at and token.start > type_tokens[at - 1].end:
+                type_text += " "
+            type_text += token.value if token.kind == "dq" else token.text
         column = FrontColumn(name.value, name.start, type_text, type_tokens[0].start)
         self.blank(type_tokens[0].start, type_tokens[-1].end, first="x")
         construct = f"column {table.display}.{name.value}"
@@ -530,6 +538,14 @@ class _Scanner:
             self.remove_settings(bracket, close, items, drop)
         table.columns.append(column)
         table.items.append(("column", column))
+
+    def _array_brackets(self, m: int, stop: int) -> bool:
+        """Whether the [ at token m opens a type's array brackets ([] or [3])."""
+        tokens = self.tokens
+        if m + 1 < stop and tokens[m + 1].is_punct("]"):
+            return True
+        return (m + 2 < stop and tokens[m + 1].kind == "name" and tokens[m + 1].text.isdigit()
+                and tokens[m + 2].is_punct("]"))
 
     def scan_indexes(self, table: FrontTable, i: int, end: int) -> None:
         k = i

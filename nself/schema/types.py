@@ -202,6 +202,7 @@ def _refuse(raw: str, base: str, user_types: dict[str, str], tables: frozenset[s
         if "(" in low and fix in ("varchar",):
             return_type = "varchar" + low[low.index("("):].replace(" ", "")
         raise TypeProblem(f"unknown type {raw!r} (not PostgreSQL)", f"write {return_type}")
-    raise TypeProblem(f"unknown type {raw!r}",
-                      "use a PostgreSQL type (text, integer, varchar(n), timestamptz, ...) "
-                      "or define `Enum " + base + " { ... }` in this file")
+    fix = "use a PostgreSQL type (text, integer, varchar(n), timestamptz, ...)"
+    if re.fullmatch(r"\w+(\.\w+)?", base):
+        fix += f" or define `Enum {base} {{ ... }}` in this file"
+    raise TypeProblem(f"unknown type {raw!r}", fix)
