@@ -330,3 +330,29 @@ def test_progress_bar_only_on_a_terminal(project):
     assert "002_t2" in shown.out and "003_t3" in shown.out and "2 migrations applied" in shown.out
     back = run_on_terminal(project.root, "db", "migrate", "down", "--no-backup")
     assert back.code == 0 and "Rolled back 003_t3" in back.out, back
+
+
+def test_carriage_returns_reach_the_server_as_written(project):
+    """A CR inside a string literal is data: it reaches the server unchanged (only the
+    checksum ignores line endings); CRLF and lone-CR files still apply."""
+    (project.migrations / "001_c.sql").write_bytes(
+        b"-- UP\r\nCREATE TABLE c (x text);\r\nINSERT INTO c VALUES ('a\rb'), ('c\r\nd');\r\n"
+        b"-- DOWN\r\nDROP TABLE c;\r\n")
+    (project.migrations / "002_mac.sql").write_bytes(
+        b"-- UP\rCREATE TABLE mac (x int);\r-- DOWN\rDROP TABLE mac;\r")
+    result = project.run("db", "migrate", "up")
+    assert result.code == 0, result
+    assert project.db.query("SELECT x FROM c ORDER BY x") == [("a\rb",), ("c\r\nd",)]
+    assert project.db.tables() == ["c", "mac"]
+    (project.migrations / "001_c.sql").write_bytes(
+        (project.migrations / "001_c.sql").read_bytes().replace(b"\r\n-- UP", b"\n-- UP")
+        .replace(b");\r\nINSERT", b");\nINSERT"))
+    assert "Changed" not in project.run("db", "migrate", "status").out
+
+
+def test_syntax_error_line_in_a_crlf_file(project):
+    """Line numbers count CRLF and CR line ends alike."""
+    (project.migrations / "001_bad.sql").write_bytes(
+        b"-- UP\r\nSELECT 1;\r\nSELECT 2;\r\nSELEC 3;\r\n-- DOWN\r\n")
+    result = project.run("db", "migrate", "up")
+    assert result.code == 1 and "001_bad.sql line 4" in result.err, result

@@ -55,6 +55,15 @@ class MigrationFileError(UsageError):
     """A migration file (or the folder) is malformed; names the file and line."""
 
 
+# A line ends with CRLF, CR or LF, as editors on every system write them.
+LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
+
+
+def line_of(text: str, offset: int) -> int:
+    """The 1-based line of character `offset` in `text`."""
+    return len(LINE_BREAK.findall(text, 0, offset)) + 1
+
+
 def normalise(raw: bytes) -> bytes:
     """The bytes whose checksum identifies a migration: no UTF-8 BOM, LF line endings.
 
@@ -120,8 +129,11 @@ class Migration:
     label: str      # the version as written in the file name ("001")
     name: str
     filename: str
-    data: bytes     # normalised (see `normalise`)
+    data: bytes     # normalised (see `normalise`): what the checksum covers
     relpath: str = ""  # for messages: the path from the project root
+    # the bytes as read: the SQL sent is exactly these (a CR inside a string literal is
+    # data), only the checksum ignores line endings
+    raw: bytes | None = None
 
     @property
     def id(self) -> str:
@@ -129,17 +141,18 @@ class Migration:
 
     @cached_property
     def text(self) -> str:
+        data = self.data if self.raw is None else self.raw.removeprefix(b"\xef\xbb\xbf")
         try:
-            text = self.data.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             # Replacing bad bytes would change the SQL (and its data) without a word.
-            line = self.data[:exc.start].count(b"\n") + 1
-            raise self.error(line, f"not UTF-8 text (byte 0x{self.data[exc.start]:02x}): save "
+            line = line_of(data[:exc.start].decode("latin-1"), exc.start)
+            raise self.error(line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}): save "
                                    "the file as UTF-8") from None
         nul = text.find("\0")
         if nul >= 0:
             # libpq sends a query as a C string: it would end at the NUL, silently.
-            raise self.error(text.count("\n", 0, nul) + 1,
+            raise self.error(line_of(text, nul),
                              "a NUL byte (\\x00): PostgreSQL cannot receive it in SQL text; "
                              "remove it (write binary data as an escaped literal, e.g. "
                              "'\\x00'::bytea)")
@@ -154,7 +167,8 @@ class Migration:
         """The file's sections and directives; raises `MigrationFileError` when malformed."""
         up_at = down_at = None
         depends, depends_line, no_tx = None, 0, False
-        lines = self.text.split("\n")
+        parts = LINE_BREAK.split(self.text)
+        lines, breaks = parts[0::2], parts[1::2] + [""]
         for number, line in enumerate(lines, 1):
             stripped = line.strip()
             if not stripped.startswith("--"):
@@ -178,12 +192,18 @@ class Migration:
                                 "(and the SQL that undoes it under `-- DOWN`)")
         end = down_at - 1 if down_at else len(lines)
         lines = ["" if re.match(RESTRICT_MARKER, line) else line for line in lines]
-        up = Section("\n".join(lines[up_at:end]), up_at + 1)
-        down = Section("\n".join(lines[down_at:]), down_at + 1) if down_at else None
+
+        def joined(first: int, last: int) -> str:
+            # the lines with their own line breaks (CRLF stays CRLF), none after the last
+            return "".join(lines[i] + (breaks[i] if i < last - 1 else "")
+                           for i in range(first, last))
+
+        up = Section(joined(up_at, end), up_at + 1)
+        down = Section(joined(down_at, len(lines)), down_at + 1) if down_at else None
         for section in (up, down):
             if section is None:
                 continue
-            for offset, line in enumerate(section.text.split("\n")):
+            for offset, line in enumerate(LINE_BREAK.split(section.text)[0::2]):
                 if re.match(COPY_DATA_END, line):
                     raise self.error(section.line + offset,
                                      "inline `COPY ... FROM stdin` data (ended by `\\.`) is a "
@@ -254,7 +274,7 @@ def read_folder(folder: Path, root: Path | None = None) -> list[Migration]:
                 "YYYYMMDDHHMMSS timestamp.")
         raw = _read(os.path.join(base, filename), shown)
         found.append(Migration(version, match.group(1), match.group(2), filename,
-                               normalise(raw), shown))
+                               normalise(raw), shown, raw))
     found.sort(key=lambda m: (m.version, m.filename))
     for before, after in zip(found, found[1:], strict=False):
         if before.version == after.version:
@@ -335,10 +355,10 @@ def split(section: Section, migration: Migration, parse: bool = False) -> list[S
         slices = list(parser.split(text, with_parser=True, only_slices=True))
     except parser.ParseError as exc:
         location = exc.args[1] if len(exc.args) > 1 else 0
-        raise migration.error(section.line + text.count("\n", 0, max(location, 0)),
+        raise migration.error(section.line + line_of(text, max(location, 0)) - 1,
                               f"SQL syntax error: {exc.args[0]}") from None
     if not parse and not needs_parsing(text):
-        return [Statement(text[s], section.line + text.count("\n", 0, s.start), start=s.start,
+        return [Statement(text[s], section.line + line_of(text, s.start) - 1, start=s.start,
                           end=s.stop) for s in slices]
     import pglast
 
@@ -346,7 +366,7 @@ def split(section: Section, migration: Migration, parse: bool = False) -> list[S
     for raw in pglast.parse_sql(text):
         start = raw.stmt_location
         body = text[start:start + raw.stmt_len] if raw.stmt_len else text[start:].rstrip(" \n;")
-        statements.append(Statement(body, section.line + text.count("\n", 0, start),
+        statements.append(Statement(body, section.line + line_of(text, start) - 1,
                                     start=start, end=start + len(body), **_classify(raw.stmt)))
     return statements
 
@@ -361,11 +381,11 @@ def locate(section: Section, index: int, position: int | None = None) -> int:
         slices = list(parser.split(text, with_parser=True, only_slices=True))
     except parser.ParseError as exc:
         location = exc.args[1] if len(exc.args) > 1 else 0
-        return section.line + text.count("\n", 0, max(location, 0))
+        return section.line + line_of(text, max(location, 0)) - 1
     if 0 <= index < len(slices):
-        return section.line + text.count("\n", 0, slices[index].start)
+        return section.line + line_of(text, slices[index].start) - 1
     if position is not None and 0 <= position <= len(text):
-        return section.line + text.count("\n", 0, position)
+        return section.line + line_of(text, position) - 1
     return section.line
 
 
