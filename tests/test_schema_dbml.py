@@ -112,6 +112,7 @@ def test_rich_file_covers_partials_checks_records_schemas_and_refs():
     assert users.column("mood").default == "'happy'::app.mood"
     assert users.column("score").default == "'-1.5'::double precision"
     assert users.column("tags").type == "text[]"
+    assert users.column("tags").default == "'{}'::text[]"
     assert users.column("nickname").default is None and users.column("nickname").nullable
     assert users.column("created_at").default == "now()"          # from ~timestamps
     assert users.column("updated_at").type == "timestamp(3) with time zone"  # later partial
@@ -621,6 +622,19 @@ def test_arbitrary_text_raises_nothing_but_dbml_error(text):
         parse_dbml(text)
     except DbmlError as exc:
         assert all(re.match(r"schema\.dbml:\d+:\d+: ", p) for p in exc.problems)
+
+
+RICH = (DATA / "rich.dbml").read_text()
+
+
+@settings(max_examples=300)
+@given(st.integers(0, len(RICH)), st.integers(0, 30), st.text(max_size=8))
+def test_edits_of_a_real_file_raise_nothing_but_dbml_error(at, cut, inserted):
+    """Cutting and inserting text anywhere in rich.dbml gives a model or a DbmlError."""
+    try:
+        parse_dbml(RICH[:at] + inserted + RICH[at + cut:])
+    except DbmlError as exc:
+        assert exc.problems
 
 
 def test_thousand_tables_parse_time_is_reported(capsys):

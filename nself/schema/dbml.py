@@ -785,6 +785,8 @@ def _default_sql(value: Value, type_text: str) -> str:
     told without a server: 'user'::user_role, now(), 0, '-1'::integer, true."""
     base = _base(type_text)
     if value.kind == "expression":
+        if re.fullmatch(r"'(?:[^']|'')*'", value.text):
+            return f"{value.text}::{base}"     # a bare literal: cast as the server prints it
         return value.text
     if value.kind == "boolean":
         return value.text
