@@ -356,3 +356,22 @@ def test_syntax_error_line_in_a_crlf_file(project):
         b"-- UP\r\nSELECT 1;\r\nSELECT 2;\r\nSELEC 3;\r\n-- DOWN\r\n")
     result = project.run("db", "migrate", "up")
     assert result.code == 1 and "001_bad.sql line 4" in result.err, result
+
+
+@pytest.mark.parametrize("text", [
+    "SELECT 1;\n",                                        # no -- UP
+    "-- UP\n\n-- DOWN\n",                                 # empty UP
+    "-- depends_on: 999\n-- UP\nSELECT 1;\n",             # unknown dependency
+    "-- UP\n\\i other.sql\n",                             # psql meta-command
+])
+def test_reporting_commands_refuse_a_pending_file_up_would_refuse(project, text):
+    """`migrate status`, `db status` and their --json forms give the same exit 2 as `up`
+    for a pending file `up` would refuse (never "pending", exit 0)."""
+    project.migration("001_ok.sql", "CREATE TABLE ok (id int);", "DROP TABLE ok;")
+    (project.migrations / "002_bad.sql").write_text(text)
+    for argv in (("db", "migrate", "up"), ("db", "migrate", "status"),
+                 ("db", "migrate", "status", "--json"), ("db", "status"),
+                 ("db", "status", "--json"), ("db", "migrate", "status", "--check")):
+        result = project.run(*argv)
+        assert result.code == 2 and "002_bad.sql" in result.err, (argv, result)
+    assert project.db.scalar("SELECT to_regnamespace('nself')") is None

@@ -231,6 +231,14 @@ class Migration:
     def no_transaction(self) -> bool:
         return self.sections.no_transaction
 
+    def check_runnable(self) -> None:
+        """Raise `MigrationFileError` unless `up` could run this file: well-formed sections
+        and a non-empty UP."""
+        if self.up.empty:
+            raise self.error(self.up.line - 1, "the UP section is empty (the `create` template "
+                             "as written?): write the SQL to apply under `-- UP`, or delete "
+                             "the file")
+
     def error(self, line: int, what: str) -> MigrationFileError:
         return MigrationFileError(f"{self.where(line)}: {what}.")
 
@@ -321,11 +329,13 @@ def _shown(path: Path, root: Path | None) -> str:
     return str(path)
 
 
-def check_dependencies(migrations: Iterable[Migration]) -> None:
-    """Every `-- depends_on:` names an existing, earlier migration."""
+def check_dependencies(migrations: Iterable[Migration],
+                       checked: Iterable[Migration] | None = None) -> None:
+    """Every `-- depends_on:` (of `checked`, default all) names an existing, earlier
+    migration of `migrations`."""
     migrations = list(migrations)
     by_version = {m.version: m for m in migrations}
-    for m in migrations:
+    for m in migrations if checked is None else checked:
         target = m.depends_on
         if target is None:
             continue

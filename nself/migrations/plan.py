@@ -87,9 +87,7 @@ def prepare_up(pending: list[MigrationState]) -> list[Prepared]:
     prepared = []
     for e in pending:
         m = e.migration
-        if m.up.empty:
-            raise m.error(m.up.line - 1, "the UP section is empty (the `create` template as "
-                          "written?): write the SQL to apply under `-- UP`, or delete the file")
+        m.check_runnable()
         prepared.append(prepare(m, m.up, m.no_transaction, strict=True))
     return prepared
 

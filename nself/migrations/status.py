@@ -58,9 +58,16 @@ def merge(migrations: list[Migration], rows: list[history.AppliedRow]) -> list[M
 
 
 def read_status(env: Environment, conn) -> list[MigrationState]:
-    """Where every migration stands; needs only checksums, never parses SQL."""
+    """Where every migration stands, from checksums; files not yet applied are checked as
+    `up` would check them (a malformed one is exit 2 here too), applied ones are not re-read
+    (their checksum says whether they changed), and SQL is never parsed."""
     migrations = files.read_folder(env.migrations_dir, env.root)
-    return merge(migrations, history.applied(conn))
+    states = merge(migrations, history.applied(conn))
+    pending = [state.migration for state in states if state.status == PENDING]
+    for migration in pending:
+        migration.check_runnable()
+    files.check_dependencies(migrations, pending)
+    return states
 
 
 def counts(entries: list[MigrationState]) -> dict:
