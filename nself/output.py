@@ -68,6 +68,8 @@ def _stream(err: bool):
 def _write(text: str, err: bool) -> None:
     check_failed()
     stream = _stream(err)
+    if stream is None:  # started with the descriptor closed (`>&-`): Python gives None
+        raise output_failed(ValueError("closed"), err)
     try:
         stream.write(text + "\n")
         stream.flush()
@@ -208,7 +210,7 @@ class ProgressBar:
     @classmethod
     def on_terminal(cls, label: str, unit: str = "bytes") -> ProgressBar | None:
         try:
-            attached = sys.stdout.isatty()
+            attached = sys.stdout is not None and sys.stdout.isatty()
         except ValueError:  # closed stdout
             attached = False
         return cls(label, unit) if attached else None

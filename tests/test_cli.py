@@ -617,3 +617,17 @@ def test_arguments_that_are_not_utf8(project):
                            b"create", b"bad\xff"], cwd=project.root, capture_output=True)
     assert proc.returncode == errors.USAGE and b"Traceback" not in proc.stderr
     assert list(project.migrations.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [("db", "status"), ("db", "migrate", "status"),
+                                  ("db", "migrate", "up"), ("db", "backup")])
+def test_closed_stdout_is_an_output_failure(project, argv):
+    """Started with stdout closed (`>&-`), a command fails as an output failure (exit 1,
+    one line), never an internal error."""
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    command = " ".join([sys.executable, "-m", "nself", *argv]) + " >&-"
+    proc = subprocess.run(["bash", "-c", command], cwd=project.root, capture_output=True,
+                          text=True, timeout=120, env={**os.environ})
+    assert proc.returncode == 1, proc
+    assert "Cannot write to standard output" in proc.stderr, proc
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr

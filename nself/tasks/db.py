@@ -75,7 +75,8 @@ def shell(c, command=None, file=None, database=None):
     missing: list[str] = []
 
     def relay_error(text: str) -> None:
-        sys.stderr.write(text)
+        if sys.stderr is not None:
+            sys.stderr.write(text)
         ext = connection.missing_extension_in(text)
         if ext:
             missing.append(ext)
