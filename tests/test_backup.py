@@ -393,6 +393,59 @@ def test_killed_nself_takes_pg_restore_along(project):
         holder.close()
 
 
+SLOW_TABLES = """
+CREATE FUNCTION slow_ok(n int) RETURNS boolean LANGUAGE sql AS $$
+  SELECT CASE WHEN current_setting('nself.slow', true) = 'on'
+              THEN pg_sleep(0.01) IS NOT NULL ELSE true END $$;
+CREATE TABLE slow_a (id int CHECK (slow_ok(id)));
+CREATE TABLE slow_b (id int CHECK (slow_ok(id)));
+INSERT INTO slow_a SELECT generate_series(1, 1000);
+INSERT INTO slow_b SELECT generate_series(1, 1000);
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_parallel_restore_workers_die_with_nself(project, how):
+    """kill -9 (or SIGTERM) of nself during `restore -j 2`: the pg_restore workers, which
+    are not nself's children, stop too, and nothing writes to the database afterwards."""
+    import signal
+    import sys
+    import time
+
+    project.db.query(SLOW_TABLES)
+    make_backup(project, "--name", "slow")
+    target = project.db.create_sibling()
+    target.query(f'ALTER DATABASE "{target.name}" SET nself.slow = \'on\'')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nself", "db", "restore", "backups/local/slow.dump", "--jobs",
+         "2", "--allow-other-source", "--yes"], cwd=project.root, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        env={**os.environ, "DATABASE_URL": target.url})
+    deadline = time.monotonic() + 60
+    while True:  # both workers COPY into the slow tables
+        leaders = [p for p, name in _children(proc.pid).items() if name == "pg_restore"]
+        workers = [p for leader in leaders for p, name in _children(leader).items()
+                   if name == "pg_restore"]
+        if len(workers) >= 2 and target.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'COPY%%'") >= 2:
+            break
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    os.kill(proc.pid, getattr(signal, how))
+    proc.communicate(timeout=30)
+    assert _wait_gone(leaders + workers) == []
+    # the server finishes the rows already sent, then sees the client gone: the COPYs
+    # roll back, and nothing of them is left
+    deadline = time.monotonic() + 30
+    while target.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND pid <> pg_backend_pid()"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert target.query("SELECT (SELECT count(*) FROM slow_a), (SELECT count(*) FROM slow_b)"
+                        ) == [(0, 0)]
+
+
 def test_sigterm_removes_the_partial_file(project):
     """SIGTERM to nself during a dump stops pg_dump and removes the partial file."""
     import signal

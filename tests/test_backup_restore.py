@@ -542,3 +542,15 @@ def test_cross_version_restore(project, monkeypatch, request):
     finally:
         _drop_db(newer)
     assert backup_files(project)
+
+
+@pytest.mark.parametrize("jobs", ["-1", "65", "99999999999999999999"])
+def test_bad_jobs_refused_before_anything_changes(project, jobs):
+    """A --jobs value pg_restore cannot take is exit 2 before the clean or any backup."""
+    project.db.query("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1)")
+    assert project.run("db", "backup", "--name", "k").code == 0
+    result = project.run("db", "restore", "backups/local/k.dump", "--clean", "--jobs", jobs)
+    assert result.code == 2, result
+    assert project.db.query("SELECT id FROM keep") == [(1,)]
+    assert sorted(p.name for p in (project.root / "backups" / "local").glob("*.dump")) == \
+        ["k.dump"]

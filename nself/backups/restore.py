@@ -258,6 +258,9 @@ def resolve_file(env, file: str | None) -> Backup:
         "metadata): name the file to restore, or create one with `nself db backup`.")
 
 
+MAX_JOBS = 64  # each job is a connection of its own
+
+
 def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
@@ -349,6 +352,9 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
     `progress` gets (bytes read, file size) while the tool loads the backup.
     """
     say = say or (lambda text: None)
+    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
+        raise UsageError(f"--jobs {jobs}: give 1 to {MAX_JOBS} parallel jobs (0: automatic, "
+                         f"the number of cores, at most 4).")
     backup = resolve_file(env, file)
     shown = env.relative(backup.path)
     checked_by = check(env, backup)
@@ -532,7 +538,7 @@ def _pg_restore(tool: pgtools.Tool, db, backup: Backup, jobs: int, progress) -> 
     args.append(str(backup.path))
     # Without --exit-on-error pg_restore goes on past each error and exits 1 at the end;
     # the errors are sorted into noise and real ones from its stderr.
-    running = pgtools.start(tool, args, db, db.name, ok_codes=(0, 1))
+    running = pgtools.start(tool, args, db, db.name, ok_codes=(0, 1), workers=jobs > 1)
     result = _wait(running, progress, lambda: _bytes_read(running.pid), backup.size_bytes)
     return _text(result.stderr)
 

@@ -235,11 +235,36 @@ def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
         raise _translate(tool.name, exc, db.redact) from None
 
 
+# Kills the process group $1 when nself dies (it gets SIGTERM then, see `_guard_group`), and
+# ends by itself once the group is gone. `sleep & wait` keeps the trap responsive.
+# (dash's kill takes `-PGID` but not `--`.)
+GROUP_GUARD = ('trap \'kill -KILL -"$1" 2>/dev/null; exit 0\' TERM; '
+               'while kill -0 -"$1" 2>/dev/null; do sleep 1 & wait $!; done')
+
+
+def _guard_group(pgid: int) -> None:
+    """A watchdog for a tool that forks workers of its own (`pg_restore -j`): PDEATHSIG reaches
+    only the tool itself, so the workers would outlive a killed nself and go on writing."""
+    prctl = _prctl()
+    parent = os.getpid()
+
+    def hook() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os.killpg(pgid, signal.SIGKILL)
+            os._exit(0)
+
+    _sh().Command("sh")("-c", GROUP_GUARD, "nself-guard", str(pgid), _bg=True, _bg_exc=False,
+                        _preexec_fn=hook, _ok_code=list(range(256)))
+
+
 class Running:
     """A tool started in the background (`start`): poll it, wait for it, stop it."""
 
-    def __init__(self, tool: Tool, db: Database, command):
+    def __init__(self, tool: Tool, db: Database, command, group: bool = False):
         self.tool, self.db, self._command = tool, db, command
+        self.group = group  # the tool leads a process group of its own workers
 
     @property
     def pid(self) -> int:
@@ -277,7 +302,9 @@ class Running:
         """Terminate the tool (if it still runs) and reap it."""
         sh = _sh()
         try:
-            if self.alive():
+            if self.group:
+                os.killpg(self.pid, signal.SIGTERM)  # its workers too
+            elif self.alive():
                 self._command.terminate()
             self._command.wait(timeout=10)
         except (sh.ErrorReturnCode, sh.TimeoutException, ProcessLookupError, OSError):
@@ -285,15 +312,19 @@ class Running:
 
 
 def start(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
-          out=None, err=None, stdin=None, ok_codes=(0,)) -> Running:
+          out=None, err=None, stdin=None, ok_codes=(0,), workers: bool = False) -> Running:
     """Start `tool` in the background; `Running.wait()` raises ToolFailed like `run`.
 
     Output that is not sent to `out`/`err` is kept by sh: use this for tools that
-    write their real output to a file (`pg_dump -f`, `pg_restore -f`).
+    write their real output to a file (`pg_dump -f`, `pg_restore -f`). `workers`: the tool
+    forks processes of its own (`pg_restore -j`); they are stopped and die with nself too.
     """
-    kwargs = dict(_bg=True, _bg_exc=False, _tty_out=False,
+    kwargs = dict(_bg=True, _bg_exc=False, _tty_out=False, _new_group=workers,
                   **_call_args(tool_env(db, dbname), ok_codes), **_streams(out, err, stdin))
-    return Running(tool, db, _sh().Command(tool.path)(*_checked(args), **kwargs))
+    running = Running(tool, db, _sh().Command(tool.path)(*_checked(args), **kwargs), workers)
+    if workers:
+        _guard_group(running.pid)
+    return running
 
 
 def dbname_arg(dbname: str) -> str:

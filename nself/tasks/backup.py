@@ -171,7 +171,8 @@ def prune(c, dry_run=False):
         "yes": "Confirm (staging, and --allow-partial / --allow-other-source without a "
                "terminal).",
         "confirm": "The typed word production needs: yes-restore-production.",
-        "jobs": "Parallel pg_restore jobs (custom format; default: cores, at most 4).",
+        "jobs": "Parallel pg_restore jobs, 1 to 64 (custom format; 0, the default: the "
+                "number of cores, at most 4).",
         "json": "Print the result as JSON.",
         "no-backup": "With --clean: skip the safety backup of the current database that is "
                      "taken before dropping it.",
@@ -197,7 +198,7 @@ def restore(c, file=None, dry_run=False, clean=False, yes=False, confirm=None, j
     report = output.with_progress(
         None if json or dry_run else output.ProgressBar.on_terminal("Restoring"),
         lambda bar: restore_backup(env, file, guard=guard, dry_run=dry_run, clean=clean,
-                                   jobs=jobs or None, allow_partial=allow_partial,
+                                   jobs=None if jobs == 0 else jobs, allow_partial=allow_partial,
                                    allow_other_source=allow_other_source, say=say,
                                    progress=bar))
     if json:
