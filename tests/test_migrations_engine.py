@@ -161,3 +161,35 @@ def test_merge_names_migration_state(tmp_path):
     (tmp_path / "001_a.sql").write_text("-- UP\nSELECT 1;\n")
     state = merge(files.read_folder(tmp_path, tmp_path), [])[0]
     assert type(state).__name__ == "MigrationState" and state.status == "Pending"
+
+
+def test_reindex_concurrently_retry_leaves_no_invalid_index(project, monkeypatch):
+    """A REINDEX TABLE CONCURRENTLY cancelled by lock_timeout (an old snapshot holds it up)
+    leaves INVALID `_ccnew` copies, on the table and on its TOAST table; the retry drops them
+    all before running again, and none is left once `up` succeeds."""
+    import threading
+    import time
+
+    monkeypatch.setenv("NSELF_LOCK_TIMEOUT_MS", "300")
+    monkeypatch.setenv("NSELF_LOCK_RETRIES", "3")
+    monkeypatch.setenv("NSELF_LOCK_RETRY_BACKOFF_MS", "1500")
+    project.db.query("CREATE TABLE t3 (id int, v text); CREATE INDEX t3_v ON t3 (v); "
+                     "INSERT INTO t3 SELECT g, md5(g::text) FROM generate_series(1, 2000) g")
+    project.migration("001_re.sql", "REINDEX TABLE CONCURRENTLY t3;", None,
+                      header="-- nself:no-transaction\n")
+    holder = project.db.connect()
+    holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    holder.execute("SELECT count(*) FROM t3")  # takes the snapshot REINDEX must wait out
+    release = threading.Timer(1.0, holder.rollback)
+    release.start()
+    try:
+        result = project.run("db", "migrate", "up")
+    finally:
+        release.join()
+        holder.close()
+    assert result.code == 0, result
+    assert "retrying" in result.err, result
+    time.sleep(0.1)
+    assert project.db.query(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE NOT i.indisvalid") == []

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -49,8 +48,6 @@ RETRYABLE = ("55P03", "40P01")  # lock_not_available, deadlock_detected
 ACTIVE_SQL_TRANSACTION = "25001"  # "... cannot run inside a transaction block"
 FATAL_ERROR = ExecStatus.FATAL_ERROR
 TUPLES_OK = ExecStatus.TUPLES_OK
-# what an interrupted REINDEX CONCURRENTLY leaves: invalid `<index>_ccnew` / `_ccold` copies
-REINDEX_LEFTOVER = re.compile(r"_cc(new|old)\d*$")
 
 
 class MigrationError(OperationFailed):
@@ -555,12 +552,11 @@ class Engine:
         elif st.no_transaction == "DROP INDEX CONCURRENTLY" and st.target:
             took_effect = catalog.index_state(self.conn, st.target, st.schema) is None
         elif st.no_transaction == "REINDEX CONCURRENTLY":
-            for schema, name in catalog.invalid_indexes(self.conn):
-                if REINDEX_LEFTOVER.search(name):
-                    ident = self.ident(schema, name)
-                    self.say(f"! {where} was interrupted and left the INVALID index {ident}: "
-                             "dropping it before running the statement again")
-                    self.conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {ident}")
+            for schema, name in catalog.reindex_leftovers(self.conn):
+                ident = self.ident(schema, name)
+                self.say(f"! {where} was interrupted and left the INVALID index {ident}: "
+                         "dropping it before running the statement again")
+                self.conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {ident}")
         elif st.no_transaction in ("CREATE DATABASE", "DROP DATABASE") and st.target:
             exists = catalog.database_exists(self.conn, st.target)
             took_effect = exists if st.no_transaction == "CREATE DATABASE" else not exists

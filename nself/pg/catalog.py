@@ -77,6 +77,20 @@ FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 WHERE NOT i.indisvalid AND i.indrelid = to_regclass(%s)
 ORDER BY 1, 2
 """
+# What an interrupted REINDEX CONCURRENTLY leaves: INVALID `<index>_ccnew[N]` / `_ccold[N]`
+# copies, on user tables and on their TOAST tables.
+REINDEX_LEFTOVERS_SQL = f"""
+SELECT n.nspname, c.relname
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     JOIN pg_class t ON t.oid = i.indrelid
+WHERE NOT i.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$'
+  AND (({USER_SCHEMA_WHERE})
+       OR (n.nspname = 'pg_toast' AND EXISTS (
+             SELECT 1 FROM pg_class o JOIN pg_namespace n ON n.oid = o.relnamespace
+             WHERE o.reltoastrelid = t.oid AND {USER_SCHEMA_WHERE})))
+ORDER BY 1, 2
+"""
 # The session most likely to block a migration: the oldest transaction holding relation locks.
 BLOCKER_SQL = r"""
 SELECT a.pid, a.query_start, a.state,
@@ -191,6 +205,11 @@ def invalid_indexes(conn: psycopg.Connection, table: str | None = None) -> list[
         return conn.execute(INVALID_INDEXES_ON_SQL, (table,)).fetchall()
     except psycopg.errors.InvalidName:
         return []
+
+
+def reindex_leftovers(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    """(schema, index) of the INVALID copies an interrupted REINDEX CONCURRENTLY left."""
+    return conn.execute(REINDEX_LEFTOVERS_SQL).fetchall()
 
 
 def blocker(conn: psycopg.Connection):
