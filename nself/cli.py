@@ -135,6 +135,17 @@ class NselfProgram(Program):
         with _front_end_errors():
             super().parse_cleanup()
 
+    def update_config(self, merge: bool = True) -> None:
+        # `-f FILE` (invoke's config file): a missing, unknown or malformed file is bad input
+        try:
+            super().update_config(merge)
+        except Exception as exc:  # UnknownFileType, YAML/JSON errors, OSError, ...
+            shown = self.args["config"].value if "config" in self.args else None
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            output.error_line(f"Error: cannot read the config file {shown or ''} given with -f "
+                              f"({reason}). See `nself --help`.")
+            raise Exit(code=errors.USAGE) from None
+
     def execute(self) -> None:
         with _front_end_errors():
             super().execute()

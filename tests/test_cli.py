@@ -631,3 +631,15 @@ def test_closed_stdout_is_an_output_failure(project, argv):
     assert proc.returncode == 1, proc
     assert "Cannot write to standard output" in proc.stderr, proc
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("content,name", [(None, "missing.yaml"), ("x: [", "bad.yaml"),
+                                          ("", "noext")])
+def test_bad_config_file_flag_is_one_line(project, content, name):
+    """invoke's `-f FILE` with a missing, malformed or unknown-type file: exit 2, one line."""
+    path = project.root / name
+    if content is not None:
+        path.write_text(content)
+    result = project.run_process("-f", str(path), "db", "status")
+    assert result.code == 2, result
+    assert "Traceback" not in result.err and len(result.err.strip().splitlines()) == 1
