@@ -183,7 +183,8 @@ def _read_env_file(path: Path) -> dict[str, str]:
     from dotenv.parser import parse_stream
 
     for binding in parse_stream(io.StringIO(text)):
-        if binding.error:
+        # a bare word (`S3CRETPW`) is legal dotenv that sets nothing: here, a mistake
+        if binding.error or (binding.key is not None and binding.value is None):
             raise ConfigError(f"Cannot read settings file {path}: line "
                               f"{binding.original.line} is not NAME=value.")
     values = dotenv_values(stream=io.StringIO(text))

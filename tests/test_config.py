@@ -195,6 +195,16 @@ def test_settings_file_line_errors_do_not_echo_the_line(tmp_path):
     assert "line 2" in str(info.value) and "s3cret" not in str(info.value)
 
 
+@pytest.mark.parametrize("text", ["A=1\nS3CRETPW\n", "A=1\nDATABASE_URL postgresql://p/db\n"])
+def test_settings_file_bare_words_are_refused(tmp_path, text):
+    """A bare word (a pasted password) or a missing `=` is line 2, refused, never echoed."""
+    (tmp_path / ".env").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        Environment.load(tmp_path, {})
+    assert "line 2" in str(info.value)
+    assert "S3CRET" not in str(info.value) and "postgresql" not in str(info.value)
+
+
 def test_settings_file_interpolates_like_dotenv(tmp_path):
     """${VAR} in a settings file still expands (the file is parsed by python-dotenv)."""
     env = make(tmp_path, {".env": "A=x\nB=${A}y\n"})
