@@ -54,7 +54,10 @@ class Guard:
         """Back up the database before a destructive step; print the file and how to restore."""
         from nself.backups.dump import safety_backup
 
-        made = safety_backup(self.env, reason, self.say)
+        # the restore that undoes it runs under the same environment, so it needs the same
+        # override when this command needed one
+        flags = " --allow-env-mismatch" if self.allow_env_mismatch else ""
+        made = safety_backup(self.env, reason, self.say, flags)
         self.taken.append(made)
         return made
 

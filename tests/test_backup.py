@@ -775,3 +775,11 @@ def test_backup_compression_setting(project, monkeypatch):
     assert json.loads(store.meta_path(custom).read_text())["compressed"] is False
     sql = make_backup(project, "--format", "sql", "--name", "s")
     assert sql.name == "s.sql"
+
+
+@pytest.mark.parametrize("name", [".hidden", "..", "a/b"])
+def test_backup_name_must_be_a_visible_plain_name(project, name):
+    """A --name that would be hidden (leading dot) or a path is exit 2, nothing written."""
+    result = project.run("db", "backup", "--name", name)
+    assert result.code == 2, result
+    assert backup_files(project) == []

@@ -643,3 +643,9 @@ def test_bad_config_file_flag_is_one_line(project, content, name):
     result = project.run_process("-f", str(path), "db", "status")
     assert result.code == 2, result
     assert "Traceback" not in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_shell_empty_database_name_is_refused(project):
+    """`db shell --database ""` is exit 2, not libpq's default database."""
+    result = project.run("db", "shell", "--database", "", "-c", "SELECT 1")
+    assert result.code == 2 and "--database" in result.err, result

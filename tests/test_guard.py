@@ -81,3 +81,20 @@ def test_check_environment_alone(project):
         with pytest.raises(errors.Refused):
             Guard(Environment.load()).check_environment(conn, "migrate up")
         Guard(Environment.load(), allow_env_mismatch=True).check_environment(conn, "migrate up")
+
+
+def test_undo_command_carries_the_override(project):
+    """A safety backup taken under --allow-env-mismatch prints an undo command with that
+    flag, and that command restores it."""
+    project.db.query("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1)")
+    said = []
+    with project.db.connect() as conn:
+        meta.record_environment(conn, "production")
+        Guard(Environment.load(), allow_env_mismatch=True, say=said.append).safety_backup("down")
+    [line] = [text for text in said if "undo with:" in text]
+    command = line.split("undo with: ", 1)[1].rstrip(")").split()
+    assert command[:3] == ["nself", "db", "restore"] and "--allow-env-mismatch" in command
+    project.db.query("DELETE FROM keep")
+    result = project.run(*command[1:], "--no-backup")
+    assert result.code == 0, result
+    assert project.db.query("SELECT id FROM keep") == [(1,)]

@@ -375,3 +375,11 @@ def test_reporting_commands_refuse_a_pending_file_up_would_refuse(project, text)
         result = project.run(*argv)
         assert result.code == 2 and "002_bad.sql" in result.err, (argv, result)
     assert project.db.scalar("SELECT to_regnamespace('nself')") is None
+
+
+@pytest.mark.parametrize("command", ["up", "down"])
+def test_zero_steps_is_refused(project, command):
+    """`--steps 0` would do nothing while saying something else: it is exit 2."""
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    result = project.run("db", "migrate", command, "--steps", "0")
+    assert result.code == 2 and "1 or more" in result.err, result

@@ -115,9 +115,10 @@ def _destination(env, options: BackupOptions, fmt: str, compress: bool, dbname: 
         return path
     folder = env.backups_dir
     if options.name:
-        if "/" in options.name or options.name in (".", ".."):
-            raise UsageError(f"--name {options.name!r} must be a plain file name; use --output "
-                             "for a path.")
+        if "/" in options.name or options.name.startswith("."):
+            # a leading dot makes a hidden file, which listing, restore and prune skip
+            raise UsageError(f"--name {options.name!r} must be a plain file name, not starting "
+                             "with a dot; use --output for a path.")
         base = options.name if options.name.endswith(ext) else options.name + ext
         path = folder / base
         if path.exists():
@@ -352,7 +353,8 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def safety_backup(env, reason: str, say: Callable[[str], None]) -> Backup:
+def safety_backup(env, reason: str, say: Callable[[str], None], restore_flags: str = ""
+                  ) -> Backup:
     """A full backup taken before a destructive step (`<stamp>_<database>_before_<reason>`),
     announced with the command that restores it."""
     say(f"Safety backup before {reason}...")
@@ -364,5 +366,6 @@ def safety_backup(env, reason: str, say: Callable[[str], None]) -> Backup:
         name = f"{stem}_{n}"
     made = create_backup(env, BackupOptions(name=name), reason=reason)
     shown = env.relative(made.path)
-    say(f"Backup created: {shown} (undo with: nself db restore {shown} --clean)")
+    say(f"Backup created: {shown} (undo with: nself db restore {shown} --clean"
+        f"{restore_flags})")
     return made

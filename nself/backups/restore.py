@@ -292,14 +292,15 @@ def _allow_source(report: RestoreReport, backup: Backup, env, db_name: str,
         reasons.append(f"{report.file} is a backup of {_source(backup)}, not of "
                        f"{env.name}/{db_name}")
     if ALLOW_PARTIAL in report.needs:
-        reasons.append(f"{report.file} is a {backup.kind} backup (not full) and --clean "
-                       "replaces what it holds")
+        article = "an" if backup.kind[:1] in "aeiou" else "a"
+        reasons.append(f"{report.file} is {article} {backup.kind} backup (not full) and "
+                       "--clean replaces what it holds")
     why = "; ".join(reasons)
     missing = [flag for flag in report.needs if not allowed[flag]]
     if missing:
         raise Refused(f"Restore refused: {why}. Pass {' and '.join(missing)} if you mean it "
                       f"(`--dry-run` shows what it would change). Nothing was changed.")
-    if not safety.ask_yes_no(f"{why[0].upper()}{why[1:]}. Restore it anyway?", yes=yes):
+    if not safety.ask_yes_no(f"Restore: {why}. Restore it anyway?", yes=yes):
         raise Refused("Restore cancelled. Nothing was changed.")
 
 

@@ -59,6 +59,8 @@ def shell(c, command=None, file=None, database=None):
 
     if command is not None and file is not None:
         raise UsageError("Give either -c or -f, not both.")
+    if database is not None and not database.strip():
+        raise UsageError("--database needs a database name.")
     if file is not None and not Path(file).is_file():
         raise UsageError(f"Cannot read {file}: no such file.")
     env = environment()

@@ -27,8 +27,8 @@ def _count(value, flag: str) -> int | None:
         number = int(value)
     except (TypeError, ValueError):
         raise UsageError(f"{flag} expects a whole number, got {value!r}.") from None
-    if number < 0:
-        raise UsageError(f"{flag} expects a positive number, got {value}.")
+    if number < 1:
+        raise UsageError(f"{flag} expects a number of 1 or more, got {value}.")
     return number
 
 
