@@ -2,11 +2,12 @@
 
 from invoke import Collection
 
-from nself.tasks import backup, db, migrate, project
+from nself.tasks import backup, db, migrate, project, schema
 
 db_collection = Collection("db", db.status, db.shell, db.start, db.stop)
 db_collection.add_collection(migrate.collection)
 db_collection.add_collection(backup.collection)
+db_collection.add_collection(schema.collection)
 if backup.restore is not None:
     db_collection.add_task(backup.restore)
 
