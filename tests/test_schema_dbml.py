@@ -637,6 +637,7 @@ def test_edits_of_a_real_file_raise_nothing_but_dbml_error(at, cut, inserted):
         assert exc.problems
 
 
+@pytest.mark.slow  # ~7 s of pydbml; the parser's correctness is covered above
 def test_thousand_tables_parse_time_is_reported(capsys):
     """A generated file of 1,000 tables (10 columns, 3 indexes, 2 refs each) parses; the
     time is printed for the benchmark notes (no bound: pydbml's speed is not ours)."""

@@ -3,7 +3,6 @@ servers (introspect A and B, apply diff(A, B) to A, compare; apply DOWN, compare
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import pytest
@@ -475,15 +474,13 @@ def _big_model(tables: int, variant: int = 0) -> Schema:
     return model(result)
 
 
-def test_thousand_tables_diff_in_well_under_a_second():
+def test_thousand_tables_diff():
     """Two 1,000-table models (10 columns, 3 indexes, 2 keys each) with a few dozen
-    differences diff in well under a second."""
+    differences diff (its time belongs in bench/, never asserted here)."""
     a, b = _big_model(1000), _big_model(1000, variant=1)
-    started = time.perf_counter()
     plan = diff(a, b)
-    elapsed = time.perf_counter() - started
     assert len(plan.differences) > 24
-    assert elapsed < 0.5, elapsed
+    assert diff(a, a).differences == []
 
 
 

@@ -1,6 +1,5 @@
 """nself.schema.introspect: a live database -> the schema model, on real servers."""
 
-import time
 from pathlib import Path
 
 from nself.schema.introspect import introspect
@@ -185,18 +184,15 @@ def test_introspection_leaves_the_session_as_it_was(db):
         conn.rollback()
 
 
-def test_a_thousand_tables_introspect_in_a_few_queries(db):
-    """1,000 tables (10 columns, 3 indexes, 2 foreign keys each) are read in well under the
-    time one query per table would take (generous bound for a loaded test machine)."""
+def test_a_thousand_tables_introspect(db):
+    """1,000 tables (10 columns, 3 indexes, 2 foreign keys each) are all read (the time
+    belongs in bench/, never asserted here)."""
     db.query(generated_schema(1000))
     with db.connect() as conn:
-        started = time.perf_counter()
         s = introspect(conn)
-        elapsed = time.perf_counter() - started
     assert len(s.tables) == 1000
     assert sum(len(t.indexes) for t in s.tables) == 3000
     assert sum(len(t.foreign_keys) for t in s.tables) == 1996
-    assert elapsed < 5
 
 
 def generated_schema(tables: int) -> str:
