@@ -1,4 +1,5 @@
-"""`db.schema` tasks: export (and sync, which says how to do it by hand)."""
+"""`db.schema` tasks: export, diff (against another environment), and sync (which says
+how to do it by hand)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from invoke import Collection
 
 from nself import output as out
-from nself.errors import UsageError
+from nself.errors import DifferencesFound, UsageError
 from nself.pg import connection
 from nself.tasks.base import command, environment
 
@@ -44,6 +45,36 @@ def export(c, format="dbml", output=None, grants=False):
     tables = sum(1 for t in model.tables if not t.partition_of)
     out.ok(f"Schema exported: {output} ({format.upper()}, {tables} "
            f"table{'s' if tables != 1 else ''})")
+
+
+@command(positional_flag="env", help={
+    "env": "The environment to compare with: local (dev), staging (stage), production "
+           "(prod); its database comes from config/<env>.env and .env.",
+    "json": "Print {left, right, equal, differences, unsupported} as JSON.",
+})
+def diff(c, env=None, json=False):
+    """Compare this environment's schema with ENV's (read-only on both); exit 6 if different."""
+    if not env:
+        raise UsageError("Name the environment to compare with: `nself db schema diff "
+                         "staging`.")
+    # Imported here, as in export: the schema package is not for every command's start-up.
+    from nself.schema.compare import compare
+
+    result = compare(environment(), env, hide=out.hide)
+    if json:
+        out.as_json(result.as_dict())
+    elif result.equal:
+        out.line(f"No schema differences ({result.left} vs {result.right})")
+    else:
+        out.heading(f"Schema Differences ({result.left} vs {result.right})", 40)
+        out.line("\n".join(result.differences))
+    if not json:
+        for name in result.unsupported:
+            out.line(f"Not compared: {name}")
+    if not result.equal:
+        count = len(result.differences)
+        raise DifferencesFound(f"{count} schema difference{'s' if count != 1 else ''} "
+                               f"between {result.left} and {result.right}.")
 
 
 @command(help={"token": "A dbdiagram.io API token (not used: see the message)."})
@@ -93,4 +124,4 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-collection = Collection("schema", export, sync)
+collection = Collection("schema", export, diff, sync)

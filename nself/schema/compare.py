@@ -1,0 +1,99 @@
+"""The current environment's database against another environment's: `schema diff ENV`.
+
+The other environment's database is read from ITS settings (`config/<other>.env`, then
+`.env`, which applies to every environment), never from the current process's
+`DATABASE_URL`/`PG*` variables, which belong to the current environment; the current
+environment is not switched. Both sides are only read: one connection each, one
+read-only introspection snapshot, closed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psycopg
+
+from nself.config import Database, Environment, canonical_env_name
+from nself.errors import NselfError, UsageError
+from nself.pg import connection
+from nself.schema.diff import Plan, diff
+from nself.schema.introspect import introspect
+from nself.schema.model import Schema
+
+# What belongs to the running environment and must not leak into the other one's settings.
+_CURRENT_ONLY = ("ENV", "NSELF_ENV", "DATABASE_URL")
+
+
+@dataclass
+class Comparison:
+    """LEFT (the current environment) against RIGHT (the other); `plan` turns LEFT's
+    schema into RIGHT's."""
+
+    left: str
+    right: str
+    plan: Plan = field(default_factory=Plan)
+
+    @property
+    def equal(self) -> bool:
+        return not self.plan.differences and not self.plan.changes
+
+    @property
+    def differences(self) -> list[str]:
+        """The guides' lines: '+ Table: t (missing in RIGHT)' for what only LEFT has,
+        '- Index: i (missing in LEFT)' for what only RIGHT has, '~ …' for what differs."""
+        return self.plan.summary(self.left, self.right)
+
+    @property
+    def unsupported(self) -> list[str]:
+        return list(self.plan.unsupported)
+
+    def as_dict(self) -> dict:
+        return {"left": self.left, "right": self.right, "equal": self.equal,
+                "differences": self.differences, "unsupported": self.unsupported}
+
+
+def other_environment(env: Environment, other_name: str) -> Environment:
+    """The environment OTHER_NAME of ENV's project, with its own settings: config/<other>.env,
+    then .env, then the process environment without the current environment's name and
+    database (ENV, NSELF_ENV, DATABASE_URL, PG*). Exit 2 for an unknown name or ENV's own."""
+    name = canonical_env_name(other_name)
+    if name == env.name:
+        raise UsageError(f"{name} is the current environment: compare with another "
+                         "environment (local, staging, production).")
+    environ = {k: v for k, v in os.environ.items()
+               if k not in _CURRENT_ONLY and not k.startswith("PG")}
+    return Environment.load(env.root, environ | {"ENV": name})
+
+
+def compare(env: Environment, other_name: str,
+            hide: Callable[[str], None] | None = None) -> Comparison:
+    """ENV's database against OTHER_NAME's. HIDE (if given) receives each of the other
+    environment's passwords before anything can print them. Never reports "equal" after
+    a failure: every failure raises (unreachable: exit 4; same database: exit 2)."""
+    other = other_environment(env, other_name)
+    if hide is not None:
+        for secret in other.secrets():
+            hide(secret)
+    left_db = connection.target(env)
+    right_db = connection.target(other)
+    if left_db.display() == right_db.display():
+        raise UsageError(f"{env.name} and {other.name} use the same database "
+                         f"({left_db.display()}): nothing to compare.")
+    left = _read(left_db, env.name)
+    right = _read(right_db, other.name)
+    return Comparison(env.name, other.name, diff(left, right))
+
+
+def _read(db: Database, side: str) -> Schema:
+    """One side's schema, read-only; an error names the side."""
+    try:
+        with connection.connect(db) as conn:
+            return introspect(conn)
+    except psycopg.Error as exc:
+        error = connection.translate_error(exc, db)
+        error.args = (f"{side}: {error}",)
+        raise error from None
+    except NselfError as exc:
+        exc.args = (f"{side}: {exc}",)
+        raise
