@@ -16,7 +16,6 @@ import errno
 import json
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +60,8 @@ class BackupOptions:
     exclude: tuple[str, ...] = ()
     schema_only: bool = False
     data_only: bool = False
+    # appended to the timestamped name (`before_down`): a safety backup's reason
+    suffix: str | None = None
 
 
 def split_names(value: str | None) -> tuple[str, ...]:
@@ -126,7 +127,8 @@ def _destination(env, options: BackupOptions, fmt: str, compress: bool, dbname: 
                              "another --name.")
         return path
     stamp = now().strftime("%Y-%m-%d_%H%M%S")
-    stem = f"{stamp}_{_safe_filename(dbname)}"
+    stem = f"{stamp}_{_safe_filename(dbname)}" + (f"_{options.suffix}" if options.suffix else "")
+    # two backups within one second (a script's `down; down`) get _2, _3, ...
     path, n = folder / f"{stem}{ext}", 1
     while path.exists():
         n += 1
@@ -358,13 +360,7 @@ def safety_backup(env, reason: str, say: Callable[[str], None], restore_flags: s
     """A full backup taken before a destructive step (`<stamp>_<database>_before_<reason>`),
     announced with the command that restores it."""
     say(f"Safety backup before {reason}...")
-    stem = f"{time.strftime('%Y-%m-%d_%H%M%S')}_{_safe_filename(env.database.name)}_before_{reason}"
-    name, n = stem, 1
-    # two destructive commands within one second (a script's `down; down`) get _2, _3, ...
-    while (env.backups_dir / (name + CUSTOM_EXT)).exists():
-        n += 1
-        name = f"{stem}_{n}"
-    made = create_backup(env, BackupOptions(name=name), reason=reason)
+    made = create_backup(env, BackupOptions(suffix=f"before_{reason}"), reason=reason)
     shown = env.relative(made.path)
     say(f"Backup created: {shown} (undo with: nself db restore {shown} --clean"
         f"{restore_flags})")
