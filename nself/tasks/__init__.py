@@ -2,9 +2,13 @@
 
 from invoke import Collection
 
-from nself.tasks import backup, db, migrate, project, schema
+from nself.tasks import backup, db, migrate, mock, project, schema, seed, update
 
 db_collection = Collection("db", db.status, db.shell, db.start, db.stop)
+db_collection.add_task(seed.seed)
+db_collection.add_task(mock.mock)
+db_collection.add_task(update.update)
+db_collection.add_task(update.reset)
 db_collection.add_collection(migrate.collection)
 db_collection.add_collection(backup.collection)
 db_collection.add_collection(schema.collection)
