@@ -100,8 +100,10 @@ def load_dbml(path: str | Path) -> Schema:
     return load_dbml_document(path).schema
 
 
-def load_dbml_document(path: str | Path) -> DbmlDocument:
-    """The DBML file at PATH; an unreadable file is a UsageError naming it."""
+def load_dbml_document(path: str | Path, types: dict[str, str] | None = None
+                       ) -> DbmlDocument:
+    """The DBML file at PATH; an unreadable file is a UsageError naming it. TYPES: more type
+    names the file may use (the database's domains: name as written -> its spelling)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -113,19 +115,20 @@ def load_dbml_document(path: str | Path) -> DbmlDocument:
         line = data[:exc.start].count(b"\n") + 1
         raise UsageError(f"{path}:{line}: the file is not UTF-8 text (byte "
                          f"0x{data[exc.start]:02x}); save it as UTF-8") from None
-    return parse_dbml_document(text, str(path))
+    return parse_dbml_document(text, str(path), types)
 
 
 def parse_dbml(text: str, source: str = "schema.dbml") -> Schema:
     return parse_dbml_document(text, source).schema
 
 
-def parse_dbml_document(text: str, source: str = "schema.dbml") -> DbmlDocument:
+def parse_dbml_document(text: str, source: str = "schema.dbml",
+                        types: dict[str, str] | None = None) -> DbmlDocument:
     """TEXT (a DBML file named SOURCE in messages) -> DbmlDocument; raises DbmlError
-    listing every problem found."""
+    listing every problem found. TYPES as in load_dbml_document."""
     if text.startswith("\ufeff"):
         text = " " + text[1:]
-    return _Builder(text, source).build()
+    return _Builder(text, source, types).build()
 
 
 # ------------------------------------------------------------------ PostgreSQL naming
@@ -222,7 +225,8 @@ class _Ref:
 
 
 class _Builder:
-    def __init__(self, text: str, source: str):
+    def __init__(self, text: str, source: str, types: dict[str, str] | None = None):
+        self.types = dict(types or {})
         self.text = text
         self.source = source
         self.problems: list[Problem] = []
@@ -283,7 +287,7 @@ class _Builder:
                     self.warnings.append(
                         f"{self.where(block.start)}: Project {blueprint.name}: database_type "
                         f"is {database!r}; nself reads the file as PostgreSQL")
-        user_types = {}
+        user_types = dict(self.types)
         for enum in enums:
             spelling = ident(enum.name) if enum.schema == "public" else \
                 f"{ident(enum.schema)}.{ident(enum.name)}"

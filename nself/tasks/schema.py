@@ -4,6 +4,7 @@ how to do it by hand)."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -77,6 +78,66 @@ def diff(c, env=None, json=False):
                                f"between {result.left} and {result.right}.")
 
 
+@command(name="import", positional_flag="file", iterable=["rename"], help={
+    "file": "The DBML file (default: the project's schema.dbml).",
+    "name": "Name of the migration to write (default: from what changes, e.g. "
+            "add_posts_table).",
+    "dry_run": "Print the verified SQL; write nothing.",
+    "apply": "Also apply the new migration(s) (local only: blocked in staging and "
+             "production).",
+    "rename": "OLD:NEW: take this as a rename, not a drop and an add (users:members, "
+              "users.name:full_name); repeatable. A DBML note 'renamed from OLD' on the "
+              "table or column does the same.",
+})
+def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None):
+    """Write the next migration from a DBML file, verified on a shadow database first."""
+    from nself import safety
+    from nself.migrations.files import NAME
+    from nself.schema import importer
+
+    env = environment()
+    env.require_project()
+    if dry_run and apply:
+        raise UsageError("--dry-run and --apply exclude each other.")
+    if name is not None and not re.match(NAME, name):
+        raise UsageError(f"Migration name {name!r} is not a simple identifier: use letters, "
+                         "digits and underscores, starting with a letter.")
+    if apply:
+        safety.enforce("schema import --apply", env.name, yes=True)
+    source = Path(file) if file else env.schema_file
+    if not file and not source.exists():
+        raise UsageError(f"No {env.relative(source)}: name the DBML file "
+                         "(`nself db schema import schema.dbml`).")
+    generated = importer.generate(env, source, rename, out.notice)
+    for warning in generated.warnings:
+        out.warn(f"! {warning}")
+    for note in generated.notes:
+        out.line(f"Note: {note}")
+    if generated.empty:
+        out.ok(f"No schema changes: the migrations already produce {generated.source}.")
+        return
+    out.ok("Schema changes detected!")
+    out.line("\n".join(f"  {line}" for line in importer.changes_summary(generated.plan)))
+    if dry_run:
+        out.line(importer.migration_sql(generated).rstrip("\n"))
+        return
+    written = importer.write(env, generated, name)
+    for path in written:
+        out.ok(f"Migration created: {path}")
+    if apply:
+        _apply_new(env, Path(written[-1]).name.split("_", 1)[0])
+
+
+def _apply_new(env, version: str) -> None:
+    """migrate up to VERSION (the newest file written), as `migrate up --to` would."""
+    from nself.guard import Guard
+    from nself.migrations.runner import session
+
+    guard = Guard(env, yes=True, say=out.line)
+    with session(env, 60.0, guard, out.line, out.notice, out.warn) as runner:
+        runner.up(to=version)
+
+
 @command(help={"token": "A dbdiagram.io API token (not used: see the message)."})
 def sync(c, token=None):
     """dbdiagram.io sync: not available; says which commands do the same by hand."""
@@ -124,4 +185,4 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-collection = Collection("schema", export, diff, sync)
+collection = Collection("schema", export, diff, sync, import_)

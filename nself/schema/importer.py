@@ -1,0 +1,435 @@
+"""`schema import`: DBML -> the next migration, verified before it is written.
+
+1. The DBML file is read and checked (every problem at once, exit 2) before any database
+   work.
+2. Shadow A gets every migration file replayed (`shadow.replay`): its schema is OLD, what
+   the migrations produce, whatever anyone's own database looks like.
+3. The DESIRED schema is the DBML's, plus what DBML cannot say but the migrations made:
+   extensions, domains, free sequences, views, functions, triggers and policies (of tables
+   still there), partitions and row security (see `carry_over`). DBML is authoritative for
+   what it can express; nothing else is dropped because DBML cannot write it down.
+4. Shadow B gets DESIRED as SQL, and is introspected: NEW is DESIRED as PostgreSQL prints it
+   back, so OLD and NEW compare like with like (expressions, defaults, type spellings).
+5. UP = diff(OLD, NEW), cut into migrations where a statement must run outside a
+   transaction (`ALTER TYPE … ADD VALUE`); each part's DOWN is diff(after it, before it).
+6. Verification on shadow A: every UP applied, then the schema must equal NEW; every DOWN
+   applied in reverse, then it must equal OLD at each step. A failure shows the SQL and
+   writes nothing.
+
+Records blocks become INSERTs at the end of the migration that creates their table (the
+DOWN drops the table, and the rows with it); Records of a table that already exists are
+not written (they belong in a seed file), and that is said.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+
+from nself.config import Environment
+from nself.errors import OperationFailed, UsageError
+from nself.migrations import files
+from nself.pg import connection
+from nself.schema import shadow as shadows_module
+from nself.schema.dbml import DbmlDocument, load_dbml_document
+from nself.schema.ddl import ident, qualified
+from nself.schema.diff import Plan, diff, invert_renames, type_key
+from nself.schema.introspect import introspect
+from nself.schema.model import Schema
+from nself.schema.render import to_sql
+
+RENAMED_FROM = re.compile(r"(?i)\brenamed\s+from\s+[`'\"]?([\w$.]+)")
+
+
+@dataclass
+class Part:
+    """One migration to write: its UP and DOWN SQL, and whether it runs outside a
+    transaction."""
+
+    up: str
+    down: str
+    autocommit: bool = False
+
+
+@dataclass
+class Generated:
+    source: str
+    plan: Plan = field(default_factory=Plan)
+    parts: list[Part] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.parts
+
+
+# ------------------------------------------------------------------------------ renames
+
+def parse_renames(flags: list[str] | None) -> list[tuple[str, str]]:
+    """`--rename old:new` values as (old, new) pairs; a malformed one is exit 2."""
+    pairs = []
+    for value in flags or []:
+        old, sep, new = value.partition(":")
+        if not sep or not old.strip() or not new.strip() or ":" in new:
+            raise UsageError(f"--rename takes OLD:NEW (e.g. users:members or "
+                             f"users.name:full_name), not {value!r}.")
+        pairs.append((old.strip(), new.strip()))
+    return pairs
+
+
+def resolve_renames(pairs: list[tuple[str, str]], old: Schema, new: Schema
+                    ) -> dict[str, str]:
+    """Rename hints as diff() takes them ('schema.table' -> 'schema.newtable',
+    'schema.table.column' -> 'schema.table.newcolumn'), from --rename pairs and DBML notes
+    'renamed from NAME' on tables and columns. A hint naming nothing in the old schema is
+    exit 2 (a flag) or ignored (a note left over from an earlier import)."""
+    hints: dict[str, str] = {}
+    for before, after in pairs:
+        key, target = _flag_hint(before, after, old, new)
+        hints[key] = target
+    for table in new.tables:
+        if table.comment and (m := RENAMED_FROM.search(table.comment)):
+            source = _table_in(m.group(1), old, table.schema)
+            if source and source != table.qualified and not new.table(source):
+                hints.setdefault(source, table.qualified)
+        for column in table.columns:
+            if column.comment and (m := RENAMED_FROM.search(column.comment)):
+                name = m.group(1).rpartition(".")[2]
+                origin = _origin_table(table.qualified, hints)
+                before_table = old.table(origin)
+                if (before_table and before_table.column(name) and name != column.name
+                        and not table.column(name)):
+                    hints.setdefault(f"{origin}.{name}", f"{origin}.{column.name}")
+    return hints
+
+
+def _origin_table(qualified_name: str, hints: dict[str, str]) -> str:
+    return next((k for k, v in hints.items() if v == qualified_name and k.count(".") == 1),
+                qualified_name)
+
+
+def _table_in(name: str, schema: Schema, default_schema: str = "public") -> str | None:
+    key = name if "." in name else f"{default_schema}.{name}"
+    return key if schema.table(key) else None
+
+
+def _flag_hint(before: str, after: str, old: Schema, new: Schema) -> tuple[str, str]:
+    table = _table_in(before, old)
+    if table:  # a table: users:members, app.users:app.members
+        target = after if "." in after else f"{table.split('.')[0]}.{after}"
+        if not new.table(target):
+            raise UsageError(f"--rename {before}:{after}: the DBML has no table {after}.")
+        return table, target
+    owner, _, column = before.rpartition(".")
+    table = _table_in(owner, old) if owner else None
+    if not table or not old.table(table).column(column):
+        raise UsageError(f"--rename {before}:{after}: there is no table or column {before} "
+                         "in the schema the migrations produce.")
+    new_column = after.rpartition(".")[2]
+    return f"{table}.{column}", f"{table}.{new_column}"
+
+
+# --------------------------------------------------------------------------- carry-over
+
+def carry_over(dbml: Schema, old: Schema, renames: dict[str, str]) -> Schema:
+    """DBML's schema plus what DBML cannot express that OLD has (see the module text)."""
+    desired = replace(dbml)
+    new_tables = {t.qualified: t for t in dbml.tables}
+    renamed_to = {k: v for k, v in renames.items() if k.count(".") == 1}
+
+    def kept_table(name: str) -> str | None:
+        name = renamed_to.get(name, name)
+        return name if name in new_tables else None
+
+    desired.extensions = sorted(set(dbml.extensions) | set(old.extensions))
+    desired.schemas = sorted(set(dbml.schemas) | set(old.schemas))
+    dbml_types = {e.qualified for e in dbml.enums}
+    desired.domains = [d for d in old.domains if d.qualified not in dbml_types]
+    desired.sequences = list(dbml.sequences) + [
+        s for s in old.sequences if s.owned_by is None and not any(
+            x.qualified == s.qualified for x in dbml.sequences)]
+    desired.comments = {**{k: v for k, v in old.comments.items()
+                           if k.startswith(("schema:", "extension:"))}, **dbml.comments}
+    tables = []
+    for t in dbml.tables:
+        before = old.table(next((k for k, v in renamed_to.items() if v == t.qualified),
+                                t.qualified))
+        if before is not None:
+            t = replace(t, row_security=before.row_security,
+                        force_row_security=before.force_row_security,
+                        partition_by=t.partition_by or before.partition_by)
+        tables.append(t)
+    for t in old.tables:  # partitions of tables the DBML keeps
+        if t.partition_of and not new_tables.get(t.qualified):
+            parent = kept_table(t.partition_of)
+            if parent:
+                tables.append(replace(t, partition_of=parent))
+    desired.tables = tables
+    definitions = []
+    for d in old.definitions:
+        if d.kind in ("trigger", "policy"):
+            table = f"{d.schema}.{d.name.rpartition('.')[0]}"
+            if not kept_table(table):
+                continue
+        definitions.append(d)
+    desired.definitions = definitions + list(dbml.definitions)
+    return desired
+
+
+def domain_types(old: Schema) -> dict[str, str]:
+    """The names a DBML file may use for the migrations' domains -> their spelling."""
+    types = {}
+    for d in old.domains:
+        spelling = type_key(d.schema, d.name)
+        types[f"{d.schema}.{d.name}"] = spelling
+        if d.schema == "public":
+            types[d.name] = spelling
+    return types
+
+
+# ----------------------------------------------------------------------------- generate
+
+def generate(env: Environment, source: Path, rename_flags: list[str] | None,
+             say: Callable[[str], None]) -> Generated:
+    """The verified migration(s) that bring the migrations' schema to SOURCE's."""
+    shown = env.relative(source) if source.is_absolute() else str(source)
+    pairs = parse_renames(rename_flags)
+    load_dbml_document(source)  # every DBML problem reported before any database work
+    with shadows_module.shadows(env, say) as shadows:
+        a = shadows.create()
+        shadows_module.replay(env, a)
+        old = introspect(a.conn)
+        document = load_dbml_document(source, domain_types(old))
+        new_dbml = document.schema
+        renames = resolve_renames(pairs, old, new_dbml)
+        desired = carry_over(new_dbml, old, renames)
+        b = shadows.create()
+        new = _build(b, desired, shown)
+        result = Generated(source=shown, warnings=list(document.warnings))
+        plan = diff(old, new, renames)
+        result.plan = plan
+        records = _records(document, old, new, result)
+        if plan.empty and not records:
+            return result
+        result.parts = _verify(a, old, new, plan, renames, records)
+        for change in plan.hazards():
+            result.warnings.append(f"{change.name}: {change.hazard}")
+        return result
+
+
+def _build(shadow, desired: Schema, shown: str) -> Schema:
+    text = to_sql(desired)
+    try:
+        with shadow.conn.transaction():
+            shadow.conn.execute(text)
+    except psycopg.Error as exc:
+        raise UsageError(f"{shown} cannot be built by PostgreSQL: "
+                         f"{connection.describe_error(exc)}") from None
+    return introspect(shadow.conn)
+
+
+def _records(document: DbmlDocument, old: Schema, new: Schema, result: Generated) -> str:
+    """INSERTs for the Records of tables this migration creates, in foreign-key order."""
+    statements = []
+    order = {t.qualified: i for i, t in enumerate(_fk_order(new))}
+    for table, (columns, rows) in sorted(document.records.items(),
+                                         key=lambda item: order.get(item[0], 0)):
+        if old.table(table) is not None:
+            result.notes.append(f"Records of {table} not written: the table already exists "
+                                "(put such rows in a seed file)")
+            continue
+        schema, _, name = table.partition(".")
+        cols = ", ".join(ident(c) for c in columns)
+        values = ",\n  ".join("(" + ", ".join(v.sql for v in row) + ")" for row in rows)
+        if values:
+            statements.append(f"INSERT INTO {qualified(schema, name)} ({cols}) VALUES\n"
+                              f"  {values};")
+    return "\n".join(statements)
+
+
+def _fk_order(schema: Schema):
+    tables = {t.qualified: t for t in schema.tables}
+    done: list = []
+    seen: set[str] = set()
+
+    def visit(name: str, path: set[str]) -> None:
+        if name in seen or name in path or name not in tables:
+            return
+        path.add(name)
+        for fk in tables[name].foreign_keys:
+            visit(fk.ref_qualified, path)
+        seen.add(name)
+        done.append(tables[name])
+
+    for name in sorted(tables):
+        visit(name, set())
+    return done
+
+
+def _verify(a, old: Schema, new: Schema, plan: Plan, renames: dict[str, str],
+            records: str) -> list[Part]:
+    """Apply each part's UP to shadow A (which holds OLD), derive its DOWN from the schemas
+    before and after it, then check UP reaches NEW and the DOWNs lead back to OLD."""
+    groups = plan.groups()
+    last_tx = max((i for i, g in enumerate(groups) if not g.autocommit), default=None)
+    ups = []
+    for i, group in enumerate(groups):
+        text = group.sql()
+        if records and i == last_tx:
+            text += "\n-- Data from the DBML file's Records\n" + records + "\n"
+        ups.append((text, group.autocommit))
+    if not groups:  # only Records (tables equal, e.g. created empty by an earlier run)
+        ups.append(("-- Data from the DBML file's Records\n" + records + "\n", False))
+    models = [old]
+    inverse = invert_renames(renames)
+    for text, autocommit in ups:
+        _apply(a, text, autocommit, "UP", text)
+        models.append(introspect(a.conn))
+    left = diff(models[-1], new)
+    if not left.empty:
+        _failed("after UP the schema still differs from the DBML's", left, ups)
+    parts = []
+    for i, (text, autocommit) in enumerate(ups):
+        # a part's DOWN undoes only that part: the schema after it back to the one before
+        down = diff(models[i + 1], models[i], _applicable(inverse, models[i + 1], models[i]))
+        parts.append(Part(text, down.up_sql(), autocommit))
+    for i in reversed(range(len(parts))):
+        _apply(a, parts[i].down, parts[i].autocommit, "DOWN", parts[i].down)
+        back = diff(introspect(a.conn), models[i])
+        if not back.empty:
+            _failed("DOWN does not return to the schema before it", back,
+                    [(parts[i].up, False), (parts[i].down, False)])
+    return parts
+
+
+def _applicable(hints: dict[str, str], old: Schema, new: Schema) -> dict[str, str]:
+    """The rename hints that one part's diff can use: their source only in OLD, their
+    target only in NEW."""
+    kept = {}
+    for source, target in hints.items():
+        if source.count(".") == 1:
+            if old.table(source) and new.table(target) and not old.table(target):
+                kept[source] = target
+            continue
+        table, _, column = source.rpartition(".")
+        new_column = target.rpartition(".")[2]
+        before = old.table(table)
+        after = new.table(target.rpartition(".")[0]) or new.table(table)
+        if (before and before.column(column) and after and after.column(new_column)
+                and not after.column(column) and not before.column(new_column)):
+            kept[source] = target
+    return kept
+
+
+def _apply(shadow, text: str, autocommit: bool, which: str, shown: str) -> None:
+    if not text.strip():
+        return
+    try:
+        if autocommit:
+            for statement in _statements(text):
+                shadow.conn.execute(statement)
+        else:
+            with shadow.conn.transaction():
+                shadow.conn.execute(text)
+    except psycopg.Error as exc:
+        raise OperationFailed(
+            f"The generated migration failed its check on the shadow database ({which}: "
+            f"{connection.describe_error(exc)}); nothing was written. This is a bug in nself; "
+            f"the SQL was:\n{shown}") from None
+
+
+def _statements(text: str) -> list[str]:
+    import pglast
+
+    return [s.strip() for s in pglast.split(text) if s.strip()]
+
+
+def _failed(what: str, rest: Plan, ups: list[tuple[str, bool]]) -> None:
+    shown = "\n".join(rest.summary("generated", "DBML"))
+    sql = "\n".join(text for text, _ in ups)
+    raise OperationFailed(f"The generated migration failed its check on the shadow database: "
+                          f"{what}:\n{shown}\nNothing was written. This is a bug in nself; "
+                          f"the SQL was:\n{sql}")
+
+
+# ------------------------------------------------------------------------------- write
+
+def changes_summary(plan: Plan) -> list[str]:
+    """The plan's differences from the DBML's side: '+ Table: posts (new)',
+    '- Column: users.age (dropped)', '~ Column: users.email (different type)'."""
+    lines = []
+    for d in plan.differences:
+        sign, why = {"-": ("+", "new"), "+": ("-", "dropped")}.get(d.sign, ("~", d.detail))
+        lines.append(f"{sign} {d.what}: {d.name} ({why})")
+    return lines
+
+
+def default_name(plan: Plan) -> str:
+    """A name from what the plan does: add_posts_table for one new table, else
+    update_schema."""
+    created = [c.name for c in plan.changes if c.kind == "create table"]
+    if created and len(created) == 1 and all(
+            c.kind in ("create table", "create index", "add foreign key", "comment")
+            or c.name.startswith(created[0]) for c in plan.changes):
+        name = re.sub(r"\W+", "_", created[0].rpartition(".")[2]).strip("_").lower()
+        if name and re.match(files.NAME, f"add_{name}_table"):
+            return f"add_{name}_table"
+    return "update_schema"
+
+
+def write(env: Environment, generated: Generated, name: str | None,
+          now: datetime | None = None) -> list[str]:
+    """Write the parts as the next migration files (a no-transaction part gets its own file
+    and the directive); returns their paths relative to the project root."""
+    env.require_project()
+    folder = env.migrations_dir
+    name = name or default_name(generated.plan)
+    now = now or datetime.now(timezone.utc)
+    written: list[Path] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, part in enumerate(generated.parts):
+            part_name = name if i == 0 else f"{name}_{i + 1}"
+            path = files.next_file(folder, part_name, now)
+            text = render(path, generated.source, part, now)
+            with open(path, "x", encoding="utf-8") as handle:
+                handle.write(text)
+            written.append(path)
+    except FileExistsError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise UsageError(f"{exc.filename} already exists; nothing was written.") from None
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return [env.relative(p) for p in written]
+
+
+def render(path: Path, source: str, part: Part, now: datetime) -> str:
+    ident_ = path.name.removesuffix(".sql")
+    lines = [f"-- Migration: {ident_}", f"-- Created: {now:%Y-%m-%d}",
+             f"-- Description: Generated from {source} by nself db schema import"]
+    if part.autocommit:
+        lines.append(files.DIRECTIVE)
+    lines.append("")
+    lines += ["-- UP", part.up.rstrip("\n"), "", "-- DOWN", part.down.rstrip("\n"), ""]
+    return "\n".join(lines)
+
+
+def migration_sql(generated: Generated) -> str:
+    """The UP and DOWN of every part, as --dry-run prints it."""
+    blocks = []
+    for i, part in enumerate(generated.parts, 1):
+        head = f"-- Part {i} of {len(generated.parts)}" if len(generated.parts) > 1 else ""
+        if part.autocommit:
+            head += ("\n" if head else "") + files.DIRECTIVE
+        blocks.append((head + "\n" if head else "") + "-- UP\n" + part.up.rstrip("\n")
+                      + "\n\n-- DOWN\n" + part.down.rstrip("\n") + "\n")
+    return "\n".join(blocks)

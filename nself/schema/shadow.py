@@ -1,0 +1,215 @@
+"""Throwaway shadow databases: where the schema the migration files produce is found.
+
+A shadow is `CREATE DATABASE nself_shadow_<home oid>_<pid>_<random> TEMPLATE template0` on the
+configured server (same encoding and locale as the configured database), and it is always
+dropped: on success, on error, on Ctrl-C or SIGTERM. A run killed with SIGKILL cannot drop
+it, so every run first drops the leftovers of dead runs: while a shadow is in use its
+creator holds a session advisory lock named after it (in the configured database), so a
+shadow whose lock can be taken belongs to nobody.
+
+When the role may not create databases (common on managed clouds), the shadow goes to the
+embedded PostgreSQL if its major version is the server's, and that is said once; otherwise
+the command fails with the way out (a role with CREATEDB).
+
+`replay(env, shadow)` applies every migration file's UP into a shadow through the
+migrations runner itself (same statement splitting, no-transaction handling and errors as
+`migrate up`), so "the schema the migrations produce" is what `migrate up` would produce.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+
+import psycopg
+from psycopg import sql
+
+from nself.config import Database, Environment
+from nself.errors import NselfError, OperationFailed
+from nself.pg import connection
+
+PREFIX = "nself_shadow_"
+# first key of the two-int advisory lock a shadow's creator holds ("ns")
+LOCK_CLASS = 0x6E73
+
+
+@dataclass
+class Shadow:
+    """One shadow database: where it is, and a connection to it (autocommit)."""
+
+    db: Database
+    conn: psycopg.Connection
+
+    @property
+    def name(self) -> str:
+        return self.db.name
+
+
+class Shadows:
+    """Creates shadow databases on one server and drops them all when closed."""
+
+    def __init__(self, env: Environment, say: Callable[[str], None]):
+        self.env = env
+        self.say = say
+        self.stack = ExitStack()
+        self.home_db: Database | None = None
+        self.home: psycopg.Connection | None = None
+        self.oid = 0
+        self.made: list[Shadow] = []
+
+    def __enter__(self) -> Shadows:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            for shadow in reversed(self.made):
+                shadow.conn.close()
+                try:
+                    self._drop(shadow.name)
+                except psycopg.Error as exc:
+                    self.say(f"! Could not drop the shadow database {shadow.name} "
+                             f"({connection.describe_error(exc)}); the next run drops it.")
+        finally:
+            self.made.clear()
+            self.stack.close()
+
+    def _open_home(self) -> None:
+        """The connection that creates, locks and drops shadows: the configured database,
+        or the embedded server's when the configured role may not create databases."""
+        if self.home is not None:
+            return
+        db = connection.target(self.env)
+        home = self.stack.enter_context(connection.connect(db))
+        allowed = home.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles "
+                               "WHERE rolname = current_user").fetchone()
+        if not (allowed and allowed[0]):
+            major = connection.server_major(home)
+            db, home = self._embedded_home(db, major)
+        self.home_db, self.home = db, home
+        self.oid = home.execute("SELECT oid FROM pg_database "
+                                "WHERE datname = current_database()").fetchone()[0]
+        self._clean_leftovers()
+
+    def _embedded_home(self, db: Database, major: int) -> tuple[Database, psycopg.Connection]:
+        from nself.pg.embedded import EmbeddedServer
+
+        server = EmbeddedServer.for_environment(self.env)
+        try:
+            embedded_major = server.major
+        except NselfError:
+            embedded_major = None
+        if embedded_major != major:
+            raise OperationFailed(
+                f"The role of {db.display()} may not create databases, so there is no shadow "
+                "database to replay the migrations into, and no embedded PostgreSQL "
+                f"{major} to use instead: grant it CREATEDB (ALTER ROLE … CREATEDB).")
+        server.ensure_running()
+        self.say(f"Note: the role of {db.display()} may not create databases; using the "
+                 f"embedded PostgreSQL {major} for the shadow database.")
+        embedded = Database(params=server.connection_params("postgres"), embedded=True)
+        home = self.stack.enter_context(connection.connect(embedded, create=False))
+        return embedded, home
+
+    def _clean_leftovers(self) -> None:
+        """Drop the shadows of this database whose creator is gone (its lock is free)."""
+        pattern = f"{PREFIX}{self.oid}\\_%"
+        names = [r[0] for r in self.home.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,))]
+        for name in names:
+            key = _key(name)
+            taken = self.home.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                      (LOCK_CLASS, key)).fetchone()[0]
+            if taken:  # else another run's, in use
+                self._drop(name)
+
+    def create(self) -> Shadow:
+        """A new empty shadow database, with an autocommit connection to it."""
+        self._open_home()
+        name = f"{PREFIX}{self.oid}_{os.getpid()}_{secrets.token_hex(4)}"
+        key = _key(name)
+        self.home.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, key))
+        try:
+            self._create(name)
+        except BaseException:
+            self.home.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, key))
+            raise
+        db = replace(self.home_db, params={**self.home_db.params, "dbname": name})
+        try:
+            conn = connection.connect(db, create=False)
+        except BaseException:
+            self._drop(name)
+            raise
+        shadow = Shadow(db, conn)
+        self.made.append(shadow)
+        return shadow
+
+    def _create(self, name: str) -> None:
+        encoding, collate, ctype = self.home.execute(
+            "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database "
+            "WHERE datname = current_database()").fetchone()
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {} "
+                            "LC_COLLATE {} LC_CTYPE {}").format(
+            sql.Identifier(name), sql.Literal(encoding), sql.Literal(collate),
+            sql.Literal(ctype))
+        try:
+            self.home.execute(statement)
+        except psycopg.errors.InvalidParameterValue:
+            # a locale template0 cannot take (ICU set-ups): the server's defaults will do
+            self.home.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+                sql.Identifier(name)))
+
+    def _drop(self, name: str) -> None:
+        """DROP the shadow (forcing its connections off where the server can), then free
+        its lock (held by this session)."""
+        force = " WITH (FORCE)" if self.home.info.server_version >= 130000 else ""
+        try:
+            self.home.execute(sql.SQL("DROP DATABASE IF EXISTS {}" + force).format(
+                sql.Identifier(name)))
+        finally:
+            self.home.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, _key(name)))
+
+
+def _key(name: str) -> int:
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+@contextmanager
+def shadows(env: Environment, say: Callable[[str], None]) -> Iterator[Shadows]:
+    """Shadow databases for the duration; every one is dropped at the end (Ctrl-C and
+    SIGTERM included: the task boundary turns SIGTERM into KeyboardInterrupt)."""
+    manager = Shadows(env, say)
+    try:
+        yield manager
+    finally:
+        manager.close()
+
+
+def replay(env: Environment, shadow: Shadow) -> int:
+    """Apply every migration file's UP to SHADOW as `migrate up` would; returns how many.
+    A migration that fails is an OperationFailed naming it."""
+    from nself.guard import Guard
+    from nself.migrations.runner import Runner
+
+    quiet = _discard
+    # the shadow is a local scratch database whatever the current environment is: no
+    # confirmation, no backup, nothing recorded about the real database
+    local = replace(env, name="local")
+    guard = Guard(local, yes=True, backup=False, say=quiet)
+    runner = Runner(local, shadow.db, shadow.conn, guard, quiet, quiet)
+    try:
+        done = runner.up()
+    except NselfError as exc:
+        raise OperationFailed(f"Replaying the migrations into a shadow database failed: "
+                              f"{exc}") from None
+    return len(done)
+
+
+def _discard(text: str) -> None:
+    pass
