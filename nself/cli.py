@@ -7,8 +7,10 @@ the namespace itself, so no task is defined twice.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from invoke import Collection, Program
 from invoke.exceptions import Exit, ParseError
@@ -16,76 +18,205 @@ from invoke.exceptions import Exit, ParseError
 from nself import __version__, errors, output
 from nself.tasks import namespace
 
+# Other spellings the guides use for a command's words: a word with colons is the spaced
+# words (`nself db migrate:up` is `nself db migrate up`), and these whole sequences. `db run`
+# is the migrations guide's "nself db run to generate migration": a migration from
+# schema.dbml, which is what `db schema import` writes.
+ALIASES: dict[tuple[str, ...], tuple[str, ...]] = {("db", "run"): ("db", "schema", "import")}
+# After a collection's words (`nself db --help`), these list its commands.
+LISTING_FLAGS = ("--list", "-l", "--help", "-h")
+# The list format of `nself db`: spaced words (`NselfProgram.list_spaced`).
+SPACED = "spaced"
 
-def _resolve(collection: Collection, words: list[str]) -> tuple[str | None, int, str]:
-    """The longest task path spelled by the leading `words`, how many words it used, and
-    the deepest collection path they reached."""
-    best, used = None, 0
-    path: list[str] = []
-    current: Collection | None = collection
-    for i, word in enumerate(words):
-        if current is None or word.startswith("-"):
+
+class UnknownWord(ParseError):
+    """A word that names no command (or that a command does not take): said as is, exit 2."""
+
+
+@dataclass
+class _Walk:
+    """Where the leading command words lead in the namespace."""
+
+    words: list[str]        # the command line after nself's own flags, aliases expanded
+    path: list[str] = field(default_factory=list)  # names walked through
+    used: int = 0           # words that named the command
+    task: str | None = None  # the dotted task they name (a collection's default counts)
+    collection: Collection | None = None  # the deepest collection reached
+
+
+def _walk(collection: Collection, words: list[str]) -> _Walk:
+    """Follow the leading words through the namespace, expanding colon forms and ALIASES."""
+    words = list(words)
+    if words and "." in words[0] and not words[0].startswith(("-", ".")):
+        words[:1] = words[0].split(".")  # invoke's dotted name: the same walk
+    walk = _Walk(words, collection=collection)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not word or word.startswith("-"):
             break
-        name = word.replace("_", "-")
-        if name in current.collections:
-            path.append(name)
-            current = current.collections[name]
-            if current.default:
-                best, used = ".".join(path), i + 1
+        if ":" in word and not word.startswith(":"):
+            words[i:i + 1] = [part for part in word.split(":") if part]
             continue
-        if name in current.tasks:
-            path.append(name)
-            return ".".join(path), i + 1, ".".join(path[:-1])
-        break
-    return best, used, ".".join(path)
+        name = word.replace("_", "-")
+        alias = ALIASES.get((*walk.path, name))
+        if alias is not None:
+            words[:i + 1] = alias
+            walk, i = _Walk(words, collection=collection), 0
+            continue
+        current = walk.collection
+        if name in current.collections:
+            walk.path.append(name)
+            walk.collection = current.collections[name]
+            if walk.collection.default:
+                walk.task, walk.used = ".".join(walk.path), i + 1
+        elif name in current.tasks:
+            walk.path.append(name)
+            walk.task, walk.used = ".".join(walk.path), i + 1
+            break
+        else:
+            break
+        i += 1
+    return walk
 
 
-def _flag_takes_value(task, flag: str) -> bool:
-    name = flag.lstrip("-").split("=", 1)[0]
+def spaced_commands(collection: Collection, prefix: tuple[str, ...] = ()):
+    """(words, task) for every task under `collection`, in the guides' spelling: a
+    collection's default task is the collection's own words (`db backup`)."""
+    found = []
+    for name, task in collection.tasks.items():
+        found.append(((*prefix, name) if name != collection.default else prefix, task))
+    for name, sub in collection.collections.items():
+        found += spaced_commands(sub, (*prefix, name))
+    return sorted(found, key=lambda item: item[0])
+
+
+def summary(task) -> str:
+    """A task's docstring up to its first blank line, on one line."""
+    text = inspect.getdoc(task) or ""
+    return " ".join(text.split("\n\n", 1)[0].split())
+
+
+def command_names(collection: Collection, path: list[str]) -> list[str]:
+    """The words that can follow `nself PATH`: its tasks, collections and aliases."""
+    names = set(collection.tasks) | set(collection.collections)
+    names |= {key[-1] for key in ALIASES if list(key[:-1]) == path}
+    return sorted(names)
+
+
+def _unknown(word: str, collection: Collection, path: list[str]) -> UnknownWord:
+    where = f"`nself {' '.join(path)}`" if path else "nself"
+    listing = f"`nself {' '.join(path)}`" if path else "`nself --list`"
+    return UnknownWord(f"Unknown command {word!r} in {where}. Its commands: "
+                       f"{', '.join(command_names(collection, path))} ({listing} lists them).")
+
+
+def core_flags(program: Program | None = None) -> dict[str, bool]:
+    """nself's own flags (invoke's core flags), each with whether it takes the next word as
+    its value (`-f FILE`); an optional value (`--help TASK`) does not count."""
+    args = (program or Program(namespace=Collection())).core_args()
+    return {("-" if len(n) == 1 else "--") + n: a.kind is not bool and not a.optional
+            for a in args for n in a.names}
+
+
+def _task_flag(task, flag: str, core: dict[str, bool]) -> bool | None:
+    """Whether FLAG takes the next word as its value; None when neither the task nor nself
+    knows it (invoke then reports it)."""
+    spelled, has_value = flag.split("=", 1)[0], "=" in flag
+    name = spelled.lstrip("-")
     for arg in task.get_arguments():
         if name in arg.names or name.replace("-", "_") in arg.names:
-            return "=" not in flag and arg.kind is not bool
-    return False
+            return not has_value and arg.kind is not bool
+    if spelled in core:
+        return core[spelled] and not has_value
+    return None
 
 
-def translate(argv: list[str], collection: Collection = namespace) -> list[str]:
-    """Rewrite guide-style words (`db migrate up 3`) into invoke's (`db.migrate.up --steps 3`)."""
+def translate(argv: list[str], collection: Collection = namespace,
+              core: dict[str, bool] | None = None) -> list[str]:
+    """Rewrite the guides' words (`db migrate up 3`, `db migrate:up`, `db run`) into invoke's
+    (`db.migrate.up --steps 3`); `nself db` lists its commands. A word that names no command
+    raises UnknownWord, naming it and the commands at that level."""
     if len(argv) < 2:
         return argv
+    core = core_flags() if core is None else core
     head, rest = argv[:1], argv[1:]
-    # Leave invoke's own leading flags (--help, --list, ...) alone.
+    # Leave invoke's own leading flags (--help, --list, -f FILE, ...) alone.
     i = 0
-    while i < len(rest) and rest[i].startswith("-"):
-        i += 1
+    while i < len(rest) and rest[i].startswith("-") and rest[i] != "--":
+        i += 2 if core.get(rest[i]) and i + 1 < len(rest) else 1
     head, rest = head + rest[:i], rest[i:]
-    if not rest or "." in rest[0]:
+    if not rest or rest[0] == "--":
         return head + rest
-    name, used, reached = _resolve(collection, rest)
-    if name is None:
-        if reached and len(rest) == len(reached.split(".")):
-            # `nself db`, `nself db migrate`: show what is in there
-            return head + ["--list", reached]
-        return head + rest
-    task = collection[name]
-    remaining = rest[used:]
+    walk = _walk(collection, rest)
+    words = walk.words
+    if walk.task is None:
+        after = words[len(walk.path):]
+        if walk.path and (not after or after[0] in LISTING_FLAGS):
+            # `nself db`, `nself db migrate --help`: the commands in there, spaced
+            listing = [w for w in head if w not in LISTING_FLAGS]
+            return listing + ["--list", ".".join(walk.path), "--list-format", SPACED]
+        if walk.path and after[0].startswith("-"):
+            raise UnknownWord(f"`nself {' '.join(walk.path)}` needs a command before "
+                              f"{after[0]}: {', '.join(command_names(walk.collection, walk.path))}"
+                              f" (`nself {' '.join(walk.path)}` lists them).")
+        raise _unknown(after[0], walk.collection, walk.path)
+    task = collection[walk.task]
+    remaining = words[walk.used:]
+    rewrite = getattr(task, "rewrite_words", None)  # a task's own words (db mock --users 100)
+    if rewrite is not None:
+        remaining = list(rewrite(remaining))
+    return head + [walk.task] + _task_words(task, walk, remaining, collection, core)
+
+
+def _task_words(task, walk: _Walk, remaining: list[str], collection: Collection,
+                core: dict[str, bool]) -> list[str]:
+    """The words after a task: flags as given, the first bare word into its positional flag,
+    invoke's own positional arguments in order; any other word is unknown."""
     flag = getattr(task, "positional_flag", None)
-    if flag:
-        out, j, filled = [], 0, False
-        while j < len(remaining):
-            word = remaining[j]
-            if word.startswith("-") and len(word) > 1:
-                out.append(word)
-                if _flag_takes_value(task, word) and j + 1 < len(remaining):
-                    out.append(remaining[j + 1])
-                    j += 1
-            elif not filled:
-                out += [f"--{flag}", word]
-                filled = True
-            else:
-                out.append(word)
-            j += 1
-        remaining = out
-    return head + [name] + remaining
+    positional = [arg.name for arg in task.get_arguments() if arg.positional]
+    slots = len(positional)
+    out, j, filled = [], 0, False
+    while j < len(remaining):
+        word = remaining[j]
+        if word == "--":
+            return out + remaining[j:]
+        if word.startswith("-") and len(word) > 1:
+            takes = _task_flag(task, word, core)
+            if takes is None:  # unknown flag: invoke names it
+                return out + remaining[j:]
+            out.append(word)
+            if takes and j + 1 < len(remaining):
+                out.append(remaining[j + 1])
+                j += 1
+        elif flag and not filled:
+            out += [f"--{flag}", word]
+            filled = True
+        elif slots:
+            out.append(word)
+            slots -= 1
+        elif _is_task_name(collection, word):
+            return out + remaining[j:]  # invoke's several tasks on one line
+        elif task.name == walk.collection.default and walk.path[-1] != task.name \
+                and not out and not filled:
+            raise _unknown(word, walk.collection, walk.path)
+        else:
+            spelled = " ".join(walk.path)
+            named = ([f"--{flag}"] if flag else []) + positional
+            takes_words = (f"{len(named)} word{'s' if len(named) > 1 else ''} "
+                           f"({', '.join(named)})" if named else "no words, only flags")
+            raise UnknownWord(f"Unexpected {word!r} after `nself {spelled}`: it takes "
+                              f"{takes_words}. See `nself {spelled} --help`.")
+        j += 1
+    return out
+
+
+def _is_task_name(collection: Collection, word: str) -> bool:
+    try:
+        collection[word]
+    except (KeyError, ValueError, TypeError):
+        return False
+    return "." in word or word in collection.tasks
 
 
 class NselfProgram(Program):
@@ -117,7 +248,33 @@ class NselfProgram(Program):
                 # name, SQL text or output line can carry further on
                 shown = word.encode("utf-8", "backslashreplace").decode()
                 raise ParseError(f"the argument {shown!r} is not valid UTF-8") from None
-        self.argv = translate(list(self.argv), self.namespace)
+        self.argv = translate(list(self.argv), self.namespace, core_flags(self))
+
+    def list_tasks(self) -> None:
+        if not callable(getattr(self, f"list_{self.list_format}", None)):
+            raise ParseError(f"--list-format must be flat, nested, json or {SPACED}, not "
+                             f"{self.list_format!r}")
+        super().list_tasks()
+
+    def list_spaced(self) -> None:
+        """`nself db`: the commands in there, in the guides' spaced words."""
+        prefix = ("nself", *(self.list_root or "").split(".")) if self.list_root else ("nself",)
+        pairs = [(" ".join(prefix + words), summary(task))
+                 for words, task in spaced_commands(self.scoped_collection)]
+        path = list(prefix[1:])
+        for alias, target in ALIASES.items():
+            if list(alias[:len(path)]) == path and len(alias) > len(path):
+                try:
+                    self.namespace[".".join(target)]
+                except (KeyError, ValueError):
+                    continue  # not built: no alias to show
+                pairs.append((" ".join(("nself", *alias)),
+                              f"Same as `nself {' '.join(target)}`."))
+        pairs.sort()
+        print(f"Commands of `{' '.join(prefix)}`:\n")
+        self.print_columns(pairs)
+        print("Colon forms work too (`nself db migrate:up` is `nself db migrate up`); "
+              "`nself COMMAND --help` explains a command's flags.")
 
     def parse_core(self, argv) -> None:
         with _front_end_errors():
@@ -157,6 +314,9 @@ def _front_end_errors():
     errors themselves, in `nself.tasks.base.command`)."""
     try:
         yield
+    except UnknownWord as exc:
+        output.error_line(f"Error: {exc}")
+        raise Exit(code=errors.USAGE) from None
     except ParseError as exc:
         output.error_line(f"Error: {str(exc).rstrip('.!')}. See `nself --help`.")
         raise Exit(code=errors.USAGE) from None

@@ -20,12 +20,50 @@ from nself.config import Database
     (["nself", "db", "shell", "-c", "SELECT 1"], ["nself", "db.shell", "-c", "SELECT 1"]),
     (["nself", "--help", "db", "shell"], ["nself", "--help", "db.shell"]),
     (["nself", "logs", "postgres"], ["nself", "logs", "postgres"]),
-    (["nself", "db", "nonsense"], ["nself", "db", "nonsense"]),
-    (["nself", "db"], ["nself", "--list", "db"]),
+    (["nself", "db"], ["nself", "--list", "db", "--list-format", "spaced"]),
+    (["nself", "db", "migrate", "--help"], ["nself", "--list", "db.migrate", "--list-format",
+                                            "spaced"]),
+    (["nself", "db", "migrate:up", "3"], ["nself", "db.migrate.up", "--steps", "3"]),
+    (["nself", "db.migrate.down", "2"], ["nself", "db.migrate.down", "--steps", "2"]),
+    (["nself", "-f", "x.yaml", "db", "status"], ["nself", "-f", "x.yaml", "db.status"]),
+    (["nself", "db", "status", "db.migrate.status"], ["nself", "db.status",
+                                                      "db.migrate.status"]),
 ])
 def test_translate_spaced_words(argv, expected):
-    """Guide-style words become invoke's dotted task names; unknown words pass through."""
+    """Guide-style words (spaced, colon forms, dotted with a bare number) become invoke's
+    dotted task names; `nself db` lists its commands; several dotted tasks pass through."""
     assert translate(argv) == expected
+
+
+@pytest.mark.parametrize("argv,named,listed", [
+    (["nself", "db", "nonsense"], "'nonsense' in `nself db`", "migrate, mock"),
+    (["nself", "nonsense"], "'nonsense' in nself", "db, init, logs"),
+    (["nself", "db", "backup", "nonsense"], "'nonsense' in `nself db backup`",
+     "create, list, prune"),
+    (["nself", "db", "migrate", "up", "3", "4"], "'4' after `nself db migrate up`", "--steps"),
+    (["nself", "db", "--json"], "before --json", "migrate, mock"),
+])
+def test_unknown_word_names_it_and_the_real_ones(project, argv, named, listed):
+    """A word that names no command is exit 2, one line naming it and what exists there."""
+    from invoke.exceptions import ParseError
+
+    with pytest.raises(ParseError) as raised:
+        translate(argv)
+    assert named in str(raised.value) and listed in str(raised.value)
+    result = project.run(*argv[1:])
+    assert result.code == errors.USAGE and result.err.count("\n") == 1, result
+    assert named in result.err and "No idea" not in result.err
+
+
+def test_nself_db_lists_commands_in_spaced_words(project):
+    """`nself db` and `nself db --help` list every db command as the guides spell it."""
+    for argv in (("db",), ("db", "--help"), ("db", "--list")):
+        result = project.run(*argv)
+        assert result.code == 0, result
+        for words in ("nself db status", "nself db migrate up", "nself db backup list",
+                      "nself db backup ", "nself db restore", "nself db schema export"):
+            assert words in result.out, (argv, result.out)
+        assert "db.migrate" not in result.out
 
 
 def test_translate_fills_the_positional_flag():
