@@ -2,11 +2,95 @@
 
 from __future__ import annotations
 
-from nself.errors import UsageError
-from nself.tasks.base import command
+from nself import output, safety
+from nself.guard import Guard
+from nself.tasks.base import command, environment
 
 
-@command(positional_flag="file", help={"file": "Run only this seed file."})
-def seed(c, file=None):
-    """Run the seed files (being built: issue 10)."""
-    raise UsageError("`nself db seed` is not built yet.")
+def _plural(n: int, word: str = "seed file") -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _tally(planned) -> str:
+    counts: dict[str, int] = {}
+    for p in planned:
+        counts[p.status] = counts.get(p.status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
+def _nothing(project, run, changed: bool) -> str:
+    from nself.seeds.files import folders
+
+    if run.skipped:
+        return (f"Nothing to seed: {_plural(len(run.skipped))} unchanged since last run "
+                "(without --changed every file runs)")
+    where = " or ".join(f"{project.relative(folder)}/"
+                        for _, folder in folders(project, run.environment))
+    return f"Nothing to seed: no .sql files in {where}"
+
+
+@command(positional_flag="file",
+         help={"file": "Run only this seed file: a name looked up in seeds/common/ and "
+                       "seeds/<env>/ (`nself db seed 01_test_users.sql`), or a path.",
+               "env": "Run ENV's seeds (seeds/common/, then seeds/ENV/) on the configured "
+                      "database; ENV's safety rules apply (the stricter of ENV's and the "
+                      "current environment's).",
+               "dry_run": "List the files that would run, new/changed/unchanged; change "
+                          "nothing.",
+               "changed": "Run only files that are new or changed since they last ran.",
+               "yes": "Confirm without a prompt (staging/production; required without a "
+                      "terminal).",
+               "allow_env_mismatch": "Run although the database is recorded as another "
+                                     "environment (staging/production).",
+               "lock_timeout": "SECONDS to wait for a migrate or seed run on this database "
+                               "(default 60)."})
+def seed(c, file=None, env=None, dry_run=False, changed=False, yes=False,
+         allow_env_mismatch=False, lock_timeout=60.0):
+    """Run the seed files, each in its own transaction: common/ first, then the environment's."""
+    # deferred: the seeds package pulls in the migrations engine (start-up budget of `nself`)
+    from nself.migrations.engine import duration
+    from nself.pg import connection as database
+    from nself.seeds import runner
+    from nself.tasks.migrate import _lock_timeout
+
+    project = environment()
+    project.require_project()
+    if dry_run:
+        with database.connect(database.target(project)) as conn:
+            run = runner.plan(project, conn, env, file, changed)
+        _dry_run(project, run, changed)
+        return
+    timeout = _lock_timeout(lock_timeout)
+    guard = Guard(project, yes=yes, allow_env_mismatch=allow_env_mismatch, say=output.line)
+    with runner.session(project, timeout, output.notice) as (db, conn, notices):
+        run = runner.run_seeds(project, conn, for_env=env, file=file, changed_only=changed,
+                               guard=guard, db=db, say=output.line, notices=notices)
+    if not run.done:
+        output.ok(_nothing(project, run, changed))
+        return
+    skipped = f"; {len(run.skipped)} unchanged skipped" if run.skipped else ""
+    output.ok(f"{_plural(len(run.done))} run for {run.environment} ({_tally(run.planned)}"
+              f"{skipped}) in {duration(run.seconds)}")
+
+
+def _dry_run(project, run, changed: bool) -> None:
+    if not run.planned:
+        output.ok(f"Dry run. {_nothing(project, run, changed)}")
+        return
+    width = max(len(p.seed.shown) for p in run.planned)
+    for p in run.planned:
+        when = f" (last ran {p.ran_at:%Y-%m-%d %H:%M:%S})" if p.ran_at else ""
+        output.line(f"  {p.seed.shown:<{width}}  {p.status}{when}")
+    policy = safety.policy_for("seed", _strict(project, run.environment))
+    if policy.rule is not safety.Rule.ALLOW:
+        output.line(f"In {_strict(project, run.environment)} seeding {policy} "
+                    "(--yes without a terminal).")
+    skipped = f"; {len(run.skipped)} unchanged skipped" if run.skipped else ""
+    output.ok(f"Dry run: {_plural(len(run.planned))} would run for {run.environment} "
+              f"({_tally(run.planned)}{skipped}); nothing was changed")
+
+
+def _strict(project, data_env: str) -> str:
+    from nself.seeds.runner import policy_environment
+
+    return policy_environment(project, data_env)

@@ -1,0 +1,142 @@
+"""What a seed file changed, table by table, and the sequences its explicit ids left behind.
+
+Rows: PostgreSQL counts every insert, update and delete of the current transaction per
+table (`pg_stat_xact_user_tables`, updated as statements run, triggers' rows included). The
+counters also hold earlier transactions of this session that are not yet flushed to the
+statistics system, so a file's changes are the counters after it minus the counters before
+it, both read inside its transaction. A partition's rows count for its partitioned table.
+Limits: TRUNCATE counts nothing, and rows written then rolled back to a savepoint count.
+
+Sequences: after a file that wrote rows with explicit ids, each sequence owned by a
+written-to column (serial or identity, on the table, its partitions or its ancestors) that
+would hand out an id already taken is moved past the largest (smallest, for a descending
+sequence) value; it never moves back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from nself.pg.catalog import NOT_EXTENSION_MEMBER_WHERE, USER_SCHEMA_WHERE
+
+# Per user table (partitions rolled up to their root): rows inserted, updated, deleted in
+# this transaction so far (plus this session's unflushed earlier ones: take differences).
+COUNTERS_SQL = f"""
+SELECT s.relid::oid::bigint, n.nspname, c.relname, s.n_tup_ins, s.n_tup_upd, s.n_tup_del
+FROM pg_stat_xact_user_tables s
+     JOIN pg_class c ON c.oid = coalesce(pg_partition_root(s.relid), s.relid)
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0
+  AND {USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}
+"""
+# Sequences owned (serial: 'a', identity: 'i') by an integer column of the given tables or
+# of their ancestors, in user schemas. (It takes a parameter: the predicates' `%` doubled.)
+_USER_TABLE_WHERE = f"{USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}".replace("%", "%%")
+OWNED_SEQUENCES_SQL = f"""
+SELECT sc.oid::bigint, sn.nspname, sc.relname, n.nspname, c.relname, a.attname,
+       q.seqincrement, q.seqmin, q.seqmax
+FROM pg_depend d
+     JOIN pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
+     JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+     JOIN pg_sequence q ON q.seqrelid = sc.oid
+     JOIN pg_class c ON c.oid = d.refobjid
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+     JOIN pg_type t ON t.oid = a.atttypid
+WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+  AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
+  AND d.refobjid IN (SELECT x FROM unnest(%(relids)s::oid[]) AS x
+                     UNION SELECT pg_partition_ancestors(x) FROM unnest(%(relids)s::oid[]) AS x)
+  AND (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
+      IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+  AND {_USER_TABLE_WHERE}
+ORDER BY 2, 3
+"""
+SETVAL_SQL = "SELECT setval(%s::oid::regclass, %s)"
+
+
+@dataclass
+class TableChange:
+    """Rows one file inserted, updated and deleted in one table."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+    def __str__(self) -> str:
+        parts = [f"{n} {what}" for n, what in ((self.inserted, "inserted"),
+                                               (self.updated, "updated"),
+                                               (self.deleted, "deleted")) if n]
+        return ", ".join(parts) or "no rows"
+
+    def as_dict(self) -> dict:
+        return {"inserted": self.inserted, "updated": self.updated, "deleted": self.deleted}
+
+
+@dataclass(frozen=True)
+class Counter:
+    relid: int
+    table: str   # as shown: `users`, or `schema.table` outside public
+    values: tuple[int, int, int]
+
+
+def counters(conn: psycopg.Connection) -> dict[int, Counter]:
+    """This transaction's row counters per user table (see the module's note)."""
+    return {relid: Counter(relid, name if schema == "public" else f"{schema}.{name}",
+                           (ins, upd, dele))
+            for relid, schema, name, ins, upd, dele in conn.execute(COUNTERS_SQL).fetchall()}
+
+
+def difference(before: dict[int, Counter], after: dict[int, Counter]
+               ) -> tuple[dict[str, TableChange], list[int]]:
+    """(changes per table name, sorted; the relids that got rows inserted or updated)."""
+    changes: dict[str, TableChange] = {}
+    written = []
+    for relid, now in after.items():
+        was = before.get(relid)
+        ins, upd, dele = (a - (b if was else 0) for a, b in
+                          zip(now.values, was.values if was else (0, 0, 0), strict=True))
+        if not (ins or upd or dele):
+            continue
+        change = changes.setdefault(now.table, TableChange())
+        change.inserted += ins
+        change.updated += upd
+        change.deleted += dele
+        if ins or upd:
+            written.append(relid)
+    return dict(sorted(changes.items())), sorted(written)
+
+
+@dataclass(frozen=True)
+class SequenceMove:
+    sequence: str  # schema.name
+    column: str    # table.column
+    value: int     # the value it was set to (the next id is the one after)
+
+
+def catch_up_sequences(conn: psycopg.Connection, relids: list[int]) -> list[SequenceMove]:
+    """Move every sequence owned by a column of `relids` (or their ancestors) past the ids
+    already in that column, when the next value it would hand out is taken."""
+    if not relids:
+        return []
+    moves = []
+    for (oid, seq_schema, seq_name, schema, table, column, increment, low,
+         high) in conn.execute(OWNED_SEQUENCES_SQL, {"relids": relids}).fetchall():
+        extreme = sql.SQL("max" if increment > 0 else "min")
+        row = conn.execute(sql.SQL(
+            "SELECT (SELECT {}({}) FROM {}), last_value, is_called FROM {}").format(
+                extreme, sql.Identifier(column), sql.Identifier(schema, table),
+                sql.Identifier(seq_schema, seq_name))).fetchone()
+        used, last, called = row
+        if used is None or not low <= used <= high:
+            continue  # empty column, or ids the sequence could never hand out
+        upcoming = last + increment if called else last
+        if (increment > 0 and upcoming > used) or (increment < 0 and upcoming < used):
+            continue
+        conn.execute(SETVAL_SQL, (oid, used))
+        shown_table = table if schema == "public" else f"{schema}.{table}"
+        moves.append(SequenceMove(f"{seq_schema}.{seq_name}", f"{shown_table}.{column}", used))
+    return moves
