@@ -17,6 +17,7 @@ def database_status(env: Environment) -> dict:
     # in the migrations and backups packages only once the connection is up.
     from nself.backups.store import latest_backup
     from nself.migrations import counts
+    from nself.migrations.history import drift
 
     env.require_project()
     db = database.target(env)
@@ -25,6 +26,7 @@ def database_status(env: Environment) -> dict:
         size, tables = catalog.database_facts(conn)
         recorded = meta.recorded_environment(conn)
         migrations = counts(env, conn)
+        found = drift(conn)
     return {
         "environment": env.name,
         "recorded_environment": recorded,
@@ -34,5 +36,7 @@ def database_status(env: Environment) -> dict:
         "size_bytes": size,
         "tables": tables,
         "migrations": migrations,
+        "drift": found.drifted if found else None,
+        "drift_since": found.version if found else None,
         "last_backup": latest_backup(env),
     }

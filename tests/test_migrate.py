@@ -80,7 +80,7 @@ def test_up_applies_in_order_with_tracking_rows(project):
     assert len(row[0]) == 64 and "@" in row[1] and row[2] >= 0
     assert row[3].strip() == "DROP TABLE users;" and "CREATE TABLE users" in row[4]
     assert project.db.tables("nself") == ["meta", "migration_progress", "migrations"]
-    assert project.db.scalar("SELECT value FROM nself.meta WHERE key = 'layout_version'") == "2"
+    assert project.db.scalar("SELECT value FROM nself.meta WHERE key = 'layout_version'") == "3"
     again = project.run("db", "migrate", "up")
     assert again.code == 0 and "up to date" in again.out
 

@@ -271,6 +271,80 @@ class Engine:
                                len("".join(prefix)))
         raise AssertionError("unreachable")
 
+    def run_part(self, part: list[tuple[Prepared, str]], done: Callable[[Prepared, float], None],
+                 before_commit: Callable[[], None] | None = None) -> float:
+        """Apply several transactional migrations, each with its tracking statement, in ONE
+        transaction, then `before_commit` (checks that raise to roll everything back), then
+        COMMIT; seconds taken. `done` is told of each migration once its statements ran
+        (not yet committed). A lock timeout or deadlock retries the whole transaction.
+
+        Each migration is one message, `RESET ALL; SET LOCAL lock_timeout; <its SQL>;
+        <its tracking row> RETURNING <token>`: its own SETs do not reach the next one, as
+        with a transaction per migration, and a failure names its file and line.
+        """
+        lost = ("The transaction was not committed, so the server rolled it back: none of "
+                f"its {len(part)} migrations is applied; run `nself db migrate status`, then "
+                "the command again.")
+        attempts = 1 + self.settings.retries
+        for attempt in range(1, attempts + 1):
+            started = time.perf_counter()
+            error = None
+            try:
+                for number, (prep, record) in enumerate(part):
+                    prefix = (["BEGIN;\n"] if number == 0 else []) + [
+                        "RESET ALL;\n",
+                        f"SET LOCAL lock_timeout = {self.settings.lock_timeout_ms};\n"]
+                    began = time.perf_counter()
+                    results, error = self.send(f"{''.join(prefix)}{prep.body}\n;\n{record}")
+                    if error is None and not self.recorded(results):
+                        self.rollback(lost)
+                        raise self.in_part(MigrationError(
+                            f"{prep.migration.id}: the server did not run its tracking "
+                            "statement (the SQL did not reach it whole)."), part)
+                    if error is not None:
+                        self.rollback(lost, error)
+                        if self.retrying(error, attempt, attempts, prep.migration.id,
+                                         "the whole transaction"):
+                            break
+                        raise self.in_part(self.failure(
+                            prep, len(results) - len(prefix), error, "applied",
+                            attempts if self.lock_failure(error) else 0,
+                            len("".join(prefix)), alone=False), part)
+                    done(prep, time.perf_counter() - began)
+                if error is not None:
+                    continue  # retrying
+                if before_commit is not None:
+                    before_commit()
+                _, error = self.send("COMMIT; RESET ALL")
+            except KeyboardInterrupt:
+                self.rollback(lost)
+                raise Interrupted(f"Interrupted: the transaction was rolled back, none of its "
+                                  f"{len(part)} migrations is applied.{self.earlier('applied')}"
+                                  " Run the command again to continue.") from None
+            except psycopg.OperationalError as exc:
+                raise database.translate_error(exc, self.db) from None
+            except (MigrationError, DatabaseUnreachable):
+                raise  # rolled back already
+            except Exception:
+                # a check of before_commit, or output that could not be written: roll back
+                if not self.conn.closed:
+                    self.rollback(lost)
+                raise
+            if error is not None:  # deferred constraints fail at COMMIT
+                self.rollback(lost, error)
+                raise self.in_part(MigrationError(
+                    f"The transaction failed at COMMIT: {self.describe(error)}."), part)
+            self.finished += len(part)
+            return time.perf_counter() - started
+        raise AssertionError("unreachable")
+
+    def in_part(self, error: MigrationError, part: list) -> MigrationError:
+        """`error` of a migration run together with others: say that all of them went."""
+        n = len(part)
+        whole = (f" The whole transaction was rolled back: none of its {n} migrations is "
+                 "applied." if n > 1 else " It was rolled back: nothing of it is applied.")
+        return MigrationError(str(error) + whole + self.earlier("applied"))
+
     def interrupted(self, m: Migration, verb: str) -> Interrupted:
         """Say what an interrupt left: normally nothing of `m`; but the signal may have come
         while its COMMIT was already done, so ask the tracking table."""
@@ -287,7 +361,9 @@ class Engine:
                            f"{self.earlier(verb)} Run `nself db migrate {command}` to continue.")
 
     def failure(self, prep: Prepared, index: int, error: psycopg.Error, verb: str,
-                attempts: int, prefix: int) -> MigrationError:
+                attempts: int, prefix: int, alone: bool = True) -> MigrationError:
+        """What a failed transactional migration says (file, line, error); `alone=False`
+        (one of several in a transaction) leaves what was rolled back to the caller."""
         from pglast import parser
 
         m = prep.migration
@@ -314,7 +390,8 @@ class Engine:
                    f"{self.describe(error)}.")
         if attempts:
             message += self.gave_up(attempts)
-        message += f" It was rolled back: nothing of it is {verb}." + self.earlier(verb)
+        if alone:
+            message += f" It was rolled back: nothing of it is {verb}." + self.earlier(verb)
         return MigrationError(message)
 
     # no-transaction sections ------------------------------------------------------------------

@@ -7,6 +7,12 @@ All SQL lives here as module constants. The layout is versioned by a row of
 how many statements are done (each transactional statement commits together with that
 count) and, while a statement that cannot run in a transaction is on the server, its index
 (`started`): a resumed run asks the catalog whether that statement took effect.
+
+`schema_fingerprint` (layout 3) is the md5 of the user schema as a migrate run left it
+(`nself.pg.catalog.fingerprint`), written into the newest row at the end of every run that
+applied or rolled back something: the live schema no longer matching the newest row's
+fingerprint is *drift* (someone changed the schema outside migrations). Rows written before
+layout 3, or by a run that stopped on a failure, hold NULL: drift is then unknown.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from nself.errors import OperationFailed
 from nself.migrations.files import checksum
 from nself.pg import catalog, meta
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 TABLE = "nself.migrations"
 
 CREATE_SQL = meta.CREATE_SQL + """
@@ -34,7 +40,8 @@ CREATE TABLE IF NOT EXISTS nself.migrations (
     applied_by text NOT NULL DEFAULT current_user,
     no_transaction boolean NOT NULL DEFAULT false,
     down_sql text,
-    source text
+    source text,
+    schema_fingerprint text
 );
 CREATE TABLE IF NOT EXISTS nself.migration_progress (
     version bigint PRIMARY KEY,
@@ -48,10 +55,12 @@ CREATE TABLE IF NOT EXISTS nself.migration_progress (
     started integer,
     direction text NOT NULL DEFAULT 'up'
 );
-INSERT INTO nself.meta (key, value) VALUES ('layout_version', '2') ON CONFLICT (key) DO NOTHING;
+INSERT INTO nself.meta (key, value) VALUES ('layout_version', '3') ON CONFLICT (key) DO NOTHING;
 """
 
 # (column, type and default) of the tracking table, for `repair` to rebuild a damaged one.
+# schema_fingerprint is left out: a table without it is an older layout (`ensure` adds it),
+# and a rebuilt table starts without fingerprints (drift unknown until the next run).
 COLUMNS = {
     "version": "bigint",
     "label": "text",
@@ -68,6 +77,7 @@ COLUMNS = {
 UPGRADES: dict[int, str] = {
     1: "ALTER TABLE nself.migration_progress ADD COLUMN IF NOT EXISTS started integer, "
        "ADD COLUMN IF NOT EXISTS direction text NOT NULL DEFAULT 'up'",
+    2: "ALTER TABLE nself.migrations ADD COLUMN IF NOT EXISTS schema_fingerprint text",
 }
 
 STATE_SQL = """
@@ -115,6 +125,13 @@ FAILED_PROGRESS_SQL = ("UPDATE nself.migration_progress SET failed_line = %s, er
                        "updated_at = now() WHERE version = %s")
 CLEAR_PROGRESS_SQL = "DELETE FROM nself.migration_progress WHERE version = %s"
 CLEAR_PROGRESS_TEMPLATE = "DELETE FROM nself.migration_progress WHERE version = {version}"
+# The newest row: the last one a run applied (applied_at is its transaction's start; rows of
+# one transaction tie and the highest version was applied last).
+NEWEST_ROW = "FROM nself.migrations ORDER BY applied_at DESC, version DESC LIMIT 1"
+RECORD_FINGERPRINT_SQL = (f"UPDATE nself.migrations SET schema_fingerprint = %s "
+                          f"WHERE version = (SELECT version {NEWEST_ROW})")
+NEWEST_FINGERPRINT_SQL = (f"(SELECT version {NEWEST_ROW}), "
+                          f"(SELECT schema_fingerprint {NEWEST_ROW})")
 
 
 @dataclass(frozen=True)
@@ -228,3 +245,38 @@ def rebuild(conn) -> int:
             conn.execute("UPDATE nself.migrations SET checksum = %s WHERE version = %s",
                          (checksum(source), version))
     return kept
+
+
+@dataclass(frozen=True)
+class Drift:
+    """The live user schema against the fingerprint in the newest tracking row."""
+
+    live: str
+    recorded: str | None
+    version: int | None  # the newest row's version; None when nothing is applied
+
+    @property
+    def drifted(self) -> bool | None:
+        """True/False; None when there is nothing to compare with (no row, or a row written
+        before fingerprints or by a run that stopped on a failure)."""
+        if self.recorded is None:
+            return None
+        return self.live != self.recorded
+
+
+def record_fingerprint(conn) -> str:
+    """Store the live schema's fingerprint in the newest tracking row; return it."""
+    (live,) = catalog.fingerprint(conn)
+    conn.execute(RECORD_FINGERPRINT_SQL, (live,))
+    return live
+
+
+def drift(conn) -> Drift | None:
+    """The live schema against the newest recorded fingerprint, in one query; None when no
+    tracking table (or one of an older layout, not yet upgraded by a run) is there."""
+    try:
+        live, version, recorded = catalog.fingerprint(conn, NEWEST_FINGERPRINT_SQL)
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName,
+            psycopg.errors.UndefinedColumn):
+        return None
+    return Drift(live, recorded, version)

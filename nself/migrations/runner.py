@@ -111,7 +111,14 @@ class Runner:
         self.allow("migrate up", pending, "apply",
                    destroys=self.env.name == "production", reason="migrate")
         history.ensure(self.conn)
-        return self.apply(pending, prepared, plan.newest_applied(states))
+        done = self.apply(pending, prepared, plan.newest_applied(states))
+        self.record_fingerprint(done)
+        return done
+
+    def record_fingerprint(self, done: list) -> None:
+        """After a run that changed something: the schema it left, in the newest row (drift)."""
+        if done:
+            history.record_fingerprint(self.conn)
 
     def apply(self, pending: list[MigrationState], prepared: list[Prepared],
               newest: int | None) -> list[tuple[MigrationState, float]]:
@@ -132,13 +139,7 @@ class Runner:
         return done
 
     def apply_one(self, prep: Prepared, last: bool) -> float:
-        m = prep.migration
-        down = m.down.text if m.down is not None else None
-        record = history.INSERT_TEMPLATE.format(
-            version=m.version, label=quote(m.label), name=quote(m.name),
-            checksum=m.checksum, applied_by=self.by,
-            no_tx="true" if prep.no_transaction else "false",
-            down=quote(down), source=quote(m.text), token=self.engine.token_sql)
+        record = self.record(prep)
         engine = self.engine
         if prep.no_transaction:
             seconds = engine.run_statements(prep, "up", record, "applied")
@@ -189,23 +190,92 @@ class Runner:
                 self.notices.raise_failure()
                 self.say(f"✓ Rolled back {state.id} ({duration(seconds)})")
             self.progress(len(targets), len(targets))
+        self.record_fingerprint(done)
         return done
 
     # fresh ------------------------------------------------------------------------------------
 
-    def fresh(self) -> tuple[int, list[tuple[MigrationState, float]]]:
+    def fresh(self, command: str = "migrate fresh", reason: str = "fresh"
+              ) -> tuple[int, list[tuple[MigrationState, float]]]:
         """Drop every user object and nself's tracking (after a safety backup), then apply
-        every migration; the files are all checked before anything is dropped."""
+        every migration; the files are all checked before anything is dropped. `db reset`
+        is the same under its own rule (`command`)."""
         pending = merge(self.migrations(), [])
         prepared = plan.prepare_up(pending)
-        self.guard.check(self.conn, "migrate fresh", target=self.db.display(),
-                         detail=f"`migrate fresh` drops everything in {self.db.display()}, "
+        self.guard.check(self.conn, command, target=self.db.display(),
+                         detail=f"`{command}` drops everything in {self.db.display()}, "
                                 f"then applies {len(pending)} migrations",
-                         destroys=True, reason="fresh")
+                         destroys=True, reason=reason)
         dropped = wipe(self.conn)
         meta.set_environment(self.conn, self.env.name)
         history.ensure(self.conn)
-        return dropped, self.apply(pending, prepared, None)
+        done = self.apply(pending, prepared, None)
+        self.record_fingerprint(done)
+        return dropped, done
+
+    # update: all pending migrations in one transaction ------------------------------------
+
+    def apply_in_parts(self, pending: list[MigrationState], prepared: list[Prepared],
+                       done: Callable[[MigrationState, float], None],
+                       verify: Callable[[], None]) -> list[tuple[MigrationState, float]]:
+        """Apply `pending` in as few transactions as possible: consecutive transactional
+        migrations together in one (`parts`), a no-transaction one on its own. `verify` runs
+        once everything ran, inside the last transaction when that part is transactional
+        (a failed check rolls it back), with the run's fingerprint recorded just before it.
+        `done` is told of each migration as its statements finish."""
+        history.ensure(self.conn)
+        applied: list[tuple[MigrationState, float]] = []
+        by_prep = {id(prep): state for state, prep in zip(pending, prepared, strict=True)}
+        groups = parts(prepared)
+        engine = self.engine
+
+        def finished(prep: Prepared, seconds: float) -> None:
+            state = by_prep[id(prep)]
+            state.seconds = seconds
+            applied.append((state, seconds))
+            self.notices.raise_failure()
+            done(state, seconds)
+
+        def finish_run() -> None:
+            history.record_fingerprint(self.conn)
+            verify()
+
+        for number, group in enumerate(groups, 1):
+            last = number == len(groups)
+            if group[0].no_transaction:
+                prep = group[0]
+                seconds = engine.run_statements(prep, "up", self.record(prep), "applied")
+                engine.finished += 1
+                finished(prep, seconds)
+                if last:
+                    finish_run()
+                continue
+            engine.run_part([(prep, self.record(prep)) for prep in group], finished,
+                            finish_run if last else None)
+        for state, _ in applied:
+            state.status = APPLIED
+        return applied
+
+    def record(self, prep: Prepared) -> str:
+        """The tracking statement that records `prep` as applied (RETURNING the token)."""
+        m = prep.migration
+        down = m.down.text if m.down is not None else None
+        return history.INSERT_TEMPLATE.format(
+            version=m.version, label=quote(m.label), name=quote(m.name),
+            checksum=m.checksum, applied_by=self.by,
+            no_tx="true" if prep.no_transaction else "false",
+            down=quote(down), source=quote(m.text), token=self.engine.token_sql)
+
+
+def parts(prepared: list[Prepared]) -> list[list[Prepared]]:
+    """Runs of transactional migrations, each no-transaction migration a part of its own."""
+    groups: list[list[Prepared]] = []
+    for prep in prepared:
+        if prep.no_transaction or not groups or groups[-1][0].no_transaction:
+            groups.append([prep])
+        else:
+            groups[-1].append(prep)
+    return groups
 
 
 # Sessions ------------------------------------------------------------------------------------

@@ -36,11 +36,21 @@ def status(c, json=False):
         ("Migrations", f"{m['applied']} applied, {m['pending']} pending"
                        + (f", {m['changed']} changed" if m.get("changed") else "")
                        + (f", {m['missing']} missing" if m.get("missing") else "")),
+        ("Drift", drift_text(facts["drift"])),
         ("Last backup", f"{last['file']} ({last['created']:%Y-%m-%d %H:%M:%S}, "
                         f"{output.size(last['size_bytes'])})" if last else "none"),
     ]
     for label, value in rows:
         output.line(f"{label + ':':<13} {value}")
+
+
+def drift_text(drifted: bool | None) -> str:
+    """`Drift:` as `db status` and `migrate status` show it."""
+    if drifted is None:
+        return "unknown (no schema fingerprint recorded yet: the next migrate run records one)"
+    if drifted:
+        return "yes (the schema was changed outside migrations since the last migrate run)"
+    return "no"
 
 
 @command(

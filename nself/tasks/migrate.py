@@ -69,19 +69,27 @@ def _plural(n: int, word: str = "migration") -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
-@command(help={"json": "Print a JSON list of {version, name, status, applied_at}.",
-               "check": "Exit with code 6 when anything is pending, changed or missing (CI)."})
+@command(help={"json": "Print a JSON list of {version, name, status, applied_at, drift} (drift: "
+                       "true/false on the newest applied row, null elsewhere or when unknown).",
+               "check": "Exit with code 6 when anything is pending, changed or missing, or the "
+                        "schema drifted (CI)."})
 def status(c, json=False, check=False):
-    """Show each migration as Applied, Pending, Changed (file edited) or Missing (file gone)."""
+    """Show each migration as Applied, Pending, Changed (file edited) or Missing (file gone),
+    and whether the schema drifted from what the last migrate run left."""
+    from nself.migrations.history import drift
     from nself.migrations.status import counts, read_status
     from nself.pg import connection as database
+    from nself.tasks.db import drift_text
 
     env = environment()
     env.require_project()
     with database.connect(database.target(env)) as conn:
         entries = read_status(env, conn)
+        found = drift(conn)
+    drifted = found.drifted if found else None
     if json:
-        output.as_json([e.as_dict() for e in entries])
+        output.as_json([{**e.as_dict(), "drift": drifted if found and e.version == found.version
+                         else None} for e in entries])
     elif not entries:
         output.line(f"No migrations in {env.relative(env.migrations_dir)}/: create one with "
                     "`nself db migrate create NAME`.")
@@ -89,12 +97,15 @@ def status(c, json=False, check=False):
         output.heading("Migration Status", 44)
         output.table(("VERSION", "NAME", "STATUS", "APPLIED"),
                      [(e.label, e.name, e.status, e.applied_at) for e in entries])
+        output.line()
+        output.line(f"Drift: {drift_text(drifted)}")
     if check:
         tally = counts(entries)
-        off = {k: v for k, v in tally.items() if k != "applied" and v}
+        off = [f"{v} {k}" for k, v in tally.items() if k != "applied" and v]
+        if drifted:
+            off.append("schema drift")
         if off:
-            raise DifferencesFound("Migrations are not in sync: " + ", ".join(
-                f"{v} {k}" for k, v in off.items()) + ".")
+            raise DifferencesFound("Migrations are not in sync: " + ", ".join(off) + ".")
 
 
 @command(positional_flag="steps",
