@@ -583,21 +583,24 @@ def test_status_block_from_settings(project):
     assert "Retention: 14 days" in out
     assert "Storage: Local (backups/local/)" in out
     assert "Backups Count: 1" in out and "(one.dump, full)" in out
-    next_line = next(x for x in out.splitlines() if x.startswith("Next Backup: "))
-    assert next_line.endswith("02:00:00")
-    assert "nself db backup && " in out and "db backup prune" in out
+    # no schedule installed: no next backup (test_backup_schedule.py installs one)
+    assert "Next Backup: - (no schedule installed" in out and "Installed: no" in out
+    assert "db backup schedule run" in json.loads(
+        project.run("db", "backup", "status", "--json").out)["crontab"]
     data = json.loads(project.run("db", "backup", "status", "--json").out)
     assert data["enabled"] is True and data["count"] == 1 and data["retention_days"] == 14
 
 
-def test_status_says_s3_is_not_supported(project, monkeypatch):
-    """BACKUP_STORAGE=s3 is reported as not supported yet (not silently ignored)."""
+def test_status_refuses_s3_without_credentials(project, monkeypatch):
+    """BACKUP_STORAGE=s3 without credentials is a settings error (one line, exit 2), never
+    silently local (test_backup_s3.py covers S3 itself)."""
     monkeypatch.setenv("BACKUP_STORAGE", "s3")
     monkeypatch.setenv("AWS_BACKUP_BUCKET", "my-app-backups")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
     result = project.run("db", "backup", "status")
-    assert result.code == 0, result
-    assert "not supported yet" in result.out + result.err
-    assert "my-app-backups" in result.err
+    assert result.code == 2, result
+    assert "AWS_ACCESS_KEY_ID" in result.err and len(result.err.strip().splitlines()) == 1
 
 
 def test_status_rejects_bad_schedule(project, monkeypatch):

@@ -24,7 +24,8 @@ import psycopg
 from psycopg import sql
 
 from nself import safety
-from nself.backups.store import CHUNK, GZIP_MAGIC, Backup, list_backups
+from nself.backups import remote
+from nself.backups.store import CHUNK, GZIP_MAGIC, Backup, list_backups, newest_first
 from nself.backups.verify import VerificationFailed, check
 from nself.config import Database
 from nself.errors import OperationFailed, Refused, UsageError
@@ -234,19 +235,35 @@ def _short(block: str) -> str:
     return text[:300]
 
 
-def resolve_file(env, file: str | None) -> Backup:
+def resolve_file(env, file: str | None, say: Callable[[str], None] | None = None) -> Backup:
     """The backup a restore means: FILE, or the newest complete backup of this environment
-    and database (by the time in its metadata)."""
+    and database (by the time in its metadata). With BACKUP_STORAGE=s3 the bucket counts
+    too: a backup found only there is downloaded into the backups folder and checked."""
+    say = say or (lambda text: None)
+    bucket = remote.bucket_for(env)
     if file:
         path = Path(file).expanduser()
         if not path.exists():
             candidate = env.backups_dir / file
             path = candidate if candidate.exists() else path
+        if not path.exists() and bucket:
+            fetched = remote.fetch(env, bucket, path.name, say)
+            if fetched:
+                return fetched
         if not path.exists():
-            raise UsageError(f"No backup file {file}: see `nself db backup list`.")
+            where = f" or in {bucket.settings.url(bucket.folder)}" if bucket else ""
+            raise UsageError(f"No backup file {file}{where}: see `nself db backup list`.")
         return Backup.at(path)
     backups = list_backups(env)
     complete = [b for b in backups if b.complete and b.created]
+    if bucket:
+        local_names = {b.name for b in backups}
+        offsite = [b for b in remote.listed(env, bucket)
+                   if b.complete and b.created and b.name not in local_names]
+        newest = newest_first([*complete[:1], *offsite[:1]])
+        if newest and isinstance(newest[0], remote.RemoteBackup):
+            found = newest[0]
+            return Backup.at(bucket.download(found, env.backups_dir, say))
     if complete:
         return complete[0]
     folder = env.relative(env.backups_dir)
@@ -356,7 +373,7 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
     if jobs is not None and not 1 <= jobs <= MAX_JOBS:
         raise UsageError(f"--jobs {jobs}: give 1 to {MAX_JOBS} parallel jobs (0: automatic, "
                          f"the number of cores, at most 4).")
-    backup = resolve_file(env, file)
+    backup = resolve_file(env, file, say)
     shown = env.relative(backup.path)
     checked_by = check(env, backup)
     toc = contents(env, backup)

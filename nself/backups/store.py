@@ -221,7 +221,7 @@ def is_backup_name(name: str) -> bool:
     return not name.startswith(".") and name.endswith(BACKUP_EXTS)
 
 
-def _newest_first(backups: list[Backup]) -> list[Backup]:
+def newest_first(backups: list[Backup]) -> list[Backup]:
     """Known times newest first, then the backups whose time is unknown (by name)."""
     known = sorted((b for b in backups if b.created), key=lambda b: (b.created, b.name),
                    reverse=True)
@@ -260,10 +260,14 @@ def list_backups(env) -> list[Backup]:
     database are left out (`all_backups` shows them); files without metadata are kept
     (their kind and time are unknown). Partial files are never listed.
     """
+    return mine(env, _in_folder(env.backups_dir))
+
+
+def mine(env, backups: list[Backup]) -> list[Backup]:
+    """Of `backups`, those of this environment's database (and those without metadata),
+    newest first."""
     database = database_name(env)
-    return _newest_first([
-        b for b in _in_folder(env.backups_dir)
-        if not b.meta or b.belongs_to(env.name, database)])
+    return newest_first([b for b in backups if not b.meta or b.belongs_to(env.name, database)])
 
 
 def backup_folders(env) -> list[Path]:
@@ -288,7 +292,7 @@ def backup_folders(env) -> list[Path]:
 
 def all_backups(env) -> list[Backup]:
     """Every backup of every environment and database, newest first (`--all`)."""
-    return _newest_first([b for folder in backup_folders(env) for b in _in_folder(folder)])
+    return newest_first([b for folder in backup_folders(env) for b in _in_folder(folder)])
 
 
 def hidden_count(env) -> int:
@@ -320,18 +324,22 @@ def retention_days(env) -> int:
     return days
 
 
-def prune(env, dry_run: bool = False, at: datetime | None = None) -> list[Backup]:
-    """Delete this environment's backups older than the retention; return those (to be)
-    deleted. Never the newest backup, never the newest complete one, and never a backup
-    whose time is unknown (no metadata)."""
-    days = retention_days(env)
+def expired(backups: list[Backup], days: int, at: datetime | None = None) -> list[Backup]:
+    """Of one place's `backups` (newest first), those past the retention: never the newest,
+    never the newest complete one, never one whose time is unknown (no metadata)."""
     cutoff = (at or now()) - timedelta(days=days)
-    dated = [b for b in list_backups(env) if b.created]
+    dated = [b for b in backups if b.created]
     keep = {id(dated[0])} if dated else set()
     complete = [b for b in dated if b.complete]
     if complete:
         keep.add(id(complete[0]))
-    doomed = [b for b in dated if id(b) not in keep and b.created < cutoff]
+    return [b for b in dated if id(b) not in keep and b.created < cutoff]
+
+
+def prune(env, dry_run: bool = False, at: datetime | None = None) -> list[Backup]:
+    """Delete this environment's backups older than the retention (`expired`); return those
+    (to be) deleted."""
+    doomed = expired(list_backups(env), retention_days(env), at)
     if not dry_run:
         for backup in doomed:
             for path in (backup.path, checksum_path(backup.path), meta_path(backup.path)):
