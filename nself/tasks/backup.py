@@ -10,7 +10,7 @@ from __future__ import annotations
 from invoke import Collection
 
 from nself import output
-from nself.errors import UsageError
+from nself.errors import OperationFailed, UsageError
 from nself.tasks.base import command, environment
 
 ALL_HELP = "Every environment's and database's backups (backups/*/ and the old flat backups/)."
@@ -47,11 +47,34 @@ def create(c, name=None, output_=None, compress=True, tables=None, exclude=None,
         tables=split_names(tables), exclude=split_names(exclude),
         schema_only=schema_only, data_only=data_only)
     env = environment()
+    bucket = _bucket(env)  # S3 settings checked before anything is dumped
     output.line("Creating backup...")
     made = output.with_progress(output.ProgressBar.on_terminal("Writing"),
                      lambda bar: create_backup(env, options, progress=bar))
     output.line(f"Backup created: {env.relative(made.path)}")
     output.line(f"Size: {output.size(made.size_bytes)}")
+    if bucket:
+        _upload(env, bucket, made)
+
+
+def _bucket(env):
+    """The S3 bucket when BACKUP_STORAGE=s3 (its settings checked, boto3 loaded), else None."""
+    from nself.backups.remote import bucket_for
+
+    bucket = bucket_for(env)
+    if bucket:
+        bucket.client  # noqa: B018 - a missing boto3 or a bad profile: exit 2, before the dump
+    return bucket
+
+
+def _upload(env, bucket, made) -> None:
+    from nself.backups.remote import UploadFailed
+
+    try:
+        bucket.upload(made, output.line)
+    except UploadFailed as exc:
+        raise UploadFailed(f"{exc} The backup exists only locally: "
+                           f"{env.relative(made.path)}.") from None
 
 
 def _created(backup) -> str:
@@ -63,23 +86,41 @@ def _created(backup) -> str:
                             "all": ALL_HELP})
 def list_(c, json=False, verify=False, all=False):
     """List this environment's backups of its database, newest first (by the time in their
-    metadata): name, created, size, kind, format, checksum."""
+    metadata): name, created, size, kind, format, checksum; with BACKUP_STORAGE=s3, the
+    bucket's too, and where each one is stored."""
     from nself.backups.store import all_backups, hidden_count, list_backups, verify_listed
 
     env = environment()
+    bucket = _bucket(env)
     found = all_backups(env) if all else list_backups(env)
+    stored = {id(b): ["local"] for b in found}
+    if bucket:
+        from nself.backups.remote import listed
+        from nself.backups.store import newest_first
+
+        local_names = {(b.name, b.sha256): b for b in found}
+        remote_only = []
+        for r in listed(env, bucket, everywhere=all):
+            twin = local_names.get((r.name, r.sha256))
+            if twin is not None:
+                stored[id(twin)].append("s3")
+            else:
+                stored[id(r)] = ["s3"]
+                remote_only.append(r)
+        found = newest_first([*found, *remote_only])
     rows = []
     for b in found:
-        item = b.to_dict(env)
+        item = {**b.to_dict(env), "stored": stored[id(b)]}
         if verify:
-            item["checksum_ok"] = verify_listed(b)
+            item["checksum_ok"] = verify_listed(b) if "local" in stored[id(b)] else "remote"
         rows.append(item)
     if json:
         output.as_json(rows)
         return
     hidden = 0 if all else hidden_count(env)
     if not found:
-        output.line(f"No backups of {env.name} in {env.relative(env.backups_dir)}/. "
+        where = f" or in {bucket.settings.url(bucket.folder)}" if bucket else ""
+        output.line(f"No backups of {env.name} in {env.relative(env.backups_dir)}/{where}. "
                     "Create one with `nself db backup`.")
     else:
         table_rows = []
@@ -89,12 +130,14 @@ def list_(c, json=False, verify=False, all=False):
                 checksum += f" {item['checksum_ok']}"
             kind = b.kind + (f" (before {b.reason})" if b.reason else "")
             fmt = b.format + ("" if b.compressed or b.format == "custom" else " (plain)")
-            first = (env.relative(b.path),) if all else (b.name,)
+            first = (item["file"],) if all else (b.name,)
             where = (b.environment or "?", b.database or "?") if all else ()
+            place = (", ".join(item["stored"]),) if bucket else ()
             table_rows.append((*first, _created(b), output.size(b.size_bytes), kind, *where,
-                               fmt, checksum))
+                               fmt, *place, checksum))
         headers = ("File" if all else "Name", "Created", "Size", "Kind",
-                   *(("Environment", "Database") if all else ()), "Format", "Checksum")
+                   *(("Environment", "Database") if all else ()), "Format",
+                   *(("Stored",) if bucket else ()), "Checksum")
         output.table(headers, table_rows)
     if hidden:
         output.line(f"({hidden} backup(s) of other environments or databases: "
@@ -103,61 +146,114 @@ def list_(c, json=False, verify=False, all=False):
 
 @command(help={"json": "Print the status as JSON.", "all": ALL_HELP})
 def status(c, json=False, all=False):
-    """Show the backup configuration: schedule, retention, storage, last backup, count."""
+    """Show the backup configuration: schedule (and whether it is installed), retention,
+    storage, last backup, next backup, last scheduled run, count."""
     # croniter (~70 ms) only for this command
     from nself.backups.schedule import schedule_status
 
     env = environment()
     facts = schedule_status(env, everywhere=all)
+    bucket = _bucket(env)
+    remote_count = remote_error = None
+    if bucket:
+        from nself.backups.remote import RemoteError, listed
+
+        try:
+            remote_count = len(listed(env, bucket, everywhere=all))
+        except RemoteError as exc:
+            remote_error = str(exc)
+    facts["remote_count"] = remote_count
     if json:
-        output.as_json(facts)
+        output.as_json({**facts, "remote_error": remote_error})
         return
     last = facts["last_backup"]
-    storage = "Local" if facts["storage"] == "local" else facts["storage"].upper()
+    found = facts["installed"]
     output.heading("Backup Configuration", 24)
+    if not found:
+        next_backup = "- (no schedule installed: `nself db backup schedule install`)"
+    elif not facts["enabled"]:
+        next_backup = "- (BACKUP_ENABLED is not true: the installed schedule skips its runs)"
+    else:
+        next_backup = f"{facts['next_run']:%Y-%m-%d %H:%M:%S}"
     rows = [
         ("Environment", "all" if all else env.name),
         ("Enabled", "yes" if facts["enabled"] else "no (BACKUP_ENABLED is not true)"),
         ("Schedule", f"{facts['schedule_text']} ({facts['schedule']})"),
+        ("Installed", f"{found['scheduler']} ({found['schedule']})" if found else "no"),
         ("Retention", f"{facts['retention_days']} days"),
         ("Compression", "on" if facts["compression"] else "off"),
-        ("Storage", f"{storage} ({facts['folder']}/)" if facts["storage"] == "local"
-         else f"{storage} - not supported yet"),
+        ("Storage", f"S3 ({facts['bucket']}), copies also in {facts['folder']}/"
+         if facts["storage"] == "s3" else f"Local ({facts['folder']}/)"),
         ("Last Backup", f"{last['created']:%Y-%m-%d %H:%M:%S} ({last['name']}, {last['kind']})"
          if last else "none"),
-        ("Next Backup", f"{facts['next_run']:%Y-%m-%d %H:%M:%S}" if facts["next_run"]
-         else "- (not scheduled)"),
+        ("Next Backup", next_backup),
+        ("Last Scheduled Run", _last_run(facts["last_scheduled_run"])),
         ("Backups Count", str(facts["count"])),
     ]
+    if bucket:
+        rows.append(("Remote Backups", f"{remote_count} in {facts['remote']}"
+                     if remote_error is None else "unknown (the bucket cannot be listed)"))
     for label, value in rows:
         output.line(f"{label}: {value}")
-    if facts["storage_note"]:
-        output.warn(facts["storage_note"])
-    output.line("")
-    output.line("nself does not run a scheduler: add this line to your crontab (crontab -e):")
-    output.line(f"  {facts['crontab']}")
+    if found and found["schedule"] != facts["schedule"]:
+        output.warn(f"The installed schedule ({found['schedule']}) is not BACKUP_SCHEDULE "
+                    f"({facts['schedule']}): run `nself db backup schedule install` again.")
+    if remote_error:
+        output.warn(remote_error)
+
+
+def _last_run(result: dict | None) -> str:
+    if not result:
+        return "none"
+    when = result.get("finished") or result.get("started") or "?"
+    status = result.get("status", "?")
+    if status == "ok":
+        detail = result.get("backup", "")
+        if result.get("uploaded"):
+            detail += f", uploaded to {result['uploaded']}"
+        if result.get("pruned"):
+            detail += f", pruned {len(result['pruned'])}"
+        return f"{when} ok ({detail})"
+    if status == "failed":
+        return f"{when} FAILED: {output.redact(result.get('message', ''))}"
+    return f"{when} {status}" + (f" ({result['message']})" if result.get("message") else "")
 
 
 @command(help={"dry-run": "Only list what would be deleted."})
 def prune(c, dry_run=False):
     """Delete this environment's backups older than BACKUP_RETENTION_DAYS (never the newest,
-    nor the newest complete one, nor one without metadata)."""
+    nor the newest complete one, nor one without metadata); with BACKUP_STORAGE=s3, in the
+    bucket too, by the same rules."""
     from nself.backups.store import prune as prune_backups
     from nself.backups.store import retention_days
 
     env = environment()
-    doomed = prune_backups(env, dry_run=dry_run)
+    bucket = _bucket(env)
     days = retention_days(env)
-    if not doomed:
+    doomed = prune_backups(env, dry_run=dry_run)
+    verb = "Would delete" if dry_run else "Deleted"
+    shown = [(env.relative(b.path), b) for b in doomed]
+    if bucket:
+        from nself.backups.remote import prune as prune_remote
+
+        # local pruning is done and said even when the bucket then fails
+        _say_pruned(verb, shown)
+        remote = prune_remote(env, bucket, dry_run=dry_run)
+        _say_pruned(verb, [(b.url, b) for b in remote])
+        shown += [(b.url, b) for b in remote]
+    else:
+        _say_pruned(verb, shown)
+    if not shown:
         output.line(f"No backups older than {days} days.")
         return
-    verb = "Would delete" if dry_run else "Deleted"
-    for b in doomed:
-        output.line(f"{verb} {env.relative(b.path)} ({b.created:%Y-%m-%d %H:%M}, "
-                    f"{output.size(b.size_bytes)})")
-    freed = sum(b.size_bytes for b in doomed)
-    output.ok(f"{verb} {len(doomed)} backup(s) older than {days} days "
+    freed = sum(b.size_bytes for _, b in shown)
+    output.ok(f"{verb} {len(shown)} backup(s) older than {days} days "
               f"({output.size(freed)}).")
+
+
+def _say_pruned(verb: str, doomed) -> None:
+    for shown, b in doomed:
+        output.line(f"{verb} {shown} ({b.created:%Y-%m-%d %H:%M}, {output.size(b.size_bytes)})")
 
 
 @command(
@@ -249,4 +345,65 @@ def _preview(report) -> None:
                     "(a restore needs --clean)")
 
 
+@command(help={"print": "Only show what would be installed (the crontab line or the "
+                         "systemd units); change nothing."})
+def install(c, print=False):
+    """Install the backup schedule (BACKUP_SCHEDULE) for the current user: a crontab line,
+    or a systemd user timer where there is no crontab. Installing again replaces it."""
+    from nself.backups import schedule
+
+    env = environment()
+    expr = schedule.schedule_expr(env)
+    if print:
+        found = schedule.scheduler(env) or schedule.Crontab("crontab")
+        output.line(found.render(env, expr).rstrip("\n"))
+        return
+    if not env.get_bool("BACKUP_ENABLED", False):
+        raise UsageError("BACKUP_ENABLED is not true: set BACKUP_ENABLED=true in .env (or "
+                         f"config/{env.name}.env) to schedule backups.")
+    _bucket(env)  # bad S3 settings stop the install, not the first run at 2 AM
+    found = schedule.require_scheduler(env)
+    env.state_dir.mkdir(parents=True, exist_ok=True)
+    replaced = found.installed(env)
+    found.install(env, expr)
+    check = found.installed(env)
+    if check is None or check.expr != expr:
+        raise OperationFailed(f"The {found.name} entry was written but cannot be read back: "
+                              "the schedule is not installed.")
+    verb = "Replaced" if replaced else "Installed"
+    output.ok(f"{verb} the backup schedule ({found.name}): {schedule.describe_schedule(expr)} "
+              f"({expr}), environment {env.name}")
+    output.line(f"Next backup: {schedule.next_run(expr):%Y-%m-%d %H:%M:%S}")
+    output.line(f"Each run: a backup, then pruning by BACKUP_RETENTION_DAYS; its output goes to "
+                f"{env.relative(schedule.log_path(env))}.")
+
+
+@command
+def uninstall(c):
+    """Remove this project's and environment's backup schedule (crontab line or timer)."""
+    from nself.backups import schedule
+
+    env = environment()
+    found = schedule.scheduler(env)
+    if found is None or not found.uninstall(env):
+        output.line(f"No backup schedule installed for {env.name} of {env.root}.")
+        return
+    output.ok(f"Removed the backup schedule ({found.name}) for {env.name} of {env.root}.")
+
+
+@command
+def run(c):
+    """What the installed schedule runs: a backup (uploaded with BACKUP_STORAGE=s3), then
+    pruning by BACKUP_RETENTION_DAYS; the result is kept for `db backup status`."""
+    from nself.backups.schedule import run_scheduled
+
+    env = environment()
+    output.line(f"Scheduled backup of {env.name}...")
+    result = run_scheduled(env, output.line)
+    if result["status"] == "ok":
+        output.ok("Scheduled backup done.")
+
+
+schedule_collection = Collection("schedule", install, uninstall, run)
 collection = Collection("backup", create, list_, status, prune)
+collection.add_collection(schedule_collection)
