@@ -33,6 +33,8 @@ class Comparison:
     left: str
     right: str
     plan: Plan = field(default_factory=Plan)
+    left_schema: Schema | None = None
+    right_schema: Schema | None = None
 
     @property
     def equal(self) -> bool:
@@ -82,7 +84,18 @@ def compare(env: Environment, other_name: str,
                          f"({left_db.display()}): nothing to compare.")
     left = _read(left_db, env.name)
     right = _read(right_db, other.name)
-    return Comparison(env.name, other.name, diff(left, right))
+    return Comparison(env.name, other.name, diff(left, right), left, right)
+
+
+def compare_migrations(env: Environment, say: Callable[[str], None]) -> Comparison:
+    """ENV's database against the schema its migration files produce (replayed into a
+    shadow database): drift, whatever caused it."""
+    from nself.schema.shadow import migrations_schema
+
+    env.require_project()
+    live = _read(connection.target(env), env.name)
+    produced = migrations_schema(env, say)
+    return Comparison(env.name, "migrations", diff(live, produced), live, produced)
 
 
 def _read(db: Database, side: str) -> Schema:

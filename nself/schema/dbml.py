@@ -100,8 +100,8 @@ def load_dbml(path: str | Path) -> Schema:
     return load_dbml_document(path).schema
 
 
-def load_dbml_document(path: str | Path, types: dict[str, str] | None = None
-                       ) -> DbmlDocument:
+def load_dbml_document(path: str | Path, types: dict[str, str] | None = None,
+                       shown: str | None = None) -> DbmlDocument:
     """The DBML file at PATH; an unreadable file is a UsageError naming it. TYPES: more type
     names the file may use (the database's domains: name as written -> its spelling)."""
     path = Path(path)
@@ -115,7 +115,7 @@ def load_dbml_document(path: str | Path, types: dict[str, str] | None = None
         line = data[:exc.start].count(b"\n") + 1
         raise UsageError(f"{path}:{line}: the file is not UTF-8 text (byte "
                          f"0x{data[exc.start]:02x}); save it as UTF-8") from None
-    return parse_dbml_document(text, str(path), types)
+    return parse_dbml_document(text, shown or str(path), types)
 
 
 def parse_dbml(text: str, source: str = "schema.dbml") -> Schema:

@@ -139,8 +139,8 @@ def invert_renames(renames: dict[str, str] | None) -> dict[str, str]:
         if key.count(".") == 1:
             continue
         table, _, column = key.rpartition(".")
-        new_table, _, new_column = target.rpartition(".")
-        inverted[f"{new_table}.{new_column}"] = f"{tables.get(table, table)}.{column}"
+        new_column = target.rpartition(".")[2]
+        inverted[f"{tables.get(table, table)}.{new_column}"] = f"{table}.{column}"
     return inverted
 
 

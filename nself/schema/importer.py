@@ -6,8 +6,9 @@
    the migrations produce, whatever anyone's own database looks like.
 3. The DESIRED schema is the DBML's, plus what DBML cannot say but the migrations made:
    extensions, domains, free sequences, views, functions, triggers and policies (of tables
-   still there), partitions and row security (see `carry_over`). DBML is authoritative for
-   what it can express; nothing else is dropped because DBML cannot write it down.
+   still there), partial indexes, partitions and row security (see `carry_over`). DBML is
+   authoritative for what it can express; nothing else is dropped because DBML cannot write
+   it down.
 4. Shadow B gets DESIRED as SQL, and is introspected: NEW is DESIRED as PostgreSQL prints it
    back, so OLD and NEW compare like with like (expressions, defaults, type spellings).
 5. UP = diff(OLD, NEW), cut into migrations where a statement must run outside a
@@ -36,7 +37,7 @@ from nself.errors import OperationFailed, UsageError
 from nself.migrations import files
 from nself.pg import connection
 from nself.schema import shadow as shadows_module
-from nself.schema.dbml import DbmlDocument, load_dbml_document
+from nself.schema.dbml import DbmlDocument, DbmlError, load_dbml_document
 from nself.schema.ddl import ident, qualified
 from nself.schema.diff import Plan, diff, invert_renames, type_key
 from nself.schema.introspect import introspect
@@ -161,7 +162,12 @@ def carry_over(dbml: Schema, old: Schema, renames: dict[str, str]) -> Schema:
         before = old.table(next((k for k, v in renamed_to.items() if v == t.qualified),
                                 t.qualified))
         if before is not None:
-            t = replace(t, row_security=before.row_security,
+            # partial indexes: DBML cannot write WHERE, so the migrations' ones stay
+            names = {i.name for i in t.indexes}
+            partial = [replace(i, table=t.name) for i in before.indexes
+                       if i.where and i.name not in names]
+            t = replace(t, indexes=list(t.indexes) + partial,
+                        row_security=before.row_security,
                         force_row_security=before.force_row_security,
                         partition_by=t.partition_by or before.partition_by)
         tables.append(t)
@@ -200,27 +206,70 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
     """The verified migration(s) that bring the migrations' schema to SOURCE's."""
     shown = env.relative(source) if source.is_absolute() else str(source)
     pairs = parse_renames(rename_flags)
-    load_dbml_document(source)  # every DBML problem reported before any database work
+    _precheck(source, shown)
     with shadows_module.shadows(env, say) as shadows:
         a = shadows.create()
         shadows_module.replay(env, a)
         old = introspect(a.conn)
-        document = load_dbml_document(source, domain_types(old))
-        new_dbml = document.schema
-        renames = resolve_renames(pairs, old, new_dbml)
-        desired = carry_over(new_dbml, old, renames)
-        b = shadows.create()
-        new = _build(b, desired, shown)
+        document = load_dbml_document(source, domain_types(old), shown)
+        renames = resolve_renames(pairs, old, document.schema)
+        desired = carry_over(document.schema, old, renames)
         result = Generated(source=shown, warnings=list(document.warnings))
-        plan = diff(old, new, renames)
-        result.plan = plan
-        records = _records(document, old, new, result)
-        if plan.empty and not records:
-            return result
-        result.parts = _verify(a, old, new, plan, renames, records)
-        for change in plan.hazards():
-            result.warnings.append(f"{change.name}: {change.hazard}")
+        return _generate(shadows, a, old, desired, shown, renames, result, document)
+
+
+def _precheck(source: Path, shown: str) -> None:
+    """Every DBML problem reported before any database work, except unknown type names,
+    which may be the migrations' domains (checked again once they are known)."""
+    try:
+        load_dbml_document(source, shown=shown)
+    except DbmlError as exc:
+        if not all("or define `Enum" in problem for problem in exc.problems):
+            raise
+
+
+def generate_between(env: Environment, current: Schema, target: Schema, shown: str,
+                     say: Callable[[str], None]) -> Generated:
+    """The verified migration(s) that turn CURRENT (a live database's schema) into TARGET
+    (another's): `schema diff ENV --generate-migration`. CURRENT is rebuilt in a shadow
+    first, and must come back equal, so the check runs on what the database really is."""
+    with shadows_module.shadows(env, say) as shadows:
+        a = shadows.create()
+        old = _build(a, current, "the current database's schema")
+        if not diff(current, old).empty:  # printed back differently once: settle it
+            a = shadows.create()
+            old = _build(a, old, "the current database's schema")
+        rebuilt = diff(current, old)
+        if not rebuilt.empty:
+            raise OperationFailed(
+                "The current database's schema cannot be rebuilt exactly in a shadow database, "
+                "so a migration from it cannot be checked: " + "; ".join(
+                    rebuilt.summary("current", "rebuilt")[:5]))
+        return _generate(shadows, a, old, target, shown, {}, Generated(source=shown))
+
+
+def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dict[str, str],
+              result: Generated, document: DbmlDocument | None = None) -> Generated:
+    new = _settled(shadows, desired, shown)
+    plan = diff(old, new, renames)
+    result.plan = plan
+    records = _records(document, old, new, result) if document else ""
+    if plan.empty and not records:
         return result
+    result.parts = _verify(a, old, new, plan, renames, records)
+    for change in plan.hazards():
+        result.warnings.append(f"{change.name}: {change.hazard}")
+    return result
+
+
+def _settled(shadows, desired: Schema, shown: str) -> Schema:
+    """DESIRED as PostgreSQL prints it back, at its fixed point: an expression PostgreSQL
+    reprints differently the second time (`IN (...)` on varchar becomes `= ANY (ARRAY[...])`
+    with other casts) is built once more from its printed form, so what a migration
+    written from it produces compares equal."""
+    new = _build(shadows.create(), desired, shown)
+    again = _build(shadows.create(), new, shown)
+    return again if not diff(new, again).empty else new
 
 
 def _build(shadow, desired: Schema, shown: str) -> Schema:
@@ -384,7 +433,7 @@ def default_name(plan: Plan) -> str:
 
 
 def write(env: Environment, generated: Generated, name: str | None,
-          now: datetime | None = None) -> list[str]:
+          now: datetime | None = None, description: str | None = None) -> list[str]:
     """Write the parts as the next migration files (a no-transaction part gets its own file
     and the directive); returns their paths relative to the project root."""
     env.require_project()
@@ -397,7 +446,8 @@ def write(env: Environment, generated: Generated, name: str | None,
         for i, part in enumerate(generated.parts):
             part_name = name if i == 0 else f"{name}_{i + 1}"
             path = files.next_file(folder, part_name, now)
-            text = render(path, generated.source, part, now)
+            text = render(path, description or f"Generated from {generated.source} by nself "
+                                               "db schema import", part, now)
             with open(path, "x", encoding="utf-8") as handle:
                 handle.write(text)
             written.append(path)
@@ -412,10 +462,10 @@ def write(env: Environment, generated: Generated, name: str | None,
     return [env.relative(p) for p in written]
 
 
-def render(path: Path, source: str, part: Part, now: datetime) -> str:
+def render(path: Path, description: str, part: Part, now: datetime) -> str:
     ident_ = path.name.removesuffix(".sql")
     lines = [f"-- Migration: {ident_}", f"-- Created: {now:%Y-%m-%d}",
-             f"-- Description: Generated from {source} by nself db schema import"]
+             f"-- Description: {description}"]
     if part.autocommit:
         lines.append(files.DIRECTIVE)
     lines.append("")

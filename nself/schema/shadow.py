@@ -213,3 +213,24 @@ def replay(env: Environment, shadow: Shadow) -> int:
 
 def _discard(text: str) -> None:
     pass
+
+
+def migrations_schema(env: Environment, say: Callable[[str], None] = _discard):
+    """The schema every migration file produces, replayed into a shadow database."""
+    from nself.schema.introspect import introspect
+
+    with shadows(env, say) as manager:
+        shadow = manager.create()
+        replay(env, shadow)
+        return introspect(shadow.conn)
+
+
+def migration_differences(env: Environment, conn: psycopg.Connection,
+                          say: Callable[[str], None] = _discard) -> list[str]:
+    """How the live database on CONN differs from what the migration files produce, in the
+    guides' lines ('+ Table: t (missing in migrations)'); empty when equal."""
+    from nself.schema.diff import diff
+    from nself.schema.introspect import introspect
+
+    live = introspect(conn)
+    return diff(live, migrations_schema(env, say)).summary("database", "migrations")

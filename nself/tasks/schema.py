@@ -52,16 +52,38 @@ def export(c, format="dbml", output=None, grants=False):
     "env": "The environment to compare with: local (dev), staging (stage), production "
            "(prod); its database comes from config/<env>.env and .env.",
     "json": "Print {left, right, equal, differences, unsupported} as JSON.",
+    "migrations": "Compare this database with the schema its migration files produce "
+                  "(replayed into a throwaway shadow database): drift.",
+    "generate_migration": "Write a verified migration that brings this database's schema "
+                          "to ENV's.",
+    "name": "Name of the migration --generate-migration writes (default: "
+            "match_<env>_schema).",
 })
-def diff(c, env=None, json=False):
-    """Compare this environment's schema with ENV's (read-only on both); exit 6 if different."""
-    if not env:
-        raise UsageError("Name the environment to compare with: `nself db schema diff "
-                         "staging`.")
+def diff(c, env=None, json=False, migrations=False, generate_migration=False, name=None):
+    """Compare this environment's schema with ENV's, or with its migration files
+    (--migrations); read-only; exit 6 if different."""
     # Imported here, as in export: the schema package is not for every command's start-up.
-    from nself.schema.compare import compare
+    from nself.schema.compare import compare, compare_migrations
 
-    result = compare(environment(), env, hide=out.hide)
+    if migrations and env:
+        raise UsageError("Compare with an environment (`schema diff staging`) or with the "
+                         "migration files (`schema diff --migrations`), not both.")
+    if not env and not migrations:
+        raise UsageError("Name the environment to compare with: `nself db schema diff "
+                         "staging` (or --migrations for the migration files).")
+    if generate_migration and not env:
+        raise UsageError("--generate-migration needs the environment whose schema to match: "
+                         "`nself db schema diff staging --generate-migration`.")
+    if name is not None and not generate_migration:
+        raise UsageError("--name goes with --generate-migration.")
+    _check_name(name)
+    current = environment()
+    if generate_migration:
+        current.require_project()
+    if migrations:
+        result = compare_migrations(current, out.notice)
+    else:
+        result = compare(current, env, hide=out.hide)
     if json:
         out.as_json(result.as_dict())
     elif result.equal:
@@ -70,12 +92,39 @@ def diff(c, env=None, json=False):
         out.heading(f"Schema Differences ({result.left} vs {result.right})", 40)
         out.line("\n".join(result.differences))
     if not json:
-        for name in result.unsupported:
-            out.line(f"Not compared: {name}")
+        for item in result.unsupported:
+            out.line(f"Not compared: {item}")
+    if generate_migration and not result.equal:
+        _generate_from(current, result, name)
+        return
     if not result.equal:
         count = len(result.differences)
         raise DifferencesFound(f"{count} schema difference{'s' if count != 1 else ''} "
                                f"between {result.left} and {result.right}.")
+
+
+def _generate_from(env, result, name) -> None:
+    """Write the verified migration that turns the current database into the other's."""
+    from nself.schema import importer
+
+    generated = importer.generate_between(env, result.left_schema, result.right_schema,
+                                          f"{result.right}'s schema", out.notice)
+    for warning in generated.warnings:
+        out.warn(f"! {warning}")
+    written = importer.write(env, generated, name or f"match_{result.right}_schema",
+                             description=f"Brings {result.left}'s schema to "
+                                         f"{result.right}'s (nself db schema diff "
+                                         f"{result.right} --generate-migration)")
+    for path in written:
+        out.ok(f"Migration created: {path}")
+
+
+def _check_name(name) -> None:
+    from nself.migrations.files import NAME
+
+    if name is not None and not re.match(NAME, name):
+        raise UsageError(f"Migration name {name!r} is not a simple identifier: use letters, "
+                         "digits and underscores, starting with a letter.")
 
 
 @command(name="import", positional_flag="file", iterable=["rename"], help={
@@ -92,16 +141,13 @@ def diff(c, env=None, json=False):
 def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None):
     """Write the next migration from a DBML file, verified on a shadow database first."""
     from nself import safety
-    from nself.migrations.files import NAME
     from nself.schema import importer
 
     env = environment()
     env.require_project()
     if dry_run and apply:
         raise UsageError("--dry-run and --apply exclude each other.")
-    if name is not None and not re.match(NAME, name):
-        raise UsageError(f"Migration name {name!r} is not a simple identifier: use letters, "
-                         "digits and underscores, starting with a letter.")
+    _check_name(name)
     if apply:
         safety.enforce("schema import --apply", env.name, yes=True)
     source = Path(file) if file else env.schema_file
