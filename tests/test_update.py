@@ -1,0 +1,248 @@
+"""`nself db update`: verified backup, every pending migration in one transaction, integrity
+verification, and the restore offered on failure; against real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nself.errors import NselfError
+from nself.migrations.runner import LOCK_KEY
+
+GUIDE_OUTPUT = """\
+Database Update
+────────────────────────
+Creating backup... Done ({size})
+Checking migrations... 2 pending
+Applying 003_add_user_preferences... Done
+Applying 004_create_comments... Done
+Verifying integrity... Passed
+
+Update complete! 2 migrations applied.
+"""
+
+
+def team(project):
+    project.migration("001_create_users.sql", "CREATE TABLE users (id int PRIMARY KEY);",
+                      "DROP TABLE users;")
+    project.migration("002_create_posts.sql",
+                      "CREATE TABLE posts (id int PRIMARY KEY, user_id int REFERENCES users);",
+                      "DROP TABLE posts;")
+
+
+def pulled(project):
+    """What a `git pull` brings: two new migrations."""
+    project.migration("003_add_user_preferences.sql",
+                      "ALTER TABLE users ADD COLUMN preferences jsonb DEFAULT '{}';",
+                      "ALTER TABLE users DROP COLUMN preferences;")
+    project.migration("004_create_comments.sql",
+                      "CREATE TABLE comments (id int PRIMARY KEY, post_id int REFERENCES posts);",
+                      "DROP TABLE comments;")
+
+
+def backups(project, env="local"):
+    return sorted((project.root / "backups" / env).glob("*_before_update.dump"))
+
+
+def applied(project) -> list[str]:
+    return [r[0] for r in project.db.query("SELECT label FROM nself.migrations ORDER BY 1")]
+
+
+def test_update_prints_the_guides_output_and_applies_in_one_transaction(project):
+    """After a pull: a verified backup, `2 pending`, each migration `Done`, `Passed`, the
+    closing line as the guide shows them; both rows carry one transaction's start time; a
+    second run says there is nothing to do and takes no backup."""
+    from nself.output import size
+
+    team(project)
+    assert project.run("db", "migrate", "up").code == 0
+    pulled(project)
+    result = project.run("db", "update")
+    assert result.code == 0, result
+    made = backups(project)
+    assert len(made) == 1
+    assert result.out == GUIDE_OUTPUT.format(size=size(made[0].stat().st_size))
+    assert applied(project) == ["001", "002", "003", "004"]
+    starts = project.db.query("SELECT DISTINCT applied_at FROM nself.migrations "
+                              "WHERE version >= 3")
+    assert len(starts) == 1
+    again = project.run("db", "update")
+    assert again.code == 0 and "Checking migrations... none pending" in again.out
+    assert "up to date" in again.out and len(backups(project)) == 1
+    status = json.loads(project.run("db", "status", "--json").out)
+    assert status["drift"] is False and status["migrations"]["pending"] == 0
+
+
+def test_failure_rolls_back_everything_and_names_the_backup(project):
+    """A failing second migration rolls back the first too; the output names the backup and,
+    without a terminal, prints the exact restore command, which restores it; exit 1."""
+    team(project)
+    project.migration("003_fine.sql", "CREATE TABLE fine (id int);", "DROP TABLE fine;")
+    project.migration("004_broken.sql", "CREATE TABLE broken (id int);\nSELECT 1/0;",
+                      "DROP TABLE broken;")
+    result = project.run("db", "update")
+    assert result.code == 1, result
+    assert "004_broken failed at migrations/004_broken.sql line 4: division by zero" in result.err
+    assert "none of its 4 migrations is applied" in result.err
+    assert project.db.tables() == [] and project.db.scalar(
+        "SELECT count(*) FROM nself.migrations") == 0
+    shown = f"backups/local/{backups(project)[0].name}"
+    assert f"Backup taken before the update: {shown}" in result.out
+    command = f"nself db restore {shown} --clean"
+    assert f"To restore it: {command}\n" in result.out
+    restored = project.run(*command.split()[1:])
+    assert restored.code == 0, restored
+
+
+def test_no_transaction_migration_splits_the_run_into_parts(project):
+    """A no-transaction migration is said beforehand and runs on its own; the migrations
+    around it each share a transaction with their neighbours."""
+    team(project)
+    project.migration("003_index.sql", "CREATE INDEX CONCURRENTLY users_id2 ON users (id);",
+                      "DROP INDEX users_id2;", header="-- nself:no-transaction\n")
+    project.migration("004_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    project.migration("005_b.sql", "CREATE TABLE b (id int);", "DROP TABLE b;")
+    result = project.run("db", "update")
+    assert result.code == 0, result
+    said = result.out.index("splits this update into 3 parts")
+    assert said < result.out.index("Applying 001_create_users")
+    assert ("001_create_users .. 002_create_posts (2) in one transaction; 003_index on its own, "
+            "without a transaction; 004_a .. 005_b (2) in one transaction") in result.out
+    assert "Applying 003_index... Done (no transaction)" in result.out
+    assert applied(project) == ["001", "002", "003", "004", "005"]
+    starts = project.db.query("SELECT count(DISTINCT applied_at) FROM nself.migrations")
+    assert starts == [(3,)]
+
+
+def test_not_valid_constraint_left_by_the_run_fails_verification(project):
+    """A constraint added NOT VALID and never validated fails the integrity check: the
+    transaction is rolled back, the constraint named."""
+    team(project)
+    assert project.run("db", "migrate", "up").code == 0
+    project.migration("003_check.sql",
+                      "ALTER TABLE users ADD CONSTRAINT id_positive CHECK (id > 0) NOT VALID;",
+                      "ALTER TABLE users DROP CONSTRAINT id_positive;")
+    result = project.run("db", "update")
+    assert result.code == 1, result
+    assert "Integrity verification failed" in result.err and "id_positive" in result.err
+    assert applied(project) == ["001", "002"]
+    assert project.db.scalar("SELECT count(*) FROM pg_constraint "
+                             "WHERE conname = 'id_positive'") == 0
+
+
+def test_schema_the_files_do_not_produce_fails_verification(project):
+    """A table made by hand (no fingerprint recorded yet) makes the live schema differ from
+    what the migration files produce: verification fails and nothing is applied."""
+    team(project)
+    project.db.query("CREATE TABLE handmade (id int)")
+    result = project.run("db", "update")
+    assert result.code == 1, result
+    assert "differs from what the migration files produce" in result.err
+    assert "handmade" in result.err
+    assert project.db.tables() == ["handmade"]
+
+
+def test_drift_refuses_before_anything(project):
+    """A schema changed by hand since the last migrate run refuses the update (exit 6)
+    before any backup."""
+    team(project)
+    assert project.run("db", "migrate", "up", "1").code == 0
+    project.db.query("ALTER TABLE users ADD COLUMN nickname text")
+    result = project.run("db", "update")
+    assert result.code == 6 and "changed outside migrations" in result.err
+    assert backups(project) == [] and applied(project) == ["001"]
+
+
+def test_production_shows_the_four_steps_and_needs_confirmation(project, monkeypatch):
+    """In production: refused without --yes (no terminal) before any backup; with --yes the
+    migrations guide's four steps are each said, in order, then the migrations."""
+    team(project)
+    monkeypatch.setenv("ENV", "production")
+    refused = project.run("db", "update")
+    assert refused.code == 3 and "--yes" in refused.err
+    assert backups(project, "production") == [] and project.db.tables() == []
+    result = project.run("db", "update", "--yes")
+    assert result.code == 0, result
+    out = result.out
+    steps = ["Database Update (production)", "Schema validation... Passed",
+             "Confirmation prompt... given with --yes", "Pre-migration backup... Done",
+             "Rollback preparation... Ready", "Applying 001_create_users... Done",
+             "Verifying integrity... Passed", "Update complete! 2 migrations applied."]
+    assert [out.index(step) for step in steps] == sorted(out.index(step) for step in steps)
+    shown = f"backups/production/{backups(project, 'production')[0].name}"
+    assert (f"ENV=production nself db restore {shown} --clean --confirm "
+            "yes-restore-production") in out
+
+
+def test_staging_without_terminal_names_the_flag(project, monkeypatch):
+    """Staging asks for confirmation: without a terminal, refused naming --yes (exit 3)."""
+    team(project)
+    monkeypatch.setenv("ENV", "staging")
+    refused = project.run("db", "update")
+    assert refused.code == 3 and "--yes" in refused.err and project.db.tables() == []
+    assert project.run("db", "update", "--yes").code == 0
+
+
+def test_restore_offered_on_a_terminal_puts_back_the_state_before(project):
+    """On a terminal, answering y restores the backup: parts committed before the failure
+    are undone too (the library asked through its `ask`)."""
+    from nself.config import Environment
+    from nself.guard import Guard
+    from nself.workflows.update import update
+
+    team(project)
+    assert project.run("db", "migrate", "up").code == 0
+    project.migration("003_index.sql", "CREATE INDEX CONCURRENTLY users_id2 ON users (id);",
+                      "DROP INDEX users_id2;", header="-- nself:no-transaction\n")
+    project.migration("004_broken.sql", "SELECT 1/0;", "SELECT 1;")
+    env = Environment.load()
+    said, asked = [], []
+    with pytest.raises(NselfError, match="division by zero"):
+        update(env, Guard(env, say=said.append), say=said.append, interactive=True,
+               ask=lambda question: asked.append(question) or "y")
+    assert asked and "Restore backups/local/" in asked[0]
+    assert any(line.startswith("Restored backups/local/") for line in said), said
+    assert applied(project) == ["001", "002"]
+    assert project.db.scalar("SELECT to_regclass('users_id2')") is None
+
+
+def test_update_waits_for_or_reports_the_migrate_lock(project):
+    """Concurrent `update` and `migrate up` (two real processes) on one database: the one
+    that comes second waits and finds nothing left, or gives up with exit 5 when told not to
+    wait; every migration is applied once."""
+    team(project)
+    project.migration("003_slow.sql", "SELECT pg_sleep(1.5);\nCREATE TABLE slow (id int);",
+                      "DROP TABLE slow;")
+    argv = [sys.executable, "-m", "nself"]
+    first = subprocess.Popen([*argv, "db", "update"], cwd=project.root,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not project.db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                "AND granted AND objid = %s", (LOCK_KEY & 0xFFFFFFFF,)):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+    impatient = project.run_process("db", "migrate", "up", "--lock-timeout", "0")
+    patient = project.run_process("db", "migrate", "up")
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert "Update complete! 3 migrations applied." in out
+    assert impatient.code == 5 and "migrate" in impatient.err
+    assert patient.code == 0 and "up to date" in patient.out
+    assert applied(project) == ["001", "002", "003"]
+
+
+def test_json_reports_phases(project):
+    """`--json` says what was applied, the backup and the seconds of each phase."""
+    team(project)
+    result = project.run("db", "update", "--json")
+    assert result.code == 0, result
+    data = json.loads(result.out)
+    assert data["applied"] == ["001_create_users", "002_create_posts"] and data["parts"] == 1
+    assert data["backup"].startswith("backups/local/") and data["backup_bytes"] > 0
+    assert set(data["seconds"]) == {"backup", "apply", "verify"}
+    assert "no INVALID index" in data["checks"] and data["not_checked"] == []
