@@ -568,3 +568,80 @@ def answer_on_terminal(project, answer: str, *argv: str, timeout: float = 60) ->
     proc.wait(timeout=timeout)
     os.close(leader)
     return Answered(proc.returncode, seen.decode(errors="replace"))
+
+
+def test_file_role_and_settings_do_not_leak(project):
+    """A file's SET ROLE and SET search_path end with it: nself's row is written as the
+    connecting user, the sequences checked as that user, and the next file starts with the
+    defaults."""
+    role = f"seed_role_{project.db.name[-12:]}"
+    project.db.query(f"CREATE ROLE {role}; CREATE SCHEMA other; CREATE TABLE other.t (x int);"
+                     f"GRANT USAGE ON SCHEMA other TO {role}; GRANT INSERT ON other.t TO {role}")
+    try:
+        schema(project)
+        project.write("seeds/local/01_role.sql", f"SET ROLE {role};\nSET search_path = other;\n"
+                                                 "INSERT INTO t VALUES (1);\n")
+        project.write("seeds/local/02_next.sql",
+                      "INSERT INTO log (file) VALUES (current_user || ' ' || current_schema);\n")
+        result = project.run("db", "seed")
+        assert result.code == 0, result
+        assert ran(project)[0].split()[1] == "public" and role not in ran(project)[0]
+        # the role has no access to nself's schema: the row was written as the connecting user
+        assert sorted(tracked(project)) == ["local/01_role.sql", "local/02_next.sql"]
+    finally:
+        project.db.query(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_sequence_the_user_may_not_set_is_reported_not_fatal(project):
+    """A sequence the connecting role may not read or set stays where it is, said with the
+    reason; the file's rows still commit."""
+    role = f"seed_user_{project.db.name[-12:]}"
+    schema(project)
+    logging_seed(project, "seeds/local/01_first.sql")
+    assert project.run("db", "seed").code == 0  # nself's tables exist, made by the owner
+    project.db.query(f"""
+        CREATE ROLE {role} LOGIN;
+        GRANT USAGE ON SCHEMA nself TO {role};
+        GRANT SELECT ON nself.meta TO {role};
+        GRANT SELECT, INSERT, UPDATE ON nself.seeds TO {role};
+        GRANT SELECT, INSERT ON roles TO {role};
+        GRANT USAGE ON SEQUENCE roles_id_seq TO {role};
+    """)
+    try:
+        project.write("seeds/local/02_roles.sql",
+                      "INSERT INTO roles (id, name) VALUES (5, 'explicit');\n")
+        url = project.db.url.replace("postgres@", f"{role}@", 1)
+        result = project.run_process("db", "seed", "02_roles.sql", env={"DATABASE_URL": url})
+        assert result.code == 0, result
+        assert "! sequence public.roles_id_seq (roles.id) not moved: permission denied" in \
+            result.out
+        assert project.db.scalar("SELECT count(*) FROM roles") == 1
+    finally:
+        project.db.query(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_sigterm_rolls_back_the_file_in_progress(project):
+    """SIGTERM during a file: exit 130, that file rolled back and unrecorded, the file
+    before it committed."""
+    import signal
+    import time
+
+    schema(project)
+    logging_seed(project, "seeds/local/01_fast.sql")
+    project.write("seeds/local/02_slow.sql", "INSERT INTO log (file) VALUES ('slow');\n"
+                                             "SELECT pg_sleep(60);\n")
+    proc = subprocess.Popen([sys.executable, "-m", "nself", "db", "seed"], cwd=project.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not project.db.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> "
+            "pg_backend_pid()", ("%pg_sleep(60)%",)):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, (out, err)
+    assert "02_slow.sql was rolled back" in err and "before it in this run stays" in err
+    assert "✓ seeds/local/01_fast.sql" in out
+    assert ran(project) == ["seeds/local/01_fast.sql"]
+    assert list(tracked(project)) == ["local/01_fast.sql"]

@@ -97,8 +97,8 @@ def difference(before: dict[int, Counter], after: dict[int, Counter]
     written = []
     for relid, now in after.items():
         was = before.get(relid)
-        ins, upd, dele = (a - (b if was else 0) for a, b in
-                          zip(now.values, was.values if was else (0, 0, 0), strict=True))
+        base = was.values if was else (0, 0, 0)
+        ins, upd, dele = (a - b for a, b in zip(now.values, base, strict=True))
         if not (ins or upd or dele):
             continue
         change = changes.setdefault(now.table, TableChange())
@@ -115,28 +115,43 @@ class SequenceMove:
     sequence: str  # schema.name
     column: str    # table.column
     value: int     # the value it was set to (the next id is the one after)
+    problem: str = ""  # why it could not be moved (e.g. no UPDATE privilege on it)
+
+    def __str__(self) -> str:
+        if self.problem:
+            return f"! sequence {self.sequence} ({self.column}) not moved: {self.problem}"
+        return f"sequence {self.sequence} ({self.column}) moved to {self.value}"
 
 
 def catch_up_sequences(conn: psycopg.Connection, relids: list[int]) -> list[SequenceMove]:
     """Move every sequence owned by a column of `relids` (or their ancestors) past the ids
-    already in that column, when the next value it would hand out is taken."""
+    already in that column, when the next value it would hand out is taken.
+
+    Runs inside the file's transaction; each sequence in a savepoint, so that one the role
+    may not read or set is reported, not a reason to roll the file's rows back.
+    """
     if not relids:
         return []
     moves = []
     for (oid, seq_schema, seq_name, schema, table, column, increment, low,
          high) in conn.execute(OWNED_SEQUENCES_SQL, {"relids": relids}).fetchall():
-        extreme = sql.SQL("max" if increment > 0 else "min")
-        row = conn.execute(sql.SQL(
-            "SELECT (SELECT {}({}) FROM {}), last_value, is_called FROM {}").format(
-                extreme, sql.Identifier(column), sql.Identifier(schema, table),
-                sql.Identifier(seq_schema, seq_name))).fetchone()
-        used, last, called = row
-        if used is None or not low <= used <= high:
-            continue  # empty column, or ids the sequence could never hand out
-        upcoming = last + increment if called else last
-        if (increment > 0 and upcoming > used) or (increment < 0 and upcoming < used):
-            continue
-        conn.execute(SETVAL_SQL, (oid, used))
         shown_table = table if schema == "public" else f"{schema}.{table}"
-        moves.append(SequenceMove(f"{seq_schema}.{seq_name}", f"{shown_table}.{column}", used))
+        shown = (f"{seq_schema}.{seq_name}", f"{shown_table}.{column}")
+        extreme = sql.SQL("max" if increment > 0 else "min")
+        try:
+            with conn.transaction():
+                used, last, called = conn.execute(sql.SQL(
+                    "SELECT (SELECT {}({}) FROM {}), last_value, is_called FROM {}").format(
+                        extreme, sql.Identifier(column), sql.Identifier(schema, table),
+                        sql.Identifier(seq_schema, seq_name))).fetchone()
+                if used is None or not low <= used <= high:
+                    continue  # empty column, or ids the sequence could never hand out
+                upcoming = last + increment if called else last
+                if (increment > 0 and upcoming > used) or (increment < 0 and upcoming < used):
+                    continue
+                conn.execute(SETVAL_SQL, (oid, used))
+        except psycopg.errors.InsufficientPrivilege as exc:
+            moves.append(SequenceMove(*shown, 0, exc.diag.message_primary or str(exc)))
+            continue
+        moves.append(SequenceMove(*shown, used))
     return moves

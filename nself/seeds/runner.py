@@ -178,7 +178,7 @@ def describe(done: FileRun) -> str:
     if not done.changes and not done.sequences:
         return f"{head}: no rows changed"
     lines = [head] + [f"    {table}: {change}" for table, change in done.changes.items()]
-    lines += [f"    sequence {m.sequence} ({m.column}) moved to {m.value}" for m in done.sequences]
+    lines += [f"    {move}" for move in done.sequences]
     return "\n".join(lines)
 
 
@@ -212,6 +212,8 @@ class Executor:
                 raise SeedError(f"{seed.shown}: the server did not run it to its end (an "
                                 "unterminated comment or string?). It was rolled back."
                                 + stays(earlier))
+            # the file's SET ROLE must not decide who writes nself's row (RESET ALL keeps it)
+            self.conn.execute("RESET ROLE")
             found, written = changes.difference(before, changes.counters(self.conn))
             moved = changes.catch_up_sequences(self.conn, written)
             history.record(self.conn, seed.key, seed.checksum, seconds, self.by,
@@ -230,7 +232,8 @@ class Executor:
             if isinstance(error, DatabaseUnreachable):
                 raise DatabaseUnreachable(f"{error} {seed.shown} was not committed."
                                           + stays(earlier)) from None
-            raise SeedError(f"{seed.shown}: after its SQL ran: {error} It was rolled back."
+            raise SeedError(f"{seed.shown}: after its SQL ran: {str(error).rstrip('.')}. It "
+                            "was rolled back."
                             + stays(earlier)) from None
         return FileRun(planned, seconds, found, moved)
 
