@@ -48,7 +48,7 @@ TABLE: dict[str, tuple[Policy, Policy, Policy]] = {
     "seed": (ALLOW, CONFIRM, CONFIRM),
     "restore": (ALLOW, CONFIRM, RESTORE_PRODUCTION),
     "backup": (ALLOW, ALLOW, ALLOW),
-    "reset": (ALLOW, BLOCKED, BLOCKED),
+    "reset": (ALLOW, CONFIRM, BLOCKED),  # issue 11: confirmation in staging
     "update": (ALLOW, CONFIRM, CONFIRM),
     "migrate repair": (ALLOW, CONFIRM, DESTROY_PRODUCTION),
     "schema import --apply": (ALLOW, BLOCKED, BLOCKED),

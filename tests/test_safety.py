@@ -31,7 +31,7 @@ EXPECTED = {
     ("backup", "staging"): (Rule.ALLOW, None),
     ("backup", "production"): (Rule.ALLOW, None),
     ("reset", "local"): (Rule.ALLOW, None),
-    ("reset", "staging"): (Rule.BLOCKED, None),
+    ("reset", "staging"): (Rule.CONFIRM, None),
     ("reset", "production"): (Rule.BLOCKED, None),
     ("update", "local"): (Rule.ALLOW, None),
     ("update", "staging"): (Rule.CONFIRM, None),
