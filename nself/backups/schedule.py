@@ -91,7 +91,7 @@ def nself_command() -> list[str]:
     """How a scheduler starts this nself: the `nself` on PATH when it is this install's,
     else this Python with `-m nself` (cron runs with a bare PATH: full paths)."""
     found = shutil.which("nself")
-    if found and Path(found).resolve().parent == Path(sys.executable).resolve().parent:
+    if found and Path(found).absolute().parent == Path(sys.executable).absolute().parent:
         return [found]
     return [sys.executable, "-m", "nself"]
 
@@ -189,7 +189,8 @@ class Crontab:
 CRON_DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
-def _calendar_field(field: str, low: int, high: int, names: list[str] | None = None) -> str:
+def _calendar_field(field: str, low: int, high: int, names: list[str] | None = None,
+                    width: int = 1) -> str:
     """One cron field as systemd OnCalendar syntax (lists, ranges, steps)."""
     if field == "*":
         return "*"
@@ -204,14 +205,15 @@ def _calendar_field(field: str, low: int, high: int, names: list[str] | None = N
             start, end = (int(x) for x in part.split("-", 1))
         else:
             start = end = int(part)
+        values = range(start, end + 1, int(step) if step else 1)
         if names:
-            values = range(start, end + 1, int(step) if step else 1)
             parts += [names[v] for v in values]
+        elif step and end == high:
+            parts.append(f"{start:0{width}d}/{step}")
         elif step:
-            parts.append(f"{start}/{step}" if end == high else
-                         ",".join(str(v) for v in range(start, end + 1, int(step))))
+            parts += [f"{v:0{width}d}" for v in values]
         else:
-            parts.append(f"{start}..{end}" if end != start else f"{start}")
+            parts.append(f"{start:0{width}d}" + (f"..{end:0{width}d}" if end != start else ""))
     return ",".join(dict.fromkeys(parts))
 
 
@@ -226,8 +228,8 @@ def on_calendar(expr: str) -> str:
                          "day of week (cron runs on either; systemd only on both): use one.")
     days = "" if dow == "*" else _calendar_field(dow, 0, 7, CRON_DAYS) + " "
     date = f"*-{_calendar_field(month, 1, 12)}-{_calendar_field(dom, 1, 31)}"
-    hours = _calendar_field(hour, 0, 23)
-    minutes = _calendar_field(minute, 0, 59)
+    hours = _calendar_field(hour, 0, 23, width=2)
+    minutes = _calendar_field(minute, 0, 59, width=2)
     return f"{days}{date} {hours}:{minutes}:00"
 
 
