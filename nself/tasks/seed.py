@@ -83,7 +83,7 @@ def _dry_run(project, run, changed: bool) -> None:
         output.line(f"  {p.seed.shown:<{width}}  {p.status}{when}")
     policy = safety.policy_for("seed", _strict(project, run.environment))
     if policy.rule is not safety.Rule.ALLOW:
-        output.line(f"In {_strict(project, run.environment)} seeding {policy} "
+        output.line(f"In {_strict(project, run.environment)}, seeding {policy} "
                     "(--yes without a terminal).")
     skipped = f"; {len(run.skipped)} unchanged skipped" if run.skipped else ""
     output.ok(f"Dry run: {_plural(len(run.planned))} would run for {run.environment} "
