@@ -75,6 +75,9 @@ def test_env_flag_runs_that_environments_folder(project, monkeypatch):
     refused = project.run("db", "seed", "--env", "staging")
     assert refused.code == 3 and "--yes" in refused.err, refused
     assert ran(project) == []
+    listed = project.run("db", "seed", "--env", "staging", "--dry-run")
+    assert "seeds/staging/01_s.sql" in listed.out and "seeds/local/" not in listed.out
+    assert "In staging, seeding needs confirmation" in listed.out
     result = project.run("db", "seed", "--env", "stage", "--yes")
     assert result.code == 0, result
     assert ran(project) == ["seeds/common/01_c.sql", "seeds/staging/01_s.sql"]
