@@ -241,16 +241,26 @@ def _installed_command(table: Path) -> str:
 
 
 def test_installed_line_backs_up_prunes_and_records(project, crontab, monkeypatch):
-    """The command the crontab line holds, run by sh as cron would: a new backup, the one
-    past BACKUP_RETENTION_DAYS pruned, output in the log, and status shows the result."""
+    """The command the crontab line holds, run by sh with cron's bare environment: a new
+    backup, the one past BACKUP_RETENTION_DAYS pruned, output in the log, and status shows
+    the result. install warns about settings only this shell has."""
     fill(project.db)
+    monkeypatch.setenv("BACKUP_RETENTION_DAYS", "7")
+    monkeypatch.setenv("BACKUP_ENABLED", "true")
+    warned = project.run("db", "backup", "schedule", "install")
+    assert warned.code == 0, warned
+    assert "BACKUP_ENABLED, BACKUP_RETENTION_DAYS, DATABASE_URL" in warned.err
+    monkeypatch.delenv("BACKUP_ENABLED")
+    monkeypatch.delenv("BACKUP_RETENTION_DAYS")
     project.write(".env", 'BACKUP_ENABLED=true\nBACKUP_SCHEDULE="0 2 * * *"\n'
-                          "BACKUP_RETENTION_DAYS=7\n")
+                          f"BACKUP_RETENTION_DAYS=7\nDATABASE_URL={project.db.url}\n")
     old = make_backup(project, "--name", "old")
     make_backup(project, "--name", "recent")
     set_created(old, datetime.now() - timedelta(days=30))
-    assert project.run("db", "backup", "schedule", "install").code == 0
-    done = subprocess.run(["sh", "-c", _installed_command(crontab)], env=dict(os.environ),
+    installed = project.run("db", "backup", "schedule", "install")
+    assert installed.code == 0 and "DATABASE_URL" not in installed.err, installed
+    cron_env = {"PATH": "/usr/bin:/bin", "HOME": os.environ["HOME"], "SHELL": "/bin/sh"}
+    done = subprocess.run(["sh", "-c", _installed_command(crontab)], env=cron_env,
                           cwd="/", capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done
     files = [n for n in backup_files(project) if n.endswith(".dump")]

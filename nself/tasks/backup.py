@@ -370,12 +370,30 @@ def install(c, print=False):
     if check is None or check.expr != expr:
         raise OperationFailed(f"The {found.name} entry was written but cannot be read back: "
                               "the schedule is not installed.")
+    _warn_shell_only(env)
     verb = "Replaced" if replaced else "Installed"
     output.ok(f"{verb} the backup schedule ({found.name}): {schedule.describe_schedule(expr)} "
               f"({expr}), environment {env.name}")
     output.line(f"Next backup: {schedule.next_run(expr):%Y-%m-%d %H:%M:%S}")
     output.line(f"Each run: a backup, then pruning by BACKUP_RETENTION_DAYS; its output goes to "
                 f"{env.relative(schedule.log_path(env))}.")
+
+
+SCHEDULED_SETTINGS = ("DATABASE_URL", "PG", "BACKUP_", "AWS_", "NSELF_")
+
+
+def _warn_shell_only(env) -> None:
+    """Settings that come only from this shell: the scheduler's runs will not have them."""
+    import os
+
+    from nself.config import Environment
+
+    files = Environment.load(root=env.root, environ={"ENV": env.name}).settings
+    missing = sorted(k for k in os.environ if k.startswith(SCHEDULED_SETTINGS)
+                     and k not in files and k not in ("NSELF_CRONTAB", "NSELF_SYSTEMCTL"))
+    if missing:
+        output.warn(f"Set only in this shell, not in .env or config/{env.name}.env, so the "
+                    f"scheduled runs will not have them: {', '.join(missing)}.")
 
 
 @command
