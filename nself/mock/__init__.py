@@ -1,0 +1,56 @@
+"""`db mock`: realistic rows for every user table, read from the live schema.
+
+plan     schema model + counts -> tables in foreign-key order, cycles, uniques, checks
+columns  one column -> its values (by name, then by type, within its checks)
+values   the value makers (seeded per column: `--seed` reproduces the rows)
+checks   CHECK constraints -> what they allow (pglast)
+fill     one transaction: COPY, record what was inserted, `--clear` it again
+words    the word lists (a snapshot of Faker's, so seeds survive Faker upgrades)
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from nself.config import Environment
+from nself.guard import Guard
+from nself.pg import connection
+
+COMMAND = "mock"
+
+
+def fill_database(env: Environment, guard: Guard, counts: dict[str, int], default: int,
+                  skip: list[str], seed: int | None, progress=None, warn=print,
+                  bulk: bool = True):
+    """Fill the configured database; returns (plan, outcome). Nothing stays on failure."""
+    from nself.mock.fill import Loader
+    from nself.mock.plan import build
+    from nself.schema.introspect import introspect
+
+    if seed is None:
+        seed = random.SystemRandom().randrange(1, 2**31)
+    with connection.connect(connection.target(env)) as conn:
+        guard.check(conn, COMMAND)
+        with conn.transaction():
+            schema = introspect(conn)
+            plan = build(schema, counts, default, skip, seed)
+            for text in plan.unsolved:
+                warn(f"cannot solve CHECK {text}: rows may violate it (--skip the table if "
+                     "they do)")
+            outcome = Loader(conn, plan, seed, progress, bulk=bulk).run()
+        for text in plan.notices:
+            warn(text)
+    return plan, outcome
+
+
+def clear_database(env: Environment, guard: Guard) -> tuple[dict[str, int], float]:
+    """Delete the rows mock recorded, in one transaction; rows removed per table."""
+    from nself.mock.fill import clear
+
+    started = time.perf_counter()
+    with connection.connect(connection.target(env)) as conn:
+        guard.check(conn, COMMAND)
+        with conn.transaction():
+            removed = clear(conn)
+    return removed, time.perf_counter() - started

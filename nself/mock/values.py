@@ -1,0 +1,510 @@
+"""One column's mock values: realistic by the column's name, valid by its type and checks.
+
+A `Values` makes the values of rows `start .. start+n` of one column as COPY text (NULL is
+`\\N`). Each column draws from its own random stream, seeded from the run's seed and the
+column's identity (schema, table, column), so a column's values do not change when another
+column is added, and `--seed` gives the same rows whatever else changed. Columns of one
+person (first_name, last_name, email, ...) share the table's person stream, and the times
+of a row (created_at <= updated_at <= published_at) its timeline, so one row agrees with
+itself. Unique columns are unique by construction: their values embed a counter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from nself.mock import words as W
+from nself.mock.checks import Restriction
+
+NULL = "\\N"
+# Fixed, so the same seed gives the same rows on any day.
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+SPAN_SECONDS = 2 * 365 * 86400
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# Share of NULLs in nullable time columns that name an event which may not have happened.
+_TIME_NULLS = {"published_at": 0.3, "deleted_at": 0.9, "last_login_at": 0.2,
+               "completed_at": 0.4, "confirmed_at": 0.2, "verified_at": 0.3}
+_INT_BOUNDS = {"smallint": (-2**15, 2**15 - 1), "integer": (-2**31, 2**31 - 1),
+               "bigint": (-2**63, 2**63 - 1), "oid": (0, 2**32 - 1)}
+
+
+class UnknownType(Exception):
+    """A column type mock cannot make values for."""
+
+
+def escape(text: str) -> str:
+    """`text` as a COPY text field."""
+    return text.translate(_COPY_ESCAPES)
+
+
+def stream(seed: int, *identity: str) -> random.Random:
+    """A random stream for `identity` under `seed`, the same in every Python version."""
+    digest = hashlib.sha256(":".join((str(seed), *identity)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+@dataclass
+class Spec:
+    """What a column needs: its name, its type split up, and what may go in it."""
+    table: str                      # schema.table
+    name: str
+    base: str                       # the element type's name without modifiers
+    mods: tuple[int, ...] = ()
+    array: bool = False
+    enum_values: list[str] | None = None
+    nullable: bool = True
+    unique: bool = False
+    restriction: Restriction | None = None
+
+
+class Values:
+    """Values for one column; subclasses implement `native(rng, start, n)`."""
+
+    null_share = 0.1
+
+    def __init__(self, spec: Spec, seed: int, counter_base: int = 0):
+        self.spec = spec
+        self.rng = stream(seed, spec.table, spec.name)
+        self.counter_base = counter_base
+        self.nulls = spec.nullable and not spec.unique and not (
+            spec.restriction and spec.restriction.not_null)
+
+    def make(self, start: int, n: int) -> list[str]:
+        values = self.text(start, n)
+        if self.nulls and self.null_share:
+            rnd = self.rng.random
+            share = self.null_share
+            values = [NULL if rnd() < share else v for v in values]
+        return values
+
+    def text(self, start: int, n: int) -> list[str]:
+        raise NotImplementedError
+
+
+class Choice(Values):
+    """One of a fixed list of values (enum labels, CHECK IN lists, booleans)."""
+
+    def __init__(self, spec, seed, counter_base=0, choices=None, weights=None):
+        super().__init__(spec, seed, counter_base)
+        self.choices = [escape(str(c)) for c in choices]
+        self.weights = weights
+
+    def text(self, start, n):
+        if self.spec.unique:
+            return [self.choices[(self.counter_base + start + i) % len(self.choices)]
+                    for i in range(n)]
+        return self.rng.choices(self.choices, weights=self.weights, k=n)
+
+
+class Integers(Values):
+    def __init__(self, spec, seed, counter_base=0, low=1, high=10000):
+        super().__init__(spec, seed, counter_base)
+        self.low, self.high = low, high
+
+    def text(self, start, n):
+        if self.spec.unique:
+            first = self.low + self.counter_base + start
+            return list(map(str, range(first, first + n)))
+        randint = self.rng.randint
+        low, high = self.low, self.high
+        return [str(randint(low, high)) for _ in range(n)]
+
+
+class Decimals(Values):
+    def __init__(self, spec, seed, counter_base=0, low=Decimal(0), high=Decimal(1000),
+                 scale=2):
+        super().__init__(spec, seed, counter_base)
+        self.scale = scale
+        unit = Decimal(10) ** scale
+        self.low, self.high = int(low * unit), int(high * unit)
+
+    def text(self, start, n):
+        scale = self.scale
+        if self.spec.unique:
+            raw = range(self.low + self.counter_base + start, self.low + self.counter_base
+                        + start + n)
+        else:
+            randint = self.rng.randint
+            raw = [randint(self.low, self.high) for _ in range(n)]
+        if scale == 0:
+            return list(map(str, raw))
+        return [str(Decimal(q).scaleb(-scale)) for q in raw]
+
+
+class Floats(Values):
+    def __init__(self, spec, seed, counter_base=0, low=0.0, high=1000.0):
+        super().__init__(spec, seed, counter_base)
+        self.low, self.high = low, high
+
+    def text(self, start, n):
+        if self.spec.unique:
+            return [f"{self.low + self.counter_base + start + i}.5" for i in range(n)]
+        uniform = self.rng.uniform
+        return [f"{uniform(self.low, self.high):.6g}" for _ in range(n)]
+
+
+class Uuids(Values):
+    """Time-ordered, random-looking UUIDs (version 7 layout); unique by construction: the
+    counter sits in the timestamp bits, the rest is the column's random stream."""
+
+    def text(self, start, n):
+        rnd = self.rng.getrandbits
+        base = 0x018CC251F400 + self.counter_base  # 2024-01-01 in ms
+        out = []
+        for i in range(start, start + n):
+            hi = ((base + i) << 16) | 0x7000 | rnd(12)
+            lo = 0x8000000000000000 | rnd(62)
+            h = f"{hi:016x}{lo:016x}"
+            out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+        return out
+
+
+class Times(Values):
+    """Timestamps (or dates) inside the restriction or the last two years; `after` makes
+    this column a fixed delay after another column of the row (the table's timeline)."""
+
+    def __init__(self, spec, seed, counter_base=0, kind="timestamptz", low=None, high=None,
+                 timeline=None, lag=None):
+        super().__init__(spec, seed, counter_base)
+        self.kind = kind
+        self.low = low or EPOCH
+        self.high = high or EPOCH + timedelta(seconds=SPAN_SECONDS)
+        self.timeline = timeline
+        self.lag = lag
+        self.null_share = _TIME_NULLS.get(spec.name.lower(), 0.1 if timeline is None else 0.0)
+
+    def moments(self, start, n) -> list[datetime]:
+        if self.timeline is not None:
+            base = self.timeline.moments(start, n)
+            randint = self.rng.randint
+            lag = self.lag
+            high = self.high
+            return [min(b + timedelta(seconds=randint(0, lag)), high) for b in base]
+        span = max(int((self.high - self.low).total_seconds()) - 1, 1)
+        if self.spec.unique:
+            step = max(span // max(self.counter_base + start + n, 1), 1)
+            return [self.low + timedelta(seconds=(self.counter_base + i) * step % span)
+                    for i in range(start, start + n)]
+        randint = self.rng.randint
+        low = self.low
+        return [low + timedelta(seconds=randint(0, span)) for _ in range(n)]
+
+    def text(self, start, n):
+        moments = self.moments(start, n)
+        if self.kind == "date":
+            if self.spec.unique:
+                first = self.low.date() + timedelta(days=self.counter_base + start)
+                return [(first + timedelta(days=i)).isoformat() for i in range(n)]
+            return [m.date().isoformat() for m in moments]
+        if self.kind == "timestamp":
+            return [m.strftime("%Y-%m-%d %H:%M:%S") for m in moments]
+        if self.kind == "time":
+            return [m.strftime("%H:%M:%S") for m in moments]
+        return [m.strftime("%Y-%m-%d %H:%M:%S+00") for m in moments]
+
+
+class Timeline:
+    """The shared 'created' moment of each row of a table (its own stream)."""
+
+    def __init__(self, seed, table, low=None, high=None):
+        self.rng = stream(seed, table, "#timeline")
+        self.low = low or EPOCH
+        self.high = high or EPOCH + timedelta(seconds=SPAN_SECONDS)
+        self._cache: tuple[int, int, list] | None = None
+
+    def moments(self, start, n):
+        if self._cache and self._cache[0] == start and self._cache[1] == n:
+            return self._cache[2]
+        span = max(int((self.high - self.low).total_seconds()) - 1, 1)
+        randint = self.rng.randint
+        low = self.low
+        values = [low + timedelta(seconds=randint(0, span)) for _ in range(n)]
+        self._cache = (start, n, values)
+        return values
+
+
+class People:
+    """The person each row of a table is about: indices into the name lists (own stream)."""
+
+    def __init__(self, seed, table):
+        self.rng = stream(seed, table, "#person")
+        self._cache: tuple[int, int, list] | None = None
+
+    def rows(self, start, n):
+        if self._cache and self._cache[0] == start and self._cache[1] == n:
+            return self._cache[2]
+        randrange = self.rng.randrange
+        nf, nl = len(W.FIRST_NAMES), len(W.LAST_NAMES)
+        values = [(randrange(nf), randrange(nl)) for _ in range(n)]
+        self._cache = (start, n, values)
+        return values
+
+
+def _counter(i: int) -> str:
+    """A short base-36 counter for unique texts."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        i, r = divmod(i, 36)
+        out = digits[r] + out
+        if not i:
+            return out
+
+
+class Texts(Values):
+    """Text by the column's name (email, names, title, slug, url, ...) or a few words."""
+
+    def __init__(self, spec, seed, counter_base=0, guide="words", people=None,
+                 max_length=None, min_length=None):
+        super().__init__(spec, seed, counter_base)
+        self.guide = guide
+        self.people = people
+        self.max_length = max_length
+        self.min_length = min_length or 0
+        self.null_share = 0.05 if guide not in ("words", "sentence") else 0.1
+        if guide in ("first_name", "last_name", "full_name", "email", "username"):
+            self.null_share = 0.02
+        self.sentences = None
+        self.paragraphs = None
+
+    def _sentence_pool(self):
+        if self.sentences is None:
+            rng = stream(0, self.spec.table, self.spec.name, "#sentences")
+            self.sentences = [" ".join(rng.choices(W.WORDS, k=rng.randint(4, 10))).capitalize()
+                              for _ in range(2000)]
+            self.paragraphs = [". ".join(rng.choices(self.sentences, k=rng.randint(2, 5))) + "."
+                               for _ in range(1000)]
+        return self.sentences
+
+    def base(self, start, n) -> list[str]:
+        g = self.guide
+        rng = self.rng
+        if g in ("first_name", "last_name", "full_name", "email", "username"):
+            people = self.people.rows(start, n)
+            first, last = W.FIRST_NAMES, W.LAST_NAMES
+            if g == "first_name":
+                return [first[f] for f, _ in people]
+            if g == "last_name":
+                return [last[s] for _, s in people]
+            if g == "full_name":
+                return [f"{first[f]} {last[s]}" for f, s in people]
+            if g == "username":
+                return [f"{first[f].lower()}{last[s].lower()[:6]}" for f, s in people]
+            domains = rng.choices(W.EMAIL_DOMAINS, k=n)
+            return [f"{first[f].lower()}.{last[s].lower()}@{d}"
+                    for (f, s), d in zip(people, domains, strict=True)]
+        if g == "title":
+            pool = self._sentence_pool()
+            return rng.choices(pool, k=n)
+        if g == "slug":
+            pool = self._sentence_pool()
+            return [s.lower().replace(" ", "-")[:60].rstrip("-") for s in rng.choices(pool, k=n)]
+        if g in ("paragraph", "sentence"):
+            self._sentence_pool()
+            return rng.choices(self.paragraphs if g == "paragraph" else self.sentences, k=n)
+        if g == "url":
+            pool = self._sentence_pool()
+            return [f"https://example.com/{s.split()[0].lower()}/{rng.randrange(10**6)}"
+                    for s in rng.choices(pool, k=n)]
+        if g == "avatar":
+            return [f"https://i.pravatar.cc/150?u={rng.randrange(10**8)}" for _ in range(n)]
+        if g == "phone":
+            return [f"+1-555-{rng.randrange(1000):03d}-{rng.randrange(10000):04d}"
+                    for _ in range(n)]
+        if g == "password_hash":
+            alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+            salts = ["$2b$12$" + "".join(rng.choices(alphabet, k=53)) for _ in range(256)]
+            return rng.choices(salts, k=n)
+        if g == "token":
+            return [f"{rng.getrandbits(128):032x}" for _ in range(n)]
+        if g == "country_code":
+            return rng.choices(W.COUNTRY_CODES, k=n)
+        pools = {"city": W.CITIES, "country": W.COUNTRIES, "street": W.STREETS,
+                 "company": W.COMPANIES, "state": W.STATES, "job": W.JOBS,
+                 "color": ("red", "green", "blue", "black", "white", "orange", "purple"),
+                 "currency": ("USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF"),
+                 "language": ("en", "fr", "de", "es", "it", "pt", "ja", "zh"),
+                 "timezone": ("UTC", "Europe/London", "Europe/Paris", "America/New_York",
+                              "America/Los_Angeles", "Asia/Tokyo", "Australia/Sydney"),
+                 "status": ("active", "inactive", "pending"),
+                 "zip": None, "address": None}
+        if g == "zip":
+            return [f"{rng.randrange(100000):05d}" for _ in range(n)]
+        if g == "address":
+            return [f"{rng.randrange(1, 9999)} {s}" for s in rng.choices(W.STREETS, k=n)]
+        if pools.get(g):
+            return rng.choices(pools[g], k=n)
+        return [" ".join(rng.choices(W.WORDS, k=rng.randint(1, 3))) for _ in range(n)]
+
+    def text(self, start, n):
+        values = self.base(start, n)
+        high, low = self.max_length, self.min_length
+        if self.spec.unique:
+            sep = {"email": "", "slug": "-", "username": ""}.get(self.guide, "-")
+            base = self.counter_base + start
+            out = []
+            for i, v in enumerate(values):
+                tag = sep + _counter(base + i)
+                if self.guide == "email":
+                    local, _, domain = v.partition("@")
+                    v = f"{local}{tag}@{domain}"
+                    if high is not None and len(v) > high:
+                        v = v[-high:]
+                else:
+                    if high is not None and len(v) + len(tag) > high:
+                        v = v[:max(high - len(tag), 0)]
+                    v = v + tag
+                out.append(v)
+            values = out
+        elif high is not None:
+            values = [v[:high] for v in values]
+        if low:
+            values = [v if len(v) >= low else (v + "x" * low)[:max(low, len(v))]
+                      for v in values]
+        return values
+
+
+class FixedWidth(Values):
+    """character(n) / bit(n) / varbit: exactly (or at most) n symbols."""
+
+    def __init__(self, spec, seed, counter_base=0, width=1, alphabet="abcdefghijklmnop",
+                 exact=True):
+        super().__init__(spec, seed, counter_base)
+        self.width, self.alphabet, self.exact = width, alphabet, exact
+
+    def text(self, start, n):
+        rng = self.rng
+        width = self.width
+        if self.spec.unique:
+            k = len(self.alphabet)
+            out = []
+            for i in range(self.counter_base + start, self.counter_base + start + n):
+                digits = []
+                for _ in range(width):
+                    i, r = divmod(i, k)
+                    digits.append(self.alphabet[r])
+                out.append("".join(reversed(digits)))
+            return out
+        if self.exact:
+            return ["".join(rng.choices(self.alphabet, k=width)) for _ in range(n)]
+        return ["".join(rng.choices(self.alphabet, k=rng.randint(1, width))) for _ in range(n)]
+
+
+class Formatted(Values):
+    """Small types made from random integers by a format: inet, cidr, macaddr, bytea,
+    json, interval, point, tsvector, xml, money, ranges."""
+
+    def __init__(self, spec, seed, counter_base=0, kind="json"):
+        super().__init__(spec, seed, counter_base)
+        self.kind = kind
+
+    def text(self, start, n):
+        rng = self.rng
+        k = self.kind
+        unique = self.spec.unique
+        counters = range(self.counter_base + start, self.counter_base + start + n)
+        nums = list(counters) if unique else [rng.getrandbits(24) for _ in range(n)]
+        if k == "inet":
+            return [f"10.{(x >> 16) & 255}.{(x >> 8) & 255}.{x & 255}" for x in nums]
+        if k == "cidr":
+            return [f"10.{(x >> 8) & 255}.{x & 255}.0/24" for x in nums]
+        if k in ("macaddr", "macaddr8"):
+            size = 6 if k == "macaddr" else 8
+            return [":".join(f"{b:02x}" for b in (0x02 << (8 * (size - 1)) | x).to_bytes(
+                size, "big")) for x in nums]
+        if k == "bytea":
+            return [f"\\\\x{x:06x}{rng.getrandbits(64):016x}" for x in nums]
+        if k in ("json", "jsonb"):
+            words = W.WORDS
+            return [escape(json.dumps({"id": x, "tag": words[x % len(words)],
+                                       "active": bool(x & 1)})) for x in nums]
+        if k == "interval":
+            return [f"{x % 10000} minutes" for x in nums]
+        if k == "point":
+            return [f"({x % 360 - 180},{(x >> 9) % 180 - 90})" for x in nums]
+        if k == "tsvector":
+            words = W.WORDS
+            return [f"{words[x % 971]} {words[(x >> 10) % 971]}" for x in nums]
+        if k == "xml":
+            words = W.WORDS
+            return [f"<note>{words[x % 971]}</note>" for x in nums]
+        if k == "money":
+            return [f"{x % 100000 / 100:.2f}" for x in nums]
+        if k in ("int4range", "int8range", "numrange"):
+            return [f"[{x},{x + 1 + x % 100})" for x in nums]
+        if k in ("daterange", "tsrange", "tstzrange"):
+            out = []
+            for x in nums:
+                a = EPOCH + timedelta(days=x % 3650)
+                b = a + timedelta(days=1 + x % 30)
+                if k == "daterange":
+                    out.append(f"[{a.date()},{b.date()})")
+                else:
+                    fmt = "%Y-%m-%d %H:%M:%S" + ("+00" if k == "tstzrange" else "")
+                    out.append(f"[\"{a.strftime(fmt)}\",\"{b.strftime(fmt)}\")")
+            return out
+        raise UnknownType(k)
+
+
+class Arrays(Values):
+    """One to four elements of the element type's values, as an array literal."""
+
+    def __init__(self, spec, seed, counter_base=0, element: Values | None = None):
+        super().__init__(spec, seed, counter_base)
+        self.element = element
+        self.element.nulls = False
+
+    def text(self, start, n):
+        rng = self.rng
+        sizes = [rng.randint(1, 4) for _ in range(n)]
+        flat = self.element.text(start * 4, sum(sizes))
+        out, k = [], 0
+        unique = self.spec.unique
+        for i, size in enumerate(sizes):
+            items = flat[k:k + size]
+            k += size
+            if unique:
+                items = [str(self.counter_base + start + i)] + items[:0]
+            out.append("{" + ",".join(_array_item(x) for x in items) + "}")
+        return out
+
+
+def _array_item(text: str) -> str:
+    # COPY already escaped backslashes in `text`; array quoting doubles them again.
+    raw = text.replace("\\\\", "\\")
+    if raw == "" or re.search(r'[{},"\\\s]', raw) or raw.upper() == "NULL":
+        raw = '"' + raw.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return escape(raw)
+
+
+def bound_number(value, kind=int):
+    """A CHECK bound as a number of `kind`, or None when it is not one."""
+    try:
+        return kind(Decimal(str(value)))
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+
+
+def bound_moment(value) -> datetime | None:
+    """A CHECK bound as a moment (UTC when it has no zone), or None."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace(" ", "T", 1)
+    if text.endswith("+00"):
+        text += ":00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+INT_BOUNDS = _INT_BOUNDS
