@@ -648,3 +648,17 @@ def test_sigterm_rolls_back_the_file_in_progress(project):
     assert "✓ seeds/local/01_fast.sql" in out
     assert ran(project) == ["seeds/local/01_fast.sql"]
     assert list(tracked(project)) == ["local/01_fast.sql"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("SELECT 1;\nSELECT $$ never closed;\n", "unterminated dollar-quoted string"),
+    ("SELECT 1;\n/* never closed\n", "unterminated /* comment"),
+])
+def test_unterminated_text_fails_on_its_line_without_nselfs_tail(project, text, words):
+    """An unterminated string or comment fails on its line, and the message quotes only the
+    file's text (not the statement nself appends)."""
+    project.write("seeds/local/01_open.sql", text)
+    result = project.run("db", "seed")
+    assert result.code == 1, result
+    assert "failed at line 2" in result.err and words in result.err
+    assert "SELECT '" not in result.err and tracked(project) == {}

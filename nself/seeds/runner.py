@@ -33,6 +33,8 @@ from nself.seeds.files import SeedFile
 
 COMMAND = "seed"
 DETAIL_LIMIT = 20  # files listed in a confirmation prompt
+# after a file's SQL: ends an unterminated last statement; the token proves the file ran whole
+TAIL = "\n;\nSELECT {token}"
 
 
 class SeedError(OperationFailed):
@@ -202,7 +204,7 @@ class Executor:
             started = time.perf_counter()
             self.conn.execute("BEGIN")
             before = changes.counters(self.conn)
-            results, error = engine.send(f"{body}\n;\nSELECT {engine.token_sql}")
+            results, error = engine.send(body + TAIL.format(token=engine.token_sql))
             seconds = time.perf_counter() - started
             if error is not None:
                 self.rollback()
@@ -253,7 +255,8 @@ class Executor:
     def failure(self, seed: SeedFile, body: str, index: int, error: psycopg.Error,
                 earlier: int) -> SeedError:
         """The message for a failing statement: file, line, PostgreSQL's words."""
-        what = self.engine.describe(error)
+        # an unterminated string or comment quotes the text after it: our token statement
+        what = self.engine.describe(error).replace(TAIL.format(token=self.engine.token_sql), "")
         if index >= COMMIT_FAILED:
             return SeedError(f"{seed.shown} failed at COMMIT: {what}. It was rolled back."
                              + stays(earlier))
