@@ -244,7 +244,7 @@ def test_unreachable_endpoint_fails_without_the_secret(project, s3):
     listed = run(project, "db", "backup", "list")
     assert listed.code == 1 and "Cannot list" in listed.err
     status = run(project, "db", "backup", "status")
-    assert status.code == 0 and "Remote Backups: unknown" in status.out
+    assert status.code == 0 and "Backups Count: 1 local, unknown in S3" in status.out
 
 
 def test_same_name_with_other_content_is_never_overwritten(project, s3):
@@ -288,7 +288,8 @@ def test_status_shows_s3_storage_and_remote_count(project, s3):
     result = run(project, "db", "backup", "status")
     assert result.code == 0, result
     assert f"Storage: S3 ({s3.bucket})" in result.out
-    assert f"Remote Backups: 1 in s3://{s3.bucket}/local/" in result.out
+    assert "Backups Count: 1 local, 1 in S3" in result.out
+    assert f"Bucket: s3://{s3.bucket}/local/" in result.out
 
 
 def test_boto3_is_imported_only_when_s3_is_configured(project, tmp_path):

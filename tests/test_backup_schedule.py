@@ -206,7 +206,8 @@ def test_systemd_user_timer_where_there_is_no_crontab(folder, capsys, monkeypatc
     assert f"--user enable --now {timers[0].name}" in calls.read_text()
     status = nself(capsys, "db", "backup", "status")
     assert "Installed: systemd (30 3 * * *)" in status.out
-    assert not status.out.splitlines()[-1].startswith("Next Backup: -")
+    next_line = next(x for x in status.out.splitlines() if x.startswith("Next Backup: "))
+    assert next_line.endswith(" 03:30:00")
     removed = nself(capsys, "db", "backup", "schedule", "uninstall")
     assert removed.code == 0 and "(systemd)" in removed.out
     assert not list(units.glob("nself-backup-*"))

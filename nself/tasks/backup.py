@@ -175,26 +175,32 @@ def status(c, json=False, all=False):
         next_backup = "- (BACKUP_ENABLED is not true: the installed schedule skips its runs)"
     else:
         next_backup = f"{facts['next_run']:%Y-%m-%d %H:%M:%S}"
+    count = str(facts["count"])
+    if bucket:
+        count += (f" local, {remote_count} in S3" if remote_error is None else
+                  " local, unknown in S3 (the bucket cannot be listed)")
+    # the guides' block first, in their order; then what else there is to know
     rows = [
-        ("Environment", "all" if all else env.name),
-        ("Enabled", "yes" if facts["enabled"] else "no (BACKUP_ENABLED is not true)"),
         ("Schedule", f"{facts['schedule_text']} ({facts['schedule']})"),
-        ("Installed", f"{found['scheduler']} ({found['schedule']})" if found else "no"),
         ("Retention", f"{facts['retention_days']} days"),
-        ("Compression", "on" if facts["compression"] else "off"),
-        ("Storage", f"S3 ({facts['bucket']}), copies also in {facts['folder']}/"
-         if facts["storage"] == "s3" else f"Local ({facts['folder']}/)"),
+        ("Storage", f"S3 ({facts['bucket']})" if facts["storage"] == "s3"
+         else f"Local ({facts['folder']}/)"),
         ("Last Backup", f"{last['created']:%Y-%m-%d %H:%M:%S} ({last['name']}, {last['kind']})"
          if last else "none"),
         ("Next Backup", next_backup),
+        ("Backups Count", count),
+        ("", None),
+        ("Environment", "all" if all else env.name),
+        ("Enabled", "yes" if facts["enabled"] else "no (BACKUP_ENABLED is not true)"),
+        ("Installed", f"{found['scheduler']} ({found['schedule']})" if found else "no"),
         ("Last Scheduled Run", _last_run(facts["last_scheduled_run"])),
-        ("Backups Count", str(facts["count"])),
+        ("Compression", "on" if facts["compression"] else "off"),
+        ("Folder", f"{facts['folder']}/"),
     ]
     if bucket:
-        rows.append(("Remote Backups", f"{remote_count} in {facts['remote']}"
-                     if remote_error is None else "unknown (the bucket cannot be listed)"))
+        rows.append(("Bucket", facts["remote"]))
     for label, value in rows:
-        output.line(f"{label}: {value}")
+        output.line(f"{label}: {value}" if label else "")
     if found and found["schedule"] != facts["schedule"]:
         output.warn(f"The installed schedule ({found['schedule']}) is not BACKUP_SCHEDULE "
                     f"({facts['schedule']}): run `nself db backup schedule install` again.")
@@ -205,7 +211,10 @@ def status(c, json=False, all=False):
 def _last_run(result: dict | None) -> str:
     if not result:
         return "none"
-    when = result.get("finished") or result.get("started") or "?"
+    from nself.backups.store import parse_time
+
+    moment = parse_time(result.get("finished") or result.get("started"))
+    when = f"{moment:%Y-%m-%d %H:%M:%S}" if moment else "?"
     status = result.get("status", "?")
     if status == "ok":
         detail = result.get("backup", "")
