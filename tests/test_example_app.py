@@ -4,6 +4,7 @@ they apply, seed twice without a change, match schema.dbml, and roll back to not
 
 from __future__ import annotations
 
+import re
 import shutil
 
 from conftest import REPO
@@ -75,3 +76,42 @@ def test_example_preferences_constraint_holds(project):
     result = project.run("db", "shell", "-c",
                          "UPDATE users SET preferences = '{}' WHERE email = 'x@demo.com'")
     assert result.code != 0 and "check_preferences_format" in result.err, result
+
+
+def readme_walkthrough() -> tuple[list, str]:
+    """The README's "Development Workflow Example": its nself lines in order, and the DBML
+    it asks to add to schema.dbml."""
+    from test_guide_lines import commands_in
+
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Development Workflow Example", 1)[1].split("\n## ", 1)[0]
+    dbml = section.split("   ```\n   Table", 1)[1].split("   ```", 1)[0]
+    table = "Table" + "\n".join(line.removeprefix("   ") for line in dbml.splitlines())
+    fenced = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    return commands_in("\n".join(fenced), "README"), table
+
+
+def test_readme_walkthrough_runs_as_written(project):
+    """Every nself line of the README's walk-through runs in order on the example app, with
+    the outputs its comments promise; its undo leaves 001-005 applied."""
+    copy_example(project)
+    lines, table = readme_walkthrough()
+    assert [line.argv[1:3] for line in lines][:2] == [["db", "update"], ["db", "seed"]]
+    outputs = []
+    for line in lines:
+        if line.argv[1:4] == ["db", "schema", "import"] and "--name" in line.argv:
+            with open(project.root / "schema.dbml", "a") as dbml:
+                dbml.write("\n" + table)
+        result = project.run(*line.argv[1:])
+        assert result.code == 0, (line.text, result)
+        outputs.append(result.out)
+    assert "Update complete! 5 migrations applied." in outputs[0]
+    assert "no rows changed" in outputs[2] and "inserted" not in outputs[2]
+    assert "Migration created: migrations/006_add_tags.sql" in "".join(outputs)
+    assert "No schema changes" in "".join(outputs)
+    assert "tags" in project.db.tables()
+    undo = project.run("db", "migrate", "down", "--no-backup")
+    assert undo.code == 0 and "006_add_tags" in undo.out, undo
+    (project.migrations / "006_add_tags.sql").unlink()
+    status = project.run("db", "migrate", "status", "--check")
+    assert status.code == 0 and status.out.count("Applied") == 5, status

@@ -149,7 +149,12 @@ def _until_prose(segment: str) -> str:
 
 def command_lines(path: Path) -> list[GuideLine]:
     """Every nself/inv command line of a guide file, in order."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    return commands_in(path.read_text(encoding="utf-8"), path.name[:3])
+
+
+def commands_in(text: str, source: str) -> list[GuideLine]:
+    """Every nself/inv command line of TEXT (SOURCE names it in messages), in order."""
+    lines = text.splitlines()
     found, i = [], 0
     while i < len(lines):
         line, lineno = lines[i], i + 1
@@ -173,7 +178,7 @@ def command_lines(path: Path) -> list[GuideLine]:
             if len(words) < 2 or not re.fullmatch(r"[a-z][a-z:_-]*", words[1]) \
                     or segment.endswith("."):
                 continue
-            found.append(GuideLine(path.name[:3], lineno, segment, env, words))
+            found.append(GuideLine(source, lineno, segment, env, words))
         i += 1
     return found
 
