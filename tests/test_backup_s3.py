@@ -304,3 +304,35 @@ def test_boto3_is_imported_only_when_s3_is_configured(project, tmp_path):
                           cwd=project.root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done
     assert done.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_scheduled_run_uploads_and_prunes_the_bucket(project, s3):
+    """The scheduled run backs up, uploads, prunes both places and records the upload."""
+    fill(project.db)
+    set_env(project, BACKUP_ENABLED="true", BACKUP_RETENTION_DAYS="7")
+    old = make_backup(project, "--name", "old")
+    set_created(old, datetime.now() - timedelta(days=30))
+    s3.put_object(Bucket=s3.bucket, Key="local/old.dump.json", Body=store_meta(old))
+    result = run(project, "db", "backup", "schedule", "run")
+    assert result.code == 0, result
+    recorded = json.loads((project.root / ".nself/backup-schedule-local.json").read_text())
+    assert recorded["status"] == "ok"
+    assert recorded["uploaded"].startswith(f"s3://{s3.bucket}/local/")
+    assert f"s3://{s3.bucket}/local/old.dump" in recorded["pruned"]
+    assert "backups/local/old.dump" in recorded["pruned"]
+    assert sorted(objects(s3)) == sorted(
+        recorded["uploaded"].removeprefix(f"s3://{s3.bucket}/") + ext
+        for ext in ("", ".json", ".sha256"))
+
+
+def test_without_boto3_the_setting_says_what_to_install(project, s3, monkeypatch):
+    """BACKUP_STORAGE=s3 without boto3 installed is one line naming the extra (exit 2),
+    before any backup is made."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # `import boto3` raises ImportError
+    fill(project.db)
+    result = run(project, "db", "backup")
+    assert result.code == 2, result
+    assert "nself[s3]" in result.err and len(result.err.strip().splitlines()) == 1
+    assert backup_files(project) == []

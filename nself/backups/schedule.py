@@ -154,7 +154,9 @@ class Crontab:
                                   f"{done.stderr.strip() or done.returncode}")
 
     def line(self, env, expr: str) -> str:
-        return f"{expr} {run_command(env)} # {entry_id(env)}"
+        # cron turns an unescaped % into a newline; sh takes the trailing mark as a comment
+        command = run_command(env).replace("%", "\\%")
+        return f"{expr} {command} # {entry_id(env)}"
 
     def render(self, env, expr: str) -> str:
         return self.line(env, expr) + "\n"
@@ -270,7 +272,8 @@ class SystemdTimer:
         service = ("[Unit]\n"
                    f"Description=nself database backup of {env.root} ({env.name})\n\n"
                    "[Service]\nType=oneshot\n"
-                   f"ExecStart=/bin/sh -c {shlex.quote(run_command(env))}\n")
+                   # systemd expands %-specifiers in ExecStart: %% is a plain %
+                   f"ExecStart=/bin/sh -c {shlex.quote(run_command(env)).replace('%', '%%')}\n")
         timer = ("[Unit]\n"
                  f"Description=nself database backup of {env.root} ({env.name})\n"
                  f"# nself-cron: {expr}\n\n"
