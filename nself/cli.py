@@ -68,8 +68,9 @@ def _walk(collection: Collection, words: list[str]) -> _Walk:
         if name in current.collections:
             walk.path.append(name)
             walk.collection = current.collections[name]
-            if walk.collection.default:
-                walk.task, walk.used = ".".join(walk.path), i + 1
+            # a collection runs its default task; one without a default names no task yet
+            walk.task, walk.used = ((".".join(walk.path), i + 1) if walk.collection.default
+                                    else (None, 0))
         elif name in current.tasks:
             walk.path.append(name)
             walk.task, walk.used = ".".join(walk.path), i + 1
@@ -92,9 +93,10 @@ def spaced_commands(collection: Collection, prefix: tuple[str, ...] = ()):
 
 
 def summary(task) -> str:
-    """A task's docstring up to its first blank line, on one line."""
-    text = inspect.getdoc(task) or ""
-    return " ".join(text.split("\n\n", 1)[0].split())
+    """A task's docstring up to the end of its first sentence, on one line."""
+    text = " ".join((inspect.getdoc(task) or "").split("\n\n", 1)[0].split())
+    first, stop, _ = text.partition(". ")
+    return first + ("." if stop else "")
 
 
 def command_names(collection: Collection, path: list[str]) -> list[str]:

@@ -35,6 +35,32 @@ def test_translate_spaced_words(argv, expected):
     assert translate(argv) == expected
 
 
+def test_translate_below_a_default_task():
+    """A collection without a default inside one with a default (db backup schedule) is a
+    place to list, not the outer default task with stray words."""
+    from invoke import Collection
+
+    from nself.tasks.base import command
+
+    @command(name="create", default=True)
+    def create(c):
+        """Test task."""
+
+    @command
+    def install(c, print_=False):
+        """Test task."""
+
+    backup = Collection("backup", create, Collection("schedule", install))
+    ns = Collection(Collection("db", backup))
+    assert translate(["nself", "db", "backup"], ns) == ["nself", "db.backup"]
+    assert translate(["nself", "db", "backup", "schedule"], ns) == [
+        "nself", "--list", "db.backup.schedule", "--list-format", "spaced"]
+    assert translate(["nself", "db", "backup", "schedule", "--help"], ns) == [
+        "nself", "--list", "db.backup.schedule", "--list-format", "spaced"]
+    assert translate(["nself", "db", "backup:schedule:install"], ns) == [
+        "nself", "db.backup.schedule.install"]
+
+
 @pytest.mark.parametrize("argv,named,listed", [
     (["nself", "db", "nonsense"], "'nonsense' in `nself db`", "migrate, mock"),
     (["nself", "nonsense"], "'nonsense' in nself", "db, init, logs"),
