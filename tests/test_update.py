@@ -246,3 +246,18 @@ def test_json_reports_phases(project):
     assert data["backup"].startswith("backups/local/") and data["backup_bytes"] > 0
     assert set(data["seconds"]) == {"backup", "apply", "verify"}
     assert "no INVALID index" in data["checks"] and data["not_checked"] == []
+
+
+def test_settings_do_not_leak_between_migrations_of_one_transaction(project):
+    """A migration's own SET search_path (or one set by set_config) does not reach the next
+    migration sharing its transaction."""
+    project.migration("001_other.sql", "CREATE SCHEMA other; SET search_path TO other;\n"
+                      "CREATE TABLE inside (id int);", "DROP SCHEMA other CASCADE;")
+    project.migration("002_plain.sql", "CREATE TABLE plain (id int);", "DROP TABLE plain;")
+    project.migration("003_config.sql", "SELECT set_config('search_path', 'other', true);\n"
+                      "CREATE TABLE inside2 (id int);", "DROP TABLE other.inside2;")
+    project.migration("004_after.sql", "CREATE TABLE after (id int);", "DROP TABLE after;")
+    result = project.run("db", "update")
+    assert result.code == 0, result
+    assert project.db.tables("other") == ["inside", "inside2"]
+    assert project.db.tables("public") == ["after", "plain"]

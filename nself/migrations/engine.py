@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -45,6 +46,13 @@ COMMIT_FAILED = 10**9  # "statement index" of a failure at COMMIT (deferred cons
 # Makes the asynchronous commits before it durable: a write, committed synchronously.
 FLUSH_SQL = "UPDATE nself.meta SET value = value WHERE key = 'layout_version'"
 RETRYABLE = ("55P03", "40P01")  # lock_not_available, deadlock_detected
+# `db update` sends a transaction's migrations several per message (Engine.batches).
+BATCH_MIGRATIONS = 200
+BATCH_BYTES = 1 << 20
+# A migration that may change a session setting: a SET statement (at the start of a line,
+# after `;`, or quoted for EXECUTE) or set_config(); the next one in the same transaction
+# starts with RESET ALL. A false positive costs a RESET, no more; `UPDATE ... SET` is not one.
+SETS_SOMETHING = r"(?im)(^|[;'])\s*set\s|set_config"
 ACTIVE_SQL_TRANSACTION = "25001"  # "... cannot run inside a transaction block"
 FATAL_ERROR = ExecStatus.FATAL_ERROR
 TUPLES_OK = ExecStatus.TUPLES_OK
@@ -278,9 +286,12 @@ class Engine:
         COMMIT; seconds taken. `done` is told of each migration once its statements ran
         (not yet committed). A lock timeout or deadlock retries the whole transaction.
 
-        Each migration is one message, `RESET ALL; SET LOCAL lock_timeout; <its SQL>;
-        <its tracking row> RETURNING <token>`: its own SETs do not reach the next one, as
-        with a transaction per migration, and a failure names its file and line.
+        Migrations travel in batches (`batches`), several per message: a round trip per
+        migration would cost more than the statements themselves. Each migration's
+        tracking statement returns the run's token, so the results say which migrations of
+        a batch ran and, on an error, which one failed and at which statement. A migration
+        whose text may change a setting (`SET`, `set_config`) is followed by `RESET ALL`,
+        so that its SETs do not reach the next one, as with a transaction per migration.
         """
         lost = ("The transaction was not committed, so the server rolled it back: none of "
                 f"its {len(part)} migrations is applied; run `nself db migrate status`, then "
@@ -290,27 +301,10 @@ class Engine:
             started = time.perf_counter()
             error = None
             try:
-                for number, (prep, record) in enumerate(part):
-                    prefix = (["BEGIN;\n"] if number == 0 else []) + [
-                        "RESET ALL;\n",
-                        f"SET LOCAL lock_timeout = {self.settings.lock_timeout_ms};\n"]
-                    began = time.perf_counter()
-                    results, error = self.send(f"{''.join(prefix)}{prep.body}\n;\n{record}")
-                    if error is None and not self.recorded(results):
-                        self.rollback(lost)
-                        raise self.in_part(MigrationError(
-                            f"{prep.migration.id}: the server did not run its tracking "
-                            "statement (the SQL did not reach it whole)."), part)
+                for batch in self.batches(part):
+                    error = self.send_batch(batch, done, lost, part, attempt, attempts)
                     if error is not None:
-                        self.rollback(lost, error)
-                        if self.retrying(error, attempt, attempts, prep.migration.id,
-                                         "the whole transaction"):
-                            break
-                        raise self.in_part(self.failure(
-                            prep, len(results) - len(prefix), error, "applied",
-                            attempts if self.lock_failure(error) else 0,
-                            len("".join(prefix)), alone=False), part)
-                    done(prep, time.perf_counter() - began)
+                        break
                 if error is not None:
                     continue  # retrying
                 if before_commit is not None:
@@ -337,6 +331,71 @@ class Engine:
             self.finished += len(part)
             return time.perf_counter() - started
         raise AssertionError("unreachable")
+
+    def batches(self, part: list[tuple[Prepared, str]]) -> list[list[tuple[Prepared, str, str]]]:
+        """`part` cut into messages of at most BATCH_MIGRATIONS migrations / BATCH_BYTES
+        characters, each migration with the statements sent before it (its prefix)."""
+        timeout = f"SET LOCAL lock_timeout = {self.settings.lock_timeout_ms};\n"
+        batches: list[list[tuple[Prepared, str, str]]] = []
+        size = 0
+        previous = None
+        for prep, record in part:
+            if previous is None:
+                prefix = "BEGIN;\n" + timeout
+            elif re.search(SETS_SOMETHING, previous.body):
+                prefix = "RESET ALL;\n" + timeout
+            else:
+                prefix = ""
+            previous = prep
+            length = len(prep.body) + len(record)
+            if not batches or len(batches[-1]) >= BATCH_MIGRATIONS or size + length > BATCH_BYTES:
+                batches.append([])
+                size = 0
+            batches[-1].append((prep, record, prefix))
+            size += length
+        return batches
+
+    def send_batch(self, batch: list[tuple[Prepared, str, str]],
+                   done: Callable[[Prepared, float], None], lost: str, part: list,
+                   attempt: int, attempts: int) -> psycopg.Error | None:
+        """Send one batch; tell `done` of each migration; the error to retry on, or None.
+        Any other failure is raised as a MigrationError naming the migration and line."""
+        pieces, starts, counts = [], [], []
+        offset = 0
+        for prep, record, prefix in batch:
+            starts.append(offset + len(prefix))
+            counts.append(prefix.count(";"))
+            piece = f"{prefix}{prep.body}\n;\n{record};\n"
+            pieces.append(piece)
+            offset += len(piece)
+        began = time.perf_counter()
+        results, error = self.send("".join(pieces))
+        tokens = [i for i, res in enumerate(results) if self.is_token(res)]
+        if error is None and len(tokens) != len(batch):
+            self.rollback(lost)
+            prep = batch[len(tokens)][0] if len(tokens) < len(batch) else batch[-1][0]
+            raise self.in_part(MigrationError(
+                f"{prep.migration.id}: the server did not run its tracking statement (the SQL "
+                "did not reach it whole)."), part)
+        if error is not None:
+            self.rollback(lost, error)
+            if self.retrying(error, attempt, attempts, batch[len(tokens)][0].migration.id,
+                             "the whole transaction"):
+                return error
+            n = len(tokens)
+            prep = batch[n][0]
+            index = len(results) - (tokens[-1] + 1 if tokens else 0) - counts[n]
+            raise self.in_part(self.failure(
+                prep, index, error, "applied", attempts if self.lock_failure(error) else 0,
+                starts[n], alone=False), part)
+        seconds = (time.perf_counter() - began) / len(batch)
+        for prep, _, _ in batch:
+            done(prep, seconds)
+        return None
+
+    def is_token(self, res) -> bool:
+        return (res.status == TUPLES_OK and res.ntuples == 1 and res.nfields == 1
+                and res.get_value(0, 0) == self.token.encode())
 
     def in_part(self, error: MigrationError, part: list) -> MigrationError:
         """`error` of a migration run together with others: say that all of them went."""
