@@ -131,7 +131,8 @@ def test_rich_file_covers_partials_checks_records_schemas_and_refs():
         "user table_user id_fkey", "f", ["user id"], ref_schema="app", ref_table="users",
         ref_columns=["id"])]
     orders = schema.table("orders")
-    assert orders.column("id") == Column("id", "bigint", False, identity="by default")
+    assert orders.column("id") == Column("id", "bigint", False,
+                                         default="nextval('orders_id_seq'::regclass)")
     assert ("orders_total_check", "CHECK (total > 0)") in [
         (c.name, c.definition) for c in orders.constraints]
     named = next(c for c in orders.constraints if c.name == "order_user")
@@ -184,12 +185,25 @@ def test_postgresql_types_are_accepted_in_format_type_spelling(written, expected
     assert table(f"Table t {{\n  c {written}\n}}\n").column("c").type == expected
 
 
-def test_serial_and_increment_become_identity_by_default():
-    """serial/bigserial/smallserial and increment are identity columns (NOT NULL)."""
-    t = table("Table t {\n  a serial\n  b bigserial\n  c smallserial\n  d int [increment]\n}\n")
-    assert [(c.type, c.identity, c.nullable) for c in t.columns] == [
-        ("integer", "by default", False), ("bigint", "by default", False),
-        ("smallint", "by default", False), ("integer", "by default", False)]
+def test_serial_is_serial_and_increment_is_identity():
+    """serial/bigserial/smallserial default to a sequence of their own, as PostgreSQL makes
+    them (so an exported serial column comes back a serial); increment is an identity
+    column; all NOT NULL."""
+    schema = parse_dbml("Table t {\n  a serial\n  b bigserial\n  c smallserial\n"
+                        "  d int [increment]\n}\nTable app.\"T 2\" {\n  id serial\n}\n")
+    t = schema.table("t")
+    assert [(c.type, c.identity, c.default, c.nullable) for c in t.columns] == [
+        ("integer", None, "nextval('t_a_seq'::regclass)", False),
+        ("bigint", None, "nextval('t_b_seq'::regclass)", False),
+        ("smallint", None, "nextval('t_c_seq'::regclass)", False),
+        ("integer", "by default", None, False)]
+    assert [(q.schema, q.name, q.type, q.owned_by) for q in schema.sequences] == [
+        ("public", "t_a_seq", "integer", "public.t.a"),
+        ("public", "t_b_seq", "bigint", "public.t.b"),
+        ("public", "t_c_seq", "smallint", "public.t.c"),
+        ("app", "T 2_id_seq", "integer", "app.T 2.id")]
+    assert schema.table("app.T 2").column("id").default == \
+        "nextval('app.\"T 2_id_seq\"'::regclass)"
 
 
 def test_extension_types_name_their_extension():
@@ -556,6 +570,8 @@ Table c {
     ("Table t {\n  a int [increment, default: 1]\n}\n",
      "x.dbml:2:21: column t.a: an identity column (increment or serial) cannot have a "
      "default"),
+    ("Table t {\n  a serial [default: 1]\n}\n",
+     "x.dbml:2:13: column t.a: a serial column cannot have a default"),
     ("Table t {\n  a int [pk]\n  indexes {\n    a [pk]\n  }\n}\n",
      "x.dbml:4:5: index of Table t: the table already has a primary key"),
     ("Table t {\n  a int\n  indexes {\n    b\n  }\n}\n",

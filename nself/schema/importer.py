@@ -37,12 +37,12 @@ from nself.errors import OperationFailed, UsageError
 from nself.migrations import files
 from nself.pg import connection
 from nself.schema import shadow as shadows_module
-from nself.schema.dbml import DbmlDocument, DbmlError, load_dbml_document
+from nself.schema.dbml import DbmlDocument, DbmlError, load_dbml_document, read_sql_note
 from nself.schema.ddl import ident, qualified
 from nself.schema.diff import Plan, diff, invert_renames, type_key
 from nself.schema.introspect import introspect
 from nself.schema.model import Schema
-from nself.schema.render import to_sql
+from nself.schema.render import PARTITION_BY, SQL_NOTE, to_sql
 
 RENAMED_FROM = re.compile(r"(?i)\brenamed\s+from\s+[`'\"]?([\w$.]+)")
 
@@ -211,11 +211,75 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
         a = shadows.create()
         shadows_module.replay(env, a)
         old = introspect(a.conn)
-        document = load_dbml_document(source, domain_types(old), shown)
+        text = read_sql_note(source)
+        note = NoteSql.parse(text, shown) if text else None
+        types = note.domains if note is not None else domain_types(old)
+        document = load_dbml_document(source, types, shown)
         renames = resolve_renames(pairs, old, document.schema)
-        desired = carry_over(document.schema, old, renames)
+        if note is None:
+            desired = carry_over(document.schema, old, renames)
+        else:  # the file says everything itself
+            desired = note.shape(document.schema)
         result = Generated(source=shown, warnings=list(document.warnings))
-        return _generate(shadows, a, old, desired, shown, renames, result, document)
+        if note is not None:
+            result.notes.append(f"{shown}'s Note {SQL_NOTE} is built with the tables "
+                                f"({note.count} SQL statements)")
+        return _generate(shadows, a, old, desired, shown, renames, result, document, note)
+
+
+@dataclass
+class NoteSql:
+    """A DBML file's `Note nself_sql` (what DBML cannot express, as SQL; written by
+    `schema export`): statements the tables need first (schemas, extensions, types,
+    domains, sequences, functions), the rest (after the tables), and the tables it says
+    are partitioned."""
+
+    before: list[str]
+    after: list[str]
+    partition_by: dict[str, str]
+    domains: dict[str, str]
+
+    @property
+    def count(self) -> int:
+        return len(self.before) + len(self.after)
+
+    @classmethod
+    def parse(cls, text: str, shown: str) -> NoteSql:
+        import pglast
+
+        try:
+            statements = [st for st in pglast.split(text) if st.strip()]
+        except pglast.parser.ParseError as exc:
+            raise UsageError(f"{shown}: Note {SQL_NOTE} is not valid SQL: {exc}") from None
+        note = cls([], [], {}, {})
+        for line in text.splitlines():
+            if line.startswith(PARTITION_BY + " "):
+                table, _, how = line[len(PARTITION_BY) + 1:].strip().partition(" ")
+                note.partition_by[table if "." in table else f"public.{table}"] = how
+        for statement in statements:
+            node = pglast.parse_sql(statement)[0].stmt
+            kind = type(node).__name__
+            if kind == "CreateDomainStmt":
+                names = [n.sval for n in node.domainname]
+                schema, name = (names[-2] if len(names) > 1 else "public"), names[-1]
+                spelling = type_key(schema, name)
+                note.domains[f"{schema}.{name}"] = spelling
+                if schema == "public":
+                    note.domains[name] = spelling
+            (note.before if kind in _BEFORE_TABLES else note.after).append(statement + ";")
+        return note
+
+    def shape(self, schema: Schema) -> Schema:
+        """SCHEMA (the DBML's) with the partitioning the note says."""
+        return replace(schema, tables=[
+            replace(t, partition_by=self.partition_by.get(t.qualified, t.partition_by))
+            for t in schema.tables])
+
+
+# statements a table may need (a domain, a sequence, a function for a default)
+_BEFORE_TABLES = {"CreateSchemaStmt", "CreateExtensionStmt", "CreateDomainStmt",
+                  "CreateSeqStmt", "CreateEnumStmt", "CompositeTypeStmt", "DefineStmt",
+                  "CreateFunctionStmt", "CreateRangeStmt"}
 
 
 def _precheck(source: Path, shown: str) -> None:
@@ -249,8 +313,9 @@ def generate_between(env: Environment, current: Schema, target: Schema, shown: s
 
 
 def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dict[str, str],
-              result: Generated, document: DbmlDocument | None = None) -> Generated:
-    new = _settled(shadows, desired, shown)
+              result: Generated, document: DbmlDocument | None = None,
+              note: NoteSql | None = None) -> Generated:
+    new = _settled(shadows, desired, shown, note)
     plan = diff(old, new, renames)
     result.plan = plan
     records = _records(document, old, new, result) if document else ""
@@ -262,21 +327,35 @@ def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dic
     return result
 
 
-def _settled(shadows, desired: Schema, shown: str) -> Schema:
+def _settled(shadows, desired: Schema, shown: str, note: NoteSql | None = None) -> Schema:
     """DESIRED as PostgreSQL prints it back, at its fixed point: an expression PostgreSQL
     reprints differently the second time (`IN (...)` on varchar becomes `= ANY (ARRAY[...])`
     with other casts) is built once more from its printed form, so what a migration
     written from it produces compares equal."""
-    new = _build(shadows.create(), desired, shown)
+    new = _build(shadows.create(), desired, shown, note)
     again = _build(shadows.create(), new, shown)
     return again if not diff(new, again).empty else new
 
 
-def _build(shadow, desired: Schema, shown: str) -> Schema:
+def _build(shadow, desired: Schema, shown: str, note: NoteSql | None = None) -> Schema:
     text = to_sql(desired)
+    conn = shadow.conn
     try:
-        with shadow.conn.transaction():
-            shadow.conn.execute(text)
+        with conn.transaction():
+            if note is None:
+                conn.execute(text)
+            else:
+                conn.execute("SET LOCAL check_function_bodies = off")
+                later = []
+                for statement in note.before:
+                    try:
+                        with conn.transaction():
+                            conn.execute(statement)
+                    except psycopg.Error:
+                        later.append(statement)  # e.g. a function over a table: after them
+                conn.execute(text)
+                for statement in later + note.after:
+                    conn.execute(statement)
     except psycopg.Error as exc:
         raise UsageError(f"{shown} cannot be built by PostgreSQL: "
                          f"{connection.describe_error(exc)}") from None

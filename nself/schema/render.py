@@ -129,6 +129,10 @@ _DBML_TYPES = [
 _ACTION_WORDS = {"CASCADE": "cascade", "RESTRICT": "restrict", "SET NULL": "set null",
                  "SET DEFAULT": "set default", "NO ACTION": "no action"}
 _SERIAL = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
+# the sticky note that carries what DBML cannot express, as SQL (nself.schema.dbml reads it)
+SQL_NOTE = "nself_sql"
+# a line of that note: the table is created PARTITION BY this (DBML cannot say it)
+PARTITION_BY = "-- nself:partition-by"
 
 
 def dbml_name(name: str) -> str:
@@ -189,26 +193,33 @@ def to_dbml(schema: Schema) -> str:
     tables = {t.qualified: t for t in s.tables}
     blocks: list[str] = []
     missing: list[str] = []
+    fixes: list[str] = []   # SQL for what the DBML of a table cannot carry (see _sql_note)
     for e in s.enums:
         values = "\n".join(f"  {dbml_name(v)}" for v in e.values)
         blocks.append(f"Enum {dbml_table_name(e.schema, e.name)} {{\n{values}\n}}")
         if e.comment is not None:
             missing.append(f"comment on enum {e.qualified}")
+            fixes.append(ddl.comment(f"TYPE {qualified(e.schema, e.name)}", e.comment))
     refs: list[str] = []
     for t in s.tables:
         if t.partition_of:
             missing.append(f"partition {t.qualified} of {t.partition_of} "
                            f"({t.partition_bound or 'DEFAULT'})")
             continue
-        blocks.append(_dbml_table(t, s, missing))
-        refs += [_dbml_ref(t, c, missing) for c in t.foreign_keys]
+        blocks.append(_dbml_table(t, s, missing, fixes))
+        refs += [_dbml_ref(t, c, missing, fixes) for c in t.foreign_keys]
     used = {e.schema for e in s.enums} | {t.schema for t in s.tables}
-    missing += [f"schema {n}" for n in s.schemas if n not in used and n != "public"]
+    extra = Schema(
+        schemas=[n for n in s.schemas if n not in used and n != "public"],
+        extensions=s.extensions, domains=s.domains,
+        sequences=[q for q in s.sequences if not _serial_sequence(q, tables)],
+        tables=[t for t in s.tables if t.partition_of], definitions=s.definitions,
+        comments=s.comments, privileges=s.privileges)
+    missing += [f"schema {n}" for n in extra.schemas]
     missing += [f"comment on {k.replace(':', ' ', 1)}" for k in s.comments]
     missing += [f"extension {n}" for n in s.extensions]
     missing += [f"domain {d.qualified} ({d.type})" for d in s.domains]
-    missing += [f"sequence {q.qualified}" for q in s.sequences
-                if not _serial_sequence(q, tables)]
+    missing += [f"sequence {q.qualified}" for q in extra.sequences]
     missing += [f"{d.kind} {d.qualified}" for d in definition_order(s.definitions)]
     missing += [f"privileges: {p}" for p in s.privileges]
     parts = blocks + (["\n".join(refs)] if refs else [])
@@ -217,7 +228,40 @@ def to_dbml(schema: Schema) -> str:
               for u in s.unsupported]
     if notes:
         parts.append("\n".join(notes))
+    note = _sql_note(extra, fixes)
+    if note:
+        parts.append(note)
     return "\n\n".join(parts) + "\n"
+
+
+def _any(schema: Schema) -> bool:
+    return any((schema.schemas, schema.extensions, schema.domains, schema.sequences,
+                schema.tables, schema.definitions, schema.comments, schema.privileges))
+
+
+def _sql_note(extra: Schema, fixes: list[str]) -> str:
+    """What DBML cannot express but SQL can, in a sticky note (`Note nself_sql`) that
+    `schema import` builds together with the tables: an export imported into an empty
+    project gives back the same schema. "" when there is nothing of the kind."""
+    # what the tables need first (and partitions), then the tables' own fixes, then what
+    # uses them (views, triggers, policies: they may depend on a fixed column)
+    before = replace(extra, definitions=[], comments={}, privileges=[])
+    after = Schema(definitions=extra.definitions, comments=extra.comments,
+                   privileges=extra.privileges)
+    statements = [to_sql(part).rstrip("\n") for part in (before,) if _any(part)]
+    if fixes:
+        statements.append("\n".join(fixes))
+    if _any(after):
+        statements.append(to_sql(after).rstrip("\n"))
+    if not statements:
+        return ""
+    text = "\n\n".join([
+        "-- What DBML cannot express, as SQL (written by nself db schema export).\n"
+        "-- nself db schema import builds it with the tables: keep this note's name.",
+        *statements])
+    # inside DBML's ''' string a backslash, and a quote that would start ''', are escaped
+    text = re.sub(r"'(?='')", lambda m: "\\'", text.replace("\\", "\\\\"))
+    return f"Note {SQL_NOTE} {{\n'''\n{text}\n'''\n}}"
 
 
 def _serial_sequence(sequence, tables: dict[str, Table]) -> bool:
@@ -237,8 +281,9 @@ def _serial_of(column, sequence_qualified: str) -> bool:
     return column.type in _SERIAL and column.default == f"nextval('{regclass}'::regclass)"
 
 
-def _dbml_table(t: Table, s: Schema, missing: list[str]) -> str:
+def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> str:
     label = dbml_table_name(t.schema, t.name)
+    name = ddl.table_name(t)
     pk = t.primary_key
     single_pk = pk.columns[0] if pk and len(pk.columns) == 1 and _default_name(
         pk, t, "pkey") else None
@@ -268,13 +313,19 @@ def _dbml_table(t: Table, s: Schema, missing: list[str]) -> str:
             settings.append(f"note: {dbml_string(c.comment)}")
         tail = f" [{', '.join(settings)}]" if settings else ""
         lines.append(f"  {dbml_name(c.name)} {type_}{tail}")
+        column = f"ALTER TABLE {name} ALTER COLUMN {ident(c.name)}"
         if c.generated:
             missing.append(f"generated column {t.qualified}.{c.name} "
                            f"GENERATED ALWAYS AS ({c.generated}) STORED")
+            fixes.append(f"ALTER TABLE {name} DROP COLUMN {ident(c.name)};")
+            fixes.append(f"ALTER TABLE {name} ADD COLUMN {ddl.column_sql(c)};")
+        elif c.collation:
+            fixes.append(f"{column} TYPE {c.type} COLLATE {ddl.collation(c.collation)};")
         if c.collation:
             missing.append(f"collation {c.collation} of {t.qualified}.{c.name}")
         if c.identity == "always":
             missing.append(f"identity {t.qualified}.{c.name} is GENERATED ALWAYS")
+            fixes.append(f"{column} SET GENERATED ALWAYS;")
     indexes = []
     for c in t.constraints:
         if c.kind in ("p", "u") and c.columns and (
@@ -286,11 +337,17 @@ def _dbml_table(t: Table, s: Schema, missing: list[str]) -> str:
             if c.kind == "u" and c.definition != "UNIQUE (" + ", ".join(
                     ident(x) for x in c.columns) + ")":
                 missing.append(f"unique constraint {t.qualified}.{c.name}: {c.definition}")
+                fixes.append(f"ALTER TABLE {name} DROP CONSTRAINT {ident(c.name)};")
+                fixes.append(f"ALTER TABLE {name} ADD CONSTRAINT {ident(c.name)} "
+                             f"{ddl.constraint_body(c)};")
         elif c.kind in ("c", "x"):
             word = "check" if c.kind == "c" else "exclusion"
             missing.append(f"{word} constraint {t.qualified}.{c.name}: {c.definition}")
+            fixes.append(f"ALTER TABLE {name} ADD CONSTRAINT {ident(c.name)} "
+                         f"{ddl.constraint_body(c)};")
         if c.comment is not None:
             missing.append(f"comment on constraint {t.qualified}.{c.name}")
+            fixes.append(ddl.comment(f"CONSTRAINT {ident(c.name)} ON {name}", c.comment))
     for i in t.indexes:
         if _dbml_index_ok(i):
             settings = (["unique"] if i.unique else []) + [f"name: {dbml_string(i.name)}"]
@@ -301,14 +358,22 @@ def _dbml_table(t: Table, s: Schema, missing: list[str]) -> str:
             indexes.append(f"    {_dbml_index_columns(i.columns)} [{', '.join(settings)}]")
         else:
             missing.append(f"index {t.schema}.{i.name}: {ddl.create_index(i, t)}")
+            fixes.append(ddl.create_index(i, t))
     if indexes:
         lines += ["", "  indexes {", *indexes, "  }"]
     if t.comment is not None:
         lines += ["", f"  Note: {dbml_string(t.comment)}"]
     if t.partition_by:
         missing.append(f"partitioning of {t.qualified}: PARTITION BY {t.partition_by}")
+        # before the statements: the table must be created partitioned (schema import
+        # reads this line)
+        fixes.insert(0, f"{PARTITION_BY} {t.qualified} {t.partition_by}")
     if t.row_security or t.force_row_security:
         missing.append(f"row level security of {t.qualified}")
+        if t.row_security:
+            fixes.append(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;")
+        if t.force_row_security:
+            fixes.append(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY;")
     return f"Table {label} {{\n" + "\n".join(lines) + "\n}"
 
 
@@ -338,7 +403,7 @@ def _dbml_index_ok(i: Index) -> bool:
     return not re.search(r"\b(DESC|NULLS FIRST|NULLS LAST|COLLATE)\b|_ops\b", tail)
 
 
-def _dbml_ref(t: Table, c: Constraint, missing: list[str]) -> str:
+def _dbml_ref(t: Table, c: Constraint, missing: list[str], fixes: list[str]) -> str:
     source = dbml_table_name(t.schema, t.name)
     target = dbml_table_name(c.ref_schema or "public", c.ref_table or "")
     settings = []
@@ -352,6 +417,9 @@ def _dbml_ref(t: Table, c: Constraint, missing: list[str]) -> str:
                                           initially_deferred=False))
     if c.definition and _normal_fk(c.definition) != _normal_fk(rebuilt):
         missing.append(f"foreign key details {t.qualified}.{c.name}: {c.definition}")
+        fixes.append(f"ALTER TABLE {ddl.table_name(t)} DROP CONSTRAINT {ident(c.name)};")
+        fixes.append(f"ALTER TABLE {ddl.table_name(t)} ADD CONSTRAINT {ident(c.name)} "
+                     f"{ddl.constraint_body(c)};")
     return (f"Ref{name}: {source}.{_ref_columns(c.columns)} > "
             f"{target}.{_ref_columns(c.ref_columns)}{tail}")
 

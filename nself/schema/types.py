@@ -27,7 +27,8 @@ class TypeProblem(Exception):
 @dataclass(frozen=True)
 class ColumnType:
     type: str                       # format_type() spelling, e.g. "character varying(255)"
-    identity: bool = False          # serial types: an identity column ("by default")
+    identity: bool = False          # unused by serial types now (see `serial`)
+    serial: bool = False            # serial types: a column defaulting to its own sequence
     extension: str | None = None    # the extension providing the type (citext, ...)
 
 
@@ -114,7 +115,7 @@ def canonical(text: str, user_types: dict[str, str], tables: frozenset[str] = fr
         if dims:
             raise TypeProblem(f"{raw!r} is not a type: serial types cannot be arrays",
                               f"write {serial}[]")
-        return ColumnType(serial, identity=True)
+        return ColumnType(serial, serial=True)
     if low in _EXTENSION_TYPES or re.fullmatch(r"(vector|halfvec)\(\d+\)", low):
         return ColumnType(low + dims, extension=_EXTENSION_TYPES[low.split("(")[0]])
     name = _builtin(low)
