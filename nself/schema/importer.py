@@ -25,7 +25,9 @@ not written (they belong in a seed file), and that is said.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,10 +66,26 @@ class Generated:
     parts: list[Part] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)   # phase -> seconds (bench/)
 
     @property
     def empty(self) -> bool:
         return not self.parts
+
+
+class Clock:
+    """Seconds per phase, added up (`with clock("diff"): ...`)."""
+
+    def __init__(self, times: dict[str, float] | None = None):
+        self.times = {} if times is None else times
+
+    @contextmanager
+    def __call__(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[phase] = self.times.get(phase, 0.0) + time.perf_counter() - start
 
 
 # ------------------------------------------------------------------------------ renames
@@ -206,21 +224,27 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
     """The verified migration(s) that bring the migrations' schema to SOURCE's."""
     shown = env.relative(source) if source.is_absolute() else str(source)
     pairs = parse_renames(rename_flags)
-    _precheck(source, shown)
+    clock = Clock()
+    with clock("parse"):
+        document = _precheck(source, shown)
     with shadows_module.shadows(env, say) as shadows:
-        a = shadows.create()
-        shadows_module.replay(env, a)
-        old = introspect(a.conn)
+        with clock("shadow replay"):
+            a = shadows.create()
+            shadows_module.replay(env, a)
+        with clock("introspection"):
+            old = introspect(a.conn)
         text = read_sql_note(source)
         note = NoteSql.parse(text, shown) if text else None
-        types = note.domains if note is not None else domain_types(old)
-        document = load_dbml_document(source, types, shown)
+        if document is None:  # it used type names the migrations' domains may explain
+            with clock("parse"):
+                types = note.domains if note is not None else domain_types(old)
+                document = load_dbml_document(source, types, shown)
         renames = resolve_renames(pairs, old, document.schema)
         if note is None:
             desired = carry_over(document.schema, old, renames)
         else:  # the file says everything itself
             desired = note.shape(document.schema)
-        result = Generated(source=shown, warnings=list(document.warnings))
+        result = Generated(source=shown, warnings=list(document.warnings), timings=clock.times)
         if note is not None:
             result.notes.append(f"{shown}'s Note {SQL_NOTE} is built with the tables "
                                 f"({note.count} SQL statements)")
@@ -282,14 +306,16 @@ _BEFORE_TABLES = {"CreateSchemaStmt", "CreateExtensionStmt", "CreateDomainStmt",
                   "CreateFunctionStmt", "CreateRangeStmt"}
 
 
-def _precheck(source: Path, shown: str) -> None:
-    """Every DBML problem reported before any database work, except unknown type names,
-    which may be the migrations' domains (checked again once they are known)."""
+def _precheck(source: Path, shown: str) -> DbmlDocument | None:
+    """The DBML file, every problem reported before any database work; None when its only
+    problems are unknown type names, which may be the migrations' domains (read again
+    once they are known)."""
     try:
-        load_dbml_document(source, shown=shown)
+        return load_dbml_document(source, shown=shown)
     except DbmlError as exc:
         if not all("or define `Enum" in problem for problem in exc.problems):
             raise
+        return None
 
 
 def generate_between(env: Environment, current: Schema, target: Schema, shown: str,
@@ -315,13 +341,17 @@ def generate_between(env: Environment, current: Schema, target: Schema, shown: s
 def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dict[str, str],
               result: Generated, document: DbmlDocument | None = None,
               note: NoteSql | None = None) -> Generated:
-    new = _settled(shadows, desired, shown, note)
-    plan = diff(old, new, renames)
+    clock = Clock(result.timings)
+    with clock("build the DBML's schema"):
+        new = _settled(shadows, desired, shown, note)
+    with clock("diff"):
+        plan = diff(old, new, renames)
     result.plan = plan
     records = _records(document, old, new, result) if document else ""
     if plan.empty and not records:
         return result
-    result.parts = _verify(a, old, new, plan, renames, records)
+    with clock("verification"):
+        result.parts = _verify(a, old, new, plan, renames, records)
     for change in plan.hazards():
         result.warnings.append(f"{change.name}: {change.hazard}")
     return result
