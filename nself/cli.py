@@ -8,6 +8,7 @@ the namespace itself, so no task is defined twice.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -296,10 +297,13 @@ class NselfProgram(Program):
 
     def update_config(self, merge: bool = True) -> None:
         # `-f FILE` (invoke's config file): a missing, unknown or malformed file is bad input
+        shown = self.args["config"].value if "config" in self.args else None
         try:
+            if shown and not os.path.isfile(shown):
+                # invoke skips a runtime config file that does not exist, silently
+                raise FileNotFoundError("no such file")
             super().update_config(merge)
         except Exception as exc:  # UnknownFileType, YAML/JSON errors, OSError, ...
-            shown = self.args["config"].value if "config" in self.args else None
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             output.error_line(f"Error: cannot read the config file {shown or ''} given with -f "
                               f"({reason}). See `nself --help`.")
