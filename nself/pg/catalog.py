@@ -640,6 +640,7 @@ def schema_rows(conn: psycopg.Connection, privileges: bool = False) -> SchemaRow
             def rows(text: str) -> list[tuple]:
                 return conn.execute(text).fetchall()
 
+            definitions = rows(SCHEMA_DEFINITIONS_SQL)
             return SchemaRows(
                 namespaces=rows(SCHEMA_NAMESPACES_SQL),
                 extensions=rows(SCHEMA_EXTENSIONS_SQL),
@@ -650,8 +651,9 @@ def schema_rows(conn: psycopg.Connection, privileges: bool = False) -> SchemaRow
                 columns=rows(SCHEMA_COLUMNS_SQL),
                 constraints=rows(SCHEMA_CONSTRAINTS_SQL),
                 indexes=rows(SCHEMA_INDEXES_SQL),
-                definitions=rows(SCHEMA_DEFINITIONS_SQL),
-                dependencies=rows(SCHEMA_DEPENDENCIES_SQL),
+                definitions=definitions,
+                # only definitions have dependencies: no scan of pg_depend without one
+                dependencies=rows(SCHEMA_DEPENDENCIES_SQL) if definitions else [],
                 unsupported=rows(SCHEMA_UNSUPPORTED_SQL),
                 privileges=rows(SCHEMA_PRIVILEGES_SQL) if privileges else [],
             )

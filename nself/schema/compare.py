@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
@@ -82,8 +83,11 @@ def compare(env: Environment, other_name: str,
     if left_db.display() == right_db.display():
         raise UsageError(f"{env.name} and {other.name} use the same database "
                          f"({left_db.display()}): nothing to compare.")
-    left = _read(left_db, env.name)
-    right = _read(right_db, other.name)
+    # the two servers work at once: introspection is mostly waiting for them
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        left_job = pool.submit(_read, left_db, env.name)
+        right_job = pool.submit(_read, right_db, other.name)
+        left, right = left_job.result(), right_job.result()
     return Comparison(env.name, other.name, diff(left, right), left, right)
 
 
