@@ -276,6 +276,7 @@ def in_shell(project: Project, text: str, env: dict[str, str]) -> Result:
 def on_terminal(project: Project, argv: list[str], env: dict[str, str], answer: str) -> Result:
     """`nself ARGV` on a pseudo-terminal, with ANSWER typed ahead for its question."""
     import pty
+    import select
 
     leader, follower = pty.openpty()
     full = {**os.environ, **env}
@@ -284,16 +285,17 @@ def on_terminal(project: Project, argv: list[str], env: dict[str, str], answer: 
     proc = subprocess.Popen([sys.executable, "-m", "nself", *argv], cwd=project.root, env=full,
                             stdin=follower, stdout=follower, stderr=follower)
     os.close(follower)
-    os.write(leader, f"{answer}\n".encode())
+    os.write(leader, f"{answer}\n".encode())  # the terminal holds it until asked
     seen = b""
-    while True:
+    while select.select([leader], [], [], 120)[0]:  # a hung child: no more to read
         try:
             chunk = os.read(leader, 65536)
-        except OSError:
+        except OSError:  # the child closed the terminal
             break
         if not chunk:
             break
         seen += chunk
+    proc.kill()  # no-op when it has exited
     code = proc.wait(timeout=120)
     os.close(leader)
     return Result(code, seen.decode(errors="replace").replace("\r\n", "\n"), "")
