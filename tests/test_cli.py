@@ -25,6 +25,8 @@ from nself.config import Database
                                             "spaced"]),
     (["nself", "db", "migrate:up", "3"], ["nself", "db.migrate.up", "--steps", "3"]),
     (["nself", "db.migrate.down", "2"], ["nself", "db.migrate.down", "--steps", "2"]),
+    (["nself", "db", "run"], ["nself", "db.schema.import"]),
+    (["nself", "db", "run", "--dry-run"], ["nself", "db.schema.import", "--dry-run"]),
     (["nself", "-f", "x.yaml", "db", "status"], ["nself", "-f", "x.yaml", "db.status"]),
     (["nself", "db", "status", "db.migrate.status"], ["nself", "db.status",
                                                       "db.migrate.status"]),
