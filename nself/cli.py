@@ -139,7 +139,9 @@ def translate(argv: list[str], collection: Collection = namespace,
               core: dict[str, bool] | None = None) -> list[str]:
     """Rewrite the guides' words (`db migrate up 3`, `db migrate:up`, `db run`) into invoke's
     (`db.migrate.up --steps 3`); `nself db` lists its commands. A word that names no command
-    raises UnknownWord, naming it and the commands at that level."""
+    raises UnknownWord, naming it and the commands at that level. A task may set
+    `rewrite_words(words) -> words` to turn the words after it into flags it declares
+    (`db mock --users 100` -> `--rows users=100`) before they are read here."""
     if len(argv) < 2:
         return argv
     core = core_flags() if core is None else core
