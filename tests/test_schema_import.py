@@ -485,3 +485,31 @@ def test_export_import_round_trip_of_a_rich_sql_schema(project, tmp_path, monkey
     _round_trip(project, tmp_path, monkeypatch)
     text = (project.root / "exported.dbml").read_text()
     assert "Note nself_sql {" in text and "CREATE VIEW public.published_posts" in text
+
+
+def test_a_role_that_may_not_create_databases(project, monkeypatch):
+    """Managed clouds often refuse CREATEDB: the shadow then goes to the embedded server of
+    the same major version (PostgreSQL 18 here), said once; with none of the server's
+    version (the machine's 15), the error names the way out and nothing is written."""
+    import os
+    import uuid
+
+    role = f"nself_nocreate_{uuid.uuid4().hex[:8]}"
+    project.db.query(f"CREATE ROLE {role} LOGIN NOCREATEDB; "
+                     f"GRANT ALL ON SCHEMA public TO {role}")
+    try:
+        monkeypatch.setenv("DATABASE_URL", project.db.url.replace("postgres@", f"{role}@", 1))
+        # the test session's embedded server (18) is the one the project would use
+        monkeypatch.setenv("NSELF_STATE_DIR", f"/tmp/nself-test-{os.getpid()}")
+        _dbml(project, "Table t {\n  id int [pk]\n}\n")
+        result = project.run("db", "schema", "import", "--dry-run")
+        if project.db.backend == "embedded":
+            assert result.code == 0, result
+            assert "may not create databases; using the embedded PostgreSQL 18" in result.err
+            assert "CREATE TABLE public.t" in result.out
+        else:
+            assert result.code == 1, result
+            assert "CREATEDB" in result.err and "Traceback" not in result.err
+        assert _files(project) == []
+    finally:
+        project.db.query(f"REVOKE ALL ON SCHEMA public FROM {role}; DROP ROLE {role}")

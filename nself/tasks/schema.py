@@ -81,7 +81,7 @@ def diff(c, env=None, json=False, migrations=False, generate_migration=False, na
     if generate_migration:
         current.require_project()
     if migrations:
-        result = compare_migrations(current, out.notice)
+        result = compare_migrations(current, _aside)
     else:
         result = compare(current, env, hide=out.hide)
     if json:
@@ -108,15 +108,21 @@ def _generate_from(env, result, name) -> None:
     from nself.schema import importer
 
     generated = importer.generate_between(env, result.left_schema, result.right_schema,
-                                          f"{result.right}'s schema", out.notice)
+                                          f"{result.right}'s schema", _aside)
     for warning in generated.warnings:
-        out.warn(f"! {warning}")
+        out.warn(warning)
     written = importer.write(env, generated, name or f"match_{result.right}_schema",
                              description=f"Brings {result.left}'s schema to "
                                          f"{result.right}'s (nself db schema diff "
                                          f"{result.right} --generate-migration)")
     for path in written:
         out.ok(f"Migration created: {path}")
+
+
+def _aside(text: str) -> None:
+    """A remark on stderr, so that standard output holds only the result (`--dry-run >
+    migration.sql` gets SQL only)."""
+    out.line(text, err=True)
 
 
 def _check_name(name) -> None:
@@ -154,11 +160,11 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None):
     if not file and not source.exists():
         raise UsageError(f"No {env.relative(source)}: name the DBML file "
                          "(`nself db schema import schema.dbml`).")
-    generated = importer.generate(env, source, rename, out.notice)
+    generated = importer.generate(env, source, rename, _aside)
     for warning in generated.warnings:
-        out.warn(f"! {warning}")
+        out.warn(warning)
     for note in generated.notes:
-        out.line(f"Note: {note}")
+        _aside(f"Note: {note}")
     if generated.empty:
         out.ok(f"No schema changes: the migrations already produce {generated.source}.")
         return
