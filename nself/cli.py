@@ -93,6 +93,13 @@ def spaced_commands(collection: Collection, prefix: tuple[str, ...] = ()):
     return sorted(found, key=lambda item: item[0])
 
 
+def takes(task) -> tuple[str, ...]:
+    """The words a task takes after its name, as placeholders: `SERVICE`, `[STEPS]`."""
+    required = tuple(arg.name.upper() for arg in task.get_arguments() if arg.positional)
+    flag = getattr(task, "positional_flag", None)
+    return required + ((f"[{flag.upper()}]",) if flag else ())
+
+
 def summary(task) -> str:
     """A task's docstring up to the end of its first sentence, on one line."""
     text = " ".join((inspect.getdoc(task) or "").split("\n\n", 1)[0].split())
@@ -143,7 +150,7 @@ def translate(argv: list[str], collection: Collection = namespace,
     `rewrite_words(words) -> words` to turn the words after it into flags it declares
     (`db mock --users 100` -> `--rows users=100`) before they are read here."""
     if len(argv) < 2:
-        return argv
+        return argv + ["--list", "--list-format", SPACED]  # bare `nself`: every command
     core = core_flags() if core is None else core
     head, rest = argv[:1], argv[1:]
     # Leave invoke's own leading flags (--help, --list, -f FILE, ...) alone.
@@ -264,22 +271,23 @@ class NselfProgram(Program):
     def list_spaced(self) -> None:
         """`nself db`: the commands in there, in the guides' spaced words."""
         prefix = ("nself", *(self.list_root or "").split(".")) if self.list_root else ("nself",)
-        pairs = [(" ".join(prefix + words), summary(task))
+        pairs = [(" ".join(prefix + words + takes(task)), summary(task))
                  for words, task in spaced_commands(self.scoped_collection)]
         path = list(prefix[1:])
         for alias, target in ALIASES.items():
             if list(alias[:len(path)]) == path and len(alias) > len(path):
                 try:
-                    self.namespace[".".join(target)]
+                    task = self.namespace[".".join(target)]
                 except (KeyError, ValueError):
                     continue  # not built: no alias to show
-                pairs.append((" ".join(("nself", *alias)),
+                pairs.append((" ".join(("nself", *alias, *takes(task))),
                               f"Same as `nself {' '.join(target)}`."))
         pairs.sort()
         print(f"Commands of `{' '.join(prefix)}`:\n")
         self.print_columns(pairs)
         print("Colon forms work too (`nself db migrate:up` is `nself db migrate up`); "
-              "`nself COMMAND --help` explains a command's flags.")
+              "`nself COMMAND --help` explains a command's flags"
+              + ("." if path else ", `nself --help` nself's own options."))
 
     def parse_core(self, argv) -> None:
         with _front_end_errors():

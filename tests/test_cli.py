@@ -20,6 +20,7 @@ from nself.config import Database
     (["nself", "db", "shell", "-c", "SELECT 1"], ["nself", "db.shell", "-c", "SELECT 1"]),
     (["nself", "--help", "db", "shell"], ["nself", "--help", "db.shell"]),
     (["nself", "logs", "postgres"], ["nself", "logs", "postgres"]),
+    (["nself"], ["nself", "--list", "--list-format", "spaced"]),
     (["nself", "db"], ["nself", "--list", "db", "--list-format", "spaced"]),
     (["nself", "db", "migrate", "--help"], ["nself", "--list", "db.migrate", "--list-format",
                                             "spaced"]),
@@ -84,7 +85,11 @@ def test_unknown_word_names_it_and_the_real_ones(project, argv, named, listed):
 
 
 def test_nself_db_lists_commands_in_spaced_words(project):
-    """`nself db` and `nself db --help` list every db command as the guides spell it."""
+    """`nself`, `nself db` and `nself db --help` list the commands as the guides spell
+    them."""
+    bare = project.run()
+    assert bare.code == 0 and "nself logs SERVICE" in bare.out and "nself --help" in bare.out
+    assert "nself db migrate up [STEPS]" in bare.out, bare
     for argv in (("db",), ("db", "--help"), ("db", "--list")):
         result = project.run(*argv)
         assert result.code == 0, result
