@@ -25,7 +25,7 @@ _FORMATTED = {"inet", "cidr", "macaddr", "macaddr8", "bytea", "json", "jsonb", "
 
 # Column name -> text guide (first match wins; names are compared in lower case).
 _TEXT_GUIDES = [
-    (r"e_?mail(_address)?", "email"), (r"(first|given)_?name", "first_name"),
+    (r".*e_?mail(_address)?", "email"), (r"(first|given)_?name", "first_name"),
     (r"(last|family|sur)_?name", "last_name"),
     (r"(full_?|display_?|real_?|user_?|contact_?|author_?)?name", "full_name"),
     (r"(user_?name|login|handle|nick(name)?)", "username"),
@@ -107,9 +107,10 @@ def find_type(schema: Schema, name: str):
     return next((d for d in schema.domains if d.qualified == qualified), None)
 
 
-def resolve(schema: Schema, table: str, column: Column, restriction: Restriction | None
-            ) -> V.Spec:
-    """The Spec of `column`: its type split up (through domains), nullability and checks."""
+def resolve(schema: Schema, table: str, column: Column, restriction: Restriction | None,
+            unsolved: list[str] | None = None) -> V.Spec:
+    """The Spec of `column`: its type split up (through domains), nullability and checks;
+    the domain checks it cannot solve are added to `unsolved`."""
     type_text = column.type
     nullable = column.nullable
     restriction = replace(restriction) if restriction else Restriction()
@@ -127,6 +128,9 @@ def resolve(schema: Schema, table: str, column: Column, restriction: Restriction
             try:
                 solution = solve(check, value_column=column.name)
             except Unsolved:
+                if unsolved is not None:
+                    unsolved.append(f"{table.removeprefix('public.')}.{column.name}: domain "
+                                    f"{found.name} {check}")
                 continue
             for r in solution.columns.values():
                 restriction.merge(r)

@@ -328,6 +328,8 @@ class Loader:
 
 
 def _key_expression(key_columns: list[str] | None) -> sql.Composable:
+    if key_columns and len(key_columns) == 1:
+        return sql.SQL("t.{}::text").format(sql.Identifier(key_columns[0]))
     if key_columns:
         return sql.SQL("ROW({})::text").format(sql.SQL(", ").join(
             sql.SQL("t.{}").format(sql.Identifier(c)) for c in key_columns))
@@ -542,4 +544,6 @@ def clear(conn: psycopg.Connection) -> dict[str, int]:
             ident(table), _key_expression(key_columns)), (run_id, position))
         removed[table] = removed.get(table, 0) + cur.rowcount
     conn.execute("DELETE FROM nself.mock_runs")
+    # no mock row is left, so counters may start again: --seed N gives the same rows again
+    conn.execute("DELETE FROM nself.mock_counters")
     return removed

@@ -340,7 +340,7 @@ def _columns(schema: Schema, tp: TablePlan, plan: Plan, seed: int,
                 tp.left.append(column.name)
             continue
         specs[column.name] = C.resolve(schema, table.qualified, column,
-                                       solution.columns.get(column.name))
+                                       solution.columns.get(column.name), plan.unsolved)
     # Unique keys: one column per key gets a counter; keys made only of foreign keys and
     # small choices (enums, booleans) are enumerated instead.
     for cols in _unique_sets(table):

@@ -111,9 +111,7 @@ class Integers(Values):
         if self.spec.unique:
             first = self.low + self.counter_base + start
             return list(map(str, range(first, first + n)))
-        randint = self.rng.randint
-        low, high = self.low, self.high
-        return [str(randint(low, high)) for _ in range(n)]
+        return list(map(str, self.rng.choices(range(self.low, self.high + 1), k=n)))
 
 
 class Decimals(Values):
@@ -130,8 +128,7 @@ class Decimals(Values):
             raw = range(self.low + self.counter_base + start, self.low + self.counter_base
                         + start + n)
         else:
-            randint = self.rng.randint
-            raw = [randint(self.low, self.high) for _ in range(n)]
+            raw = self.rng.choices(range(self.low, self.high + 1), k=n)
         if scale == 0:
             return list(map(str, raw))
         return [str(Decimal(q).scaleb(-scale)) for q in raw]
@@ -153,60 +150,79 @@ class Uuids(Values):
     """Time-ordered, random-looking UUIDs (version 7 layout); unique by construction: the
     counter sits in the timestamp bits, the rest is the column's random stream."""
 
+    tails: list[str] | None = None
+
     def text(self, start, n):
-        rnd = self.rng.getrandbits
-        base = 0x018CC251F400 + self.counter_base  # 2024-01-01 in ms
-        out = []
-        for i in range(start, start + n):
-            hi = ((base + i) << 16) | 0x7000 | rnd(12)
-            lo = 0x8000000000000000 | rnd(62)
-            h = f"{hi:016x}{lo:016x}"
-            out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-        return out
+        if self.tails is None:
+            rnd = self.rng.getrandbits
+            self.tails = []
+            for _ in range(8192):
+                lo = 0x8000000000000000 | rnd(62)
+                h = f"{lo:016x}"
+                self.tails.append(f"-7{rnd(12):03x}-{h[:4]}-{h[4:]}")
+        first = 0x018CC251F400 + self.counter_base + start  # 2024-01-01 in ms
+        return [f"{c >> 16:08x}-{c & 0xFFFF:04x}{t}" for c, t in
+                zip(range(first, first + n), self.rng.choices(self.tails, k=n), strict=True)]
 
 
 class Times(Values):
-    """Timestamps (or dates) inside the restriction or the last two years; `after` makes
-    this column a fixed delay after another column of the row (the table's timeline)."""
+    """Timestamps (or dates) inside the restriction or the last two years; with a
+    `timeline`, a random delay of at most `lag` seconds after the row's moment on the
+    table's timeline (created_at <= updated_at <= ...). Moments are whole seconds since
+    EPOCH, formatted through per-day and per-second tables."""
 
     def __init__(self, spec, seed, counter_base=0, kind="timestamptz", low=None, high=None,
                  timeline=None, lag=None):
         super().__init__(spec, seed, counter_base)
         self.kind = kind
-        self.low = low or EPOCH
-        self.high = high or EPOCH + timedelta(seconds=SPAN_SECONDS)
+        self.low = _seconds(low) if low is not None else 0
+        self.high = _seconds(high) if high is not None else SPAN_SECONDS
         self.timeline = timeline
         self.lag = lag
         self.null_share = _TIME_NULLS.get(spec.name.lower(), 0.1 if timeline is None else 0.0)
 
-    def moments(self, start, n) -> list[datetime]:
+    def moments(self, start, n) -> list[int]:
         if self.timeline is not None:
             base = self.timeline.moments(start, n)
-            randint = self.rng.randint
-            lag = self.lag
-            high = self.high
-            return [min(b + timedelta(seconds=randint(0, lag)), high) for b in base]
-        span = max(int((self.high - self.low).total_seconds()) - 1, 1)
+            if not self.lag:
+                return base
+            high = self.timeline.high
+            lags = self.rng.choices(range(self.lag + 1), k=n)
+            return [min(b + d, high) for b, d in zip(base, lags, strict=True)]
+        span = max(self.high - self.low - 1, 1)
         if self.spec.unique:
-            step = max(span // max(self.counter_base + start + n, 1), 1)
-            return [self.low + timedelta(seconds=(self.counter_base + i) * step % span)
-                    for i in range(start, start + n)]
-        randint = self.rng.randint
-        low = self.low
-        return [low + timedelta(seconds=randint(0, span)) for _ in range(n)]
+            step = 86400 if self.kind == "date" else 1
+            first = self.low + (self.counter_base + start) * step
+            return list(range(first, first + n * step, step))
+        return self.rng.choices(range(self.low, self.low + span + 1), k=n)
 
     def text(self, start, n):
-        moments = self.moments(start, n)
-        if self.kind == "date":
-            if self.spec.unique:
-                first = self.low.date() + timedelta(days=self.counter_base + start)
-                return [(first + timedelta(days=i)).isoformat() for i in range(n)]
-            return [m.date().isoformat() for m in moments]
-        if self.kind == "timestamp":
-            return [m.strftime("%Y-%m-%d %H:%M:%S") for m in moments]
-        if self.kind == "time":
-            return [m.strftime("%H:%M:%S") for m in moments]
-        return [m.strftime("%Y-%m-%d %H:%M:%S+00") for m in moments]
+        return format_moments(self.moments(start, n), self.kind)
+
+
+def _seconds(moment: datetime) -> int:
+    return int((moment - EPOCH).total_seconds())
+
+
+_DAYS: dict[int, str] = {}
+_CLOCK: list[str] = []
+
+
+def format_moments(seconds: list[int], kind: str) -> list[str]:
+    """Seconds since EPOCH as COPY text of a date, time, timestamp or timestamptz."""
+    if not _CLOCK:
+        _CLOCK.extend(f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60)
+                      for s in range(60))
+    days = _DAYS
+    for d in {x // 86400 for x in seconds} - days.keys():
+        days[d] = (EPOCH + timedelta(days=d)).date().isoformat()
+    clock = _CLOCK
+    if kind == "date":
+        return [days[x // 86400] for x in seconds]
+    if kind == "time":
+        return [clock[x % 86400] for x in seconds]
+    zone = "+00" if kind == "timestamptz" else ""
+    return [f"{days[x // 86400]} {clock[x % 86400]}{zone}" for x in seconds]
 
 
 class Timeline:
@@ -214,17 +230,14 @@ class Timeline:
 
     def __init__(self, seed, table, low=None, high=None):
         self.rng = stream(seed, table, "#timeline")
-        self.low = low or EPOCH
-        self.high = high or EPOCH + timedelta(seconds=SPAN_SECONDS)
+        self.low = _seconds(low) if low is not None else 0
+        self.high = _seconds(high) if high is not None else SPAN_SECONDS
         self._cache: tuple[int, int, list] | None = None
 
     def moments(self, start, n):
         if self._cache and self._cache[0] == start and self._cache[1] == n:
             return self._cache[2]
-        span = max(int((self.high - self.low).total_seconds()) - 1, 1)
-        randint = self.rng.randint
-        low = self.low
-        values = [low + timedelta(seconds=randint(0, span)) for _ in range(n)]
+        values = self.rng.choices(range(self.low, self.high), k=n)
         self._cache = (start, n, values)
         return values
 
@@ -239,22 +252,13 @@ class People:
     def rows(self, start, n):
         if self._cache and self._cache[0] == start and self._cache[1] == n:
             return self._cache[2]
-        randrange = self.rng.randrange
-        nf, nl = len(W.FIRST_NAMES), len(W.LAST_NAMES)
-        values = [(randrange(nf), randrange(nl)) for _ in range(n)]
+        choices = self.rng.choices
+        values = list(zip(choices(range(len(W.FIRST_NAMES)), k=n),
+                          choices(range(len(W.LAST_NAMES)), k=n), strict=True))
         self._cache = (start, n, values)
         return values
 
 
-def _counter(i: int) -> str:
-    """A short base-36 counter for unique texts."""
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        i, r = divmod(i, 36)
-        out = digits[r] + out
-        if not i:
-            return out
 
 
 class Texts(Values):
@@ -272,6 +276,7 @@ class Texts(Values):
             self.null_share = 0.02
         self.sentences = None
         self.paragraphs = None
+        self.slugs = None
 
     def _sentence_pool(self):
         if self.sentences is None:
@@ -303,17 +308,19 @@ class Texts(Values):
             pool = self._sentence_pool()
             return rng.choices(pool, k=n)
         if g == "slug":
-            pool = self._sentence_pool()
-            return [s.lower().replace(" ", "-")[:60].rstrip("-") for s in rng.choices(pool, k=n)]
+            if self.slugs is None:
+                self.slugs = [s.lower().replace(" ", "-")[:60].rstrip("-")
+                              for s in self._sentence_pool()]
+            return rng.choices(self.slugs, k=n)
         if g in ("paragraph", "sentence"):
             self._sentence_pool()
             return rng.choices(self.paragraphs if g == "paragraph" else self.sentences, k=n)
         if g == "url":
             pool = self._sentence_pool()
-            return [f"https://example.com/{s.split()[0].lower()}/{rng.randrange(10**6)}"
-                    for s in rng.choices(pool, k=n)]
+            return [f"https://example.com/{s[:s.find(' ')].lower()}/{x}" for s, x in zip(
+                rng.choices(pool, k=n), rng.choices(range(10**6), k=n), strict=True)]
         if g == "avatar":
-            return [f"https://i.pravatar.cc/150?u={rng.randrange(10**8)}" for _ in range(n)]
+            return [f"https://i.pravatar.cc/150?u={x}" for x in rng.choices(range(10**8), k=n)]
         if g == "phone":
             return [f"+1-555-{rng.randrange(1000):03d}-{rng.randrange(10000):04d}"
                     for _ in range(n)]
@@ -350,7 +357,7 @@ class Texts(Values):
             base = self.counter_base + start
             out = []
             for i, v in enumerate(values):
-                tag = sep + _counter(base + i)
+                tag = f"{sep}{base + i:x}"
                 if self.guide == "email":
                     local, _, domain = v.partition("@")
                     v = f"{local}{tag}@{domain}"
@@ -409,7 +416,7 @@ class Formatted(Values):
         k = self.kind
         unique = self.spec.unique
         counters = range(self.counter_base + start, self.counter_base + start + n)
-        nums = list(counters) if unique else [rng.getrandbits(24) for _ in range(n)]
+        nums = list(counters) if unique else rng.choices(range(1 << 24), k=n)
         if k == "inet":
             return [f"10.{(x >> 16) & 255}.{(x >> 8) & 255}.{x & 255}" for x in nums]
         if k == "cidr":
@@ -439,16 +446,13 @@ class Formatted(Values):
         if k in ("int4range", "int8range", "numrange"):
             return [f"[{x},{x + 1 + x % 100})" for x in nums]
         if k in ("daterange", "tsrange", "tstzrange"):
-            out = []
-            for x in nums:
-                a = EPOCH + timedelta(days=x % 3650)
-                b = a + timedelta(days=1 + x % 30)
-                if k == "daterange":
-                    out.append(f"[{a.date()},{b.date()})")
-                else:
-                    fmt = "%Y-%m-%d %H:%M:%S" + ("+00" if k == "tstzrange" else "")
-                    out.append(f"[\"{a.strftime(fmt)}\",\"{b.strftime(fmt)}\")")
-            return out
+            kind = {"daterange": "date", "tsrange": "timestamp"}.get(k, "timestamptz")
+            lows = [x % 3650 * 86400 + x % 86400 for x in nums]
+            a = format_moments(lows, kind)
+            b = format_moments([x + 86400 * (1 + x % 30) for x in lows], kind)
+            if kind == "date":
+                return [f"[{x},{y})" for x, y in zip(a, b, strict=True)]
+            return [f'["{x}","{y}")' for x, y in zip(a, b, strict=True)]
         raise UnknownType(k)
 
 
