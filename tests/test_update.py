@@ -244,7 +244,7 @@ def test_json_reports_phases(project):
     data = json.loads(result.out)
     assert data["applied"] == ["001_create_users", "002_create_posts"] and data["parts"] == 1
     assert data["backup"].startswith("backups/local/") and data["backup_bytes"] > 0
-    assert set(data["seconds"]) == {"backup", "apply", "verify"}
+    assert set(data["seconds"]) == {"backup", "setup", "apply", "verify"}
     assert "no INVALID index" in data["checks"] and data["not_checked"] == []
 
 
@@ -261,3 +261,38 @@ def test_settings_do_not_leak_between_migrations_of_one_transaction(project):
     assert result.code == 0, result
     assert project.db.tables("other") == ["inside", "inside2"]
     assert project.db.tables("public") == ["after", "plain"]
+
+
+def test_json_failure_names_the_backup_on_stderr(project):
+    """With --json a failure prints nothing on stdout; the backup and the restore command go
+    to stderr with the error."""
+    team(project)
+    project.migration("003_broken.sql", "SELECT 1/0;", "SELECT 1;")
+    result = project.run("db", "update", "--json")
+    assert result.code == 1 and result.out == ""
+    assert "To restore it: nself db restore backups/local/" in result.err
+    assert "division by zero" in result.err
+
+
+def test_batches_keep_files_lines_and_timings(project, monkeypatch):
+    """With batches of two migrations: every tracking row is written with its own execution
+    time, and a failure in a later batch names its file and line; nothing stays applied."""
+    from nself.migrations import engine
+
+    monkeypatch.setattr(engine, "BATCH_MIGRATIONS", 2)
+    for i in range(1, 6):
+        project.migration(f"00{i}_t{i}.sql", f"CREATE TABLE t{i} (id int);",
+                          f"DROP TABLE t{i};")
+    result = project.run("db", "update")
+    assert result.code == 0, result
+    rows = project.db.query("SELECT label, execution_ms >= 0, source LIKE '%CREATE TABLE t'"
+                            " || version || ' %' FROM nself.migrations ORDER BY version")
+    assert rows == [(f"00{i}", True, True) for i in range(1, 6)]
+    for i in range(6, 11):
+        body = f"CREATE TABLE t{i} (id int);" + ("\nSELECT 1;\nSELECT 1/0;" if i == 9 else "")
+        project.migration(f"{i:03d}_t{i}.sql", body, f"DROP TABLE t{i};")
+    failed = project.run("db", "update")
+    assert failed.code == 1
+    assert "009_t9 failed at migrations/009_t9.sql line 5: division by zero" in failed.err
+    assert project.db.scalar("SELECT count(*) FROM nself.migrations") == 5
+    assert project.db.scalar("SELECT to_regclass('t6')") is None

@@ -279,19 +279,23 @@ class Engine:
                                len("".join(prefix)))
         raise AssertionError("unreachable")
 
-    def run_part(self, part: list[tuple[Prepared, str]], done: Callable[[Prepared, float], None],
+    def run_part(self, part: list[Prepared], row: Callable[[Prepared, float], str],
+                 done: Callable[[Prepared, float], None],
                  before_commit: Callable[[], None] | None = None) -> float:
-        """Apply several transactional migrations, each with its tracking statement, in ONE
-        transaction, then `before_commit` (checks that raise to roll everything back), then
-        COMMIT; seconds taken. `done` is told of each migration once its statements ran
-        (not yet committed). A lock timeout or deadlock retries the whole transaction.
+        """Apply several transactional migrations in ONE transaction, with their tracking
+        rows (`row(prep, ms)` gives one, as `history.ROW_TEMPLATE`), then `before_commit`
+        (checks that raise to roll everything back), then COMMIT; seconds taken. `done` is
+        told of each migration once its statements ran (not yet committed). A lock timeout
+        or deadlock retries the whole transaction.
 
         Migrations travel in batches (`batches`), several per message: a round trip per
-        migration would cost more than the statements themselves. Each migration's
-        tracking statement returns the run's token, so the results say which migrations of
-        a batch ran and, on an error, which one failed and at which statement. A migration
-        whose text may change a setting (`SET`, `set_config`) is followed by `RESET ALL`,
-        so that its SETs do not reach the next one, as with a transaction per migration.
+        migration would cost more than the statements themselves. After each migration a
+        marker statement returns the run's token and the milliseconds since the message
+        began, so the results say which migrations of a batch ran (on an error, which one
+        failed and at which statement) and how long each took; the batch's tracking rows
+        follow in one INSERT. A migration whose text may change a setting (`SET`,
+        `set_config`) is followed by `RESET ALL`, so that its SETs do not reach the next
+        one, as with a transaction per migration.
         """
         lost = ("The transaction was not committed, so the server rolled it back: none of "
                 f"its {len(part)} migrations is applied; run `nself db migrate status`, then "
@@ -302,7 +306,7 @@ class Engine:
             error = None
             try:
                 for batch in self.batches(part):
-                    error = self.send_batch(batch, done, lost, part, attempt, attempts)
+                    error = self.send_batch(batch, row, done, lost, part, attempt, attempts)
                     if error is not None:
                         break
                 if error is not None:
@@ -332,14 +336,14 @@ class Engine:
             return time.perf_counter() - started
         raise AssertionError("unreachable")
 
-    def batches(self, part: list[tuple[Prepared, str]]) -> list[list[tuple[Prepared, str, str]]]:
+    def batches(self, part: list[Prepared]) -> list[list[tuple[Prepared, str]]]:
         """`part` cut into messages of at most BATCH_MIGRATIONS migrations / BATCH_BYTES
         characters, each migration with the statements sent before it (its prefix)."""
         timeout = f"SET LOCAL lock_timeout = {self.settings.lock_timeout_ms};\n"
-        batches: list[list[tuple[Prepared, str, str]]] = []
+        batches: list[list[tuple[Prepared, str]]] = []
         size = 0
         previous = None
-        for prep, record in part:
+        for prep in part:
             if previous is None:
                 prefix = "BEGIN;\n" + timeout
             elif re.search(SETS_SOMETHING, previous.body):
@@ -347,54 +351,68 @@ class Engine:
             else:
                 prefix = ""
             previous = prep
-            length = len(prep.body) + len(record)
+            length = 2 * len(prep.body)  # the body, and the file again in its tracking row
             if not batches or len(batches[-1]) >= BATCH_MIGRATIONS or size + length > BATCH_BYTES:
                 batches.append([])
                 size = 0
-            batches[-1].append((prep, record, prefix))
+            batches[-1].append((prep, prefix))
             size += length
         return batches
 
-    def send_batch(self, batch: list[tuple[Prepared, str, str]],
+    def send_batch(self, batch: list[tuple[Prepared, str]], row: Callable[[Prepared, float], str],
                    done: Callable[[Prepared, float], None], lost: str, part: list,
                    attempt: int, attempts: int) -> psycopg.Error | None:
-        """Send one batch; tell `done` of each migration; the error to retry on, or None.
-        Any other failure is raised as a MigrationError naming the migration and line."""
+        """Send one batch, then its tracking rows; tell `done` of each migration; return the
+        error to retry on, or None. Any other failure is raised as a MigrationError naming
+        the migration and line."""
+        marker = (f"SELECT {self.token_sql}, "
+                  "extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000")
         pieces, starts, counts = [], [], []
         offset = 0
-        for prep, record, prefix in batch:
+        for prep, prefix in batch:
             starts.append(offset + len(prefix))
             counts.append(prefix.count(";"))
-            piece = f"{prefix}{prep.body}\n;\n{record};\n"
+            piece = f"{prefix}{prep.body}\n;\n{marker};\n"
             pieces.append(piece)
             offset += len(piece)
-        began = time.perf_counter()
         results, error = self.send("".join(pieces))
         tokens = [i for i, res in enumerate(results) if self.is_token(res)]
         if error is None and len(tokens) != len(batch):
             self.rollback(lost)
-            prep = batch[len(tokens)][0] if len(tokens) < len(batch) else batch[-1][0]
+            prep = batch[min(len(tokens), len(batch) - 1)][0]
             raise self.in_part(MigrationError(
-                f"{prep.migration.id}: the server did not run its tracking statement (the SQL "
-                "did not reach it whole)."), part)
+                f"{prep.migration.id}: the server did not run all of it (the SQL did not reach "
+                "it whole)."), part)
         if error is not None:
             self.rollback(lost, error)
-            if self.retrying(error, attempt, attempts, batch[len(tokens)][0].migration.id,
-                             "the whole transaction"):
-                return error
             n = len(tokens)
             prep = batch[n][0]
+            if self.retrying(error, attempt, attempts, prep.migration.id,
+                             "the whole transaction"):
+                return error
             index = len(results) - (tokens[-1] + 1 if tokens else 0) - counts[n]
             raise self.in_part(self.failure(
                 prep, index, error, "applied", attempts if self.lock_failure(error) else 0,
                 starts[n], alone=False), part)
-        seconds = (time.perf_counter() - began) / len(batch)
-        for prep, _, _ in batch:
-            done(prep, seconds)
+        elapsed = [float(results[i].get_value(0, 1)) for i in tokens]
+        spent = [elapsed[0]] + [b - a for a, b in zip(elapsed, elapsed[1:], strict=False)]
+        rows = ", ".join(row(prep, ms) for (prep, _), ms in zip(batch, spent, strict=True))
+        results, error = self.send(
+            f"{history.INSERT_ROWS_TEMPLATE.format(rows=rows)};\nSELECT {self.token_sql}")
+        if error is not None or not self.recorded(results):
+            self.rollback(lost, error)
+            raise self.in_part(MigrationError(
+                f"Recording {batch[0][0].migration.id} .. {batch[-1][0].migration.id} in "
+                f"{history.TABLE} failed: "
+                + (self.describe(error) if error else "no result") + ". Run `nself db migrate "
+                "repair` if the tracking table is damaged."), part)
+        for (prep, _), ms in zip(batch, spent, strict=True):
+            done(prep, ms / 1000)
         return None
 
     def is_token(self, res) -> bool:
-        return (res.status == TUPLES_OK and res.ntuples == 1 and res.nfields == 1
+        """Whether `res` is a batch marker: the run's token and a number."""
+        return (res.status == TUPLES_OK and res.ntuples == 1 and res.nfields == 2
                 and res.get_value(0, 0) == self.token.encode())
 
     def in_part(self, error: MigrationError, part: list) -> MigrationError:

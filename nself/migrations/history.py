@@ -96,6 +96,14 @@ INSERT_TEMPLATE = (
     "extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000, {applied_by}, "
     "{no_tx}, {down}, {source}) RETURNING {token}"
 )
+# `db update`'s batches: the tracking rows of up to a batch of migrations in one statement;
+# ROW_TEMPLATE is one row, its execution time measured by the batch's markers.
+INSERT_ROWS_TEMPLATE = (
+    "INSERT INTO nself.migrations (version, label, name, checksum, execution_ms, applied_by, "
+    "no_transaction, down_sql, source) VALUES {rows}"
+)
+ROW_TEMPLATE = ("({version}, {label}, {name}, '{checksum}', {ms}, {applied_by}, {no_tx}, "
+                "{down}, {source})")
 INSERT_SQL = (
     "INSERT INTO nself.migrations (version, label, name, checksum, execution_ms, applied_by, "
     "no_transaction, down_sql, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"

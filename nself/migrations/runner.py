@@ -221,9 +221,8 @@ class Runner:
         """Apply `pending` in as few transactions as possible: consecutive transactional
         migrations together in one (`parts`), a no-transaction one on its own. `verify` runs
         once everything ran, inside the last transaction when that part is transactional
-        (a failed check rolls it back), with the run's fingerprint recorded just before it.
-        `done` is told of each migration as its statements finish."""
-        history.ensure(self.conn)
+        (a failed check rolls it back; it records the run's fingerprint). `done` is told of
+        each migration as its statements finish. Call `history.ensure` first."""
         applied: list[tuple[MigrationState, float]] = []
         by_prep = {id(prep): state for state, prep in zip(pending, prepared, strict=True)}
         groups = parts(prepared)
@@ -236,10 +235,6 @@ class Runner:
             self.notices.raise_failure()
             done(state, seconds)
 
-        def finish_run() -> None:
-            history.record_fingerprint(self.conn)
-            verify()
-
         for number, group in enumerate(groups, 1):
             last = number == len(groups)
             if group[0].no_transaction:
@@ -248,13 +243,21 @@ class Runner:
                 engine.finished += 1
                 finished(prep, seconds)
                 if last:
-                    finish_run()
+                    verify()
                 continue
-            engine.run_part([(prep, self.record(prep)) for prep in group], finished,
-                            finish_run if last else None)
+            engine.run_part(group, self.row, finished, verify if last else None)
         for state, _ in applied:
             state.status = APPLIED
         return applied
+
+    def row(self, prep: Prepared, ms: float) -> str:
+        """`prep`'s tracking row as `history.ROW_TEMPLATE`, applied in `ms` milliseconds."""
+        m = prep.migration
+        down = m.down.text if m.down is not None else None
+        return history.ROW_TEMPLATE.format(
+            version=m.version, label=quote(m.label), name=quote(m.name), checksum=m.checksum,
+            ms=repr(float(ms)), applied_by=self.by, no_tx="false", down=quote(down),
+            source=quote(m.text))
 
     def record(self, prep: Prepared) -> str:
         """The tracking statement that records `prep` as applied (RETURNING the token)."""

@@ -43,8 +43,10 @@ def update(c, yes=False, confirm=None, allow_env_mismatch=False, lock_timeout=60
     if not json:
         title = "Database Update" + (f" ({env.name})" if env.name != "local" else "")
         output.heading(title, max(len(title), 24))
+    options = {"tell": lambda text: output.line(text, err=True), "interactive": False} \
+        if json else {}
     result = run_update(env, _guard(env, yes, confirm, allow_env_mismatch), lock_timeout=timeout,
-                        say=say, notice=output.notice, warn=output.warn)
+                        say=say, notice=output.notice, warn=output.warn, **options)
     if json:
         output.as_json(result.as_dict())
     elif not result.applied:

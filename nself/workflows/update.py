@@ -92,7 +92,7 @@ class Update:
     def __init__(self, env: Environment, guard: Guard, *, lock_timeout: float = 60.0,
                  say: Callable[[str], None] = print, notice: Callable[[str], None] = print,
                  warn: Callable[[str], None] = print, interactive: bool | None = None,
-                 ask=input):
+                 ask=input, tell: Callable[[str], None] | None = None):
         self.env = env
         self.guard = guard
         self.lock_timeout = lock_timeout
@@ -101,6 +101,9 @@ class Update:
         self.warn = warn
         self.interactive = safety.stdin_is_terminal() if interactive is None else interactive
         self.ask = ask
+        # what a failure says (the backup, the restore command): `say` unless told otherwise
+        # (--json sends it to stderr, keeping stdout for JSON)
+        self.tell = tell or say
         self.production = env.name == "production"
         self.result = UpdateResult()
 
@@ -192,6 +195,7 @@ class Update:
 
     def apply(self, runner, pending: list[MigrationState], prepared, migrations,
               not_valid_before: set[str], drift) -> None:
+        from nself.migrations import history
         from nself.migrations.runner import parts
 
         result = self.result
@@ -209,12 +213,16 @@ class Update:
 
         def verify() -> None:
             began = time.perf_counter()
+            history.record_fingerprint(runner.conn)
             problems = self.verify(runner.conn, migrations, not_valid_before, drift)
             result.seconds["verify"] = time.perf_counter() - began
             if problems:
                 raise IntegrityFailed("Integrity verification failed: " + "; ".join(problems)
                                       + ".")
 
+        began = time.perf_counter()
+        history.ensure(runner.conn)
+        result.seconds["setup"] = time.perf_counter() - began
         started = time.perf_counter()
         result.applied.clear()
         runner.apply_in_parts(pending, prepared, done, verify)
@@ -244,7 +252,7 @@ class Update:
         problems += [f"the constraint {name} was added NOT VALID and not validated (add "
                      "ALTER TABLE ... VALIDATE CONSTRAINT to the migration)" for name in left]
         result.checks.append("no NOT VALID constraint left by the run")
-        # the run's fingerprint was recorded just before this check: drift was checked
+        # the run's fingerprint was recorded just before these checks; drift was checked
         # before anything ran (a drifted schema refuses the update)
         result.checks.append("no drift" if drift is not None else
                              "drift fingerprint recorded (none was recorded before)")
@@ -278,30 +286,35 @@ class Update:
         committed = self.runner.engine.finished
         shown = result.backup
         command = restore_command(self.env, shown, self.guard)
-        self.say("")
+        self.tell("")
         if committed:
-            self.say(f"Update failed: {committed} migration{'s' if committed != 1 else ''} "
-                     "of earlier parts stay applied; the part that failed was rolled back.")
+            self.tell(f"Update failed: {committed} migration{'s' if committed != 1 else ''} "
+                      "of earlier parts stay applied; the part that failed was rolled back.")
         else:
-            self.say("Update failed: the transaction was rolled back; no migration was "
-                     "applied.")
-        self.say(f"Backup taken before the update: {shown}")
+            self.tell("Update failed: the transaction was rolled back; no migration was "
+                      "applied.")
+        if "max_locks_per_transaction" in str(exc):
+            self.tell(f"One transaction for these {result.pending} migrations takes more locks "
+                      "than the server's lock table holds (every table and index a migration "
+                      "touches stays locked until COMMIT): apply them with `nself db migrate "
+                      "up` (a transaction per migration), or raise max_locks_per_transaction.")
+        self.tell(f"Backup taken before the update: {shown}")
         if isinstance(exc, (KeyboardInterrupt, Interrupted)) or not self.interactive:
-            self.say(f"To restore it: {command}")
+            self.tell(f"To restore it: {command}")
             return
         if not safety.ask_yes_no(f"Restore {shown} now?", interactive=True, ask=self.ask):
-            self.say(f"Not restored. To restore it later: {command}")
+            self.tell(f"Not restored. To restore it later: {command}")
             return
         from nself.backups.restore import restore
 
         restorer = Guard(self.env, yes=True, allow_env_mismatch=self.guard.allow_env_mismatch,
-                         backup=False, say=self.say)
+                         backup=False, say=self.tell)
         try:
-            restore(self.env, str(backup.path), guard=restorer, clean=True, say=self.say)
+            restore(self.env, str(backup.path), guard=restorer, clean=True, say=self.tell)
         except NselfError as problem:
-            self.say(f"The restore failed too: {problem} To try again: {command}")
+            self.tell(f"The restore failed too: {problem} To try again: {command}")
             return
-        self.say(f"Restored {shown}: the database is as it was before the update.")
+        self.tell(f"Restored {shown}: the database is as it was before the update.")
 
 
 def update(env: Environment, guard: Guard, **options) -> UpdateResult:
