@@ -268,7 +268,10 @@ def test_same_name_with_other_content_is_never_overwritten(project, s3):
     ({"AWS_ENDPOINT_URL": "http://127.0.0.1:99999"}, "AWS_ENDPOINT_URL"),
     ({"BACKUP_STORAGE": "gcs"}, "BACKUP_STORAGE"),
     ({"AWS_ACCESS_KEY_ID": ""}, "AWS_ACCESS_KEY_ID"),
-], ids=["no-bucket", "ftp", "no-colon", "bad-port", "unknown-storage", "half-a-key"])
+    ({"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "nosuch"},
+     "nosuch"),
+], ids=["no-bucket", "ftp", "no-colon", "bad-port", "unknown-storage", "half-a-key",
+        "unknown-profile"])
 def test_bad_settings_are_one_line_exit_2_before_any_backup(project, s3, settings, word):
     """Bad S3 settings stop every backup command with one line, exit 2, and no file made."""
     fill(project.db)

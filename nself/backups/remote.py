@@ -42,7 +42,7 @@ from nself.backups.store import (
     unlink,
 )
 from nself.config import mask_url
-from nself.errors import ConfigError, OperationFailed, UsageError
+from nself.errors import ConfigError, NselfError, OperationFailed, UsageError
 
 STORAGE_KINDS = ("local", "s3")
 PART_BYTES = 16 * 1024 * 1024  # multipart above this; S3's minimum part is 5 MiB
@@ -191,10 +191,6 @@ class Bucket:
                 raise ConfigError("BACKUP_STORAGE=s3 needs boto3: pip install 'nself[s3]' "
                                   "(or pip install boto3).") from None
             s = self.settings
-            session = boto3.session.Session(
-                aws_access_key_id=s.access_key, aws_secret_access_key=s.secret_key,
-                aws_session_token=s.session_token, region_name=s.region,
-                profile_name=s.profile)
             # Checksums only where we ask for them: the SDK's automatic CRC trailers are
             # refused by some S3-compatible stores. Path-style addressing for endpoints
             # (MinIO serves no bucket subdomains).
@@ -204,6 +200,10 @@ class Bucket:
                             response_checksum_validation="when_required",
                             s3={"addressing_style": "path"} if s.endpoint else None)
             try:
+                session = boto3.session.Session(
+                    aws_access_key_id=s.access_key, aws_secret_access_key=s.secret_key,
+                    aws_session_token=s.session_token, region_name=s.region,
+                    profile_name=s.profile)
                 self._client = session.client("s3", endpoint_url=s.endpoint, config=config)
             except Exception as exc:  # a profile that does not exist, a bad region
                 raise ConfigError(f"Cannot use S3 ({s.where}): {_reason(exc)}") from None
@@ -214,6 +214,8 @@ class Bucket:
     def _call(self, what: str, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except NselfError:
+            raise
         except Exception as exc:
             raise RemoteError(f"Cannot {what} {self.settings.url(self.folder)} "
                               f"({self.settings.where}): {_reason(exc)}") from None
@@ -301,7 +303,7 @@ class Bucket:
             self._prove(key, backup.size_bytes, sent)
         except BaseException as exc:
             self._remove(written)
-            if not isinstance(exc, Exception):
+            if not isinstance(exc, Exception) or isinstance(exc, ConfigError):
                 raise
             raise UploadFailed(f"Upload to {where} ({self.settings.where}) failed: "
                                f"{_reason(exc)}.") from None
