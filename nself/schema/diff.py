@@ -20,6 +20,7 @@ listed by name in `Plan.unsupported`."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -896,7 +897,7 @@ class _Differ:
             if other is None:
                 drop.add(key)
                 self.note("+", _DEFINITION_WORD[d.kind], display(d.schema, d.name))
-            elif other.sql != d.sql:
+            elif not _same_definition(d, other):
                 self.note("~", _DEFINITION_WORD[d.kind], display(d.schema, d.name),
                           "different definition")
                 if d.kind == "function" and other.sql.lstrip().upper().startswith(
@@ -946,6 +947,51 @@ class _Differ:
                 if key not in create:
                     self.note("~", _DEFINITION_WORD[d.kind], display(d.schema, d.name),
                               "different comment")
+
+
+def _same_definition(a: Definition, b: Definition) -> bool:
+    """Whether two definitions are the same; views are also compared through PostgreSQL's
+    parser with the qualifiers of a lone relation dropped, because servers print them
+    differently (16 and later omit `posts.` in `SELECT posts.id FROM posts`)."""
+    if a.sql == b.sql:
+        return True
+    if a.kind not in ("view", "materialized view"):
+        return False
+    return _view_key(a.sql) == _view_key(b.sql)
+
+
+@functools.lru_cache(maxsize=4096)
+def _view_key(text: str) -> str:
+    import pglast
+    from pglast import ast
+    from pglast.stream import RawStream
+    from pglast.visitors import Visitor
+
+    class Unqualify(Visitor):
+        def visit_SelectStmt(self, ancestors, node):
+            sources = node.fromClause
+            if not sources or len(sources) != 1 or not isinstance(sources[0], ast.RangeVar):
+                return None
+            relation = sources[0]
+            names = {relation.relname} | ({relation.alias.aliasname} if relation.alias else set())
+
+            class Refs(Visitor):
+                def visit_ColumnRef(self, ancestors, ref):
+                    fields = ref.fields
+                    if (len(fields) == 2 and isinstance(fields[0], ast.String)
+                            and fields[0].sval in names):
+                        return ast.ColumnRef(fields=(fields[1],))
+                    return None
+
+            Refs()(node)
+            return None
+
+    try:
+        tree = pglast.parse_sql(text)
+        Unqualify()(tree)
+        return RawStream()(tree)
+    except Exception:  # not parseable here: compare as written
+        return text
 
 
 def _named_check(text: str) -> tuple[str, str]:
