@@ -165,6 +165,8 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None):
         out.warn(warning)
     for note in generated.notes:
         _aside(f"Note: {note}")
+    for item in generated.plan.unsupported:
+        _aside(f"Not compared (nself does not model it): {item}")
     if generated.empty:
         out.ok(f"No schema changes: the migrations already produce {generated.source}.")
         return
