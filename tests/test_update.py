@@ -108,7 +108,7 @@ def test_no_transaction_migration_splits_the_run_into_parts(project):
     project.migration("005_b.sql", "CREATE TABLE b (id int);", "DROP TABLE b;")
     result = project.run("db", "update")
     assert result.code == 0, result
-    said = result.out.index("splits this update into 3 parts")
+    said = result.out.index("This update runs in 3 parts (a no-transaction migration)")
     assert said < result.out.index("Applying 001_create_users")
     assert ("001_create_users .. 002_create_posts (2) in one transaction; 003_index on its own, "
             "without a transaction; 004_a .. 005_b (2) in one transaction") in result.out
@@ -296,3 +296,21 @@ def test_batches_keep_files_lines_and_timings(project, monkeypatch):
     assert "009_t9 failed at migrations/009_t9.sql line 5: division by zero" in failed.err
     assert project.db.scalar("SELECT count(*) FROM nself.migrations") == 5
     assert project.db.scalar("SELECT to_regclass('t6')") is None
+
+
+def test_new_enum_value_is_committed_before_a_later_migration_uses_it(project):
+    """A migration that adds an enum value ends its transaction (said beforehand), so a later
+    migration of the same update can use the value."""
+    project.migration("001_mood.sql", "CREATE TYPE mood AS ENUM ('ok');\n"
+                      "CREATE TABLE people (id int, m mood);", "DROP TABLE people; DROP TYPE mood;")
+    assert project.run("db", "migrate", "up").code == 0
+    project.migration("002_sad.sql", "ALTER TYPE mood ADD VALUE 'sad';", "SELECT 1;")
+    project.migration("003_use.sql", "ALTER TABLE people ALTER COLUMN m SET DEFAULT 'sad';",
+                      "ALTER TABLE people ALTER COLUMN m DROP DEFAULT;")
+    project.migration("004_more.sql", "CREATE TABLE more (id int);", "DROP TABLE more;")
+    result = project.run("db", "update")
+    assert result.code == 0, result
+    assert ("runs in 2 parts (a new enum value (usable once committed)): 002_sad in one "
+            "transaction, committed after 002_sad's new enum value; 003_use .. 004_more (2) "
+            "in one transaction") in result.out
+    assert applied(project) == ["001", "002", "003", "004"]

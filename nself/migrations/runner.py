@@ -10,6 +10,7 @@ migration they came from is over.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -270,14 +271,27 @@ class Runner:
             down=quote(down), source=quote(m.text), token=self.engine.token_sql)
 
 
+# A value added to an enum cannot be used before its transaction commits (PostgreSQL 12+,
+# "unsafe use of new value"): `db update` commits after a migration that adds one. A false
+# positive (the words in a comment) only costs a COMMIT.
+ADDS_ENUM_VALUE = r"(?is)\balter\s+type\b[^;]*\badd\s+value\b"
+
+
+def adds_enum_value(prep: Prepared) -> bool:
+    return not prep.no_transaction and re.search(ADDS_ENUM_VALUE, prep.body) is not None
+
+
 def parts(prepared: list[Prepared]) -> list[list[Prepared]]:
-    """Runs of transactional migrations, each no-transaction migration a part of its own."""
+    """Runs of transactional migrations, each no-transaction migration a part of its own; a
+    migration that adds an enum value ends its part (the next one may use the value)."""
     groups: list[list[Prepared]] = []
+    closed = True
     for prep in prepared:
-        if prep.no_transaction or not groups or groups[-1][0].no_transaction:
+        if prep.no_transaction or closed:
             groups.append([prep])
         else:
             groups[-1].append(prep)
+        closed = prep.no_transaction or adds_enum_value(prep)
     return groups
 
 

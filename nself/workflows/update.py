@@ -73,16 +73,20 @@ def restore_command(env: Environment, shown: str, guard: Guard) -> str:
 
 
 def describe_parts(groups: list[list]) -> str:
-    """`001_a..002_b in one transaction; 003_c on its own, without a transaction; ...`"""
+    """`001_a .. 002_b (2) in one transaction; 003_c on its own, without a transaction; ...`"""
+    from nself.migrations.runner import adds_enum_value
+
     said = []
-    for group in groups:
+    for number, group in enumerate(groups, 1):
         ids = [prep.migration.id for prep in group]
         if group[0].no_transaction:
             said.append(f"{ids[0]} on its own, without a transaction")
-        elif len(ids) == 1:
-            said.append(f"{ids[0]} in one transaction")
-        else:
-            said.append(f"{ids[0]} .. {ids[-1]} ({len(ids)}) in one transaction")
+            continue
+        text = (f"{ids[0]} in one transaction" if len(ids) == 1
+                else f"{ids[0]} .. {ids[-1]} ({len(ids)}) in one transaction")
+        if number < len(groups) and adds_enum_value(group[-1]):
+            text += f", committed after {ids[-1]}'s new enum value"
+        said.append(text)
     return "; ".join(said)
 
 
@@ -196,13 +200,19 @@ class Update:
     def apply(self, runner, pending: list[MigrationState], prepared, migrations,
               not_valid_before: set[str], drift) -> None:
         from nself.migrations import history
-        from nself.migrations.runner import parts
+        from nself.migrations.runner import adds_enum_value, parts
 
         result = self.result
         groups = parts(prepared)
         result.parts = len(groups)
         if len(groups) > 1:
-            self.say(f"A no-transaction migration splits this update into {len(groups)} parts: "
+            why = " and ".join(
+                reason for reason, found in (
+                    ("a no-transaction migration", any(g[0].no_transaction for g in groups)),
+                    ("a new enum value (usable once committed)",
+                     any(adds_enum_value(g[-1]) for g in groups[:-1])))
+                if found)
+            self.say(f"This update runs in {len(groups)} parts ({why}): "
                      f"{describe_parts(groups)}. A failure rolls back only the part it "
                      "happens in.")
 
