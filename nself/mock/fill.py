@@ -487,12 +487,11 @@ class RowMaker:
                     f"{_short(fk.parent)} matches the columns it shares with another foreign "
                     f"key; skip the table with --skip {_short(self.tp.qualified)}.")
         else:
-            size = len(keys)
-            share = FK_NULL_SHARE if fk.nullable else 0.0
-            rnd = rng.random
-            randrange = rng.randrange
-            picks = [None if share and rnd() < share else keys[randrange(size)]
-                     for _ in range(n)]
+            picks = V.pick(rng, keys, n)
+            if fk.nullable:
+                cut = int(FK_NULL_SHARE * 256)
+                picks = [None if b < cut else p
+                         for p, b in zip(picks, rng.randbytes(n), strict=True)]
         for j, c in enumerate(fk.columns):
             if c in fixed:
                 continue
