@@ -234,7 +234,8 @@ def _closed_port() -> int:
 
 def test_unreachable_endpoint_fails_without_the_secret(project, s3):
     """An endpoint nobody listens on: the backup stays local, the upload is said to have
-    failed (exit 1), and neither that nor list/restore shows the secret key."""
+    failed (exit 1); list shows the local backups and fails; status says the bucket's
+    count is unknown; none of it shows the secret key."""
     fill(project.db)
     set_env(project, AWS_ENDPOINT_URL=f"http://127.0.0.1:{_closed_port()}")
     result = run(project, "db", "backup", "--name", "offline")
@@ -243,6 +244,7 @@ def test_unreachable_endpoint_fails_without_the_secret(project, s3):
     assert "cannot reach the endpoint" in result.err
     listed = run(project, "db", "backup", "list")
     assert listed.code == 1 and "Cannot list" in listed.err
+    assert "offline.dump" in listed.out  # the local list is still shown
     status = run(project, "db", "backup", "status")
     assert status.code == 0 and "Backups Count: 1 local, unknown in S3" in status.out
 

@@ -94,13 +94,18 @@ def list_(c, json=False, verify=False, all=False):
     bucket = _bucket(env)
     found = all_backups(env) if all else list_backups(env)
     stored = {id(b): ["local"] for b in found}
+    unlisted = None  # the bucket's error: the local list is still shown, then exit 1
     if bucket:
-        from nself.backups.remote import listed
+        from nself.backups.remote import RemoteError, listed
         from nself.backups.store import newest_first
 
         local_names = {(b.name, b.sha256): b for b in found}
         remote_only = []
-        for r in listed(env, bucket, everywhere=all):
+        try:
+            offsite = listed(env, bucket, everywhere=all)
+        except RemoteError as exc:
+            offsite, unlisted = [], exc
+        for r in offsite:
             twin = local_names.get((r.name, r.sha256))
             if twin is not None:
                 stored[id(twin)].append("s3")
@@ -116,6 +121,8 @@ def list_(c, json=False, verify=False, all=False):
         rows.append(item)
     if json:
         output.as_json(rows)
+        if unlisted:
+            raise unlisted
         return
     hidden = 0 if all else hidden_count(env)
     if not found:
@@ -142,6 +149,8 @@ def list_(c, json=False, verify=False, all=False):
     if hidden:
         output.line(f"({hidden} backup(s) of other environments or databases: "
                     "`nself db backup list --all` shows them.)")
+    if unlisted:
+        raise unlisted
 
 
 @command(help={"json": "Print the status as JSON.", "all": ALL_HELP})
