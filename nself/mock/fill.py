@@ -2,10 +2,11 @@
 
 Rows go in by COPY, chunk by chunk, while the next chunk is made (psycopg's queued
 writer sends from a thread). A failure, Ctrl-C or kill rolls the whole run back: no mock
-row stays. Which rows mock inserted is recorded in nself's schema, per table, by key:
-the primary key, else a unique key of NOT NULL columns, else the whole row's text (a row
-equal in every column to a mock row is indistinguishable from it). The rows are found
-by `xmin`: they are exactly the rows this transaction wrote.
+row stays. Which rows mock inserted is recorded in nself's schema: per run and table, a
+table nself.mock_keys_<run>_<n> of keys as text (listed in nself.mock_rows): the primary
+key, else a unique key of NOT NULL columns, else the whole row's text (a row equal in
+every column to a mock row is indistinguishable from it). The rows are found by `xmin`:
+they are exactly the rows this transaction wrote.
 
 Large loads (at least BULK_ROWS rows, and at least as many as the table held) drop the
 table's own foreign keys and plain (non-unique) indexes inside the transaction and
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS nself.mock_rows (
     table_name text NOT NULL,
     key_columns text[],
     null_first text[] NOT NULL DEFAULT '{}',
-    keys text[] NOT NULL,
+    keys_table text NOT NULL,
+    row_count bigint NOT NULL,
     PRIMARY KEY (run_id, position)
 );
 CREATE TABLE IF NOT EXISTS nself.mock_counters (
@@ -64,7 +66,8 @@ ON CONFLICT (table_name) DO UPDATE SET next = greatest(nself.mock_counters.next,
 NEW_RUN_SQL = "INSERT INTO nself.mock_runs (seed) VALUES (%s) RETURNING id"
 RUN_COUNT_SQL = "UPDATE nself.mock_runs SET row_count = %s WHERE id = %s"
 RECORDED_SQL = """
-SELECT r.run_id, r.position, r.table_name, r.key_columns, r.null_first, cardinality(r.keys)
+SELECT r.run_id, r.position, r.table_name, r.key_columns, r.null_first, r.keys_table,
+       r.row_count
 FROM nself.mock_rows r ORDER BY r.run_id DESC, r.position DESC
 """
 OURS = "t.xmin = pg_current_xact_id()::xid"
@@ -238,6 +241,7 @@ class Loader:
                 self.timings["copy"] += time.perf_counter() - t_copy
         if rebuild:
             t0 = time.perf_counter()
+            conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
             for statement in rebuild:
                 conn.execute(statement)
             self.timings["rebuild"] += time.perf_counter() - t0
@@ -315,16 +319,22 @@ class Loader:
                                               *arrays])
 
     def _record(self, run_id: int, position: int, tp: TablePlan) -> int:
-        key = _key_expression(tp.key_columns)
+        """Keep the keys of this run's rows of `tp` in a table of nself's schema (text,
+        so that no user type is depended on); the number of rows."""
         null_first = sorted({c for fk in tp.foreign_keys if fk.late and all(
             tp.table.column(x).nullable for x in fk.columns) for c in fk.columns})
-        statement = sql.SQL(
+        keys_table = f"mock_keys_{run_id}_{position}"
+        cur = self.conn.execute(sql.SQL(
+            "CREATE TABLE {} AS SELECT {} AS key FROM {} t WHERE " + OURS).format(
+            sql.Identifier("nself", keys_table), _key_expression(tp.key_columns),
+            ident(tp.qualified)))
+        rows = cur.rowcount
+        self.conn.execute(
             "INSERT INTO nself.mock_rows (run_id, position, table_name, key_columns, "
-            "null_first, keys) SELECT %s, %s, %s, %s, %s, coalesce(array_agg({}), '{{}}') "
-            "FROM {} t WHERE " + OURS + " RETURNING cardinality(keys)").format(
-            key, ident(tp.qualified))
-        return self.conn.execute(statement, (run_id, position, tp.qualified,
-                                             tp.key_columns or None, null_first)).fetchone()[0]
+            "null_first, keys_table, row_count) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (run_id, position, tp.qualified, tp.key_columns or None, null_first, keys_table,
+             rows))
+        return rows
 
 
 def _key_expression(key_columns: list[str] | None) -> sql.Composable:
@@ -512,7 +522,8 @@ def _order_pair(low: list[str], high: list[str], strict: bool) -> None:
 
 
 def recorded(conn: psycopg.Connection) -> list[tuple]:
-    """(run, position, table, key columns, null-first columns, rows) recorded, newest first."""
+    """(run, position, table, key columns, null-first columns, keys table, rows) recorded,
+    newest first."""
     if conn.execute("SELECT to_regclass('nself.mock_rows') IS NULL").fetchone()[0]:
         return []
     return conn.execute(RECORDED_SQL).fetchall()
@@ -526,22 +537,23 @@ def clear(conn: psycopg.Connection) -> dict[str, int]:
         return removed
     conn.execute("SET CONSTRAINTS ALL DEFERRED")
     live = []
-    for run_id, position, table, key_columns, null_first, _n in entries:
-        if conn.execute("SELECT to_regclass(%s) IS NULL", (_regclass(table),)).fetchone()[0]:
-            continue
-        live.append((run_id, position, table, key_columns, null_first))
-    match = ("{} IN (SELECT unnest(keys) FROM nself.mock_rows WHERE run_id = %s "
-             "AND position = %s)")
-    for run_id, position, table, key_columns, null_first in live:
-        if null_first:
+    for _run, _position, table, key_columns, null_first, keys_table, _n in entries:
+        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (_regclass(table),)).fetchone()[0]:
+            live.append((table, key_columns, null_first, keys_table))
+    match = "{} IN (SELECT key FROM {})"
+    for table, key_columns, null_first, keys_table in live:
+        if null_first:  # a cycle's nullable side first, so every row can go
             conn.execute(sql.SQL("UPDATE {} AS t SET {} WHERE " + match).format(
                 ident(table), sql.SQL(", ").join(sql.SQL("{} = NULL").format(sql.Identifier(c))
                                                  for c in null_first),
-                _key_expression(key_columns)), (run_id, position))
-    for run_id, position, table, key_columns, _null_first in live:
+                _key_expression(key_columns), sql.Identifier("nself", keys_table)))
+    for table, key_columns, _null_first, keys_table in live:
         cur = conn.execute(sql.SQL("DELETE FROM {} AS t WHERE " + match).format(
-            ident(table), _key_expression(key_columns)), (run_id, position))
+            ident(table), _key_expression(key_columns), sql.Identifier("nself", keys_table)))
         removed[table] = removed.get(table, 0) + cur.rowcount
+    for entry in entries:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
+            sql.Identifier("nself", entry[5])))
     conn.execute("DELETE FROM nself.mock_runs")
     # no mock row is left, so counters may start again: --seed N gives the same rows again
     conn.execute("DELETE FROM nself.mock_counters")
