@@ -71,24 +71,26 @@ EXPECTED_FROM_OTHERS: dict[str, str] = {
     "nself db backup status": BACKUPS,
 }
 
-# What a line should do when it is not "exit 0": exit codes and words the output must hold.
+# What a line should do when it is not "exit 0": exit codes and the words its output must
+# hold, in this order (the guide's).
 EXPECT: dict[str, tuple[set[int], list[str]]] = {
     # the guides show these outputs
-    "nself db migrate status": ({0}, ["Migration Status", "VERSION", "NAME", "STATUS",
-                                      "APPLIED"]),
+    "nself db migrate status": ({0}, ["Migration Status\n" + "─" * 44 + "\nVERSION", "NAME",
+                                      "STATUS", "APPLIED\n001", "create_users"]),
     "nself db migrate create add_posts_table": ({0}, ["Migration created: migrations/"]),
     "nself db schema import schema.dbml": ({0}, ["Schema changes detected",
                                                  "Migration created: migrations/"]),
     "nself db backup": ({0}, ["Creating backup...", "Backup created: backups/", "Size: "]),
-    "nself db backup status": ({0}, ["Backup Configuration", "Schedule: ", "Retention: ",
-                                     "Storage: ", "Last Backup: ", "Backups Count: "]),
-    "nself db update": ({0}, ["Database Update", "Creating backup... Done",
+    "nself db backup status": ({0}, ["Backup Configuration", "─" * 24 + "\nSchedule: ",
+                                     "\nRetention: ", "\nStorage: ", "\nLast Backup: ",
+                                     "\nNext Backup: ", "\nBackups Count: "]),
+    "nself db update": ({0}, ["Database Update\n" + "─" * 24 + "\n", "Creating backup... Done",
                               "Checking migrations... 2 pending",
                               "Applying 004_create_comments... Done",
                               "Verifying integrity... Passed",
                               "Update complete! 2 migrations applied."]),
     # a difference found is exit 6, with the guides' block
-    "nself db schema diff staging": ({6}, ["Schema Differences (local vs staging)",
+    "nself db schema diff staging": ({6}, ["Schema Differences (local vs staging)\n" + "─" * 40,
                                            "+ Table: comments (missing in staging)"]),
     "nself db schema diff production": ({6}, ["Schema Differences (local vs production)"]),
     # the Quick Reference names these without their argument: the error says what to add
@@ -313,6 +315,12 @@ def problem(line: GuideLine, result: Result) -> str | None:
     missing = [w for w in words if w not in text]
     if missing:
         return f"output lacks {missing}"
+    at = 0
+    for word in words:  # the guide's lines, in the guide's order
+        found = text.find(word, at)
+        if found < 0:
+            return f"output has {word!r} out of the guide's order {words}"
+        at = found + len(word)
     return None
 
 
@@ -534,6 +542,20 @@ def test_guide_lines_are_read_as_written():
     assert len(multi) == 1 and by_text[multi[0]].argv[-1].endswith("ORDER BY seq_scan DESC")
     assert not [t for t in by_text if t.split()[1] in ("v0.4.8", "uses", "provides")]
     assert not [t for t in by_text if "#" in t or " to " in t or "Check" in t]
+
+
+def test_a_line_passes_only_as_the_guide_shows_it():
+    """The check behind every line: its exit code, no front-end error, and the guide's
+    wording in the guide's order."""
+    update = GuideLine("001", 391, "nself db update", {}, ["nself", "db", "update"])
+    words = EXPECT["nself db update"][1]
+    right = "\n".join(words)
+    assert problem(update, Result(0, right, "")) is None
+    assert "out of the guide's order" in problem(update, Result(0, "\n".join(
+        [words[0], words[2], words[1], *words[3:]]), ""))
+    assert "lacks" in problem(update, Result(0, right.replace("Passed", "Failed"), ""))
+    assert "exit 1" in problem(update, Result(1, right, ""))
+    assert "front-end error" in problem(update, Result(2, "", "Error: No idea what 'db' is"))
 
 
 def test_migrations_guide_lines(scratch):
