@@ -28,8 +28,9 @@ from nself import safety
 from nself.config import Environment
 from nself.errors import DifferencesFound, Interrupted, NselfError, OperationFailed
 from nself.guard import Guard
-from nself.migrations import plan
-from nself.migrations.status import MigrationState
+from nself.migrations import history, plan
+from nself.migrations.status import APPLIED, MigrationState, merge
+from nself.pg import catalog
 
 COMMAND = "update"
 
@@ -111,10 +112,6 @@ class Update:
         self.production = env.name == "production"
         self.result = UpdateResult()
 
-    def step(self, production_label: str, label: str, text: str) -> None:
-        """One line of progress: the production list's wording in production."""
-        self.say(f"{production_label if self.production else label}... {text}")
-
     def run(self) -> UpdateResult:
         from nself.migrations.runner import session
 
@@ -124,14 +121,9 @@ class Update:
             return self.under_lock(runner)
 
     def under_lock(self, runner) -> UpdateResult:
-        from nself.migrations import history
-        from nself.pg import catalog
-
         conn = runner.conn
         result = self.result
         migrations = runner.migrations()
-        from nself.migrations.status import merge
-
         states = merge(migrations, history.applied(conn))
         pending = plan.plan_up(states, None, None)
         result.pending = len(pending)
@@ -148,12 +140,13 @@ class Update:
                 "the migrations would not apply to the schema they were written for. Undo "
                 "the change by hand or rebuild a local database (`nself db reset`); "
                 "`nself db migrate up` applies them without this check. Nothing was changed.")
+        recorded = drift is not None and drift.drifted is False
         not_valid_before = set(catalog.not_valid_constraints(conn))
         if self.production:
             self.say(f"Schema validation... Passed ({len(pending)} pending migration"
                      f"{'s' if len(pending) != 1 else ''} parsed and checked; applied files "
-                     "unchanged; " + ("no drift" if drift is not None else
-                                      "drift not recorded yet") + ")")
+                     "unchanged; " + ("no drift" if recorded else "drift not recorded yet")
+                     + ")")
         listed = "\n".join(f"  {e.id}" for e in pending)
         self.guard.check(conn, COMMAND, target=runner.db.display(),
                          detail=f"`db update` will back up {runner.db.display()}, then apply "
@@ -174,7 +167,7 @@ class Update:
                      "for `nself db migrate down`")
         self.say(f"Checking migrations... {len(pending)} pending")
         try:
-            self.apply(runner, pending, prepared, migrations, not_valid_before, drift)
+            self.apply(runner, pending, prepared, migrations, not_valid_before, recorded)
         except (NselfError, KeyboardInterrupt) as exc:
             self.failed(exc, backup)
             raise
@@ -198,8 +191,7 @@ class Update:
         return made
 
     def apply(self, runner, pending: list[MigrationState], prepared, migrations,
-              not_valid_before: set[str], drift) -> None:
-        from nself.migrations import history
+              not_valid_before: set[str], recorded: bool) -> None:
         from nself.migrations.runner import adds_enum_value, parts
 
         result = self.result
@@ -224,7 +216,7 @@ class Update:
         def verify() -> None:
             began = time.perf_counter()
             history.record_fingerprint(runner.conn)
-            problems = self.verify(runner.conn, migrations, not_valid_before, drift)
+            problems = self.verify(runner.conn, migrations, not_valid_before, recorded)
             result.seconds["verify"] = time.perf_counter() - began
             if problems:
                 raise IntegrityFailed("Integrity verification failed: " + "; ".join(problems)
@@ -243,13 +235,10 @@ class Update:
             passed += f" (not checked: {'; '.join(result.not_checked)})"
         self.say(f"Verifying integrity... {passed}")
 
-    def verify(self, conn, migrations, not_valid_before: set[str], drift) -> list[str]:
+    def verify(self, conn, migrations, not_valid_before: set[str], recorded: bool
+               ) -> list[str]:
         """What is wrong after applying (empty: all is well); runs inside the last
         transaction when that part is transactional."""
-        from nself.migrations import history
-        from nself.migrations.status import APPLIED, merge
-        from nself.pg import catalog
-
         result = self.result
         problems = []
         off = [e for e in merge(migrations, history.applied(conn)) if e.status != APPLIED]
@@ -264,7 +253,7 @@ class Update:
         result.checks.append("no NOT VALID constraint left by the run")
         # the run's fingerprint was recorded just before these checks; drift was checked
         # before anything ran (a drifted schema refuses the update)
-        result.checks.append("no drift" if drift is not None else
+        result.checks.append("no drift" if recorded else
                              "drift fingerprint recorded (none was recorded before)")
         problems += self.compare_with_files(conn)
         return problems
