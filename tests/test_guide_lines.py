@@ -12,8 +12,9 @@ Each line runs in a scratch project holding the repo's example application (migr
 seeds/, schema.dbml), in an order that gives it something to do (SCENARIOS), with the
 guides' placeholders (`NAME`, `other_db`, `/path/to/backup.sql`, ...) made real. A line
 passes when it exits as the guide implies (0 unless EXPECT says otherwise: a difference
-found is 6, a command nself deliberately does not do is 2 and says what to do instead),
-never with an unknown-command or usage error, and with the guide's output wording where
+found is 6, a command nself deliberately does not do is 2 and says what to do instead, a
+Quick Reference line without its argument is 2 and names it), never with a front-end error
+(unknown command or word), and with the guide's output lines, in the guide's order, where
 the guide shows output.
 """
 
