@@ -34,11 +34,15 @@ def s3_server():
 @pytest.fixture
 def s3(s3_server, project, monkeypatch):
     """A fresh bucket, and the project's .env pointing at it (as the guides write it)."""
+    return new_bucket(s3_server, project, monkeypatch)
+
+
+def new_bucket(endpoint: str, project, monkeypatch):
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
     bucket = f"nself-{uuid.uuid4().hex[:12]}"
-    client = boto3.client("s3", endpoint_url=s3_server, aws_access_key_id=ACCESS,
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS,
                           aws_secret_access_key=SECRET, region_name="us-east-1")
     client.create_bucket(Bucket=bucket)
     project.write(".env", f"""
@@ -46,11 +50,25 @@ def s3(s3_server, project, monkeypatch):
         AWS_BACKUP_BUCKET={bucket}
         AWS_ACCESS_KEY_ID={ACCESS}
         AWS_SECRET_ACCESS_KEY={SECRET}
-        AWS_ENDPOINT_URL={s3_server}
+        AWS_ENDPOINT_URL={endpoint}
         AWS_REGION=us-east-1
     """)
     client.bucket = bucket
     return client
+
+
+@pytest.fixture
+def unreachable_db_project(tmp_path, s3_server, monkeypatch, capsys):
+    """A project whose database is never there: what must stop before connecting."""
+    from conftest import Project
+
+    root = tmp_path / "proj"
+    (root / "migrations").mkdir(parents=True)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/never")
+    project = Project(root=root, db=None, capsys=capsys)
+    new_bucket(s3_server, project, monkeypatch)
+    return project
 
 
 def run(project, *argv):
@@ -274,9 +292,11 @@ def test_same_name_with_other_content_is_never_overwritten(project, s3):
      "nosuch"),
 ], ids=["no-bucket", "ftp", "no-colon", "bad-port", "unknown-storage", "half-a-key",
         "unknown-profile"])
-def test_bad_settings_are_one_line_exit_2_before_any_backup(project, s3, settings, word):
-    """Bad S3 settings stop every backup command with one line, exit 2, and no file made."""
-    fill(project.db)
+def test_bad_settings_are_one_line_exit_2_before_any_backup(unreachable_db_project, settings,
+                                                           word):
+    """Bad S3 settings stop every backup command with one line, exit 2, before the database
+    is contacted (it is not there: that would be exit 4) and with no file made."""
+    project = unreachable_db_project
     set_env(project, **settings)
     for argv in (("db", "backup"), ("db", "backup", "list"), ("db", "backup", "status"),
                  ("db", "backup", "prune"), ("db", "restore")):
@@ -330,14 +350,28 @@ def test_scheduled_run_uploads_and_prunes_the_bucket(project, s3):
         for ext in ("", ".json", ".sha256"))
 
 
-def test_without_boto3_the_setting_says_what_to_install(project, s3, monkeypatch):
+def test_without_boto3_the_setting_says_what_to_install(unreachable_db_project, monkeypatch):
     """BACKUP_STORAGE=s3 without boto3 installed is one line naming the extra (exit 2),
-    before any backup is made."""
+    before the database is contacted."""
     import sys
 
+    project = unreachable_db_project
     monkeypatch.setitem(sys.modules, "boto3", None)  # `import boto3` raises ImportError
-    fill(project.db)
     result = run(project, "db", "backup")
     assert result.code == 2, result
     assert "nself[s3]" in result.err and len(result.err.strip().splitlines()) == 1
     assert backup_files(project) == []
+
+
+def test_upload_progress_only_on_a_terminal(project, s3):
+    """On a terminal the upload and its read-back draw a progress bar; without one only
+    the lines are printed."""
+    from conftest import run_on_terminal
+
+    fill(project.db)
+    plain = run(project, "db", "backup", "--name", "plain")
+    assert plain.code == 0 and "read-back" not in plain.out and "\x1b" not in plain.out
+    shown = run_on_terminal(project.root, "db", "backup", "--name", "tty")
+    assert shown.code == 0, shown
+    assert "Upload and read-back" in shown.out and "Uploaded: " in shown.out
+    assert SECRET not in shown.out + shown.err

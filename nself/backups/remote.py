@@ -271,7 +271,8 @@ class Bucket:
 
     # writing -----------------------------------------------------------------
 
-    def upload(self, backup: Backup, say: Callable[[str], None]) -> str:
+    def upload(self, backup: Backup, say: Callable[[str], None],
+               progress: Callable[[int, int], None] | None = None) -> str:
         """Copy `backup` and its sidecars into the bucket and prove the copy whole (read
         back, SHA-256 equal); return the dump's key. UploadFailed, with nothing of it left
         in the bucket, when it did not get there."""
@@ -296,11 +297,13 @@ class Bucket:
                         Bucket=self.settings.bucket, Key=written[-1], Body=data,
                         ChecksumSHA256=_b64(hashlib.sha256(data).digest()))
             written.append(key)
-            sent = self._put_file(backup.path, key, backup.sha256)
+            # progress: the bytes sent, then the bytes read back (twice the size in all)
+            moved = _Counter(progress, 2 * backup.size_bytes)
+            sent = self._put_file(backup.path, key, backup.sha256, moved)
             if backup.sha256 and sent != backup.sha256:
                 raise _Mismatch(f"the local file changed while it was uploaded (sha256 "
                                 f"{sent[:12]}…, recorded {backup.sha256[:12]}…)")
-            self._prove(key, backup.size_bytes, sent)
+            self._prove(key, backup.size_bytes, sent, moved)
         except BaseException as exc:
             self._remove(written)
             if not isinstance(exc, Exception) or isinstance(exc, ConfigError):
@@ -310,7 +313,7 @@ class Bucket:
         say(f"Uploaded: {where} (read back, sha256 {sent[:12]}… matches)")
         return key
 
-    def _put_file(self, path: Path, key: str, digest: str | None) -> str:
+    def _put_file(self, path: Path, key: str, digest: str | None, moved: _Counter) -> str:
         """Stream `path` into `key` (multipart when big); return the SHA-256 of what was sent."""
         size = path.stat().st_size
         part_size = _part_size(size)
@@ -324,6 +327,7 @@ class Bucket:
                 metadata[SHA_META] = whole.hexdigest()
                 self.client.put_object(Bucket=bucket, Key=key, Body=data, Metadata=metadata,
                                        ChecksumSHA256=_b64(hashlib.sha256(data).digest()))
+                moved.add(len(data))
                 return whole.hexdigest()
             upload = self.client.create_multipart_upload(
                 Bucket=bucket, Key=key, Metadata=metadata, ChecksumAlgorithm="SHA256")
@@ -340,6 +344,7 @@ class Bucket:
                         Body=data, ChecksumSHA256=checksum)
                     parts.append({"PartNumber": number, "ETag": sent["ETag"],
                                   "ChecksumSHA256": checksum})
+                    moved.add(len(data))
                 self.client.complete_multipart_upload(
                     Bucket=bucket, Key=key, UploadId=upload_id,
                     MultipartUpload={"Parts": parts})
@@ -352,7 +357,7 @@ class Bucket:
                 raise
         return whole.hexdigest()
 
-    def _prove(self, key: str, size: int, digest: str) -> None:
+    def _prove(self, key: str, size: int, digest: str, moved: _Counter) -> None:
         """Read the object back whole: its size and SHA-256 must be the local file's."""
         facts = self.client.head_object(Bucket=self.settings.bucket, Key=key)
         if facts.get("ContentLength") != size:
@@ -362,6 +367,7 @@ class Bucket:
         check = hashlib.sha256()
         for chunk in body.iter_chunks(CHUNK):
             check.update(chunk)
+            moved.add(len(chunk))
         if check.hexdigest() != digest:
             raise _Mismatch(f"the copy read back differs (sha256 {check.hexdigest()[:12]}…, "
                             f"sent {digest[:12]}…)")
@@ -435,6 +441,18 @@ class Bucket:
             raise
         say(f"Downloaded {self.env.relative(final)} (sha256 matches)")
         return final
+
+
+class _Counter:
+    """Bytes moved so far, reported to a progress callback (done, total)."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, total: int):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.progress:
+            self.progress(min(self.done, self.total), self.total)
 
 
 def _json(data: bytes | None) -> dict:

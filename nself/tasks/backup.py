@@ -71,7 +71,8 @@ def _upload(env, bucket, made) -> None:
     from nself.backups.remote import UploadFailed
 
     try:
-        bucket.upload(made, output.line)
+        output.with_progress(output.ProgressBar.on_terminal("Upload and read-back"),
+                             lambda bar: bucket.upload(made, output.line, progress=bar))
     except UploadFailed as exc:
         raise UploadFailed(f"{exc} The backup exists only locally: "
                            f"{env.relative(made.path)}.") from None
