@@ -314,3 +314,15 @@ def test_new_enum_value_is_committed_before_a_later_migration_uses_it(project):
             "transaction, committed after 002_sad's new enum value; 003_use .. 004_more (2) "
             "in one transaction") in result.out
     assert applied(project) == ["001", "002", "003", "004"]
+
+
+def test_a_teammates_older_migration_is_applied_out_of_order_and_said(project):
+    """After a pull, a migration older than the newest applied one is applied, and said."""
+    team(project)
+    project.migration("005_mine.sql", "CREATE TABLE mine (id int);", "DROP TABLE mine;")
+    assert project.run("db", "migrate", "up").code == 0
+    project.migration("003_theirs.sql", "CREATE TABLE theirs (id int);", "DROP TABLE theirs;")
+    result = project.run("db", "update")
+    assert result.code == 0, result
+    assert "! 003_theirs is older than the newest applied migration" in result.out
+    assert applied(project) == ["001", "002", "003", "005"]

@@ -166,6 +166,11 @@ class Update:
                      f"{with_down} of {len(pending)} pending migrations have a DOWN section "
                      "for `nself db migrate down`")
         self.say(f"Checking migrations... {len(pending)} pending")
+        newest = plan.newest_applied(states)
+        for e in pending:
+            if newest is not None and e.version < newest:
+                self.say(f"! {e.id} is older than the newest applied migration; applying it "
+                         "out of order (merged from another branch?)")
         try:
             self.apply(runner, pending, prepared, migrations, not_valid_before, recorded)
         except (NselfError, KeyboardInterrupt) as exc:
