@@ -198,6 +198,22 @@ def test_seed_reproducible(project, monkeypatch):
     assert fingerprint(project.db, "users") == fingerprint(sibling, "users")
 
 
+def test_binary_and_text_formats_agree(project, monkeypatch):
+    """Tables sent in COPY's binary format get exactly the rows the text format gives."""
+    from nself.mock import binary
+
+    schema(project, GUIDES)
+    sibling = project.db.create_sibling()
+    with sibling.connect() as conn:
+        conn.execute(GUIDES)
+    assert project.run("db", "mock", "--count", "300", "--seed", "3").code == 0
+    monkeypatch.setattr(binary, "encoder", lambda *a: None)
+    monkeypatch.setenv("DATABASE_URL", sibling.url)
+    assert project.run("db", "mock", "--count", "300", "--seed", "3").code == 0
+    for table in ("users", "posts"):
+        assert fingerprint(project.db, table) == fingerprint(sibling, table)
+
+
 def test_clear_keeps_other_rows(project):
     """--clear removes mock's rows only (seed rows stay); twice is harmless."""
     schema(project, GUIDES + "CREATE TABLE log (line text);")

@@ -26,6 +26,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from nself.errors import OperationFailed, UsageError
+from nself.mock import binary as B
 from nself.mock import columns as C
 from nself.mock import values as V
 from nself.mock.plan import ForeignKey, Plan, TablePlan
@@ -200,7 +201,7 @@ class Loader:
             ident(fk.parent), sql.SQL(" AND ").join(where),
             sql.SQL(", ").join(sql.SQL("p.{}").format(r) for r in refs),
             sql.Literal(MAX_PARENT_KEYS))
-        rows = [tuple(V.escape(v) for v in row) for row in self.conn.execute(query).fetchall()]
+        rows = self.conn.execute(query).fetchall()
         self.timings["keys"] += time.perf_counter() - t0
         self.keys[_fk_id(tp, fk)] = rows
         return rows
@@ -227,10 +228,14 @@ class Loader:
                     ident(tp.qualified)), (tp.count,))
                 self._advance(tp.count)
             else:
-                statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-                    ident(tp.qualified), sql.SQL(", ").join(map(sql.Identifier, columns)))
+                binary = maker.binary
+                statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+                    ident(tp.qualified), sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.SQL(" (FORMAT BINARY)" if binary else ""))
                 t_copy = time.perf_counter()
                 with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+                    if binary:
+                        copy.write(B.HEADER)
                     for start in range(0, tp.count, CHUNK_ROWS):
                         n = min(CHUNK_ROWS, tp.count - start)
                         t0 = time.perf_counter()
@@ -238,6 +243,8 @@ class Loader:
                         self.timings["generate"] += time.perf_counter() - t0
                         copy.write(data)
                         self._advance(n)
+                    if binary:
+                        copy.write(B.TRAILER)
                 self.timings["copy"] += time.perf_counter() - t_copy
         if rebuild:
             t0 = time.perf_counter()
@@ -304,7 +311,7 @@ class Loader:
                 chosen = [None if rng.random() < FK_NULL_SHARE else keys[rng.randrange(len(keys))]
                           for _ in rows]
                 types = [tp.table.column(c).type for c in fk.columns]
-                arrays = [[None if k is None else _unescape(k[j]) for k in chosen]
+                arrays = [[None if k is None else k[j] for k in chosen]
                           for j in range(len(fk.columns))]
                 statement = sql.SQL(
                     "UPDATE {} AS t SET {} FROM unnest(%s::oid[], %s::tid[], {}) "
@@ -359,20 +366,6 @@ def _short(qualified: str) -> str:
     return qualified[7:] if qualified.startswith("public.") else qualified
 
 
-def _unescape(text: str) -> str:
-    out, i = [], 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            nxt = text[i + 1]
-            out.append({"t": "\t", "n": "\n", "r": "\r"}.get(nxt, nxt))
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
 class RowMaker:
     """The rows of one table, chunk by chunk, as COPY text."""
 
@@ -381,6 +374,9 @@ class RowMaker:
         self.seed = seed
         self.base = counter_base
         self.fixed: dict[str, list[str]] = {}
+        self._escapes: dict[str, list] = {}
+        self.binary = False
+        self.encoders: dict = {}
         self.fks: list[tuple[ForeignKey, list[tuple[str, ...]]]] = []
         people = V.People(seed, tp.qualified)
         timeline = V.Timeline(seed, tp.qualified)
@@ -405,14 +401,28 @@ class RowMaker:
             self.fixed[column] = [str(v) for (v,) in conn.execute(
                 "SELECT nextval(%s) FROM generate_series(1, %s)", (seq, self.tp.count))]
         else:
-            self.fixed[column] = self.values[column].make(0, self.tp.count)
+            self.fixed[column] = self.values[column].make(0, self.tp.count)  # text: keys
 
     def foreign(self, fk: ForeignKey, keys: list[tuple[str, ...]]) -> None:
         self.fks.append((fk, keys))
 
     def ready(self, plan: Plan) -> None:
-        """Cap the count where a unique key enumerated from parents has fewer combinations."""
+        """Cap the count where a unique key enumerated from parents has fewer combinations;
+        choose the binary format when every column written has an encoder."""
         tp = self.tp
+        self.encoders = {}
+        for name in tp.written:
+            maker = self.values.get(name)
+            if maker is not None:
+                enc = B.encoder(maker.spec.base, maker.spec.enum_values is not None, maker) \
+                    if not maker.spec.array else None
+            else:
+                base, _mods, array = C.split_type(tp.table.column(name).type)
+                enc = None if array or name in tp.reserved else B.encoder(base, False, None)
+            self.encoders[name] = enc
+        # ordered pairs (CHECK (a < b)) compare values: those tables stay text
+        self.binary = bool(self.encoders) and not self.fixed and not tp.pairs and all(
+            self.encoders.values())
         for cols in tp.enumerate_sets:
             capacity = 1
             for size in self._dimensions(cols).values():
@@ -438,10 +448,16 @@ class RowMaker:
 
     def chunk(self, start: int, n: int) -> bytes:
         tp = self.tp
-        cols: dict[str, list[str]] = {}
+        native = self.binary
+        null = None if native else V.NULL
+        cols: dict[str, list] = {}
+        done: set[str] = set()  # columns already binary fields
         for name, maker in self.values.items():
             if name in self.fixed:
                 cols[name] = self.fixed[name][start:start + n]
+            elif native:
+                cols[name] = maker.make(start, n, self.encoders[name], B.NULL_FIELD)
+                done.add(name)
             else:
                 cols[name] = maker.make(start, n)
         for name in tp.reserved:
@@ -458,26 +474,44 @@ class RowMaker:
                 enumerated.setdefault(d, values)
         for d, idx in enumerated.items():
             if d[0] == "col":
-                choices = self.values[d[1]].choices
+                maker = self.values[d[1]]
+                choices = maker.raw if native else maker.choices
                 cols[d[1]] = [choices[k] for k in idx]
+                done.discard(d[1])
         for fk, keys in self.fks:
-            self._assign(fk, keys, cols, start, n, enumerated.get(("fk", fk.constraint.name)))
+            if not native:
+                keys = self._escaped(fk, keys)
+            self._assign(fk, keys, cols, start, n, enumerated.get(("fk", fk.constraint.name)),
+                         null)
         for fk in tp.foreign_keys:
             if fk.late:
                 for c in fk.columns:
-                    cols.setdefault(c, [V.NULL] * n)
-        for low, high, strict in tp.pairs:
+                    cols.setdefault(c, [null] * n)
+        for low, high, strict in tp.pairs:  # text only: see ready()
             if low in cols and high in cols:
-                _order_pair(cols[low], cols[high], strict)
+                _order_pair(cols[low], cols[high], strict, null)
+        if native:
+            return B.rows([cols[c] if c in done else B.encode(self.encoders[c], cols[c])
+                           for c in tp.written])
         ordered = [cols[c] for c in tp.written]
         return ("\n".join(map("\t".join, zip(*ordered, strict=True))) + "\n").encode()
 
-    def _assign(self, fk, keys, cols, start, n, enumerated) -> None:
+    def _escaped(self, fk, keys):
+        """Parent keys as COPY text (escaped only when a key needs it)."""
+        cached = self._escapes.get(fk.constraint.name)
+        if cached is None:
+            special = any(any(ch in v for ch in "\\\t\n\r") for key in keys for v in key
+                          if v is not None)
+            cached = [tuple(V.escape(v) for v in key) for key in keys] if special else keys
+            self._escapes[fk.constraint.name] = cached
+        return cached
+
+    def _assign(self, fk, keys, cols, start, n, enumerated, null) -> None:
         rng = V.stream(self.seed, self.tp.qualified, "#fk", fk.constraint.name, str(start))
         fixed = [c for c in fk.columns if c in cols]
         if not keys:
             for c in fk.columns:
-                cols[c] = [V.NULL] * n
+                cols[c] = [null] * n
             return
         if enumerated is not None:
             picks = [keys[k] for k in enumerated]
@@ -505,13 +539,13 @@ class RowMaker:
         for j, c in enumerate(fk.columns):
             if c in fixed:
                 continue
-            cols[c] = [V.NULL if p is None else p[j] for p in picks]
+            cols[c] = [null if p is None else p[j] for p in picks]
 
 
-def _order_pair(low: list[str], high: list[str], strict: bool) -> None:
+def _order_pair(low: list, high: list, strict: bool, null) -> None:
     """Swap values so that low <= high row by row (numbers compared as numbers)."""
     for i, (a, b) in enumerate(zip(low, high, strict=True)):
-        if a == V.NULL or b == V.NULL:
+        if a is null or b is null or a == V.NULL:
             continue
         try:
             wrong = float(a) > float(b)

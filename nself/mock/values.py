@@ -98,16 +98,22 @@ class Values:
         self.nulls = spec.nullable and not spec.unique and not (
             spec.restriction and spec.restriction.not_null)
 
-    def make(self, start: int, n: int) -> list[str]:
-        values = self.text(start, n)
+    def make(self, start: int, n: int, encode=None, null=NULL) -> list:
+        """COPY text fields (NULL is \\N); with `encode`, binary fields made from the
+        native values (NULL is `null`): the same rows, the stream consumed the same way."""
+        values = encode(self.native(start, n)) if encode else self.text(start, n)
         if self.nulls and self.null_share:
             cut = int(self.null_share * 256)
-            values = [NULL if b < cut else v
+            values = [null if b < cut else v
                       for v, b in zip(values, self.rng.randbytes(n), strict=True)]
         return values
 
     def text(self, start: int, n: int) -> list[str]:
         raise NotImplementedError
+
+    def native(self, start: int, n: int) -> list:
+        """Unescaped values (times: seconds since EPOCH); text unless a subclass says."""
+        return self.text(start, n)
 
 
 class Choice(Values):
@@ -115,15 +121,20 @@ class Choice(Values):
 
     def __init__(self, spec, seed, counter_base=0, choices=None, weights=None):
         super().__init__(spec, seed, counter_base)
-        self.choices = [escape(str(c)) for c in choices]
-        self.pool = [c for c, w in zip(self.choices, weights or [1] * len(self.choices),
-                                       strict=True) for _ in range(w)]
+        self.raw = [str(c) for c in choices]
+        self.choices = [escape(c) for c in self.raw]
+        self.indices = [i for i, w in enumerate(weights or [1] * len(self.raw)) for _ in range(w)]
 
     def text(self, start, n):
+        return [self.choices[i] for i in self._picks(start, n)]
+
+    def native(self, start, n):
+        return [self.raw[i] for i in self._picks(start, n)]
+
+    def _picks(self, start, n):
         if self.spec.unique:
-            return [self.choices[(self.counter_base + start + i) % len(self.choices)]
-                    for i in range(n)]
-        return pick(self.rng, self.pool, n)
+            return [(self.counter_base + start + i) % len(self.raw) for i in range(n)]
+        return pick(self.rng, self.indices, n)
 
 
 class Integers(Values):
@@ -222,6 +233,9 @@ class Times(Values):
 
     def text(self, start, n):
         return format_moments(self.moments(start, n), self.kind)
+
+    def native(self, start, n):
+        return self.moments(start, n)
 
 
 def _seconds(moment: datetime) -> int:
