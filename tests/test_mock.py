@@ -125,6 +125,19 @@ def test_invoke_form_and_default_count(project):
     assert [count(project, t) for t in ("users", "posts", "notes")] == [3, 4, 2]
 
 
+def test_keep_defaults(project):
+    """--keep-defaults leaves defaulted columns to their defaults, keys still made by mock."""
+    schema(project, GUIDES)
+    assert project.run("db", "mock", "--users", "20", "--posts", "40", "--keep-defaults",
+                       "--seed", "1").code == 0
+    db = project.db
+    assert db.query("SELECT DISTINCT role::text, email_verified FROM users") == [("user", False)]
+    assert db.scalar("SELECT count(DISTINCT status) FROM posts") == 1
+    assert db.scalar("SELECT count(*) FROM posts p JOIN users u ON u.id = p.user_id") == 40
+    assert db.scalar("SELECT count(DISTINCT id) FROM users WHERE id::text LIKE '018cc251-%'") \
+        == 20
+
+
 def test_every_hard_case(project):
     """Composite and self-referencing FKs, nullable and deferrable cycles, a unique index of
     foreign keys, CHECKs, arrays, jsonb, domains and a partitioned table fill in one run;

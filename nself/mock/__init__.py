@@ -22,7 +22,7 @@ COMMAND = "mock"
 
 def fill_database(env: Environment, guard: Guard, counts: dict[str, int], default: int,
                   skip: list[str], seed: int | None, progress=None, warn=print,
-                  bulk: bool = True):
+                  bulk: bool = True, keep_defaults: bool = False):
     """Fill the configured database; returns (plan, outcome). Nothing stays on failure."""
     from nself.mock.fill import Loader
     from nself.mock.plan import build
@@ -34,7 +34,7 @@ def fill_database(env: Environment, guard: Guard, counts: dict[str, int], defaul
         guard.check(conn, COMMAND)
         with conn.transaction():
             schema = introspect(conn)
-            plan = build(schema, counts, default, skip, seed)
+            plan = build(schema, counts, default, skip, seed, keep_defaults)
             for text in plan.unsolved:
                 warn(f"cannot solve CHECK {text}: rows may violate it (--skip the table if "
                      "they do)")

@@ -128,8 +128,10 @@ def lookup(schema: Schema, name: str) -> Table:
 
 
 def build(schema: Schema, counts: dict[str, int], default: int, skip: list[str],
-          seed: int) -> Plan:
-    """The plan for filling `schema`; UsageError for a name or cycle that cannot be filled."""
+          seed: int, keep_defaults: bool = False) -> Plan:
+    """The plan for filling `schema`; UsageError for a name or cycle that cannot be filled.
+    `keep_defaults` leaves every column with a default to it, unless it is part of a
+    unique key or a foreign key points at it (then mock makes it, to know or count it)."""
     wanted: dict[str, int] = {}
     skipped = {lookup(schema, name).qualified for name in skip}
     for name, count in counts.items():
@@ -148,7 +150,7 @@ def build(schema: Schema, counts: dict[str, int], default: int, skip: list[str],
     _foreign_keys(schema, plans, plan)
     order = _order(plans, plan)
     for tp in order:
-        _columns(schema, tp, plan, seed, order)
+        _columns(schema, tp, plan, seed, order, keep_defaults)
     plan.tables = order
     return plan
 
@@ -309,7 +311,7 @@ def _unique_sets(table: Table) -> list[list[str]]:
 
 
 def _columns(schema: Schema, tp: TablePlan, plan: Plan, seed: int,
-             every: list[TablePlan]) -> None:
+             every: list[TablePlan], keep_defaults: bool = False) -> None:
     table = tp.table
     solution = checks.Solution()
     for con in table.constraints:
@@ -326,8 +328,14 @@ def _columns(schema: Schema, tp: TablePlan, plan: Plan, seed: int,
     deferred_refs = {c for other in every for fk in other.foreign_keys
                      if fk.deferred and fk.parent == tp.qualified for c in fk.ref_columns}
     specs: dict[str, V.Spec] = {}
+    keyed = {c for cols in _unique_sets(table) for c in cols} | {
+        c for other in every for fk in other.foreign_keys if fk.parent == tp.qualified
+        for c in fk.ref_columns}
     for column in table.columns:
         if column.name in fk_columns:
+            continue
+        if keep_defaults and column.default is not None and column.name not in keyed:
+            tp.left.append(column.name)
             continue
         if column.generated:
             tp.left.append(column.name)

@@ -21,9 +21,12 @@ MISMATCH_HELP = ("Run although the database is recorded as another environment "
     "seed": "Seed N: the same seed and schema give the same rows (printed after each run).",
     "clear": "Remove the rows mock inserted (and only those); harmless when there are none.",
     "skip": "Leave these tables out: TABLE[,TABLE...].",
+    "keep_defaults": "Leave columns that have a DEFAULT to it (role 'user', now(), ...) unless "
+                     "a unique key or a foreign key needs mock to make them.",
     "allow_env_mismatch": MISMATCH_HELP,
 })
-def mock(c, rows=None, count=100, seed=None, clear=False, skip=None, allow_env_mismatch=False):
+def mock(c, rows=None, count=100, seed=None, clear=False, skip=None, keep_defaults=False,
+         allow_env_mismatch=False):
     """Fill every user table with mock rows (one transaction; blocked in staging/production)."""
     from nself.mock import clear_database, fill_database
     from nself.mock.plan import count_value, parse_rows
@@ -40,9 +43,9 @@ def mock(c, rows=None, count=100, seed=None, clear=False, skip=None, allow_env_m
     env = environment()
     guard = Guard(env, allow_env_mismatch=allow_env_mismatch, say=output.line)
     if clear:
-        if counts or seed is not None or skipped:
-            raise UsageError("--clear removes the mock rows; it takes no counts, --seed or "
-                             "--skip.")
+        if counts or seed is not None or skipped or keep_defaults:
+            raise UsageError("--clear removes the mock rows; it takes no counts, --seed, "
+                             "--skip or --keep-defaults.")
         removed, seconds = clear_database(env, guard)
         if not removed:
             output.ok("Nothing to clear: no mock rows are recorded")
@@ -61,7 +64,7 @@ def mock(c, rows=None, count=100, seed=None, clear=False, skip=None, allow_env_m
 
     plan, outcome = output.with_progress(bar, lambda b: fill_database(
         env, guard, counts, default, skipped, seed_value,
-        progress if b is not None else None, warn=output.warn))
+        progress if b is not None else None, warn=output.warn, keep_defaults=keep_defaults))
     total = sum(outcome.rows.values())
     rate = total / outcome.seconds if outcome.seconds else 0
     output.ok(f"Inserted {total:,} rows in {outcome.seconds:.1f} s ({rate:,.0f} rows/s), "
