@@ -94,9 +94,10 @@ EXPECT: dict[str, tuple[set[int], list[str]]] = {
     "nself db schema diff staging": ({6}, ["Schema Differences (local vs staging)\n" + "─" * 40,
                                            "+ Table: comments (missing in staging)"]),
     "nself db schema diff production": ({6}, ["Schema Differences (local vs production)"]),
-    # the Quick Reference names these without their argument: the error says what to add
+    # the Quick Reference names this without its argument: the error says what to add
     "nself db migrate create": ({2}, ["nself db migrate create add_user_indexes"]),
-    "nself db schema diff": ({2}, ["nself db schema diff staging"]),
+    # and this one compares with what the migration files produce
+    "nself db schema diff": ({0}, ["No schema differences (local vs migrations)"]),
     # not done on purpose: exit 2 and what to do instead
     "nself db schema sync --token YOUR_DBDIAGRAM_TOKEN": (
         {2}, ["nself db schema export", "nself db schema import"]),

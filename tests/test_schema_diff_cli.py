@@ -63,7 +63,7 @@ def test_differences_in_the_guides_words(project, staging):
     assert "~ Column: users.last_login (different type)" in lines
     assert "- Index: idx_orders_date (missing in local)" in lines
     assert "No schema differences" not in result.out
-    assert "difference" in result.err
+    assert result.err == ""  # the block is the finding; exit 6 says it
     # read-only on both sides
     assert (project.db.tables(), staging.tables()) == before
     _no_nself_schema(project.db, staging)
@@ -102,7 +102,7 @@ def test_unsupported_objects_are_named(project, staging):
                for line in result.out.splitlines()), result
 
 
-@pytest.mark.parametrize("argv", [("bogus",), ("bogus", "--json"), ("local",), ("dev",), ()])
+@pytest.mark.parametrize("argv", [("bogus",), ("bogus", "--json"), ("local",), ("dev",)])
 def test_bad_environment_is_usage(project, staging, argv):
     result = project.run("db", "schema", "diff", *argv)
     assert result.code == 2, result

@@ -412,6 +412,9 @@ def test_diff_migrations_reports_drift(project):
     drift = project.run("db", "schema", "diff", "--migrations")
     assert drift.code == 6, drift
     assert "+ Column: t.note (missing in migrations)" in drift.out
+    assert drift.err == ""
+    bare = project.run("db", "schema", "diff")  # without ENV: the same comparison
+    assert (bare.code, bare.out) == (6, drift.out), bare
     assert _shadows(project.db) == []
     assert project.run("db", "schema", "diff", "staging", "--migrations").code == 2
 

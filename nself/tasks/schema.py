@@ -9,9 +9,10 @@ import tempfile
 from pathlib import Path
 
 from invoke import Collection
+from invoke.exceptions import Exit
 
 from nself import output as out
-from nself.errors import DifferencesFound, UsageError
+from nself.errors import DIFFERENCES, UsageError
 from nself.pg import connection
 from nself.tasks.base import command, environment
 
@@ -53,29 +54,28 @@ def export(c, format="dbml", output=None, grants=False):
            "(prod); its database comes from config/<env>.env and .env.",
     "json": "Print {left, right, equal, differences, unsupported} as JSON.",
     "migrations": "Compare this database with the schema its migration files produce "
-                  "(replayed into a throwaway shadow database): drift.",
+                  "(replayed into a throwaway shadow database): drift. The default without "
+                  "ENV.",
     "generate_migration": "Write a verified migration that brings this database's schema "
                           "to ENV's.",
     "name": "Name of the migration --generate-migration writes (default: "
             "match_<env>_schema).",
 })
 def diff(c, env=None, json=False, migrations=False, generate_migration=False, name=None):
-    """Compare this environment's schema with ENV's, or with its migration files
-    (--migrations); read-only; exit 6 if different."""
+    """Compare this environment's schema with ENV's, or with what its migration files
+    produce (--migrations, also without ENV); read-only; exit 6 if different."""
     # Imported here, as in export: the schema package is not for every command's start-up.
     from nself.schema.compare import compare, compare_migrations
 
     if migrations and env:
         raise UsageError("Compare with an environment (`schema diff staging`) or with the "
                          "migration files (`schema diff --migrations`), not both.")
-    if not env and not migrations:
-        raise UsageError("Name the environment to compare with: `nself db schema diff "
-                         "staging` (or --migrations for the migration files).")
     if generate_migration and not env:
         raise UsageError("--generate-migration needs the environment whose schema to match: "
                          "`nself db schema diff staging --generate-migration`.")
     if name is not None and not generate_migration:
         raise UsageError("--name goes with --generate-migration.")
+    migrations = migrations or not env  # bare `schema diff`: against the migration files
     _check_name(name)
     current = environment()
     if generate_migration:
@@ -98,9 +98,7 @@ def diff(c, env=None, json=False, migrations=False, generate_migration=False, na
         _generate_from(current, result, name)
         return
     if not result.equal:
-        count = len(result.differences)
-        raise DifferencesFound(f"{count} schema difference{'s' if count != 1 else ''} "
-                               f"between {result.left} and {result.right}.")
+        raise Exit(code=DIFFERENCES)  # the block above is the finding: no error line
 
 
 def _generate_from(env, result, name) -> None:
