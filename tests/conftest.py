@@ -81,6 +81,7 @@ def _admin_params(backend: str, embedded_server) -> dict[str, str]:
 
 @dataclass
 class TestDatabase:
+    __test__ = False  # a helper, not a test class (for modules that import it)
     backend: str
     params: dict[str, str]
     admin: dict[str, str]
