@@ -1,4 +1,6 @@
-"""`db.backup` tasks (create by default, list, status, prune) and `db.restore`.
+"""`db.backup` tasks (create by default, list, status, prune; `schedule` install, uninstall,
+run) and `db.restore`. With BACKUP_STORAGE=s3 they use the bucket too (nself.backups.remote,
+which alone imports boto3).
 
 The backups package is imported inside each task, not here: every `nself` command imports
 this module, and `db status` (the start-up benchmark) needs none of it (restore, dump and
@@ -35,7 +37,7 @@ ALL_HELP = "Every environment's and database's backups (backups/*/ and the old f
 def create(c, name=None, output_=None, compress=True, tables=None, exclude=None,
            schema_only=False, data_only=False, format=None, include_metadata=False):
     """Create a backup: backups/<env>/<YYYY-MM-DD_HHMMSS>_<database>.dump, verified, with its
-    sha256 and metadata."""
+    sha256 and metadata; with BACKUP_STORAGE=s3, then uploaded and read back."""
     from nself.backups.dump import BackupOptions, create_backup, split_names
 
     if include_metadata:
