@@ -79,9 +79,11 @@ CREATE TABLE events (id bigserial, happened_at timestamptz NOT NULL, kind text N
 CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
 CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 CREATE TABLE plain_log (line text, at timestamptz);
+CREATE TABLE profiles (id serial PRIMARY KEY, preferences jsonb NOT NULL DEFAULT '{}',
+                       CHECK (preferences ? 'theme' AND preferences ? 'notifications'));
 """
 RICH_TABLES = ["tenants", "accounts", "projects", "categories", "authors", "books", "eggs",
-               "chickens", "book_categories", "events", "plain_log"]
+               "chickens", "book_categories", "events", "plain_log", "profiles"]
 
 
 def schema(project, text: str) -> None:
@@ -175,6 +177,17 @@ def test_hard_cycle_refused(project):
     assert count(project, "c") == 0
     assert project.run("db", "mock", "--skip", "a,b").code == 0
     assert (count(project, "a"), count(project, "c")) == (0, 100)
+
+
+def test_unsatisfied_check_names_the_way_out(project):
+    """A CHECK mock cannot solve and its rows break is named, with --skip; nothing stays."""
+    schema(project, """CREATE TABLE codes (id serial PRIMARY KEY,
+                                           code text NOT NULL CHECK (code ~ '^[0-9]+$'));
+                       CREATE TABLE other (id serial PRIMARY KEY);""")
+    result = project.run("db", "mock")
+    assert result.code == 1, result
+    assert "cannot solve CHECK codes" in result.err and "--skip codes" in result.err
+    assert count(project, "other") == 0
 
 
 def test_unknown_type_names_column(project):

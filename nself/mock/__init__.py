@@ -13,7 +13,10 @@ from __future__ import annotations
 import random
 import time
 
+import psycopg
+
 from nself.config import Environment
+from nself.errors import OperationFailed
 from nself.guard import Guard
 from nself.pg import connection
 
@@ -38,7 +41,13 @@ def fill_database(env: Environment, guard: Guard, counts: dict[str, int], defaul
             for text in plan.unsolved:
                 warn(f"cannot solve CHECK {text}: rows may violate it (--skip the table if "
                      "they do)")
-            outcome = Loader(conn, plan, seed, progress, bulk=bulk).run()
+            try:
+                outcome = Loader(conn, plan, seed, progress, bulk=bulk).run()
+            except psycopg.errors.CheckViolation as exc:
+                table = exc.diag.table_name or "the table"
+                raise OperationFailed(
+                    f"{connection.describe_error(exc)} Mock could not satisfy this CHECK: leave "
+                    f"the table out with --skip {table}. Nothing was inserted.") from None
         for text in plan.notices:
             warn(text)
     return plan, outcome

@@ -3,6 +3,7 @@
 PostgreSQL prints every check back in one normal form (pg_get_constraintdef); pglast,
 PostgreSQL's own parser, reads it. Solved: `col IN (...)` (printed `= ANY (ARRAY[...])`),
 `col = const`, `col <> const`, comparisons with constants (`>`, `>=`, `<`, `<=`, BETWEEN),
+jsonb keys (`col ? 'k'`, `?&`, `?|`),
 `length(col)` / `char_length(col)` against constants, `col IS NOT NULL`, comparisons of two
 columns (`starts_at < ends_at`), AND of those, and OR (one branch is enough: a branch of
 IS NOT NULL tests is preferred, else the first that solves). Anything else is unsolved:
@@ -38,6 +39,7 @@ class Restriction:
     min_length: int | None = None
     max_length: int | None = None
     not_null: bool = False
+    json_keys: list = field(default_factory=list)     # jsonb `?` / `?&`: keys it must hold
 
     def merge(self, other: Restriction) -> None:
         if other.choices is not None:
@@ -54,6 +56,7 @@ class Restriction:
             self.max_length = min(self.max_length if self.max_length is not None
                                   else other.max_length, other.max_length)
         self.not_null = self.not_null or other.not_null
+        self.json_keys += [k for k in other.json_keys if k not in self.json_keys]
 
 
 def _gt(a, b) -> bool:
@@ -161,6 +164,26 @@ def _comparison(node: ast.A_Expr, value_column) -> Solution:
         if column is None:
             raise Unsolved("BETWEEN")
         solution.restrict(column, Restriction(low=low, high=high))
+        return solution
+    if kind == "AEXPR_OP" and op in ("?", "?&", "?|"):
+        column = _column(node.lexpr, value_column)
+        if column is None:
+            raise Unsolved(f"operator {op}")
+        if op == "?":
+            keys = [_constant(node.rexpr)]
+        else:
+            items = node.rexpr
+            while isinstance(items, ast.TypeCast):
+                items = items.arg
+            if isinstance(items, ast.A_ArrayExpr):
+                keys = [_constant(e) for e in items.elements]
+            elif isinstance(items, ast.A_Const) and isinstance(items.val, ast.String):
+                keys = [k.strip().strip('"') for k in items.val.sval.strip("{}").split(",")]
+            else:
+                raise Unsolved(f"operator {op}")
+            keys = keys[:1] if op == "?|" else keys
+        solution.restrict(column, Restriction(json_keys=[str(k) for k in keys],
+                                              not_null=True))
         return solution
     if kind != "AEXPR_OP" or op not in _FLIP:
         raise Unsolved(f"operator {op}")

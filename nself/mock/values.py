@@ -450,6 +450,10 @@ class Formatted(Values):
     def __init__(self, spec, seed, counter_base=0, kind="json"):
         super().__init__(spec, seed, counter_base)
         self.kind = kind
+        self.json_keys = list(spec.restriction.json_keys) if spec.restriction else []
+
+    def _documents(self, nums: list[int]) -> list[str]:
+        return _documents_for(self.spec.name, self.json_keys, nums)
 
     def text(self, start, n):
         rng = self.rng
@@ -468,9 +472,7 @@ class Formatted(Values):
         if k == "bytea":
             return [f"\\\\x{x:06x}{rng.getrandbits(64):016x}" for x in nums]
         if k in ("json", "jsonb"):
-            words = W.WORDS
-            return [escape(json.dumps({"id": x, "tag": words[x % len(words)],
-                                       "active": bool(x & 1)})) for x in nums]
+            return self._documents(nums)
         if k == "interval":
             return [f"{x % 10000} minutes" for x in nums]
         if k == "point":
@@ -494,6 +496,37 @@ class Formatted(Values):
                 return [f"[{x},{y})" for x, y in zip(a, b, strict=True)]
             return [f'["{x}","{y}")' for x, y in zip(a, b, strict=True)]
         raise UnknownType(k)
+
+
+_JSON_SHAPES = {
+    "preferences": {"theme": ("light", "dark", "system"), "notifications": (True, False),
+                    "language": ("en", "fr", "de", "es")},
+    "settings": {"theme": ("light", "dark"), "notifications": (True, False),
+                 "timezone": ("UTC", "Europe/Paris", "America/New_York")},
+    "address": {"city": W.CITIES, "country": W.COUNTRY_CODES},
+}
+
+
+def _json_value(key: str, x: int):
+    """A plausible value for a JSON key (its name guides it, as for columns)."""
+    low = key.lower()
+    for shape in _JSON_SHAPES.values():
+        if low in shape:
+            options = shape[low]
+            return options[x % len(options)]
+    if low.startswith(("is_", "has_", "enable", "notif", "active", "verified")):
+        return bool(x & 1)
+    if low in ("count", "version", "id", "age", "level", "score", "n"):
+        return x % 100
+    return W.WORDS[x % len(W.WORDS)]
+
+
+def _documents_for(name: str, keys: list[str], nums: list[int]) -> list[str]:
+    shape = _JSON_SHAPES.get(name.lower().removeprefix("user_"))
+    fields = list(shape) if shape else ["id", "tag", "active"]
+    fields += [k for k in keys if k not in fields]
+    return [escape(json.dumps({f: (x if f == "id" else _json_value(f, x >> (3 * i)))
+                               for i, f in enumerate(fields)})) for x in nums]
 
 
 class Arrays(Values):
