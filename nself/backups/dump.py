@@ -178,7 +178,7 @@ def _write_private(path: Path, text: str) -> None:
         raise
 
 
-def _partial_name(final: Path) -> Path:
+def partial_name(final: Path) -> Path:
     """The hidden name a file is written under until it is published."""
     return final.with_name(f".{final.name}.{os.getpid()}{PARTIAL_SUFFIX}")
 
@@ -220,12 +220,12 @@ def create_backup(env, options: BackupOptions, progress: Callable[[int], None] |
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         clean_partials(final.parent)
-        partial = _partial_name(final)
+        partial = partial_name(final)
         os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
         raise _file_error(exc, final.parent, env, bool(options.output)) from None
-    sidecars = [(_partial_name(meta_path(final)), meta_path(final)),
-                (_partial_name(checksum_path(final)), checksum_path(final))]
+    sidecars = [(partial_name(meta_path(final)), meta_path(final)),
+                (partial_name(checksum_path(final)), checksum_path(final))]
     published: list[Path] = []
     try:
         digest = _dump(env, pg_dump, db, partial, fmt, compress, tables, exclude, options,
@@ -241,10 +241,10 @@ def create_backup(env, options: BackupOptions, progress: Callable[[int], None] |
         _write_private(sidecars[0][0], json.dumps(meta, indent=2) + "\n")
         _write_private(sidecars[1][0], f"{digest}  {final.name}\n")
         for hidden, shown in sidecars:
-            _publish(hidden, shown, final)
+            publish(hidden, shown, final)
             published.append(shown)
-        _publish(partial, final, final)
-        _sync_folder(final.parent)
+        publish(partial, final, final)
+        sync_folder(final.parent)
     except OSError as exc:
         _discard(partial, sidecars, published)
         raise _file_error(exc, final.parent, env, bool(options.output)) from None
@@ -318,7 +318,7 @@ def _kind(options: BackupOptions) -> str:
     return "full"
 
 
-def _publish(hidden: Path, shown: Path, dump: Path) -> None:
+def publish(hidden: Path, shown: Path, dump: Path) -> None:
     """Give a finished file its real name, never replacing a backup's file. A checksum or
     metadata file whose dump does not exist is a leftover (a killed nself) and is replaced."""
     for attempt in (1, 2):
@@ -341,7 +341,7 @@ def _publish(hidden: Path, shown: Path, dump: Path) -> None:
         return
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Make the new names durable (best effort: not every file system can fsync a folder)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -391,7 +391,7 @@ class Bucket:
                  say: Callable[[str], None]) -> Path:
         """Fetch `backup` into `folder` (hidden partial files, published only once the
         SHA-256 of what arrived equals the recorded one); return the local path."""
-        from nself.backups.dump import _partial_name, _publish, _sync_folder
+        from nself.backups.dump import partial_name, publish, sync_folder
 
         final = folder / backup.name
         where = self.settings.url(backup.key)
@@ -403,9 +403,9 @@ class Bucket:
                               "only backups it can check. Download it yourself to restore it.")
         say(f"Downloading {where} ({output.size(backup.size_bytes)})...")
         folder.mkdir(parents=True, exist_ok=True)
-        partial = _partial_name(final)
-        sidecars = [(_partial_name(meta_path(final)), meta_path(final)),
-                    (_partial_name(checksum_path(final)), checksum_path(final))]
+        partial = partial_name(final)
+        sidecars = [(partial_name(meta_path(final)), meta_path(final)),
+                    (partial_name(checksum_path(final)), checksum_path(final))]
         published: list[Path] = []
         try:
             digest = hashlib.sha256()
@@ -431,10 +431,10 @@ class Bucket:
             sidecars[0][0].write_text(json.dumps(backup.meta, indent=2) + "\n")
             sidecars[1][0].write_text(f"{backup.sha256}  {final.name}\n")
             for hidden, shown in sidecars:
-                _publish(hidden, shown, final)
+                publish(hidden, shown, final)
                 published.append(shown)
-            _publish(partial, final, final)
-            _sync_folder(folder)
+            publish(partial, final, final)
+            sync_folder(folder)
         except BaseException:
             for path in [partial, *(hidden for hidden, _ in sidecars), *published]:
                 unlink(path)
