@@ -9,11 +9,11 @@ every column to a mock row is indistinguishable from it). The rows are found by 
 they are exactly the rows this transaction wrote.
 
 Large loads (at least BULK_ROWS rows, and at least as many as the table held) drop the
-table's own foreign keys and plain (non-unique) indexes inside the transaction and
-create them again before it commits: the database then checks the foreign keys in one
-join and builds each index in one sort instead of row by row. A rollback restores them
-untouched; unique indexes and constraints always stay, so duplicates are still refused
-as rows arrive.
+table's own foreign keys and its indexes that back no constraint inside the transaction
+and create them again before it commits: the database then checks the foreign keys in
+one join and builds each index in one sort instead of row by row (a unique one checks
+every row's uniqueness as it is built). A rollback restores them untouched; primary keys
+and unique constraints always stay.
 """
 
 from __future__ import annotations
@@ -72,8 +72,10 @@ SELECT r.run_id, r.position, r.table_name, r.key_columns, r.null_first, r.keys_t
 FROM nself.mock_rows r ORDER BY r.run_id DESC, r.position DESC
 """
 OURS = "t.xmin = pg_current_xact_id()::xid"
-# Plain indexes the bulk path may drop and build again: not backing a constraint, not
-# unique, clustered or the replica identity, nothing depending on them, not a partition's.
+# Indexes the bulk path may drop and build again: not backing a constraint (a unique
+# index that backs none is fine: building it checks the uniqueness of every row at once),
+# not clustered or the replica identity, nothing depending on them (a foreign key may
+# reference a unique index), not a partition's.
 DROPPABLE_INDEXES_SQL = """
 SELECT quote_ident(n.nspname) || '.' || quote_ident(ic.relname), pg_get_indexdef(i.indexrelid),
        obj_description(i.indexrelid, 'pg_class'), ts.spcname
@@ -81,7 +83,7 @@ FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
      JOIN pg_namespace n ON n.oid = ic.relnamespace
      JOIN pg_class tc ON tc.oid = i.indrelid
      LEFT JOIN pg_tablespace ts ON ts.oid = ic.reltablespace
-WHERE i.indrelid = %s::regclass AND tc.relkind = 'r' AND NOT i.indisunique
+WHERE i.indrelid = %s::regclass AND tc.relkind = 'r'
   AND NOT i.indisclustered AND NOT i.indisreplident AND i.indisvalid
   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refclassid = 'pg_class'::regclass

@@ -101,7 +101,7 @@ class Values:
     def make(self, start: int, n: int, encode=None, null=NULL) -> list:
         """COPY text fields (NULL is \\N); with `encode`, binary fields made from the
         native values (NULL is `null`): the same rows, the stream consumed the same way."""
-        values = encode(self.native(start, n)) if encode else self.text(start, n)
+        values = self.fields(start, n, encode) if encode else self.text(start, n)
         if self.nulls and self.null_share:
             cut = int(self.null_share * 256)
             values = [null if b < cut else v
@@ -114,6 +114,10 @@ class Values:
     def native(self, start: int, n: int) -> list:
         """Unescaped values (times: seconds since EPOCH); text unless a subclass says."""
         return self.text(start, n)
+
+    def fields(self, start: int, n: int, encode) -> list:
+        """Binary fields for the rows (`encode` turns native values into fields)."""
+        return encode(self.native(start, n))
 
 
 class Choice(Values):
@@ -318,6 +322,9 @@ class Texts(Values):
         self.sentences = None
         self.paragraphs = None
         self.slugs = None
+        self.salts = None
+        self._encode = None     # set while making binary fields straight from pools
+        self._encoded: dict[int, list] = {}
 
     def _sentence_pool(self):
         if self.sentences is None:
@@ -327,6 +334,30 @@ class Texts(Values):
             self.paragraphs = [". ".join(rng.choices(self.sentences, k=rng.randint(2, 5))) + "."
                                for _ in range(1000)]
         return self.sentences
+
+    _POOLED = frozenset({"title", "slug", "paragraph", "sentence", "password_hash",
+                         "country_code", "city", "country", "street", "company", "state", "job",
+                         "color", "currency", "language", "timezone", "status"})
+
+    def fields(self, start, n, encode):
+        """Pool-drawn texts come from pools encoded once (the same draws as `text`)."""
+        if self.spec.unique or self.min_length or self.guide not in self._POOLED:
+            return encode(self.native(start, n))
+        self._encode = encode
+        try:
+            return self.base(start, n)
+        finally:
+            self._encode = None
+
+    def _choose(self, pool, n) -> list:
+        if self._encode is None:
+            return pick(self.rng, pool, n)
+        encoded = self._encoded.get(id(pool))
+        if encoded is None:
+            high = self.max_length
+            encoded = self._encoded[id(pool)] = self._encode(
+                [v[:high] for v in pool] if high is not None else list(pool))
+        return pick(self.rng, encoded, n)
 
     def base(self, start, n) -> list[str]:
         g = self.guide
@@ -347,15 +378,15 @@ class Texts(Values):
                     for (f, s), d in zip(people, domains, strict=True)]
         if g == "title":
             pool = self._sentence_pool()
-            return pick(rng, pool, n)
+            return self._choose(pool, n)
         if g == "slug":
             if self.slugs is None:
                 self.slugs = [s.lower().replace(" ", "-")[:60].rstrip("-")
                               for s in self._sentence_pool()]
-            return pick(rng, self.slugs, n)
+            return self._choose(self.slugs, n)
         if g in ("paragraph", "sentence"):
             self._sentence_pool()
-            return pick(rng, self.paragraphs if g == "paragraph" else self.sentences, n)
+            return self._choose(self.paragraphs if g == "paragraph" else self.sentences, n)
         if g == "url":
             pool = self._sentence_pool()
             return [f"https://example.com/{s[:s.find(' ')].lower()}/{x}" for s, x in zip(
@@ -367,12 +398,14 @@ class Texts(Values):
                     for _ in range(n)]
         if g == "password_hash":
             alphabet = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-            salts = ["$2b$12$" + "".join(rng.choices(alphabet, k=53)) for _ in range(256)]
-            return pick(rng, salts, n)
+            if self.salts is None:
+                self.salts = ["$2b$12$" + "".join(rng.choices(alphabet, k=53))
+                              for _ in range(256)]
+            return self._choose(self.salts, n)
         if g == "token":
             return [f"{rng.getrandbits(128):032x}" for _ in range(n)]
         if g == "country_code":
-            return pick(rng, W.COUNTRY_CODES, n)
+            return self._choose(W.COUNTRY_CODES, n)
         pools = {"city": W.CITIES, "country": W.COUNTRIES, "street": W.STREETS,
                  "company": W.COMPANIES, "state": W.STATES, "job": W.JOBS,
                  "color": ("red", "green", "blue", "black", "white", "orange", "purple"),
@@ -388,7 +421,7 @@ class Texts(Values):
             return [f"{x + 1} {s}" for x, s in zip(numbers(rng, 9999, n), pick(rng, W.STREETS, n),
                                                    strict=True)]
         if pools.get(g):
-            return pick(rng, pools[g], n)
+            return self._choose(pools[g], n)
         return [" ".join(rng.choices(W.WORDS, k=rng.randint(1, 3))) for _ in range(n)]
 
     def text(self, start, n):
