@@ -433,9 +433,7 @@ class RowMaker:
                 plan.notices.append(f"{_short(tp.qualified)}: only {capacity} distinct "
                                     f"({', '.join(cols)}) combinations exist; inserting "
                                     f"{capacity} rows, not {tp.count}")
-                plan_total_shrink = tp.count - capacity
                 tp.count = capacity
-                _ = plan_total_shrink
 
     def _dimensions(self, cols: list[str]) -> dict:
         dims: dict = {}
