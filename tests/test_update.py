@@ -326,3 +326,19 @@ def test_a_teammates_older_migration_is_applied_out_of_order_and_said(project):
     assert result.code == 0, result
     assert "! 003_theirs is older than the newest applied migration" in result.out
     assert applied(project) == ["001", "002", "003", "005"]
+
+
+def test_check_failing_after_a_no_transaction_last_part_says_what_stays(project):
+    """When the last part ran without a transaction, a failed check cannot roll it back:
+    the output says every migration stays applied and offers the backup."""
+    team(project)
+    project.migration("003_check.sql",
+                      "ALTER TABLE users ADD CONSTRAINT id_positive CHECK (id > 0) NOT VALID;",
+                      "ALTER TABLE users DROP CONSTRAINT id_positive;")
+    project.migration("004_index.sql", "CREATE INDEX CONCURRENTLY users_id2 ON users (id);",
+                      "DROP INDEX users_id2;", header="-- nself:no-transaction\n")
+    result = project.run("db", "update")
+    assert result.code == 1 and "id_positive" in result.err
+    assert "Update failed after all 4 migrations were applied" in result.out
+    assert "To restore it: nself db restore backups/local/" in result.out
+    assert applied(project) == ["001", "002", "003", "004"]

@@ -291,7 +291,11 @@ class Update:
         shown = result.backup
         command = restore_command(self.env, shown, self.guard)
         self.tell("")
-        if committed:
+        if committed and committed == result.pending:
+            self.tell(f"Update failed after all {committed} migrations were applied: the last "
+                      "one ran without a transaction, so the failed check could not roll "
+                      "anything back.")
+        elif committed:
             self.tell(f"Update failed: {committed} migration{'s' if committed != 1 else ''} "
                       "of earlier parts stay applied; the part that failed was rolled back.")
         else:
