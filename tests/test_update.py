@@ -342,3 +342,27 @@ def test_check_failing_after_a_no_transaction_last_part_says_what_stays(project)
     assert "Update failed after all 4 migrations were applied" in result.out
     assert "To restore it: nself db restore backups/local/" in result.out
     assert applied(project) == ["001", "002", "003", "004"]
+
+
+def test_sigterm_during_the_transaction_rolls_everything_back(project):
+    """SIGTERM while the transaction runs (a real process): exit 130, no migration applied,
+    the backup and the command that restores it printed."""
+    import signal
+
+    team(project)
+    project.migration("003_slow.sql", "SELECT pg_sleep(30);", "SELECT 1;")
+    child = subprocess.Popen([sys.executable, "-m", "nself", "db", "update"], cwd=project.root,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not project.db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                "current_database() AND query LIKE '%pg_sleep(30)%' AND "
+                                "pid <> pg_backend_pid()"):
+        assert time.monotonic() < deadline and child.poll() is None
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 130, err
+    assert "none of its 3 migrations is applied" in err
+    assert "To restore it: nself db restore backups/local/" in out
+    assert project.db.tables() == []
