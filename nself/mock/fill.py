@@ -377,6 +377,7 @@ class RowMaker:
         self.base = counter_base
         self.fixed: dict[str, list[str]] = {}
         self._escapes: dict[str, list] = {}
+        self._encodes: dict[str, list] = {}
         self.binary = False
         self.encoders: dict = {}
         self.fks: list[tuple[ForeignKey, list[tuple[str, ...]]]] = []
@@ -479,22 +480,36 @@ class RowMaker:
                 cols[d[1]] = [choices[k] for k in idx]
                 done.discard(d[1])
         for fk, keys in self.fks:
-            if not native:
-                keys = self._escaped(fk, keys)
+            keys = self._encoded_keys(fk, keys) if native else self._escaped(fk, keys)
             self._assign(fk, keys, cols, start, n, enumerated.get(("fk", fk.constraint.name)),
                          null)
         for fk in tp.foreign_keys:
             if fk.late:
                 for c in fk.columns:
-                    cols.setdefault(c, [null] * n)
+                    if c not in cols:
+                        cols[c] = [null] * n
+                        done.discard(c)
         for low, high, strict in tp.pairs:  # text only: see ready()
             if low in cols and high in cols:
                 _order_pair(cols[low], cols[high], strict, null)
-        if native:
-            return B.rows([cols[c] if c in done else B.encode(self.encoders[c], cols[c])
+        if native:  # foreign key columns hold encoded keys: only NULLs are left to mark
+            fk_columns = {c for fk, _k in self.fks for c in fk.columns}
+            return B.rows([cols[c] if c in done else
+                           [B.NULL_FIELD if v is None else v for v in cols[c]]
+                           if c in fk_columns else B.encode(self.encoders[c], cols[c])
                            for c in tp.written])
         ordered = [cols[c] for c in tp.written]
         return ("\n".join(map("\t".join, zip(*ordered, strict=True))) + "\n").encode()
+
+    def _encoded_keys(self, fk, keys):
+        """Parent keys as binary fields, encoded once."""
+        cached = self._encodes.get(fk.constraint.name)
+        if cached is None:
+            columns = [B.encode(self.encoders[c], [k[j] for k in keys])
+                       for j, c in enumerate(fk.columns)]
+            cached = list(zip(*columns, strict=True)) if keys else []
+            self._encodes[fk.constraint.name] = cached
+        return cached
 
     def _escaped(self, fk, keys):
         """Parent keys as COPY text (escaped only when a key needs it)."""

@@ -190,8 +190,9 @@ class Uuids(Values):
     counter sits in the timestamp bits, the rest is the column's random stream."""
 
     tails: list[str] | None = None
+    tail_fields: list[bytes] | None = None
 
-    def text(self, start, n):
+    def _tails(self) -> list[str]:
         if self.tails is None:
             rnd = self.rng.getrandbits
             self.tails = []
@@ -199,9 +200,23 @@ class Uuids(Values):
                 lo = 0x8000000000000000 | rnd(62)
                 h = f"{lo:016x}"
                 self.tails.append(f"-7{rnd(12):03x}-{h[:4]}-{h[4:]}")
+        return self.tails
+
+    def text(self, start, n):
+        tails = self._tails()
         first = 0x018CC251F400 + self.counter_base + start  # 2024-01-01 in ms
         return [f"{c >> 16:08x}-{c & 0xFFFF:04x}{t}" for c, t in
-                zip(range(first, first + n), pick(self.rng, self.tails, n), strict=True)]
+                zip(range(first, first + n), pick(self.rng, tails, n), strict=True)]
+
+    def fields(self, start, n, encode):
+        """Binary fields straight from the counter and the tails (the same draws)."""
+        tails = self._tails()
+        if self.tail_fields is None:
+            self.tail_fields = [bytes.fromhex(t.replace("-", "")) for t in tails]
+        first = 0x018CC251F400 + self.counter_base + start
+        heads = map(add, repeat(b"\x00\x00\x00\x10"),
+                    map(int.to_bytes, range(first, first + n), repeat(6)))
+        return list(map(add, heads, pick(self.rng, self.tail_fields, n)))
 
 
 class Times(Values):
