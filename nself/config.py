@@ -66,7 +66,10 @@ def canonical_env_name(name: str) -> str:
 # may have meant it (up to the last `@`); `key=value` passwords too.
 _URL_PASSWORDS = (
     re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:([^@/]*)@"),
-    re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:/*)?[^:@/]*:(.*)@"),
+    # a password holding an unencoded / or @ (up to the last @)
+    re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*[^:@/]*:(.*)@"),
+    # no scheme at all (user:password@host); never a scheme's own colon
+    re.compile(r"^(?![A-Za-z][A-Za-z0-9+.-]*:/)[^:@/]*:(.*)@"),
 )
 _KEYWORD_PASSWORD = re.compile(r"""(?i)\bpassword\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&]*)""")
 
@@ -100,7 +103,7 @@ def url_secrets(url: str) -> set[str]:
 
 def mask_url(url: str) -> str:
     """`url` with its password replaced by `***`, safe to print; never raises."""
-    match = _URL_PASSWORDS[1].match(url)
+    match = _URL_PASSWORDS[1].match(url) or _URL_PASSWORDS[2].match(url)
     if match and match.group(1):
         url = url[:match.start(1)] + "***" + url[match.end(1):]
     return _KEYWORD_PASSWORD.sub(lambda m: m.group(0)[:m.start(1) - m.start(0)] + "***", url)
@@ -251,14 +254,15 @@ class Environment:
         return cls(name=name, root=root, settings=settings)
 
     def secrets(self) -> set[str]:
-        """The configured passwords, in every form they may be shown (never print these)."""
+        """The configured passwords, secret keys and tokens (AWS_SECRET_ACCESS_KEY,
+        AWS_SESSION_TOKEN, ...), in every form they may be shown (never print these)."""
         found: set[str] = set()
         for key, value in self.settings.items():
             if not value:
                 continue
             if key == "DATABASE_URL":
                 found |= url_secrets(value)
-            elif "PASSWORD" in key.upper():
+            elif any(word in key.upper() for word in ("PASSWORD", "SECRET", "TOKEN")):
                 found.add(value)
                 found.add(quote(value, safe=""))
         return found

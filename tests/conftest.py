@@ -22,7 +22,7 @@ from nself.config import Database
 REPO = Path(__file__).resolve().parent.parent
 EXTERNAL_URL = os.environ.get("NSELF_TEST_EXTERNAL_URL")
 BACKENDS = ["embedded"] + (["external"] if EXTERNAL_URL else [])
-ISOLATED_PREFIXES = ("NSELF_", "PG", "BACKUP_")
+ISOLATED_PREFIXES = ("NSELF_", "PG", "BACKUP_", "AWS_")
 ISOLATED_NAMES = ("ENV", "DATABASE_URL")
 
 

@@ -50,3 +50,21 @@ def test_malformed_url_errors_never_show_the_password(password, scheme, encode, 
         parse_database_url(url)
     except ConfigError as exc:
         assert password not in str(exc) and shown not in str(exc)
+
+
+def test_a_url_without_password_has_no_secret():
+    """Nothing of a password-less URL is masked (the scheme's own colon is not a password
+    separator: 'postgresql:***@host' was a bug)."""
+    from nself.config import url_secrets
+
+    assert url_secrets("postgresql://postgres@127.0.0.1:5432/x") == set()
+    assert mask_url("postgresql://postgres@127.0.0.1:5432/x") == \
+        "postgresql://postgres@127.0.0.1:5432/x"
+    assert url_secrets("user:pw@host") == {"pw"}
+
+
+def test_secret_keys_and_tokens_are_secrets(tmp_path):
+    env = Environment.load(tmp_path, {"AWS_SECRET_ACCESS_KEY": "s3cr3t-key",
+                                      "AWS_SESSION_TOKEN": "tok-123", "AWS_REGION": "eu"})
+    assert {"s3cr3t-key", "tok-123"} <= env.secrets()
+    assert "eu" not in env.secrets()
