@@ -11,9 +11,10 @@ measured in the same run on the same database:
            and introspection included), and the library call again for where time goes;
 - mock, row by row: the same without the bulk path (indexes and foreign keys kept).
 
-The guides' schema: users and posts with uuid keys (gen_random_uuid() defaults), a unique
-email and a unique slug, two enum columns, the posts -> users foreign key, seven plain
-indexes and the updated_at trigger. Each method starts from empty tables and commits;
+The guides' schema, as the repo's migrations 001 and 002 write it: users and posts with
+uuid keys (gen_random_uuid() defaults), a unique email (constraint) and a unique slug
+(index), two enum columns, the posts -> users foreign key, five more indexes and the
+updated_at triggers. Each method starts from empty tables and commits;
 a CHECKPOINT runs before each so none pays for another's dirty pages.
 
     python bench/bench_mock.py [--url postgresql://postgres@127.0.0.1:5432/postgres]
@@ -40,48 +41,14 @@ from nself.mock.fill import Loader  # noqa: E402
 from nself.mock.plan import build  # noqa: E402
 from nself.schema.introspect import introspect  # noqa: E402
 
-SCHEMA = """
-CREATE TYPE user_role AS ENUM ('admin', 'moderator', 'user', 'guest');
-CREATE TYPE post_status AS ENUM ('draft', 'published', 'archived');
-CREATE TABLE users (
-  id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-  email VARCHAR(255) NOT NULL UNIQUE,
-  password_hash TEXT NOT NULL,
-  display_name VARCHAR(100),
-  avatar_url TEXT,
-  role user_role DEFAULT 'user',
-  email_verified BOOLEAN DEFAULT FALSE,
-  created_at TIMESTAMPTZ DEFAULT NOW(),
-  updated_at TIMESTAMPTZ DEFAULT NOW()
-);
-CREATE INDEX idx_users_email ON users(email);
-CREATE INDEX idx_users_role ON users(role);
-CREATE INDEX idx_users_created_at ON users(created_at);
-CREATE OR REPLACE FUNCTION trigger_set_timestamp() RETURNS TRIGGER AS $$
-BEGIN
-  NEW.updated_at = NOW();
-  RETURN NEW;
-END;
-$$ LANGUAGE plpgsql;
-CREATE TRIGGER set_users_timestamp BEFORE UPDATE ON users
-  FOR EACH ROW EXECUTE FUNCTION trigger_set_timestamp();
-CREATE TABLE posts (
-  id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-  user_id UUID NOT NULL REFERENCES users(id),
-  title VARCHAR(255) NOT NULL,
-  slug VARCHAR(255) NOT NULL,
-  content TEXT,
-  excerpt TEXT,
-  status post_status DEFAULT 'draft',
-  published_at TIMESTAMPTZ,
-  created_at TIMESTAMPTZ DEFAULT NOW(),
-  updated_at TIMESTAMPTZ DEFAULT NOW()
-);
-CREATE UNIQUE INDEX posts_slug_key ON posts(slug);
-CREATE INDEX idx_posts_user_id ON posts(user_id);
-CREATE INDEX idx_posts_status ON posts(status);
-CREATE INDEX idx_posts_published_at ON posts(published_at);
-"""
+
+def guides_schema() -> str:
+    """The guides' users and posts, as the repo's own first two migrations write them."""
+    from nself.migrations.files import read_folder
+
+    return "\n".join(m.sections.up.text for m in read_folder(REPO / "migrations")[:2])
+
+
 EMPTY = "TRUNCATE posts, users; DELETE FROM nself.mock_runs; DELETE FROM nself.mock_counters"
 
 # The server makes its rows: values as close to mock's as SQL makes them cheaply.
@@ -144,15 +111,14 @@ def naive(conn: psycopg.Connection, rows: int) -> float:
 # The same trick as mock's bulk path, by hand, for a fair second look at the server alone.
 DROP_FOR_BULK = """
 ALTER TABLE posts DROP CONSTRAINT posts_user_id_fkey;
-DROP INDEX idx_users_email, idx_users_role, idx_users_created_at, posts_slug_key,
-           idx_posts_user_id, idx_posts_status, idx_posts_published_at
+DROP INDEX idx_users_role, idx_users_created_at, idx_posts_slug, idx_posts_user_id,
+           idx_posts_status, idx_posts_published_at
 """
 REBUILD_AFTER_BULK = """
 SET LOCAL maintenance_work_mem = '256MB';
-CREATE INDEX idx_users_email ON users(email);
 CREATE INDEX idx_users_role ON users(role);
 CREATE INDEX idx_users_created_at ON users(created_at);
-CREATE UNIQUE INDEX posts_slug_key ON posts(slug);
+CREATE UNIQUE INDEX idx_posts_slug ON posts(slug);
 CREATE INDEX idx_posts_user_id ON posts(user_id);
 CREATE INDEX idx_posts_status ON posts(status);
 CREATE INDEX idx_posts_published_at ON posts(published_at);
@@ -210,7 +176,7 @@ def main() -> None:
     total = args.users + args.posts
     try:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(SCHEMA)
+            conn.execute(guides_schema())
             from nself.mock.fill import ensure_tables
             ensure_tables(conn)
 

@@ -10,39 +10,19 @@ import sys
 import time
 
 import pytest
+from conftest import REPO
 
 from nself.mock import checks
 
-GUIDES = """
-CREATE TYPE user_role AS ENUM ('admin', 'moderator', 'user', 'guest');
-CREATE TYPE post_status AS ENUM ('draft', 'published', 'archived');
-CREATE TABLE users (
-  id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-  email VARCHAR(255) NOT NULL UNIQUE,
-  password_hash TEXT NOT NULL,
-  display_name VARCHAR(100),
-  avatar_url TEXT,
-  role user_role DEFAULT 'user',
-  email_verified BOOLEAN DEFAULT FALSE,
-  created_at TIMESTAMPTZ DEFAULT NOW(),
-  updated_at TIMESTAMPTZ DEFAULT NOW()
-);
-CREATE INDEX idx_users_role ON users(role);
-CREATE TABLE posts (
-  id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-  user_id UUID NOT NULL REFERENCES users(id),
-  title VARCHAR(255) NOT NULL,
-  slug VARCHAR(255) NOT NULL,
-  content TEXT,
-  excerpt TEXT,
-  status post_status DEFAULT 'draft',
-  published_at TIMESTAMPTZ,
-  created_at TIMESTAMPTZ DEFAULT NOW(),
-  updated_at TIMESTAMPTZ DEFAULT NOW()
-);
-CREATE UNIQUE INDEX posts_slug ON posts(slug);
-CREATE INDEX posts_user_id ON posts(user_id);
-"""
+
+def guides_schema() -> str:
+    """The guides' users and posts, as the repo's own first two migrations write them."""
+    from nself.migrations.files import read_folder
+
+    return "\n".join(m.sections.up.text for m in read_folder(REPO / "migrations")[:2])
+
+
+GUIDES = guides_schema()
 
 RICH = """
 CREATE DOMAIN us_zip AS text CHECK (VALUE ~ '^[0-9]{5}$');
