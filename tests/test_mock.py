@@ -144,6 +144,50 @@ def test_every_hard_case(project):
         assert count(project, table) == 0, table
 
 
+EDGES = """
+CREATE SCHEMA app;
+CREATE TYPE app.color AS ENUM ('red', 'green');
+CREATE DOMAIN int_list AS integer[];
+CREATE TABLE only_id (id serial PRIMARY KEY);
+CREATE TABLE "My Table" ("Full Name" text, "ID" int PRIMARY KEY, "firstName" text);
+CREATE TABLE app.items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                        owner int REFERENCES "My Table" ("ID"), colors app.color[],
+                        flag boolean UNIQUE);
+CREATE TABLE types (m money, iv interval, t time, tz timetz, ts tsvector, p point,
+  mac macaddr, c cidr, b bit(3), vb varbit(5), r8 int8range, nr numrange, dr daterange,
+  n numeric, re real, d double precision, s smallint CHECK (s BETWEEN -5 AND 5), ch char(1),
+  qc "char", tags text[], nums integer[], ids uuid[], js jsonb[], dates date[], il int_list,
+  code varchar(3) UNIQUE);
+CREATE TABLE bookings (id serial PRIMARY KEY, room int NOT NULL, during tstzrange NOT NULL,
+                       EXCLUDE USING gist (room WITH =, during WITH &&));
+CREATE TABLE listed (id serial, region text NOT NULL, PRIMARY KEY (id, region))
+  PARTITION BY LIST (region);
+CREATE TABLE listed_eu PARTITION OF listed FOR VALUES IN ('eu', 'uk');
+CREATE TABLE listed_us PARTITION OF listed FOR VALUES IN ('us');
+CREATE TABLE refs_unique (id serial PRIMARY KEY, item_flag boolean REFERENCES app.items (flag));
+"""
+
+
+def test_types_names_and_small_keys(project):
+    """Every built-in type family, quoted and camelCase names, another schema, an exclusion
+    constraint, LIST partitions, a table of defaults only; a unique boolean holds 2 rows."""
+    schema(project, "CREATE EXTENSION IF NOT EXISTS btree_gist;" + EDGES)
+    result = project.run("db", "mock", "--count", "40")
+    assert result.code == 0, result
+    assert "only 2 distinct (flag) combinations" in result.err
+    assert "cannot solve" not in result.err
+    for table, rows in [("only_id", 40), ('"My Table"', 40), ("app.items", 2), ("types", 40),
+                        ("bookings", 40), ("listed", 40), ("refs_unique", 40)]:
+        assert count(project, table) == rows, table
+    db = project.db
+    assert db.scalar("SELECT count(*) FROM listed_us") > 0
+    assert db.scalar("""SELECT count(*) FROM "My Table" WHERE "firstName" !~ '^[A-Z][a-z]+$'
+                        AND "firstName" IS NOT NULL""") == 0
+    assert db.scalar("SELECT count(DISTINCT code) FROM types") == 40
+    assert project.run("db", "mock", "--clear").code == 0
+    assert count(project, "types") + count(project, "app.items") == 0
+
+
 def test_hard_cycle_refused(project):
     """A cycle of NOT NULL, non-deferrable FKs is an error naming the tables; nothing goes in."""
     schema(project, """
@@ -166,7 +210,7 @@ def test_unsatisfied_check_names_the_way_out(project):
                        CREATE TABLE other (id serial PRIMARY KEY);""")
     result = project.run("db", "mock")
     assert result.code == 1, result
-    assert "cannot solve CHECK codes" in result.err and "--skip codes" in result.err
+    assert "cannot solve constraint codes" in result.err and "--skip codes" in result.err
     assert count(project, "other") == 0
 
 

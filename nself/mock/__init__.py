@@ -39,15 +39,15 @@ def fill_database(env: Environment, guard: Guard, counts: dict[str, int], defaul
             schema = introspect(conn)
             plan = build(schema, counts, default, skip, seed, keep_defaults)
             for text in plan.unsolved:
-                warn(f"cannot solve CHECK {text}: rows may violate it (--skip the table if "
-                     "they do)")
+                warn(f"cannot solve constraint {text}: rows may violate it (--skip the table "
+                     "if they do)")
             try:
                 outcome = Loader(conn, plan, seed, progress, bulk=bulk).run()
-            except psycopg.errors.CheckViolation as exc:
-                table = exc.diag.table_name or "the table"
+            except psycopg.IntegrityError as exc:
+                table = exc.diag.table_name or "TABLE"
                 raise OperationFailed(
-                    f"{connection.describe_error(exc)} Mock could not satisfy this CHECK: leave "
-                    f"the table out with --skip {table}. Nothing was inserted.") from None
+                    f"{connection.describe_error(exc)} Mock could not satisfy this constraint: "
+                    f"leave the table out with --skip {table}. Nothing was inserted.") from None
         for text in plan.notices:
             warn(text)
     return plan, outcome

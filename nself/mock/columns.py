@@ -65,8 +65,13 @@ _LATER_TIMES = {"updated_at": 90 * 86400, "modified_at": 90 * 86400,
 _BIRTH = re.compile(r"(birth_?(date|day)|dob|date_of_birth)")
 
 
+def _words(name: str) -> str:
+    """A column name as lower-case words joined by _: "firstName", "First Name" -> first_name."""
+    return re.sub(r"[\s\-]+", "_", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)).lower()
+
+
 def text_guide(name: str) -> str:
-    low = name.lower()
+    low = _words(name)
     for pattern, guide in _TEXT_GUIDES:
         if re.fullmatch(pattern, low):
             return guide
@@ -74,7 +79,7 @@ def text_guide(name: str) -> str:
 
 
 def number_range(name: str) -> tuple[int, int] | None:
-    low = name.lower()
+    low = _words(name)
     for pattern, bounds in _NUMBER_GUIDES:
         if re.fullmatch(pattern, low):
             return bounds

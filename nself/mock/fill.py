@@ -352,7 +352,7 @@ def _key_expression(key_columns: list[str] | None) -> sql.Composable:
     if key_columns:
         return sql.SQL("ROW({})::text").format(sql.SQL(", ").join(
             sql.SQL("t.{}").format(sql.Identifier(c)) for c in key_columns))
-    return sql.SQL("t::text")
+    return sql.SQL("ROW(t.*)::text")  # not t::text: a column named t would win
 
 
 def _regclass(qualified: str) -> str:

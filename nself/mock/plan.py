@@ -292,9 +292,26 @@ def _components_cyclic(edges: dict[str, list[ForeignKey]]) -> bool:
     return False
 
 
+def _exclusion_columns(table: Table, definition: str) -> list[str] | None:
+    """The columns of an exclusion constraint of `=` and `&&` items, the `&&` ones first
+    (counter-made ranges never overlap, which satisfies it); None for any other."""
+    body = re.search(r"\((.*)\)", definition, re.S)
+    if body is None or " WHERE " in definition.upper():
+        return None
+    overlaps, equals = [], []
+    for item in body.group(1).split(","):
+        m = re.fullmatch(r'\s*("[^"]+"|\w+)\s+WITH\s+(&&|=)\s*', item)
+        if m is None or table.column(m.group(1).strip('"')) is None:
+            return None
+        (overlaps if m.group(2) == "&&" else equals).append(m.group(1).strip('"'))
+    return overlaps + equals if overlaps else None
+
+
 def _unique_sets(table: Table) -> list[list[str]]:
     names = {c.name for c in table.columns}
     sets = [list(c.columns) for c in table.constraints if c.kind in ("p", "u") and c.columns]
+    sets += [cols for c in table.constraints if c.kind == "x"
+             for cols in [_exclusion_columns(table, c.definition)] if cols]
     for index in table.indexes:
         if not index.unique:
             continue
@@ -320,7 +337,7 @@ def _columns(schema: Schema, tp: TablePlan, plan: Plan, seed: int,
                 solution.update(checks.solve(con.definition))
             except checks.Unsolved:
                 plan.unsolved.append(f"{_short(table.qualified)}: {con.name} {con.definition}")
-        elif con.kind == "x":
+        elif con.kind == "x" and _exclusion_columns(table, con.definition) is None:
             plan.unsolved.append(f"{_short(table.qualified)}: {con.name} {con.definition}")
     _partition_bounds(schema, table, solution, plan)
     tp.pairs = solution.pairs

@@ -533,13 +533,21 @@ class Formatted(Values):
             return [f"<note>{words[x % 971]}</note>" for x in nums]
         if k == "money":
             return [f"{x % 100000 / 100:.2f}" for x in nums]
+        # unique ranges never overlap (an exclusion constraint `WITH &&` holds too)
         if k in ("int4range", "int8range", "numrange"):
+            if unique:
+                return [f"[{x * 100},{x * 100 + 1 + x % 99})" for x in nums]
             return [f"[{x},{x + 1 + x % 100})" for x in nums]
         if k in ("daterange", "tsrange", "tstzrange"):
             kind = {"daterange": "date", "tsrange": "timestamp"}.get(k, "timestamptz")
-            lows = [x % 3650 * 86400 + x % 86400 for x in nums]
+            if unique:
+                lows = [x * 2 * 86400 for x in nums]
+                highs = [low + 86400 for low in lows]
+            else:
+                lows = [x % 730 * 86400 + x % 86400 for x in nums]
+                highs = [x + 86400 * (1 + x % 30) for x in lows]
             a = format_moments(lows, kind)
-            b = format_moments([x + 86400 * (1 + x % 30) for x in lows], kind)
+            b = format_moments(highs, kind)
             if kind == "date":
                 return [f"[{x},{y})" for x, y in zip(a, b, strict=True)]
             return [f'["{x}","{y}")' for x, y in zip(a, b, strict=True)]
