@@ -99,6 +99,17 @@ def test_guides_schema(project):
     assert db.scalar("SELECT min(length(content)) FROM posts") > 20
 
 
+def test_help_and_flag_forms(project):
+    """--help still helps; `--users=3` and `--users 3` are the same; --rows merges."""
+    schema(project, GUIDES)
+    helped = project.run("db", "mock", "--help")
+    assert helped.code == 0 and "--keep-defaults" in helped.out, helped
+    result = project.run("db", "mock", "--users=3", "--posts", "4", "--rows", "users=5",
+                         "--count", "0")
+    assert result.code == 0, result
+    assert (count(project, "users"), count(project, "posts")) == (3, 4)
+
+
 def test_invoke_form_and_default_count(project):
     """`--rows users=3,posts=4` is the invoke form; other tables get --count rows."""
     schema(project, GUIDES + "CREATE TABLE notes (body text);")
@@ -301,6 +312,17 @@ def test_blocked_outside_local(project, monkeypatch):
     result = project.run("db", "mock")
     assert result.code == 3 and "recorded as production" in result.err, result
     assert count(project, "users") == 0
+
+
+def test_too_many_for_a_short_unique_column(project):
+    """A unique varchar(2) cannot hold 1,000 values: exit 2 naming it, nothing inserted."""
+    schema(project, "CREATE TABLE codes (code varchar(2) PRIMARY KEY);"
+                    "CREATE TABLE other (id serial PRIMARY KEY);")
+    result = project.run("db", "mock", "--codes", "1000")
+    assert result.code == 2, result
+    assert "codes: code holds 2 characters" in result.err and "--skip codes" in result.err
+    assert count(project, "other") + count(project, "codes") == 0
+    assert project.run("db", "mock", "--codes", "200").code == 0
 
 
 @pytest.mark.parametrize("argv, message", [

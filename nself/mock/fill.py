@@ -241,7 +241,14 @@ class Loader:
                     for start in range(0, tp.count, CHUNK_ROWS):
                         n = min(CHUNK_ROWS, tp.count - start)
                         t0 = time.perf_counter()
-                        data = maker.chunk(start, n)
+                        try:
+                            data = maker.chunk(start, n)
+                        except V.Unmakeable as exc:
+                            raise UsageError(
+                                f"{_short(tp.qualified)}: {exc}. Ask for fewer rows "
+                                f"(--rows {_short(tp.qualified)}=N) or leave the table out "
+                                f"(--skip {_short(tp.qualified)}). Nothing was inserted."
+                            ) from None
                         self.timings["generate"] += time.perf_counter() - t0
                         copy.write(data)
                         self._advance(n)

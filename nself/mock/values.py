@@ -40,6 +40,10 @@ class UnknownType(Exception):
     """A column type mock cannot make values for."""
 
 
+class Unmakeable(Exception):
+    """A column cannot take as many distinct values as the count asks for."""
+
+
 def escape(text: str) -> str:
     """`text` as a COPY text field."""
     return text.translate(_COPY_ESCAPES)
@@ -444,19 +448,26 @@ class Texts(Values):
         high, low = self.max_length, self.min_length
         if self.spec.unique:
             first = self.counter_base + start
-            tags = map(("{:x}" if self.guide in ("email", "username") else "-{:x}").format,
-                       range(first, first + n))
+            digits = len(f"{first + n:x}")
+            if high is not None and digits > high:
+                raise Unmakeable(f"{self.spec.name} holds {high} characters: too few for "
+                                 f"{first + n:,} unique values")
+            if self.guide in ("email", "username"):
+                form = "{:x}"
+            elif high is not None and digits + 1 > high:
+                form = f"{{:0{digits}x}}"  # no room for the dash: a fixed width instead
+            else:
+                form = "-{:x}"
+            tags = map(form.format, range(first, first + n))
             if self.guide == "email":  # the counter goes before the @
                 values = list(map(str.replace, values, repeat("@"), map(add, tags,
                                                                         repeat("@"))))
-                if high is not None and max(map(len, values)) > high:
-                    values = [v[-high:] for v in values]
             else:
                 values = list(map(add, values, tags))
-                if high is not None and max(map(len, values)) > high:
-                    width = len(f"-{first + n:x}")
-                    values = [v if len(v) <= high else v[:max(high - width, 0)] + v[-width:]
-                              for v in values]
+            if high is not None and max(map(len, values)) > high:
+                width = len(form.format(first + n))
+                values = [v if len(v) <= high else v[:max(high - width, 0)] + v[-width:]
+                          for v in values]
         elif high is not None:
             values = [v[:high] for v in values]
         if low:

@@ -75,10 +75,14 @@ def mock(c, rows=None, count=100, seed=None, clear=False, skip=None, keep_defaul
                 "nself db mock --clear")
 
 
+# invoke's own flags after a task name (`nself db mock --help`) are not table names
+INVOKE_FLAGS = {"help"}
+
+
 def named_counts(words: list[str]) -> list[str]:
     """The guides' `--users 100 --posts=500` -> `--rows users=100,posts=500` (any word that
     is not one of mock's own flags names a table); the `nself` front end calls this."""
-    known = {n for arg in mock.get_arguments() for n in arg.names}
+    known = {n for arg in mock.get_arguments() for n in arg.names} | INVOKE_FLAGS
     out: list[str] = []
     pairs: list[str] = []
     j = 0
