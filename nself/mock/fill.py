@@ -143,6 +143,8 @@ class Loader:
         started = time.perf_counter()
         conn = self.conn
         ensure_tables(conn)
+        # one run at a time: a second one waits here, then counts on from the first's counters
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('nself db mock'))")
         bases = dict(conn.execute(COUNTERS_SQL).fetchall())
         run_id = conn.execute(NEW_RUN_SQL, (self.seed,)).fetchone()[0]
         if self.plan.deferred:
