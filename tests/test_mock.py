@@ -375,7 +375,8 @@ def test_progress_on_terminal(project):
     schema(project, GUIDES)
     result = run_on_terminal(project.root, "db", "mock", "--users", "30000", "--posts", "0")
     assert result.code == 0, result
-    assert "rows/s" in result.out and "Inserted 30,000 rows" in result.out
+    assert "Inserting (" in result.out and "rows/s)" in result.out, result.out[-500:]
+    assert "Inserted 30,000 rows" in result.out
 
 
 @pytest.mark.parametrize("definition, column, expected", [
