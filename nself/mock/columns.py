@@ -34,7 +34,7 @@ _TEXT_GUIDES = [
     (r".*(url|website|homepage|link|href)", "url"),
     (r".*(phone|mobile|fax)(_number)?", "phone"),
     (r"(content|body|bio|about|description|text|notes?|comment|message|details)", "paragraph"),
-    (r"(excerpt|summary|tagline|caption|teaser|headline)", "sentence"),
+    (r"(excerpt|summary|tagline|caption|teaser)", "sentence"),
     (r".*password.*|.*_hash|hash", "password_hash"),
     (r".*(token|secret|api_?key|nonce)", "token"),
     (r"country_?(code|iso)", "country_code"), (r"country(_name)?", "country"),
@@ -188,6 +188,8 @@ def make_values(spec: V.Spec, seed: int, counter_base: int, people: V.People,
                 low, high = g_low, g_high
             else:
                 high = min(high, low + 10000)
+        if low > high:
+            raise V.UnknownType("its type and CHECKs allow no value")
         return V.Integers(spec, seed, counter_base, low=low, high=high)
     if base == "numeric" or base in ("real", "double precision"):
         precision, scale = (spec.mods + (0,))[:2] if spec.mods else (None, 2)
@@ -203,6 +205,8 @@ def make_values(spec: V.Spec, seed: int, counter_base: int, people: V.People,
                 low, high = g_low, g_high
         elif low < 0 <= high:
             low = Decimal(0)
+        if low > high:
+            raise V.UnknownType("its type and CHECKs allow no value")
         if base == "numeric":
             return V.Decimals(spec, seed, counter_base, low=low, high=high, scale=scale)
         return V.Floats(spec, seed, counter_base, low=float(low), high=float(high))

@@ -439,11 +439,23 @@ class RowMaker:
             capacity = 1
             for size in self._dimensions(cols).values():
                 capacity *= size
-            if capacity < tp.count:
+            left = max(capacity - self._offset(cols), 0)
+            if left < tp.count:
                 plan.notices.append(f"{_short(tp.qualified)}: only {capacity} distinct "
-                                    f"({', '.join(cols)}) combinations exist; inserting "
-                                    f"{capacity} rows, not {tp.count}")
-                tp.count = capacity
+                                    f"({', '.join(cols)}) combinations exist, {left} of them "
+                                    f"unused by earlier runs; inserting {left} rows, not "
+                                    f"{tp.count}")
+                tp.count = left
+
+    def _offset(self, cols: list[str]) -> int:
+        """Where the enumeration of a unique set starts: after earlier runs' combinations,
+        unless its parents' keys already leave out the used ones (a key of exactly one
+        foreign key)."""
+        fks = [fk for fk, _k in self.fks if set(fk.columns) & set(cols)]
+        if fks and all(fk.unique_with_existing for fk in fks) and all(
+                c in {x for fk in fks for x in fk.columns} for c in cols):
+            return 0
+        return self.base
 
     def _dimensions(self, cols: list[str]) -> dict:
         dims: dict = {}
@@ -476,7 +488,8 @@ class RowMaker:
         for sets in tp.enumerate_sets:
             dims = self._dimensions(sets)
             digits: dict = {d: [] for d in dims}
-            for i in range(start + self.base, start + self.base + n):
+            offset = self._offset(sets)
+            for i in range(start + offset, start + offset + n):
                 for d, size in dims.items():
                     i, r = divmod(i, size) if size else (i, 0)
                     digits[d].append(r)
