@@ -30,7 +30,7 @@ from nself.mock import binary as B
 from nself.mock import columns as C
 from nself.mock import values as V
 from nself.mock.plan import ForeignKey, Plan, TablePlan
-from nself.pg import meta
+from nself.pg import catalog, meta
 
 CHUNK_ROWS = 20_000
 BULK_ROWS = 20_000
@@ -72,35 +72,6 @@ SELECT r.run_id, r.position, r.table_name, r.key_columns, r.null_first, r.keys_t
 FROM nself.mock_rows r ORDER BY r.run_id DESC, r.position DESC
 """
 OURS = "t.xmin = pg_current_xact_id()::xid"
-# Indexes the bulk path may drop and build again: not backing a constraint (a unique
-# index that backs none is fine: building it checks the uniqueness of every row at once),
-# not clustered or the replica identity, nothing depending on them (a foreign key may
-# reference a unique index), not a partition's.
-DROPPABLE_INDEXES_SQL = """
-SELECT quote_ident(n.nspname) || '.' || quote_ident(ic.relname), pg_get_indexdef(i.indexrelid),
-       obj_description(i.indexrelid, 'pg_class'), ts.spcname
-FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-     JOIN pg_namespace n ON n.oid = ic.relnamespace
-     JOIN pg_class tc ON tc.oid = i.indrelid
-     LEFT JOIN pg_tablespace ts ON ts.oid = ic.reltablespace
-WHERE i.indrelid = %s::regclass AND tc.relkind = 'r'
-  AND NOT i.indisclustered AND NOT i.indisreplident AND i.indisvalid
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refclassid = 'pg_class'::regclass
-                  AND d.refobjid = i.indexrelid)
-  AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
-ORDER BY 1
-"""
-DROPPABLE_FKS_SQL = """
-SELECT k.conname, pg_get_constraintdef(k.oid), obj_description(k.oid, 'pg_constraint')
-FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
-WHERE k.conrelid = %s::regclass AND k.contype = 'f' AND c.relkind = 'r'
-  AND k.conparentid = 0 AND k.convalidated AND NOT k.condeferrable AND k.conname = ANY(%s)
-ORDER BY 1
-"""
-ESTIMATE_SQL = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass"
-
-
 def ident(qualified: str) -> sql.Composable:
     schema, _, name = qualified.partition(".")
     return sql.Identifier(schema, name)
@@ -275,7 +246,7 @@ class Loader:
         if tp.count < BULK_ROWS:
             return []
         conn = self.conn
-        estimate = conn.execute(ESTIMATE_SQL, (_regclass(tp.qualified),)).fetchone()[0]
+        estimate = conn.execute(catalog.ESTIMATE_SQL, (_regclass(tp.qualified),)).fetchone()[0]
         if estimate > tp.count:
             return []
         names = [fk.constraint.name for fk in tp.foreign_keys if not fk.late and not fk.deferred]
@@ -283,7 +254,7 @@ class Loader:
         try:
             with conn.transaction():
                 for name, definition, comment in conn.execute(
-                        DROPPABLE_FKS_SQL, (_regclass(tp.qualified), names)).fetchall():
+                        catalog.DROPPABLE_FKS_SQL, (_regclass(tp.qualified), names)).fetchall():
                     conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
                         ident(tp.qualified), sql.Identifier(name)))
                     back.append(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
@@ -292,7 +263,7 @@ class Loader:
                         back.append(sql.SQL("COMMENT ON CONSTRAINT {} ON {} IS {}").format(
                             sql.Identifier(name), ident(tp.qualified), sql.Literal(comment)))
                 for name, definition, comment, space in conn.execute(
-                        DROPPABLE_INDEXES_SQL, (_regclass(tp.qualified),)).fetchall():
+                        catalog.DROPPABLE_INDEXES_SQL, (_regclass(tp.qualified),)).fetchall():
                     conn.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
                     text = definition + (f" TABLESPACE {sql.Identifier(space).as_string(conn)}"
                                          if space else "")

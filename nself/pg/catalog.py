@@ -790,3 +790,69 @@ ORDER BY 1
 def not_valid_constraints(conn: psycopg.Connection) -> list[str]:
     """`schema.table constraint` of every user constraint still marked NOT VALID."""
     return [r[0] for r in conn.execute(NOT_VALID_CONSTRAINTS_SQL).fetchall()]
+
+
+# -- Seeds (nself.seeds): rows changed per table, sequences to catch up after a file --------
+# Per user table (partitions rolled up to their root): rows inserted, updated, deleted in
+# this transaction so far (plus this session's unflushed earlier ones: take differences).
+TABLE_CHANGES_SQL = f"""
+SELECT s.relid::oid::bigint, n.nspname, c.relname, s.n_tup_ins, s.n_tup_upd, s.n_tup_del
+FROM pg_stat_xact_user_tables s
+     JOIN pg_class c ON c.oid = coalesce(pg_partition_root(s.relid), s.relid)
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0
+  AND {USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}
+"""
+# Sequences owned (serial: 'a', identity: 'i') by an integer column of the given tables or
+# of their ancestors, in user schemas. (It takes a parameter: the predicates' `%` doubled.)
+_USER_TABLE_WHERE = f"{USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}".replace("%", "%%")
+OWNED_SEQUENCES_SQL = f"""
+SELECT sc.oid::bigint, sn.nspname, sc.relname, n.nspname, c.relname, a.attname,
+       q.seqincrement, q.seqmin, q.seqmax
+FROM pg_depend d
+     JOIN pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
+     JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+     JOIN pg_sequence q ON q.seqrelid = sc.oid
+     JOIN pg_class c ON c.oid = d.refobjid
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+     JOIN pg_type t ON t.oid = a.atttypid
+WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+  AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
+  AND d.refobjid IN (SELECT x FROM unnest(%(relids)s::oid[]) AS x
+                     UNION SELECT pg_partition_ancestors(x) FROM unnest(%(relids)s::oid[]) AS x)
+  AND (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
+      IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+  AND {_USER_TABLE_WHERE}
+ORDER BY 2, 3
+"""
+
+
+# -- Mock data (nself.mock): what the bulk path may drop and rebuild -------------------------
+# Indexes the bulk path may drop and build again: not backing a constraint (a unique
+# index that backs none is fine: building it checks the uniqueness of every row at once),
+# not clustered or the replica identity, nothing depending on them (a foreign key may
+# reference a unique index), not a partition's.
+DROPPABLE_INDEXES_SQL = """
+SELECT quote_ident(n.nspname) || '.' || quote_ident(ic.relname), pg_get_indexdef(i.indexrelid),
+       obj_description(i.indexrelid, 'pg_class'), ts.spcname
+FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+     JOIN pg_namespace n ON n.oid = ic.relnamespace
+     JOIN pg_class tc ON tc.oid = i.indrelid
+     LEFT JOIN pg_tablespace ts ON ts.oid = ic.reltablespace
+WHERE i.indrelid = %s::regclass AND tc.relkind = 'r'
+  AND NOT i.indisclustered AND NOT i.indisreplident AND i.indisvalid
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refclassid = 'pg_class'::regclass
+                  AND d.refobjid = i.indexrelid)
+  AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
+ORDER BY 1
+"""
+DROPPABLE_FKS_SQL = """
+SELECT k.conname, pg_get_constraintdef(k.oid), obj_description(k.oid, 'pg_constraint')
+FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+WHERE k.conrelid = %s::regclass AND k.contype = 'f' AND c.relkind = 'r'
+  AND k.conparentid = 0 AND k.convalidated AND NOT k.condeferrable AND k.conname = ANY(%s)
+ORDER BY 1
+"""
+ESTIMATE_SQL = "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass"

@@ -20,41 +20,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from nself.pg.catalog import NOT_EXTENSION_MEMBER_WHERE, USER_SCHEMA_WHERE
+from nself.pg import catalog
 
-# Per user table (partitions rolled up to their root): rows inserted, updated, deleted in
-# this transaction so far (plus this session's unflushed earlier ones: take differences).
-COUNTERS_SQL = f"""
-SELECT s.relid::oid::bigint, n.nspname, c.relname, s.n_tup_ins, s.n_tup_upd, s.n_tup_del
-FROM pg_stat_xact_user_tables s
-     JOIN pg_class c ON c.oid = coalesce(pg_partition_root(s.relid), s.relid)
-     JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0
-  AND {USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}
-"""
-# Sequences owned (serial: 'a', identity: 'i') by an integer column of the given tables or
-# of their ancestors, in user schemas. (It takes a parameter: the predicates' `%` doubled.)
-_USER_TABLE_WHERE = f"{USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}".replace("%", "%%")
-OWNED_SEQUENCES_SQL = f"""
-SELECT sc.oid::bigint, sn.nspname, sc.relname, n.nspname, c.relname, a.attname,
-       q.seqincrement, q.seqmin, q.seqmax
-FROM pg_depend d
-     JOIN pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
-     JOIN pg_namespace sn ON sn.oid = sc.relnamespace
-     JOIN pg_sequence q ON q.seqrelid = sc.oid
-     JOIN pg_class c ON c.oid = d.refobjid
-     JOIN pg_namespace n ON n.oid = c.relnamespace
-     JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-     JOIN pg_type t ON t.oid = a.atttypid
-WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-  AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
-  AND d.refobjid IN (SELECT x FROM unnest(%(relids)s::oid[]) AS x
-                     UNION SELECT pg_partition_ancestors(x) FROM unnest(%(relids)s::oid[]) AS x)
-  AND (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
-      IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
-  AND {_USER_TABLE_WHERE}
-ORDER BY 2, 3
-"""
 SETVAL_SQL = "SELECT setval(%s::oid::regclass, %s)"
 
 
@@ -85,9 +52,10 @@ class Counter:
 
 def counters(conn: psycopg.Connection) -> dict[int, Counter]:
     """This transaction's row counters per user table (see the module's note)."""
+    rows = conn.execute(catalog.TABLE_CHANGES_SQL).fetchall()
     return {relid: Counter(relid, name if schema == "public" else f"{schema}.{name}",
                            (ins, upd, dele))
-            for relid, schema, name, ins, upd, dele in conn.execute(COUNTERS_SQL).fetchall()}
+            for relid, schema, name, ins, upd, dele in rows}
 
 
 def difference(before: dict[int, Counter], after: dict[int, Counter]
@@ -134,7 +102,7 @@ def catch_up_sequences(conn: psycopg.Connection, relids: list[int]) -> list[Sequ
         return []
     moves = []
     for (oid, seq_schema, seq_name, schema, table, column, increment, low,
-         high) in conn.execute(OWNED_SEQUENCES_SQL, {"relids": relids}).fetchall():
+         high) in conn.execute(catalog.OWNED_SEQUENCES_SQL, {"relids": relids}).fetchall():
         shown_table = table if schema == "public" else f"{schema}.{table}"
         shown = (f"{seq_schema}.{seq_name}", f"{shown_table}.{column}")
         extreme = sql.SQL("max" if increment > 0 else "min")
