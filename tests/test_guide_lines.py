@@ -40,38 +40,6 @@ from nself.pg.wipe import wipe
 
 GUIDES = Path(os.environ.get("NSELF_GUIDES_DIR", REPO.parent / "shared" / "seeds"))
 
-# Lines whose command another helper is building now (the lead removes this list at
-# integration). Nothing here is skipped: these lines run and fail like any other; the list
-# only labels them in the failure message, so a failure outside it is a regression.
-LEAD = "the lead (schema import, schema diff --generate-migration)"
-SEED = "the db seed helper"
-MOCK = "the db mock helper"
-UPDATE = "the db update/reset helper"
-BACKUPS = "the S3/scheduled backups helper (backup status layout)"
-EXPECTED_FROM_OTHERS: dict[str, str] = {
-    "nself db schema import": LEAD,
-    "nself db schema import schema.dbml": LEAD,
-    "nself db schema import schema.dbml --dry-run": LEAD,
-    "nself db schema import schema.dbml --apply": LEAD,
-    "nself db schema import schema.dbml --name add_posts_table": LEAD,
-    "nself db schema import schema.dbml --name merged_changes": LEAD,
-    "nself db schema import schema.dbml --name add_comments_feature": LEAD,
-    "nself db run": LEAD,
-    "nself db schema diff staging --generate-migration": LEAD,
-    "nself db seed": SEED,
-    "nself db seed 01_test_users.sql": SEED,
-    "nself db seed --env local": SEED,
-    "nself db seed --env staging": SEED,
-    "nself db seed --dry-run": SEED,
-    "nself db mock": MOCK,
-    "nself db mock --users 100 --posts 500": MOCK,
-    "nself db mock --seed 12345": MOCK,
-    "nself db mock --clear": MOCK,
-    "nself db update": UPDATE,
-    "nself db reset": UPDATE,
-    "nself db backup status": BACKUPS,
-}
-
 # What a line should do when it is not "exit 0": exit codes and the words its output must
 # hold, in this order (the guide's).
 EXPECT: dict[str, tuple[set[int], list[str]]] = {
@@ -510,10 +478,8 @@ def run_scenario(scratch: Scratch, steps: list[Step]) -> None:
         wrong = problem(line, result)
         if wrong:
             where = ", ".join(f"{g.guide}:{g.lineno}" for g in by_text[step])
-            owner = EXPECTED_FROM_OTHERS.get(step)
-            label = f"[expected from {owner}] " if owner else "[REGRESSION] "
             output = (result.err.strip() or result.out.strip()).splitlines()
-            failures.append(f"{label}{step!r} ({where}): {wrong}; "
+            failures.append(f"{step!r} ({where}): {wrong}; "
                             f"{output[-1][:300] if output else 'no output'}")
     assert not failures, "guide lines that do not run as written:\n" + "\n".join(failures)
 
