@@ -146,6 +146,14 @@ def timed(argv: list[str], env: dict | None = None, **kw) -> float:
     return elapsed
 
 
+def clean_up(params: dict[str, str], dbname: str, work: Path) -> None:
+    """Remove the scratch folder and the benchmark's database."""
+    shutil.rmtree(work, ignore_errors=True)
+    with psycopg.connect(Database(params).conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(dbname)))
+
+
 def programs(url: str | None) -> tuple[str, dict[str, str], str, dict[str, str]]:
     """(dbmate, the server's admin parameters, psql, psql's environment), with nself's
     bytecode compiled as an installed nself would have it."""
@@ -209,10 +217,7 @@ def main() -> int:
         if not args.only or "status" in args.only:
             status_bench(params, dbname, work, args)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-        with psycopg.connect(Database(params).conninfo(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(dbname)))
+        clean_up(params, dbname, work)
     return 0
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,23 +36,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_migrate import (  # noqa: E402
     CHILD_ENV,
     WORKLOADS,
+    clean_up,
     fresh,
     programs,
     timed,
     url_of,
     write_folders,
 )
-
-from nself.config import Database  # noqa: E402
 
 
 def update_run(root: Path, env: dict) -> tuple[float, dict]:
@@ -123,10 +118,7 @@ def main() -> int:
             report(f"{args.count:,} {title}", medians,
                    {k: statistics.median(v) for k, v in phases.items()}, args.runs)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-        with psycopg.connect(Database(params).conninfo(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(dbname)))
+        clean_up(params, dbname, work)
     return 0
 
 
