@@ -50,6 +50,7 @@ sys.path.insert(0, str(REPO))
 from nself.config import Environment  # noqa: E402
 from nself.errors import NselfError  # noqa: E402
 from nself.schema import importer  # noqa: E402
+from nself.schema.compare import compare  # noqa: E402
 from nself.schema.dbml import parse_dbml  # noqa: E402
 from nself.schema.diff import diff  # noqa: E402
 from nself.schema.introspect import introspect  # noqa: E402
@@ -375,16 +376,6 @@ def bench_import(root: Path, home_url: str, runs: int, patched: bool = False) ->
     return result
 
 
-def both_in_threads(a: psycopg.Connection, b: psycopg.Connection):
-    """WHAT-IF (not what nself does today): the two introspections in two threads, as pgmig
-    does with asyncio, then the diff."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(2) as pool:
-        left, right = pool.map(introspect, (a, b))
-    return diff(left, right)
-
-
 def bench_size(args, admin: psycopg.Connection, n: int) -> dict:
     names = [f"nself_bench_schema_a_{n}", f"nself_bench_schema_b_{n}",
              f"nself_bench_schema_home_{n}"]
@@ -398,30 +389,37 @@ def bench_size(args, admin: psycopg.Connection, n: int) -> dict:
                     for start in range(0, len(lines), 400):
                         conn.execute("\n".join(lines[start:start + 400]))
         a_url, b_url, home_url = (url_for(args.url, name) for name in names)
+        with tempfile.TemporaryDirectory(prefix="nself_bench_schema_") as tmp:
+            root = Path(tmp)
+            (root / "config").mkdir()
+            (root / "config" / "local.env").write_text(f"DATABASE_URL={a_url}\n")
+            (root / "config" / "staging.env").write_text(f"DATABASE_URL={b_url}\n")
+            env = Environment.load(root, environ={}, search_parents=False)
+            # what `schema diff staging` does: connect to both, introspect them in two
+            # threads, diff
+            result["nself"], comparison = median(lambda: compare(env, "staging"),
+                                                 args.runs, warm=True)
+            argv = [sys.executable, "-m", "nself", "db", "schema", "diff", "staging"]
+            result["nself_process"], _ = median(
+                lambda: run_process(argv, (6,), cwd=root,
+                                    env=child_env(PYTHONPATH=str(REPO))), args.runs)
+        plan = comparison.plan
+        result["differences"] = len(plan.differences)
         with psycopg.connect(a_url, autocommit=True) as a, \
                 psycopg.connect(b_url, autocommit=True) as b:
             dbml = to_dbml(introspect(b))
             result["parse"], _ = median(lambda: parse_dbml(dbml), args.runs)
             result["introspect"], _ = median(lambda: introspect(a), args.runs, warm=True)
-            result["nself"], plan = median(lambda: diff(introspect(a), introspect(b)),
-                                           args.runs, warm=True)
-            result["nself_threads"], _ = median(lambda: both_in_threads(a, b), args.runs)
-            owners = {name if t.schema == "public" else f"{t.schema}.{name}":
-                      t.name if t.schema == "public" else t.qualified
-                      for t in introspect(a).tables
-                      for name in [i.name for i in t.indexes] + [
-                          c.name for c in t.constraints if c.kind in "pux"]}
-        result["differences"] = len(plan.differences)
-        with tempfile.TemporaryDirectory(prefix="nself_bench_schema_") as tmp:
-            root = scratch_project(Path(tmp), n, dbml, home_url)
-            (root / "config" / "staging.env").write_text(f"DATABASE_URL={b_url}\n")
-            (root / "config" / "local.env").write_text(f"DATABASE_URL={a_url}\n")
-            argv = [sys.executable, "-m", "nself", "db", "schema", "diff", "staging"]
-            result["nself_process"], _ = median(
-                lambda: run_process(argv, (6,), cwd=root,
-                                    env=child_env(PYTHONPATH=str(REPO))), args.runs)
-            (root / "config" / "local.env").write_text(f"DATABASE_URL={home_url}\n")
-            if not args.no_import:
+            result["nself_serial"], _ = median(lambda: diff(introspect(a), introspect(b)),
+                                               args.runs)
+        owners = {name if t.schema == "public" else f"{t.schema}.{name}":
+                  t.name if t.schema == "public" else t.qualified
+                  for t in comparison.left_schema.tables
+                  for name in [i.name for i in t.indexes] + [
+                      c.name for c in t.constraints if c.kind in "pux"]}
+        if not args.no_import:
+            with tempfile.TemporaryDirectory(prefix="nself_bench_schema_") as tmp:
+                root = scratch_project(Path(tmp), n, dbml, home_url)
                 result["import"] = bench_import(root, home_url, args.runs)
                 if "failed" in result["import"]:
                     result["import_patched"] = bench_import(root, home_url, args.runs, True)
@@ -469,13 +467,14 @@ def report(r: dict, runs: int) -> None:
         if key in r:
             report_import(r[key])
     print(f"  introspection of one database (nself)    {r['introspect']:8.3f} s")
-    print(f"  introspect both + diff, in-process: nself {r['nself']:7.3f} s "
-          f"({r['differences']} differences)")
+    print("  connect + introspect both + diff, in-process (work only):")
+    print(f"  {'':25} nself compare() {r['nself']:7.3f} s ({r['differences']} differences)")
     for peer in ("migra", "pgmig"):
         if peer in r:
-            print(f"  {'':34} {peer} {r[peer]:7.3f} s   nself / {peer} "
+            print(f"  {'':25} {peer:14} {r[peer]:8.3f} s   nself / {peer} "
                   f"{r['nself'] / r[peer]:5.2f}x")
-    print(f"  what-if: nself with the two introspections in threads  {r['nself_threads']:7.3f} s")
+    print(f"  {'':25} (nself introspect(a), introspect(b), diff one after the other: "
+          f"{r['nself_serial']:.3f} s)")
     print(f"  whole process: nself db schema diff      {r['nself_process']:8.3f} s")
     for peer in ("migra", "pgmig"):
         if f"{peer}_process" in r:
