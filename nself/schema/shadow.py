@@ -192,9 +192,12 @@ def shadows(env: Environment, say: Callable[[str], None]) -> Iterator[Shadows]:
 
 
 def replay(env: Environment, shadow: Shadow) -> int:
-    """Apply every migration file's UP to SHADOW as `migrate up` would; returns how many.
-    A migration that fails is an OperationFailed naming it."""
+    """Apply every migration file's UP to SHADOW as `db update` would (the runner's own
+    splitting, no-transaction handling and errors; consecutive transactional migrations in
+    one transaction, commits not waiting for the disk: it is thrown away); returns how
+    many. A migration that fails is an OperationFailed naming it."""
     from nself.guard import Guard
+    from nself.migrations import history, plan
     from nself.migrations.runner import Runner
 
     quiet = _discard
@@ -202,9 +205,21 @@ def replay(env: Environment, shadow: Shadow) -> int:
     # confirmation, no backup, nothing recorded about the real database
     local = replace(env, name="local")
     guard = Guard(local, yes=True, backup=False, say=quiet)
+    shadow.conn.execute("SET synchronous_commit = off")
     runner = Runner(local, shadow.db, shadow.conn, guard, quiet, quiet)
     try:
-        done = runner.up()
+        pending = plan.plan_up(runner.states(), None, None)
+        prepared = plan.prepare_up(pending)
+        history.ensure(shadow.conn)
+        try:
+            done = runner.apply_in_parts(pending, prepared, lambda state, seconds: None,
+                                         lambda: None)
+        except NselfError as exc:
+            if "max_locks_per_transaction" not in str(exc):
+                raise
+            # too many objects for one transaction's locks (rolled back): one transaction
+            # per migration, as `migrate up` does
+            done = runner.up()
     except NselfError as exc:
         raise OperationFailed(f"Replaying the migrations into a shadow database failed: "
                               f"{exc}") from None
