@@ -121,6 +121,10 @@ def execute(argv: list[str], *, env: dict[str, str] | None = None, run_as: int |
 
 @cache
 def _version_of(path: str) -> int | None:
+    # Debian installs each major in its own folder: no process needed to know it
+    packaged = re.fullmatch(r"/usr/lib/postgresql/(\d+)/bin/[^/]+", os.path.realpath(path))
+    if packaged:
+        return int(packaged.group(1))
     try:
         out = execute([path, "--version"], timeout=10)
     except ToolFailed:
@@ -137,6 +141,11 @@ def _debian_binaries(name: str) -> list[str]:
 
 def candidates(name: str, extra_dirs: tuple[str, ...] = ()) -> list[Tool]:
     """Every `name` binary we can find, with its major version, in preference order."""
+    return list(_candidates(name, extra_dirs))
+
+
+def _candidates(name: str, extra_dirs: tuple[str, ...] = ()):
+    """`candidates`, one at a time (a version costs a process start for most of them)."""
     from nself.pg.embedded import wheel_bin_dir  # embedded imports this module
 
     paths: list[str] = [os.path.join(folder, name) for folder in extra_dirs]
@@ -149,7 +158,7 @@ def candidates(name: str, extra_dirs: tuple[str, ...] = ()) -> list[Tool]:
     wheel = wheel_bin_dir()
     if wheel:
         paths.append(str(wheel / name))
-    tools, seen = [], set()
+    seen = set()
     for path in paths:
         real = os.path.realpath(path)
         if real in seen or not os.access(path, os.X_OK):
@@ -157,14 +166,18 @@ def candidates(name: str, extra_dirs: tuple[str, ...] = ()) -> list[Tool]:
         seen.add(real)
         major = _version_of(path)
         if major is not None:
-            tools.append(Tool(name, path, major))
-    return tools
+            yield Tool(name, path, major)
 
 
 def find(name: str, server_major: int, extra_dirs: tuple[str, ...] = (),
          at_least: int | None = None) -> Tool:
-    """The best `name` for a server of `server_major`: same major, else the nearest newer one."""
-    found = candidates(name, extra_dirs)
+    """The best `name` for a server of `server_major`: same major (the first one found, in
+    preference order), else the nearest newer one."""
+    found = []
+    for tool in _candidates(name, extra_dirs):
+        if tool.major == server_major and (at_least is None or tool.major >= at_least):
+            return tool  # the rest need not be asked their version
+        found.append(tool)
     floor = server_major if at_least is None else max(at_least, 0)
     fitting = [t for t in found if t.major >= floor]
     if not fitting:
