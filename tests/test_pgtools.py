@@ -12,7 +12,7 @@ from nself.pg.tools import Tool
 def fake_candidates(monkeypatch):
     def install(*majors):
         tools = [Tool("pg_dump", f"/opt/pg{m}/bin/pg_dump", m) for m in majors]
-        monkeypatch.setattr(pgtools, "candidates", lambda name, extra=(): tools)
+        monkeypatch.setattr(pgtools, "_candidates", lambda name, extra=(): iter(tools))
     return install
 
 
