@@ -71,6 +71,9 @@ _URL_PASSWORDS = (
     # no scheme at all (user:password@host); never a scheme's own colon
     re.compile(r"^(?![A-Za-z][A-Za-z0-9+.-]*:/)[^:@/]*:(.*)@"),
 )
+# the same up to the FIRST @: where the rest is garbage, a tool may quote only that far
+_URL_PASSWORDS_TO_FIRST_AT = tuple(re.compile(p.pattern.replace("(.*)@", "(.*?)@"))
+                                   for p in _URL_PASSWORDS[1:])
 _KEYWORD_PASSWORD = re.compile(r"""(?i)\bpassword\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&]*)""")
 
 
@@ -78,7 +81,7 @@ def url_secrets(url: str) -> set[str]:
     """Every form of the password `url` holds (raw, percent-decoded, quoted), however
     malformed the rest of it is; never raises."""
     found: set[str] = set()
-    for pattern in _URL_PASSWORDS:
+    for pattern in _URL_PASSWORDS + _URL_PASSWORDS_TO_FIRST_AT:
         match = pattern.match(url)
         if match and match.group(1):
             found.add(match.group(1))

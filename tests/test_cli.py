@@ -260,7 +260,7 @@ def test_missing_psql_is_one_clean_line(project, monkeypatch):
     """No psql that fits the server: exit 2, one line naming what was found and the fix."""
     from nself.pg import tools as pgtools
 
-    monkeypatch.setattr(pgtools, "candidates", lambda name, extra=(): [])
+    monkeypatch.setattr(pgtools, "_candidates", lambda name, extra=(): iter(()))
     result = project.run("db", "shell", "-c", "SELECT 1")
     assert result.code == errors.USAGE, result
     assert "No psql" in result.err and len(result.err.strip().splitlines()) == 1

@@ -101,6 +101,8 @@ url_tails = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_si
        tail=url_tails)
 @example(scheme="postgresql://", user="u", password="PASSWORD", encode=False, host="[::1",
          tail="")
+@example(scheme="postgresql:/", user="", password="Pw0Zq", encode=False,
+         host="127.0.0.1:1?sslmode=bogus", tail="@")  # libpq quotes up to the first @ only
 def test_any_database_url(project, monkeypatch, scheme, user, password, encode, host, tail):
     """Any DATABASE_URL: exit 2 (malformed) or 4 (unreachable), one line, no password."""
     shown = quote(password, safe="") if encode else password

@@ -44,7 +44,7 @@ from nself.schema.ddl import ident, qualified
 from nself.schema.diff import Plan, diff, invert_renames, type_key
 from nself.schema.introspect import introspect
 from nself.schema.model import Schema
-from nself.schema.render import PARTITION_BY, SQL_NOTE, to_sql
+from nself.schema.render import PARTITION_BY, SQL_NOTE, is_expression, to_sql
 
 RENAMED_FROM = re.compile(r"(?i)\brenamed\s+from\s+[`'\"]?([\w$.]+)")
 
@@ -361,35 +361,63 @@ def _settled(shadows, desired: Schema, shown: str, note: NoteSql | None = None) 
     """DESIRED as PostgreSQL prints it back, at its fixed point: an expression PostgreSQL
     reprints differently the second time (`IN (...)` on varchar becomes `= ANY (ARRAY[...])`
     with other casts) is built once more from its printed form, so what a migration
-    written from it produces compares equal."""
+    written from it produces compares equal. Without such expressions (checks, exclusion
+    constraints, expression or partial indexes, generated columns, domain checks) there is
+    nothing to settle and no second build."""
     new = _build(shadows.create(), desired, shown, note)
+    if not _has_expressions(new):
+        return new
     again = _build(shadows.create(), new, shown)
     return again if not diff(new, again).empty else new
 
 
+def _has_expressions(schema: Schema) -> bool:
+    if any(d.checks for d in schema.domains):
+        return True
+    for t in schema.tables:
+        if any(c.kind in ("c", "x") for c in t.constraints):
+            return True
+        if any(c.generated for c in t.columns):
+            return True
+        if any(i.where or any(is_expression(x) for x in i.columns) for i in t.indexes):
+            return True
+    return False
+
+
+# statements per transaction when building a shadow (one transaction for a whole schema can
+# run out of the server's lock table: about 15 locks per table)
+BATCH = 200
+
+
 def _build(shadow, desired: Schema, shown: str, note: NoteSql | None = None) -> Schema:
-    text = to_sql(desired)
+    """Build DESIRED (and NOTE's SQL around it) in SHADOW, in batches of statements, and
+    read it back."""
     conn = shadow.conn
     try:
-        with conn.transaction():
-            if note is None:
-                conn.execute(text)
-            else:
-                conn.execute("SET LOCAL check_function_bodies = off")
-                later = []
-                for statement in note.before:
-                    try:
-                        with conn.transaction():
-                            conn.execute(statement)
-                    except psycopg.Error:
-                        later.append(statement)  # e.g. a function over a table: after them
-                conn.execute(text)
-                for statement in later + note.after:
+        conn.execute("SET check_function_bodies = off")  # functions may precede their tables
+        later = []
+        for statement in note.before if note is not None else ():
+            try:
+                with conn.transaction():
                     conn.execute(statement)
+            except psycopg.Error:
+                later.append(statement)  # e.g. a function over a table: after them
+        _batches(conn, [s + ";" for s in _statements(to_sql(desired))])
+        if note is not None:
+            _batches(conn, later + note.after)
     except psycopg.Error as exc:
+        if (exc.sqlstate or "").startswith("53"):  # out of memory, disk, connections
+            raise OperationFailed(f"The shadow database ran out of resources building "
+                                  f"{shown}: {connection.describe_error(exc)}") from None
         raise UsageError(f"{shown} cannot be built by PostgreSQL: "
                          f"{connection.describe_error(exc)}") from None
     return introspect(shadow.conn)
+
+
+def _batches(conn, statements: list[str]) -> None:
+    for start in range(0, len(statements), BATCH):
+        with conn.transaction():
+            conn.execute("\n".join(statements[start:start + BATCH]))
 
 
 def _records(document: DbmlDocument, old: Schema, new: Schema, result: Generated) -> str:

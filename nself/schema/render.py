@@ -385,12 +385,13 @@ def _default_name(c: Constraint, t: Table, suffix: str) -> bool:
 
 
 def _dbml_index_columns(columns: list[str]) -> str:
-    items = [dbml_name(c) if _DBML_PLAIN.match(c) or not _expression(c) else f"`{c}`"
+    items = [dbml_name(c) if _DBML_PLAIN.match(c) or not is_expression(c) else f"`{c}`"
              for c in columns]
     return items[0] if len(items) == 1 else f"({', '.join(items)})"
 
 
-def _expression(text: str) -> bool:
+def is_expression(text: str) -> bool:
+    """Whether an index column text is an expression rather than a column name."""
     return bool(re.search(r"[()\s:']", text)) and not text.startswith('"')
 
 
