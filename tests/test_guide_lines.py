@@ -58,6 +58,11 @@ EXPECT: dict[str, tuple[set[int], list[str]]] = {
                               "Applying 004_create_comments... Done",
                               "Verifying integrity... Passed",
                               "Update complete! 2 migrations applied."]),
+    # the migrations guide: "Production migration includes:" these four, in this order
+    "ENV=production nself db migrate up": ({0}, ["Schema validation... Passed",
+                                                 "Confirmation prompt... confirmed",
+                                                 "Pre-migration backup... Done",
+                                                 "Rollback preparation... Ready"]),
     # a difference found is exit 6, with the guides' block
     "nself db schema diff staging": ({6}, ["Schema Differences (local vs staging)\n" + "─" * 40,
                                            "+ Table: comments (missing in staging)"]),

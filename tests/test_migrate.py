@@ -453,15 +453,32 @@ def test_production_up_backs_up_first(project):
     result = project.run_process("db", "migrate", "up", "2", "--yes", env=prod)
     assert result.code == 0, result
     made = sorted((project.root / "backups" / "production").glob("*_before_migrate.dump"))
-    assert len(made) == 1 and f"Backup created: backups/production/{made[0].name}" in result.out
-    assert result.out.index("Backup created") < result.out.index("001_create_users")
+    shown = f"backups/production/{made[0].name}"
+    assert len(made) == 1 and "Pre-migration backup... Done (" in result.out
+    # the migrations guide's production list, each step said, in its order
+    steps = ["Schema validation... Passed (2 pending migrations parsed and checked",
+             "Confirmation prompt... given with --yes",
+             f"): {shown}",
+             f"Rollback preparation... Ready: undo with `nself db restore {shown} --clean`; "
+             "2 of 2 pending migrations have a DOWN section",
+             "001_create_users"]
+    at = [result.out.index(step) for step in steps]
+    assert at == sorted(at), result.out
     from nself.pg import tools as pgtools
 
     listing = subprocess.run([pgtools.newest("pg_restore").path, "-l", str(made[0])],
                              capture_output=True, text=True, check=True).stdout
     assert "before_migrate" in listing and "users" not in listing
-    assert project.run_process("db", "migrate", "up", "--yes", "--no-backup",
-                               env=prod).code == 0
+    with project.db.connect() as conn:  # a change by hand: schema validation refuses
+        conn.execute("CREATE TABLE by_hand (id int)")
+    project.migration("009_more.sql", "CREATE TABLE more (id int);", "DROP TABLE more;")
+    drifted = project.run_process("db", "migrate", "up", "--yes", env=prod)
+    assert drifted.code == 6 and "Schema validation failed" in drifted.err, drifted
+    assert "more" not in project.db.tables()
+    with project.db.connect() as conn:
+        conn.execute("DROP TABLE by_hand")
+    skipped = project.run_process("db", "migrate", "up", "--yes", "--no-backup", env=prod)
+    assert skipped.code == 0 and "Pre-migration backup... Skipped (--no-backup)" in skipped.out
     assert project.run_process("db", "migrate", "up", "--yes", env=prod).code == 0
     assert len(list((project.root / "backups" / "production").glob("*_before_migrate.dump"))) == 1
 

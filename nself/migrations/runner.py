@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import psycopg
 
 from nself.config import Environment
-from nself.errors import Interrupted, UsageError
+from nself.errors import DifferencesFound, Interrupted, UsageError
 from nself.guard import Guard
 from nself.migrations import files, history, plan
 from nself.migrations.engine import Engine, Settings, applied_by, duration, quote
@@ -109,12 +109,57 @@ class Runner:
         states = self.states()
         pending = plan.plan_up(states, steps, to)
         prepared = plan.prepare_up(pending)
-        self.allow("migrate up", pending, "apply",
-                   destroys=self.env.name == "production", reason="migrate")
+        production = self.env.name == "production" and bool(pending)
+        if production:
+            self.validate_schema(pending)
+        self.allow("migrate up", pending, "apply", destroys=False)
+        if production:
+            self.production_steps(pending)
         history.ensure(self.conn)
         done = self.apply(pending, prepared, plan.newest_applied(states))
         self.record_fingerprint(done)
         return done
+
+    # production: the migrations guide's four steps, each said ----------------------------
+
+    def validate_schema(self, pending: list[MigrationState]) -> None:
+        """'Schema validation': every pending file parsed and checked (done by planning),
+        applied files unchanged, and no drift since the last run (a drifted production
+        schema is not what the migrations were written for: refused, exit 6)."""
+        found = history.drift(self.conn)
+        if found is not None and found.drifted:
+            raise DifferencesFound(
+                "Schema validation failed: the production schema was changed outside "
+                "migrations since the last migrate run (its fingerprint no longer matches); "
+                "`nself db schema diff --migrations` shows how. Nothing was changed.")
+        known = "no drift" if found is not None and found.drifted is False else \
+            "drift not recorded yet"
+        self.say(f"Schema validation... Passed ({len(pending)} pending migration"
+                 f"{'s' if len(pending) != 1 else ''} parsed and checked; {known})")
+
+    def production_steps(self, pending: list[MigrationState]) -> None:
+        """After the confirmation: say it, take the pre-migration backup, say how to undo."""
+        guard = self.guard
+        self.say("Confirmation prompt... " + ("given with --yes" if guard.yes or guard.confirm
+                                              else "confirmed"))
+        if not guard.backup:
+            self.say("Pre-migration backup... Skipped (--no-backup)")
+            undo = "no backup to restore"
+        else:
+            from nself.backups.dump import BackupOptions, create_backup
+            from nself.output import size
+
+            made = create_backup(self.env, BackupOptions(suffix="before_migrate"),
+                                 reason="migrate")
+            guard.taken.append(made)
+            shown = self.env.relative(made.path)
+            self.say(f"Pre-migration backup... Done ({size(made.size_bytes)}): {shown}")
+            flags = " --allow-env-mismatch" if guard.allow_env_mismatch else ""
+            undo = f"undo with `nself db restore {shown} --clean{flags}`"
+        with_down = sum(1 for e in pending if e.migration.down is not None
+                        and not e.migration.down.empty)
+        self.say(f"Rollback preparation... Ready: {undo}; {with_down} of {len(pending)} "
+                 "pending migrations have a DOWN section for `nself db migrate down`")
 
     def record_fingerprint(self, done: list) -> None:
         """After a run that changed something: the schema it left, in the newest row (drift)."""
