@@ -249,6 +249,39 @@ def run_on_terminal(root: Path, *argv: str, timeout: float = 120) -> TerminalRes
                           "\n".join(lines[:-1]), bool(lines) and lines[-1] == "True")
 
 
+def answer_on_terminal(root: Path, argv: list[str], answer: str,
+                       env: dict[str, str] | None = None, timeout: float = 120) -> Result:
+    """Run `nself ARGV` with stdin, stdout and stderr on a pseudo-terminal (a prompt may go
+    to either) and type ANSWER when it asks `[y/N]`. ENV adds settings (an empty value
+    removes one). A child that stops talking for TIMEOUT seconds is killed."""
+    import pty
+    import select
+
+    full = {**os.environ, **(env or {})}
+    for name in [n for n, v in (env or {}).items() if not v]:
+        full.pop(name)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "nself", *argv], cwd=root, env=full,
+                            stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen, answered = b"", False
+    while select.select([leader], [], [], timeout)[0]:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"[y/N]" in seen:
+            os.write(leader, answer.encode() + b"\n")
+            answered = True
+    proc.kill()  # no-op when it has exited
+    code = proc.wait(timeout=timeout)
+    os.close(leader)
+    return Result(code, seen.decode(errors="replace").replace("\r\n", "\n"), "")
+
+
 @pytest.fixture
 def project(tmp_path, db, monkeypatch, capsys) -> Project:
     root = tmp_path / "proj"

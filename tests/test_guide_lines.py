@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import REPO, Project, Result, TestDatabase, _create, _drop
+from conftest import REPO, Project, Result, TestDatabase, _create, _drop, answer_on_terminal
 
 from nself.config import Database
 from nself.pg.wipe import wipe
@@ -220,7 +220,7 @@ def run_line(scratch: Scratch, line: GuideLine, answer: str | None = None) -> Re
     if env.get("ENV") in ("staging", "production"):
         env["DATABASE_URL"] = ""  # the environment's own database, from config/<env>.env
     if answer is not None:
-        return on_terminal(project, argv[1:], env, answer)
+        return answer_on_terminal(project.root, argv[1:], answer, env)
     if any(word in ("|", ">", ">>", "&&") for word in argv):
         return in_shell(project, line.text, env)
     if argv[1:3] == ["db", "shell"] and not {"-c", "-f"} & set(argv):
@@ -248,34 +248,6 @@ def in_shell(project: Project, text: str, env: dict[str, str]) -> Result:
                           env={**os.environ, **env}, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=120)
     return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-def on_terminal(project: Project, argv: list[str], env: dict[str, str], answer: str) -> Result:
-    """`nself ARGV` on a pseudo-terminal, with ANSWER typed ahead for its question."""
-    import pty
-    import select
-
-    leader, follower = pty.openpty()
-    full = {**os.environ, **env}
-    for name in [n for n, v in env.items() if not v]:
-        full.pop(name)
-    proc = subprocess.Popen([sys.executable, "-m", "nself", *argv], cwd=project.root, env=full,
-                            stdin=follower, stdout=follower, stderr=follower)
-    os.close(follower)
-    os.write(leader, f"{answer}\n".encode())  # the terminal holds it until asked
-    seen = b""
-    while select.select([leader], [], [], 120)[0]:  # a hung child: no more to read
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    proc.kill()  # no-op when it has exited
-    code = proc.wait(timeout=120)
-    os.close(leader)
-    return Result(code, seen.decode(errors="replace").replace("\r\n", "\n"), "")
 
 
 def problem(line: GuideLine, result: Result) -> str | None:

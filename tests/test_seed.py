@@ -3,12 +3,12 @@ idempotency, rows per table, sequences, tracking, and the guard."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 
 import pytest
+from conftest import answer_on_terminal
 
 from nself.pg import meta
 
@@ -459,12 +459,12 @@ def test_production_confirms_per_the_safety_table(project, monkeypatch):
     refused = project.run("db", "seed")
     assert refused.code == 3 and "--yes" in refused.err, refused
     assert ran(project) == []
-    no = answer_on_terminal(project, "n", "db", "seed")
-    assert no.returncode == 3, no
-    assert "seeds/production/01_admin.sql (new)" in no.shown and "[y/N]" in no.shown
+    no = answer_on_terminal(project.root, ["db", "seed"], "n")
+    assert no.code == 3, no
+    assert "seeds/production/01_admin.sql (new)" in no.out and "[y/N]" in no.out
     assert ran(project) == []
-    yes = answer_on_terminal(project, "y", "db", "seed")
-    assert yes.returncode == 0, yes
+    yes = answer_on_terminal(project.root, ["db", "seed"], "y")
+    assert yes.code == 0, yes
     assert ran(project) == ["seeds/production/01_admin.sql"]
     assert project.run("db", "seed", "--yes").code == 0
 
@@ -531,46 +531,6 @@ def test_server_notices_are_shown(project):
 
 
 # a terminal that answers ------------------------------------------------------------------------
-
-
-class Answered:
-    def __init__(self, returncode: int, shown: str):
-        self.returncode, self.shown = returncode, shown
-
-    def __repr__(self) -> str:
-        return f"Answered({self.returncode}, {self.shown!r})"
-
-
-def answer_on_terminal(project, answer: str, *argv: str, timeout: float = 60) -> Answered:
-    """Run `nself ARGV` on a pseudo-terminal (stdin, stdout and stderr: the prompt may go to
-    either) and type `answer` at its y/N prompt."""
-    import pty
-    import select
-
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "nself", *argv], cwd=project.root,
-                            stdin=follower, stdout=follower, stderr=follower,
-                            env=dict(os.environ))
-    os.close(follower)
-    seen, answered = b"", False
-    while True:
-        ready, _, _ = select.select([leader], [], [], timeout)
-        if not ready:
-            proc.kill()
-            break
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-        if not answered and b"[y/N]" in seen:
-            os.write(leader, answer.encode() + b"\n")
-            answered = True
-    proc.wait(timeout=timeout)
-    os.close(leader)
-    return Answered(proc.returncode, seen.decode(errors="replace"))
 
 
 def test_file_role_and_settings_do_not_leak(project):
