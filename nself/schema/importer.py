@@ -35,7 +35,7 @@ from pathlib import Path
 import psycopg
 
 from nself.config import Environment
-from nself.errors import OperationFailed, UsageError
+from nself.errors import NselfError, OperationFailed, UsageError
 from nself.migrations import files
 from nself.pg import connection
 from nself.schema import shadow as shadows_module
@@ -365,23 +365,49 @@ def _settled(shadows, desired: Schema, shown: str, note: NoteSql | None = None) 
     constraints, expression or partial indexes, generated columns, domain checks) there is
     nothing to settle and no second build."""
     new = _build(shadows.create(), desired, shown, note)
-    if not _has_expressions(new):
+    tricky = {t.qualified for t in new.tables if _has_expressions(t)}
+    if not tricky and not any(d.checks for d in new.domains):
         return new
-    again = _build(shadows.create(), new, shown)
-    return again if not diff(new, again).empty else new
+    subset = _subset(new, tricky)
+    try:  # only what holds expressions, and what it needs: much less to build
+        again = _build(shadows.create(), subset, shown)
+    except NselfError:
+        subset, again = new, _build(shadows.create(), new, shown)
+    if diff(subset, again).empty:
+        return new
+    settled = {t.qualified: t for t in again.tables}
+    tables = [_with_foreign_keys(settled[t.qualified], t) if t.qualified in settled else t
+              for t in new.tables]
+    return replace(new, tables=tables, domains=again.domains)
 
 
-def _has_expressions(schema: Schema) -> bool:
-    if any(d.checks for d in schema.domains):
-        return True
+def _has_expressions(table) -> bool:
+    return (any(c.kind in ("c", "x") for c in table.constraints)
+            or any(c.generated for c in table.columns)
+            or any(i.where or any(is_expression(x) for x in i.columns)
+                   for i in table.indexes))
+
+
+def _subset(schema: Schema, tricky: set[str]) -> Schema:
+    """The tables named TRICKY (with their partition families), without foreign keys, and
+    every type, domain, sequence and function they may use; no views, triggers, policies."""
+    family = set(tricky)
     for t in schema.tables:
-        if any(c.kind in ("c", "x") for c in t.constraints):
-            return True
-        if any(c.generated for c in t.columns):
-            return True
-        if any(i.where or any(is_expression(x) for x in i.columns) for i in t.indexes):
-            return True
-    return False
+        if t.partition_of and (t.partition_of in tricky or t.qualified in tricky):
+            family |= {t.partition_of, t.qualified}
+    family |= {t.qualified for t in schema.tables if t.partition_of in family}
+    tables = [replace(t, constraints=[c for c in t.constraints if c.kind != "f"])
+              for t in schema.tables if t.qualified in family]
+    sequences = [q if not q.owned_by or q.owned_by.rpartition(".")[0] in family
+                 else replace(q, owned_by=None) for q in schema.sequences]
+    return replace(schema, tables=tables, sequences=sequences,
+                   definitions=[d for d in schema.definitions if d.kind == "function"])
+
+
+def _with_foreign_keys(settled, original):
+    """A table as the settle build printed it, with its foreign keys back."""
+    return replace(settled, constraints=list(settled.constraints) + original.foreign_keys,
+                   comment=original.comment)
 
 
 # statements per transaction when building a shadow (one transaction for a whole schema can
