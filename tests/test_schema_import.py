@@ -516,3 +516,60 @@ def test_a_role_that_may_not_create_databases(project, monkeypatch):
         assert _files(project) == []
     finally:
         project.db.query(f"REVOKE ALL ON SCHEMA public FROM {role}; DROP ROLE {role}")
+
+
+# ------------------------------------------------------- found by trying it as a new user
+
+def test_renaming_a_table_keeps_its_serial_counter(project):
+    _dbml(project, "Table tags {\n  id serial [pk]\n  name text\n}\n")
+    _import_and_apply(project)
+    project.db.query("INSERT INTO tags (name) VALUES ('a'), ('b'), ('c')")
+    _dbml(project, "Table labels {\n  id serial [pk]\n  name text\n}\n")
+    written = _import_and_apply(project, "--rename", "tags:labels")
+    text = (project.migrations / written[0]).read_text()
+    assert "ALTER SEQUENCE public.tags_id_seq RENAME TO labels_id_seq;" in text
+    assert "DROP SEQUENCE" not in text
+    assert project.db.query("INSERT INTO labels (name) VALUES ('d') RETURNING id") == [(4,)]
+    assert project.run("db", "migrate", "down").code == 0
+    assert project.db.query("INSERT INTO tags (name) VALUES ('e') RETURNING id") == [(5,)]
+
+
+def test_a_note_may_name_the_old_column_with_quotes_or_spaces(project):
+    _dbml(project, 'Table users {\n  id int [pk]\n  "Display Name" text\n}\n')
+    _import_and_apply(project)
+    for note in ('renamed from \\"Display Name\\"', "renamed from Display Name"):
+        _dbml(project, "Table users {\n  id int [pk]\n"
+                       f"  display_name text [note: '{note}']\n}}\n")
+        result = _import(project, "--dry-run")
+        assert result.code == 0, result
+        assert 'RENAME COLUMN "Display Name" TO display_name' in result.out, (note, result)
+        assert "DROP COLUMN" not in result.out.split("-- DOWN")[0]
+
+
+@pytest.mark.parametrize("sql", [
+    # an enum and a composite key whose names need quotes
+    """CREATE SCHEMA "Sales Dept"; CREATE TYPE "Sales Dept"."Order State" AS ENUM ('new', 'done');
+       CREATE TABLE "Sales Dept"."Order Items" ("Order ID" int, "Line No" smallint,
+         state "Sales Dept"."Order State" DEFAULT 'new', PRIMARY KEY ("Order ID", "Line No"));""",
+    # a domain of another schema, used by a table of that schema
+    """CREATE SCHEMA app; CREATE DOMAIN app.email AS text CHECK (VALUE ~ '@');
+       CREATE TABLE app.people (id int PRIMARY KEY, mail app.email NOT NULL);""",
+    # a generated column in the middle keeps its place
+    """CREATE TABLE people (id int PRIMARY KEY, first text,
+         full_name text GENERATED ALWAYS AS (upper(first)) STORED, note text);""",
+], ids=["quoted-names", "domain-in-schema", "generated-column"])
+def test_more_export_import_round_trips(project, tmp_path, monkeypatch, sql):
+    project.db.query(sql)
+    order = ("SELECT string_agg(a.attname, ',' ORDER BY c.oid, a.attnum) FROM pg_attribute a "
+             "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = "
+             "c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', "
+             "'pg_toast', 'nself') AND c.relkind = 'r' AND a.attnum > 0 "
+             "AND NOT a.attisdropped")
+    before = project.db.scalar(order)
+    _round_trip(project, tmp_path, monkeypatch)
+    again = project.run("db", "schema", "export")
+    assert again.code == 0
+    assert again.out.rstrip("\n") == (project.root / "exported.dbml").read_text().rstrip("\n")
+    sibling = f"{project.db.name}_b"
+    with project.db.connect(dbname=sibling) as conn:
+        assert conn.execute(order).fetchone()[0] == before

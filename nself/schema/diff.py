@@ -317,6 +317,45 @@ class _Differ:
         columns = {(table_map.get(t, t), c): n for t, c, n in column_hints}
         self.old = replace(self.old, sequences=[
             replace(s, owned_by=_rename_owner(s.owned_by, columns)) for s in self.old.sequences])
+        self.rename_owned_sequences(table_map, columns)
+
+    def rename_owned_sequences(self, table_map: dict[str, str],
+                               columns: dict[tuple[str, str], str]) -> None:
+        """A renamed table's (or column's) serial sequence follows it when the new schema
+        names it after the new name (`labels_id_seq` for `labels.id`): renamed, never dropped
+        and made again (that would restart the counter behind existing rows)."""
+        renamed_tables = set(table_map.values())
+        renamed_columns = set(columns)
+        new_sequences = {q.qualified: q for q in self.new.sequences}
+        old_names = {q.qualified for q in self.old.sequences}
+        renames: dict[str, tuple[str, str]] = {}
+        for q in self.old.sequences:
+            if not q.owned_by:
+                continue
+            table, _, column = q.owned_by.rpartition(".")
+            if table not in renamed_tables and (table, column) not in renamed_columns:
+                continue
+            target = next((n for n in new_sequences.values() if n.owned_by == q.owned_by
+                           and n.qualified not in old_names and n.schema == q.schema), None)
+            if target is None or q.qualified in new_sequences:
+                continue
+            self.emit(RENAMES, "rename sequence", q.qualified,
+                      f"ALTER SEQUENCE {qualified(q.schema, q.name)} RENAME TO "
+                      f"{ident(target.name)};")
+            renames[q.qualified] = (q.schema, target.name)
+        if not renames:
+            return
+
+        def regclass(schema: str, name: str) -> str:
+            return ident(name) if schema == "public" else qualified(schema, name)
+
+        texts = {f"nextval('{regclass(*ddl.split_qualified(old))}'::regclass)":
+                 f"nextval('{regclass(*new)}'::regclass)" for old, new in renames.items()}
+        self.old = replace(self.old, sequences=[
+            replace(q, name=renames[q.qualified][1]) if q.qualified in renames else q
+            for q in self.old.sequences], tables=[
+            replace(t, columns=[replace(c, default=texts.get(c.default, c.default))
+                                for c in t.columns]) for t in self.old.tables])
 
     # -- schemas, extensions, comments --------------------------------------------------
     def diff_schemas(self) -> None:

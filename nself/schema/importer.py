@@ -24,6 +24,7 @@ not written (they belong in a seed file), and that is said.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -44,9 +45,10 @@ from nself.schema.ddl import ident, qualified
 from nself.schema.diff import Plan, diff, invert_renames, type_key
 from nself.schema.introspect import introspect
 from nself.schema.model import Schema
-from nself.schema.render import PARTITION_BY, SQL_NOTE, is_expression, to_sql
+from nself.schema.render import GENERATED, PARTITION_BY, SQL_NOTE, is_expression, to_sql
 
-RENAMED_FROM = re.compile(r"(?i)\brenamed\s+from\s+[`'\"]?([\w$.]+)")
+RENAMED_FROM = re.compile(r"(?i)\brenamed\s+from\s+(.+)", re.S)
+_NAME_PART = re.compile(r'\s*(?:"((?:[^"]|"")+)"|`([^`]+)`|\'([^\']+)\'|([\w$]+))')
 
 
 @dataclass
@@ -113,19 +115,47 @@ def resolve_renames(pairs: list[tuple[str, str]], old: Schema, new: Schema
         key, target = _flag_hint(before, after, old, new)
         hints[key] = target
     for table in new.tables:
-        if table.comment and (m := RENAMED_FROM.search(table.comment)):
-            source = _table_in(m.group(1), old, table.schema)
+        for parts in _renamed_from(table.comment):
+            name = ".".join(parts) if len(parts) > 1 else parts[0]
+            source = (f"{parts[-2]}.{parts[-1]}" if len(parts) > 1
+                      else f"{table.schema}.{parts[0]}")
+            if old.table(source) is None:
+                source = _table_in(name, old, table.schema)
             if source and source != table.qualified and not new.table(source):
                 hints.setdefault(source, table.qualified)
+                break
         for column in table.columns:
-            if column.comment and (m := RENAMED_FROM.search(column.comment)):
-                name = m.group(1).rpartition(".")[2]
-                origin = _origin_table(table.qualified, hints)
-                before_table = old.table(origin)
+            origin = _origin_table(table.qualified, hints)
+            before_table = old.table(origin)
+            for parts in _renamed_from(column.comment):
+                name = parts[-1]
                 if (before_table and before_table.column(name) and name != column.name
                         and not table.column(name)):
                     hints.setdefault(f"{origin}.{name}", f"{origin}.{column.name}")
+                    break
     return hints
+
+
+def _renamed_from(note: str | None) -> list[list[str]]:
+    """The names a note 'renamed from NAME' may mean, as name parts: `"Display Name"`,
+    `app."Old Orders"`, `old_name`; and the rest of the note as written (`Display Name`)."""
+    if not note or not (m := RENAMED_FROM.search(note)):
+        return []
+    text, parts, at = m.group(1), [], 0
+    while True:
+        part = _NAME_PART.match(text, at)
+        if not part:
+            break
+        parts.append(next(g for g in part.groups() if g is not None).replace('""', '"'))
+        at = part.end()
+        if not text.startswith(".", at):
+            break
+        at += 1
+    found = [parts] if parts else []
+    rest = text.strip().rstrip(".;,)").strip()
+    if rest and [rest] not in found:
+        found.append([rest])
+    return found
 
 
 def _origin_table(qualified_name: str, hints: dict[str, str]) -> str:
@@ -262,6 +292,7 @@ class NoteSql:
     after: list[str]
     partition_by: dict[str, str]
     domains: dict[str, str]
+    generated: dict[tuple[str, str], str]      # (table, column) -> expression
 
     @property
     def count(self) -> int:
@@ -275,11 +306,22 @@ class NoteSql:
             statements = [st for st in pglast.split(text) if st.strip()]
         except pglast.parser.ParseError as exc:
             raise UsageError(f"{shown}: Note {SQL_NOTE} is not valid SQL: {exc}") from None
-        note = cls([], [], {}, {})
+        note = cls([], [], {}, {}, {})
         for line in text.splitlines():
-            if line.startswith(PARTITION_BY + " "):
-                table, _, how = line[len(PARTITION_BY) + 1:].strip().partition(" ")
-                note.partition_by[table if "." in table else f"public.{table}"] = how
+            for word, store in ((PARTITION_BY, note.partition_by), (GENERATED, note.generated)):
+                if not line.startswith(word + " "):
+                    continue
+                try:
+                    fields = json.loads(line[len(word) + 1:])
+                    table = fields["table"]
+                    key = table if "." in table else f"public.{table}"
+                    if word == PARTITION_BY:
+                        store[key] = fields["by"]
+                    else:
+                        store[(key, fields["column"])] = fields["expression"]
+                except (ValueError, KeyError, TypeError):
+                    raise UsageError(f"{shown}: Note {SQL_NOTE}: cannot read the line "
+                                     f"{line.strip()!r}") from None
         for statement in statements:
             node = pglast.parse_sql(statement)[0].stmt
             kind = type(node).__name__
@@ -294,9 +336,14 @@ class NoteSql:
         return note
 
     def shape(self, schema: Schema) -> Schema:
-        """SCHEMA (the DBML's) with the partitioning the note says."""
+        """SCHEMA (the DBML's) with the partitioning and generated columns the note says."""
+        def column(table, c):
+            expression = self.generated.get((table, c.name))
+            return c if expression is None else replace(c, generated=expression, default=None)
+
         return replace(schema, tables=[
-            replace(t, partition_by=self.partition_by.get(t.qualified, t.partition_by))
+            replace(t, partition_by=self.partition_by.get(t.qualified, t.partition_by),
+                    columns=[column(t.qualified, c) for c in t.columns])
             for t in schema.tables])
 
 
@@ -421,6 +468,10 @@ def _build(shadow, desired: Schema, shown: str, note: NoteSql | None = None) -> 
     conn = shadow.conn
     try:
         conn.execute("SET check_function_bodies = off")  # functions may precede their tables
+        # the schemas first: the note's domains and functions may live in them
+        for name in desired.schemas:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(name)}")
+        desired = replace(desired, schemas=[])
         later = []
         for statement in note.before if note is not None else ():
             try:

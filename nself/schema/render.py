@@ -131,8 +131,17 @@ _ACTION_WORDS = {"CASCADE": "cascade", "RESTRICT": "restrict", "SET NULL": "set 
 _SERIAL = {"integer": "serial", "bigint": "bigserial", "smallint": "smallserial"}
 # the sticky note that carries what DBML cannot express, as SQL (nself.schema.dbml reads it)
 SQL_NOTE = "nself_sql"
-# a line of that note: the table is created PARTITION BY this (DBML cannot say it)
+# lines of that note that shape the DBML's tables (DBML cannot say these): the table is
+# created PARTITION BY ..., the column is created GENERATED ALWAYS AS (...) STORED
 PARTITION_BY = "-- nself:partition-by"
+GENERATED = "-- nself:generated"
+
+
+def directive(word: str, **fields: str) -> str:
+    """A note line `-- nself:WORD {json}` (names may hold spaces, dots and quotes)."""
+    import json
+
+    return f"{word} {json.dumps(fields, ensure_ascii=False)}"
 
 
 def dbml_name(name: str) -> str:
@@ -161,6 +170,9 @@ def dbml_type(type_: str) -> str:
         if match:
             return match.expand(short) + ("[]" if type_.endswith("[]") else "")
     if re.fullmatch(r"[A-Za-z0-9_.\[\]]+(\(\d+(,\s*\d+)?\))?(\[\])*", type_):
+        return type_
+    # a user type whose name needs quotes, as format_type prints it: "Sales Dept"."State"
+    if re.fullmatch(r'(?:"(?:[^"]|"")+"|\w+)(?:\.(?:"(?:[^"]|"")+"|\w+))?(?:\[\])*', type_):
         return type_
     return '"' + type_.replace('"', '\\"') + '"'
 
@@ -284,6 +296,7 @@ def _serial_of(column, sequence_qualified: str) -> bool:
 def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> str:
     label = dbml_table_name(t.schema, t.name)
     name = ddl.table_name(t)
+    names = {c.name for c in t.columns}
     pk = t.primary_key
     single_pk = pk.columns[0] if pk and len(pk.columns) == 1 and _default_name(
         pk, t, "pkey") else None
@@ -317,8 +330,9 @@ def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> st
         if c.generated:
             missing.append(f"generated column {t.qualified}.{c.name} "
                            f"GENERATED ALWAYS AS ({c.generated}) STORED")
-            fixes.append(f"ALTER TABLE {name} DROP COLUMN {ident(c.name)};")
-            fixes.append(f"ALTER TABLE {name} ADD COLUMN {ddl.column_sql(c)};")
+            # a line schema import reads: the column is created generated, in its place
+            fixes.insert(0, directive(GENERATED, table=t.qualified, column=c.name,
+                                      expression=c.generated))
         elif c.collation:
             fixes.append(f"{column} TYPE {c.type} COLLATE {ddl.collation(c.collation)};")
         if c.collation:
@@ -332,7 +346,7 @@ def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> st
                 len(c.columns) > 1 or not _default_name(c, t, "pkey" if c.kind == "p" else "key")
                 or (c.kind == "u" and c.columns[0] not in single_unique)):
             word = "pk" if c.kind == "p" else "unique"
-            indexes.append(f"    {_dbml_index_columns(c.columns)} [{word}, "
+            indexes.append(f"    {_dbml_index_columns(c.columns, names)} [{word}, "
                            f"name: {dbml_string(c.name)}]")
             if c.kind == "u" and c.definition != "UNIQUE (" + ", ".join(
                     ident(x) for x in c.columns) + ")":
@@ -355,7 +369,8 @@ def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> st
                 settings.append(f"type: {i.method}")
             if i.comment is not None:
                 settings.append(f"note: {dbml_string(i.comment)}")
-            indexes.append(f"    {_dbml_index_columns(i.columns)} [{', '.join(settings)}]")
+            indexes.append(f"    {_dbml_index_columns(i.columns, names)} "
+                           f"[{', '.join(settings)}]")
         else:
             missing.append(f"index {t.schema}.{i.name}: {ddl.create_index(i, t)}")
             fixes.append(ddl.create_index(i, t))
@@ -367,7 +382,7 @@ def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> st
         missing.append(f"partitioning of {t.qualified}: PARTITION BY {t.partition_by}")
         # before the statements: the table must be created partitioned (schema import
         # reads this line)
-        fixes.insert(0, f"{PARTITION_BY} {t.qualified} {t.partition_by}")
+        fixes.insert(0, directive(PARTITION_BY, table=t.qualified, by=t.partition_by))
     if t.row_security or t.force_row_security:
         missing.append(f"row level security of {t.qualified}")
         if t.row_security:
@@ -384,9 +399,11 @@ def _default_name(c: Constraint, t: Table, suffix: str) -> bool:
     return c.name == f"{t.name}_{'_'.join(c.columns)}_{suffix}"
 
 
-def _dbml_index_columns(columns: list[str]) -> str:
-    items = [dbml_name(c) if _DBML_PLAIN.match(c) or not is_expression(c) else f"`{c}`"
-             for c in columns]
+def _dbml_index_columns(columns: list[str], names: set[str]) -> str:
+    """Index or key columns: a column of the table by its (quoted if need be) name, an
+    expression in backticks."""
+    items = [dbml_name(c) if c in names or _DBML_PLAIN.match(c) or not is_expression(c)
+             else f"`{c}`" for c in columns]
     return items[0] if len(items) == 1 else f"({', '.join(items)})"
 
 
