@@ -225,6 +225,26 @@ class TerminalResult:
     rich_imported: bool
 
 
+def _read_terminal(leader: int, timeout: float, answer: str | None = None) -> bytes:
+    """Everything the child writes to the terminal until it closes it (or is silent for
+    TIMEOUT seconds); ANSWER is typed when it asks `[y/N]`."""
+    import select
+
+    seen, answered = b"", answer is None
+    while select.select([leader], [], [], timeout)[0]:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"[y/N]" in seen:
+            os.write(leader, answer.encode() + b"\n")
+            answered = True
+    return seen
+
+
 def run_on_terminal(root: Path, *argv: str, timeout: float = 120) -> TerminalResult:
     """Run `nself ARGV` in a child whose stdin and stdout are a pseudo-terminal."""
     import pty
@@ -233,15 +253,7 @@ def run_on_terminal(root: Path, *argv: str, timeout: float = 120) -> TerminalRes
     proc = subprocess.Popen([sys.executable, "-c", PROBE, "nself", *argv], cwd=root,
                             stdin=follower, stdout=follower, stderr=subprocess.PIPE, text=True)
     os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
+    seen = _read_terminal(leader, timeout)
     _, err = proc.communicate(timeout=timeout)
     os.close(leader)
     lines = err.strip().splitlines()
@@ -255,7 +267,6 @@ def answer_on_terminal(root: Path, argv: list[str], answer: str,
     to either) and type ANSWER when it asks `[y/N]`. ENV adds settings (an empty value
     removes one). A child that stops talking for TIMEOUT seconds is killed."""
     import pty
-    import select
 
     full = {**os.environ, **(env or {})}
     for name in [n for n, v in (env or {}).items() if not v]:
@@ -264,18 +275,7 @@ def answer_on_terminal(root: Path, argv: list[str], answer: str,
     proc = subprocess.Popen([sys.executable, "-m", "nself", *argv], cwd=root, env=full,
                             stdin=follower, stdout=follower, stderr=follower)
     os.close(follower)
-    seen, answered = b"", False
-    while select.select([leader], [], [], timeout)[0]:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-        if not answered and b"[y/N]" in seen:
-            os.write(leader, answer.encode() + b"\n")
-            answered = True
+    seen = _read_terminal(leader, timeout, answer)
     proc.kill()  # no-op when it has exited
     code = proc.wait(timeout=timeout)
     os.close(leader)
