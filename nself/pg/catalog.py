@@ -481,6 +481,21 @@ WHERE d.classid IN ('pg_rewrite'::regclass, 'pg_proc'::regclass, 'pg_trigger'::r
   AND (d.classid <> 'pg_rewrite'::regclass OR o.oid IS NOT NULL)
 """
 # Objects in user schemas that the schema model does not describe, by kind and name.
+# Objects of a schema known only by their name: (what, catalog, name column, schema column).
+_NAMED_KINDS = (
+    ("operator class", "pg_opclass", "opcname", "opcnamespace"),
+    ("operator family", "pg_opfamily", "opfname", "opfnamespace"),
+    ("text search configuration", "pg_ts_config", "cfgname", "cfgnamespace"),
+    ("text search dictionary", "pg_ts_dict", "dictname", "dictnamespace"),
+    ("text search parser", "pg_ts_parser", "prsname", "prsnamespace"),
+    ("text search template", "pg_ts_template", "tmplname", "tmplnamespace"),
+    ("conversion", "pg_conversion", "conname", "connamespace"),
+)
+_NAMED_UNSUPPORTED = "\nUNION ALL\n".join(
+    f"SELECT '{what} ' || n.nspname || '.' || x.{name}\n"
+    f"FROM {table} x JOIN pg_namespace n ON n.oid = x.{namespace}\n"
+    f"WHERE {USER_SCHEMA_WHERE} AND {_not_member(table, 'x')}"
+    for what, table, name, namespace in _NAMED_KINDS)
 SCHEMA_UNSUPPORTED_SQL = f"""
 SELECT 'collation ' || n.nspname || '.' || x.collname
 FROM pg_collation x JOIN pg_namespace n ON n.oid = x.collnamespace
@@ -492,33 +507,7 @@ SELECT 'operator ' || n.nspname || '.' || x.oprname || '('
 FROM pg_operator x JOIN pg_namespace n ON n.oid = x.oprnamespace
 WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_operator', 'x')}
 UNION ALL
-SELECT 'operator class ' || n.nspname || '.' || x.opcname
-FROM pg_opclass x JOIN pg_namespace n ON n.oid = x.opcnamespace
-WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_opclass', 'x')}
-UNION ALL
-SELECT 'operator family ' || n.nspname || '.' || x.opfname
-FROM pg_opfamily x JOIN pg_namespace n ON n.oid = x.opfnamespace
-WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_opfamily', 'x')}
-UNION ALL
-SELECT 'text search configuration ' || n.nspname || '.' || x.cfgname
-FROM pg_ts_config x JOIN pg_namespace n ON n.oid = x.cfgnamespace
-WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_ts_config', 'x')}
-UNION ALL
-SELECT 'text search dictionary ' || n.nspname || '.' || x.dictname
-FROM pg_ts_dict x JOIN pg_namespace n ON n.oid = x.dictnamespace
-WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_ts_dict', 'x')}
-UNION ALL
-SELECT 'text search parser ' || n.nspname || '.' || x.prsname
-FROM pg_ts_parser x JOIN pg_namespace n ON n.oid = x.prsnamespace
-WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_ts_parser', 'x')}
-UNION ALL
-SELECT 'text search template ' || n.nspname || '.' || x.tmplname
-FROM pg_ts_template x JOIN pg_namespace n ON n.oid = x.tmplnamespace
-WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_ts_template', 'x')}
-UNION ALL
-SELECT 'conversion ' || n.nspname || '.' || x.conname
-FROM pg_conversion x JOIN pg_namespace n ON n.oid = x.connamespace
-WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_conversion', 'x')}
+{_NAMED_UNSUPPORTED}
 UNION ALL
 SELECT 'statistics ' || n.nspname || '.' || x.stxname
 FROM pg_statistic_ext x JOIN pg_namespace n ON n.oid = x.stxnamespace

@@ -182,11 +182,9 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None):
 
 def _apply_new(env, version: str) -> None:
     """migrate up to VERSION (the newest file written), as `migrate up --to` would."""
-    from nself.guard import Guard
-    from nself.migrations.runner import session
+    from nself.tasks.migrate import _session
 
-    guard = Guard(env, yes=True, say=out.line)
-    with session(env, 60.0, guard, out.line, out.notice, out.warn) as runner:
+    with _session(env, 60.0, yes=True) as runner:
         runner.up(to=version)
 
 
