@@ -1,7 +1,7 @@
 """Every command line of the two user guides runs as written.
 
-The lines are read from the guide files themselves (../shared/seeds/*.txt, or
-NSELF_GUIDES_DIR): every `nself ...` / `inv ...` line of their code blocks, with its
+The lines are read from the guide files themselves (../shared/seeds/*.txt, else the copy
+in tests/data/guides/, or NSELF_GUIDES_DIR): every `nself ...` / `inv ...` line of their code blocks, with its
 `ENV=x` prefix, without its `# comment`, joined over `\\` continuations and multi-line
 quotes. The migrations guide (000) is scraped text where inline code runs into the prose
 around it (`nself db migrate up 3nself db migrate statusCheck current migration status:`);
@@ -38,7 +38,11 @@ from conftest import REPO, Project, Result, TestDatabase, _create, _drop, answer
 from nself.config import Database
 from nself.pg.wipe import wipe
 
-GUIDES = Path(os.environ.get("NSELF_GUIDES_DIR", REPO.parent / "shared" / "seeds"))
+# the guides beside the checkout (as CI has them), else the copy kept with the tests (a clone
+# elsewhere); NSELF_GUIDES_DIR names another folder
+_BESIDE = REPO.parent / "shared" / "seeds"
+GUIDES = Path(os.environ.get("NSELF_GUIDES_DIR")
+              or (_BESIDE if _BESIDE.is_dir() else REPO / "tests" / "data" / "guides"))
 
 # What a line should do when it is not "exit 0": exit codes and the words its output must
 # hold, in this order (the guide's).
