@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 import secrets
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 import psycopg
@@ -180,15 +180,10 @@ def _key(name: str) -> int:
     return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
 
-@contextmanager
-def shadows(env: Environment, say: Callable[[str], None]) -> Iterator[Shadows]:
-    """Shadow databases for the duration; every one is dropped at the end (Ctrl-C and
+def shadows(env: Environment, say: Callable[[str], None]) -> Shadows:
+    """Shadow databases for a `with` block; every one is dropped at its end (Ctrl-C and
     SIGTERM included: the task boundary turns SIGTERM into KeyboardInterrupt)."""
-    manager = Shadows(env, say)
-    try:
-        yield manager
-    finally:
-        manager.close()
+    return Shadows(env, say)
 
 
 def replay(env: Environment, shadow: Shadow) -> int:
