@@ -263,7 +263,8 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
             shadows_module.replay(env, a)
         with clock("introspection"):
             old = introspect(a.conn)
-        text = read_sql_note(source)
+        # the full parse has the note already; without it (domain names pending) read just that
+        text = document.sql if document is not None else read_sql_note(source)
         note = NoteSql.parse(text, shown) if text else None
         if document is None:  # it used type names the migrations' domains may explain
             with clock("parse"):
