@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from nself import userfile
 from nself.errors import ConfigError, NoProject
 
 ENVIRONMENTS = ("local", "staging", "production")
@@ -74,7 +75,50 @@ _URL_PASSWORDS = (
 # the same up to the FIRST @: where the rest is garbage, a tool may quote only that far
 _URL_PASSWORDS_TO_FIRST_AT = tuple(re.compile(p.pattern.replace("(.*)@", "(.*?)@"))
                                    for p in _URL_PASSWORDS[1:])
-_KEYWORD_PASSWORD = re.compile(r"""(?i)\bpassword\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&]*)""")
+# `key=value` in a conninfo string or a URL's query
+_KEYWORD_VALUE = re.compile(r"""(?<![\w.-])([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*"""
+                            r"""('(?:[^'\\]|\\.)*'?|[^\s&]*)""")
+# a setting whose name says it holds a secret, misspellings included (PASWORD, PASSWD)
+_SECRET_KEY = re.compile(r"(?i)PASS|PASW|PWD|SECRET|TOKEN|CREDENTIAL")
+# libpq's keywords whose values are not secret: every other key's value is masked, so a
+# misspelled `pasword=` or `passwd=` hides its value as `password=` does.
+SHOWN_KEYWORDS = frozenset("""
+    host hostaddr port dbname user options application_name fallback_application_name
+    connect_timeout client_encoding keepalives keepalives_idle keepalives_interval
+    keepalives_count tcp_user_timeout replication gssencmode sslmode sslnegotiation
+    sslcompression sslcert sslkey sslcertmode sslrootcert sslcrl sslcrldir sslsni
+    requirepeer ssl_min_protocol_version ssl_max_protocol_version krbsrvname gsslib
+    gssdelegation service target_session_attrs load_balance_hosts channel_binding
+    require_auth passfile""".split())
+# `scheme://authority` of a URL without an `@`: `user:password` then looks like `host:port`
+_AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
+def _keyword_secrets(text: str) -> list[re.Match]:
+    """The `key=value` pairs of `text` whose value may be secret (any key but libpq's
+    harmless ones)."""
+    return [m for m in _KEYWORD_VALUE.finditer(text)
+            if m.group(1).lower() not in SHOWN_KEYWORDS and m.group(2)]
+
+
+def _portless_password(url: str) -> tuple[int, int] | None:
+    """Where a URL with no `@` holds `user:password` instead of `host:port` (the `@` was
+    forgotten): from after the first `:` to the path's last `/`; None when every `host:port`
+    has a numeric port."""
+    match = _AUTHORITY.match(url)
+    if not match or "@" in url:
+        return None
+    authority = match.group(1)
+    for piece in authority.split(","):
+        if piece.startswith("[") or ":" not in piece:
+            continue
+        port = piece.split(":", 1)[1]
+        if port and not (port.isascii() and port.isdigit()):
+            start = match.start(1) + authority.index(":") + 1
+            query = url.find("?", start)
+            end = url.rfind("/", start, query if query >= 0 else len(url))
+            return start, end if end >= 0 else (query if query >= 0 else len(url))
+    return None
 
 
 def url_secrets(url: str) -> set[str]:
@@ -92,11 +136,13 @@ def url_secrets(url: str) -> set[str]:
     for i, char in enumerate(userinfo):
         if char in ":/@":
             found.add(userinfo[i + 1:])
-    for match in _KEYWORD_PASSWORD.finditer(url):
-        value = match.group(1)
-        if value:
-            found.add(value)
-            found.add(value.strip("'"))
+    portless = _portless_password(url)
+    if portless:
+        found.add(url[portless[0]:portless[1]])
+    for match in _keyword_secrets(url):
+        value = match.group(2)
+        found.add(value)
+        found.add(value.strip("'"))
     for secret in list(found):
         found.add(unquote(secret, errors="ignore"))
         found.add(quote(unquote(secret, errors="ignore"), safe=""))
@@ -105,11 +151,17 @@ def url_secrets(url: str) -> set[str]:
 
 
 def mask_url(url: str) -> str:
-    """`url` with its password replaced by `***`, safe to print; never raises."""
+    """`url` with its password (or anything that may be one: a value under a misspelled
+    key, `user:password` with the `@` forgotten) replaced by `***`; never raises."""
     match = _URL_PASSWORDS[1].match(url) or _URL_PASSWORDS[2].match(url)
     if match and match.group(1):
         url = url[:match.start(1)] + "***" + url[match.end(1):]
-    return _KEYWORD_PASSWORD.sub(lambda m: m.group(0)[:m.start(1) - m.start(0)] + "***", url)
+    portless = _portless_password(url)
+    if portless:
+        url = url[:portless[0]] + "***" + url[portless[1]:]
+    for found in reversed(_keyword_secrets(url)):
+        url = url[:found.start(2)] + "***" + url[found.end(2):]
+    return url
 
 
 @dataclass(frozen=True)
@@ -174,13 +226,13 @@ def _read_env_file(path: Path) -> dict[str, str]:
         return {}
     if not path.is_file():
         raise ConfigError(f"Cannot read settings file {path}: it is not a regular file.")
+    data = userfile.read_bytes(path, "a settings file", userfile.SETTINGS_LIMIT,
+                               shown=f"settings file {path}", error=ConfigError)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        line = data[:exc.start].count(b"\n") + 1
         raise ConfigError(f"Cannot read settings file {path}: line {line} is not UTF-8.") from None
-    except OSError as exc:
-        raise ConfigError(f"Cannot read settings file {path}: {exc.strerror}.") from None
     if "\x00" in text:
         line = text[:text.index("\x00")].count("\n") + 1
         raise ConfigError(f"Cannot read settings file {path}: line {line} holds a NUL byte.")
@@ -198,31 +250,170 @@ def _read_env_file(path: Path) -> dict[str, str]:
 
 
 # What makes a folder an nself project root, for commands run in a folder below it (the
-# nearest one wins, as git finds `.git`). A `migrations/` folder that is a Python package
-# (Django, alembic apps) does not count.
-ROOT_FILES = ("schema.dbml", "nself/schema.dbml", "config/local.env", "config/staging.env",
-              "config/production.env")
-ROOT_FOLDERS = (".nself", "migrations", "nself/migrations")
+# nearest one wins, as git finds `.git`): a mark nself itself wrote. `nself init` writes
+# `nself.toml`; a `[tool.nself]` table in pyproject.toml is one too, and so are the files
+# `init` wrote before that mark existed (config/<env>.env) and the guides' `nself/` layout.
+# A folder merely called `migrations` never is one (alembic's, Django's, ...).
+MARKER = "nself.toml"
+MARK_FILES = (MARKER, "config/local.env", "config/staging.env", "config/production.env",
+              "nself/schema.dbml")
+NESTED_MIGRATIONS = "nself/migrations"
+# Another tool's migrations folder: alembic's has env.py, Django's is a Python package.
+FOREIGN_MIGRATIONS = ("env.py", "__init__.py")
+_TOOL_TABLE = re.compile(r"(?m)^[ \t]*\[[ \t]*tool[ \t]*\.[ \t]*\"?nself\"?[ \t]*[\].]")
+PYPROJECT_READ_LIMIT = 1 << 20
 
 
-def looks_like_project(folder: Path) -> bool:
-    """Whether `folder` holds an nself project (see ROOT_FILES and ROOT_FOLDERS)."""
+def is_marked(folder: Path) -> bool:
+    """Whether nself marked `folder` as a project root (see MARK_FILES)."""
     try:
-        if any((folder / rel).is_file() for rel in ROOT_FILES):
+        if any((folder / rel).is_file() for rel in MARK_FILES):
             return True
-        return any((folder / rel).is_dir() and not (folder / rel / "__init__.py").exists()
-                   for rel in ROOT_FOLDERS)
+        nested = folder / NESTED_MIGRATIONS
+        if nested.is_dir() and not any((nested / f).exists() for f in FOREIGN_MIGRATIONS):
+            return True
+        pyproject = folder / "pyproject.toml"
+        if not pyproject.is_file():
+            return False
+        with pyproject.open("rb") as handle:
+            head = handle.read(PYPROJECT_READ_LIMIT).decode("utf-8", errors="replace")
+        return _TOOL_TABLE.search(head) is not None
     except OSError:
         return False
 
 
 def find_project_root(start: Path) -> Path:
-    """The nearest folder from `start` upwards that looks like a project; `start` when none
-    does (commands then say there is no project and name `nself init`)."""
+    """The nearest folder from `start` upwards that nself marked; `start` when none is
+    (commands then use it if it has a migrations folder of nself's, or name `nself init`)."""
     for folder in (start, *start.parents):
-        if looks_like_project(folder):
+        if is_marked(folder):
             return folder
     return start
+
+
+SHELL = "the shell"
+# The settings that choose a database: a server and a database on it. The user and password
+# are credentials, which `.env` may supply in every environment; these it may change only
+# in local (or where config/<env>.env names no database).
+ADDRESS_KEYS = ("DATABASE_URL", "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGSERVICE")
+ADDRESS_KEYWORDS = ("host", "hostaddr", "port", "dbname", "service")
+
+
+def _where(origin: str | None) -> str:
+    return "from the shell" if origin == SHELL else f"in {origin or 'the settings'}"
+
+
+def database_params(settings: Mapping[str, str]) -> dict[str, str] | None:
+    """libpq's keywords for the database `settings` name: DATABASE_URL, the PG* variables
+    filling in what it leaves out (as libpq does), or the PG* variables alone; None when
+    neither names a server or database. A malformed DATABASE_URL is a ConfigError."""
+    pg = {kw: settings[var] for var, kw in LIBPQ_ENV.items() if settings.get(var)}
+    url = settings.get("DATABASE_URL")
+    if url:
+        return {**pg, **parse_database_url(url)}
+    if any(pg.get(kw) for kw in ("host", "hostaddr", "dbname", "service")):
+        return pg
+    return None
+
+
+def _address(settings: Mapping[str, str]) -> tuple | None:
+    """Which server and database `settings` name (no user, no password), for comparing."""
+    try:
+        params = database_params(settings)
+    except ConfigError:
+        return ("malformed", settings.get("DATABASE_URL"))
+    if params is None:
+        return None
+    return tuple(params.get(kw) or ("5432" if kw == "port" else "") for kw in ADDRESS_KEYWORDS)
+
+
+def _address_display(settings: Mapping[str, str]) -> str:
+    """The database `settings` name, masked; never raises."""
+    try:
+        params = database_params(settings)
+    except ConfigError:
+        return mask_url(settings.get("DATABASE_URL") or "")
+    return Database(params).display() if params else "-"
+
+
+def _address_origin(settings: Mapping[str, str], origins: Mapping[str, str]) -> str:
+    """Which settings named the database, and where they came from: `DATABASE_URL in
+    config/production.env`, `PGHOST, PGDATABASE from the shell`."""
+    keys = ["DATABASE_URL"] if settings.get("DATABASE_URL") else [
+        k for k in ADDRESS_KEYS[1:] if settings.get(k)]
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(origins.get(key, ""), []).append(key)
+    return ", ".join(f"{', '.join(names)} {_where(origin)}" for origin, names in groups.items())
+
+
+# Every numeric setting nself reads, its range and unit: checked once, at load, so that a
+# value that cannot work (a lock_timeout PostgreSQL rejects, a retry delay of years) is one
+# line naming the setting before anything runs.
+INT_SETTINGS = {
+    "NSELF_LOCK_TIMEOUT_MS": (0, 2_147_483_647, "milliseconds, 0 = no limit"),
+    "NSELF_LOCK_RETRIES": (0, 10, "retries"),
+    "NSELF_LOCK_RETRY_BACKOFF_MS": (0, 60_000, "milliseconds"),
+    "BACKUP_RETENTION_DAYS": (1, 36_500, "days"),
+    "PGCONNECT_TIMEOUT": (0, 2_147_483_647, "seconds, 0 = no limit"),
+}
+BOOL_SETTINGS = ("NSELF_MIGRATE_SYNC_COMMIT", "BACKUP_ENABLED", "BACKUP_COMPRESSION")
+PATH_SETTINGS = ("NSELF_PROJECT_DIR", "NSELF_MIGRATIONS_DIR", "NSELF_SEEDS_DIR",
+                 "NSELF_SCHEMA_FILE", "NSELF_BACKUPS_DIR", "NSELF_STATE_DIR",
+                 "NSELF_POSTGRES_BIN")
+# libpq's integer keywords (psycopg overrides connect_timeout for its own connections, so a
+# bad one would only fail pg_dump, later)
+INT_KEYWORDS = ("connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                "keepalives_count", "tcp_user_timeout")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+# Far below PATH_MAX on purpose: pathlib recurses once per missing folder.
+MAX_PATH_DEPTH = 100
+MAX_PATH_BYTES = 4095
+
+
+def usable_path(path: Path, what: str) -> Path:
+    """`path` resolved; a ConfigError naming `what` for a path that cannot work (a symlink
+    loop, too long, too deep), instead of an internal error later."""
+    text = str(path)
+    if len(text.encode(errors="replace")) > MAX_PATH_BYTES or any(
+            len(part.encode(errors="replace")) > 255 for part in path.parts):
+        raise ConfigError(f"{what} is too long to be a path (at most {MAX_PATH_BYTES} bytes, "
+                          "255 per folder name).")
+    try:
+        resolved = path.resolve()
+    except RuntimeError:  # Python before 3.13: "Symlink loop from ..."
+        raise ConfigError(f"{what} runs through a symlink loop: fix the link.") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} cannot be used as a path: {exc.strerror or exc}.") from None
+    if len(resolved.parts) - 1 > MAX_PATH_DEPTH:
+        raise ConfigError(f"{what} is {len(resolved.parts) - 1} folders deep: at most "
+                          f"{MAX_PATH_DEPTH} are supported.")
+    return resolved
+
+
+def check_hosts(value: str | None, what: str) -> None:
+    """Each host of a comma-separated list is a socket folder, an address or a DNS name
+    whose labels fit (1-63 characters; the encoder would fail mid-connect otherwise)."""
+    for host in (value or "").split(","):
+        host = host.strip()
+        if not host or host.startswith(("/", "@", "[")):
+            continue
+        try:
+            host.rstrip(".").encode("idna")
+        except UnicodeError:
+            raise ConfigError(f"{what} is not a valid host name: each dot-separated part is "
+                              "1 to 63 characters.") from None
+
+
+def check_int_keywords(params: Mapping[str, str], what: str) -> None:
+    """libpq's integer keywords are whole numbers from 0 (libpq would refuse them only in
+    the tool that connects later: `db status` passes, `db backup` fails)."""
+    for keyword in INT_KEYWORDS:
+        value = str(params.get(keyword) or "").strip()
+        if value and not (value.isascii() and value.isdigit() and int(value) <= 2_147_483_647):
+            raise ConfigError(f"{what} {keyword}={value[:20]!r} is not a whole number from 0 "
+                              "to 2147483647.")
 
 
 @dataclass
@@ -232,29 +423,78 @@ class Environment:
     name: str
     root: Path
     settings: dict[str, str] = field(default_factory=dict)
+    # where each setting came from: `config/<env>.env`, `.env` or SHELL
+    origins: dict[str, str] = field(default_factory=dict)
+    # .env's database settings left out: config/<env>.env names this environment's database
+    ignored: tuple[str, ...] = ()
+    # (which settings, where) named the database before the shell's variables replaced it
+    overridden: tuple[str, str] | None = None
+    _announced: bool = field(default=False, repr=False)
 
     @classmethod
     def load(cls, root: Path | None = None, environ: Mapping[str, str] | None = None,
              search_parents: bool = True) -> Environment:
         """Read the environment name and settings of the project at `root`, or at
         NSELF_PROJECT_DIR, or found from the current folder upwards (`search_parents`)
-        or in it."""
+        or in it; every setting's range is checked here, once."""
         environ = os.environ if environ is None else environ
         if root is None and environ.get("NSELF_PROJECT_DIR"):
             root = Path(environ["NSELF_PROJECT_DIR"])
         if root is None:
             cwd = Path(os.getcwd()).resolve()
             root = find_project_root(cwd) if search_parents else cwd
-        root = Path(root).resolve()
+        root = usable_path(Path(root), "The project folder (NSELF_PROJECT_DIR)")
         dotenv = _read_env_file(root / ".env")
         raw = environ.get("ENV") or environ.get("NSELF_ENV") or dotenv.get("ENV") or dotenv.get(
             "NSELF_ENV") or "local"
         name = canonical_env_name(raw)
+        env_file = f"config/{name}.env"
+        files = _read_env_file(root / "config" / f"{name}.env")
+        # .env is personal: it never moves staging or production to another database than
+        # the one their own file names (it may add the password to it).
+        ignored: tuple[str, ...] = ()
+        if name != "local" and _address(files) is not None and \
+                _address({**files, **dotenv}) != _address(files):
+            ignored = tuple(k for k in ADDRESS_KEYS if dotenv.get(k))
+            dotenv = {k: v for k, v in dotenv.items() if k not in ignored}
         settings: dict[str, str] = {}
-        settings.update(_read_env_file(root / "config" / f"{name}.env"))
-        settings.update(dotenv)
+        origins: dict[str, str] = {}
+        for origin, values in ((env_file, files), (".env", dotenv)):
+            settings.update(values)
+            origins.update(dict.fromkeys(values, origin))
+        overridden = None
+        before = _address(settings)
+        if before is not None and any(environ.get(k) for k in ADDRESS_KEYS) and \
+                _address({**settings, **environ}) != before:
+            overridden = (_address_origin(settings, origins), _address_display(settings))
         settings.update(environ)
-        return cls(name=name, root=root, settings=settings)
+        origins.update(dict.fromkeys(environ, SHELL))
+        env = cls(name=name, root=root, settings=settings, origins=origins, ignored=ignored,
+                  overridden=overridden)
+        env.check_settings()
+        return env
+
+    def check_settings(self) -> None:
+        """Every setting nself reads is in its range (one ConfigError naming the setting,
+        where it came from and what is allowed; a secret's value is never shown)."""
+        for key, (low, high, unit) in INT_SETTINGS.items():
+            value = self.get(key)
+            if value is None:
+                continue
+            text = value.strip()
+            number = int(text) if text.isascii() and text.lstrip("-").isdigit() else None
+            if number is None or not low <= number <= high:
+                problem = "is out of range" if number is not None else "is not a whole number"
+                raise ConfigError(f"Setting {key}={value[:30]!r} ({_where(self.origins.get(key))}) "
+                                  f"{problem}: use a whole number from {low} to {high} ({unit}).")
+        for key in BOOL_SETTINGS:
+            self.get_bool(key, False)
+        for key in PATH_SETTINGS:
+            if self.get(key):
+                usable_path(self.root / self.settings[key],
+                            f"Setting {key} ({_where(self.origins.get(key))})")
+        _check_ports(self.get("PGPORT"), "PGPORT")
+        check_hosts(self.get("PGHOST"), f"PGHOST ({_where(self.origins.get('PGHOST'))})")
 
     def secrets(self) -> set[str]:
         """The configured passwords, secret keys and tokens (AWS_SECRET_ACCESS_KEY,
@@ -265,7 +505,7 @@ class Environment:
                 continue
             if key == "DATABASE_URL":
                 found |= url_secrets(value)
-            elif any(word in key.upper() for word in ("PASSWORD", "SECRET", "TOKEN")):
+            elif _SECRET_KEY.search(key):
                 found.add(value)
                 found.add(quote(value, safe=""))
         return found
@@ -299,11 +539,12 @@ class Environment:
         if value is None:
             return default
         lowered = value.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
+        if lowered in TRUE_WORDS:
             return True
-        if lowered in ("0", "false", "no", "off"):
+        if lowered in FALSE_WORDS:
             return False
-        raise ConfigError(f"Setting {key}={value!r} is not true or false.")
+        raise ConfigError(f"Setting {key}={value[:30]!r} ({_where(self.origins.get(key))}) is not "
+                          f"true or false: use one of {', '.join(TRUE_WORDS + FALSE_WORDS)}.")
 
     # paths ----------------------------------------------------------------
 
@@ -348,11 +589,22 @@ class Environment:
         return name[:63]
 
     def require_project(self) -> None:
-        """Raise `NoProject` unless the project folders exist."""
+        """Raise `NoProject` unless the project folders exist (a folder nself never marked
+        whose migrations folder is another tool's is no project either)."""
+        foreign = next((f for f in FOREIGN_MIGRATIONS
+                        if (self.migrations_dir / f).exists()), None)
+        if foreign and not self.get("NSELF_MIGRATIONS_DIR") and not is_marked(self.root):
+            raise NoProject(
+                f"No nself project here ({self.root}): {self._shown(self.migrations_dir)} holds "
+                f"{foreign}, so it belongs to another tool (alembic, Django). Run nself from its "
+                f"project folder, or `nself init` (it writes {MARKER}) where one should be."
+            )
         if not self.migrations_dir.is_dir():
+            above = "" if is_marked(self.root) else (
+                f", and no folder above is marked as one ({MARKER}, which `nself init` writes)")
             raise NoProject(
                 f"No nself project here ({self.root}): no migrations folder "
-                f"{self._shown(self.migrations_dir)}. Run `nself init` to create one, "
+                f"{self._shown(self.migrations_dir)}{above}. Run `nself init` to create one, "
                 "or set NSELF_MIGRATIONS_DIR."
             )
 
@@ -374,12 +626,8 @@ class Environment:
     @cached_property
     def database(self) -> Database:
         """The configured database, or the embedded default in `local`."""
-        url = self.get("DATABASE_URL")
-        if url:
-            return Database(parse_database_url(url))
-        params = {kw: self.settings[var] for var, kw in LIBPQ_ENV.items() if self.get(var)}
-        if params.get("host") or params.get("dbname") or params.get("service"):
-            _check_ports(params.get("port"), "PGPORT")
+        params = database_params(self.settings)
+        if params is not None:
             return Database(params)
         if self.name != "local":
             raise ConfigError(
@@ -387,6 +635,49 @@ class Environment:
                 f"in config/{self.name}.env or .env. Only local falls back to the embedded server."
             )
         return Database({"dbname": self.project_name, "user": "postgres"}, embedded=True)
+
+    def address_source(self) -> str:
+        """Where the database's address comes from, in words: `DATABASE_URL from the
+        shell`, `PGHOST, PGDATABASE in .env`, `the embedded default`."""
+        if database_params(self.settings) is None:
+            return "the embedded default (no DATABASE_URL or PGHOST/PGDATABASE set)"
+        return _address_origin(self.settings, self.origins)
+
+    def target_text(self, db: Database | None = None) -> str:
+        """The database a command will change and where its address came from, for prompts
+        and status: `postgresql://app:***@db:5432/app (DATABASE_URL in config/production.env)`."""
+        return f"{(db or self.database).display()} ({self.address_source()})"
+
+    def address_notes(self) -> list[str]:
+        """One line for each surprise in where the database comes from: a shell variable
+        replacing the database an environment file names, .env's database left out in
+        staging/production, PGHOST without PGDATABASE (libpq then picks the user's name)."""
+        notes = []
+        if self.overridden:
+            keys = [k for k in ADDRESS_KEYS if self.origins.get(k) == SHELL and self.get(k)]
+            theirs, shown = self.overridden
+            verb = "replaces" if len(keys) == 1 else "replace"
+            notes.append(f"Note: {', '.join(keys)} from the shell {verb} the database named by "
+                         f"{theirs}: this run uses {_address_display(self.settings)}, not {shown}.")
+        if self.ignored:
+            notes.append(f"Note: {', '.join(self.ignored)} in .env ignored: config/{self.name}.env "
+                         f"names the {self.name} database (.env is personal and local; it may "
+                         "add a password, never another database).")
+        host = next((k for k in ("PGHOST", "PGHOSTADDR") if self.get(k)), None)
+        if host and not any(self.get(k) for k in ("DATABASE_URL", "PGDATABASE", "PGSERVICE")):
+            dbname = Database(database_params(self.settings) or {}).name
+            embedded = ", not the embedded one" if self.name == "local" else ""
+            notes.append(f"Note: {host} is set ({_where(self.origins.get(host))}) without "
+                         f"PGDATABASE: the database is {dbname!r} on that server (named after "
+                         f"the user, as libpq does){embedded}; set PGDATABASE to choose.")
+        return notes
+
+    def announce(self, say) -> None:
+        """Say the address notes, once per run (every command that changes data calls it)."""
+        if not self._announced:
+            self._announced = True
+            for note in self.address_notes():
+                say(note)
 
 
 def parse_database_url(url: str) -> dict[str, str]:
@@ -411,6 +702,11 @@ def parse_database_url(url: str) -> dict[str, str]:
         # not echoed: when a password holds a `/`, libpq reads part of it as the port
         if not _is_port(port):
             raise bad("its port is not a number from 1 to 65535")
+    try:
+        check_hosts(params.get("host"), "its host")
+        check_int_keywords(params, "its")
+    except ConfigError as exc:
+        raise bad(str(exc).rstrip(".")) from None
     return params
 
 

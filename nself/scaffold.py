@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nself import config
+
 ENV_FILE = """\
 # Settings for the {env} environment. Committed: keep secrets in .env (git-ignored).
 # Later wins: config/{env}.env, then .env, then the process environment.
@@ -36,6 +38,12 @@ ENV_EXAMPLE = """\
 # DATABASE_URL=postgresql://user:password@localhost:5432/app
 """
 
+# The project's mark: commands run anywhere below this folder use it (config.is_marked).
+MARKER = """\
+# This folder is an nself project: nself commands run in any folder below it use it.
+# Settings live in config/<env>.env (committed) and .env (personal, git-ignored).
+"""
+
 SCHEMA = """\
 Project {name} {{
   database_type: 'PostgreSQL'
@@ -43,9 +51,11 @@ Project {name} {{
 }}
 """
 
-# Anchored to the project root: an unanchored `backups/` would also hide any folder of that
-# name deeper down (a source package called backups, say).
-GITIGNORE_LINES = ("/.env", "/.nself/", "/backups/")
+# `.env` and `.nself/` at any depth (a command once run in a subfolder may have left state
+# there); backups by their environment folders, at any depth: a bare `backups/` would also
+# hide a source package of that name.
+GITIGNORE_LINES = (".env", ".nself/", "**/backups/local/", "**/backups/staging/",
+                   "**/backups/production/")
 
 
 def scaffold(root: Path, project_name: str) -> tuple[list[str], list[str]]:
@@ -69,6 +79,7 @@ def scaffold(root: Path, project_name: str) -> tuple[list[str], list[str]]:
         path.write_text(text)
         created.append(rel)
 
+    file(config.MARKER, MARKER)
     folder("migrations")
     for env in ("common", "local", "staging", "production"):
         folder(f"seeds/{env}")
@@ -81,8 +92,7 @@ def scaffold(root: Path, project_name: str) -> tuple[list[str], list[str]]:
     gitignore = root / ".gitignore"
     present = gitignore.read_text().splitlines() if gitignore.exists() else []
     present_set = {line.strip() for line in present}
-    missing = [entry for entry in GITIGNORE_LINES
-               if entry not in present_set and entry.lstrip("/") not in present_set]
+    missing = [entry for entry in GITIGNORE_LINES if not _covered(entry, present_set)]
     if missing:
         with gitignore.open("a") as handle:
             if present and present[-1].strip():
@@ -90,3 +100,13 @@ def scaffold(root: Path, project_name: str) -> tuple[list[str], list[str]]:
             handle.write("\n".join(missing) + "\n")
         created.append(f".gitignore ({', '.join(missing)})")
     return created, kept
+
+
+def _covered(entry: str, present: set[str]) -> bool:
+    """Whether a .gitignore already holding `present` ignores what `entry` does: the same
+    line, or (for `**/backups/local/`) its first folder ignored at any depth (`backups/`)."""
+    bare = entry.removeprefix("**/")
+    if "/" not in bare.rstrip("/"):
+        return bool({entry, "**/" + bare} & present)
+    first = bare.split("/")[0] + "/"
+    return bool({entry, first, "**/" + first} & present)

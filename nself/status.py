@@ -16,8 +16,8 @@ def database_status(env: Environment) -> dict:
     # Imported here, not at the top: `db status` is the start-up benchmark, and these pull
     # in the migrations and backups packages only once the connection is up.
     from nself.backups.store import latest_backup
-    from nself.migrations import counts
     from nself.migrations.history import drift
+    from nself.migrations.status import counts, read_status
 
     env.require_project()
     db = database.target(env)
@@ -25,18 +25,23 @@ def database_status(env: Environment) -> dict:
         version = database.server_version(conn)
         size, tables = catalog.database_facts(conn)
         recorded = meta.recorded_environment(conn)
-        migrations = counts(env, conn)
+        entries = read_status(env, conn)
         found = drift(conn)
+    since = found.version if found else None
     return {
         "environment": env.name,
         "recorded_environment": recorded,
         "server_version": version,
         "database": db.display(),
+        "database_source": env.address_source(),
+        "notes": env.address_notes(),
         "embedded": db.embedded,
         "size_bytes": size,
         "tables": tables,
-        "migrations": migrations,
+        "migrations": counts(entries),
         "drift": found.drifted if found else None,
-        "drift_since": found.version if found else None,
+        # the newest applied migration as files and `migrate status` name it ("003")
+        "drift_since": next((e.label for e in entries if e.version == since), None),
+        "drift_since_version": since,
         "last_backup": latest_backup(env),
     }

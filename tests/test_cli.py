@@ -336,7 +336,8 @@ def test_init_scaffolds_and_keeps(tmp_path, monkeypatch, capsys):
         assert (tmp_path / rel).is_file()
     assert "Project" in (tmp_path / "schema.dbml").read_text()
     lines = (tmp_path / ".gitignore").read_text().splitlines()
-    assert {"node_modules/", "/.env", "/.nself/", "/backups/"} <= set(lines)
+    assert {"node_modules/", ".env", ".nself/", "**/backups/local/", "**/backups/staging/",
+            "**/backups/production/"} <= set(lines)
     (tmp_path / "schema.dbml").write_text("// mine\n")
     capsys.readouterr()
     assert program.run(["nself", "init"], exit=False) == 0
@@ -590,6 +591,7 @@ def test_commands_find_the_project_root_from_a_subfolder(project):
     """From any folder below the project, commands use the project above (as git does)."""
     deeper = project.root / "src" / "app"
     deeper.mkdir(parents=True)
+    project.write("nself.toml", "")  # the mark `nself init` writes
     project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
     os.chdir(deeper)
     result = project.run("db", "migrate", "up")

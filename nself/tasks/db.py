@@ -14,10 +14,16 @@ from nself.status import database_status
 from nself.tasks.base import command, environment
 
 
-@command(help={"json": "Print the status as JSON."})
+@command(help={"json": "Print the status as JSON (database_source: where the address came "
+                       "from; notes: surprises in it; drift_since: the migration label)."})
 def status(c, json=False):
-    """Show database status: environment, server, size, tables, migrations, last backup."""
-    facts = database_status(environment())
+    """Show database status: environment, the database and where its address came from,
+    server, size, tables, migrations, drift, last backup."""
+    env = environment()
+    if not json:
+        for note in env.address_notes():  # first: they matter most when the connection fails
+            output.line(note)
+    facts = database_status(env)
     if json:
         output.as_json(facts)
         return
@@ -31,6 +37,7 @@ def status(c, json=False):
         ("Server", f"PostgreSQL {facts['server_version']}"
                    + (" (embedded)" if facts["embedded"] else "")),
         ("Database", facts["database"]),
+        ("Address from", facts["database_source"]),
         ("Size", output.size(facts["size_bytes"])),
         ("Tables", facts["tables"]),
         ("Migrations", f"{m['applied']} applied, {m['pending']} pending"
