@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from nself.migrations.files import Migration, Section, Statement
 from nself.migrations.plan import Prepared, needs_autocommit
 from nself.pg import catalog
 from nself.pg import connection as database
+from nself.sql import SqlSyntaxError, slices
 
 COMMIT_FAILED = 10**9  # "statement index" of a failure at COMMIT (deferred constraints)
 # Makes the asynchronous commits before it durable: a write, committed synchronously.
@@ -49,10 +49,6 @@ RETRYABLE = ("55P03", "40P01")  # lock_not_available, deadlock_detected
 # `db update` sends a transaction's migrations several per message (Engine.batches).
 BATCH_MIGRATIONS = 200
 BATCH_BYTES = 1 << 20
-# A migration that may change a session setting: a SET statement (at the start of a line,
-# after `;`, or quoted for EXECUTE) or set_config(); the next one in the same transaction
-# starts with RESET ALL. A false positive costs a RESET, no more; `UPDATE ... SET` is not one.
-SETS_SOMETHING = r"(?im)(^|[;'])\s*set\s|set_config"
 ACTIVE_SQL_TRANSACTION = "25001"  # "... cannot run inside a transaction block"
 FATAL_ERROR = ExecStatus.FATAL_ERROR
 TUPLES_OK = ExecStatus.TUPLES_OK
@@ -346,7 +342,7 @@ class Engine:
         for prep in part:
             if previous is None:
                 prefix = "BEGIN;\n" + timeout
-            elif re.search(SETS_SOMETHING, previous.body):
+            elif previous.sets_session:  # its SET must not reach the next migration
                 prefix = "RESET ALL;\n" + timeout
             else:
                 prefix = ""
@@ -441,14 +437,12 @@ class Engine:
                 attempts: int, prefix: int, alone: bool = True) -> MigrationError:
         """What a failed transactional migration says (file, line, error); `alone=False`
         (one of several in a transaction) leaves what was rolled back to the caller."""
-        from pglast import parser
-
         m = prep.migration
         # the body as sent: stripped BEGIN/COMMIT are blanks there, so they count for nothing
         section = Section(prep.body, prep.section.line)
         try:
-            count = len(list(parser.split(section.text, with_parser=True, only_slices=True)))
-        except parser.ParseError:
+            count = len(slices(section.text))
+        except SqlSyntaxError:
             count = None
         if index >= COMMIT_FAILED:
             return MigrationError(f"{m.id} failed at COMMIT: {self.describe(error)}. It was "

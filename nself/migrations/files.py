@@ -1,9 +1,8 @@
 """Migration files: names, order, checksums, sections, and statements with their lines.
 
 Reading a folder costs one read and one hash per file; sections are split by
-their marker lines only when a migration is about to run, and pglast parses a
-section only when a cheap word check says it might hold a transaction-control
-or non-transactional statement (or when a failure needs a line number).
+their marker lines only when a migration is about to run; `nself.sql` cuts a
+section into statements and classifies them.
 """
 
 from __future__ import annotations
@@ -18,7 +17,11 @@ from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
-from nself.errors import UsageError
+from nself import sql
+from nself.errors import OperationFailed, UsageError
+from nself.sql import LINE_BREAK, Statement, line_of
+
+__all__ = ["LINE_BREAK", "Statement", "line_of"]  # where seeds and the engine find them
 
 # Patterns are compiled on first use (re caches them): `status` needs only FILENAME.
 # Names of files written elsewhere often hold dashes or dots (`002_add-index.sql`): accept
@@ -37,31 +40,22 @@ META_COMMAND = r"^\s*\\[A-Za-z!?]"
 # from pg_dump carries them; they are blanked (line numbers kept), not refused.
 RESTRICT_MARKER = r"^\s*\\(un)?restrict(\s|$)"
 COPY_DATA_END = r"^\\\.\s*$"  # the `\.` that ends psql's inline COPY ... FROM stdin data
-# A statement that pglast must look at contains one of these words; anything else
-# (plain DDL and DML) runs as written without being parsed.
-NEEDS_PARSING = (
-    r"(?i)\b(begin|start|commit|end|rollback|abort|savepoint|release|prepare|concurrently|"
-    r"vacuum|database|tablespace|system|subscription|reindex|cluster|discard)\b")
 BIGINT_MAX = 2**63 - 1  # versions are stored as bigint
 
 
 def needs_parsing(text: str) -> bool:
     """Whether `text` might hold a statement whose kind matters (transaction control,
-    CONCURRENTLY, VACUUM, ...): only then does pglast parse it."""
-    return re.search(NEEDS_PARSING, text) is not None
+    CONCURRENTLY, VACUUM, a DROP, ...): see `nself.sql.TREE_WORDS`."""
+    return sql.TREE_WORDS.search(text) is not None
 
 
 class MigrationFileError(UsageError):
     """A migration file (or the folder) is malformed; names the file and line."""
 
 
-# A line ends with CRLF, CR or LF, as editors on every system write them.
-LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
-
-
-def line_of(text: str, offset: int) -> int:
-    """The 1-based line of character `offset` in `text`."""
-    return len(LINE_BREAK.findall(text, 0, offset)) + 1
+class SqlSyntaxFailure(OperationFailed):
+    """PostgreSQL's parser refuses a statement: the same failure (exit 1) as when the
+    server refuses it, found before anything is sent."""
 
 
 def normalise(raw: bytes) -> bytes:
@@ -79,22 +73,6 @@ def normalise(raw: bytes) -> bytes:
 def checksum(text: str | bytes) -> str:
     data = text.encode("utf-8") if isinstance(text, str) else text
     return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One SQL statement of a section: its text and the file line it starts on."""
-
-    text: str
-    line: int
-    kind: str = ""          # pglast node name, when parsed
-    no_transaction: str = ""  # why it cannot run in a transaction block, if it cannot
-    target: str = ""        # the index, database or enum type it creates or drops
-    schema: str = ""        # the schema the statement names for `target` ("" = search_path)
-    relation: str = ""      # CREATE INDEX CONCURRENTLY: the table it indexes
-    value: str = ""         # ALTER TYPE ... ADD VALUE: the new label
-    start: int = 0          # offsets of the statement in its section's text
-    end: int = 0
 
 
 @dataclass(frozen=True)
@@ -356,95 +334,35 @@ def check_dependencies(migrations: Iterable[Migration],
 
 
 def split(section: Section, migration: Migration, parse: bool = False) -> list[Statement]:
-    """The statements of `section`, with file lines; parsed by pglast when their words need it
-    (or when `parse` says so: a no-transaction migration needs every statement's kind)."""
-    from pglast import parser
-
-    text = section.text
+    """The statements of `section`, with file lines, classified from their parse trees
+    (`parse`: every statement's tree, as a no-transaction migration needs every kind)."""
     try:
-        slices = list(parser.split(text, with_parser=True, only_slices=True))
-    except parser.ParseError as exc:
-        location = exc.args[1] if len(exc.args) > 1 else 0
-        raise migration.error(section.line + line_of(text, max(location, 0)) - 1,
-                              f"SQL syntax error: {exc.args[0]}") from None
-    if not parse and not needs_parsing(text):
-        return [Statement(text[s], section.line + line_of(text, s.start) - 1, start=s.start,
-                          end=s.stop) for s in slices]
-    import pglast
+        return sql.split(section.text, section.line, parse)
+    except sql.SqlSyntaxError as exc:
+        raise syntax_error(section, migration, exc) from None
 
-    statements = []
-    for raw in pglast.parse_sql(text):
-        start = raw.stmt_location
-        body = text[start:start + raw.stmt_len] if raw.stmt_len else text[start:].rstrip(" \n;")
-        statements.append(Statement(body, section.line + line_of(text, start) - 1,
-                                    start=start, end=start + len(body), **_classify(raw.stmt)))
-    return statements
+
+def syntax_error(section: Section, migration: Migration, exc: sql.SqlSyntaxError
+                 ) -> SqlSyntaxFailure:
+    """PostgreSQL's parse error of `section` as one line naming the file and line."""
+    line = section.line + line_of(section.text, exc.offset) - 1
+    return SqlSyntaxFailure(f"{migration.id} failed at {migration.relpath or migration.filename} "
+                            f"line {line}: {exc.message}. Nothing was sent to the server.")
 
 
 def locate(section: Section, index: int, position: int | None = None) -> int:
     """The file line of statement number `index` of `section` (0-based), or of the syntax
     error pglast finds, or of character `position` when the statement is unknown."""
-    from pglast import parser
-
     text = section.text
     try:
-        slices = list(parser.split(text, with_parser=True, only_slices=True))
-    except parser.ParseError as exc:
-        location = exc.args[1] if len(exc.args) > 1 else 0
-        return section.line + line_of(text, max(location, 0)) - 1
-    if 0 <= index < len(slices):
-        return section.line + line_of(text, slices[index].start) - 1
+        spans = sql.slices(text)
+    except sql.SqlSyntaxError as exc:
+        return section.line + line_of(text, exc.offset) - 1
+    if 0 <= index < len(spans):
+        return section.line + line_of(text, spans[index][0]) - 1
     if position is not None and 0 <= position <= len(text):
         return section.line + line_of(text, position) - 1
     return section.line
-
-
-SIMPLE_NO_TRANSACTION = {
-    "VacuumStmt": "VACUUM", "CreatedbStmt": "CREATE DATABASE", "DropdbStmt": "DROP DATABASE",
-    "AlterSystemStmt": "ALTER SYSTEM", "CreateTableSpaceStmt": "CREATE TABLESPACE",
-    "DropTableSpaceStmt": "DROP TABLESPACE", "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
-    "DropSubscriptionStmt": "DROP SUBSCRIPTION", "DiscardStmt": "DISCARD ALL"}
-
-
-def _classify(node) -> dict:
-    """The Statement fields a parse tells: its kind, why it cannot run in a transaction
-    block (or ""), and the object whose existence says whether it took effect."""
-    kind = type(node).__name__
-    if kind == "IndexStmt" and node.concurrent:
-        rel = node.relation
-        table = f"{rel.schemaname}.{rel.relname}" if rel.schemaname else rel.relname
-        return {"kind": kind, "no_transaction": "CREATE INDEX CONCURRENTLY",
-                "target": node.idxname or "", "schema": rel.schemaname or "", "relation": table}
-    if kind == "DropStmt" and node.concurrent:
-        names = [getattr(part, "sval", "") for part in (node.objects or ((),))[0]]
-        return {"kind": kind, "no_transaction": "DROP INDEX CONCURRENTLY",
-                "target": names[-1] if names else "",
-                "schema": names[-2] if len(names) > 1 else ""}
-    if kind == "ReindexStmt":
-        if any(getattr(p, "defname", "") == "concurrently" for p in node.params or ()):
-            return {"kind": kind, "no_transaction": "REINDEX CONCURRENTLY"}
-        if node.kind.name in ("REINDEX_OBJECT_DATABASE", "REINDEX_OBJECT_SYSTEM"):
-            return {"kind": kind,
-                    "no_transaction": "REINDEX " + node.kind.name.removeprefix("REINDEX_OBJECT_")}
-    if kind == "AlterTableStmt" and any(
-            getattr(getattr(c, "def_", None), "concurrent", False) for c in node.cmds or ()):
-        return {"kind": kind, "no_transaction": "DETACH PARTITION CONCURRENTLY"}
-    if kind == "ClusterStmt" and node.relation is None:
-        return {"kind": kind, "no_transaction": "CLUSTER without a table"}
-    if kind == "AlterEnumStmt" and node.newVal is not None and node.oldVal is None:
-        # cannot run in a transaction block before PostgreSQL 12 (see plan.needs_autocommit)
-        return {"kind": kind, "target": ".".join(p.sval for p in node.typeName),
-                "value": node.newVal}
-    if kind == "VacuumStmt" and not node.is_vacuumcmd:
-        return {"kind": kind}  # ANALYZE runs fine in a transaction
-    if kind == "DiscardStmt" and node.target.name != "DISCARD_ALL":
-        return {"kind": kind}
-    if kind in SIMPLE_NO_TRANSACTION:
-        target = getattr(node, "dbname", "") if kind in ("CreatedbStmt", "DropdbStmt") else ""
-        return {"kind": kind, "no_transaction": SIMPLE_NO_TRANSACTION[kind], "target": target}
-    if kind == "TransactionStmt":
-        return {"kind": f"TransactionStmt:{node.kind.name}"}
-    return {"kind": kind}
 
 
 # Creating files ---------------------------------------------------------------------------

@@ -3,11 +3,14 @@
 `check_folder` refuses a folder nself cannot run whole (bad bytes, markers, dependencies);
 `plan_up`/`plan_down` pick the migrations; `prepare` turns a section into what the engine
 sends: one body for a transaction (top-level BEGIN/COMMIT blanked), or the statements of
-a `-- nself:no-transaction` migration. The lint and import commands reuse these checks.
+a `-- nself:no-transaction` migration, each classified by `nself.sql` (`destroyed` says
+what a run destroys). The lint and import commands reuse these checks.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nself.errors import DifferencesFound, OperationFailed, UsageError
@@ -39,6 +42,58 @@ class Prepared:
         if not self.no_transaction:
             return self.body.strip("\n")
         return ";\n".join(s.text for s in self.statements) + ";"
+
+    @property
+    def adds_enum_value(self) -> bool:
+        """Whether it adds an enum value (usable only once its transaction committed)."""
+        return any(st.adds_enum_value for st in self.statements)
+
+    @property
+    def sets_session(self) -> bool:
+        """Whether it may leave a session setting changed (SET, set_config(), DO)."""
+        return any(st.sets_session for st in self.statements)
+
+    def destroys(self, column_type: ColumnType | None = None) -> list[str]:
+        """What its statements destroy, one `file line N: STATEMENT` each; a column type
+        change counts unless `column_type` (schema, table, column -> the type it has now,
+        None when unknown) shows that the new type holds every old value."""
+        where = self.migration.relpath or self.migration.filename
+        found = []
+        for st in self.statements:
+            if st.destroys:
+                found.append(f"{where} line {st.line}: {st.destroys}")
+            for change in st.type_changes:
+                old = column_type(change.schema, change.table, change.column) \
+                    if column_type else None
+                if change.loses_data(old):
+                    was = f" (from {old})" if old else ""
+                    found.append(f"{where} line {st.line}: {change}{was}, which can change "
+                                 "or lose values")
+        return found
+
+
+# (schema, table, column) -> the column's type as format_type() writes it, None if unknown
+ColumnType = Callable[[str, str, str], "str | None"]
+
+
+def destroyed(prepared: list[Prepared],
+              columns: Callable[[str], dict[str, str]] | None = None) -> list[str]:
+    """What the statements of `prepared` destroy, in order, one `file line N: STATEMENT`
+    each. `columns` (a table's name, quoted and qualified as written -> its column types,
+    `nself.pg.catalog.columns`) tells the column types now, so that a widening type change
+    (integer -> bigint, varchar(n) -> text) does not count."""
+    tables: dict[tuple[str, str], dict[str, str]] = {}
+
+    def column_type(schema: str, table: str, column: str) -> str | None:
+        if columns is None:
+            return None
+        if (schema, table) not in tables:
+            name = ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table)
+                            if part)
+            tables[schema, table] = columns(name)
+        return tables[schema, table].get(column)
+
+    return [line for prep in prepared for line in prep.destroys(column_type)]
 
 
 def check_folder(migrations: list[Migration]) -> None:
@@ -146,10 +201,10 @@ def prepare(migration: Migration, section: Section, no_transaction: bool,
                                       "the catalog whether it was built")
         return Prepared(migration, section, statements=statements, no_transaction=True)
     text = section.text
-    if not files.needs_parsing(text):
-        return Prepared(migration, section, body=text)
     statements = files.split(section, migration)
-    chars = list(text)
+    if not any(st.kind for st in statements):
+        return Prepared(migration, section, body=text, statements=statements)
+    pieces, done = [], 0
     for st in statements:
         if st.no_transaction:
             raise migration.error(
@@ -158,14 +213,15 @@ def prepare(migration: Migration, section: Section, no_transaction: bool,
                 "statement by statement (move the other statements to a migration of their "
                 "own if they must stay atomic)")
         if st.kind in STRIPPED_TRANSACTION:
-            for i in range(st.start, st.end):
-                if chars[i] != "\n":
-                    chars[i] = " "
+            # blanks, keeping every line break (and so every line number) in place
+            pieces += [text[done:st.start], re.sub(r"[^\r\n]", " ", text[st.start:st.end])]
+            done = st.end
         elif st.kind.startswith("TransactionStmt") and st.kind not in ALLOWED_TRANSACTION:
             raise migration.error(st.line, f"{st.text.split()[0].upper()} at the top level of a "
                                   "migration: nself runs each migration in its own transaction; "
                                   "remove it")
-    return Prepared(migration, section, body="".join(chars))
+    pieces.append(text[done:])
+    return Prepared(migration, section, body="".join(pieces), statements=statements)
 
 
 def needs_autocommit(st: Statement, server_version: int) -> bool:

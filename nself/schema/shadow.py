@@ -202,9 +202,11 @@ def replay(env: Environment, shadow: Shadow) -> int:
     guard = Guard(local, yes=True, backup=False, say=quiet)
     shadow.conn.execute("SET synchronous_commit = off")
     runner = Runner(local, shadow.db, shadow.conn, guard, quiet, quiet)
+    # a migration file nself cannot read or use fails here with its own exit code (2), as
+    # it does in every command; only what the server refuses is the replay's failure
+    pending = plan.plan_up(runner.states(), None, None)
+    prepared = plan.prepare_up(pending)
     try:
-        pending = plan.plan_up(runner.states(), None, None)
-        prepared = plan.prepare_up(pending)
         history.ensure(shadow.conn)
         try:
             done = runner.apply_in_parts(pending, prepared, lambda state, seconds: None,

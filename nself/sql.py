@@ -1,0 +1,512 @@
+"""SQL text as statements: where each one starts, and what it does, read from its parse tree.
+
+The one home of SQL parsing for running SQL (migrations, seeds, the engine's error lines):
+`split` cuts a text into `Statement`s with one pglast parse, finds every statement's line
+in one pass over the text, and classifies a statement from its parse tree: whether it can
+run in a transaction block, whether it destroys data (and why), whether it changes a
+session setting or adds an enum value, and the table lock it takes. A keyword in a comment
+or a string literal is never a hit.
+
+Building a Python parse tree costs far more than cutting the text, so a statement gets a
+tree only when it holds one of the words its kind would need (`TREE_WORDS`): keywords are
+never quoted, so a statement without any of them is none of the kinds classified here.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from functools import cached_property
+
+# A line ends with CRLF, CR or LF, as editors on every system write them.
+LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
+# Every statement kind `classify` tells apart holds one of these keywords.
+TREE_WORDS = re.compile(
+    r"(?i)\b(begin|start|commit|end|rollback|abort|savepoint|release|prepare|concurrently|"
+    r"vacuum|database|tablespace|system|subscription|reindex|cluster|discard|drop|truncate|"
+    r"delete|update|alter|set|set_config|reset|do|owned)\b")
+
+# Statements that cannot run inside a transaction block, whatever their options.
+SIMPLE_NO_TRANSACTION = {
+    "VacuumStmt": "VACUUM", "CreatedbStmt": "CREATE DATABASE", "DropdbStmt": "DROP DATABASE",
+    "AlterSystemStmt": "ALTER SYSTEM", "CreateTableSpaceStmt": "CREATE TABLESPACE",
+    "DropTableSpaceStmt": "DROP TABLESPACE", "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
+    "DropSubscriptionStmt": "DROP SUBSCRIPTION", "DiscardStmt": "DISCARD ALL"}
+
+# DROP of these loses rows (or a sequence's counter); a view, index or function is code.
+DATA_HOLDING = {"OBJECT_TABLE": "TABLE", "OBJECT_SCHEMA": "SCHEMA",
+                "OBJECT_MATVIEW": "MATERIALIZED VIEW", "OBJECT_SEQUENCE": "SEQUENCE",
+                "OBJECT_FOREIGN_TABLE": "FOREIGN TABLE"}
+
+# Column types as PostgreSQL's format_type() writes them, by the names a parse gives.
+TYPE_NAMES = {"int2": "smallint", "int4": "integer", "int8": "bigint", "float4": "real",
+              "float8": "double precision", "varchar": "character varying",
+              "bpchar": "character", "bool": "boolean", "timestamptz":
+              "timestamp with time zone", "timestamp": "timestamp without time zone",
+              "timetz": "time with time zone", "time": "time without time zone"}
+# old type -> new types that hold every value of it unchanged (an ALTER COLUMN ... TYPE
+# between them, without USING, loses nothing)
+WIDER = {
+    "smallint": {"integer", "bigint", "numeric"},
+    "integer": {"bigint", "numeric"},
+    "bigint": {"numeric"},
+    "real": {"double precision"},
+    "character varying": {"text", "character varying"},
+    "text": {"character varying"},
+    "json": {"jsonb", "text"},
+}
+
+# The table lock a statement takes (PostgreSQL's "Explicit Locking" chapter), by kind.
+LOCKS = {
+    "SelectStmt": "ACCESS SHARE", "InsertStmt": "ROW EXCLUSIVE",
+    "UpdateStmt": "ROW EXCLUSIVE", "DeleteStmt": "ROW EXCLUSIVE", "MergeStmt": "ROW EXCLUSIVE",
+    "CopyStmt": "ROW EXCLUSIVE", "DropStmt": "ACCESS EXCLUSIVE",
+    "TruncateStmt": "ACCESS EXCLUSIVE", "RenameStmt": "ACCESS EXCLUSIVE",
+    "ClusterStmt": "ACCESS EXCLUSIVE", "CreateTrigStmt": "SHARE ROW EXCLUSIVE",
+    "CreateStatsStmt": "SHARE UPDATE EXCLUSIVE", "CommentStmt": "SHARE UPDATE EXCLUSIVE"}
+# ALTER TABLE subcommands that take less than ACCESS EXCLUSIVE
+ALTER_TABLE_LOCKS = {
+    "AT_SetStatistics": "SHARE UPDATE EXCLUSIVE", "AT_ValidateConstraint":
+    "SHARE UPDATE EXCLUSIVE", "AT_ClusterOn": "SHARE UPDATE EXCLUSIVE",
+    "AT_DropCluster": "SHARE UPDATE EXCLUSIVE", "AT_AttachPartition": "SHARE UPDATE EXCLUSIVE",
+    "AT_EnableTrig": "SHARE ROW EXCLUSIVE", "AT_DisableTrig": "SHARE ROW EXCLUSIVE",
+    "AT_EnableTrigAll": "SHARE ROW EXCLUSIVE", "AT_DisableTrigAll": "SHARE ROW EXCLUSIVE",
+    "AT_EnableTrigUser": "SHARE ROW EXCLUSIVE", "AT_DisableTrigUser": "SHARE ROW EXCLUSIVE"}
+# Statements that run a query as they are executed (their subqueries and CTEs included)
+RUNS_QUERY = {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt",
+              "CreateTableAsStmt", "CopyStmt", "DeclareCursorStmt"}
+LOCK_STRENGTH = ["", "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE",
+                 "SHARE", "SHARE ROW EXCLUSIVE", "EXCLUSIVE", "ACCESS EXCLUSIVE"]
+
+
+class SqlSyntaxError(ValueError):
+    """PostgreSQL's parser refused the text; `offset` is where (the best guess when the
+    parser gave no position), as a character offset into the text."""
+
+    def __init__(self, message: str, offset: int):
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+
+
+class Lines:
+    """The line of any offset of a text, after one pass over it."""
+
+    def __init__(self, text: str):
+        self.starts = [0] + [m.end() for m in LINE_BREAK.finditer(text)]
+
+    def __call__(self, offset: int) -> int:
+        """The 1-based line of character `offset`."""
+        return bisect_right(self.starts, offset)
+
+
+def line_of(text: str, offset: int) -> int:
+    """The 1-based line of character `offset` in `text` (one lookup; `Lines` for many)."""
+    return len(LINE_BREAK.findall(text, 0, offset)) + 1
+
+
+@dataclass(frozen=True)
+class TypeChange:
+    """An ALTER COLUMN ... TYPE: the column and the type it gets (as format_type writes it)."""
+
+    schema: str
+    table: str
+    column: str
+    new_type: str
+    using: bool  # a USING expression: anything may happen to the values
+
+    def loses_data(self, old_type: str | None) -> bool:
+        """Whether changing from `old_type` (None: unknown) can change or drop a value."""
+        if self.using or old_type is None:
+            return True
+        return not widens(old_type, self.new_type)
+
+    def __str__(self) -> str:
+        table = f"{self.schema}.{self.table}" if self.schema else self.table
+        return f"ALTER COLUMN {table}.{self.column} TYPE {self.new_type}"
+
+
+def widens(old: str, new: str) -> bool:
+    """Whether every value of type `old` survives unchanged as type `new`."""
+    if old == new:
+        return True
+    old_base, old_args = _type_parts(old)
+    new_base, new_args = _type_parts(new)
+    if old_base.endswith("[]") or new_base.endswith("[]"):
+        if not (old_base.endswith("[]") and new_base.endswith("[]")):
+            return False
+        return widens(old.replace("[]", ""), new.replace("[]", ""))
+    if old_base == new_base == "character varying":
+        return not new_args or (bool(old_args) and new_args[0] >= old_args[0])
+    if old_base == new_base == "numeric":
+        if not new_args:
+            return True
+        if not old_args:
+            return False
+        old_scale = old_args[1] if len(old_args) > 1 else 0
+        new_scale = new_args[1] if len(new_args) > 1 else 0
+        return new_scale >= old_scale and new_args[0] - new_scale >= old_args[0] - old_scale
+    if new_base == "character varying" and new_args:
+        return False
+    if new_base == "numeric" and new_args:
+        return False
+    return new_base in WIDER.get(old_base, ())
+
+
+def _type_parts(name: str) -> tuple[str, list[int]]:
+    match = re.match(r"^([^(]+?)(?:\(([\d,\s]+)\))?(\[\])?$", name.strip())
+    if not match:
+        return name, []
+    args = [int(a) for a in match.group(2).split(",")] if match.group(2) else []
+    return match.group(1) + (match.group(3) or ""), args
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a text: its SQL, the line it starts on, its offsets in the text,
+    and what its parse tree tells (empty for a statement that needed no tree)."""
+
+    text: str
+    line: int
+    start: int = 0
+    end: int = 0
+    kind: str = ""            # the parse node's name ("DropStmt", "TransactionStmt:...")
+    no_transaction: str = ""  # why it cannot run in a transaction block, if it cannot
+    target: str = ""          # the index, database or enum type it creates or drops
+    schema: str = ""          # the schema the statement names for `target` ("" = search_path)
+    relation: str = ""        # CREATE INDEX CONCURRENTLY: the table it indexes
+    value: str = ""           # ALTER TYPE ... ADD VALUE: the new label
+    destroys: str = ""        # what data it destroys ("DROP TABLE audit"); "" if none
+    type_changes: tuple[TypeChange, ...] = ()  # ALTER COLUMN ... TYPE, lossy or not by type
+    sets_session: bool = False  # may change a session setting (SET, set_config, DO)
+    node: object = field(default=None, compare=False, repr=False)
+
+    @property
+    def adds_enum_value(self) -> bool:
+        return self.kind == "AlterEnumStmt" and bool(self.value)
+
+    @cached_property
+    def lock(self) -> str:
+        """The strongest table lock the statement takes ("" when it takes none)."""
+        return lock_of(self.node if self.node is not None else _parse_one(self.text))
+
+
+def split(text: str, first_line: int = 1, parse: bool = False) -> list[Statement]:
+    """The statements of `text` with their lines (`first_line` is the text's first line),
+    classified from their parse trees; `parse` builds every statement's tree (its `kind`
+    is then always known). Raises `SqlSyntaxError` for text PostgreSQL cannot parse."""
+    spans = slices(text)
+    lines = Lines(text)
+    wanted = [parse] * len(spans)
+    if not parse:
+        hits = [m.start() for m in TREE_WORDS.finditer(text)]
+        h = 0
+        for i, (start, end) in enumerate(spans):
+            while h < len(hits) and hits[h] < start:
+                h += 1
+            wanted[i] = h < len(hits) and hits[h] < end
+    trees = _trees(text, spans, wanted)
+    statements = []
+    for (start, end), node in zip(spans, trees, strict=True):
+        line = first_line + lines(start) - 1
+        body = text[start:end]
+        if node is None:
+            statements.append(Statement(body, line, start, end))
+        else:
+            statements.append(Statement(body, line, start, end, node=node, **classify(node)))
+    return statements
+
+
+def slices(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each statement of `text`, without its `;` (one parse, no tree)."""
+    from pglast import parser
+
+    try:
+        return [(s.start, s.stop) for s in parser.split(text, with_parser=True,
+                                                        only_slices=True)]
+    except parser.ParseError as exc:
+        raise syntax_error(text, exc) from None
+
+
+def texts(text: str) -> list[str]:
+    """The statements of `text` as strings, stripped, without their `;`."""
+    return [text[a:b].strip() for a, b in slices(text) if text[a:b].strip()]
+
+
+def parse_one(text: str):
+    """The parse tree of the single statement `text` (`SqlSyntaxError` when it is not SQL)."""
+    from pglast import parser
+
+    try:
+        return _parse_one(text)
+    except parser.ParseError as exc:
+        raise syntax_error(text, exc) from None
+
+
+def _parse_one(text: str):
+    import pglast
+
+    return pglast.parse_sql(text)[0].stmt
+
+
+def _trees(text: str, spans: list[tuple[int, int]], wanted: list[bool]) -> list:
+    """The parse tree of every wanted statement (None for the others): the whole text in
+    one parse when most are wanted, else each wanted statement alone."""
+    count = sum(wanted)
+    if not count:
+        return [None] * len(spans)
+    import pglast
+
+    if count * 2 > len(spans):
+        raws = pglast.parse_sql(text)
+        if len(raws) == len(spans):
+            return [raw.stmt if want else None for raw, want in zip(raws, wanted, strict=True)]
+    return [_parse_one(text[a:b]) if want else None
+            for (a, b), want in zip(spans, wanted, strict=True)]
+
+
+def syntax_error(text: str, exc) -> SqlSyntaxError:
+    """pglast's ParseError as a SqlSyntaxError with an offset, found when pglast gave none
+    (an error at the end of the input, a bad byte from an escape)."""
+    message = exc.args[0] if exc.args else str(exc)
+    location = exc.args[1] if len(exc.args) > 1 else None
+    if location is None:
+        location = _best_offset(text, message)
+    return SqlSyntaxError(message, max(0, min(int(location), len(text))))
+
+
+def _best_offset(text: str, message: str) -> int:
+    """Where an error without a position is: the start of the statement that fails alone
+    (the unfinished one at the end), or the first line whose end makes the scanner fail."""
+    from pglast import parser
+
+    try:
+        spans = list(parser.split(text, with_parser=False, only_slices=True))
+    except parser.ParseError as exc:
+        if len(exc.args) > 1 and exc.args[1] is not None:
+            return exc.args[1]
+        return _first_failing_line_end(text, message)
+    for s in spans:
+        try:
+            parser.split(text[s], with_parser=True, only_slices=True)
+        except parser.ParseError as exc:
+            inner = exc.args[1] if len(exc.args) > 1 and exc.args[1] is not None else 0
+            return s.start + inner
+    tail = spans[-1].stop if spans else 0
+    try:
+        tokens = [t for t in parser.scan(text[tail:]) if t.name != "ASCII_59"]  # not a `;`
+    except parser.ParseError:
+        tokens = []
+    return tail + tokens[0].start if tokens else len(text)
+
+
+def _first_failing_line_end(text: str, message: str) -> int:
+    """The start of the first line at whose end the scanner already fails with `message`
+    (a binary search over line ends: the scan reads left to right)."""
+    from pglast import parser
+
+    ends = [m.start() for m in LINE_BREAK.finditer(text)] + [len(text)]
+
+    def fails(end: int) -> bool:
+        try:
+            parser.scan(text[:end])
+        except parser.ParseError as exc:
+            return (exc.args[0] if exc.args else "") == message
+        return False
+
+    low, high = 0, len(ends) - 1
+    while low < high:
+        middle = (low + high) // 2
+        if fails(ends[middle]):
+            high = middle
+        else:
+            low = middle + 1
+    return ends[low - 1] + 1 if low else 0
+
+
+# Classification ----------------------------------------------------------------------------
+
+
+def classify(node) -> dict:
+    """The Statement fields a parse tree tells."""
+    kind = type(node).__name__
+    found = _transaction_fields(node, kind)
+    found["kind"] = found.get("kind", kind)
+    destroys, changes = destruction(node)
+    if destroys:
+        found["destroys"] = destroys
+    if changes:
+        found["type_changes"] = changes
+    found["sets_session"] = sets_session(node)
+    return found
+
+
+def _transaction_fields(node, kind: str) -> dict:
+    """Why it cannot run in a transaction block (or nothing), and the object whose existence
+    says whether it took effect."""
+    if kind == "IndexStmt" and node.concurrent:
+        rel = node.relation
+        table = f"{rel.schemaname}.{rel.relname}" if rel.schemaname else rel.relname
+        return {"no_transaction": "CREATE INDEX CONCURRENTLY", "target": node.idxname or "",
+                "schema": rel.schemaname or "", "relation": table}
+    if kind == "DropStmt" and node.concurrent:
+        names = [getattr(part, "sval", "") for part in (node.objects or ((),))[0]]
+        return {"no_transaction": "DROP INDEX CONCURRENTLY",
+                "target": names[-1] if names else "",
+                "schema": names[-2] if len(names) > 1 else ""}
+    if kind == "ReindexStmt":
+        if any(getattr(p, "defname", "") == "concurrently" for p in node.params or ()):
+            return {"no_transaction": "REINDEX CONCURRENTLY"}
+        if node.kind.name in ("REINDEX_OBJECT_DATABASE", "REINDEX_OBJECT_SYSTEM"):
+            return {"no_transaction": "REINDEX "
+                    + node.kind.name.removeprefix("REINDEX_OBJECT_")}
+    if kind == "AlterTableStmt" and any(
+            getattr(getattr(c, "def_", None), "concurrent", False) for c in node.cmds or ()):
+        return {"no_transaction": "DETACH PARTITION CONCURRENTLY"}
+    if kind == "ClusterStmt" and node.relation is None:
+        return {"no_transaction": "CLUSTER without a table"}
+    if kind == "AlterEnumStmt" and node.newVal is not None and node.oldVal is None:
+        # cannot run in a transaction block before PostgreSQL 12 (plan.needs_autocommit)
+        return {"target": ".".join(p.sval for p in node.typeName), "value": node.newVal}
+    if kind == "VacuumStmt" and not node.is_vacuumcmd:
+        return {}  # ANALYZE runs fine in a transaction
+    if kind == "DiscardStmt" and node.target.name != "DISCARD_ALL":
+        return {}
+    if kind in SIMPLE_NO_TRANSACTION:
+        target = getattr(node, "dbname", "") if kind in ("CreatedbStmt", "DropdbStmt") else ""
+        return {"no_transaction": SIMPLE_NO_TRANSACTION[kind], "target": target or ""}
+    if kind == "TransactionStmt":
+        return {"kind": f"TransactionStmt:{node.kind.name}"}
+    return {}
+
+
+def destruction(node) -> tuple[str, tuple[TypeChange, ...]]:
+    """What data the statement destroys ("" if none it can tell), and its column type
+    changes (whether those lose data depends on the column's current type)."""
+    kind = type(node).__name__
+    if kind == "DropStmt":
+        what = DATA_HOLDING.get(node.removeType.name)
+        cascade = node.behavior.name == "DROP_CASCADE"
+        if what is None and not cascade:
+            return "", ()
+        noun = what or node.removeType.name.removeprefix("OBJECT_").replace("_", " ")
+        names = ", ".join(_dotted(o) for o in node.objects or ())
+        return f"DROP {noun} {names}" + (" CASCADE" if cascade else ""), ()
+    if kind == "DropdbStmt":
+        return f"DROP DATABASE {node.dbname}", ()
+    if kind == "DropOwnedStmt":
+        return "DROP OWNED (every object the roles own)", ()
+    if kind == "TruncateStmt":
+        return "TRUNCATE " + ", ".join(_range(r) for r in node.relations or ()), ()
+    if kind == "AlterTableStmt":
+        return _alter_table(node)
+    found = [f"{'DELETE' if type(n).__name__ == 'DeleteStmt' else 'UPDATE'} "
+             f"{_range(n.relation)} without WHERE" for n in _run_nodes(node)
+             if type(n).__name__ in ("DeleteStmt", "UpdateStmt") and n.whereClause is None]
+    return "; ".join(found), ()
+
+
+def _alter_table(node) -> tuple[str, tuple[TypeChange, ...]]:
+    table = _range(node.relation)
+    dropped, changes = [], []
+    for cmd in node.cmds or ():
+        sub = cmd.subtype.name
+        if sub == "AT_DropColumn":
+            noun = "ATTRIBUTE" if node.objtype.name == "OBJECT_TYPE" else "COLUMN"
+            dropped.append(f"DROP {noun} {table}.{cmd.name}"
+                           + (" CASCADE" if cmd.behavior.name == "DROP_CASCADE" else ""))
+        elif sub == "AT_AlterColumnType" and node.objtype.name != "OBJECT_TYPE":
+            definition = cmd.def_
+            changes.append(TypeChange(node.relation.schemaname or "", node.relation.relname,
+                                      cmd.name, type_name(definition.typeName),
+                                      definition.raw_default is not None))
+    return "; ".join(dropped), tuple(changes)
+
+
+def type_name(node) -> str:
+    """A parsed type as format_type() writes it (`character varying(20)`, `bigint[]`)."""
+    names = [n.sval for n in node.names]
+    if names[0] == "pg_catalog" and len(names) == 2:
+        names = names[1:]
+    base = ".".join(TYPE_NAMES.get(n, n) for n in names)
+    args = []
+    for mod in node.typmods or ():
+        value = getattr(getattr(mod, "val", None), "ival", None)
+        args.append(str(value) if value is not None else "?")
+    shown = base + (f"({','.join(args)})" if args else "")
+    return shown + "[]" * len(node.arrayBounds or ())
+
+
+def sets_session(node) -> bool:
+    """Whether running it may leave a session setting changed: SET, RESET, set_config(),
+    or a DO block (its body is not looked into)."""
+    if type(node).__name__ in ("VariableSetStmt", "DoStmt"):
+        return True
+    return any(type(n).__name__ == "FuncCall" and n.funcname[-1].sval == "set_config"
+               for n in _run_nodes(node))
+
+
+def lock_of(node) -> str:
+    """The strongest table lock statement `node` takes ("" when none is known)."""
+    kind = type(node).__name__
+    if kind == "IndexStmt":
+        return "SHARE UPDATE EXCLUSIVE" if node.concurrent else "SHARE"
+    if kind == "DropStmt" and node.concurrent:
+        return "SHARE UPDATE EXCLUSIVE"
+    if kind == "AlterTableStmt":
+        modes = [ALTER_TABLE_LOCKS.get(c.subtype.name, "ACCESS EXCLUSIVE")
+                 for c in node.cmds or ()]
+        if any(getattr(getattr(c, "def_", None), "concurrent", False) for c in node.cmds or ()):
+            modes = ["SHARE UPDATE EXCLUSIVE"]
+        return max(modes, key=LOCK_STRENGTH.index, default="ACCESS EXCLUSIVE")
+    if kind == "VacuumStmt":
+        full = any(getattr(o, "defname", "") == "full" for o in node.options or ())
+        return "ACCESS EXCLUSIVE" if full else "SHARE UPDATE EXCLUSIVE"
+    if kind == "RefreshMatViewStmt":
+        return "EXCLUSIVE" if node.concurrent else "ACCESS EXCLUSIVE"
+    if kind == "ReindexStmt":
+        concurrently = any(getattr(p, "defname", "") == "concurrently" for p in node.params or ())
+        return "SHARE UPDATE EXCLUSIVE" if concurrently else "ACCESS EXCLUSIVE"
+    if kind == "LockStmt":
+        return LOCK_STRENGTH[node.mode] if 0 < node.mode < len(LOCK_STRENGTH) else ""
+    if kind == "SelectStmt" and node.lockingClause:
+        return "ROW SHARE"
+    return LOCKS.get(kind, "")
+
+
+def _run_nodes(node):
+    """The nodes of a statement that runs a query now (a function, rule or view body
+    only runs later, so it is not looked into); nothing for other statements."""
+    kind = type(node).__name__
+    if kind == "ExplainStmt":
+        if not any(getattr(o, "defname", "") == "analyze" for o in node.options or ()):
+            return ()
+        node = node.query
+        kind = type(node).__name__
+    if kind not in RUNS_QUERY:
+        return ()
+    return _walk(node)
+
+
+def _walk(node):
+    """Every parse node in the tree under `node`, `node` included."""
+    from pglast import ast
+
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Node):
+            yield item
+            stack.extend(getattr(item, name) for name in item)
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+
+
+def _range(rel) -> str:
+    return f"{rel.schemaname}.{rel.relname}" if rel.schemaname else rel.relname
+
+
+def _dotted(obj) -> str:
+    parts = obj if isinstance(obj, (tuple, list)) else (obj,)
+    return ".".join(getattr(p, "sval", "?") for p in parts)
