@@ -218,3 +218,172 @@ def test_project_root_from_a_subfolder(tmp_path):
     (tmp_path / "config" / "local.env").write_text("")
     (tmp_path / "a" / "b").mkdir(parents=True)
     assert find_project_root(tmp_path / "a" / "b") == tmp_path
+
+
+# Project root: a folder nself marked ------------------------------------------------
+
+
+def test_alembic_subfolder_belongs_to_the_project_above(tmp_path, monkeypatch, capsys):
+    """`backend/migrations/` of an alembic project is no second project: from `backend/`,
+    status and `migrate create` use the marked folder above (no second embedded database,
+    nothing written into alembic's folder)."""
+    from nself.cli import program
+
+    (tmp_path / "nself.toml").write_text("")
+    (tmp_path / "migrations").mkdir()
+    alembic = tmp_path / "backend" / "migrations"
+    (alembic / "versions").mkdir(parents=True)
+    (alembic / "env.py").write_text("# alembic\n")
+    monkeypatch.chdir(tmp_path / "backend")
+    env = Environment.load(environ={})
+    assert env.root == tmp_path and env.project_name == tmp_path.name.lower().replace("-", "_")
+    assert program.run(["nself", "db", "migrate", "create", "add_users"], exit=False) == 0
+    assert [p.name for p in (tmp_path / "migrations").iterdir()] == ["001_add_users.sql"]
+    assert sorted(p.name for p in alembic.iterdir()) == ["env.py", "versions"]
+    assert not (tmp_path / "backend" / ".nself").exists()
+
+
+def test_a_bare_migrations_folder_marks_no_root(tmp_path):
+    """Only what nself wrote marks a root: nself.toml, [tool.nself], config/<env>.env, the
+    guides' nself/ layout; never merely a migrations/ (or schema.dbml, or .nself/)."""
+    from nself.config import find_project_root
+
+    inner = tmp_path / "svc"
+    for rel in ("migrations", ".nself"):
+        (inner / rel).mkdir(parents=True)
+    (inner / "schema.dbml").write_text("")
+    assert find_project_root(inner) == inner  # nothing marked anywhere: the folder itself
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.nself]\n')
+    assert find_project_root(inner) == tmp_path
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.ruff]\n')
+    assert find_project_root(inner) == inner
+    (inner / "nself.toml").write_text("")
+    assert find_project_root(inner / "migrations") == inner
+
+
+def test_foreign_migrations_folder_is_no_project(tmp_path):
+    """Where nothing is marked, a migrations folder with alembic's env.py is named as another
+    tool's, not used (exit 2, naming `nself init`)."""
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "env.py").write_text("")
+    with pytest.raises(NoProject, match="env.py.*another tool.*nself init"):
+        make(tmp_path).require_project()
+
+
+def test_this_repository_is_a_project():
+    """This repository is found as a project from any folder in it (its nself.toml)."""
+    from pathlib import Path
+
+    from nself.config import find_project_root
+
+    repo = Path(__file__).resolve().parent.parent
+    assert find_project_root(repo / "nself" / "migrations") == repo
+    assert find_project_root(repo / "tests" / "data") == repo
+
+
+def test_init_marks_the_root_and_ignores_nested_state(tmp_path):
+    """`nself init` writes nself.toml, and its .gitignore lines hide .env, .nself/ and
+    backups/<env>/ at any depth, but not a source package called backups."""
+    import shutil
+    import subprocess
+
+    from nself.scaffold import scaffold
+
+    if shutil.which("git") is None:
+        pytest.fail("git is needed to check the .gitignore lines")
+    scaffold(tmp_path, "app")
+    assert (tmp_path / "nself.toml").is_file()
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    paths = ["backend/.nself/postgres/x", "backend/backups/local/a.dump", ".env",
+             "backend/.env", "backups/production/b.dump", "app/backups/__init__.py"]
+    for rel in paths:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    ignored = subprocess.run(["git", "check-ignore", *paths], cwd=tmp_path,
+                             capture_output=True, text=True).stdout.split()
+    assert ignored == paths[:-1]
+
+
+# Settings that cannot work: checked once, at load --------------------------------------
+
+
+@pytest.mark.parametrize("key,value,allowed", [
+    ("NSELF_LOCK_TIMEOUT_MS", "2147483648", "0 to 2147483647"),
+    ("NSELF_LOCK_TIMEOUT_MS", "-1", "0 to 2147483647"),
+    ("NSELF_LOCK_RETRY_BACKOFF_MS", "99999999999999", "0 to 60000"),
+    ("NSELF_LOCK_RETRIES", "1000", "0 to 10"),
+    ("BACKUP_RETENTION_DAYS", "0", "1 to 36500"),
+    ("PGCONNECT_TIMEOUT", "abc", "0 to 2147483647"),
+    ("BACKUP_ENABLED", "maybe", "true"),
+    ("NSELF_MIGRATE_SYNC_COMMIT", "2", "false"),
+])
+def test_settings_out_of_range_are_one_line_at_load(tmp_path, key, value, allowed):
+    """A setting that cannot work is a ConfigError (exit 2) at load, naming the setting,
+    where it came from and the allowed range."""
+    (tmp_path / ".env").write_text(f"{key}={value}\n")
+    with pytest.raises(ConfigError) as info:
+        Environment.load(tmp_path, {})
+    message = str(info.value)
+    assert key in message and "(in .env)" in message and allowed in message
+    assert info.value.exit_code == 2 and "\n" not in message
+
+
+def test_settings_at_the_edges_of_their_range_load(tmp_path):
+    """The largest values PostgreSQL and nself accept are accepted."""
+    env = make(tmp_path, environ={"NSELF_LOCK_TIMEOUT_MS": "2147483647",
+                                  "NSELF_LOCK_RETRY_BACKOFF_MS": "60000",
+                                  "NSELF_LOCK_RETRIES": "0", "BACKUP_RETENTION_DAYS": "36500"})
+    assert env.get_int("NSELF_LOCK_TIMEOUT_MS", 0) == 2147483647
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@h/db?connect_timeout=abc",
+                                 "host=h dbname=db connect_timeout=-5",
+                                 "postgresql://u@h/db?keepalives_idle=x"])
+def test_integer_keywords_in_the_url_are_checked(tmp_path, url):
+    """connect_timeout=abc (which passed `db status` and failed `backup`) and libpq's other
+    integer keywords are refused when the URL is read."""
+    with pytest.raises(ConfigError, match="is not a whole number"):
+        _ = make(tmp_path, environ={"DATABASE_URL": url}).database
+
+
+# Internal errors that are settings mistakes -----------------------------------------------
+
+
+def _run_status(tmp_path, monkeypatch, capsys, **environ):
+    from nself.cli import program
+
+    (tmp_path / "migrations").mkdir(exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    code = program.run(["nself", "db", "status"], exit=False)
+    return code, capsys.readouterr().err
+
+
+def test_symlink_loop_in_a_path_setting(tmp_path, monkeypatch, capsys):
+    """A symlink loop in NSELF_MIGRATIONS_DIR is one line naming it, exit 2 (was a
+    RuntimeError)."""
+    (tmp_path / "loop").symlink_to("loop")
+    code, err = _run_status(tmp_path, monkeypatch, capsys, NSELF_MIGRATIONS_DIR="loop/x")
+    assert code == 2 and err.count("\n") == 1
+    assert "NSELF_MIGRATIONS_DIR" in err and "symlink loop" in err
+
+
+def test_very_deep_state_dir(tmp_path, monkeypatch, capsys):
+    """A 2,000-level NSELF_STATE_DIR is one line naming it, exit 2 (was a RecursionError)."""
+    code, err = _run_status(tmp_path, monkeypatch, capsys,
+                            NSELF_STATE_DIR="/".join(["a"] * 2000))
+    assert code == 2 and err.count("\n") == 1
+    assert "NSELF_STATE_DIR" in err and "folders deep" in err
+
+
+@pytest.mark.parametrize("key,value", [
+    ("DATABASE_URL", f"postgresql://u:s3cretpw@{'a' * 64}.example.com/db"),
+    ("PGHOST", f"{'a' * 64}.example.com"),
+])
+def test_host_label_too_long(tmp_path, monkeypatch, capsys, key, value):
+    """A host label over 63 characters is one line naming the setting, exit 2 (was a
+    UnicodeError), and the password stays hidden."""
+    code, err = _run_status(tmp_path, monkeypatch, capsys, **{key: value})
+    assert code == 2 and err.count("\n") == 1
+    assert key in err and "63 characters" in err and "s3cretpw" not in err

@@ -2,6 +2,7 @@
 
 from urllib.parse import quote
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -68,3 +69,58 @@ def test_secret_keys_and_tokens_are_secrets(tmp_path):
                                       "AWS_SESSION_TOKEN": "tok-123", "AWS_REGION": "eu"})
     assert {"s3cr3t-key", "tok-123"} <= env.secrets()
     assert "eu" not in env.secrets()
+
+
+MISTYPED = [
+    # the `@` forgotten: user:PASSWORD then reads as host:port
+    ("postgresql://postgres:S3cretPass127.0.0.1:5432/db", "S3cretPass"),
+    ("postgresql://postgres:S3cret/Pass127.0.0.1:5432/db", "S3cret/Pass"),
+    # a misspelled key in a conninfo string and in a URL's query
+    ("host=h dbname=db pasword=S3cretPass", "S3cretPass"),
+    ("host=h passwd='S3cret Pass' dbname=db", "S3cret Pass"),
+    ("postgresql://u@h/db?sslmode=require&pasword=S3cretPass", "S3cretPass"),
+]
+
+
+@pytest.mark.parametrize("url,password", MISTYPED)
+def test_mistyped_urls_never_echo_the_password(url, password):
+    """A DATABASE_URL that fails to parse because of a typo never shows what looks like its
+    password: not in mask_url, not in the parse error; url_secrets knows it."""
+    from nself.config import parse_database_url, url_secrets
+    from nself.errors import ConfigError
+
+    assert password not in mask_url(url) and "***" in mask_url(url)
+    with pytest.raises(ConfigError) as info:
+        parse_database_url(url)
+    assert password not in str(info.value)
+    assert any(password in secret for secret in url_secrets(url))
+
+
+@pytest.mark.parametrize("url,password", MISTYPED)
+def test_mistyped_urls_never_reach_the_terminal(tmp_path, monkeypatch, capsys, url, password):
+    """`nself db status` on a mistyped DATABASE_URL is one line, exit 2, without the
+    password."""
+    from nself.cli import program
+
+    (tmp_path / "migrations").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert program.run(["nself", "db", "status"], exit=False) == 2
+    captured = capsys.readouterr()
+    assert password not in captured.err + captured.out and captured.err.count("\n") == 1
+
+
+def test_libpq_keywords_that_are_not_secret_stay_visible():
+    """Only keys that may hold a secret are masked: host, dbname, sslmode... stay readable."""
+    assert mask_url("host=h dbname=db sslmode=require") == "host=h dbname=db sslmode=require"
+    assert mask_url("postgresql://h1:5432,h2:5433/db") == "postgresql://h1:5432,h2:5433/db"
+    assert mask_url("postgresql://[::1]:5432/db") == "postgresql://[::1]:5432/db"
+
+
+def test_misspelled_password_settings_are_secrets(tmp_path):
+    """A setting whose name looks like a password, misspelled too (PGPASWORD, DB_PASSWD),
+    is hidden from error lines."""
+    env = Environment.load(tmp_path, {"PGPASWORD": "hunter22", "DB_PASSWD": "swordfish",
+                                      "PGUSER": "alice"})
+    assert {"hunter22", "swordfish"} <= env.secrets()
+    assert "alice" not in env.secrets()

@@ -60,10 +60,12 @@ def connect(db: Database, dbname: str | None = None, autocommit: bool = True,
     name = dbname or db.name
     if create is None:
         create = db.embedded and name == db.name
+    # the configured connect_timeout (DATABASE_URL, PGCONNECT_TIMEOUT; checked at load)
+    # wins over ours, as it does for pg_dump and psql
+    timeout = {} if db.params.get("connect_timeout") else {"connect_timeout": CONNECT_TIMEOUT}
     try:
         return psycopg.connect(db.conninfo(name), autocommit=autocommit,
-                               application_name=APPLICATION_NAME,
-                               connect_timeout=CONNECT_TIMEOUT)
+                               application_name=APPLICATION_NAME, **timeout)
     except psycopg.OperationalError as exc:
         message = _first_line(db.redact(str(exc)))
         if _bad_setting(message):

@@ -1,0 +1,208 @@
+"""Where the database address comes from: config/<env>.env, then .env (personal and local:
+it never moves staging or production), then the shell (announced when it replaces a file's
+database); `db status` shows the address and its source."""
+
+import json
+import os
+
+import pytest
+
+from nself.config import SHELL, Environment
+
+PROD_URL = "postgresql://app@db.prod.example.com:5432/app"
+LOCAL_URL = "postgresql://postgres:localpw@127.0.0.1:5432/postgres"
+
+
+def make(root, files=None, environ=None):
+    for rel, text in (files or {}).items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return Environment.load(root, environ or {})
+
+
+def names(display: str, dbname: str) -> bool:
+    """Whether a masked URL as status shows it names database DBNAME."""
+    return display.split("?")[0].endswith("/" + dbname)
+
+
+# No server needed -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["staging", "production"])
+def test_dotenv_cannot_redirect_a_remote_environment(tmp_path, name):
+    """.env's DATABASE_URL (the .env.example pattern) leaves staging/production on the
+    database their own file names, and says so once."""
+    env = make(tmp_path, {f"config/{name}.env": f"DATABASE_URL={PROD_URL}\n",
+                          ".env": f"DATABASE_URL={LOCAL_URL}\n"}, {"ENV": name})
+    assert env.database.params["host"] == "db.prod.example.com"
+    assert env.address_source() == f"DATABASE_URL in config/{name}.env"
+    [note] = env.address_notes()
+    assert "DATABASE_URL in .env ignored" in note and f"config/{name}.env" in note
+    assert "localpw" not in note
+
+
+def test_dotenv_cannot_redirect_a_file_of_pg_variables(tmp_path):
+    """Where production's file names its database with PGHOST/PGDATABASE, .env's
+    DATABASE_URL and PGPORT are left out too."""
+    env = make(tmp_path, {"config/production.env": "PGHOST=db.prod.example.com\nPGDATABASE=app\n",
+                          ".env": f"DATABASE_URL={LOCAL_URL}\nPGPORT=5433\n"},
+               {"ENV": "production"})
+    assert env.database.params["host"] == "db.prod.example.com"
+    assert env.database.name == "app" and "port" not in env.database.params
+    assert env.ignored == ("DATABASE_URL", "PGPORT")
+
+
+def test_dotenv_may_add_the_password(tmp_path):
+    """.env may name the same database with its password, or give PGPASSWORD: credentials,
+    not another database."""
+    env = make(tmp_path, {"config/production.env": f"DATABASE_URL={PROD_URL}\n",
+                          ".env": "DATABASE_URL=postgresql://app:s3cret@db.prod.example.com/app\n"},
+               {"ENV": "production"})
+    assert env.database.password == "s3cret" and env.address_notes() == []
+    env = make(tmp_path, {".env": "PGPASSWORD=s3cret2\n"}, {"ENV": "production"})
+    assert env.database.password == "s3cret2" and env.database.name == "app"
+
+
+def test_dotenv_still_chooses_the_local_database(tmp_path):
+    """In local, .env is where a developer points nself at their own server."""
+    env = make(tmp_path, {"config/local.env": "DATABASE_URL=postgresql://a@h1/one\n",
+                          ".env": "DATABASE_URL=postgresql://a@h2/two\n"})
+    assert env.database.name == "two" and env.address_source() == "DATABASE_URL in .env"
+    assert env.address_notes() == []
+
+
+def test_dotenv_names_staging_when_its_file_names_none(tmp_path):
+    """Where config/<env>.env names no database, .env's is used (nothing to protect)."""
+    env = make(tmp_path, {".env": f"DATABASE_URL={PROD_URL}\n"}, {"ENV": "staging"})
+    assert env.database.name == "app" and env.address_notes() == []
+
+
+def test_shell_replacing_a_files_database_is_announced(tmp_path):
+    """A shell DATABASE_URL beating config/production.env (the CI case) is one line naming
+    both sources and both databases, masked."""
+    env = make(tmp_path, {"config/production.env": f"DATABASE_URL={PROD_URL}\n"},
+               {"ENV": "production", "DATABASE_URL": "postgresql://ci:cipw@ci-db:5432/app"})
+    assert env.database.params["host"] == "ci-db"
+    assert env.origins["DATABASE_URL"] == SHELL
+    assert env.address_source() == "DATABASE_URL from the shell"
+    [note] = env.address_notes()
+    assert "DATABASE_URL from the shell" in note and "config/production.env" in note
+    assert "postgresql://ci:***@ci-db:5432/app" in note and PROD_URL in note
+    assert "cipw" not in note
+    said = []
+    env.announce(said.append)
+    env.announce(said.append)
+    assert said == [note]
+
+
+def test_shell_naming_the_same_database_is_silent(tmp_path):
+    """A shell DATABASE_URL that only repeats the file's database (with a password) is no
+    surprise: no note."""
+    env = make(tmp_path, {"config/production.env": f"DATABASE_URL={PROD_URL}\n"},
+               {"ENV": "production",
+                "DATABASE_URL": "postgresql://app:pw@db.prod.example.com/app"})
+    assert env.address_notes() == []
+
+
+def test_pghost_alone_is_announced(tmp_path):
+    """PGHOST without PGDATABASE leaves the embedded default for the server's database named
+    after the user; the note names PGHOST and that database."""
+    env = make(tmp_path, environ={"PGHOST": "db.example.com", "PGUSER": "postgres"})
+    assert not env.database.embedded and env.database.name == "postgres"
+    [note] = env.address_notes()
+    assert note.startswith("Note: PGHOST is set (from the shell) without PGDATABASE")
+    assert "'postgres'" in note and "not the embedded one" in note
+    assert env.address_source() == "PGHOST from the shell"
+
+
+def test_embedded_default_is_named_as_the_source(tmp_path):
+    """With nothing configured in local the source is the embedded default, and no note."""
+    env = make(tmp_path)
+    assert env.address_source().startswith("the embedded default")
+    assert env.address_notes() == []
+    assert env.target_text().endswith("(the embedded default (no DATABASE_URL or "
+                                      "PGHOST/PGDATABASE set))")
+
+
+# Against a real server ------------------------------------------------------------------
+
+
+def test_ci_shell_url_is_announced_by_a_changing_command_and_status(project, monkeypatch):
+    """In CI a shell DATABASE_URL beats config/staging.env: `migrate up` says so in one line
+    naming both sources and changes the shell's database; `db status` and its JSON show the
+    database and where it came from."""
+    filed = project.db.create_sibling()
+    project.write("config/staging.env", f"DATABASE_URL={filed.url}\n")
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    monkeypatch.setenv("ENV", "staging")
+    result = project.run("db", "migrate", "up", "--yes")
+    assert result.code == 0, result
+    notes = [line for line in result.out.splitlines() if line.startswith("Note:")]
+    assert len(notes) == 1, result
+    assert "DATABASE_URL from the shell" in notes[0] and "config/staging.env" in notes[0]
+    assert project.db.tables() == ["a"] and filed.tables() == []
+    status = project.run("db", "status")
+    assert status.code == 0, status
+    assert "Address from: DATABASE_URL from the shell" in status.out
+    assert status.out.startswith("Note: DATABASE_URL from the shell")
+    facts = json.loads(project.run("db", "status", "--json").out)
+    assert facts["database_source"] == "DATABASE_URL from the shell"
+    assert names(facts["database"], project.db.name)
+    assert len(facts["notes"]) == 1 and "config/staging.env" in facts["notes"][0]
+
+
+def test_dotenv_cannot_redirect_staging_end_to_end(project, monkeypatch):
+    """With staging's own file naming its database, .env's DATABASE_URL (the local one)
+    neither receives the migration nor gets recorded as staging."""
+    local = project.db.create_sibling()
+    project.write("config/staging.env", f"DATABASE_URL={project.db.url}\n")
+    project.write(".env", f"DATABASE_URL={local.url}\n")
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("ENV", "staging")
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    result = project.run("db", "migrate", "up", "--yes")
+    assert result.code == 0, result
+    assert "DATABASE_URL in .env ignored" in result.out
+    assert project.db.tables() == ["a"] and local.tables() == []
+    assert local.scalar("SELECT to_regclass('nself.meta') IS NULL")
+    monkeypatch.delenv("ENV")
+    facts = json.loads(project.run("db", "status", "--json").out)
+    assert names(facts["database"], local.name) and facts["recorded_environment"] is None
+
+
+def test_pghost_alone_is_said_by_status(project, monkeypatch):
+    """`db status` with only PGHOST (and port/user) set names PGHOST and the database it
+    falls to, before the facts."""
+    monkeypatch.delenv("DATABASE_URL")
+    params = project.db.admin
+    monkeypatch.setenv("PGHOST", params["host"])
+    monkeypatch.setenv("PGPORT", params.get("port", "5432"))
+    monkeypatch.setenv("PGUSER", params.get("user", "postgres"))
+    result = project.run("db", "status")
+    assert result.code == 0, result
+    first = result.out.splitlines()[0]
+    assert first.startswith("Note: PGHOST is set (from the shell) without PGDATABASE")
+    assert f"'{params.get('user', 'postgres')}'" in first
+
+
+def test_status_json_drift_since_is_the_label(project):
+    """`db status --json` carries the migration label the text shows ("001"), and the
+    number under drift_since_version."""
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    assert project.run("db", "migrate", "up").code == 0
+    facts = json.loads(project.run("db", "status", "--json").out)
+    assert facts["drift_since"] == "001" and facts["drift_since_version"] == 1
+
+
+def test_configured_connect_timeout_is_used(project, monkeypatch):
+    """A connect_timeout in DATABASE_URL is the one nself's own connections use too (it was
+    silently replaced by 10 s)."""
+    from nself.pg import connection
+
+    monkeypatch.setenv("DATABASE_URL", project.db.url + ("&" if "?" in project.db.url else "?")
+                       + "connect_timeout=7")
+    env = Environment.load()
+    with connection.connect(connection.target(env)) as conn:
+        assert conn.info.get_parameters().get("connect_timeout") == "7"
+    assert os.environ["DATABASE_URL"].endswith("connect_timeout=7")
