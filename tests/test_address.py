@@ -6,19 +6,12 @@ import json
 import os
 
 import pytest
+from test_config import make
 
 from nself.config import SHELL, Environment
 
 PROD_URL = "postgresql://app@db.prod.example.com:5432/app"
 LOCAL_URL = "postgresql://postgres:localpw@127.0.0.1:5432/postgres"
-
-
-def make(root, files=None, environ=None):
-    for rel, text in (files or {}).items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return Environment.load(root, environ or {})
 
 
 def names(display: str, dbname: str) -> bool:
