@@ -1,24 +1,90 @@
-"""What every command that changes a database does before it changes anything, in one place.
+"""The one path of every command that changes a database:
 
-1. The database's recorded environment must match the command's (staging and production
-   databases refuse other environments; `--allow-env-mismatch` overrides).
-2. The safety table: blocked, or confirmed (`--yes` / `--confirm WORD` without a terminal),
-   after showing what the command will touch.
-3. A safety backup when the command destroys data (skipped only with `--no-backup`): its
-   file and the command that restores it are printed before anything is dropped.
+    plan -> guard -> one safety backup -> apply -> verify -> result (`Change`)
 
-Library code calls `Guard.check` with an open connection once it knows what it will do;
-tasks only build the Guard from their flags.
+A command first plans (reads and checks its files, knows what it will touch), then calls
+`Guard.check` with an open connection, which in this order:
+
+1. checks the database's recorded environment against the command's (staging and
+   production databases refuse other environments; `--allow-env-mismatch` lets this one
+   command through and never changes the record);
+2. refuses to wipe a database recorded as production from any other environment, whatever
+   the flags (`wipes=True`: fresh, reset, restore --clean);
+3. applies the safety table: blocked, or confirmed (`--yes` / `--confirm WORD` without a
+   terminal), after showing what the command will touch, which database, and where its
+   address came from;
+4. takes ONE safety backup when the command destroys data (skipped only with
+   `--no-backup`), announced with the line that undoes the command (`undo_command`, the only
+   builder of that line).
+
+It returns the command's `Change`, the result object: the command applies and verifies, then
+notes what it changed there; `Guard.record` writes the environment into the database (the
+stricter of what it was and the command's: never lowered). Production's pre-migration
+backup (`migrate up`, `update`) is the same backup, said as the migrations guide's steps
+(`production_steps`).
+
+Tasks only build the Guard from their flags.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nself import safety
 from nself.config import Environment
+from nself.errors import Refused
 from nself.pg import meta
+
+# How a safety backup is announced: the generic two lines, `db update`'s guide line, or
+# production's "Pre-migration backup" step.
+SAFETY, UPDATE, PRE_MIGRATION = "safety", "update", "pre-migration"
+
+
+def undo_command(env_name: str, shown: str, *, recorded: str | None = None) -> str:
+    """THE command that restores the safety backup `shown`, taken by a command run as
+    `env_name` on a database recorded as `recorded` (after the command): pasted as it is,
+    without a terminal, it runs.
+
+    It carries `ENV=` when not local, the safety table's `--confirm WORD` or `--yes`, and
+    `--allow-env-mismatch` when the database is recorded as another guarded environment.
+    A production-recorded database is wiped only as production, so its undo runs as
+    production (the backup, labelled with `env_name`, then needs --allow-other-source).
+    """
+    run_as = env_name
+    flags = ["--clean"]
+    if recorded == "production" and env_name != "production":
+        run_as = "production"
+        flags.append("--allow-other-source")
+    elif recorded in safety.GUARDED_ENVIRONMENTS and recorded != env_name:
+        flags.append(safety.ENV_MISMATCH_FLAG)
+    policy = safety.policy_for("restore", run_as)
+    if policy.rule is safety.Rule.TYPED:
+        flags += ["--confirm", policy.word]
+    if policy.rule is safety.Rule.CONFIRM or "--allow-other-source" in flags:
+        flags.append("--yes")
+    prefix = f"ENV={run_as} " if run_as != "local" else ""
+    return f"{prefix}nself db restore {shlex.quote(shown)} {' '.join(flags)}"
+
+
+@dataclass
+class Change:
+    """The result of one command that changes a database: which database, what changed,
+    the safety backup taken before (if any) and the line that undoes it."""
+
+    command: str
+    environment: str
+    target: str = ""
+    backup: object | None = None  # nself.backups.store.Backup
+    shown: str | None = None      # the backup's path as printed
+    undo: str | None = None
+    changed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"command": self.command, "environment": self.environment,
+                "target": self.target, "backup": self.shown, "undo": self.undo,
+                "changed": self.changed}
 
 
 @dataclass
@@ -32,35 +98,107 @@ class Guard:
     backup: bool = True          # False: --no-backup
     say: Callable[[str], None] = print
     taken: list = field(default_factory=list)  # safety backups taken by this invocation
+    changes: list[Change] = field(default_factory=list)
+    # the database's recorded environment when the command first looked (None: none)
+    recorded: str | None = None
+    _looked: bool = False
 
     def check(self, conn, command: str, *, target: str = "", detail: str = "",
-              destroys: bool = False, reason: str | None = None) -> None:
+              destroys: bool = False, reason: str | None = None, wipes: bool = False
+              ) -> Change:
         """Refuse, ask, or back up, as the policy says for `command`; raise Refused to stop.
 
-        `destroys` takes a safety backup (named after `reason`) once the command is allowed.
+        `destroys` takes a safety backup (named after `reason`) once the command is allowed;
+        `wipes` (the command empties the database) is refused on a production-recorded
+        database unless the command runs as production. Returns the command's `Change`.
         """
         self.check_environment(conn, command)
+        if wipes:
+            self.refuse_wiping_production(command)
         safety.enforce(command, self.env.name, target=target, yes=self.yes,
                        confirm=self.confirm, detail=detail)
+        change = Change(command, self.env.name, target)
+        self.changes.append(change)
         if destroys and self.backup:
             self.safety_backup(reason or command.split()[-1])
+        return change
 
     def check_environment(self, conn, command: str) -> None:
         """Only the recorded-environment rule (a command with nothing to touch still obeys it)."""
-        safety.check_recorded_environment(meta.recorded_environment(conn), self.env.name,
-                                          command, self.allow_env_mismatch)
+        self.env.announce(self.say)  # where the address came from, when it may surprise
+        self.look(conn)
+        safety.check_recorded_environment(self.recorded, self.env.name, command,
+                                          self.allow_env_mismatch)
 
-    def safety_backup(self, reason: str):
-        """Back up the database before a destructive step; print the file and how to restore."""
+    def look(self, conn) -> str | None:
+        """The recorded environment, read once per invocation (before anything changed it)."""
+        if not self._looked:
+            self.recorded = meta.recorded_environment(conn)
+            self._looked = True
+        return self.recorded
+
+    def refuse_wiping_production(self, command: str) -> None:
+        """A production-recorded database is emptied only by a command run as production;
+        no flag lifts this (the record is what protects it)."""
+        if self.recorded == "production" and self.env.name != "production":
+            raise Refused(
+                f"`{command}` refused: this database is recorded as production, and emptying "
+                f"it is blocked from any other environment whatever the flags (running as "
+                f"{self.env.name}; --allow-env-mismatch does not lift this). Nothing was "
+                "changed.")
+
+    @property
+    def change(self) -> Change:
+        """The current command's result (one is made when no check made one)."""
+        if not self.changes:
+            self.changes.append(Change("", self.env.name))
+        return self.changes[-1]
+
+    def undo(self, shown: str) -> str:
+        """The line that restores `shown`, a backup this invocation took."""
+        return undo_command(self.env.name, shown,
+                            recorded=meta.stricter(self.recorded, self.env.name))
+
+    def safety_backup(self, reason: str, style: str = SAFETY):
+        """The one backup taken before a change: a full, verified backup
+        (`<stamp>_<db>_before_<reason>`), announced as `style` says with its undo line."""
         from nself.backups.dump import safety_backup
+        from nself.output import size
 
-        # the restore that undoes it runs under the same environment, so it needs the same
-        # override when this command needed one
-        flags = " --allow-env-mismatch" if self.allow_env_mismatch else ""
-        made = safety_backup(self.env, reason, self.say, flags)
+        made = safety_backup(self.env, reason, self.say if style == SAFETY else None,
+                             self.undo)
         self.taken.append(made)
+        change = self.change
+        change.backup, change.shown = made, self.env.relative(made.path)
+        change.undo = self.undo(change.shown)
+        if style == UPDATE:
+            self.say(f"Creating backup... Done ({size(made.size_bytes)})")
+        elif style == PRE_MIGRATION:
+            self.say(f"Pre-migration backup... Done ({size(made.size_bytes)}): {change.shown}")
         return made
 
+    def production_steps(self, reason: str, rollback: str) -> None:
+        """The migrations guide's production steps after the confirmation, each said:
+        'Confirmation prompt', 'Pre-migration backup', 'Rollback preparation' (`rollback`
+        says what else undoes the run, e.g. the DOWN sections)."""
+        self.say("Confirmation prompt... " + ("given with --yes" if self.yes or self.confirm
+                                              else "confirmed"))
+        if self.change.backup is not None:  # taken already: the command destroys data
+            self.say(f"Pre-migration backup... Done: {self.change.shown}")
+            undo = f"undo with `{self.change.undo}`"
+        elif not self.backup:
+            self.say("Pre-migration backup... Skipped (--no-backup)")
+            undo = "no backup to restore"
+        else:
+            self.safety_backup(reason, PRE_MIGRATION)
+            undo = f"undo with `{self.change.undo}`"
+        self.say(f"Rollback preparation... Ready: {undo}; {rollback}")
+
     def record(self, conn) -> None:
-        """Record the environment in the database (first time, or a stricter environment)."""
-        meta.record_environment(conn, self.env.name)
+        """Record the environment in the database: the stricter of the one recorded before
+        this command and the command's own. Also after a wipe or a restore (which removed
+        the record or brought a dump's): the target keeps its own, never a lower one."""
+        self.look(conn)
+        keep = meta.stricter(self.recorded, self.env.name)
+        if meta.recorded_environment(conn) != keep:
+            meta.set_environment(conn, keep)

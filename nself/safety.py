@@ -26,7 +26,11 @@ class Rule(Enum):
 @dataclass(frozen=True)
 class Policy:
     rule: Rule
-    word: str | None = None
+    word: str | None = None   # the word nself asks for and prints
+    also: tuple[str, ...] = ()  # other words that confirm too (the guides name two)
+
+    def accepts(self, typed: str) -> bool:
+        return typed in (self.word, *self.also)
 
     def __str__(self) -> str:
         return f"requires typing {self.word}" if self.rule is Rule.TYPED else self.rule.value
@@ -36,7 +40,9 @@ ALLOW = Policy(Rule.ALLOW)
 CONFIRM = Policy(Rule.CONFIRM)
 BLOCKED = Policy(Rule.BLOCKED)
 DESTROY_PRODUCTION = Policy(Rule.TYPED, "yes-destroy-production")
-RESTORE_PRODUCTION = Policy(Rule.TYPED, "yes-restore-production")
+# The workflow guide names `yes-restore-production`, the migrations guide's table
+# `yes-destroy-production`, for a production restore: either confirms; we ask for the first.
+RESTORE_PRODUCTION = Policy(Rule.TYPED, "yes-restore-production", ("yes-destroy-production",))
 
 # command -> (local, staging, production). The first seven rows are the guides' table;
 # the rest are commands the guides mark "dev only" or that rewrite history.
@@ -132,7 +138,7 @@ def enforce(command: str, env_name: str, *, target: str = "", yes: bool = False,
     interactive = stdin_is_terminal() if interactive is None else interactive
     # typed word
     if confirm is not None:
-        if confirm == policy.word:
+        if policy.accepts(confirm):
             return
         raise Refused(
             f"`{command}` in {env_name} needs the word {policy.word}; got {confirm!r}."
@@ -143,7 +149,7 @@ def enforce(command: str, env_name: str, *, target: str = "", yes: bool = False,
             f"to ask: pass --confirm {policy.word} to confirm."
         )
     answer = _ask(ask, f"`{command}` on {where}. Type {policy.word} to continue: ")
-    if answer.strip() == policy.word:
+    if policy.accepts(answer.strip()):
         return
     raise Refused(f"`{command}` cancelled: the answer was not {policy.word}.")
 

@@ -137,17 +137,17 @@ def test_file_without_metadata_counts_as_foreign_and_partial(project):
 
 
 def test_recorded_environment_refuses_before_anything_changes(project):
-    """A target recorded as production refuses a local restore --clean (exit 3, both names,
-    the flag), before any safety backup or drop; --allow-env-mismatch overrides and the
-    restored database is then recorded as local."""
+    """A target recorded as staging refuses a local restore --clean (exit 3, both names,
+    the flag), before any safety backup or drop; --allow-env-mismatch overrides this once
+    and the restored database stays recorded as staging (never lowered)."""
     fill(project.db)
     path = make_backup(project, "--name", "b")
     with project.db.connect() as conn:
-        meta.set_environment(conn, "production")
+        meta.set_environment(conn, "staging")
     project.db.query("CREATE TABLE extra (id int)")
     result = project.run("db", "restore", str(path), "--clean")
     assert result.code == 3, result
-    assert "production" in result.err and "local" in result.err
+    assert "staging" in result.err and "local" in result.err
     assert "--allow-env-mismatch" in result.err
     assert "extra" in project.db.tables()
     assert backup_files(project) == ["b.dump", "b.dump.json", "b.dump.sha256"]
@@ -155,7 +155,7 @@ def test_recorded_environment_refuses_before_anything_changes(project):
     assert ok.code == 0, ok
     assert "extra" not in project.db.tables()
     with project.db.connect() as conn:
-        assert meta.recorded_environment(conn) == "local"
+        assert meta.recorded_environment(conn) == "staging"
 
 
 def test_restore_single_job_and_partial_backup(project, monkeypatch):

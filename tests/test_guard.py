@@ -5,7 +5,7 @@ import pytest
 
 from nself import errors
 from nself.config import Environment
-from nself.guard import Guard
+from nself.guard import Guard, undo_command
 from nself.pg import meta
 from nself.safety import check_recorded_environment
 
@@ -84,13 +84,14 @@ def test_check_environment_alone(project):
 
 
 def test_undo_command_carries_the_override(project):
-    """A safety backup taken under --allow-env-mismatch prints an undo command with that
-    flag, and that command restores it."""
+    """A safety backup taken under --allow-env-mismatch (a staging database, run as local)
+    prints an undo command with that flag, and that command restores it."""
     project.db.query("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1)")
     said = []
     with project.db.connect() as conn:
-        meta.record_environment(conn, "production")
-        Guard(Environment.load(), allow_env_mismatch=True, say=said.append).safety_backup("down")
+        meta.record_environment(conn, "staging")
+        Guard(Environment.load(), allow_env_mismatch=True, say=said.append).check(
+            conn, "migrate down", destroys=True, reason="down")
     [line] = [text for text in said if "undo with:" in text]
     command = line.split("undo with: ", 1)[1].rstrip(")").split()
     assert command[:3] == ["nself", "db", "restore"] and "--allow-env-mismatch" in command
@@ -98,3 +99,64 @@ def test_undo_command_carries_the_override(project):
     result = project.run(*command[1:], "--no-backup")
     assert result.code == 0, result
     assert project.db.query("SELECT id FROM keep") == [(1,)]
+
+
+@pytest.mark.parametrize(("running", "recorded", "expected"), [
+    ("local", None, "nself db restore b.dump --clean"),
+    ("local", "staging", "nself db restore b.dump --clean --allow-env-mismatch"),
+    ("staging", "staging", "ENV=staging nself db restore b.dump --clean --yes"),
+    ("production", "production",
+     "ENV=production nself db restore b.dump --clean --confirm yes-restore-production"),
+    ("local", "production", "ENV=production nself db restore b.dump --clean "
+                            "--allow-other-source --confirm yes-restore-production --yes"),
+])
+def test_undo_command_cells(running, recorded, expected):
+    """The one undo builder names ENV, the confirmation the safety table asks for, and the
+    override the recorded environment needs (a production database is wiped only as
+    production)."""
+    assert undo_command(running, "b.dump", recorded=recorded) == expected
+
+
+def test_wiping_a_production_database_is_refused_whatever_the_flags(project):
+    """fresh, reset and restore --clean on a database recorded as production, run as local
+    with --yes --allow-env-mismatch, are refused (exit 3); nothing is dropped and the record
+    stays production."""
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    assert project.run("db", "migrate", "up").code == 0
+    project.db.query("INSERT INTO a VALUES (1)")
+    backup = project.run("db", "backup", "--name", "b")
+    assert backup.code == 0, backup
+    with project.db.connect() as conn:
+        meta.set_environment(conn, "production")
+    for argv in (("db", "migrate", "fresh", "--yes", "--allow-env-mismatch"),
+                 ("db", "reset", "--yes", "--allow-env-mismatch"),
+                 ("db", "restore", "backups/local/b.dump", "--clean", "--yes",
+                  "--allow-env-mismatch")):
+        refused = project.run(*argv)
+        assert refused.code == 3 and "recorded as production" in refused.err, (argv, refused)
+    assert project.db.query("SELECT id FROM a") == [(1,)]
+    with project.db.connect() as conn:
+        assert meta.recorded_environment(conn) == "production"
+    assert not list((project.root / "backups" / "local").glob("*_before_*"))
+
+
+def test_override_never_lowers_the_record(project):
+    """`--allow-env-mismatch` lets one local command through on a staging database: after
+    migrate fresh and restore --clean the database is still recorded as staging, so the next
+    plain command is refused again."""
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    assert project.run("db", "migrate", "up").code == 0
+    assert project.run("db", "backup", "--name", "b").code == 0
+    with project.db.connect() as conn:
+        meta.set_environment(conn, "staging")
+    fresh = project.run("db", "migrate", "fresh", "--no-backup", "--allow-env-mismatch")
+    assert fresh.code == 0, fresh
+    with project.db.connect() as conn:
+        assert meta.recorded_environment(conn) == "staging"
+    restored = project.run("db", "restore", "backups/local/b.dump", "--clean", "--no-backup",
+                           "--allow-env-mismatch")
+    assert restored.code == 0, restored
+    with project.db.connect() as conn:
+        assert meta.recorded_environment(conn) == "staging"
+    again = project.run("db", "reset", "--yes", "--no-backup")
+    assert again.code == 3 and "recorded as staging" in again.err, again

@@ -459,7 +459,8 @@ def test_production_up_backs_up_first(project):
     steps = ["Schema validation... Passed (2 pending migrations parsed and checked",
              "Confirmation prompt... given with --yes",
              f"): {shown}",
-             f"Rollback preparation... Ready: undo with `nself db restore {shown} --clean`; "
+             "Rollback preparation... Ready: undo with `ENV=production nself db restore "
+             f"{shown} --clean --confirm yes-restore-production`; "
              "2 of 2 pending migrations have a DOWN section",
              "001_create_users"]
     at = [result.out.index(step) for step in steps]

@@ -366,3 +366,41 @@ def test_sigterm_during_the_transaction_rolls_everything_back(project):
     assert "none of its 3 migrations is applied" in err
     assert "To restore it: nself db restore backups/local/" in out
     assert project.db.tables() == []
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_update_resumes_a_killed_no_transaction_migration(project, how):
+    """`db update` killed once the first statement of a no-transaction migration committed
+    resumes it when run again (that statement is not drift) and finishes the job."""
+    import os
+    import signal
+
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    assert project.run("db", "update").code == 0  # records the schema's fingerprint
+    project.migration("002_b.sql", """
+        CREATE TABLE b (id int);
+        SELECT pg_sleep(3);
+        CREATE INDEX CONCURRENTLY b_id ON b (id);
+        """, "DROP TABLE b;", header="-- nself:no-transaction\n")
+    proc = subprocess.Popen([sys.executable, "-m", "nself", "db", "update"], cwd=project.root,
+                            env=dict(os.environ), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if project.db.scalar("SELECT to_regclass('nself.migration_progress') IS NOT NULL") \
+                and project.db.scalar("SELECT statements_done FROM nself.migration_progress "
+                                      "WHERE version = 2") == 1:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(getattr(signal, how))
+    proc.communicate(timeout=60)
+    assert "b" in project.db.tables() and project.db.scalar(
+        "SELECT count(*) FROM nself.migrations WHERE version = 2") == 0
+    again = project.run_process("db", "update")
+    assert again.code == 0, again
+    assert "drift not checked" not in again.out  # said only in production's validation line
+    assert project.db.query("SELECT version FROM nself.migrations ORDER BY 1") == [(1,), (2,)]
+    assert project.db.scalar("SELECT count(*) FROM nself.migration_progress") == 0
+    assert project.db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                             "'b_id'::regclass") is True

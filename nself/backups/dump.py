@@ -355,13 +355,15 @@ def sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def safety_backup(env, reason: str, say: Callable[[str], None], restore_flags: str = ""
-                  ) -> Backup:
+def safety_backup(env, reason: str, say: Callable[[str], None] | None,
+                  undo: Callable[[str], str]) -> Backup:
     """A full backup taken before a destructive step (`<stamp>_<database>_before_<reason>`),
-    announced with the command that restores it."""
-    say(f"Safety backup before {reason}...")
+    announced (when `say` is given) with `undo(shown)`, the line that restores it
+    (`nself.guard.undo_command`)."""
+    if say is not None:
+        say(f"Safety backup before {reason}...")
     made = create_backup(env, BackupOptions(suffix=f"before_{reason}"), reason=reason)
-    shown = env.relative(made.path)
-    say(f"Backup created: {shown} (undo with: nself db restore {shown} --clean"
-        f"{restore_flags})")
+    if say is not None:
+        say(f"Backup created: {env.relative(made.path)} (undo with: "
+            f"{undo(env.relative(made.path))})")
     return made

@@ -30,7 +30,7 @@ from nself.backups.verify import VerificationFailed, check
 from nself.config import Database
 from nself.errors import OperationFailed, Refused, UsageError
 from nself.guard import Guard
-from nself.pg import catalog, meta
+from nself.pg import catalog
 from nself.pg import connection as database
 from nself.pg import tools as pgtools
 from nself.pg.wipe import wipe
@@ -416,7 +416,7 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
                       {ALLOW_PARTIAL: allow_partial, ALLOW_OTHER_SOURCE: allow_other_source},
                       guard.yes)
         guard.check(conn, "restore", target=db.display(), detail=_detail(report),
-                    destroys=bool(mode), reason="restore")
+                    destroys=bool(mode), reason="restore", wipes=bool(mode))
         if guard.taken:
             report.safety_backup = env.relative(guard.taken[-1].path)
         started = time.monotonic()
@@ -426,7 +426,7 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
                            touched, env.relative(backup.path))
         finally:
             if touched:
-                _record(conn, env)
+                _record(conn, guard)
     noise, real = classify_errors(stderr)
     report.ignored = noise
     report.seconds = time.monotonic() - started
@@ -467,11 +467,12 @@ def _load(conn, db, backup: Backup, tool: pgtools.Tool, toc: Contents, mode: str
     return _psql_restore(tool, db, backup, progress)
 
 
-def _record(conn, env) -> None:
-    """The restored database now belongs to this environment (a full dump may have brought
-    its source's record); skipped when the connection is gone."""
+def _record(conn, guard: Guard) -> None:
+    """The restored database keeps the target's recorded environment, or this one's when
+    stricter, never the dump's nor a lower one (`Guard.record`); skipped when the
+    connection is gone."""
     try:
-        meta.set_environment(conn, env.name)
+        guard.record(conn)
     except psycopg.Error:
         pass
 

@@ -24,7 +24,6 @@ from nself.migrations.engine import Engine, Settings, applied_by, duration, quot
 from nself.migrations.plan import Prepared
 from nself.migrations.status import APPLIED, MISSING, MigrationState, merge
 from nself.pg import connection as database
-from nself.pg import meta
 from nself.pg.wipe import wipe
 
 # Session-level advisory lock for up/down/fresh/repair: "nself" as a bigint.
@@ -114,52 +113,26 @@ class Runner:
             self.validate_schema(pending)
         self.allow("migrate up", pending, "apply", destroys=False)
         if production:
-            self.production_steps(pending)
+            self.guard.production_steps("migrate", rollback_note(pending))
         history.ensure(self.conn)
         done = self.apply(pending, prepared, plan.newest_applied(states))
         self.record_fingerprint(done)
         return done
 
-    # production: the migrations guide's four steps, each said ----------------------------
+    # production: the migrations guide's "Schema validation" (the guard says the others) ---
 
     def validate_schema(self, pending: list[MigrationState]) -> None:
         """'Schema validation': every pending file parsed and checked (done by planning),
         applied files unchanged, and no drift since the last run (a drifted production
         schema is not what the migrations were written for: refused, exit 6)."""
-        found = history.drift(self.conn)
-        if found is not None and found.drifted:
+        drifted, known = schema_drift(self.conn, pending)
+        if drifted:
             raise DifferencesFound(
                 "Schema validation failed: the production schema was changed outside "
                 "migrations since the last migrate run (its fingerprint no longer matches); "
                 "`nself db schema diff --migrations` shows how. Nothing was changed.")
-        known = "no drift" if found is not None and found.drifted is False else \
-            "drift not recorded yet"
         self.say(f"Schema validation... Passed ({len(pending)} pending migration"
                  f"{'s' if len(pending) != 1 else ''} parsed and checked; {known})")
-
-    def production_steps(self, pending: list[MigrationState]) -> None:
-        """After the confirmation: say it, take the pre-migration backup, say how to undo."""
-        guard = self.guard
-        self.say("Confirmation prompt... " + ("given with --yes" if guard.yes or guard.confirm
-                                              else "confirmed"))
-        if not guard.backup:
-            self.say("Pre-migration backup... Skipped (--no-backup)")
-            undo = "no backup to restore"
-        else:
-            from nself.backups.dump import BackupOptions, create_backup
-            from nself.output import size
-
-            made = create_backup(self.env, BackupOptions(suffix="before_migrate"),
-                                 reason="migrate")
-            guard.taken.append(made)
-            shown = self.env.relative(made.path)
-            self.say(f"Pre-migration backup... Done ({size(made.size_bytes)}): {shown}")
-            flags = " --allow-env-mismatch" if guard.allow_env_mismatch else ""
-            undo = f"undo with `nself db restore {shown} --clean{flags}`"
-        with_down = sum(1 for e in pending if e.migration.down is not None
-                        and not e.migration.down.empty)
-        self.say(f"Rollback preparation... Ready: {undo}; {with_down} of {len(pending)} "
-                 "pending migrations have a DOWN section for `nself db migrate down`")
 
     def record_fingerprint(self, done: list) -> None:
         """After a run that changed something: the schema it left, in the newest row (drift)."""
@@ -251,9 +224,10 @@ class Runner:
         self.guard.check(self.conn, command, target=self.db.display(),
                          detail=f"`{command}` drops everything in {self.db.display()}, "
                                 f"then applies {len(pending)} migrations",
-                         destroys=True, reason=reason)
+                         destroys=True, reason=reason, wipes=True)
         dropped = wipe(self.conn)
-        meta.set_environment(self.conn, self.env.name)
+        # the wipe dropped the record: the database keeps its own (never lowered)
+        self.guard.record(self.conn)
         history.ensure(self.conn)
         done = self.apply(pending, prepared, None)
         self.record_fingerprint(done)
@@ -314,6 +288,45 @@ class Runner:
             checksum=m.checksum, applied_by=self.by,
             no_tx="true" if prep.no_transaction else "false",
             down=quote(down), source=quote(m.text), token=self.engine.token_sql)
+
+
+def rollback_note(pending: list[MigrationState]) -> str:
+    """Production's 'Rollback preparation': what besides the backup undoes the run."""
+    with_down = sum(1 for e in pending if e.migration.down is not None
+                    and not e.migration.down.empty)
+    return (f"{with_down} of {len(pending)} pending migrations have a DOWN section for "
+            "`nself db migrate down`")
+
+
+def interrupted(conn: psycopg.Connection, pending: list[MigrationState]
+                ) -> list[MigrationState]:
+    """The pending no-transaction migrations a killed run left part-way (a progress row):
+    their done statements changed the schema, and the next run resumes them."""
+    candidates = [e for e in pending if e.migration.no_transaction]
+    if not candidates or not conn.execute(PROGRESS_EXISTS_SQL).fetchone()[0]:
+        return []
+    return [e for e in candidates
+            if conn.execute(history.PROGRESS_SQL, (e.version,)).fetchone() is not None]
+
+
+PROGRESS_EXISTS_SQL = "SELECT to_regclass('nself.migration_progress') IS NOT NULL"
+
+
+def schema_drift(conn: psycopg.Connection, pending: list[MigrationState]
+                 ) -> tuple[bool | None, str]:
+    """Whether the schema drifted since the last migrate run, before `pending` is applied,
+    and the words for it. A no-transaction migration a killed run left part-way changed the
+    schema on purpose: drift is then not knowable (None), and the run resumes it."""
+    resuming = interrupted(conn, pending)
+    if resuming:
+        return None, (f"drift not checked: {resuming[0].id} was interrupted part-way and "
+                      "resumes")
+    found = history.drift(conn)
+    if found is not None and found.drifted:
+        return True, "drifted"
+    if found is not None and found.drifted is False:
+        return False, "no drift"
+    return None, "drift not recorded yet"
 
 
 # A value added to an enum cannot be used before its transaction commits (PostgreSQL 12+,

@@ -49,6 +49,12 @@ def recorded_environment(conn: psycopg.Connection) -> str | None:
     return read(conn, ENVIRONMENT_KEY)
 
 
+def stricter(*names: str | None) -> str | None:
+    """The strictest of the environment names given (None ignored; None when all are)."""
+    known = [name for name in names if name is not None]
+    return max(known, key=lambda name: STRICTNESS.get(name, 2)) if known else None
+
+
 def record_environment(conn: psycopg.Connection, env_name: str) -> None:
     """Record `env_name` unless a stricter environment is recorded already."""
     current = recorded_environment(conn)
@@ -59,6 +65,8 @@ def record_environment(conn: psycopg.Connection, env_name: str) -> None:
 
 
 def set_environment(conn: psycopg.Connection, env_name: str) -> None:
-    """Record `env_name` whatever was recorded (a restore or wipe made the database anew)."""
+    """Record `env_name` whatever is recorded now (after a wipe or a restore, which may have
+    removed the record or brought a dump's: write what the target was, via
+    `nself.guard.Guard.record`, never a lower environment)."""
     ensure(conn)
     conn.execute(WRITE_SQL, (ENVIRONMENT_KEY, env_name))

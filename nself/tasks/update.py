@@ -45,7 +45,9 @@ def update(c, yes=False, confirm=None, allow_env_mismatch=False, lock_timeout=60
         output.heading(title, max(len(title), 24))
     options = {"tell": lambda text: output.line(text, err=True), "interactive": False} \
         if json else {}
-    result = run_update(env, _guard(env, yes, confirm, allow_env_mismatch), lock_timeout=timeout,
+    guard = _guard(env, yes, confirm, allow_env_mismatch)
+    guard.say = say  # the guard's lines (backup, production steps) are update's lines
+    result = run_update(env, guard, lock_timeout=timeout,
                         say=say, notice=output.notice, warn=output.warn, **options)
     if json:
         output.as_json(result.as_dict())

@@ -4,7 +4,8 @@
    exit 5): read and check every file, plan the pending migrations (none: say so, stop),
    check that the schema did not drift since the last migrate run.
 2. The guard: recorded environment, the safety table's confirmation (staging, production).
-3. A verified backup (`create_backup` reads the dump back in full before naming it).
+3. The guard's safety backup (`Guard.safety_backup`: read back in full before it is named),
+   whose undo line (`nself.guard.undo_command`) a failure prints.
 4. Apply every pending migration in ONE transaction (`Runner.apply_in_parts`); a
    `-- nself:no-transaction` migration splits the run into parts, said beforehand.
 5. Verify integrity inside the last transaction, before COMMIT, so that a failed check rolls
@@ -27,8 +28,9 @@ from dataclasses import dataclass, field
 from nself import safety
 from nself.config import Environment
 from nself.errors import DifferencesFound, Interrupted, NselfError, OperationFailed
-from nself.guard import Guard
+from nself.guard import UPDATE, Guard
 from nself.migrations import history, plan
+from nself.migrations.runner import adds_enum_value, parts, rollback_note, schema_drift, session
 from nself.migrations.status import APPLIED, MigrationState, merge
 from nself.pg import catalog
 
@@ -48,35 +50,20 @@ class UpdateResult:
     parts: int = 0
     backup: str | None = None
     backup_bytes: int | None = None
+    undo: str | None = None  # the line that restores the backup
     checks: list[str] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"pending": self.pending, "applied": self.applied, "parts": self.parts,
-                "backup": self.backup, "backup_bytes": self.backup_bytes,
+                "backup": self.backup, "backup_bytes": self.backup_bytes, "undo": self.undo,
                 "checks": self.checks, "not_checked": self.not_checked,
                 "seconds": {k: round(v, 4) for k, v in self.seconds.items()}}
 
 
-def restore_command(env: Environment, shown: str, guard: Guard) -> str:
-    """The exact command that puts back the backup taken before the update."""
-    flags = " --clean"
-    policy = safety.policy_for("restore", env.name)
-    if policy.word:
-        flags += f" --confirm {policy.word}"
-    elif policy.rule is safety.Rule.CONFIRM:
-        flags += " --yes"
-    if guard.allow_env_mismatch:
-        flags += " --allow-env-mismatch"
-    prefix = f"ENV={env.name} " if env.name != "local" else ""
-    return f"{prefix}nself db restore {shown}{flags}"
-
-
 def describe_parts(groups: list[list]) -> str:
     """`001_a .. 002_b (2) in one transaction; 003_c on its own, without a transaction; ...`"""
-    from nself.migrations.runner import adds_enum_value
-
     said = []
     for number, group in enumerate(groups, 1):
         ids = [prep.migration.id for prep in group]
@@ -113,8 +100,6 @@ class Update:
         self.result = UpdateResult()
 
     def run(self) -> UpdateResult:
-        from nself.migrations.runner import session
-
         with session(self.env, self.lock_timeout, self.guard, self.say, self.notice,
                      self.warn) as runner:
             self.runner = runner
@@ -132,39 +117,27 @@ class Update:
             self.say("Checking migrations... none pending")
             return result
         prepared = plan.prepare_up(pending)
-        drift = history.drift(conn)
-        if drift is not None and drift.drifted:
+        drifted, known = schema_drift(conn, pending)
+        if drifted:
             raise DifferencesFound(
                 "Refusing to update: the schema was changed outside migrations since the last "
                 "migrate run (its fingerprint no longer matches the one recorded then), so "
                 "the migrations would not apply to the schema they were written for. Undo "
                 "the change by hand or rebuild a local database (`nself db reset`); "
                 "`nself db migrate up` applies them without this check. Nothing was changed.")
-        recorded = drift is not None and drift.drifted is False
+        recorded = drifted is False
         not_valid_before = set(catalog.not_valid_constraints(conn))
         if self.production:
             self.say(f"Schema validation... Passed ({len(pending)} pending migration"
                      f"{'s' if len(pending) != 1 else ''} parsed and checked; applied files "
-                     "unchanged; " + ("no drift" if recorded else "drift not recorded yet")
-                     + ")")
+                     f"unchanged; {known})")
         listed = "\n".join(f"  {e.id}" for e in pending)
         self.guard.check(conn, COMMAND, target=runner.db.display(),
                          detail=f"`db update` will back up {runner.db.display()}, then apply "
                                 f"{len(pending)} migration{'s' if len(pending) != 1 else ''}:"
                                 f"\n{listed}")
         self.guard.record(conn)
-        if self.production:
-            how = ("given with --yes" if self.guard.yes or self.guard.confirm
-                   else "confirmed")
-            self.say(f"Confirmation prompt... {how}")
-        backup = self.backup()
-        if self.production:
-            with_down = sum(1 for e in pending if e.migration.down is not None
-                            and not e.migration.down.empty)
-            self.say(f"Rollback preparation... Ready: undo with `"
-                     f"{restore_command(self.env, result.backup, self.guard)}`; "
-                     f"{with_down} of {len(pending)} pending migrations have a DOWN section "
-                     "for `nself db migrate down`")
+        backup = self.backup(pending)
         self.say(f"Checking migrations... {len(pending)} pending")
         newest = plan.newest_applied(states)
         for e in pending:
@@ -178,27 +151,23 @@ class Update:
             raise
         return result
 
-    def backup(self):
-        from nself.backups.dump import BackupOptions, create_backup
-        from nself.output import size
-
+    def backup(self, pending: list[MigrationState]):
+        """The guard's safety backup (always: the update's undo), said as the guide says."""
         started = time.perf_counter()
-        made = create_backup(self.env, BackupOptions(suffix=f"before_{COMMAND}"),
-                             reason=COMMAND)
-        self.result.seconds["backup"] = time.perf_counter() - started
-        self.result.backup = self.env.relative(made.path)
-        self.result.backup_bytes = made.size_bytes
+        guard = self.guard
         if self.production:
-            self.say(f"Pre-migration backup... Done ({size(made.size_bytes)}): "
-                     f"{self.result.backup}")
-        else:
-            self.say(f"Creating backup... Done ({size(made.size_bytes)})")
-        return made
+            guard.production_steps(COMMAND, rollback_note(pending))
+        elif guard.change.backup is None:  # none yet (a destroying update took one)
+            guard.safety_backup(COMMAND, UPDATE)
+        self.result.seconds["backup"] = time.perf_counter() - started
+        change = guard.change
+        self.result.backup = change.shown
+        self.result.backup_bytes = change.backup.size_bytes
+        self.result.undo = change.undo
+        return change.backup
 
     def apply(self, runner, pending: list[MigrationState], prepared, migrations,
               not_valid_before: set[str], recorded: bool) -> None:
-        from nself.migrations.runner import adds_enum_value, parts
-
         result = self.result
         groups = parts(prepared)
         result.parts = len(groups)
@@ -289,7 +258,7 @@ class Update:
         result = self.result
         committed = self.runner.engine.finished
         shown = result.backup
-        command = restore_command(self.env, shown, self.guard)
+        command = result.undo
         self.tell("")
         if committed and committed == result.pending:
             self.tell(f"Update failed after all {committed} migrations were applied: the last "
