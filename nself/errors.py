@@ -12,7 +12,7 @@ into one line on stderr and the exit code of the class.
 | 4    | database unreachable or authentication failed                      |
 | 5    | lock not acquired before the deadline                              |
 | 6    | a check found differences (pending/changed migrations, drift)      |
-| 130  | interrupted (Ctrl-C)                                               |
+| 130  | interrupted (Ctrl-C or SIGTERM)                                    |
 """
 
 from __future__ import annotations
@@ -80,8 +80,11 @@ class OutputFailed(OperationFailed):
     device (`> /dev/full`). The run stops after the unit of work in progress."""
 
 
-class Interrupted(NselfError):
-    """Ctrl-C, or SIGTERM (which the task boundary turns into the same)."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, or SIGTERM (which the task boundary turns into the same), with what it left
+    behind. A KeyboardInterrupt, not an NselfError: no `except NselfError` or `except
+    Exception` on the way up can take an interruption for a failure (exit 1, "... failed:
+    Interrupted"); it reaches the task boundary, which exits 130."""
 
     exit_code = INTERRUPTED
 

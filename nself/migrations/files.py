@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
-from nself import sql
+from nself import sql, userfile
 from nself.errors import OperationFailed, UsageError
 from nself.sql import LINE_BREAK, Statement, line_of
 
@@ -271,31 +270,11 @@ def read_folder(folder: Path, root: Path | None = None) -> list[Migration]:
     return found
 
 
-def _read(path: str, shown: str, chunk: int = 65536) -> bytes:
-    """The bytes of the regular file `path`; anything else (a FIFO, a device, a folder) is
-    refused without waiting on it."""
-    # os.read skips the buffered-file machinery: half the cost of open().read() per file,
-    # which is most of `status` on a folder of a thousand migrations. O_NONBLOCK: opening
-    # a FIFO must not wait for a writer.
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise MigrationFileError(f"Cannot read {shown}: {exc.strerror}.") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise MigrationFileError(f"{shown} is not a regular file (a FIFO, device or "
-                                     "folder): a migration must be a plain file.")
-        data = os.read(fd, chunk)
-        if len(data) < chunk:
-            return data
-        parts = [data]
-        while part := os.read(fd, chunk):
-            parts.append(part)
-        return b"".join(parts)
-    except OSError as exc:
-        raise MigrationFileError(f"Cannot read {shown}: {exc.strerror}.") from None
-    finally:
-        os.close(fd)
+def _read(path: str, shown: str) -> bytes:
+    """The bytes of the regular file `path`; anything else (a FIFO, a device, a folder, a
+    file over `userfile.SQL_LIMIT`) is refused without waiting on it."""
+    return userfile.read_bytes(path, "a migration", userfile.SQL_LIMIT, shown=shown,
+                               error=MigrationFileError)
 
 
 def _shown(path: Path, root: Path | None) -> str:

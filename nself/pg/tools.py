@@ -231,21 +231,40 @@ def run(tool: Tool, args: list[str], db: Database, dbname: str | None = None, *,
         foreground: bool = False, out=None, err=None, stdin=None, ok_codes=(0,)):
     """Run `tool` with `args` against `db`; raise ToolFailed on a bad exit.
 
-    `foreground` gives the tool our terminal (interactive psql; sh spawns it directly, so
-    it is the one child that cannot be tied to nself's life). `out`/`err` are files or
-    callbacks for its output streams (never captured whole unless omitted).
+    `foreground` gives the tool our terminal (interactive psql: the one child not tied to
+    nself's life, as it must survive a Ctrl-C that nself ignores meanwhile). `out`/`err`
+    are files or callbacks for its output streams (never captured whole unless omitted).
     """
-    sh = _sh()
     args = _checked(args)
-    command = sh.Command(tool.path)
     if foreground:
-        kwargs = dict(_env=tool_env(db, dbname), _ok_code=list(ok_codes), _fg=True)
-    else:
-        kwargs = {**_call_args(tool_env(db, dbname), ok_codes), **_streams(out, err, stdin)}
+        return _in_foreground(tool, args, tool_env(db, dbname), ok_codes)
+    sh = _sh()
+    kwargs = {**_call_args(tool_env(db, dbname), ok_codes), **_streams(out, err, stdin)}
     try:
-        return command(*args, **kwargs)
+        return sh.Command(tool.path)(*args, **kwargs)
     except sh.ErrorReturnCode as exc:
         raise _translate(tool.name, exc, db.redact) from None
+
+
+def _in_foreground(tool: Tool, args: list[str], env: dict[str, str], ok_codes) -> None:
+    """Run `tool` on our terminal until it exits. Ctrl-C is the tool's (psql cancels the
+    query and goes on; nself must not die under it and leave psql behind), and a SIGTERM
+    is passed on to it and then interrupts nself."""
+    import subprocess
+
+    from nself import interrupts
+
+    with interrupts.passed_to_child() as adopt:
+        try:
+            child = subprocess.Popen([tool.path, *args], env=env)
+        except OSError as exc:
+            raise ToolFailed(f"Cannot run {tool.path}: {exc.strerror or exc}") from None
+        adopt(child)
+        code = child.wait()
+    if code < 0:
+        raise ToolFailed(f"{tool.name} was killed by signal {-code}", 1)
+    if code not in ok_codes:
+        raise failure(tool.name, code, "")
 
 
 # Kills the process group $1 when nself dies (it gets SIGTERM then, see `_guard_group`), and

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 
 from nself.config import Database, Environment
-from nself.errors import NselfError, OperationFailed
+from nself.errors import Interrupted, NselfError, OperationFailed
 from nself.pg import connection
 
 PREFIX = "nself_shadow_"
@@ -220,6 +220,9 @@ def replay(env: Environment, shadow: Shadow) -> int:
     except NselfError as exc:
         raise OperationFailed(f"Replaying the migrations into a shadow database failed: "
                               f"{exc}") from None
+    except KeyboardInterrupt:  # the runner's message would speak of the real database
+        raise Interrupted("Interrupted while replaying the migrations into a shadow "
+                          "database (it is dropped).") from None
     return len(done)
 
 

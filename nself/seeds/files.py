@@ -11,11 +11,11 @@ run (exit 2).
 from __future__ import annotations
 
 import re
-import stat
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from nself import userfile
 from nself.config import ENVIRONMENTS, Environment
 from nself.errors import UsageError
 from nself.migrations import files
@@ -150,14 +150,8 @@ def read(env: Environment, path: Path, key: str, folder: str) -> SeedFile:
     """The seed file at `path`; anything but a readable regular file is refused (a FIFO is
     never opened: reading it would wait for a writer)."""
     shown = env.relative(path)
-    try:
-        mode = path.stat().st_mode
-        if not stat.S_ISREG(mode):
-            raise SeedFileError(f"{shown} is not a regular file (a FIFO, device or folder): a "
-                                "seed must be a plain file.")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SeedFileError(f"Cannot read {shown}: {exc.strerror}.") from None
+    raw = userfile.read_bytes(path, "a seed file", userfile.SQL_LIMIT, shown=shown,
+                              error=SeedFileError)
     return SeedFile(key, path, shown, folder, raw)
 
 

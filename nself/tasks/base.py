@@ -1,8 +1,10 @@
 """The task boundary: our exceptions become one stderr line and an exit code.
 
 Every task is wrapped by `command`, for `nself` and `inv` alike. Around the body it:
-- turns SIGTERM into KeyboardInterrupt (exit 130), so `kill` stops a run the way Ctrl-C
-  does: the library rolls back the unit in progress and its children die with it;
+- turns Ctrl-C and SIGTERM into KeyboardInterrupt (`nself.interrupts`), so `kill` stops
+  a run the way Ctrl-C does: the library rolls back the unit in progress and its children
+  die with it; every interruption exits 130 with one line, also one that a library error
+  wrapped on its way up (`interrupted_within`);
 - maps every exception to the exit-code table of `nself.errors`, as ONE line on stderr,
   never a traceback (NSELF_DEBUG=1 lets an unexpected one through, for bug reports);
 - redacts the configured passwords from that line (`output.hide`/`output.redact`), a
@@ -14,9 +16,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
-import threading
-from contextlib import contextmanager
 
 import psycopg
 from invoke import Task
@@ -24,7 +23,7 @@ from invoke import task as invoke_task
 from invoke.exceptions import Exit, ParseError
 from invoke.parser import Argument
 
-from nself import errors, output
+from nself import errors, interrupts, output
 from nself.config import Environment
 from nself.pg.connection import translate_error
 
@@ -68,22 +67,25 @@ def command(*args, positional_flag: str | None = None, **kwargs):
         @functools.wraps(body)
         def wrapper(c, *a, **kw):
             output.reset()
-            try:
-                with sigterm_interrupts():
+            with interrupts.interruptible():
+                try:
                     result = body(c, *a, **kw)
-                output.check_failed()
-                return result
-            except Exit:
-                raise  # a task's own exit code (db shell passes psql's through)
-            except Exception as exc:
-                error = as_nself_error(exc)
-                if error is None:
-                    raise
-            except KeyboardInterrupt:
-                error = errors.Interrupted("Interrupted.")
-            output.error_line(str(error) if isinstance(error, errors.Interrupted)
-                              else one_line(str(error)))
-            raise Exit(code=error.exit_code) from None
+                    output.check_failed()
+                    return result
+                except Exit:
+                    raise  # a task's own exit code (db shell passes psql's through)
+                except Exception as exc:
+                    error = as_nself_error(exc)
+                    if error is None:
+                        raise
+                    line, code = one_line(str(error)), error.exit_code
+                    if interrupted_within(exc):
+                        code = errors.INTERRUPTED
+                    del error  # with `exc`: what an interruption left half-built goes now
+                except KeyboardInterrupt as exc:
+                    line, code = interruption_line(exc), errors.INTERRUPTED
+            output.error_line(line)
+            raise Exit(code=code) from None
 
         made = invoke_task(*args, klass=NselfTask, **kwargs)(wrapper)
         made.positional_flag = positional_flag
@@ -117,22 +119,26 @@ def as_nself_error(exc: Exception) -> errors.NselfError | None:
         "with NSELF_DEBUG=1 for the traceback and report it)")
 
 
-@contextmanager
-def sigterm_interrupts():
-    """SIGTERM raises KeyboardInterrupt for the duration (main thread only: Python
-    delivers signals there)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def interrupted_within(exc: BaseException) -> bool:
+    """Whether an interruption caused EXC: raised while one was being handled (a rollback
+    that failed after Ctrl-C, a Ctrl-C at a prompt said as "Cancelled.")."""
+    todo, seen = [exc], set()
+    while todo:
+        link = todo.pop()
+        if link is None or id(link) in seen:
+            continue
+        if isinstance(link, KeyboardInterrupt):
+            return True
+        seen.add(id(link))
+        todo += [link.__cause__, link.__context__]
+    return False
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+def interruption_line(exc: KeyboardInterrupt) -> str:
+    """The one line an interruption ends with: what the library said it left behind
+    (`errors.Interrupted`), else `Interrupted.`."""
+    text = " ".join(str(exc).split()) if isinstance(exc, errors.Interrupted) else ""
+    return text or "Interrupted."
 
 
 def one_line(message: str) -> str:
