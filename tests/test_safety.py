@@ -170,3 +170,18 @@ def test_detail_is_shown_before_the_prompt(capsys):
     safety.enforce("migrate up", "staging", interactive=True, detail="001_a\n002_b",
                    ask=lambda p: seen.append(capsys.readouterr().out) or "y")
     assert seen == ["001_a\n002_b\n"]
+
+
+def test_production_restore_takes_either_guide_word():
+    """The workflow guide's yes-restore-production and the migrations guide's
+    yes-destroy-production both confirm a production restore; the prompt asks for the
+    workflow guide's word, and a terminal answer of either is accepted."""
+    for word in ("yes-restore-production", "yes-destroy-production"):
+        safety.enforce("restore", "production", confirm=word, interactive=False)
+        safety.enforce("restore", "production", interactive=True, ask=lambda p, w=word: w)
+    prompts = []
+    safety.enforce("restore", "production", interactive=True,
+                   ask=lambda p: prompts.append(p) or "yes-restore-production")
+    assert "Type yes-restore-production" in prompts[0]
+    with pytest.raises(Refused, match="--confirm yes-restore-production"):
+        safety.enforce("restore", "production", interactive=False)
