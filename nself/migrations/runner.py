@@ -10,7 +10,6 @@ migration they came from is over.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -23,6 +22,7 @@ from nself.migrations import files, history, plan
 from nself.migrations.engine import Engine, Settings, applied_by, duration, quote
 from nself.migrations.plan import Prepared
 from nself.migrations.status import APPLIED, MISSING, MigrationState, merge
+from nself.pg import catalog
 from nself.pg import connection as database
 from nself.pg.wipe import wipe
 
@@ -85,6 +85,15 @@ class Runner:
     def states(self) -> list[MigrationState]:
         return merge(self.migrations(), history.applied(self.conn))
 
+    def destroyed(self, prepared: list[Prepared]) -> list[str]:
+        """What `prepared` destroys (`plan.destroyed`, column types from the catalog), said
+        one line each before the guard takes its safety backup."""
+        found = plan.destroyed(prepared, lambda table: catalog.columns(self.conn, table))
+        if found:
+            skipped = "" if self.guard.backup else " (--no-backup: no safety backup)"
+            self.say(f"Destroys data{skipped}:\n" + "\n".join(f"  {line}" for line in found))
+        return found
+
     def allow(self, command: str, touched: list[MigrationState], verb: str,
               destroys: bool = False, reason: str | None = None) -> None:
         """The guard's checks for `command` on the migrations it will touch (only the recorded
@@ -111,7 +120,8 @@ class Runner:
         production = self.env.name == "production" and bool(pending)
         if production:
             self.validate_schema(pending)
-        self.allow("migrate up", pending, "apply", destroys=False)
+        destroyed = self.destroyed(prepared)
+        self.allow("migrate up", pending, "apply", destroys=bool(destroyed), reason="migrate")
         if production:
             self.guard.production_steps("migrate", rollback_note(pending))
         history.ensure(self.conn)
@@ -185,6 +195,7 @@ class Runner:
         for state in targets:
             text, no_tx = self.conn.execute(history.DOWN_SQL, (state.version,)).fetchone()
             prepared.append(plan.prepare_down(state, text, bool(no_tx)))
+        self.destroyed(prepared)
         self.allow("migrate down", targets, "roll back", destroys=True, reason="down")
         history.ensure(self.conn)
         done = []
@@ -329,14 +340,10 @@ def schema_drift(conn: psycopg.Connection, pending: list[MigrationState]
     return None, "drift not recorded yet"
 
 
-# A value added to an enum cannot be used before its transaction commits (PostgreSQL 12+,
-# "unsafe use of new value"): `db update` commits after a migration that adds one. A false
-# positive (the words in a comment) only costs a COMMIT.
-ADDS_ENUM_VALUE = r"(?is)\balter\s+type\b[^;]*\badd\s+value\b"
-
-
 def adds_enum_value(prep: Prepared) -> bool:
-    return not prep.no_transaction and re.search(ADDS_ENUM_VALUE, prep.body) is not None
+    """A value added to an enum cannot be used before its transaction commits (PostgreSQL
+    12+, "unsafe use of new value"): `db update` commits after a migration that adds one."""
+    return not prep.no_transaction and prep.adds_enum_value
 
 
 def parts(prepared: list[Prepared]) -> list[list[Prepared]]:
@@ -371,6 +378,8 @@ def session(env: Environment, lock_timeout: float, guard: Guard, say, notice, wa
             with database.advisory_lock(conn, LOCK_KEY, lock_timeout, "migrate"):
                 yield Runner(env, db, conn, guard, say, warn, notices)
             notices.raise_failure()
+        except Interrupted:
+            raise  # it says already what stayed (an Interrupted is a KeyboardInterrupt)
         except KeyboardInterrupt:
             raise Interrupted("Interrupted; no migration was left half-done.") from None
 

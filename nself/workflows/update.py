@@ -131,6 +131,7 @@ class Update:
             self.say(f"Schema validation... Passed ({len(pending)} pending migration"
                      f"{'s' if len(pending) != 1 else ''} parsed and checked; applied files "
                      f"unchanged; {known})")
+        runner.destroyed(prepared)  # named before the confirmation; the backup covers them
         listed = "\n".join(f"  {e.id}" for e in pending)
         self.guard.check(conn, COMMAND, target=runner.db.display(),
                          detail=f"`db update` will back up {runner.db.display()}, then apply "
