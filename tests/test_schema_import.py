@@ -296,6 +296,13 @@ BAD = [
     ("Table t {\n  id int [pk]\n  other String\n}\n", "text"),
     ("Table t {\n  id int [pk\n}\n", "schema.dbml:3:1"),
     ("Table a {\n  id int [pk]\n}\nTable b {\n  a_id text [ref: > a.id]\n}\n", "type"),
+    # backtick expressions are checked as SQL before anything is built (was a ParseError)
+    ("Table t {\n  id int [pk]\n  at timestamp [default: `now(`]\n}\n", "schema.dbml:3:17"),
+    ("Table t {\n  id uuid [default: `gen_rando,d()`]\n}\n", "schema.dbml:2:12"),
+    ("Table t {\n  n int [check: `n >`]\n}\n", "is not an SQL expression"),
+    ("Table t {\n  n int\n  indexes {\n    (`lower(n`)\n  }\n}\n", "schema.dbml:4:5"),
+    ("Table t {\n  n int\n  checks {\n    `n > 0; DROP TABLE t`\n  }\n}\n", "more than one"),
+    ("Table t {\n  n int\n}\nRecords t(n) {\n  `1 +`\n}\n", "Records t row 1"),
 ]
 
 

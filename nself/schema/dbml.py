@@ -57,6 +57,7 @@ with warnings.catch_warnings():
         TableBlueprint,
     )
 
+from nself import userfile
 from nself.errors import UsageError
 from nself.schema import types
 from nself.schema.dbml_front import Block, Front, FrontColumn, FrontTable, Problem, Value, scan
@@ -112,10 +113,7 @@ def load_dbml_document(path: str | Path, types: dict[str, str] | None = None,
     """The DBML file at PATH; an unreadable file is a UsageError naming it. TYPES: more type
     names the file may use (the database's domains: name as written -> its spelling)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"Cannot read {path}: {exc.strerror or exc}") from None
+    data = userfile.read_bytes(path, "a DBML file", userfile.DBML_LIMIT)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -129,8 +127,8 @@ def read_sql_note(path: str | Path) -> str | None:
     """Only the `Note nself_sql` text of the DBML file at PATH (None without one, or when
     the file cannot be read: the full parse reports that)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = userfile.read_text(path, "a DBML file", userfile.DBML_LIMIT)
+    except UsageError:
         return None
     notes = []
     for block in scan(text).blocks:
@@ -485,11 +483,13 @@ class _Builder:
         for col in merged:
             if col.unique and not (col.pk and len(pk) == 1):
                 table.constraints.append(Constraint("", "u", [col.front.name]))
-            for expression, _offset in col.front.checks:
-                table.constraints.append(Constraint("", "c", [], f"CHECK ({expression})"))
+            for expression, at in col.front.checks:
+                if self.check_expression(at, f"check of column {front.display}.{col.front.name}", expression):
+                    table.constraints.append(Constraint("", "c", [], f"CHECK ({expression})"))
         for check in checks:
-            table.constraints.append(Constraint(check.name or "", "c", [],
-                                                f"CHECK ({check.expression})"))
+            if self.check_expression(check.offset, f"check of {label}", check.expression):
+                table.constraints.append(Constraint(check.name or "", "c", [],
+                                                    f"CHECK ({check.expression})"))
         for offset, index in indexes:
             self.build_index(table, offset, index, names, label)
 
@@ -544,7 +544,18 @@ class _Builder:
             column.identity = "by default"
             column.nullable = False
         elif value is not None and value.kind != "null":
+            if value.kind == "expression":
+                self.check_expression(col.front.default_offset, construct, value.text)
             column.default = _default_sql(value, kind.type)
+
+    def check_expression(self, offset: int, construct: str, text: str) -> bool:
+        """A problem (and False) unless TEXT is one SQL expression: a backtick value is
+        pasted into the SQL, so `now(` must be this file's error, not the server's."""
+        why = _not_an_expression(text)
+        if why is not None:
+            self.problem(offset, construct, f"`{text}` is not an SQL expression: {why}",
+                         "fix the expression between the backticks")
+        return why is None
 
     def build_index(self, table: Table, offset: int, bp, names: set[str], label: str) -> None:
         construct = f"index of {label}"
@@ -552,6 +563,7 @@ class _Builder:
         for subject in bp.subject_names:
             if isinstance(subject, ExpressionBlueprint):
                 text = subject.text.strip()
+                self.check_expression(offset, construct, text)
                 if not re.fullmatch(r"(?:\w+\.)?\w+\s*\(.*\)", text, re.S):
                     text = f"({text})"
                 expressions.add(len(columns))
@@ -782,6 +794,10 @@ class _Builder:
                                  f"for {len(columns)} columns",
                                  "give one value per listed column")
                     continue
+                for value in row:
+                    if value.kind == "expression":
+                        self.check_expression(records.offset, f"{label} row {number}",
+                                              value.text)
                 rows.append([_record_sql(v) for v in row])
             previous = result.get(key)
             if previous is not None and previous[0] == list(columns):
@@ -826,6 +842,28 @@ def _columns_in(expression: str, names: list[str]) -> list[str]:
     words = set(re.findall(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)', code))
     found = {quoted.replace('""', '"') or plain for quoted, plain in words}
     return [n for n in names if n in found]
+
+
+def _not_an_expression(text: str) -> str | None:
+    """Why TEXT is not a single SQL expression, or None when it is one."""
+    import pglast
+
+    if "\x00" in text:  # the parser would stop there and see a shorter expression
+        return "it holds a NUL character"
+    try:
+        statements = pglast.parse_sql(f"SELECT {text}\n")
+    except pglast.parser.ParseError as exc:
+        return re.sub(r",? at (index|position) \d+$", "", str(exc.args[0] if exc.args else exc))
+    if len(statements) != 1:
+        return "more than one statement"
+    select = statements[0].stmt
+    targets = getattr(select, "targetList", None) or ()
+    if len(targets) != 1 or targets[0].name or any(getattr(select, clause, None) for clause in (
+            "fromClause", "whereClause", "groupClause", "havingClause", "sortClause",
+            "limitCount", "limitOffset", "lockingClause", "intoClause", "windowClause",
+            "distinctClause", "withClause", "op")):
+        return "not a single expression"
+    return None
 
 
 def _default_sql(value: Value, type_text: str) -> str:
