@@ -106,16 +106,16 @@ def test_backup_uploads_a_verified_copy_with_its_metadata(project, s3):
     result = run(project, "db", "backup", "--name", "first")
     assert result.code == 0, result
     local = project.root / "backups/local/first.dump"
-    assert f"Uploaded: s3://{s3.bucket}/local/first.dump" in result.out
+    assert f"Uploaded: s3://{s3.bucket}/proj/local/first.dump" in result.out
     assert result.out.index("Backup created") < result.out.index("Uploaded")
     stored = objects(s3)
-    assert sorted(stored) == ["local/first.dump", "local/first.dump.json",
-                              "local/first.dump.sha256"]
-    assert stored["local/first.dump"] == local.read_bytes()
-    meta = json.loads(stored["local/first.dump.json"])
+    assert sorted(stored) == ["proj/local/first.dump", "proj/local/first.dump.json",
+                              "proj/local/first.dump.sha256"]
+    assert stored["proj/local/first.dump"] == local.read_bytes()
+    meta = json.loads(stored["proj/local/first.dump.json"])
     assert meta["sha256"] == hashlib.sha256(local.read_bytes()).hexdigest()
     assert meta["environment"] == "local" and meta["kind"] == "full"
-    head = s3.head_object(Bucket=s3.bucket, Key="local/first.dump")
+    head = s3.head_object(Bucket=s3.bucket, Key="proj/local/first.dump")
     assert head["Metadata"]["sha256"] == meta["sha256"]
 
 
@@ -131,9 +131,9 @@ def test_big_backup_goes_up_in_parts(project, s3, monkeypatch):
     assert result.code == 0, result
     local = project.root / "backups/local/big.dump"
     assert local.stat().st_size > 2 * 5 * 1024 * 1024
-    head = s3.head_object(Bucket=s3.bucket, Key="local/big.dump")
+    head = s3.head_object(Bucket=s3.bucket, Key="proj/local/big.dump")
     assert head["ETag"].strip('"').endswith("-3")  # three parts
-    assert objects(s3)["local/big.dump"] == local.read_bytes()
+    assert objects(s3)["proj/local/big.dump"] == local.read_bytes()
 
 
 def test_list_shows_local_and_remote(project, s3):
@@ -151,7 +151,7 @@ def test_list_shows_local_and_remote(project, s3):
     assert stored == {"both.dump": ["local", "s3"], "remote_only.dump": ["s3"],
                       "local_only.dump": ["local"]}
     rows = {row["name"]: row for row in json.loads(listed.out)}
-    assert rows["remote_only.dump"]["file"] == f"s3://{s3.bucket}/local/{gone.name}"
+    assert rows["remote_only.dump"]["file"] == f"s3://{s3.bucket}/proj/local/{gone.name}"
     table = run(project, "db", "backup", "list")
     assert "Stored" in table.out
     line = next(x for x in table.out.splitlines() if x.startswith("remote_only.dump"))
@@ -168,14 +168,14 @@ def test_restore_fetches_from_the_bucket(project, s3):
     project.db.query("DELETE FROM posts; DELETE FROM users")
     result = run(project, "db", "restore", "offsite.dump", "--clean", "--no-backup")
     assert result.code == 0, result
-    assert f"Downloading s3://{s3.bucket}/local/offsite.dump" in result.out
+    assert f"Downloading s3://{s3.bucket}/proj/local/offsite.dump" in result.out
     assert fingerprint(project.db) == original
     assert backup_files(project) == ["offsite.dump", "offsite.dump.json", "offsite.dump.sha256"]
     forget_local(project)
     project.db.query("DELETE FROM logs")
     newest = run(project, "db", "restore", "--clean", "--no-backup")
     assert newest.code == 0, newest
-    assert "local/offsite.dump" in newest.out
+    assert "backups/local/offsite.dump" in newest.out
     assert fingerprint(project.db) == original
 
 
@@ -185,9 +185,9 @@ def test_damaged_remote_copy_is_refused_before_the_database(project, s3):
     fill(project.db)
     make_backup(project, "--name", "damaged")
     forget_local(project)
-    data = bytearray(objects(s3)["local/damaged.dump"])
+    data = bytearray(objects(s3)["proj/local/damaged.dump"])
     data[len(data) // 2] ^= 0xFF
-    s3.put_object(Bucket=s3.bucket, Key="local/damaged.dump", Body=bytes(data))
+    s3.put_object(Bucket=s3.bucket, Key="proj/local/damaged.dump", Body=bytes(data))
     project.db.query("DELETE FROM logs")
     before = fingerprint(project.db)
     result = run(project, "db", "restore", "damaged.dump", "--clean", "--no-backup")
@@ -207,19 +207,19 @@ def test_prune_applies_retention_to_both_places(project, s3):
     now = datetime.now()
     for name, age in (("old", 10), ("older", 20), ("new", 1)):
         set_created(paths[name], now - timedelta(days=age))
-        key = f"local/{name}.dump.json"
+        key = f"proj/local/{name}.dump.json"
         s3.put_object(Bucket=s3.bucket, Key=key,
                       Body=store_meta(paths[name]))
     dry = run(project, "db", "backup", "prune", "--dry-run")
     assert dry.code == 0, dry
-    assert f"Would delete s3://{s3.bucket}/local/old.dump" in dry.out
+    assert f"Would delete s3://{s3.bucket}/proj/local/old.dump" in dry.out
     assert len(objects(s3)) == 9
     result = run(project, "db", "backup", "prune")
     assert result.code == 0, result
-    assert f"Deleted s3://{s3.bucket}/local/older.dump" in result.out
+    assert f"Deleted s3://{s3.bucket}/proj/local/older.dump" in result.out
     assert "Deleted backups/local/old.dump" in result.out
-    assert sorted(objects(s3)) == ["local/new.dump", "local/new.dump.json",
-                                   "local/new.dump.sha256"]
+    assert sorted(objects(s3)) == ["proj/local/new.dump", "proj/local/new.dump.json",
+                                   "proj/local/new.dump.sha256"]
     assert backup_files(project) == ["new.dump", "new.dump.json", "new.dump.sha256"]
 
 
@@ -272,13 +272,13 @@ def test_same_name_with_other_content_is_never_overwritten(project, s3):
     fails (exit 1)."""
     fill(project.db)
     make_backup(project, "--name", "clash")
-    first = objects(s3)["local/clash.dump"]
+    first = objects(s3)["proj/local/clash.dump"]
     forget_local(project)
     project.db.query("DELETE FROM logs")
     result = run(project, "db", "backup", "--name", "clash")
     assert result.code == 1, result
     assert "already exists with other content" in result.err
-    assert objects(s3)["local/clash.dump"] == first
+    assert objects(s3)["proj/local/clash.dump"] == first
 
 
 @pytest.mark.parametrize("settings, word", [
@@ -314,7 +314,7 @@ def test_status_shows_s3_storage_and_remote_count(project, s3):
     assert result.code == 0, result
     assert f"Storage: S3 ({s3.bucket})" in result.out
     assert "Backups Count: 1 local, 1 in S3" in result.out
-    assert f"Bucket: s3://{s3.bucket}/local/" in result.out
+    assert f"Bucket: s3://{s3.bucket}/proj/local/" in result.out
 
 
 def test_boto3_is_imported_only_when_s3_is_configured(project, tmp_path):
@@ -337,13 +337,13 @@ def test_scheduled_run_uploads_and_prunes_the_bucket(project, s3):
     set_env(project, BACKUP_ENABLED="true", BACKUP_RETENTION_DAYS="7")
     old = make_backup(project, "--name", "old")
     set_created(old, datetime.now() - timedelta(days=30))
-    s3.put_object(Bucket=s3.bucket, Key="local/old.dump.json", Body=store_meta(old))
+    s3.put_object(Bucket=s3.bucket, Key="proj/local/old.dump.json", Body=store_meta(old))
     result = run(project, "db", "backup", "schedule", "run")
     assert result.code == 0, result
     recorded = json.loads((project.root / ".nself/backup-schedule-local.json").read_text())
     assert recorded["status"] == "ok"
-    assert recorded["uploaded"].startswith(f"s3://{s3.bucket}/local/")
-    assert f"s3://{s3.bucket}/local/old.dump" in recorded["pruned"]
+    assert recorded["uploaded"].startswith(f"s3://{s3.bucket}/proj/local/")
+    assert f"s3://{s3.bucket}/proj/local/old.dump" in recorded["pruned"]
     assert "backups/local/old.dump" in recorded["pruned"]
     assert sorted(objects(s3)) == sorted(
         recorded["uploaded"].removeprefix(f"s3://{s3.bucket}/") + ext

@@ -20,15 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from nself import output
 from nself.backups.store import (
     CUSTOM_EXT,
+    MANUAL,
     PARTIAL_SUFFIX,
+    SAFETY,
     Backup,
     checksum_path,
     clean_partials,
     meta_path,
     now,
     size_of,
+    source_here,
     unlink,
 )
 from nself.backups.verify import VerificationFailed, start_follower, verify_file
@@ -200,12 +204,19 @@ def dump_args(fmt: str, compress: bool, path: Path, tables=(), exclude=(),
 
 
 def create_backup(env, options: BackupOptions, progress: Callable[[int], None] | None = None,
-                  reason: str | None = None) -> Backup:
+                  reason: str | None = None, origin: str | None = None) -> Backup:
     """Dump the configured database into a new, verified backup with its checksum and
     metadata, and return it; nothing that looks like a backup is left when it fails.
 
-    `progress` gets the bytes written so far; `reason` marks a safety backup taken before a
-    destructive step (kept in its metadata)."""
+    `progress` gets the bytes written so far; without one, a bar shows them on a terminal
+    (so every backup a command takes shows its progress). `reason` marks a safety backup
+    taken before a destructive step; `origin` says what made it (store.MANUAL, SCHEDULED;
+    a `reason` makes it SAFETY). Both are kept in its metadata, with whose it is
+    (project, environment, database, server)."""
+    if progress is None:
+        return output.with_progress(
+            output.ProgressBar.on_terminal("Writing"),
+            lambda bar: create_backup(env, options, bar or _quiet, reason, origin))
     if options.schema_only and options.data_only:
         raise UsageError("--schema-only and --data-only exclude each other: pick one.")
     fmt, compress = _resolve_format(options, env)
@@ -213,6 +224,7 @@ def create_backup(env, options: BackupOptions, progress: Callable[[int], None] |
     with database.connect(db) as conn:
         major = database.server_major(conn)
         version = database.server_version(conn)
+        source = source_here(env, conn)
         tables = _check_relations(conn, options.tables, "--tables", db)
         exclude = _check_relations(conn, options.exclude, "--exclude", db)
     pg_dump = pgtools.find("pg_dump", major, pgtools.extra_dirs(env))
@@ -232,7 +244,9 @@ def create_backup(env, options: BackupOptions, progress: Callable[[int], None] |
                        progress)
         meta = {
             "format": fmt, "compressed": compress, "database": db.name,
-            "environment": env.name, "kind": _kind(options), "reason": reason,
+            "environment": env.name, "project": source.project, "server_id": source.server_id,
+            "kind": _kind(options), "reason": reason,
+            "origin": SAFETY if reason else (origin or MANUAL),
             "server_version": version, "pg_dump_version": pg_dump.major,
             "created": now().isoformat(timespec="microseconds"), "sha256": digest,
             "options": {"tables": list(options.tables), "exclude": list(options.exclude),
@@ -264,6 +278,10 @@ def create_backup(env, options: BackupOptions, progress: Callable[[int], None] |
         _discard(partial, sidecars, published)
         raise
     return Backup.at(final)
+
+
+def _quiet(done: int) -> None:
+    """No progress shown (no terminal)."""
 
 
 def _dump(env, pg_dump, db, partial: Path, fmt: str, compress: bool, tables, exclude,

@@ -1,12 +1,14 @@
 """Off-site copies in an S3 bucket (`BACKUP_STORAGE=s3`): AWS S3, MinIO, R2, any S3 API.
 
-A backup `backups/<env>/<name>` is stored as `<AWS_BACKUP_PREFIX><env>/<name>` with its
+A backup `backups/<env>/<name>` is stored as `<AWS_BACKUP_PREFIX><project>/<env>/<name>`
+(one folder per project and environment: teammates and projects may share a bucket) with its
 metadata (`<name>.json`) and checksum (`<name>.sha256`) beside it, the sidecars first and
 the dump last, so a dump in the bucket always has its facts. The dump goes up streamed
 (one part of at most PART_BYTES in memory; multipart above it, each part carrying its
 SHA-256 for stores that check it on receipt) and is then read back whole and hashed:
 only a copy whose SHA-256 equals the local file's counts as uploaded. Anything a failed
-upload left in the bucket is removed. Downloads (for a restore) are written under a hidden
+upload left in the bucket is removed; when only the read-back failed (the endpoint went
+away after accepting every part), the copy is kept and said to be unverified. Downloads (for a restore) are written under a hidden
 partial name, hashed as they arrive, and published only when the hash matches.
 
 boto3 is imported only here, and this module only when S3 is configured (the `s3` extra).
@@ -55,8 +57,16 @@ class UploadFailed(OperationFailed):
     """The backup exists locally but did not reach the bucket whole."""
 
 
+class UploadUnverified(UploadFailed):
+    """The bucket accepted the whole backup, but reading it back to prove it failed."""
+
+
 class RemoteError(OperationFailed):
     """The bucket could not be listed, read or written."""
+
+
+class DownloadCut(RemoteError):
+    """The download stopped before the whole backup arrived (nothing was kept: retry)."""
 
 
 class _Mismatch(Exception):
@@ -175,7 +185,12 @@ class Bucket:
 
     @property
     def folder(self) -> str:
-        """The key prefix of this environment's backups."""
+        """The key prefix of this project's and environment's backups."""
+        return f"{self.settings.prefix}{self.env.project_name}/{self.env.name}/"
+
+    @property
+    def legacy_folder(self) -> str:
+        """Where backups lay before the project was part of the key (read, never written)."""
         return f"{self.settings.prefix}{self.env.name}/"
 
     def key_of(self, name: str) -> str:
@@ -220,9 +235,8 @@ class Bucket:
             raise RemoteError(f"Cannot {what} {self.settings.url(self.folder)} "
                               f"({self.settings.where}): {_reason(exc)}") from None
 
-    def _keys(self, everywhere: bool) -> dict[str, dict]:
-        """Every object under this environment's folder (or the whole prefix): key -> facts."""
-        prefix = self.settings.prefix if everywhere else self.folder
+    def _keys(self, prefix: str) -> dict[str, dict]:
+        """Every object under `prefix`: key -> facts."""
         found: dict[str, dict] = {}
 
         def walk():
@@ -242,9 +256,11 @@ class Bucket:
                 return None
             raise RemoteError(f"Cannot read {self.settings.url(key)}: {_reason(exc)}") from None
 
-    def backups(self, everywhere: bool = False) -> list[RemoteBackup]:
-        """The backups in the bucket (with their metadata), newest first by metadata time."""
-        objects = self._keys(everywhere)
+    def backups(self, everywhere: bool = False, folder: str | None = None
+                ) -> list[RemoteBackup]:
+        """The backups in this project's and environment's folder (`folder`, or the whole
+        prefix with `everywhere`), with their metadata, newest first by metadata time."""
+        objects = self._keys(self.settings.prefix if everywhere else folder or self.folder)
         names = [k for k in objects if is_backup_name(k.rsplit("/", 1)[-1])]
 
         def load(key: str) -> RemoteBackup:
@@ -303,7 +319,21 @@ class Bucket:
             if backup.sha256 and sent != backup.sha256:
                 raise _Mismatch(f"the local file changed while it was uploaded (sha256 "
                                 f"{sent[:12]}…, recorded {backup.sha256[:12]}…)")
-            self._prove(key, backup.size_bytes, sent, moved)
+            try:
+                self._prove(key, backup.size_bytes, sent, moved)
+            except _Mismatch:
+                raise
+            except Exception as exc:
+                # every part was accepted (each with its SHA-256): the copy is likely whole,
+                # and deleting it would need the endpoint that just went away
+                raise UploadUnverified(
+                    f"Uploaded {where}, but it could not be verified: reading it back from "
+                    f"{self.settings.where} failed ({_reason(exc)}). The bucket's copy was "
+                    f"kept; the backup is also here: {self.env.relative(backup.path)}. "
+                    "Verify the copy with `nself db backup list --verify` (it reads every "
+                    "bucket copy back).") from None
+        except UploadUnverified:
+            raise
         except BaseException as exc:
             self._remove(written)
             if not isinstance(exc, Exception) or isinstance(exc, ConfigError):
@@ -372,6 +402,20 @@ class Bucket:
             raise _Mismatch(f"the copy read back differs (sha256 {check.hexdigest()[:12]}…, "
                             f"sent {digest[:12]}…)")
 
+    def verify(self, backup: RemoteBackup) -> str:
+        """Read a bucket copy back whole: `ok`, `MISMATCH` (not its recorded sha256), `none`
+        (no sha256 recorded) or `unreadable: <why>`."""
+        if not backup.sha256:
+            return "none"
+        check = hashlib.sha256()
+        try:
+            body = self.client.get_object(Bucket=self.settings.bucket, Key=backup.key)["Body"]
+            for chunk in body.iter_chunks(CHUNK):
+                check.update(chunk)
+        except Exception as exc:
+            return f"unreadable: {_reason(exc)}"
+        return "ok" if check.hexdigest() == backup.sha256 else "MISMATCH"
+
     def _remove(self, keys: list[str]) -> None:
         for key in keys:
             try:
@@ -412,15 +456,21 @@ class Bucket:
             body = self._call("read", self.client.get_object, Bucket=self.settings.bucket,
                               Key=backup.key)["Body"]
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            arrived = 0
             with os.fdopen(fd, "wb") as handle:
                 try:
                     for chunk in body.iter_chunks(CHUNK):
                         digest.update(chunk)
                         handle.write(chunk)
+                        arrived += len(chunk)
                 except Exception as exc:
-                    raise RemoteError(f"Download of {where} failed: {_reason(exc)}") from None
+                    raise DownloadCut(self._cut(where, arrived, backup.size_bytes,
+                                                _reason(exc))) from None
                 handle.flush()
                 os.fsync(handle.fileno())
+            if arrived != backup.size_bytes:
+                raise DownloadCut(self._cut(where, arrived, backup.size_bytes,
+                                            "the connection ended early"))
             if digest.hexdigest() != backup.sha256:
                 from nself.backups.verify import VerificationFailed
 
@@ -441,6 +491,11 @@ class Bucket:
             raise
         say(f"Downloaded {self.env.relative(final)} (sha256 matches)")
         return final
+
+    def _cut(self, where: str, arrived: int, size: int, why: str) -> str:
+        return (f"The download of {where} was cut after {output.size(arrived)} of "
+                f"{output.size(size)} ({why}). Nothing was kept and nothing was restored: "
+                "run the same command again to retry.")
 
 
 class _Counter:
@@ -522,9 +577,11 @@ def prune(env, bucket: Bucket, dry_run: bool = False, at: datetime | None = None
 
 
 def fetch(env, bucket: Bucket, name: str, say: Callable[[str], None]) -> Backup | None:
-    """The remote backup called `name` (this environment's), downloaded into the backups
-    folder and checked; None when the bucket has none of that name."""
-    found = next((b for b in bucket.backups() if b.name == name), None)
-    if found is None:
-        return None
-    return Backup.at(bucket.download(found, env.backups_dir, say))
+    """The remote backup called `name` (this project's and environment's, or from the
+    folder used before keys named the project), downloaded into the backups folder and
+    checked; None when the bucket has none of that name."""
+    for folder in (bucket.folder, bucket.legacy_folder):
+        found = next((b for b in bucket.backups(folder=folder) if b.name == name), None)
+        if found is not None:
+            return Backup.at(bucket.download(found, env.backups_dir, say))
+    return None

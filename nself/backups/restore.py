@@ -1,12 +1,16 @@
 """Restoring a backup: pick the file a restore means, check it, read its table of contents,
 ask what the policy asks, clear the target if told to, load it.
 
-The default file is the newest complete (full) backup of this environment and database,
-by the time in its metadata. A partial backup with `--clean`, or a backup of another
-environment or database (a file without metadata counts as both), needs its flag
-(`--allow-partial`, `--allow-other-source`) and a confirmation. Everything that changes
-the target goes through `nself.guard.Guard` (recorded environment, the safety table, and a
-safety backup before --clean).
+The default file is the newest complete (full) backup of this project, environment,
+database and server (`store.Source`), by the time in its metadata, made by `nself db
+backup` or the schedule: a safety backup (taken before `migrate down`, `restore --clean`,
+...) is the default only with `--latest`, which picks the newest of any kind. A partial
+backup with `--clean`, or a backup of another source (a file without metadata, or one
+written before backups recorded their project and server, counts as another source),
+needs its flag (`--allow-partial`, `--allow-other-source`) and a confirmation; into an
+empty database (no rows in any table) another source needs no flag: nothing can be lost.
+Everything that changes the target goes through `nself.guard.Guard` (recorded environment,
+the safety table, and a safety backup before --clean).
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from psycopg import sql
 
 from nself import safety
 from nself.backups import remote
-from nself.backups.store import CHUNK, GZIP_MAGIC, Backup, list_backups, newest_first
+from nself.backups.store import (
+    CHUNK,
+    GZIP_MAGIC,
+    Backup,
+    Source,
+    describe,
+    list_backups,
+    newest_first,
+    source_here,
+)
 from nself.backups.verify import VerificationFailed, check
 from nself.config import Database
 from nself.errors import OperationFailed, Refused, UsageError
@@ -201,6 +214,11 @@ class RestoreReport:
     dropped: dict[str, int | None] = field(default_factory=dict)  # relation -> rows (tables)
     dropped_action: str = ""  # "dropped" or "emptied"
     needs: list[str] = field(default_factory=list)  # flags this restore requires
+    description: str = ""  # what the backup is: "a safety backup taken before `migrate down` …"
+    whose: str = ""  # its source: project, environment, database, server
+    source_project: str | None = None
+    source_server: str | None = None
+    other_source: bool = False  # not this database's (allowed by flag, or into an empty one)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -235,10 +253,13 @@ def _short(block: str) -> str:
     return text[:300]
 
 
-def resolve_file(env, file: str | None, say: Callable[[str], None] | None = None) -> Backup:
-    """The backup a restore means: FILE, or the newest complete backup of this environment
-    and database (by the time in its metadata). With BACKUP_STORAGE=s3 the bucket counts
-    too: a backup found only there is downloaded into the backups folder and checked."""
+def resolve_file(env, file: str | None, say: Callable[[str], None] | None = None,
+                 latest: bool = False, here: Source | None = None) -> Backup:
+    """The backup a restore means: FILE, or the newest complete backup of `here` (this
+    project, environment, database and server; by the time in its metadata) that
+    `nself db backup` or the schedule made (with `latest`: of any kind, safety backups
+    too). With BACKUP_STORAGE=s3 the bucket counts too: a backup found only there is
+    downloaded into the backups folder and checked."""
     say = say or (lambda text: None)
     bucket = remote.bucket_for(env)
     if file:
@@ -255,24 +276,52 @@ def resolve_file(env, file: str | None, say: Callable[[str], None] | None = None
             raise UsageError(f"No backup file {file}{where}: see `nself db backup list`.")
         return Backup.at(path)
     backups = list_backups(env)
-    complete = [b for b in backups if b.complete and b.created]
-    if bucket:
+    found = backups
+    if bucket:  # before connecting: bad S3 settings are a settings error (exit 2)
         local_names = {b.name for b in backups}
-        offsite = [b for b in remote.listed(env, bucket)
-                   if b.complete and b.created and b.name not in local_names]
-        newest = newest_first([*complete[:1], *offsite[:1]])
-        if newest and isinstance(newest[0], remote.RemoteBackup):
-            found = newest[0]
-            return Backup.at(bucket.download(found, env.backups_dir, say))
-    if complete:
-        return complete[0]
+        found = newest_first([*backups, *(b for b in remote.listed(env, bucket)
+                                          if b.name not in local_names)])
+    if here is None:
+        with database.connect(database.target(env)) as conn:
+            here = source_here(env, conn)
+    complete = [b for b in found if b.complete and b.created]
+    ours = [b for b in complete if b.same_source(here)]
+    wanted = ours if latest else [b for b in ours if not b.is_safety]
+    if wanted:
+        chosen = wanted[0]
+        rule = ("the newest of any kind" if latest else
+                "the newest made by `nself db backup` or the schedule; `--latest` also "
+                "considers safety backups")
+        say(f"No file named: {_shown(env, chosen)}, {describe(chosen)} ({rule}).")
+        if isinstance(chosen, remote.RemoteBackup):
+            return Backup.at(bucket.download(chosen, env.backups_dir, say))
+        return chosen
     folder = env.relative(env.backups_dir)
-    if not backups:
+    if ours:
+        newest = ours[0]
+        raise UsageError(
+            f"No full backup made by `nself db backup` or the schedule of this database "
+            f"({here.shown()}); the newest is {newest.name}, {describe(newest)}: restore it "
+            f"with `nself db restore --latest` (or name the file).")
+    if complete:
+        other = complete[0]
+        raise UsageError(
+            f"No complete backup of this database ({here.shown()}) in {folder}/"
+            f"{' or the bucket' if bucket else ''}. The newest complete one, {other.name}, is "
+            f"{describe(other)}, of {_source(other)}: to restore it, name it and pass "
+            f"--allow-other-source (`nself db restore {_shown(env, other)} "
+            f"--allow-other-source`).")
+    if not found:
         raise UsageError(f"No backups in {folder}/: create one with `nself db backup`, or "
                          "name a file (`nself db backup list --all` shows other environments').")
     raise UsageError(
-        f"No complete backup of {env.name} in {folder}/ ({len(backups)} partial or without "
+        f"No complete backup of {env.name} in {folder}/ ({len(found)} partial or without "
         "metadata): name the file to restore, or create one with `nself db backup`.")
+
+
+def _shown(env, backup: Backup) -> str:
+    """How to name `backup` on the command line (a bucket copy by its name)."""
+    return backup.name if isinstance(backup, remote.RemoteBackup) else env.relative(backup.path)
 
 
 MAX_JOBS = 64  # each job is a connection of its own
@@ -283,31 +332,47 @@ def default_jobs() -> int:
 
 
 def _source(backup: Backup) -> str:
-    """`staging/app` or `unknown source` for messages."""
+    """`project shop, environment staging, database app, server …12144760` for messages."""
     if not backup.meta:
-        return "unknown source (no metadata)"
-    return f"{backup.environment or '?'}/{backup.database or '?'}"
+        return "an unknown source (no metadata)"
+    if not backup.source.project:
+        return (f"{backup.source.shown()} (made before backups recorded their project and "
+                "server: it cannot be told from a teammate's)")
+    return backup.source.shown()
 
 
-def _needs(backup: Backup, env, db_name: str, clean: bool) -> list[str]:
-    """The flags this restore needs, with why."""
+def _is_empty(conn) -> bool:
+    """No rows in any user table (nself's own bookkeeping aside): a restore loses nothing.
+    One `EXISTS` per table: it stops at the first row, however big the table."""
+    tables = [r for r in catalog.user_relations(conn) if r.is_table]
+    if not tables:
+        return True
+    probes = [sql.SQL("EXISTS (SELECT FROM {})").format(sql.Identifier(r.schema, r.name))
+              for r in tables]
+    return not conn.execute(sql.SQL("SELECT {}").format(sql.SQL(" OR ").join(probes))
+                            ).fetchone()[0]
+
+
+def _needs(backup: Backup, here: Source, clean: bool, empty: bool = False) -> list[str]:
+    """The flags this restore needs, with why. Another source needs no flag into an empty
+    database: nothing there can be lost."""
     needs = []
-    if not backup.belongs_to(env.name, db_name):
+    if not backup.same_source(here) and not empty:
         needs.append(ALLOW_OTHER_SOURCE)
     if clean and not backup.complete:
         needs.append(ALLOW_PARTIAL)
     return needs
 
 
-def _allow_source(report: RestoreReport, backup: Backup, env, db_name: str,
+def _allow_source(report: RestoreReport, backup: Backup, here: Source,
                   allowed: dict[str, bool], yes: bool) -> None:
     """Refuse (exit 3) unless every flag the restore needs was given and confirmed."""
     if not report.needs:
         return
     reasons = []
     if ALLOW_OTHER_SOURCE in report.needs:
-        reasons.append(f"{report.file} is a backup of {_source(backup)}, not of "
-                       f"{env.name}/{db_name}")
+        reasons.append(f"{report.file} is {report.description}, of {_source(backup)}; not "
+                       f"of this database ({here.shown()})")
     if ALLOW_PARTIAL in report.needs:
         article = "an" if backup.kind[:1] in "aeiou" else "a"
         reasons.append(f"{report.file} is {article} {backup.kind} backup (not full) and "
@@ -347,9 +412,10 @@ def _doomed(conn, mode: str | None, toc: Contents) -> dict[str, int | None]:
 
 
 def _detail(report: RestoreReport) -> str:
-    """What the confirmation prompt shows before asking."""
-    lines = [f"Restore {report.file} ({report.kind}, from {report.source_environment or '?'}/"
-             f"{report.source_database or '?'}) into {report.target}."]
+    """What the confirmation prompt shows before asking: which backup (what it is, whose),
+    where to, and what it drops."""
+    lines = [f"Restore {report.file} into {report.target}: {report.description}, of "
+             f"{report.whose}."]
     if report.dropped:
         lines.append(f"It will {'empty' if report.clean == 'truncate' else 'drop'}:")
         lines += [f"  {name}" + (f" ({rows} rows)" if rows is not None else "")
@@ -360,20 +426,22 @@ def _detail(report: RestoreReport) -> str:
 def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False,
             clean: bool = False, jobs: int | None = None, allow_partial: bool = False,
             allow_other_source: bool = False, say: Callable[[str], None] | None = None,
-            progress: Callable[[int, int], None] | None = None) -> RestoreReport:
+            progress: Callable[[int, int], None] | None = None,
+            latest: bool = False) -> RestoreReport:
     """Restore a backup into the configured database; with `dry_run`, only report what would
     happen (what --clean drops, with row counts, and what the backup holds).
 
     The file is checked (checksum, or a full read) and its flags confirmed before `guard`
     decides (recorded environment, safety table, a safety backup before --clean); only then
     is anything changed. Afterwards the database is recorded as this environment's.
-    `progress` gets (bytes read, file size) while the tool loads the backup.
+    `progress` gets (bytes read, file size) while the tool loads the backup; `latest`
+    lets the default pick be a safety backup (see `resolve_file`).
     """
     say = say or (lambda text: None)
     if jobs is not None and not 1 <= jobs <= MAX_JOBS:
         raise UsageError(f"--jobs {jobs}: give 1 to {MAX_JOBS} parallel jobs (0: automatic, "
                          f"the number of cores, at most 4).")
-    backup = resolve_file(env, file, say)
+    backup = resolve_file(env, file, say, latest=latest)
     shown = env.relative(backup.path)
     checked_by = check(env, backup)
     toc = contents(env, backup)
@@ -381,6 +449,9 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
     with database.connect(db) as conn:
         major = database.server_major(conn)
         existing = catalog.relation_names(conn)
+        here = source_here(env, conn)
+        # only another source asks (a table locked by someone else then waits here)
+        empty = not backup.same_source(here) and _is_empty(conn)
         dumped_from = Contents.major(toc.server_version)
         if dumped_from and dumped_from > major:
             raise UsageError(
@@ -403,7 +474,10 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
             created=backup.created.isoformat(timespec="seconds") if backup.created else None,
             dropped=_doomed(conn, mode, toc),
             dropped_action="emptied" if mode == "truncate" else "dropped",
-            needs=_needs(backup, env, db.name, clean))
+            needs=_needs(backup, here, clean, empty), description=describe(backup),
+            whose=_source(backup), source_project=backup.source.project,
+            source_server=backup.source.server_id,
+            other_source=not backup.same_source(here))
         if dry_run:
             return report
         if conflicts:
@@ -412,9 +486,12 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
                              f"tables ({listed}): pass --clean to replace them. Nothing was "
                              "changed.")
         tool = _loader(env, backup, toc, major)
-        _allow_source(report, backup, env, db.name,
+        _allow_source(report, backup, here,
                       {ALLOW_PARTIAL: allow_partial, ALLOW_OTHER_SOURCE: allow_other_source},
                       guard.yes)
+        if report.other_source:
+            say(f"Restoring {report.description}, of {report.whose}"
+                + (" (the target is empty: nothing is lost)." if empty else "."))
         guard.check(conn, "restore", target=db.display(), detail=_detail(report),
                     destroys=bool(mode), reason="restore", wipes=bool(mode))
         if guard.taken:

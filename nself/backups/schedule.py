@@ -396,7 +396,7 @@ def schedule_status(env, at: datetime | None = None, everywhere: bool = False) -
         "compression": env.get_bool("BACKUP_COMPRESSION", True),
         "storage": "s3" if settings else "local",
         "bucket": settings.bucket if settings else None,
-        "remote": settings.url(f"{settings.prefix}{env.name}/") if settings else None,
+        "remote": settings.url(remote.Bucket(env, settings).folder) if settings else None,
         "folder": env.relative(env.backups_dir),
         "last_backup": last.to_dict(env) if last else None,
         "count": len(backups),
@@ -436,7 +436,7 @@ def run_scheduled(env, say) -> dict:
                 "the schedule).")
             return result
         bucket = remote.bucket_for(env)
-        made = create_backup(env, BackupOptions())
+        made = create_backup(env, BackupOptions(), origin="schedule")
         result["backup"] = env.relative(made.path)
         result["size_bytes"] = made.size_bytes
         say(f"Backup created: {result['backup']}")

@@ -8,6 +8,12 @@ its metadata: environment, database, server version, kind (full, schema-only,
 data-only, tables), reason (safety backups) and `created`. `created` is THE time
 of a backup: a file's modification time never counts (a `cp` of an old dump does
 not make it new), and a file without metadata has an unknown time and kind.
+
+Whose a backup is (its `Source`): the project, environment, database and server (the
+server's system identifier) it was dumped from. Only a backup whose metadata names all
+of them, equal to the restore target's, is "this database's"; a backup written before
+nself recorded project and server cannot be told from a teammate's, and counts as
+another source.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from nself import userfile
 from nself.errors import ConfigError, UsageError
 
 CUSTOM_EXT = ".dump"
@@ -35,6 +42,50 @@ CHUNK = 1 << 20
 FULL = "full"
 UNKNOWN = "unknown"
 LEGACY_FOLDER = "backups"  # before per-environment folders, every backup lay here
+# What made a backup (`origin` in its metadata): `nself db backup`, the installed schedule,
+# or a command about to destroy data (a safety backup, whose `reason` names the command).
+MANUAL, SCHEDULED, SAFETY = "backup", "schedule", "safety"
+# The cluster's identity: unchanged by restarts, new for every initdb (another machine's
+# server, a teammate's embedded one).
+SERVER_ID_SQL = "SELECT system_identifier::text FROM pg_control_system()"
+# The command a safety backup's `reason` stands for, in messages.
+REASON_COMMANDS = {"down": "migrate down", "migrate": "migrate up", "fresh": "migrate fresh",
+                   "repair": "migrate repair", "restore": "restore --clean",
+                   "update": "db update", "reset": "db reset", "seed": "db seed",
+                   "mock": "db mock", "import": "schema import --apply"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Whose a backup is: the project, environment, database and server it came from."""
+
+    project: str | None
+    environment: str | None
+    database: str | None
+    server_id: str | None
+
+    def shown(self) -> str:
+        """`project shop, environment local, database shop, server …12144760`."""
+        server = f"…{self.server_id[-8:]}" if self.server_id else "unknown"
+        return (f"project {self.project or 'unknown'}, environment "
+                f"{self.environment or 'unknown'}, database {self.database or 'unknown'}, "
+                f"server {server}")
+
+
+def server_id(conn) -> str | None:
+    """The server's system identifier (pg_control_system), or None where it cannot be read."""
+    import psycopg
+
+    try:
+        with conn.transaction():
+            return str(conn.execute(SERVER_ID_SQL).fetchone()[0])
+    except psycopg.Error:
+        return None
+
+
+def source_here(env, conn) -> Source:
+    """The Source a backup of the configured database, taken now, records."""
+    return Source(env.project_name, env.name, database_name(env), server_id(conn))
 
 
 @dataclass
@@ -70,6 +121,34 @@ class Backup:
         return self.meta.get("reason")
 
     @property
+    def origin(self) -> str | None:
+        """backup, schedule or safety; None when the metadata does not say."""
+        found = self.meta.get("origin")
+        return found if found else (SAFETY if self.reason else None)
+
+    @property
+    def is_safety(self) -> bool:
+        """Taken by a command before it destroyed data (not by `db backup` or the schedule)."""
+        return self.origin == SAFETY
+
+    @property
+    def source(self) -> Source:
+        """Whose it is, as its metadata says."""
+        server = self.meta.get("server_id")
+        return Source(self.meta.get("project"), self.environment, self.database,
+                      str(server) if server else None)
+
+    def same_source(self, here: Source) -> bool:
+        """True when the metadata says this backup is of `here`'s project, environment,
+        database and server; a backup that does not record its project is never (it
+        cannot be told from a teammate's). When neither side knows its server, the
+        project, environment and database decide."""
+        mine = self.source
+        return (bool(self.meta) and mine.project is not None and mine.project == here.project
+                and mine.environment == here.environment and mine.database == here.database
+                and mine.server_id == here.server_id)
+
+    @property
     def kind(self) -> str:
         """full, schema-only, data-only, tables (a subset), or unknown (no metadata)."""
         if not self.meta:
@@ -98,12 +177,11 @@ class Backup:
     def at(cls, path: Path) -> Backup:
         """The backup in `path` (format from its first bytes, checksum and facts from beside it)."""
         path = Path(path)
-        if path.is_dir():
-            raise UsageError(f"{path} is a folder, not a backup file.")
+        # a FIFO or a link to /dev/zero would make every read below wait or never end
+        size = userfile.check_regular(path, "a backup").st_size
         try:
             with open(path, "rb") as handle:
                 head = handle.read(5)
-            size = path.stat().st_size
         except OSError as exc:
             raise UsageError(f"Cannot read backup {path}: {exc.strerror}.") from None
         if head.startswith(ARCHIVE_MAGIC):
@@ -121,7 +199,9 @@ class Backup:
                 "compressed": self.compressed, "sha256": self.sha256, "kind": self.kind,
                 "complete": self.complete, "environment": self.environment,
                 "database": self.database, "server_version": self.meta.get("server_version"),
-                "reason": self.reason}
+                "reason": self.reason, "origin": self.origin,
+                "project": self.meta.get("project"), "server_id": self.meta.get("server_id"),
+                "description": describe(self)}
 
 
 def parse_time(text) -> datetime | None:
@@ -133,6 +213,39 @@ def parse_time(text) -> datetime | None:
     except ValueError:
         return None
     return moment.astimezone() if moment.tzinfo is None else moment
+
+
+def ago(moment: datetime | None, at: datetime | None = None) -> str:
+    """`3 minutes ago`, `2 days ago`; `at an unknown time` for None."""
+    if moment is None:
+        return "at an unknown time"
+    seconds = int(((at or now()) - moment).total_seconds())
+    if seconds < 0:
+        return f"at {moment:%Y-%m-%d %H:%M} (in the future)"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size or unit == "second":
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    return ""  # unreachable
+
+
+def describe(backup: Backup, at: datetime | None = None) -> str:
+    """What a backup is, in words: `a safety backup taken before `migrate down` 3 minutes
+    ago`, `a scheduled full backup 2 hours ago`, `a full backup made by `nself db backup`
+    ...`."""
+    if not backup.meta:
+        return "a backup without metadata (its kind, time and source are unknown)"
+    when = ago(backup.created, at)
+    if backup.is_safety:
+        command = REASON_COMMANDS.get(backup.reason or "", backup.reason or "a command")
+        return f"a safety backup taken before `{command}` {when}"
+    kind = backup.kind
+    article = "an" if kind[:1] in "aeiou" else "a"
+    if backup.origin == SCHEDULED:
+        return f"a scheduled {kind} backup {when}"
+    if backup.origin == MANUAL:
+        return f"{article} {kind} backup made by `nself db backup` {when}"
+    return f"{article} {kind} backup taken {when}"
 
 
 def now() -> datetime:
@@ -151,8 +264,8 @@ def meta_path(path: Path) -> Path:
 def read_checksum(path: Path) -> str | None:
     """The sha256 recorded beside `path`, or None when there is none."""
     try:
-        text = checksum_path(path).read_text()
-    except (OSError, UnicodeDecodeError):
+        text = userfile.read_text(checksum_path(path), "a checksum file", userfile.SIDECAR_LIMIT)
+    except UsageError:
         return None
     match = re.match(r"\s*([0-9a-fA-F]{64})\b", text)
     return match.group(1).lower() if match else None
@@ -160,8 +273,9 @@ def read_checksum(path: Path) -> str | None:
 
 def _read_meta(path: Path) -> dict:
     try:
-        data = json.loads(meta_path(path).read_text())
-    except (OSError, ValueError):
+        data = json.loads(userfile.read_text(meta_path(path), "a metadata file",
+                                             userfile.SIDECAR_LIMIT))
+    except (UsageError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -51,8 +51,7 @@ def create(c, name=None, output_=None, compress=True, tables=None, exclude=None,
     env = environment()
     bucket = _bucket(env)  # S3 settings checked before anything is dumped
     output.line("Creating backup...")
-    made = output.with_progress(output.ProgressBar.on_terminal("Writing"),
-                     lambda bar: create_backup(env, options, progress=bar))
+    made = create_backup(env, options)  # with a progress bar on a terminal
     output.line(f"Backup created: {env.relative(made.path)}")
     output.line(f"Size: {output.size(made.size_bytes)}")
     if bucket:
@@ -70,11 +69,13 @@ def _bucket(env):
 
 
 def _upload(env, bucket, made) -> None:
-    from nself.backups.remote import UploadFailed
+    from nself.backups.remote import UploadFailed, UploadUnverified
 
     try:
         output.with_progress(output.ProgressBar.on_terminal("Upload and read-back"),
                              lambda bar: bucket.upload(made, output.line, progress=bar))
+    except UploadUnverified:
+        raise  # the bucket may hold it whole: its message says how to find out
     except UploadFailed as exc:
         raise UploadFailed(f"{exc} The backup exists only locally: "
                            f"{env.relative(made.path)}.") from None
@@ -85,7 +86,8 @@ def _created(backup) -> str:
 
 
 @command(name="list", help={"json": "Print the list as JSON.",
-                            "verify": "Recompute each file's sha256 and compare it.",
+                            "verify": "Recompute each file's sha256 and compare it (with "
+                                      "BACKUP_STORAGE=s3, read each bucket copy back too).",
                             "all": ALL_HELP})
 def list_(c, json=False, verify=False, all=False):
     """List this environment's backups of its database, newest first (by the time in their
@@ -97,6 +99,7 @@ def list_(c, json=False, verify=False, all=False):
     bucket = _bucket(env)
     found = all_backups(env) if all else list_backups(env)
     stored = {id(b): ["local"] for b in found}
+    copies = {}  # id of a listed backup -> its copy in the bucket
     unlisted = None  # the bucket's error: the local list is still shown, then exit 1
     if bucket:
         from nself.backups.remote import RemoteError, listed
@@ -112,8 +115,10 @@ def list_(c, json=False, verify=False, all=False):
             twin = local_names.get((r.name, r.sha256))
             if twin is not None:
                 stored[id(twin)].append("s3")
+                copies[id(twin)] = r
             else:
                 stored[id(r)] = ["s3"]
+                copies[id(r)] = r
                 remote_only.append(r)
         found = newest_first([*found, *remote_only])
     rows = []
@@ -121,6 +126,8 @@ def list_(c, json=False, verify=False, all=False):
         item = {**b.to_dict(env), "stored": stored[id(b)]}
         if verify:
             item["checksum_ok"] = verify_listed(b) if "local" in stored[id(b)] else "remote"
+            if bucket and id(b) in copies:
+                item["remote_checksum_ok"] = bucket.verify(copies[id(b)])
         rows.append(item)
     if json:
         output.as_json(rows)
@@ -138,6 +145,8 @@ def list_(c, json=False, verify=False, all=False):
             checksum = f"sha256:{b.sha256[:12]}" if b.sha256 else "none"
             if verify:
                 checksum += f" {item['checksum_ok']}"
+                if "remote_checksum_ok" in item:
+                    checksum += f", s3 {item['remote_checksum_ok']}"
             kind = b.kind + (f" (before {b.reason})" if b.reason else "")
             fmt = b.format + ("" if b.compressed or b.format == "custom" else " (plain)")
             first = (item["file"],) if all else (b.name,)
@@ -280,8 +289,11 @@ def _say_pruned(verb: str, doomed) -> None:
 @command(
     positional_flag="file",
     help={
-        "file": "The backup to restore (default: the newest complete backup of this "
-                "environment and database, by the time in its metadata).",
+        "file": "The backup to restore (default: the newest full backup of this project, "
+                "environment, database and server made by `nself db backup` or the "
+                "schedule, by the time in its metadata; never a safety backup).",
+        "latest": "Without FILE: the newest full backup of this database of any kind, "
+                  "safety backups (taken before migrate down, restore --clean, ...) included.",
         "dry-run": "Show what would be dropped (tables, row counts) and what the backup holds; "
                    "change nothing.",
         "clean": "Drop the existing objects first, so the database equals the backup.",
@@ -295,15 +307,16 @@ def _say_pruned(verb: str, doomed) -> None:
                      "taken before dropping it.",
         "allow-partial": "Allow --clean with a partial backup (schema-only, data-only, tables "
                          "or without metadata).",
-        "allow-other-source": "Allow a backup of another environment or database (or one "
-                              "without metadata).",
+        "allow-other-source": "Allow a backup of another project, environment, database or "
+                              "server (or one without metadata, or older than nself's "
+                              "provenance record); not needed into an empty database.",
         "allow-env-mismatch": "Run although the database is recorded as another environment "
                               "(staging/production)",
     },
 )
 def restore(c, file=None, dry_run=False, clean=False, yes=False, confirm=None, jobs=0,
             json=False, no_backup=False, allow_partial=False, allow_other_source=False,
-            allow_env_mismatch=False):
+            allow_env_mismatch=False, latest=False):
     """Restore a backup into the configured database (checksum checked first)."""
     from nself.backups.restore import restore as restore_backup
     from nself.guard import Guard
@@ -317,7 +330,7 @@ def restore(c, file=None, dry_run=False, clean=False, yes=False, confirm=None, j
         lambda bar: restore_backup(env, file, guard=guard, dry_run=dry_run, clean=clean,
                                    jobs=None if jobs == 0 else jobs, allow_partial=allow_partial,
                                    allow_other_source=allow_other_source, say=say,
-                                   progress=bar))
+                                   progress=bar, latest=latest))
     if json:
         output.as_json(report.to_dict())
         return
@@ -342,6 +355,9 @@ def _preview(report) -> None:
     output.line(f"Backup: {report.kind}, environment {report.source_environment or 'unknown'}, "
                 f"database {report.source_database or 'unknown'}, created "
                 f"{report.created or 'unknown'}")
+    output.line(f"What: {report.description}")
+    output.line(f"Whose: {report.whose}" + (" (another source)" if report.other_source
+                                            else " (this database)"))
     output.line(f"Target: {report.target}")
     clean = {"drop-all": "drop every schema first (the database will equal the backup)",
              "drop-listed": "drop the backup's own objects first (others are kept)",
