@@ -115,13 +115,21 @@ class Guard:
         self.check_environment(conn, command)
         if wipes:
             self.refuse_wiping_production(command)
-        safety.enforce(command, self.env.name, target=target, yes=self.yes,
+        where = self.where(target)
+        safety.enforce(command, self.env.name, target=where, yes=self.yes,
                        confirm=self.confirm, detail=detail)
-        change = Change(command, self.env.name, target)
+        if safety.policy_for(command, self.env.name).rule is not safety.Rule.ALLOW:
+            # confirmed (asked, or by a flag): name the database before it changes
+            self.say(f"Target: {where}")
+        change = Change(command, self.env.name, where)
         self.changes.append(change)
         if destroys and self.backup:
             self.safety_backup(reason or command.split()[-1])
         return change
+
+    def where(self, target: str = "") -> str:
+        """The database a command changes and where its address came from."""
+        return f"{target or self.env.database.display()} ({self.env.address_source()})"
 
     def check_environment(self, conn, command: str) -> None:
         """Only the recorded-environment rule (a command with nothing to touch still obeys it)."""

@@ -160,3 +160,21 @@ def test_override_never_lowers_the_record(project):
         assert meta.recorded_environment(conn) == "staging"
     again = project.run("db", "reset", "--yes", "--no-backup")
     assert again.code == 3 and "recorded as staging" in again.err, again
+
+
+def test_confirmation_names_the_database_and_where_its_address_came_from(project):
+    """A confirmed command (prompt or flag) names the database it changes and the source of
+    its address, in the prompt and once before anything changes."""
+    from conftest import answer_on_terminal
+
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    env = Environment.load()
+    where = f"{env.database.display()} ({env.address_source()})"
+    assert "shell" in env.address_source()
+    asked = answer_on_terminal(project.root, ["db", "migrate", "up"], "y",
+                               env={"ENV": "staging"})
+    assert asked.code == 0, asked
+    assert f"Run `migrate up` on staging ({where})?" in asked.out.replace("\n", "")
+    flagged = project.run_process("db", "migrate", "down", "--yes", env={"ENV": "staging"})
+    assert flagged.code == 0 and f"Target: {where}\n" in flagged.out, flagged
+    assert flagged.out.index("Target:") < flagged.out.index("Rolled back")
