@@ -13,10 +13,11 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from invoke import Collection, Program
+from invoke import Argument, Collection, Program
 from invoke.exceptions import Exit, ParseError
 
 from nself import __version__, errors, output
+from nself.config import ENV_FILE_SETTING, URL_SETTING
 from nself.tasks import namespace
 
 # Other spellings the guides use for a command's words: a word with colons is the spaced
@@ -28,6 +29,14 @@ ALIASES: dict[tuple[str, ...], tuple[str, ...]] = {("db", "run"): ("db", "schema
 LISTING_FLAGS = ("--list", "-l", "--help", "-h")
 # The list format of `nself db`: spaced words (`NselfProgram.list_spaced`).
 SPACED = "spaced"
+# nself's own options for one run, before the command as dbmate's (`nself --url URL db
+# status`): each sets the variable the settings read (nself.config) for that run only.
+RUN_OPTIONS = {
+    "url": (URL_SETTING, "The database for this run: beats DATABASE_URL and every settings "
+                         "file (as NSELF_DATABASE_URL does)."),
+    "env-file": (ENV_FILE_SETTING, "Read this settings file instead of .env for this run (as "
+                                   "NSELF_ENV_FILE does)."),
+}
 
 
 class UnknownWord(ParseError):
@@ -241,11 +250,15 @@ class NselfProgram(Program):
 
     def run(self, argv=None, exit: bool = True) -> int:
         output.reset()
+        saved = {var: os.environ.get(var) for var, _ in RUN_OPTIONS.values()}
         try:
             super().run(argv, exit=True)
             code = errors.SUCCESS
         except SystemExit as exc:  # invoke ends every failure with sys.exit(code)
             code = exc.code if isinstance(exc.code, int) else errors.FAILED
+        finally:  # --url / --env-file hold for one run (in-process callers run many)
+            for var, value in saved.items():
+                os.environ.pop(var, None) if value is None else os.environ.update({var: value})
         if exit:
             sys.exit(code)
         return code
@@ -289,9 +302,16 @@ class NselfProgram(Program):
               "`nself COMMAND --help` explains a command's flags"
               + ("." if path else ", `nself --help` nself's own options."))
 
+    def core_args(self) -> list[Argument]:
+        return super().core_args() + [Argument(names=(name,), help=text)
+                                      for name, (_, text) in RUN_OPTIONS.items()]
+
     def parse_core(self, argv) -> None:
         with _front_end_errors():
             super().parse_core(argv)
+        for name, (var, _) in RUN_OPTIONS.items():
+            if self.args[name].value is not None:
+                os.environ[var] = self.args[name].value
 
     def parse_collection(self) -> None:
         with _front_end_errors():

@@ -292,6 +292,10 @@ def find_project_root(start: Path) -> Path:
 
 
 SHELL = "the shell"
+# For one run (`nself --url URL`, `nself --env-file FILE`, or these variables): a database
+# that beats every other setting, and a settings file read instead of .env.
+URL_SETTING, URL_FLAG = "NSELF_DATABASE_URL", "--url"
+ENV_FILE_SETTING = "NSELF_ENV_FILE"
 # The settings that choose a database: a server and a database on it. The user and password
 # are credentials, which `.env` may supply in every environment; these it may change only
 # in local (or where config/<env>.env names no database).
@@ -300,7 +304,9 @@ ADDRESS_KEYWORDS = ("host", "hostaddr", "port", "dbname", "service")
 
 
 def _where(origin: str | None) -> str:
-    return "from the shell" if origin == SHELL else f"in {origin or 'the settings'}"
+    if origin in (SHELL, URL_FLAG):
+        return f"from {origin}"
+    return f"in {origin or 'the settings'}"
 
 
 def database_params(settings: Mapping[str, str]) -> dict[str, str] | None:
@@ -341,6 +347,11 @@ def _address_origin(settings: Mapping[str, str], origins: Mapping[str, str]) -> 
     config/production.env`, `PGHOST, PGDATABASE from the shell`."""
     keys = ["DATABASE_URL"] if settings.get("DATABASE_URL") else [
         k for k in ADDRESS_KEYS[1:] if settings.get(k)]
+    return _named(keys, origins)
+
+
+def _named(keys: list[str], origins: Mapping[str, str]) -> str:
+    """`PGHOST, PGDATABASE from the shell, PGPORT in .env`: KEYS grouped by origin."""
     groups: dict[str, list[str]] = {}
     for key in keys:
         groups.setdefault(origins.get(key, ""), []).append(key)
@@ -352,7 +363,7 @@ def _address_origin(settings: Mapping[str, str], origins: Mapping[str, str]) -> 
 # line naming the setting before anything runs.
 INT_SETTINGS = {
     "NSELF_LOCK_TIMEOUT_MS": (0, 2_147_483_647, "milliseconds, 0 = no limit"),
-    "NSELF_LOCK_RETRIES": (0, 10, "retries"),
+    "NSELF_LOCK_RETRIES": (0, 100, "retries; each waits at most a minute"),
     "NSELF_LOCK_RETRY_BACKOFF_MS": (0, 60_000, "milliseconds"),
     "BACKUP_RETENTION_DAYS": (1, 36_500, "days"),
     "PGCONNECT_TIMEOUT": (0, 2_147_483_647, "seconds, 0 = no limit"),
@@ -427,8 +438,9 @@ class Environment:
     origins: dict[str, str] = field(default_factory=dict)
     # .env's database settings left out: config/<env>.env names this environment's database
     ignored: tuple[str, ...] = ()
-    # (which settings, where) named the database before the shell's variables replaced it
-    overridden: tuple[str, str] | None = None
+    # (what replaced it, which settings named the database in the files, that database
+    # masked): the shell, --env-file or --url replaced the database the files name
+    overridden: tuple[str, str, str] | None = None
     _announced: bool = field(default=False, repr=False)
 
     @classmethod
@@ -444,7 +456,11 @@ class Environment:
             cwd = Path(os.getcwd()).resolve()
             root = find_project_root(cwd) if search_parents else cwd
         root = usable_path(Path(root), "The project folder (NSELF_PROJECT_DIR)")
-        dotenv = _read_env_file(root / ".env")
+        chosen = environ.get(ENV_FILE_SETTING)  # `nself --env-file FILE`: instead of .env
+        if chosen and not Path(chosen).is_file():
+            raise ConfigError(f"Cannot read settings file {chosen} (--env-file, "
+                              f"{ENV_FILE_SETTING}): no such file.")
+        dotenv = _read_env_file(Path(chosen) if chosen else root / ".env")
         raw = environ.get("ENV") or environ.get("NSELF_ENV") or dotenv.get("ENV") or dotenv.get(
             "NSELF_ENV") or "local"
         name = canonical_env_name(raw)
@@ -453,22 +469,32 @@ class Environment:
         # .env is personal: it never moves staging or production to another database than
         # the one their own file names (it may add the password to it).
         ignored: tuple[str, ...] = ()
-        if name != "local" and _address(files) is not None and \
+        if not chosen and name != "local" and _address(files) is not None and \
                 _address({**files, **dotenv}) != _address(files):
             ignored = tuple(k for k in ADDRESS_KEYS if dotenv.get(k))
             dotenv = {k: v for k, v in dotenv.items() if k not in ignored}
+        # the files a project keeps, then what this run was given: --env-file, the shell,
+        # --url (each announced when it replaces the database the files name)
+        kept = [(env_file, files)] + ([] if chosen else [(".env", dotenv)])
+        given = ([(chosen, dotenv)] if chosen else []) + [(SHELL, dict(environ))]
+        if environ.get(URL_SETTING):
+            given.append((URL_FLAG, {"DATABASE_URL": environ[URL_SETTING]}))
         settings: dict[str, str] = {}
         origins: dict[str, str] = {}
-        for origin, values in ((env_file, files), (".env", dotenv)):
+        for origin, values in kept:
+            settings.update(values)
+            origins.update(dict.fromkeys(values, origin))
+        before = (_address(settings), _address_origin(settings, origins),
+                  _address_display(settings))
+        for origin, values in given:
             settings.update(values)
             origins.update(dict.fromkeys(values, origin))
         overridden = None
-        before = _address(settings)
-        if before is not None and any(environ.get(k) for k in ADDRESS_KEYS) and \
-                _address({**settings, **environ}) != before:
-            overridden = (_address_origin(settings, origins), _address_display(settings))
-        settings.update(environ)
-        origins.update(dict.fromkeys(environ, SHELL))
+        if before[0] is not None and _address(settings) != before[0]:
+            keys = [k for k in ADDRESS_KEYS if settings.get(k) and
+                    origins[k] in {origin for origin, _ in given}]
+            verb = "replaces" if len(keys) == 1 else "replace"
+            overridden = (f"{_named(keys, origins)} {verb}", before[1], before[2])
         env = cls(name=name, root=root, settings=settings, origins=origins, ignored=ignored,
                   overridden=overridden)
         env.check_settings()
@@ -654,11 +680,9 @@ class Environment:
         staging/production, PGHOST without PGDATABASE (libpq then picks the user's name)."""
         notes = []
         if self.overridden:
-            keys = [k for k in ADDRESS_KEYS if self.origins.get(k) == SHELL and self.get(k)]
-            theirs, shown = self.overridden
-            verb = "replaces" if len(keys) == 1 else "replace"
-            notes.append(f"Note: {', '.join(keys)} from the shell {verb} the database named by "
-                         f"{theirs}: this run uses {_address_display(self.settings)}, not {shown}.")
+            by, theirs, shown = self.overridden
+            notes.append(f"Note: {by} the database named by {theirs}: this run uses "
+                         f"{_address_display(self.settings)}, not {shown}.")
         if self.ignored:
             notes.append(f"Note: {', '.join(self.ignored)} in .env ignored: config/{self.name}.env "
                          f"names the {self.name} database (.env is personal and local; it may "

@@ -199,3 +199,40 @@ def test_configured_connect_timeout_is_used(project, monkeypatch):
     with connection.connect(connection.target(env)) as conn:
         assert conn.info.get_parameters().get("connect_timeout") == "7"
     assert os.environ["DATABASE_URL"].endswith("connect_timeout=7")
+
+
+def test_url_option_is_for_one_run_and_announced(project, monkeypatch):
+    """`nself --url URL` changes the database for that run only, says it replaces the one
+    the environment file names, and `db status` names it as the source."""
+    other = project.db.create_sibling()
+    project.write("config/local.env", f"DATABASE_URL={project.db.url}\n")
+    monkeypatch.delenv("DATABASE_URL")
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    result = project.run("--url", other.url, "db", "migrate", "up")
+    assert result.code == 0, result
+    assert "DATABASE_URL from --url replaces the database named by DATABASE_URL in " \
+           "config/local.env" in result.out
+    assert other.tables() == ["a"] and project.db.tables() == []
+    facts = json.loads(project.run("--url", other.url, "db", "status", "--json").out)
+    assert facts["database_source"] == "DATABASE_URL from --url"
+    assert "NSELF_DATABASE_URL" not in os.environ
+    facts = json.loads(project.run("db", "status", "--json").out)
+    assert names(facts["database"], project.db.name) and facts["notes"] == []
+
+
+def test_env_file_option_reads_another_file_instead_of_dotenv(project, monkeypatch):
+    """`nself --env-file FILE` reads FILE instead of .env for one run (a missing one is exit
+    2); its database replacing the environment file's is announced."""
+    other = project.db.create_sibling()
+    project.write("config/local.env", f"DATABASE_URL={project.db.url}\n")
+    project.write(".env", "DATABASE_URL=postgresql://nobody@127.0.0.1:1/none\n")
+    project.write("ci.env", f"DATABASE_URL={other.url}\n")
+    monkeypatch.delenv("DATABASE_URL")
+    result = project.run("--env-file", "ci.env", "db", "status", "--json")
+    assert result.code == 0, result
+    facts = json.loads(result.out)
+    assert names(facts["database"], other.name)
+    assert facts["database_source"] == "DATABASE_URL in ci.env"
+    assert "DATABASE_URL in ci.env replaces" in facts["notes"][0]
+    missing = project.run("--env-file", "nope.env", "db", "status")
+    assert missing.code == 2 and "nope.env" in missing.err and "--env-file" in missing.err

@@ -311,7 +311,7 @@ def test_init_marks_the_root_and_ignores_nested_state(tmp_path):
     ("NSELF_LOCK_TIMEOUT_MS", "2147483648", "0 to 2147483647"),
     ("NSELF_LOCK_TIMEOUT_MS", "-1", "0 to 2147483647"),
     ("NSELF_LOCK_RETRY_BACKOFF_MS", "99999999999999", "0 to 60000"),
-    ("NSELF_LOCK_RETRIES", "1000", "0 to 10"),
+    ("NSELF_LOCK_RETRIES", "1000", "0 to 100"),
     ("BACKUP_RETENTION_DAYS", "0", "1 to 36500"),
     ("PGCONNECT_TIMEOUT", "abc", "0 to 2147483647"),
     ("BACKUP_ENABLED", "maybe", "true"),

@@ -138,8 +138,8 @@ def test_unreachable_current_side(project, staging, monkeypatch):
 
 
 def test_other_environment_reads_its_own_file_then_dotenv(project, staging):
-    """Staging's settings: config/staging.env, then .env (which applies to every
-    environment), never the current process's DATABASE_URL."""
+    """Staging's settings: config/staging.env, then .env (which never moves staging off the
+    database its file names), never the current process's DATABASE_URL."""
     from nself.config import Environment
     from nself.schema.compare import other_environment
 
@@ -147,8 +147,11 @@ def test_other_environment_reads_its_own_file_then_dotenv(project, staging):
     other = other_environment(env, "stage")
     assert other.name == "staging" and other.get("DATABASE_URL") == staging.url
     assert env.name == "local" and env.get("DATABASE_URL") == project.db.url
-    # a DATABASE_URL in .env is staging's too: here the same database as local's
+    # .env is personal and local: staging keeps the database its own file names
     project.write(".env", f"DATABASE_URL={project.db.url}\n")
+    assert other_environment(env, "staging").get("DATABASE_URL") == staging.url
+    # where staging's file names none, .env's is staging's too: here local's own database
+    project.write("config/staging.env", "")
     assert other_environment(env, "staging").get("DATABASE_URL") == project.db.url
     result = project.run("db", "schema", "diff", "staging")
     assert result.code == 2, result

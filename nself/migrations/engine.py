@@ -178,7 +178,9 @@ class Engine:
         jittered so that competing runs spread out), and return True."""
         if not (self.lock_failure(error) and attempt < attempts):
             return False
-        delay = self.settings.backoff_ms / 1000 * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+        # doubling, capped at a minute: NSELF_LOCK_RETRIES may be up to 100 (config.py)
+        delay = min(self.settings.backoff_ms / 1000 * (2 ** (attempt - 1)), 60.0) * \
+            random.uniform(0.5, 1.5)
         self.warn(f"{where}: {self.describe(error)}; retrying {what} in {delay:.1f} s "
                   f"(attempt {attempt + 1} of {attempts})")
         time.sleep(delay)
