@@ -112,6 +112,28 @@ def test_shared_bucket_restores_only_this_servers_backup(project, s3, tmp_path, 
     assert mine.name in backup_files(project)
 
 
+def test_prune_leaves_a_teammates_bucket_backups(project, s3):
+    """`backup prune` deletes only this database's expired copies from a shared bucket: a
+    teammate's (another server), however old, is theirs to prune."""
+    from datetime import datetime, timedelta
+
+    fill(project.db)
+    set_env(project, BACKUP_RETENTION_DAYS="7")
+    old = make_backup(project, "--name", "old")
+    make_backup(project, "--name", "new")
+    theirs = make_backup(project, "--name", "theirs")
+    for path, server in ((old, None), (theirs, "7000000000000000001")):
+        data = json.loads(store.meta_path(path).read_text())
+        data["created"] = (datetime.now() - timedelta(days=30)).astimezone().isoformat()
+        data["server_id"] = server or data["server_id"]
+        s3.put_object(Bucket=s3.bucket, Key=f"proj/local/{path.name}.json",
+                      Body=json.dumps(data).encode())
+    result = run(project, "db", "backup", "prune")
+    assert result.code == 0, result
+    left = sorted(k for k in objects(s3) if k.endswith(".dump"))
+    assert left == ["proj/local/new.dump", "proj/local/theirs.dump"]
+
+
 # -- the default pick after `migrate down` ------------------------------------------------
 
 

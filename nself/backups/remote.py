@@ -41,6 +41,7 @@ from nself.backups.store import (
     mine,
     newest_first,
     retention_days,
+    this_source,
     unlink,
 )
 from nself.config import mask_url
@@ -567,9 +568,13 @@ def listed(env, bucket: Bucket, everywhere: bool = False) -> list[RemoteBackup]:
 
 def prune(env, bucket: Bucket, dry_run: bool = False, at: datetime | None = None
           ) -> list[RemoteBackup]:
-    """Delete this environment's remote backups past the retention, by the rules local
-    pruning follows (`store.expired`); return those (to be) deleted."""
-    doomed = expired(listed(env, bucket), retention_days(env), at)
+    """Delete this database's remote backups past the retention, by the rules local
+    pruning follows (`store.expired`); return those (to be) deleted. Only this project's,
+    environment's, database's and server's: a teammate's backups in a shared bucket are
+    theirs to prune."""
+    here = this_source(env)
+    ours = [b for b in listed(env, bucket) if b.same_source(here)]
+    doomed = expired(ours, retention_days(env), at)
     if not dry_run:
         for backup in doomed:
             bucket.delete(backup)

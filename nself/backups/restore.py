@@ -38,6 +38,7 @@ from nself.backups.store import (
     list_backups,
     newest_first,
     source_here,
+    this_source,
 )
 from nself.backups.verify import VerificationFailed, check
 from nself.config import Database
@@ -281,9 +282,7 @@ def resolve_file(env, file: str | None, say: Callable[[str], None] | None = None
         local_names = {b.name for b in backups}
         found = newest_first([*backups, *(b for b in remote.listed(env, bucket)
                                           if b.name not in local_names)])
-    if here is None:
-        with database.connect(database.target(env)) as conn:
-            here = source_here(env, conn)
+    here = here or this_source(env)
     complete = [b for b in found if b.complete and b.created]
     ours = [b for b in complete if b.same_source(here)]
     wanted = ours if latest else [b for b in ours if not b.is_safety]

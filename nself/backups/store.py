@@ -88,6 +88,14 @@ def source_here(env, conn) -> Source:
     return Source(env.project_name, env.name, database_name(env), server_id(conn))
 
 
+def this_source(env) -> Source:
+    """`source_here` over a connection of its own (to the configured database)."""
+    from nself.pg import connection as database
+
+    with database.connect(database.target(env)) as conn:
+        return source_here(env, conn)
+
+
 @dataclass
 class Backup:
     """One backup file and what its metadata says of it."""
