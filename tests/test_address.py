@@ -236,3 +236,17 @@ def test_env_file_option_reads_another_file_instead_of_dotenv(project, monkeypat
     assert "DATABASE_URL in ci.env replaces" in facts["notes"][0]
     missing = project.run("--env-file", "nope.env", "db", "status")
     assert missing.code == 2 and "nope.env" in missing.err and "--env-file" in missing.err
+
+
+def test_url_option_names_only_the_current_environment(tmp_path, monkeypatch):
+    """`--url` (NSELF_DATABASE_URL) is this environment's database: `schema diff staging`
+    still reads staging's own."""
+    from nself.schema.compare import other_environment
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "staging.env").write_text(f"DATABASE_URL={PROD_URL}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NSELF_DATABASE_URL", "postgresql://me@127.0.0.1/mine")
+    env = Environment.load()
+    assert env.database.name == "mine" and env.address_source() == "DATABASE_URL from --url"
+    assert other_environment(env, "staging").database.name == "app"

@@ -23,7 +23,7 @@ from nself.schema.introspect import introspect
 from nself.schema.model import Schema
 
 # What belongs to the running environment and must not leak into the other one's settings.
-_CURRENT_ONLY = ("ENV", "NSELF_ENV", "DATABASE_URL")
+_CURRENT_ONLY = ("ENV", "NSELF_ENV", "DATABASE_URL", "NSELF_DATABASE_URL", "NSELF_ENV_FILE")
 
 
 @dataclass
