@@ -29,13 +29,16 @@ LOCAL_DATABASE = """\
 # NSELF_POSTGRES_BIN=/usr/lib/postgresql/15/bin   # embedded server from a full installation"""
 
 REMOTE_DATABASE = """\
-# Required here; put the password in .env or the process environment, not in this file.
+# Required here (.env cannot move {env} to another database once this file names one).
+# Keep the password out of this file: PGPASSWORD=... in .env or the process environment.
 # DATABASE_URL=postgresql://app@db.{env}.example.com:5432/app"""
 
 ENV_EXAMPLE = """\
-# Copy to .env (git-ignored) for personal settings and secrets.
+# Copy to .env (git-ignored) for personal settings and secrets. Its DATABASE_URL is yours
+# in local; staging and production keep the database config/<env>.env names.
 # ENV=local
 # DATABASE_URL=postgresql://user:password@localhost:5432/app
+# PGPASSWORD=...   # the password for config/<env>.env's DATABASE_URL
 """
 
 # The project's mark: commands run anywhere below this folder use it (config.is_marked).
