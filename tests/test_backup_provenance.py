@@ -208,7 +208,7 @@ def test_restore_into_an_empty_database_needs_no_flag(project, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", empty.url)
     result = project.run("db", "restore", str(path))
     assert result.code == 0, result
-    assert f"database {project.db.name}" in result.out and "target is empty" in result.out
+    assert f"database {project.db.name}" in result.out and "the target is empty, so nothing is lost" in result.out
     assert fingerprint(empty) == original
     empty.query("DELETE FROM logs WHERE id > 10")
     refused = project.run("db", "restore", str(path), "--clean")

@@ -291,7 +291,7 @@ def resolve_file(env, file: str | None, say: Callable[[str], None] | None = None
         rule = ("the newest of any kind" if latest else
                 "the newest made by `nself db backup` or the schedule; `--latest` also "
                 "considers safety backups")
-        say(f"No file named: {_shown(env, chosen)}, {describe(chosen)} ({rule}).")
+        say(f"Picked {_shown(env, chosen)}: {describe(chosen)} ({rule}).")
         if isinstance(chosen, remote.RemoteBackup):
             return Backup.at(bucket.download(chosen, env.backups_dir, say))
         return chosen
@@ -489,8 +489,8 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
                       {ALLOW_PARTIAL: allow_partial, ALLOW_OTHER_SOURCE: allow_other_source},
                       guard.yes)
         if report.other_source:
-            say(f"Restoring {report.description}, of {report.whose}"
-                + (" (the target is empty: nothing is lost)." if empty else "."))
+            say(f"Another source: {shown} is {report.description}, of {report.whose}"
+                + ("; the target is empty, so nothing is lost." if empty else "."))
         guard.check(conn, "restore", target=db.display(), detail=_detail(report),
                     destroys=bool(mode), reason="restore", wipes=bool(mode))
         if guard.taken:
