@@ -511,8 +511,9 @@ class Environment:
             number = int(text) if text.isascii() and text.lstrip("-").isdigit() else None
             if number is None or not low <= number <= high:
                 problem = "is out of range" if number is not None else "is not a whole number"
-                raise ConfigError(f"Setting {key}={value[:30]!r} ({_where(self.origins.get(key))}) "
-                                  f"{problem}: use a whole number from {low} to {high} ({unit}).")
+                where = _where(self.origins.get(key))
+                raise ConfigError(f"Setting {key}={value[:30]!r} ({where}) {problem}: use a "
+                                  f"whole number from {low} to {high} ({unit}).")
         for key in BOOL_SETTINGS:
             self.get_bool(key, False)
         for key in PATH_SETTINGS:
@@ -529,7 +530,7 @@ class Environment:
         for key, value in self.settings.items():
             if not value:
                 continue
-            if key == "DATABASE_URL":
+            if key.endswith("DATABASE_URL"):  # NSELF_DATABASE_URL (--url) too
                 found |= url_secrets(value)
             elif _SECRET_KEY.search(key):
                 found.add(value)

@@ -124,3 +124,9 @@ def test_misspelled_password_settings_are_secrets(tmp_path):
                                       "PGUSER": "alice"})
     assert {"hunter22", "swordfish"} <= env.secrets()
     assert "alice" not in env.secrets()
+
+
+def test_url_option_password_is_a_secret(tmp_path):
+    """The password of `--url` (NSELF_DATABASE_URL) is hidden like DATABASE_URL's."""
+    env = Environment.load(tmp_path, {"NSELF_DATABASE_URL": "postgresql://u:hunter22@h/db"})
+    assert "hunter22" in env.secrets() and env.database.password == "hunter22"
