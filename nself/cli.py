@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import shlex
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from nself.tasks import namespace
 ALIASES: dict[tuple[str, ...], tuple[str, ...]] = {("db", "run"): ("db", "schema", "import")}
 # After a collection's words (`nself db --help`), these list its commands.
 LISTING_FLAGS = ("--list", "-l", "--help", "-h")
+HELP_FLAGS = ("--help", "-h")
 # The list format of `nself db`: spaced words (`NselfProgram.list_spaced`).
 SPACED = "spaced"
 # nself's own options for one run, before the command as dbmate's (`nself --url URL db
@@ -138,6 +140,13 @@ def core_flags(program: Program | None = None) -> dict[str, bool]:
             for a in args for n in a.names}
 
 
+def _own_flag(task, flag: str) -> bool:
+    """Whether FLAG (`-h`, `--help`) is one of the task's own flags."""
+    name = flag.lstrip("-")
+    return any(name in arg.names or name.replace("-", "_") in arg.names
+               for arg in task.get_arguments())
+
+
 def _task_flag(task, flag: str, core: dict[str, bool]) -> bool | None:
     """Whether FLAG takes the next word as its value; None when neither the task nor nself
     knows it (invoke then reports it)."""
@@ -187,29 +196,52 @@ def translate(argv: list[str], collection: Collection = namespace,
     rewrite = getattr(task, "rewrite_words", None)  # a task's own words (db mock --users 100)
     if rewrite is not None:
         remaining = list(rewrite(remaining))
-    return head + [walk.task] + _task_words(task, walk, remaining, collection, core)
+    try:
+        return head + [walk.task] + _task_words(task, walk, remaining, collection, core)
+    except _HelpAsked:
+        # `nself logs --help`: invoke would take --help for the SERVICE word a task still
+        # needs; asked before the task, it is invoke's help for that task
+        return [w for w in head if w not in LISTING_FLAGS] + ["--help", walk.task]
+
+
+class _HelpAsked(Exception):
+    """`--help` (or `-h`) among a task's words, where it is not the task's own flag."""
 
 
 def _task_words(task, walk: _Walk, remaining: list[str], collection: Collection,
                 core: dict[str, bool]) -> list[str]:
     """The words after a task: flags as given, the first bare word into its positional flag,
-    invoke's own positional arguments in order; any other word is unknown."""
+    invoke's own positional arguments in order; any other word is unknown. A task that
+    `passes_on` words to a program (`db shell` to psql) gets every word that is not its own
+    flag after `--`, each quoted (invoke joins them into `c.remainder` with spaces)."""
     flag = getattr(task, "positional_flag", None)
+    passes_on = getattr(task, "passes_on", None)
     positional = [arg.name for arg in task.get_arguments() if arg.positional]
     slots = len(positional)
-    out, j, filled = [], 0, False
+    out, j, filled, extra = [], 0, False, []
     while j < len(remaining):
         word = remaining[j]
         if word == "--":
+            if passes_on:
+                extra += remaining[j + 1:]
+                break
             return out + remaining[j:]
+        if word in HELP_FLAGS and not _own_flag(task, word):
+            raise _HelpAsked
         if word.startswith("-") and len(word) > 1:
-            takes = _task_flag(task, word, core)
+            takes = _task_flag(task, word, {} if passes_on else core)
+            if takes is None and passes_on:  # psql's own (-At, -v x=1, -l)
+                extra.append(word)
+                j += 1
+                continue
             if takes is None:  # unknown flag: invoke names it
                 return out + remaining[j:]
             out.append(word)
             if takes and j + 1 < len(remaining):
                 out.append(remaining[j + 1])
                 j += 1
+        elif passes_on:
+            extra.append(word)  # the value of the program's flag before it
         elif flag and not filled:
             out += [f"--{flag}", word]
             filled = True
@@ -229,7 +261,7 @@ def _task_words(task, walk: _Walk, remaining: list[str], collection: Collection,
             raise UnknownWord(f"Unexpected {word!r} after `nself {spelled}`: it takes "
                               f"{takes_words}. See `nself {spelled} --help`.")
         j += 1
-    return out
+    return out + (["--", *map(shlex.quote, extra)] if extra else [])
 
 
 def _is_task_name(collection: Collection, word: str) -> bool:

@@ -722,3 +722,96 @@ def test_shell_empty_database_name_is_refused(project):
     """`db shell --database ""` is exit 2, not libpq's default database."""
     result = project.run("db", "shell", "--database", "", "-c", "SELECT 1")
     assert result.code == 2 and "--database" in result.err, result
+
+
+# Help after a task's words, psql's own options (issue 15) ---------------------------------
+
+
+def _spaced_tasks():
+    from nself.cli import spaced_commands
+    from nself.tasks import namespace
+
+    return [words for words, _ in spaced_commands(namespace)]
+
+
+@pytest.mark.parametrize("words", _spaced_tasks(), ids=" ".join)
+def test_help_after_any_task_is_its_help(project, words):
+    """`nself <command> --help` shows that command's help, exit 0, for every command
+    (`nself logs --help` took --help for the SERVICE word: exit 2)."""
+    result = project.run(*words, "--help")
+    assert result.code == 0, result
+    assert result.out.startswith("Usage: nself") and result.err == "", result
+
+
+@pytest.mark.parametrize("argv", [("logs", "-h"), ("restart", "postgres", "--help")])
+def test_short_help_and_help_after_the_word(project, argv):
+    """`-h` and a help flag after the task's word ask for help too."""
+    result = project.run(*argv)
+    assert result.code == 0 and "The service: postgres." in result.out, result
+
+
+def test_inv_help_after_a_task_with_a_word(project):
+    """Under inv, `inv logs --help` is logs' help too (invoke gave --help to SERVICE)."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-m", "invoke", "--search-root", repo, "logs",
+                           "--help"], cwd=project.root, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done
+    assert "Usage: inv" in done.stdout and "The service: postgres." in done.stdout
+
+
+def test_translate_puts_psql_options_after_double_dash():
+    """`db shell`'s words that are not its own go after `--`, each quoted, in order."""
+    assert translate(["nself", "db", "shell", "-At", "-c", "SELECT 1", "-v", "x=a b", "-l"]) \
+        == ["nself", "db.shell", "-c", "SELECT 1", "--", "-At", "-v", "'x=a b'", "-l"]
+
+
+def test_shell_passes_psql_options(project):
+    """psql's own flags reach psql: `db shell -At -c` prints bare rows (invoke refused -At)."""
+    result = project.run("db", "shell", "-At", "-c", "SELECT 1, 2")
+    assert result.code == 0, result
+    assert result.out == "1|2\n"
+
+
+def test_shell_passes_psql_options_with_values(project):
+    """A psql flag's value word goes with it (`-P footer=off`), as does `--csv`."""
+    result = project.run("db", "shell", "-c", "SELECT 1 AS x", "--csv", "-P", "footer=off")
+    assert result.code == 0, result
+    assert result.out == "x\n1\n"
+
+
+@pytest.mark.parametrize("words", [("-p", "5433"), ("-Upostgres",), ("--host=elsewhere",),
+                                   ("otherdb",)])
+def test_shell_refuses_psql_connection_options(project, words):
+    """psql options that would pick another server, user or database are one line, exit 2."""
+    result = project.run("db", "shell", "-c", "SELECT 1", *words)
+    assert result.code == errors.USAGE, result
+    assert "is not passed on" in result.err and result.err.count("\n") == 1
+
+
+def test_shell_file_can_be_a_fifo(project):
+    """`db shell -f FIFO` runs what is written into the pipe (it said "no such file")."""
+    import threading
+
+    fifo = project.root / "q.fifo"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "w") as handle:
+            handle.write("SELECT 40 + 2;\n")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    result = project.run("db", "shell", "-At", "-f", str(fifo))
+    writer.join(timeout=10)
+    assert result.code == 0, result
+    assert result.out == "42\n"
+
+
+def test_shell_file_dash_reads_standard_input(project):
+    """`db shell -f -` runs standard input (psql's own convention)."""
+    done = subprocess.run([sys.executable, "-m", "nself", "db", "shell", "-At", "-f", "-"],
+                          cwd=project.root, input="SELECT 6 * 7;\n", capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done
+    assert done.stdout == "42\n"

@@ -359,6 +359,49 @@ def start(tool: Tool, args: list[str], db: Database, dbname: str | None = None, 
     return running
 
 
+# psql's options that choose the server, user or database: nself chooses those (the
+# configured database, or --database), so `db shell` refuses them.
+PSQL_CONNECTION = {"-h": "--host", "-p": "--port", "-U": "--username", "-d": "--dbname"}
+# psql's options that take a value (in the same word, or the next one)
+PSQL_VALUED_SHORT = set("cdfFhLopPRTUv")
+PSQL_VALUED_LONG = ("--command", "--dbname", "--file", "--field-separator", "--host",
+                    "--log-file", "--output", "--port", "--pset", "--record-separator",
+                    "--table-attr", "--username", "--variable", "--set")
+
+
+def psql_options(words: list[str]) -> list[str]:
+    """psql's own options for `db shell` (`-At`, `-v x=1`, `--csv`), unchanged; a
+    UsageError for one that would pick another server, user or database than the one
+    nself connects to (psql takes a bare word as a database or user name)."""
+    def refuse(what: str) -> UsageError:
+        return UsageError(f"psql's {what} is not passed on: `nself db shell` connects to the "
+                          "configured database (`--database NAME` for another one on the "
+                          "same server; DATABASE_URL or ENV for another server).")
+
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--") and len(word) > 2:
+            name = word.split("=", 1)[0]
+            # getopt takes an unambiguous prefix (`--ho` is --host)
+            if any(option.startswith(name) for option in PSQL_CONNECTION.values()) \
+                    and name not in ("--h", "--p"):
+                raise refuse(name)
+            if "=" not in word and any(option.startswith(name) for option in PSQL_VALUED_LONG):
+                i += 1
+        elif word.startswith("-") and len(word) > 1:
+            for k, letter in enumerate(word[1:], 1):
+                if f"-{letter}" in PSQL_CONNECTION:
+                    raise refuse(f"-{letter}")
+                if letter in PSQL_VALUED_SHORT:
+                    i += k == len(word) - 1  # the value is the next word
+                    break
+        else:
+            raise refuse(f"word {word!r} (a database or user name)")
+        i += 1
+    return list(words)
+
+
 def dbname_arg(dbname: str) -> str:
     """A `-d` value naming just the database (a conninfo, so `=` or URLs in names stay names);
     host, user and password travel in the environment."""

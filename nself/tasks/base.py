@@ -15,6 +15,7 @@ Every task is wrapped by `command`, for `nself` and `inv` alike. Around the body
 from __future__ import annotations
 
 import functools
+import logging
 import os
 
 import psycopg
@@ -27,12 +28,17 @@ from nself import errors, interrupts, output
 from nself.config import Environment
 from nself.pg.connection import translate_error
 
+# psycopg logs a warning when a Ctrl-C lands while it cancels a query; Python would print it
+# on stderr (no logging is configured) beside the one line the boundary prints
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
+
 
 class NselfTask(Task):
     """A Task whose help survives being asked twice (invoke pops help entries while
     building arguments; our front end and in-process tests build them more than once)."""
 
     positional_flag: str | None = None
+    passes_on: str | None = None  # the program that gets the words after `--` (`psql`)
 
     def get_arguments(self, ignore_unknown_help=None):
         saved = dict(self.help)
@@ -44,6 +50,26 @@ class NselfTask(Task):
             if argument.kind in (int, float) and not argument.incrementable:
                 argument.__class__ = NumberArgument
         return arguments
+
+    def __call__(self, *args, **kwargs):
+        if any(kwargs.get(name) in HELP_WORDS for name in self.positional):
+            # `inv logs --help`: invoke's parser gave --help to the SERVICE word the task
+            # still needed (the `nself` front end moves it before the task instead)
+            return print_help(self)
+        return super().__call__(*args, **kwargs)
+
+
+HELP_WORDS = ("--help", "-h")
+
+
+def print_help(task: Task) -> None:
+    """`inv --help TASK` for this task (found by identity in the namespace)."""
+    from invoke import Program
+
+    from nself.tasks import namespace
+
+    name = next((n for n in namespace.task_names if namespace[n] is task), task.name)
+    Program(namespace=namespace, binary="inv").run(["inv", "--help", name], exit=False)
 
 
 class NumberArgument(Argument):
@@ -59,9 +85,12 @@ class NumberArgument(Argument):
             raise ParseError(f"--{flag} needs {what}, not {value!r}") from None
 
 
-def command(*args, positional_flag: str | None = None, **kwargs):
+def command(*args, positional_flag: str | None = None, passes_on: str | None = None,
+            **kwargs):
     """`invoke.task`, plus the task boundary; `positional_flag` names the flag that the
-    `nself` front end fills from a bare word (`nself db migrate up 3` -> `--steps 3`)."""
+    `nself` front end fills from a bare word (`nself db migrate up 3` -> `--steps 3`);
+    `passes_on` names the program that gets the words that are not the task's own (the
+    front end puts them after `--`: `c.remainder`)."""
 
     def decorate(body):
         @functools.wraps(body)
@@ -89,6 +118,7 @@ def command(*args, positional_flag: str | None = None, **kwargs):
 
         made = invoke_task(*args, klass=NselfTask, **kwargs)(wrapper)
         made.positional_flag = positional_flag
+        made.passes_on = passes_on
         return made
 
     if args and callable(args[0]) and not kwargs:

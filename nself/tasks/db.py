@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
-from pathlib import Path
 
 from invoke.exceptions import Exit
 
@@ -61,33 +61,48 @@ def drift_text(drifted: bool | None) -> str:
 
 
 @command(
+    passes_on="psql",
     help={
         "command": "Run this SQL and exit (psql -c).",
-        "file": "Run the SQL in this file and exit (psql -f); stops at the first error.",
+        "file": "Run the SQL in this file (or pipe: -f <(...), - for standard input) and exit "
+                "(psql -f); stops at the first error.",
         "database": "Connect to this existing database on the same server instead of the "
                     "configured one (never created: a missing one is exit 4).",
     },
 )
 def shell(c, command=None, file=None, database=None):
-    """Open psql on the configured database; psql's exit code is passed through."""
+    """Open psql on the configured database; psql's exit code is passed through.
+
+    psql's own options go along: `nself db shell -At -c "SELECT 1"` (under inv, after
+    `--`: `inv db.shell -c "SELECT 1" -- -At`); those that pick the server, user or
+    database (-h, -p, -U, -d, a bare name) are refused: nself connects."""
     # Imported here (and in embedded_server): nself.pg.tools and nself.pg.embedded cost
     # ~6 ms of every command's start-up, `db status` included, that only these tasks need.
+    from nself import userfile
     from nself.pg import tools as pgtools
 
     if command is not None and file is not None:
         raise UsageError("Give either -c or -f, not both.")
     if database is not None and not database.strip():
         raise UsageError("--database needs a database name.")
-    if file is not None and not Path(file).is_file():
-        raise UsageError(f"Cannot read {file}: no such file.")
+    if file is not None and file != "-" and not userfile.is_pipe(file):
+        # psql reads it as it streams (a pipe too); a device or folder is refused
+        userfile.check_regular(file, "an SQL file for -f")
+    extra = pgtools.psql_options(shlex.split(getattr(c, "remainder", "") or ""))
     env = environment()
     db = connection.target(env)
     with connection.connect(db, database) as conn:
         major = connection.server_major(conn)
     tool = pgtools.find("psql", major, pgtools.extra_dirs(env), at_least=0)
-    args = ["-X", "-v", "ON_ERROR_STOP=1"]
+    args = ["-X", "-v", "ON_ERROR_STOP=1", *extra]
+    stdin = None
     if command is not None:
         args += ["-c", command]
+    elif file == "-" or (file is not None and userfile.is_pipe(file)):
+        # psql reads the pipe as its standard input (a `<(...)` path is one of nself's file
+        # descriptors, which psql would not inherit)
+        stdin = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
+        args += ["-f", "-"]
     elif file is not None:
         args += ["-f", file]
     interactive = command is None and file is None
@@ -104,12 +119,15 @@ def shell(c, command=None, file=None, database=None):
         if interactive:
             pgtools.run(tool, args, db, database, foreground=True)
         else:
-            pgtools.run(tool, args, db, database, out=sys.stdout, err=relay_error)
+            pgtools.run(tool, args, db, database, out=sys.stdout, err=relay_error, stdin=stdin)
     except ToolFailed as exc:
         # psql already printed its error on stderr; add our hint, pass its exit code through.
         if missing:
             output.error_line(connection.EXTENSION_HINT.format(ext=missing[0]))
         raise Exit(code=exc.returncode) from None
+    finally:
+        if stdin is not None and stdin is not sys.stdin.buffer:
+            stdin.close()
 
 
 @command
