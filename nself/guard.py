@@ -28,9 +28,12 @@ Tasks only build the Guard from their flags.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import psycopg
 
 from nself import safety
 from nself.config import Environment
@@ -88,6 +91,27 @@ class Change:
 
 
 @dataclass
+class Plan:
+    """What a command will do, known before anything changes: the pipeline's first step.
+
+    `touches` False: nothing to do (only the recorded-environment rule applies). `destroys`:
+    a safety backup first (unless --no-backup). `wipes`: the command empties the database.
+    `backup`: a backup taken whatever `destroys` says, announced in this style (UPDATE;
+    PRE_MIGRATION is production's guide steps, with `rollback` saying what else undoes it).
+    """
+
+    command: str
+    target: str = ""
+    detail: str = ""
+    touches: bool = True
+    destroys: bool = False
+    reason: str | None = None
+    wipes: bool = False
+    backup: str | None = None
+    rollback: str = ""
+
+
+@dataclass
 class Guard:
     """The confirmation flags of one invocation, and what was decided with them."""
 
@@ -102,6 +126,37 @@ class Guard:
     # the database's recorded environment when the command first looked (None: none)
     recorded: str | None = None
     _looked: bool = False
+
+    def run(self, conn, plan: Plan, apply: Callable[[Change], list[str] | None],
+            verify: Callable[[Change], None] | None = None) -> Change:
+        """The one path of a change: guard -> one safety backup -> apply -> verify ->
+        result. `apply` changes the database and returns what it changed (one line each);
+        `verify` raises when the result is wrong. The environment is recorded before
+        applying (a run stopped part-way leaves it recorded) and again after, also after a
+        failure (a wipe or a restore removed it or brought a dump's)."""
+        if plan.touches:
+            change = self.check(conn, plan.command, target=plan.target, detail=plan.detail,
+                                destroys=plan.destroys, reason=plan.reason, wipes=plan.wipes)
+        else:  # nothing to touch: it still obeys the recorded environment
+            self.check_environment(conn, plan.command)
+            change = Change(plan.command, self.env.name, self.where(plan.target))
+            self.changes.append(change)
+        self.record(conn)
+        reason = plan.reason or plan.command.split()[-1]
+        if plan.touches and plan.backup == PRE_MIGRATION:
+            self.production_steps(reason, plan.rollback)
+        elif plan.touches and plan.backup is not None and change.backup is None:
+            self.safety_backup(reason, plan.backup)
+        try:
+            change.changed = list(apply(change) or [])
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):  # the connection may be gone
+                self.record(conn)
+            raise
+        self.record(conn)
+        if verify is not None:
+            verify(change)
+        return change
 
     def check(self, conn, command: str, *, target: str = "", detail: str = "",
               destroys: bool = False, reason: str | None = None, wipes: bool = False

@@ -17,7 +17,7 @@ import psycopg
 
 from nself.config import Environment
 from nself.errors import DifferencesFound, Interrupted, UsageError
-from nself.guard import Guard
+from nself.guard import PRE_MIGRATION, Change, Guard, Plan
 from nself.migrations import files, history, plan
 from nself.migrations.engine import Engine, Settings, applied_by, duration, quote
 from nself.migrations.plan import Prepared
@@ -94,19 +94,13 @@ class Runner:
             self.say(f"Destroys data{skipped}:\n" + "\n".join(f"  {line}" for line in found))
         return found
 
-    def allow(self, command: str, touched: list[MigrationState], verb: str,
-              destroys: bool = False, reason: str | None = None) -> None:
-        """The guard's checks for `command` on the migrations it will touch (only the recorded
-        environment's when it touches none), then the environment recorded in the database."""
-        if touched:
-            listed = "\n".join(f"  {e.id}" for e in touched)
-            self.guard.check(self.conn, command, target=self.db.display(),
-                             detail=f"`{command}` will {verb} {len(touched)} migration"
-                                    f"{'s' if len(touched) != 1 else ''}:\n{listed}",
-                             destroys=destroys, reason=reason)
-        else:
-            self.guard.check_environment(self.conn, command)
-        self.guard.record(self.conn)
+    def plan_for(self, command: str, touched: list[MigrationState], verb: str, **more) -> Plan:
+        """The pipeline's plan for `command` on the migrations it will touch (none: only
+        the recorded environment's rule applies); `more` as `nself.guard.Plan` takes it."""
+        listed = "\n".join(f"  {e.id}" for e in touched)
+        return Plan(command, target=self.db.display(), touches=bool(touched),
+                    detail=f"`{command}` will {verb} {len(touched)} migration"
+                           f"{'s' if len(touched) != 1 else ''}:\n{listed}", **more)
 
     # up ---------------------------------------------------------------------------------------
 
@@ -121,12 +115,18 @@ class Runner:
         if production:
             self.validate_schema(pending)
         destroyed = self.destroyed(prepared)
-        self.allow("migrate up", pending, "apply", destroys=bool(destroyed), reason="migrate")
-        if production:
-            self.guard.production_steps("migrate", rollback_note(pending))
-        history.ensure(self.conn)
-        done = self.apply(pending, prepared, plan.newest_applied(states))
-        self.record_fingerprint(done)
+        done: list[tuple[MigrationState, float]] = []
+
+        def apply(change: Change) -> list[str]:
+            history.ensure(self.conn)
+            done.extend(self.apply(pending, prepared, plan.newest_applied(states)))
+            self.record_fingerprint(done)
+            return [f"applied {state.id}" for state, _ in done]
+
+        self.guard.run(self.conn, self.plan_for(
+            "migrate up", pending, "apply", destroys=bool(destroyed), reason="migrate",
+            backup=PRE_MIGRATION if production else None,
+            rollback=rollback_note(pending) if production else ""), apply)
         return done
 
     # production: the migrations guide's "Schema validation" (the guard says the others) ---
@@ -187,7 +187,8 @@ class Runner:
         a safety backup is taken first."""
         if not history.exists(self.conn):
             self.migrations()
-            self.allow("migrate down", [], "roll back")
+            self.guard.run(self.conn, self.plan_for("migrate down", [], "roll back"),
+                           lambda change: [])
             return []
         states = self.states()
         targets = plan.plan_down(states, steps, to)
@@ -196,9 +197,16 @@ class Runner:
             text, no_tx = self.conn.execute(history.DOWN_SQL, (state.version,)).fetchone()
             prepared.append(plan.prepare_down(state, text, bool(no_tx)))
         self.destroyed(prepared)
-        self.allow("migrate down", targets, "roll back", destroys=True, reason="down")
+        done: list[tuple[MigrationState, float]] = []
+        self.guard.run(self.conn, self.plan_for("migrate down", targets, "roll back",
+                                                destroys=True, reason="down"),
+                       lambda change: self.roll_back(targets, prepared, done))
+        return done
+
+    def roll_back(self, targets: list[MigrationState], prepared: list[Prepared],
+                  done: list[tuple[MigrationState, float]]) -> list[str]:
+        """`down`'s apply step: each target's DOWN with the removal of its tracking row."""
         history.ensure(self.conn)
-        done = []
         engine = self.engine
         with engine.flushing():
             for number, (state, prep) in enumerate(zip(targets, prepared, strict=True), 1):
@@ -221,7 +229,7 @@ class Runner:
                 self.say(f"✓ Rolled back {state.id} ({duration(seconds)})")
             self.progress(len(targets), len(targets))
         self.record_fingerprint(done)
-        return done
+        return [f"rolled back {state.id}" for state, _ in done]
 
     # fresh ------------------------------------------------------------------------------------
 
@@ -232,17 +240,24 @@ class Runner:
         is the same under its own rule (`command`)."""
         pending = merge(self.migrations(), [])
         prepared = plan.prepare_up(pending)
-        self.guard.check(self.conn, command, target=self.db.display(),
-                         detail=f"`{command}` drops everything in {self.db.display()}, "
-                                f"then applies {len(pending)} migrations",
-                         destroys=True, reason=reason, wipes=True)
-        dropped = wipe(self.conn)
-        # the wipe dropped the record: the database keeps its own (never lowered)
-        self.guard.record(self.conn)
-        history.ensure(self.conn)
-        done = self.apply(pending, prepared, None)
-        self.record_fingerprint(done)
-        return dropped, done
+        dropped: list[int] = []
+        done: list[tuple[MigrationState, float]] = []
+
+        def apply(change: Change) -> list[str]:
+            dropped.append(wipe(self.conn))
+            # the wipe dropped the record: the database keeps its own (never lowered)
+            self.guard.record(self.conn)
+            history.ensure(self.conn)
+            done.extend(self.apply(pending, prepared, None))
+            self.record_fingerprint(done)
+            return [f"dropped {dropped[0]} schema(s)/extension(s)",
+                    *(f"applied {state.id}" for state, _ in done)]
+
+        self.guard.run(self.conn, Plan(
+            command, target=self.db.display(), destroys=True, reason=reason, wipes=True,
+            detail=f"`{command}` drops everything in {self.db.display()}, then applies "
+                   f"{len(pending)} migrations"), apply)
+        return dropped[0], done
 
     # update: all pending migrations in one transaction ------------------------------------
 

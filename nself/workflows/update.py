@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from nself import safety
 from nself.config import Environment
 from nself.errors import DifferencesFound, Interrupted, NselfError, OperationFailed
-from nself.guard import UPDATE, Guard
+from nself.guard import PRE_MIGRATION, UPDATE, Change, Guard, Plan
 from nself.migrations import history, plan
 from nself.migrations.runner import adds_enum_value, parts, rollback_note, schema_drift, session
 from nself.migrations.status import APPLIED, MigrationState, merge
@@ -133,39 +133,40 @@ class Update:
                      f"unchanged; {known})")
         runner.destroyed(prepared)  # named before the confirmation; the backup covers them
         listed = "\n".join(f"  {e.id}" for e in pending)
-        self.guard.check(conn, COMMAND, target=runner.db.display(),
-                         detail=f"`db update` will back up {runner.db.display()}, then apply "
-                                f"{len(pending)} migration{'s' if len(pending) != 1 else ''}:"
-                                f"\n{listed}")
-        self.guard.record(conn)
-        backup = self.backup(pending)
-        self.say(f"Checking migrations... {len(pending)} pending")
-        newest = plan.newest_applied(states)
-        for e in pending:
-            if newest is not None and e.version < newest:
-                self.say(f"! {e.id} is older than the newest applied migration; applying it "
-                         "out of order (merged from another branch?)")
-        try:
-            self.apply(runner, pending, prepared, migrations, not_valid_before, recorded)
-        except (NselfError, KeyboardInterrupt) as exc:
-            self.failed(exc, backup)
-            raise
+        started = time.perf_counter()
+
+        def apply(change: Change) -> list[str]:
+            self.backed_up(change, started)
+            self.say(f"Checking migrations... {len(pending)} pending")
+            newest = plan.newest_applied(states)
+            for e in pending:
+                if newest is not None and e.version < newest:
+                    self.say(f"! {e.id} is older than the newest applied migration; applying "
+                             "it out of order (merged from another branch?)")
+            try:
+                self.apply(runner, pending, prepared, migrations, not_valid_before, recorded)
+            except (NselfError, KeyboardInterrupt) as exc:
+                self.failed(exc)
+                raise
+            return [f"applied {name}" for name in result.applied]
+
+        # the backup is taken whatever the migrations do: it is the update's undo
+        self.guard.run(conn, Plan(
+            COMMAND, target=runner.db.display(), reason=COMMAND,
+            backup=PRE_MIGRATION if self.production else UPDATE,
+            rollback=rollback_note(pending),
+            detail=f"`db update` will back up {runner.db.display()}, then apply "
+                   f"{len(pending)} migration{'s' if len(pending) != 1 else ''}:\n{listed}"),
+            apply)
         return result
 
-    def backup(self, pending: list[MigrationState]):
-        """The guard's safety backup (always: the update's undo), said as the guide says."""
-        started = time.perf_counter()
-        guard = self.guard
-        if self.production:
-            guard.production_steps(COMMAND, rollback_note(pending))
-        elif guard.change.backup is None:  # none yet (a destroying update took one)
-            guard.safety_backup(COMMAND, UPDATE)
-        self.result.seconds["backup"] = time.perf_counter() - started
-        change = guard.change
-        self.result.backup = change.shown
-        self.result.backup_bytes = change.backup.size_bytes
-        self.result.undo = change.undo
-        return change.backup
+    def backed_up(self, change: Change, started: float) -> None:
+        """The backup the guard took (production: said as the guide's steps), in the result."""
+        result = self.result
+        result.seconds["backup"] = time.perf_counter() - started
+        result.backup = change.shown
+        result.backup_bytes = change.backup.size_bytes
+        result.undo = change.undo
 
     def apply(self, runner, pending: list[MigrationState], prepared, migrations,
               not_valid_before: set[str], recorded: bool) -> None:
@@ -254,7 +255,7 @@ class Update:
                                               if len(differences) > 5 else "")
         return [f"the live schema differs from what the migration files produce: {shown}"]
 
-    def failed(self, exc: BaseException, backup) -> None:
+    def failed(self, exc: BaseException) -> None:
         """After a failure: what stayed, the backup, and the offer to restore it."""
         result = self.result
         committed = self.runner.engine.finished
@@ -288,7 +289,8 @@ class Update:
         restorer = Guard(self.env, yes=True, allow_env_mismatch=self.guard.allow_env_mismatch,
                          backup=False, say=self.tell)
         try:
-            restore(self.env, str(backup.path), guard=restorer, clean=True, say=self.tell)
+            restore(self.env, str(self.guard.change.backup.path), guard=restorer, clean=True,
+                    say=self.tell)
         except NselfError as problem:
             self.tell(f"The restore failed too: {problem} To try again: {command}")
             return
