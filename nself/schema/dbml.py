@@ -484,7 +484,8 @@ class _Builder:
             if col.unique and not (col.pk and len(pk) == 1):
                 table.constraints.append(Constraint("", "u", [col.front.name]))
             for expression, at in col.front.checks:
-                if self.check_expression(at, f"check of column {front.display}.{col.front.name}", expression):
+                where = f"check of column {front.display}.{col.front.name}"
+                if self.check_expression(at, where, expression):
                     table.constraints.append(Constraint("", "c", [], f"CHECK ({expression})"))
         for check in checks:
             if self.check_expression(check.offset, f"check of {label}", check.expression):

@@ -25,6 +25,7 @@ not written (they belong in a seed file), and that is said.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -35,10 +36,12 @@ from pathlib import Path
 
 import psycopg
 
+from nself import sql
 from nself.config import Environment
 from nself.errors import NselfError, OperationFailed, UsageError
 from nself.migrations import files
 from nself.pg import connection
+from nself.schema import declared
 from nself.schema import shadow as shadows_module
 from nself.schema.dbml import DbmlDocument, DbmlError, load_dbml_document, read_sql_note
 from nself.schema.ddl import ident, qualified
@@ -69,6 +72,12 @@ class Generated:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)   # phase -> seconds (bench/)
+    # what the file declares (recorded in the migrations written); None: not from a DBML file
+    declared: declared.Declared | None = None
+    # what the migrations made and the file never declared: kept, or dropped when
+    # undeclared_dropped (--drop-undeclared)
+    undeclared: list[str] = field(default_factory=list)
+    undeclared_dropped: bool = False
 
     @property
     def empty(self) -> bool:
@@ -250,8 +259,10 @@ def domain_types(old: Schema) -> dict[str, str]:
 # ----------------------------------------------------------------------------- generate
 
 def generate(env: Environment, source: Path, rename_flags: list[str] | None,
-             say: Callable[[str], None]) -> Generated:
-    """The verified migration(s) that bring the migrations' schema to SOURCE's."""
+             say: Callable[[str], None], drop_undeclared: bool = False) -> Generated:
+    """The verified migration(s) that bring the migrations' schema to SOURCE's. What the
+    migrations made and SOURCE never declared (see nself.schema.declared) is kept and
+    listed in `undeclared`, or dropped with DROP_UNDECLARED."""
     shown = env.relative(source) if source.is_absolute() else str(source)
     pairs = parse_renames(rename_flags)
     clock = Clock()
@@ -271,15 +282,30 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
                 types = note.domains if note is not None else domain_types(old)
                 document = load_dbml_document(source, types, shown)
         renames = resolve_renames(pairs, old, document.schema)
-        if note is None:
-            desired = carry_over(document.schema, old, renames)
-        else:  # the file says everything itself
-            desired = note.shape(document.schema)
+        before = declared.previous(m.text for m in files.read_folder(env.migrations_dir,
+                                                                      env.root))
         result = Generated(source=shown, warnings=list(document.warnings), timings=clock.times)
-        if note is not None:
+        new = None
+        if note is None:
+            result.declared = declared.Declared.of(document.schema)
+            kept = declared.undeclared(old, result.declared, before, renames)
+            dbml = document.schema
+            if kept and not drop_undeclared:
+                dbml = declared.keep(dbml, old, kept)
+            desired = carry_over(dbml, old, renames)
+        else:  # the file says everything itself
             result.notes.append(f"{shown}'s Note {SQL_NOTE} is built with the tables "
                                 f"({note.count} SQL statements)")
-        return _generate(shadows, a, old, desired, shown, renames, result, document, note)
+            desired = note.shape(document.schema)
+            with clock("build the DBML's schema"):
+                new = _settled(shadows, desired, shown, note)
+            result.declared = declared.Declared.of(new, everything=True)
+            kept = declared.undeclared(old, result.declared, before, renames, everything=True)
+            if kept and not drop_undeclared:
+                desired, new = declared.keep(desired, old, kept), None
+        result.undeclared = kept.names()
+        result.undeclared_dropped = drop_undeclared
+        return _generate(shadows, a, old, desired, shown, renames, result, document, note, new)
 
 
 @dataclass
@@ -301,11 +327,9 @@ class NoteSql:
 
     @classmethod
     def parse(cls, text: str, shown: str) -> NoteSql:
-        import pglast
-
         try:
-            statements = [st for st in pglast.split(text) if st.strip()]
-        except pglast.parser.ParseError as exc:
+            statements = [st for st in sql.split(text, parse=True) if st.text.strip()]
+        except sql.SqlSyntaxError as exc:
             raise UsageError(f"{shown}: Note {SQL_NOTE} is not valid SQL: {exc}") from None
         note = cls([], [], {}, {}, {})
         for line in text.splitlines():
@@ -324,7 +348,7 @@ class NoteSql:
                     raise UsageError(f"{shown}: Note {SQL_NOTE}: cannot read the line "
                                      f"{line.strip()!r}") from None
         for statement in statements:
-            node = pglast.parse_sql(statement)[0].stmt
+            node = statement.node
             kind = type(node).__name__
             if kind == "CreateDomainStmt":
                 names = [n.sval for n in node.domainname]
@@ -333,7 +357,7 @@ class NoteSql:
                 note.domains[f"{schema}.{name}"] = spelling
                 if schema == "public":
                     note.domains[name] = spelling
-            (note.before if kind in _BEFORE_TABLES else note.after).append(statement + ";")
+            (note.before if kind in _BEFORE_TABLES else note.after).append(statement.text + ";")
         return note
 
     def shape(self, schema: Schema) -> Schema:
@@ -388,10 +412,11 @@ def generate_between(env: Environment, current: Schema, target: Schema, shown: s
 
 def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dict[str, str],
               result: Generated, document: DbmlDocument | None = None,
-              note: NoteSql | None = None) -> Generated:
+              note: NoteSql | None = None, new: Schema | None = None) -> Generated:
     clock = Clock(result.timings)
-    with clock("build the DBML's schema"):
-        new = _settled(shadows, desired, shown, note)
+    if new is None:  # DESIRED as PostgreSQL prints it back (NEW when already built)
+        with clock("build the DBML's schema"):
+            new = _settled(shadows, desired, shown, note)
     with clock("diff"):
         plan = diff(old, new, renames)
     result.plan = plan
@@ -480,7 +505,7 @@ def _build(shadow, desired: Schema, shown: str, note: NoteSql | None = None) -> 
                     conn.execute(statement)
             except psycopg.Error:
                 later.append(statement)  # e.g. a function over a table: after them
-        _batches(conn, [s + ";" for s in _statements(to_sql(desired))])
+        _batches(conn, [s + ";" for s in sql.texts(to_sql(desired))])
         if note is not None:
             _batches(conn, later + note.after)
     except psycopg.Error as exc:
@@ -596,7 +621,7 @@ def _apply(shadow, text: str, autocommit: bool, which: str, shown: str) -> None:
         return
     try:
         if autocommit:
-            for statement in _statements(text):
+            for statement in sql.texts(text):
                 shadow.conn.execute(statement)
         else:
             with shadow.conn.transaction():
@@ -606,12 +631,6 @@ def _apply(shadow, text: str, autocommit: bool, which: str, shown: str) -> None:
             f"The generated migration failed its check on the shadow database ({which}: "
             f"{connection.describe_error(exc)}); nothing was written. This is a bug in nself; "
             f"the SQL was:\n{shown}") from None
-
-
-def _statements(text: str) -> list[str]:
-    import pglast
-
-    return [s.strip() for s in pglast.split(text) if s.strip()]
 
 
 def _failed(what: str, rest: Plan, ups: list[tuple[str, bool]]) -> None:
@@ -662,9 +681,9 @@ def write(env: Environment, generated: Generated, name: str | None,
             part_name = name if i == 0 else f"{name}_{i + 1}"
             path = files.next_file(folder, part_name, now)
             text = render(path, description or f"Generated from {generated.source} by nself "
-                                               "db schema import", part, now)
-            with open(path, "x", encoding="utf-8") as handle:
-                handle.write(text)
+                                               "db schema import", part, now,
+                          generated.declared)
+            _create(path, text)
             written.append(path)
     except FileExistsError as exc:
         for path in written:
@@ -677,10 +696,30 @@ def write(env: Environment, generated: Generated, name: str | None,
     return [env.relative(p) for p in written]
 
 
-def render(path: Path, description: str, part: Part, now: datetime) -> str:
+def _create(path: Path, text: str) -> None:
+    """PATH with TEXT, complete or not at all (a kill leaves no half-written migration):
+    written beside it under a name the migrations folder ignores, then linked to PATH
+    (FileExistsError when PATH exists)."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def render(path: Path, description: str, part: Part, now: datetime,
+           declared_by: declared.Declared | None = None) -> str:
     ident_ = path.name.removesuffix(".sql")
     lines = [f"-- Migration: {ident_}", f"-- Created: {now:%Y-%m-%d}",
              f"-- Description: {description}"]
+    if declared_by is not None:
+        lines.append("-- What the DBML declared at this import (the next import drops only "
+                     "what it declared and no longer does):")
+        lines += declared_by.lines()
     if part.autocommit:
         lines.append(files.DIRECTIVE)
     lines.append("")

@@ -141,9 +141,15 @@ def _check_name(name) -> None:
     "rename": "OLD:NEW: take this as a rename, not a drop and an add (users:members, "
               "users.name:full_name); repeatable. A DBML note 'renamed from OLD' on the "
               "table or column does the same.",
+    "drop_undeclared": "Also drop what the migrations made and the DBML never declared "
+                       "(each import lists these as 'not in schema.dbml, kept: ...'; with "
+                       "this flag the same list is printed as dropped, and the migration "
+                       "drops them with their data).",
 })
-def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None):
-    """Write the next migration from a DBML file, verified on a shadow database first."""
+def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None,
+            drop_undeclared=False):
+    """Write the next migration from a DBML file, verified on a shadow database first; it
+    drops only what the DBML declared before and no longer declares."""
     from nself import safety
     from nself.schema import importer
 
@@ -158,15 +164,24 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None):
     if not file and not source.exists():
         raise UsageError(f"No {env.relative(source)}: name the DBML file "
                          "(`nself db schema import schema.dbml`).")
-    generated = importer.generate(env, source, rename, _aside)
+    generated = importer.generate(env, source, rename, _aside, drop_undeclared)
     for warning in generated.warnings:
         out.warn(warning)
     for note in generated.notes:
         _aside(f"Note: {note}")
     for item in generated.plan.unsupported:
         _aside(f"Not compared (nself does not model it): {item}")
+    if generated.undeclared and generated.undeclared_dropped:
+        out.warn(f"not in {generated.source}, dropped (--drop-undeclared): "
+                 + ", ".join(generated.undeclared))
+    elif generated.undeclared:
+        _aside(f"not in {generated.source}, kept: {', '.join(generated.undeclared)}; "
+               f"`nself db schema export` writes them into it (or `--drop-undeclared` drops "
+               "them)")
     if generated.empty:
         out.ok(f"No schema changes: the migrations already produce {generated.source}.")
+        if apply:  # a run killed after writing its migration: finish the job
+            _apply_pending_imports(env)
         return
     out.ok("Schema changes detected!")
     out.line("\n".join(f"  {line}" for line in importer.changes_summary(generated.plan)))
@@ -186,6 +201,25 @@ def _apply_new(env, version: str) -> None:
 
     with _session(env, 60.0, yes=True) as runner:
         runner.up(to=version)
+
+
+def _apply_pending_imports(env) -> None:
+    """Apply (migrate up to the newest of them) the pending migrations an earlier
+    `schema import` wrote, e.g. one killed between writing and applying."""
+    from nself.migrations.status import PENDING
+    from nself.schema.declared import Declared
+    from nself.tasks.migrate import _session
+
+    with _session(env, 60.0, yes=True) as runner:
+        pending = [s for s in runner.states() if s.status == PENDING
+                   and s.migration is not None
+                   and Declared.parse(s.migration.text) is not None]
+        if not pending:
+            return
+        out.line(f"Applying {len(pending)} pending migration"
+                 f"{'s' if len(pending) != 1 else ''} written by an earlier schema import: "
+                 + ", ".join(s.id for s in pending))
+        runner.up(to=pending[-1].migration.label)
 
 
 @command(help={"token": "A dbdiagram.io API token (not used: see the message)."})

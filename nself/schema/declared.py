@@ -1,0 +1,329 @@
+"""What a DBML file declares, recorded in each migration `schema import` writes, so that an
+import drops only what the DBML declared before and no longer declares.
+
+The rule: the DBML manages only what it declares. OLD (the schema the migrations produce)
+holds objects of three kinds:
+- declared now (in the file): the DBML's definition wins;
+- declared at the previous import (in the newest migration that carries a record) and no
+  longer in the file: dropped, the file says so by leaving them out;
+- never declared (made by hand-written migrations): kept as they are, and listed once;
+  `--drop-undeclared` drops them.
+
+The record is a few header lines of the migration, one per table or enum (and, for a file
+with a `Note nself_sql`, per other object), each `-- nself:declared {json}`:
+    -- nself:declared {"table": "public.users", "columns": ["id", "email"],
+                       "constraints": ["users_pkey"], "indexes": ["users_email_idx"]}
+    -- nself:declared {"enum": "public.mood", "values": ["happy", "sad"]}
+    -- nself:declared {"view": "public.active_users"}
+Migrations written before records existed carry none: then nothing counts as declared
+before, so nothing the file does not declare is dropped (it is listed as kept)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from nself.schema.diff import display, type_key
+from nself.schema.model import Column, Constraint, Index, Schema, Table
+
+RECORD = "-- nself:declared"
+_RECORD_LINE = re.compile(r"^--\s*nself:declared\s+(\{.*\})\s*$")
+_UP = re.compile(r"(?im)^--\s*UP\s*$")
+# objects a file with a Note nself_sql declares besides tables and enums
+OTHER_KINDS = ("schema", "extension", "domain", "sequence", "function", "view",
+               "materialized view", "trigger", "policy")
+
+
+@dataclass
+class DeclaredTable:
+    columns: set[str] = field(default_factory=set)
+    constraints: set[str] = field(default_factory=set)
+    indexes: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Declared:
+    """The objects a DBML file declared, by qualified name."""
+
+    tables: dict[str, DeclaredTable] = field(default_factory=dict)
+    enums: dict[str, list[str]] = field(default_factory=dict)
+    others: set[tuple[str, str]] = field(default_factory=set)     # (kind, qualified)
+
+    @classmethod
+    def of(cls, schema: Schema, everything: bool = False) -> Declared:
+        """What SCHEMA (a DBML file's) declares: its tables with their columns, keys and
+        indexes, and its enums; EVERYTHING (a file with the SQL note) adds the rest."""
+        declared = cls()
+        for t in schema.tables:
+            declared.tables[t.qualified] = DeclaredTable(
+                {c.name for c in t.columns}, {c.name for c in t.constraints},
+                {i.name for i in t.indexes if everything or not i.where})
+        declared.enums = {e.qualified: list(e.values) for e in schema.enums}
+        if everything:
+            declared.others = {(kind, name) for kind, name, _ in _others(schema)}
+        return declared
+
+    def lines(self) -> list[str]:
+        """The record, as header lines of a migration (stable order)."""
+        lines = []
+        for name, t in sorted(self.tables.items()):
+            lines.append({"table": name, "columns": sorted(t.columns),
+                          "constraints": sorted(t.constraints), "indexes": sorted(t.indexes)})
+        for name, values in sorted(self.enums.items()):
+            lines.append({"enum": name, "values": values})
+        for kind, name in sorted(self.others):
+            lines.append({kind: name})
+        return [f"{RECORD} {json.dumps(item, ensure_ascii=False)}" for item in lines]
+
+    @classmethod
+    def parse(cls, text: str) -> Declared | None:
+        """The record in a migration's header (before `-- UP`); None when it has none."""
+        head = _UP.split(text, 1)[0]
+        found = None
+        for line in head.splitlines():
+            m = _RECORD_LINE.match(line.strip())
+            if not m:
+                continue
+            try:
+                item = json.loads(m.group(1))
+            except ValueError:
+                continue  # a damaged line: that object counts as never declared (kept)
+            found = found or cls()
+            if not isinstance(item, dict):
+                continue
+            if isinstance(item.get("table"), str):
+                found.tables[item["table"]] = DeclaredTable(
+                    *(set(_strings(item.get(k))) for k in ("columns", "constraints",
+                                                           "indexes")))
+            elif isinstance(item.get("enum"), str):
+                found.enums[item["enum"]] = _strings(item.get("values"))
+            else:
+                found.others |= {(k, v) for k, v in item.items()
+                                 if k in OTHER_KINDS and isinstance(v, str)}
+        return found
+
+
+def _strings(value) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def previous(texts: Iterable[str]) -> Declared | None:
+    """The record of the newest migration that has one (TEXTS: the migrations' texts,
+    oldest first); None when none has."""
+    for text in reversed(list(texts)):
+        found = Declared.parse(text)
+        if found is not None:
+            return found
+    return None
+
+
+def _others(schema: Schema):
+    """(kind, qualified name, object) of what is neither a table nor an enum."""
+    for name in schema.schemas:
+        yield "schema", name, name
+    for name in schema.extensions:
+        yield "extension", name, name
+    for d in schema.domains:
+        yield "domain", d.qualified, d
+    for s in schema.sequences:
+        if s.owned_by is None:
+            yield "sequence", s.qualified, s
+    for d in schema.definitions:
+        yield d.kind, d.qualified, d
+
+
+# ------------------------------------------------------------------------------ undeclared
+
+@dataclass
+class Undeclared:
+    """Objects of OLD that neither the file nor the previous record declares."""
+
+    tables: list[Table] = field(default_factory=list)
+    # (table, column, the table's column names in OLD's order)
+    columns: list[tuple[str, Column, list[str]]] = field(default_factory=list)
+    constraints: list[tuple[str, Constraint]] = field(default_factory=list)
+    indexes: list[tuple[str, Index]] = field(default_factory=list)
+    enums: list[str] = field(default_factory=list)
+    values: list[tuple[str, str]] = field(default_factory=list)          # (enum, value)
+    others: list[tuple[str, str]] = field(default_factory=list)          # (kind, qualified)
+
+    def __bool__(self) -> bool:
+        return any((self.tables, self.columns, self.constraints, self.indexes, self.enums,
+                    self.values, self.others))
+
+    def names(self) -> list[str]:
+        """For messages: tables by name, the rest with their kind."""
+        def short(qualified: str) -> str:
+            schema, _, name = qualified.partition(".")
+            return display(schema, name)
+
+        return ([short(t.qualified) for t in self.tables]
+                + [f"column {short(t)}.{c.name}" for t, c, _ in self.columns]
+                + [f"constraint {short(t)}.{c.name}" for t, c in self.constraints]
+                + [f"index {short(t)}.{i.name}" for t, i in self.indexes]
+                + [f"enum {short(e)}" for e in self.enums]
+                + [f"enum value {short(e)}.{v}" for e, v in self.values]
+                + [f"{kind} {short(name)}" for kind, name in self.others])
+
+
+def undeclared(old: Schema, now: Declared, before: Declared | None,
+               renames: dict[str, str], everything: bool = False) -> Undeclared:
+    """What OLD holds that NOW (the file) does not declare, BEFORE (the previous record)
+    did not declare either, and no rename hint names: what an import keeps."""
+    before = before or Declared()
+    found = Undeclared()
+    renamed = {k: v for k, v in renames.items() if k.count(".") == 1}
+    for t in old.tables:
+        name = t.qualified
+        target = renamed.get(name, name)
+        mine, earlier = now.tables.get(target), before.tables.get(name)
+        if mine is None:
+            if earlier is None and name not in renamed and not _child(t, old):
+                found.tables.append(t)
+            continue
+        earlier = earlier or DeclaredTable()
+        for c in t.columns:
+            if (c.name not in mine.columns | earlier.columns
+                    and f"{name}.{c.name}" not in renames):
+                found.columns.append((target, c, [x.name for x in t.columns]))
+        for k in t.constraints:
+            if k.name not in mine.constraints | earlier.constraints | mine.indexes:
+                found.constraints.append((target, k))
+        for i in t.indexes:
+            if (i.name not in mine.indexes | earlier.indexes | mine.constraints
+                    and (everything or not i.where)):  # partial ones: carry_over keeps them
+                found.indexes.append((target, i))
+    for e in old.enums:
+        mine, earlier = now.enums.get(e.qualified), before.enums.get(e.qualified)
+        if mine is None:
+            if earlier is None:
+                found.enums.append(e.qualified)
+            continue
+        found.values += [(e.qualified, v) for v in e.values
+                         if v not in mine and v not in (earlier or [])]
+    if everything:
+        kept_tables = {t.qualified for t in old.tables if t.qualified not in renamed} & (
+            set(now.tables) | {t.qualified for t in found.tables})
+        for kind, name, _ in _others(old):
+            if (kind, name) in now.others or (kind, name) in before.others:
+                continue
+            if kind in ("trigger", "policy") and _owner(name) not in kept_tables:
+                continue  # goes with its table
+            found.others.append((kind, name))
+    return found
+
+
+def _child(table: Table, old: Schema) -> bool:
+    """A partition: it follows its parent."""
+    return bool(table.partition_of) and old.table(table.partition_of) is not None
+
+
+def _owner(qualified: str) -> str:
+    """The table of a trigger or policy ('schema.table.name')."""
+    return qualified.rsplit(".", 1)[0]
+
+
+# ------------------------------------------------------------------------------------ keep
+
+def keep(desired: Schema, old: Schema, kept: Undeclared) -> Schema:
+    """DESIRED with KEPT taken from OLD as they are. A kept index, key or foreign key that
+    needs a column or table DESIRED no longer has goes (PostgreSQL would drop it with
+    them); an enum a kept column uses stays."""
+    tables = {t.qualified: replace(t, columns=list(t.columns), constraints=list(t.constraints),
+                                   indexes=list(t.indexes)) for t in desired.tables}
+    for t in kept.tables:
+        tables[t.qualified] = replace(t, constraints=list(t.constraints))
+        for child in old.tables:  # its partitions with it
+            if child.partition_of == t.qualified and child.qualified not in tables:
+                tables[child.qualified] = child
+    for table, column, order in kept.columns:
+        _insert(tables[table].columns, [c.name for c in tables[table].columns], order,
+                column.name, column)
+    names = {q: {c.name for c in t.columns} for q, t in tables.items()}
+    for t in kept.tables:
+        tables[t.qualified].constraints[:] = [
+            k for k in t.constraints if k.kind != "f" or _target_there(k, names)]
+    for table, constraint in kept.constraints:
+        if (set(constraint.columns) <= names[table]
+                and (constraint.kind != "f" or _target_there(constraint, names))
+                and not _mentions(f"ALTER TABLE t ADD {constraint.definition}") - names[table]):
+            tables[table].constraints.append(constraint)
+    for table, index in kept.indexes:
+        if not _mentions(index.definition) - names[table]:
+            tables[table].indexes.append(index)
+    enums = {e.qualified: replace(e, values=list(e.values)) for e in desired.enums}
+    old_enums = {e.qualified: e for e in old.enums}
+    used = {c.type.removesuffix("[]") for t in tables.values() for c in t.columns}
+    for e in old.enums:
+        if e.qualified in kept.enums or (e.qualified not in enums
+                                         and type_key(e.schema, e.name) in used):
+            enums.setdefault(e.qualified, e)
+    for enum, value in kept.values:
+        values = enums[enum].values
+        _insert(values, list(values), old_enums[enum].values, value, value)
+    owners = {f"{t.qualified}.{c.name}" for t in kept.tables for c in t.columns} | {
+        f"{t}.{c.name}" for t, c, _ in kept.columns}
+    have = {s.qualified for s in desired.sequences}
+    sequences = list(desired.sequences) + [
+        s for s in old.sequences if s.owned_by in owners and s.qualified not in have]
+    result = replace(desired, tables=list(tables.values()), enums=list(enums.values()),
+                     sequences=sequences)
+    if kept.others:
+        objects = {(kind, name): item for kind, name, item in _others(old)}
+        chosen = {kind: [objects[(k, n)] for k, n in kept.others if k == kind]
+                  for kind in OTHER_KINDS}
+        result.schemas = sorted(set(desired.schemas) | set(chosen["schema"]))
+        result.extensions = sorted(set(desired.extensions) | set(chosen["extension"]))
+        result.domains = list(desired.domains) + chosen["domain"]
+        result.sequences = sequences + chosen["sequence"]
+        result.definitions = list(desired.definitions) + [
+            item for kind in OTHER_KINDS[4:] for item in chosen[kind]]
+    return result
+
+
+def _insert(items: list, names: list[str], order: list[str], name: str, item) -> None:
+    """Put ITEM (called NAME) back into ITEMS (called NAMES) right after the one it
+    followed in ORDER (the old order), or first."""
+    at = 0
+    for previous in reversed(order[:order.index(name)]):
+        if previous in names:
+            at = names.index(previous) + 1
+            break
+    items.insert(at, item)
+    names.insert(at, name)
+
+
+def _target_there(fk: Constraint, names: dict[str, set[str]]) -> bool:
+    return set(fk.ref_columns) <= names.get(fk.ref_qualified or "", set())
+
+
+def _mentions(sql: str) -> set[str]:
+    """Column names a statement's expressions mention (plain index columns included)."""
+    import pglast
+
+    if not sql.strip():
+        return set()
+    try:
+        tree = json.loads(pglast.parser.parse_sql_json(sql))
+    except (pglast.parser.ParseError, ValueError):
+        return set()
+    names: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "ColumnRef":
+                    last = (value.get("fields") or [{}])[-1]
+                    if "String" in last:
+                        names.add(last["String"]["sval"])
+                elif key == "IndexElem" and value.get("name"):
+                    names.add(value["name"])
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(tree)
+    return names

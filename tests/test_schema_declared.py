@@ -1,0 +1,192 @@
+"""`schema import` drops only what the DBML declared before and no longer declares: what
+hand-written migrations made is kept and listed (`--drop-undeclared` drops it); the record
+of what each import declared travels in the migrations it writes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from nself.schema.declared import Declared, undeclared
+from nself.schema.model import Column, Constraint, Enum, Schema, Table
+
+USERS = "Table users {\n  id int [pk]\n  email text\n}\n"
+
+
+def _dbml(project, text: str) -> None:
+    project.write("schema.dbml", textwrap.dedent(text))
+
+
+def _up_sections(project) -> str:
+    """The UP sections of every migration file, together."""
+    return "\n".join(p.read_text().split("-- DOWN")[0]
+                     for p in sorted(project.migrations.glob("*.sql")))
+
+
+def _hand_made(project) -> None:
+    """An import declaring users, then a hand-written migration beside it (as the
+    migrations guide mixes them): two tables with rows, a column and an index on users."""
+    _dbml(project, USERS)
+    first = project.run("db", "schema", "import", "--apply", "--name", "initial")
+    assert first.code == 0, first
+    project.migration("900_custom.sql", """
+        CREATE TABLE audit (id int PRIMARY KEY, what text);
+        INSERT INTO audit VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd');
+        CREATE TABLE new_table (id serial PRIMARY KEY, n int);
+        INSERT INTO new_table (n) SELECT g FROM generate_series(1, 2500) g;
+        ALTER TABLE users ADD COLUMN nickname text;
+        CREATE INDEX users_nickname ON users (nickname);
+    """, "DROP TABLE new_table; DROP TABLE audit; ALTER TABLE users DROP COLUMN nickname;")
+    assert project.run("db", "migrate", "up").code == 0
+    project.db.query("INSERT INTO users VALUES (1, 'a@x', 'al')")
+
+
+def _rows(project) -> tuple:
+    return project.db.query("SELECT (SELECT count(*) FROM audit), "
+                            "(SELECT count(*) FROM new_table), "
+                            "(SELECT nickname FROM users WHERE id = 1)")[0]
+
+
+def test_what_hand_written_migrations_made_is_kept_and_listed(project):
+    """Tables, a column and an index that only a hand-written migration made are neither
+    dropped by `db run` nor by `schema import --apply`; the import lists them once."""
+    _hand_made(project)
+    _dbml(project, USERS.replace("email text", "email text\n  age int"))
+    result = project.run("db", "run", "--name", "add_age")
+    assert result.code == 0, result
+    assert ("not in schema.dbml, kept: audit, new_table, column users.nickname, index "
+            "users.users_nickname; `nself db schema export` writes them into it") in result.err
+    assert result.err.count("not in schema.dbml") == 1
+    assert "DROP" not in _up_sections(project).split("900_custom")[-1]
+    _dbml(project, USERS.replace("email text", "email text\n  age int\n  bio text"))
+    applied = project.run("db", "schema", "import", "--apply", "--name", "add_bio")
+    assert applied.code == 0, applied
+    assert "DROP" not in _up_sections(project).split("900_custom")[-1]
+    assert _rows(project) == (4, 2500, "al")
+    again = project.run("db", "schema", "import")
+    assert again.code == 0 and "No schema changes" in again.out, again
+
+
+def test_drop_undeclared_drops_them_and_lists_them(project):
+    """`--drop-undeclared` drops what the DBML never declared, says which, and the
+    migration marks each drop."""
+    _hand_made(project)
+    result = project.run("db", "schema", "import", "--drop-undeclared", "--name", "tidy")
+    assert result.code == 0, result
+    assert ("not in schema.dbml, dropped (--drop-undeclared): audit, new_table, column "
+            "users.nickname, index users.users_nickname") in result.err
+    text = next(project.migrations.glob("*_tidy.sql")).read_text().split("-- DOWN")[0]
+    for what in ("DROP TABLE public.audit", "DROP TABLE public.new_table",
+                 "DROP COLUMN nickname"):
+        assert what in text, what
+    assert text.count("-- WARNING: drops data") == 3
+    assert "drops data" in result.err
+    assert project.run("db", "migrate", "up").code == 0
+    assert project.db.tables() == ["users"]
+
+
+def test_a_table_the_dbml_declared_before_is_dropped_once_removed(project):
+    """A table and a column an earlier import declared are dropped when the DBML no longer
+    has them, while the hand-made ones stay."""
+    _dbml(project, USERS + "Table posts {\n  id int [pk]\n}\n")
+    assert project.run("db", "schema", "import", "--apply").code == 0
+    project.migration("900_custom.sql", "CREATE TABLE audit (id int);", "DROP TABLE audit;")
+    assert project.run("db", "migrate", "up").code == 0
+    _dbml(project, "Table users {\n  id int [pk]\n}\n")
+    result = project.run("db", "schema", "import", "--name", "drop_posts")
+    assert result.code == 0, result
+    assert "kept: audit;" in result.err
+    text = next(project.migrations.glob("*_drop_posts.sql")).read_text().split("-- DOWN")[0]
+    assert "DROP TABLE public.posts" in text and "DROP COLUMN email" in text
+    assert "audit" not in text
+    assert project.run("db", "migrate", "up").code == 0
+    assert sorted(project.db.tables()) == ["audit", "users"]
+
+
+def test_migrations_without_a_record_drop_nothing_undeclared(project):
+    """Migrations of an older nself carry no record: a table they made that the DBML no
+    longer has is kept and listed, not dropped (the safe fallback)."""
+    _dbml(project, USERS + "Table posts {\n  id int [pk]\n}\n")
+    assert project.run("db", "schema", "import", "--apply").code == 0
+    for path in project.migrations.glob("*.sql"):  # as an older nself wrote it
+        path.write_text("\n".join(line for line in path.read_text().splitlines()
+                                  if not line.startswith("-- nself:declared")
+                                  and not line.startswith("-- What the DBML")) + "\n")
+    assert project.run("db", "migrate", "repair", "--yes").code == 0
+    _dbml(project, USERS)
+    result = project.run("db", "schema", "import", "--dry-run")
+    assert result.code == 0, result
+    assert "not in schema.dbml, kept: posts;" in result.err
+    assert "No schema changes" in result.out
+
+
+def test_the_record_travels_in_the_written_migration(project):
+    """Each written migration says what the DBML declared, and the next import reads it."""
+    _dbml(project, USERS)
+    assert project.run("db", "schema", "import", "--name", "first").code == 0
+    text = next(project.migrations.glob("*_first.sql")).read_text()
+    record = Declared.parse(text)
+    assert record is not None and set(record.tables) == {"public.users"}
+    assert record.tables["public.users"].columns == {"id", "email"}
+    assert text.index("-- nself:declared") < text.index("-- UP")
+
+
+def test_a_killed_apply_is_finished_by_the_same_command(project):
+    """`schema import --apply` killed (SIGKILL) after writing its migration and before
+    applying it: the same command run again applies it, and says so."""
+    from nself.migrations.runner import LOCK_KEY
+
+    _dbml(project, USERS)
+    with project.db.connect() as holder:  # the apply waits for this lock: a kill lands there
+        holder.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        proc = subprocess.Popen([sys.executable, "-m", "nself", "db", "schema", "import",
+                                 "--apply"], cwd=project.root, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not list(project.migrations.glob("*.sql")) and time.monotonic() < deadline:
+            assert proc.poll() is None, "the import ended before writing"
+            time.sleep(0.02)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        holder.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    written = [p.name for p in project.migrations.glob("*.sql")]
+    assert len(written) == 1 and project.db.tables() == []
+    again = project.run("db", "schema", "import", "--apply")
+    assert again.code == 0, again
+    assert "No schema changes" in again.out
+    assert ("Applying 1 pending migration written by an earlier schema import: "
+            + written[0].removesuffix(".sql")) in again.out
+    assert project.db.tables() == ["users"]
+    status = project.run("db", "migrate", "status", "--check")
+    assert status.code == 0, status
+
+
+def test_undeclared_needs_no_server():
+    """The rule on models alone: only what the previous record declared and the file no
+    longer does is left out of what is kept; a rename source is never kept."""
+    old = Schema(tables=[
+        Table("public", "users", [Column("id", "integer"), Column("nick", "text"),
+                                  Column("gone", "text")],
+              [Constraint("users_pkey", "p", ["id"])]),
+        Table("public", "posts", [Column("id", "integer")]),
+        Table("public", "people", [Column("id", "integer")]),
+        Table("public", "audit", [Column("id", "integer")])],
+        enums=[Enum("public", "mood", ["ok", "meh", "bad"])])
+    now = Declared.of(Schema(tables=[
+        Table("public", "users", [Column("id", "integer")],
+              [Constraint("users_pkey", "p", ["id"])]),
+        Table("public", "members", [Column("id", "integer")])],
+        enums=[Enum("public", "mood", ["ok", "bad"])]))
+    before = Declared.parse("\n".join(Declared.of(Schema(tables=[
+        Table("public", "users", [Column("id", "integer"), Column("gone", "text")]),
+        Table("public", "posts", [Column("id", "integer")])],
+        enums=[Enum("public", "mood", ["ok", "bad"])])).lines()))
+    kept = undeclared(old, now, before, {"public.people": "public.members"})
+    assert kept.names() == ["audit", "column users.nick", "enum value mood.meh"]
+    assert undeclared(old, now, None, {}).names() == [
+        "posts", "people", "audit", "column users.nick", "column users.gone",
+        "enum value mood.meh"]
