@@ -98,6 +98,7 @@ class Plan:
     a safety backup first (unless --no-backup). `wipes`: the command empties the database.
     `backup`: a backup taken whatever `destroys` says, announced in this style (UPDATE;
     PRE_MIGRATION is production's guide steps, with `rollback` saying what else undoes it).
+    `record`: write the environment into the database (migrations, restores, repair).
     """
 
     command: str
@@ -109,6 +110,7 @@ class Plan:
     wipes: bool = False
     backup: str | None = None
     rollback: str = ""
+    record: bool = True  # False: the command does not record the environment (seed, mock)
 
 
 @dataclass
@@ -141,7 +143,8 @@ class Guard:
             self.check_environment(conn, plan.command)
             change = Change(plan.command, self.env.name, self.where(plan.target))
             self.changes.append(change)
-        self.record(conn)
+        if plan.record:
+            self.record(conn)
         reason = plan.reason or plan.command.split()[-1]
         if plan.touches and plan.backup == PRE_MIGRATION:
             self.production_steps(reason, plan.rollback)
@@ -150,10 +153,12 @@ class Guard:
         try:
             change.changed = list(apply(change) or [])
         except BaseException:
-            with contextlib.suppress(psycopg.Error):  # the connection may be gone
-                self.record(conn)
+            if plan.record:
+                with contextlib.suppress(psycopg.Error):  # the connection may be gone
+                    self.record(conn)
             raise
-        self.record(conn)
+        if plan.record:
+            self.record(conn)
         if verify is not None:
             verify(change)
         return change

@@ -11,6 +11,7 @@ import difflib
 
 from nself import safety
 from nself.errors import Refused, UsageError
+from nself.guard import Plan
 from nself.migrations import files, history, plan
 from nself.migrations.engine import applied_by
 from nself.migrations.runner import Runner
@@ -41,8 +42,16 @@ class Repair:
         detail = "; ".join(problems) or (
             f"mark {mark_applied} applied" if mark_applied else
             f"mark {mark_pending} pending" if mark_pending else "")
-        self.guard.check(conn, "migrate repair", target=runner.db.display(), detail=detail)
-        self.guard.record(conn)
+        change = self.guard.run(
+            conn, Plan("migrate repair", target=runner.db.display(), detail=detail),
+            lambda change: self.rewrite(migrations, exists, problems, mark_applied,
+                                        mark_pending))
+        return change.changed
+
+    def rewrite(self, migrations, exists: bool, problems: list[str], mark_applied: str | None,
+                mark_pending: str | None) -> list[str]:
+        """The apply step: what repair changes (a safety backup before the first rewrite)."""
+        conn = self.conn
         done = []
         if not exists:
             history.ensure(conn)

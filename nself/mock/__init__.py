@@ -17,7 +17,7 @@ import psycopg
 
 from nself.config import Environment
 from nself.errors import OperationFailed
-from nself.guard import Guard
+from nself.guard import Guard, Plan
 from nself.pg import connection
 
 COMMAND = "mock"
@@ -33,24 +33,29 @@ def fill_database(env: Environment, guard: Guard, counts: dict[str, int], defaul
 
     if seed is None:
         seed = random.SystemRandom().randrange(1, 2**31)
-    with connection.connect(connection.target(env)) as conn:
-        guard.check(conn, COMMAND)
+    made = {}
+
+    def apply(change) -> list[str]:
         with conn.transaction():
             schema = introspect(conn)
-            plan = build(schema, counts, default, skip, seed, keep_defaults)
+            made["plan"] = plan = build(schema, counts, default, skip, seed, keep_defaults)
             for text in plan.unsolved:
                 warn(f"cannot solve constraint {text}: rows may violate it (--skip the table "
                      "if they do)")
             try:
-                outcome = Loader(conn, plan, seed, progress, bulk=bulk).run()
+                made["outcome"] = outcome = Loader(conn, plan, seed, progress, bulk=bulk).run()
             except psycopg.IntegrityError as exc:
                 table = exc.diag.table_name or "TABLE"
                 raise OperationFailed(
                     f"{connection.describe_error(exc)} Mock could not satisfy this constraint: "
                     f"leave the table out with --skip {table}. Nothing was inserted.") from None
-        for text in plan.notices:
+        return [f"inserted {n} rows into {table}" for table, n in outcome.rows.items()]
+
+    with connection.connect(connection.target(env)) as conn:
+        guard.run(conn, Plan(COMMAND, record=False), apply)
+        for text in made["plan"].notices:
             warn(text)
-    return plan, outcome
+    return made["plan"], made["outcome"]
 
 
 def clear_database(env: Environment, guard: Guard) -> tuple[dict[str, int], float]:
@@ -58,8 +63,13 @@ def clear_database(env: Environment, guard: Guard) -> tuple[dict[str, int], floa
     from nself.mock.fill import clear
 
     started = time.perf_counter()
-    with connection.connect(connection.target(env)) as conn:
-        guard.check(conn, COMMAND)
+    removed: dict[str, int] = {}
+
+    def apply(change) -> list[str]:
         with conn.transaction():
-            removed = clear(conn)
+            removed.update(clear(conn))
+        return [f"removed {n} mock rows from {table}" for table, n in removed.items()]
+
+    with connection.connect(connection.target(env)) as conn:
+        guard.run(conn, Plan(COMMAND, record=False), apply)
     return removed, time.perf_counter() - started
