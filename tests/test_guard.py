@@ -178,3 +178,18 @@ def test_confirmation_names_the_database_and_where_its_address_came_from(project
     flagged = project.run_process("db", "migrate", "down", "--yes", env={"ENV": "staging"})
     assert flagged.code == 0 and f"Target: {where}\n" in flagged.out, flagged
     assert flagged.out.index("Target:") < flagged.out.index("Rolled back")
+
+
+@pytest.mark.parametrize("argv", [("db", "update"), ("db", "migrate", "fresh"),
+                                  ("db", "reset")])
+def test_every_safety_backup_shows_progress_on_a_terminal(project, argv):
+    """update's, fresh's and reset's backups draw the same "Writing" bar as `db backup` on a
+    terminal (they go through the pipeline's one backup step)."""
+    from conftest import run_on_terminal
+
+    project.migration("001_items.sql", "CREATE TABLE items (id int);", "DROP TABLE items;")
+    if argv[1] != "update":
+        assert project.run("db", "migrate", "up").code == 0
+    shown = run_on_terminal(project.root, *argv)
+    assert shown.code == 0, shown
+    assert "Writing" in shown.out, shown
