@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from invoke import Argument, Collection, Program
 from invoke.exceptions import Exit, ParseError
 
-from nself import __version__, errors, output
+from nself import __version__, errors, output, userfile
 from nself.config import ENV_FILE_SETTING, URL_SETTING
 from nself.tasks import namespace
 
@@ -361,10 +361,15 @@ class NselfProgram(Program):
         # `-f FILE` (invoke's config file): a missing, unknown or malformed file is bad input
         shown = self.args["config"].value if "config" in self.args else None
         try:
-            if shown and not os.path.isfile(shown):
-                # invoke skips a runtime config file that does not exist, silently
-                raise FileNotFoundError("no such file")
+            if shown:
+                # invoke skips a runtime config file that does not exist, silently; a FIFO
+                # or a device it would read without end
+                userfile.check_regular(shown, "the config file given with -f",
+                                       limit=userfile.SETTINGS_LIMIT)
             super().update_config(merge)
+        except errors.UsageError as exc:
+            output.error_line(f"Error: {str(exc).rstrip('.')}. See `nself --help`.")
+            raise Exit(code=errors.USAGE) from None
         except Exception as exc:  # UnknownFileType, YAML/JSON errors, OSError, ...
             reason = " ".join(str(exc).split())[:200] or type(exc).__name__
             output.error_line(f"Error: cannot read the config file {shown or ''} given with -f "

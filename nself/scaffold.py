@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nself import config
+from nself import config, userfile
 
 ENV_FILE = """\
 # Settings for the {env} environment. Committed: keep secrets in .env (git-ignored).
@@ -93,7 +93,8 @@ def scaffold(root: Path, project_name: str) -> tuple[list[str], list[str]]:
     file(".env.example", ENV_EXAMPLE)
 
     gitignore = root / ".gitignore"
-    present = gitignore.read_text().splitlines() if gitignore.exists() else []
+    present = (userfile.read_text(gitignore, "a .gitignore", userfile.SETTINGS_LIMIT).splitlines()
+               if gitignore.exists() else [])
     present_set = {line.strip() for line in present}
     missing = [entry for entry in GITIGNORE_LINES if not _covered(entry, present_set)]
     if missing:

@@ -30,6 +30,8 @@ SETTINGS_LIMIT = 1 * MB
 # A backup's `.sha256` and `.json` beside it: a line and a small object.
 SIDECAR_LIMIT = 1 * MB
 CHUNK = 1 * MB
+# The most of a log's end `last_lines` reads (its lines may be that long, or have no end).
+TAIL_LIMIT = 8 * MB
 
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
@@ -146,3 +148,26 @@ def is_pipe(path: str | os.PathLike) -> bool:
     except (OSError, ValueError):
         return False
 
+
+
+def last_lines(path: str | os.PathLike, count: int, what: str, *,
+               error: type[UsageError] = UsageError) -> list[str]:
+    """The last COUNT lines of the regular file PATH (a log), read backwards in pieces:
+    a file of gigabytes costs what its tail does (at most TAIL_LIMIT bytes of it, however
+    long its lines). A missing file has none."""
+    try:
+        check_regular(path, what, error=error)
+    except error:
+        if not os.path.lexists(path):
+            return []
+        raise
+    with open(path, "rb") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        data, start = b"", end
+        while start > 0 and data.count(b"\n") <= count and len(data) < TAIL_LIMIT:
+            start = max(0, start - CHUNK)
+            handle.seek(start)
+            data = handle.read(min(CHUNK, end - start)) + data
+            end = start
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[-count:] if count > 0 else []

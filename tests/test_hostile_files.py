@@ -73,6 +73,10 @@ CASES = [
      ["db", "status"], {}, "more than the 1.0 MB nself reads as a settings file"),
     ("shell-file-dev-zero", None, ["db", "shell", "-f", "/dev/zero"], {},
      "it is a character device"),
+    ("config-file-fifo", lambda root: _fifo(root / "invoke.yaml"),
+     ["-f", "invoke.yaml", "db", "status"], {}, "invoke.yaml is not a regular file: it is a FIFO"),
+    ("gitignore-fifo", lambda root: _fifo(root / ".gitignore"), ["init"], {},
+     ".gitignore is not a regular file: it is a FIFO"),
 ]
 
 
@@ -129,3 +133,16 @@ def test_errors_are_the_callers_class(tmp_path):
     (tmp_path / "bad").write_bytes(b"ok\n\xff")
     with pytest.raises(MineError, match=r"bad:2: the file is not UTF-8"):
         userfile.read_text(tmp_path / "bad", "a test file", 10, error=MineError)
+
+
+def test_last_lines_reads_only_the_end(tmp_path):
+    """A log's tail comes from its end: a 2 GB file of one endless line costs at most
+    TAIL_LIMIT bytes, and a missing log has no lines."""
+    log = tmp_path / "server.log"
+    with open(log, "wb") as handle:
+        handle.truncate(2 * 1024 * userfile.MB)
+        handle.seek(0, os.SEEK_END)
+        handle.write(b"\nfirst\nsecond\n")
+    assert userfile.last_lines(log, 2, "a log") == ["first", "second"]
+    assert len(userfile.last_lines(log, 5, "a log")[0]) < userfile.TAIL_LIMIT
+    assert userfile.last_lines(tmp_path / "none.log", 5, "a log") == []
