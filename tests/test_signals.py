@@ -212,3 +212,22 @@ def test_ctrl_c_in_interactive_shell_is_psqls(project):
     finally:
         proc.kill()
         os.close(leader)
+
+
+def test_sigterm_in_interactive_shell_ends_psql_too(project):
+    """SIGTERM to nself while interactive psql runs: psql gets it too and ends, nself exits
+    130 with one line (nothing is left on the terminal)."""
+    proc, leader = _on_terminal([sys.executable, "-m", "nself", "db", "shell"], project.root)
+    try:
+        assert b"=#" in _read_until(leader, b"=#")
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as handle:
+            children = handle.read().split()
+        assert children
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == errors.INTERRUPTED
+        assert b"Interrupted." in _read_until(leader, b"Interrupted.", timeout=5)
+        time.sleep(0.2)
+        assert not [pid for pid in children if os.path.exists(f"/proc/{pid}")]
+    finally:
+        proc.kill()
+        os.close(leader)
