@@ -59,8 +59,11 @@ def _refuse(error: type[UsageError], path, shown: str, what: str, mode: int) -> 
 
 def _too_large(error: type[UsageError], shown: str, what: str, found: int,
                limit: int) -> UsageError:
-    return error(f"Cannot read {shown}: it holds {size(found)}, more than the "
-                 f"{size(limit)} nself reads as {what}.")
+    said, most = size(found), size(limit)
+    if said == most:  # 64.0 MB and one byte
+        said, most = f"{found:,} bytes", f"{limit:,} bytes"
+    return error(f"Cannot read {shown}: it holds {said}, more than the {most} nself reads as "
+                 f"{what}.")
 
 
 def _cannot(error: type[UsageError], shown: str, exc: OSError) -> UsageError:
@@ -147,7 +150,6 @@ def is_pipe(path: str | os.PathLike) -> bool:
         return stat.S_ISFIFO(os.stat(path).st_mode)
     except (OSError, ValueError):
         return False
-
 
 
 def last_lines(path: str | os.PathLike, count: int, what: str, *,
