@@ -57,8 +57,8 @@ def test_what_hand_written_migrations_made_is_kept_and_listed(project):
     _dbml(project, USERS.replace("email text", "email text\n  age int"))
     result = project.run("db", "run", "--name", "add_age")
     assert result.code == 0, result
-    assert ("not in schema.dbml, kept: audit, new_table, column users.nickname, index "
-            "users.users_nickname; `nself db schema export` writes them into it") in result.err
+    assert ("not in schema.dbml, kept: audit, new_table, column users.nickname; "
+            "`nself db schema export` writes them into it") in result.err
     assert result.err.count("not in schema.dbml") == 1
     assert "DROP" not in _up_sections(project).split("900_custom")[-1]
     _dbml(project, USERS.replace("email text", "email text\n  age int\n  bio text"))
@@ -77,7 +77,7 @@ def test_drop_undeclared_drops_them_and_lists_them(project):
     result = project.run("db", "schema", "import", "--drop-undeclared", "--name", "tidy")
     assert result.code == 0, result
     assert ("not in schema.dbml, dropped (--drop-undeclared): audit, new_table, column "
-            "users.nickname, index users.users_nickname") in result.err
+            "users.nickname") in result.err
     text = next(project.migrations.glob("*_tidy.sql")).read_text().split("-- DOWN")[0]
     for what in ("DROP TABLE public.audit", "DROP TABLE public.new_table",
                  "DROP COLUMN nickname"):
@@ -190,3 +190,26 @@ def test_undeclared_needs_no_server():
     assert undeclared(old, now, None, {}).names() == [
         "posts", "people", "audit", "column users.nick", "column users.gone",
         "enum value mood.meh"]
+
+
+def test_an_exported_file_with_its_sql_note_keeps_later_hand_made_objects(project):
+    """A file written by `schema export` (DBML plus its Note nself_sql) declares views and
+    functions too; a table, view, function and column made by hand after the export are
+    kept, not dropped."""
+    project.migration("001_base.sql", "CREATE TABLE users (id int PRIMARY KEY, nick text);"
+                      "CREATE VIEW nicks AS SELECT nick FROM users;", "DROP TABLE users CASCADE;")
+    assert project.run("db", "migrate", "up").code == 0
+    assert project.run("db", "schema", "export", "--output", "schema.dbml").code == 0
+    assert "Note nself_sql" in (project.root / "schema.dbml").read_text()
+    project.migration("002_later.sql", """
+        CREATE TABLE extra (id int);
+        CREATE VIEW extra_ids AS SELECT id FROM extra;
+        CREATE FUNCTION one() RETURNS int LANGUAGE sql AS 'SELECT 1';
+        ALTER TABLE users ADD COLUMN age int;
+    """, "DROP TABLE extra CASCADE; DROP FUNCTION one(); ALTER TABLE users DROP COLUMN age;")
+    assert project.run("db", "migrate", "up").code == 0
+    result = project.run("db", "schema", "import")
+    assert result.code == 0, result
+    assert ("not in schema.dbml, kept: extra, column users.age, function one(), "
+            "view extra_ids;") in result.err
+    assert "No schema changes" in result.out

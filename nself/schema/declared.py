@@ -154,15 +154,25 @@ class Undeclared:
                     self.values, self.others))
 
     def names(self) -> list[str]:
-        """For messages: tables by name, the rest with their kind."""
+        """For messages: tables by name, the rest with their kind (a key or index of a
+        listed column goes with it, unsaid)."""
         def short(qualified: str) -> str:
             schema, _, name = qualified.partition(".")
             return display(schema, name)
 
+        columns: dict[str, set[str]] = {}
+        for t, c, _ in self.columns:
+            columns.setdefault(t, set()).add(c.name)
+
+        def alone(table: str, mentioned: set[str]) -> bool:
+            return not mentioned & columns.get(table, set())
+
         return ([short(t.qualified) for t in self.tables]
                 + [f"column {short(t)}.{c.name}" for t, c, _ in self.columns]
-                + [f"constraint {short(t)}.{c.name}" for t, c in self.constraints]
-                + [f"index {short(t)}.{i.name}" for t, i in self.indexes]
+                + [f"constraint {short(t)}.{c.name}" for t, c in self.constraints
+                   if alone(t, set(c.columns) | _mentions(_constraint_sql(c)))]
+                + [f"index {short(t)}.{i.name}" for t, i in self.indexes
+                   if alone(t, _mentions(i.definition))]
                 + [f"enum {short(e)}" for e in self.enums]
                 + [f"enum value {short(e)}.{v}" for e, v in self.values]
                 + [f"{kind} {short(name)}" for kind, name in self.others])
@@ -248,7 +258,7 @@ def keep(desired: Schema, old: Schema, kept: Undeclared) -> Schema:
     for table, constraint in kept.constraints:
         if (set(constraint.columns) <= names[table]
                 and (constraint.kind != "f" or _target_there(constraint, names))
-                and not _mentions(f"ALTER TABLE t ADD {constraint.definition}") - names[table]):
+                and not _mentions(_constraint_sql(constraint)) - names[table]):
             tables[table].constraints.append(constraint)
     for table, index in kept.indexes:
         if not _mentions(index.definition) - names[table]:
@@ -297,6 +307,10 @@ def _insert(items: list, names: list[str], order: list[str], name: str, item) ->
 
 def _target_there(fk: Constraint, names: dict[str, set[str]]) -> bool:
     return set(fk.ref_columns) <= names.get(fk.ref_qualified or "", set())
+
+
+def _constraint_sql(constraint: Constraint) -> str:
+    return f"ALTER TABLE t ADD {constraint.definition}" if constraint.definition else ""
 
 
 def _mentions(sql: str) -> set[str]:
