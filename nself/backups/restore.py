@@ -15,12 +15,13 @@ the safety table, and a safety backup before --clean).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import psycopg
 from psycopg import sql
 
 from nself import safety
-from nself.backups import remote
+from nself.backups import load, remote
 from nself.backups.store import (
     CHUNK,
     GZIP_MAGIC,
@@ -42,12 +43,12 @@ from nself.backups.store import (
 )
 from nself.backups.verify import VerificationFailed, check
 from nself.config import Database
-from nself.errors import OperationFailed, Refused, UsageError
+from nself.errors import Interrupted, OperationFailed, Refused, UsageError
 from nself.guard import Guard
 from nself.pg import catalog
 from nself.pg import connection as database
 from nself.pg import tools as pgtools
-from nself.pg.wipe import wipe
+from nself.pg.wipe import wipe_statements
 
 ALLOW_PARTIAL = "--allow-partial"
 ALLOW_OTHER_SOURCE = "--allow-other-source"
@@ -326,10 +327,6 @@ def _shown(env, backup: Backup) -> str:
 MAX_JOBS = 64  # each job is a connection of its own
 
 
-def default_jobs() -> int:
-    return max(1, min(os.cpu_count() or 1, 4))
-
-
 def _source(backup: Backup) -> str:
     """`project shop, environment staging, database app, server …12144760` for messages."""
     if not backup.meta:
@@ -422,6 +419,29 @@ def _detail(report: RestoreReport) -> str:
     return "\n".join(lines)
 
 
+def _nothing_changed_when_interrupted(function):
+    """Ctrl-C or SIGTERM before the load commits says so: nothing was changed (the load's
+    own Interrupted says what it rolled back, or that it had committed)."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        started = load.COMMITTED.set(False)
+        try:
+            return function(*args, **kwargs)
+        except Interrupted:
+            raise  # the load's own (an Interrupted is a KeyboardInterrupt)
+        except KeyboardInterrupt:
+            if load.COMMITTED.get():
+                raise Interrupted("Interrupted after the restore had committed: the database "
+                                  "holds the backup.") from None
+            raise Interrupted("Interrupted before the restore changed anything: nothing was "
+                              "changed.") from None
+        finally:
+            load.COMMITTED.reset(started)
+
+    return wrapper
+
+
+@_nothing_changed_when_interrupted
 def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False,
             clean: bool = False, jobs: int | None = None, allow_partial: bool = False,
             allow_other_source: bool = False, say: Callable[[str], None] | None = None,
@@ -438,8 +458,8 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
     """
     say = say or (lambda text: None)
     if jobs is not None and not 1 <= jobs <= MAX_JOBS:
-        raise UsageError(f"--jobs {jobs}: give 1 to {MAX_JOBS} parallel jobs (0: automatic, "
-                         f"the number of cores, at most 4).")
+        raise UsageError(f"--jobs {jobs}: give 1 to {MAX_JOBS} parallel jobs (0, the "
+                         "default: one job, in one transaction).")
     backup = resolve_file(env, file, say, latest=latest)
     shown = env.relative(backup.path)
     checked_by = check(env, backup)
@@ -460,10 +480,7 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
                 "server), or upgrade the target.")
         mode = _clean_mode(clean, toc, backup)
         conflicts = sorted(set(toc.tables) & existing) if toc.has_schema and not clean else []
-        n_jobs = 1
-        if backup.format == "custom" and toc.has_schema:
-            # Data-only archives load in dump order (foreign keys first): one job keeps that.
-            n_jobs = max(1, jobs or default_jobs())
+        n_jobs = _jobs(jobs, backup, toc, mode, existing, db.display())
         report = RestoreReport(
             file=shown, target=db.display(), format=backup.format, checked_by=checked_by,
             tables=toc.tables or toc.data_tables, counts=toc.counts(), dry_run=dry_run,
@@ -514,33 +531,113 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
     return report
 
 
-def _loader(env, backup: Backup, toc: Contents, major: int) -> pgtools.Tool:
-    """The tool that loads `backup` into a server of `major` (found before anything changes)."""
+def _jobs(jobs: int | None, backup: Backup, toc: Contents, mode: str | None,
+          existing: set[str], target: str) -> int:
+    """How many pg_restore jobs load the backup: one (in one transaction) unless --jobs asks
+    for more, which only a database without relations may take (UsageError otherwise)."""
+    if not jobs or jobs == 1:
+        return 1
+    if mode or existing:
+        raise UsageError(
+            f"--jobs {jobs} loads through {jobs} connections, which cannot share the one "
+            "transaction that makes a restore all or nothing, so it is only for a database "
+            f"with no tables yet (and without --clean); {target} "
+            f"{'is cleared first' if mode else 'is not empty'}. Leave out --jobs: the "
+            "restore then runs in one transaction. Nothing was changed.")
+    # Data-only archives load in dump order (foreign keys first): one job keeps that.
+    return jobs if backup.format == "custom" and toc.has_schema else 1
+
+
+@dataclass(frozen=True)
+class Loader:
+    """The programs that load a backup: psql runs the statements; for a custom archive,
+    `archive` (pg_restore) writes them (or, with --jobs, loads them itself)."""
+
+    psql: pgtools.Tool
+    archive: pgtools.Tool | None = None
+
+
+def _loader(env, backup: Backup, toc: Contents, major: int) -> Loader:
+    """The tools that load `backup` into a server of `major` (found before anything changes)."""
     dump_major = Contents.major(toc.pg_dump_version) or 0
+    dirs = pgtools.extra_dirs(env)
     if backup.format == "custom":
-        return pgtools.find("pg_restore", major, pgtools.extra_dirs(env), at_least=dump_major)
-    return pgtools.find("psql", major, pgtools.extra_dirs(env), at_least=min(dump_major, major))
+        archive = pgtools.find("pg_restore", major, dirs, at_least=dump_major)
+        # psql reads what this pg_restore writes (its \restrict lines, say)
+        return Loader(pgtools.find("psql", major, dirs, at_least=archive.major), archive)
+    return Loader(pgtools.find("psql", major, dirs, at_least=min(dump_major, major)))
 
 
-def _load(conn, db, backup: Backup, tool: pgtools.Tool, toc: Contents, mode: str | None,
+def _load(conn, db, backup: Backup, tool: Loader, toc: Contents, mode: str | None,
           existing: set[str], n_jobs: int, say, progress, touched: list[bool],
           shown: str) -> str:
-    """Clear the target as `mode` says, then load the backup; return the tool's stderr.
-    `touched` gets an entry once the target changed (a failed clear changes nothing)."""
-    if mode == "drop-all":
-        say("Dropping the existing schemas...")
-        wipe(conn)
-    elif mode == "truncate":
-        say("Emptying the backup's tables...")
-        _truncate(conn, toc, existing)
-    elif mode == "drop-listed":
-        say("Dropping the backup's own objects...")
-        _drop_listed(conn, toc)
-    touched.append(True)
-    say(f"Restoring {shown} into {db.display()}...")
-    if backup.format == "custom":
-        return _pg_restore(tool, db, backup, n_jobs, progress)
-    return _psql_restore(tool, db, backup, progress)
+    """Clear the target as `mode` says and load the backup, in one transaction
+    (`nself.backups.load`): a failure or a kill at any moment leaves the database as it was.
+    With `n_jobs` > 1 (only into a database without relations) pg_restore -j loads it
+    instead, outside any transaction. Returns the tools' stderr; `touched` gets an entry
+    once the target changed."""
+    if n_jobs > 1:
+        touched.append(True)
+        say(f"Restoring {shown} into {db.display()} ({n_jobs} parallel jobs)...")
+        return _pg_restore(tool.archive, db, backup, n_jobs, progress)
+    clean = _clean_statements(conn, mode, toc, existing)
+    say(f"Restoring {shown} into {db.display()} in one transaction"
+        + (f" ({CLEAN_SAYS[mode]} first)" if mode else "") + "...")
+    producer = None
+    try:
+        if backup.format == "custom":
+            producer, chunks = _script_of(tool.archive, db, backup)
+            measure = lambda: _bytes_read(producer.pid)  # noqa: E731
+        else:
+            fed = [0]
+            chunks = _sql_chunks(backup, fed)
+            measure = lambda: fed[0]  # noqa: E731
+        return load.run(tool.psql, db, conn, clean=clean, chunks=chunks,
+                        script=load.Script(shown), producer=producer,
+                        real_errors=lambda text: classify_errors(text)[1], progress=progress,
+                        measure=measure, total=backup.size_bytes,
+                        on_commit=lambda: touched.append(True))
+    except load.CleanFailed as exc:
+        raise OperationFailed(CLEAN_FAILED[mode].format(reason=exc.reason)) from None
+    except load.RolledBack as exc:
+        raise OperationFailed(f"{_errors(shown, exc.real)} It was rolled back: nothing was "
+                              "changed.") from None
+    except pgtools.ToolFailed as exc:
+        raise OperationFailed(f"{exc}. Nothing was changed.") from None
+
+
+def _errors(shown: str, real: list[str]) -> str:
+    """`Restore of FILE finished with N error(s): the first three`."""
+    listed = "; ".join(real[:3]) + (f"; and {len(real) - 3} more" if len(real) > 3 else "")
+    return f"Restore of {shown} finished with {len(real)} error(s): {listed}."
+
+
+def _script_of(archive: pgtools.Tool, db, backup: Backup) -> tuple[pgtools.Running, Iterator]:
+    """pg_restore writing the archive's statements (`-f -`) into a pipe, and its chunks."""
+    read, write = os.pipe()
+    try:
+        running = pgtools.start(archive, ["-f", "-", str(backup.path)], db, db.name, out=write)
+    except BaseException:
+        os.close(read)
+        raise
+    finally:
+        os.close(write)
+
+    def chunks():
+        with os.fdopen(read, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(CHUNK):
+                yield chunk
+
+    return running, chunks()
+
+
+def _sql_chunks(backup: Backup, fed: list[int]):
+    """A SQL dump's bytes (decompressed); `fed[0]` is how far the file has been read."""
+    with open(backup.path, "rb") as raw:
+        source = gzip.GzipFile(fileobj=raw) if backup.compressed else raw
+        while chunk := source.read(CHUNK):
+            fed[0] = raw.tell()
+            yield chunk
 
 
 def _record(conn, guard: Guard) -> None:
@@ -556,40 +653,52 @@ def _record(conn, guard: Guard) -> None:
 # What a partial backup creates, in the order `--clean` drops it: views before their tables,
 # then sequences no table owns.
 DROP_ORDER = ("MATERIALIZED VIEW", "VIEW", "TABLE", "SEQUENCE")
+CLEAN_SAYS = {"drop-all": "the existing schemas dropped", "truncate": "the backup's tables "
+              "emptied", "drop-listed": "the backup's own objects dropped"}
+CLEAN_FAILED = {
+    "drop-all": "--clean cannot drop the existing schemas: {reason} Nothing was changed.",
+    "truncate": "--clean cannot empty the backup's tables: {reason} Nothing was changed.",
+    "drop-listed": "--clean cannot drop the backup's objects: {reason} Nothing was changed: "
+                   "drop the dependent objects first, or restore a whole-database backup.",
+}
 
 
-def _drop_listed(conn, toc: Contents) -> None:
+def _clean_statements(conn, mode: str | None, toc: Contents, existing: set[str]) -> list[str]:
+    """The SQL that clears the target as `mode` says, run in the load's transaction."""
+    if mode == "drop-all":
+        return wipe_statements(conn)
+    if mode == "truncate":
+        return _truncate(conn, toc, existing)
+    if mode == "drop-listed":
+        return _drop_listed(conn, toc)
+    return []
+
+
+def _drop_listed(conn, toc: Contents) -> list[str]:
     """Drop the archive's own objects, without CASCADE: an object outside the backup that
-    depends on them (a view, a foreign key) stops it, with PostgreSQL's message, before
-    anything changed."""
-    try:
-        with conn.transaction():
-            for kind in DROP_ORDER:
-                names = [sql.Identifier(e.schema, e.name) for e in toc.entries
-                         if e.kind == kind and e.schema]
-                if names:
-                    conn.execute(sql.SQL("DROP {} IF EXISTS {}").format(
-                        sql.SQL(kind), sql.SQL(", ").join(names)))
-    except psycopg.Error as exc:
-        raise OperationFailed(
-            f"--clean cannot drop the backup's objects: {database.describe_error(exc)} "
-            "Nothing was changed: drop the dependent objects first, or restore a "
-            "whole-database backup.") from None
+    depends on them (a view, a foreign key) stops the restore, with PostgreSQL's message,
+    before anything changed."""
+    statements = []
+    for kind in DROP_ORDER:
+        names = [sql.Identifier(e.schema, e.name) for e in toc.entries
+                 if e.kind == kind and e.schema]
+        if names:
+            statements.append(sql.SQL("DROP {} IF EXISTS {}").format(
+                sql.SQL(kind), sql.SQL(", ").join(names)).as_string(conn))
+    return statements
 
 
-def _truncate(conn, toc: Contents, existing: set[str]) -> None:
+def _truncate(conn, toc: Contents, existing: set[str]) -> list[str]:
     """Empty the tables a data-only backup fills, in one statement and without CASCADE: a
-    table outside the backup that references them stops it, before anything changed."""
+    table outside the backup that references them stops it, before anything changed.
+    RESTART IDENTITY gives their sequences new storage in the transaction, so the backup's
+    setval (which no rollback undoes on its own) is undone with it."""
     names = [sql.Identifier(e.schema, e.name) for e in toc.entries
              if e.kind == "TABLE DATA" and f"{e.schema}.{e.name}" in existing]
     if not names:
-        return
-    try:
-        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(names)))
-    except psycopg.Error as exc:
-        raise OperationFailed(
-            f"--clean cannot empty the backup's tables: {database.describe_error(exc)} "
-            "Nothing was changed.") from None
+        return []
+    return [sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
+        sql.SQL(", ").join(names)).as_string(conn)]
 
 
 def _bytes_read(pid: int) -> int:
@@ -635,22 +744,4 @@ def _pg_restore(tool: pgtools.Tool, db, backup: Backup, jobs: int, progress) -> 
     # the errors are sorted into noise and real ones from its stderr.
     running = pgtools.start(tool, args, db, db.name, ok_codes=(0, 1), workers=jobs > 1)
     result = _wait(running, progress, lambda: _bytes_read(running.pid), backup.size_bytes)
-    return _text(result.stderr)
-
-
-def _psql_restore(tool: pgtools.Tool, db, backup: Backup, progress) -> str:
-    """Feed the SQL to psql ourselves (decompressing a .sql.gz): sh would hand a file object's
-    descriptor, compressed bytes and all, to psql; and the bytes fed are the progress."""
-    args = ["-X", "-q", "-o", os.devnull, "-v", "ON_ERROR_STOP=0"]
-    fed = [0]
-    with open(backup.path, "rb") as raw:
-        source = gzip.GzipFile(fileobj=raw) if backup.compressed else raw
-
-        def chunks():
-            while chunk := source.read(CHUNK):
-                fed[0] = raw.tell()
-                yield chunk
-
-        running = pgtools.start(tool, args, db, db.name, stdin=chunks())
-        result = _wait(running, progress, lambda: fed[0], backup.size_bytes)
     return _text(result.stderr)

@@ -300,8 +300,9 @@ def _say_pruned(verb: str, doomed) -> None:
         "yes": "Confirm (staging, and --allow-partial / --allow-other-source without a "
                "terminal).",
         "confirm": "The typed word production needs: yes-restore-production.",
-        "jobs": "Parallel pg_restore jobs, 1 to 64 (custom format; 0, the default: the "
-                "number of cores, at most 4).",
+        "jobs": "Parallel pg_restore jobs, 1 to 64, only into a database without tables and "
+                "without --clean (custom format; they cannot share one transaction). 0, the "
+                "default: one job, the whole restore in one transaction.",
         "json": "Print the result as JSON.",
         "no-backup": "With --clean: skip the safety backup of the current database that is "
                      "taken before dropping it.",
