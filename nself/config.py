@@ -68,9 +68,10 @@ def canonical_env_name(name: str) -> str:
 _URL_PASSWORDS = (
     re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:@/]*:([^@/]*)@"),
     # a password holding an unencoded / or @ (up to the last @)
-    re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*[^:@/]*:(.*)@"),
+    # (the user may hold an unencoded @ too: `postgresql://@:password@host`)
+    re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/*[^:/]*:(.*)@"),
     # no scheme at all (user:password@host); never a scheme's own colon
-    re.compile(r"^(?![A-Za-z][A-Za-z0-9+.-]*:/)[^:@/]*:(.*)@"),
+    re.compile(r"^(?![A-Za-z][A-Za-z0-9+.-]*:/)[^:/]*:(.*)@"),
 )
 # the same up to the FIRST @: where the rest is garbage, a tool may quote only that far
 _URL_PASSWORDS_TO_FIRST_AT = tuple(re.compile(p.pattern.replace("(.*)@", "(.*?)@"))
@@ -136,6 +137,9 @@ def url_secrets(url: str) -> set[str]:
     for i, char in enumerate(userinfo):
         if char in ":/@":
             found.add(userinfo[i + 1:])
+        if char == ":":  # the password starts here and ends at any later separator
+            found.update(userinfo[i + 1:j] for j in range(i + 1, len(userinfo))
+                         if userinfo[j] in ":/@")
     portless = _portless_password(url)
     if portless:
         found.add(url[portless[0]:portless[1]])

@@ -75,6 +75,8 @@ MISTYPED = [
     # the `@` forgotten: user:PASSWORD then reads as host:port
     ("postgresql://postgres:S3cretPass127.0.0.1:5432/db", "S3cretPass"),
     ("postgresql://postgres:S3cret/Pass127.0.0.1:5432/db", "S3cret/Pass"),
+    # a user holding an unencoded @ (libpq then quotes the password up to the host)
+    ("postgresql://@:S3cretPass@h%zz/db@", "S3cretPass"),
     # a misspelled key in a conninfo string and in a URL's query
     ("host=h dbname=db pasword=S3cretPass", "S3cretPass"),
     ("host=h passwd='S3cret Pass' dbname=db", "S3cret Pass"),
