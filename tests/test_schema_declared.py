@@ -213,3 +213,26 @@ def test_an_exported_file_with_its_sql_note_keeps_later_hand_made_objects(projec
     assert ("not in schema.dbml, kept: extra, column users.age, function one(), "
             "view extra_ids;") in result.err
     assert "No schema changes" in result.out
+
+
+def test_keys_and_indexes_of_dropped_columns_are_not_kept():
+    """A hand-made index or check on a column the DBML dropped goes with the column; one
+    on a kept column is kept (and not listed apart from it)."""
+    from nself.schema.model import Index
+
+    def index(name: str, column: str) -> Index:
+        return Index(name, "users", [column],
+                     definition=f"CREATE INDEX {name} ON public.users USING btree ({column})")
+
+    old = Schema(tables=[Table(
+        "public", "users", [Column("id", "integer"), Column("gone", "text"),
+                            Column("nick", "text")],
+        [Constraint("users_gone_check", "c", [], "CHECK ((gone <> ''::text))")],
+        [index("users_gone", "gone"), index("users_nick", "nick"), index("users_id", "id")])])
+    now = Declared.of(Schema(tables=[Table("public", "users", [Column("id", "integer")])]))
+    before = Declared.of(Schema(tables=[Table("public", "users", [
+        Column("id", "integer"), Column("gone", "text")])]))
+    kept = undeclared(old, now, before, {})
+    assert [i.name for _, i in kept.indexes] == ["users_nick", "users_id"]
+    assert kept.constraints == []
+    assert kept.names() == ["column users.nick", "index users.users_id"]

@@ -205,6 +205,7 @@ def undeclared(old: Schema, now: Declared, before: Declared | None,
             if (i.name not in mine.indexes | earlier.indexes | mine.constraints
                     and (everything or not i.where)):  # partial ones: carry_over keeps them
                 found.indexes.append((target, i))
+    _without_orphans(found, now)
     for e in old.enums:
         mine, earlier = now.enums.get(e.qualified), before.enums.get(e.qualified)
         if mine is None:
@@ -225,6 +226,21 @@ def undeclared(old: Schema, now: Declared, before: Declared | None,
     return found
 
 
+def _without_orphans(found: Undeclared, now: Declared) -> None:
+    """Leave out the kept keys and indexes that need a column (or a foreign key's
+    target) the import drops: PostgreSQL drops them with it, so they are not kept."""
+    columns = {name: set(t.columns) for name, t in now.tables.items()}
+    for t in found.tables:
+        columns[t.qualified] = {c.name for c in t.columns}
+    for table, column, _ in found.columns:
+        columns[table].add(column.name)
+    found.constraints = [
+        (t, k) for t, k in found.constraints
+        if set(k.columns) | _mentions(_constraint_sql(k)) <= columns[t]
+        and (k.kind != "f" or _target_there(k, columns))]
+    found.indexes = [(t, i) for t, i in found.indexes if _mentions(i.definition) <= columns[t]]
+
+
 def _child(table: Table, old: Schema) -> bool:
     """A partition: it follows its parent."""
     return bool(table.partition_of) and old.table(table.partition_of) is not None
@@ -238,9 +254,9 @@ def _owner(qualified: str) -> str:
 # ------------------------------------------------------------------------------------ keep
 
 def keep(desired: Schema, old: Schema, kept: Undeclared) -> Schema:
-    """DESIRED with KEPT taken from OLD as they are. A kept index, key or foreign key that
-    needs a column or table DESIRED no longer has goes (PostgreSQL would drop it with
-    them); an enum a kept column uses stays."""
+    """DESIRED with KEPT taken from OLD as they are. A kept table's foreign key to a table
+    DESIRED no longer has goes (PostgreSQL would drop it with the table); an enum a kept
+    column uses stays."""
     tables = {t.qualified: replace(t, columns=list(t.columns), constraints=list(t.constraints),
                                    indexes=list(t.indexes)) for t in desired.tables}
     for t in kept.tables:
@@ -255,14 +271,10 @@ def keep(desired: Schema, old: Schema, kept: Undeclared) -> Schema:
     for t in kept.tables:
         tables[t.qualified].constraints[:] = [
             k for k in t.constraints if k.kind != "f" or _target_there(k, names)]
-    for table, constraint in kept.constraints:
-        if (set(constraint.columns) <= names[table]
-                and (constraint.kind != "f" or _target_there(constraint, names))
-                and not _mentions(_constraint_sql(constraint)) - names[table]):
-            tables[table].constraints.append(constraint)
+    for table, constraint in kept.constraints:  # `undeclared` left out the orphans
+        tables[table].constraints.append(constraint)
     for table, index in kept.indexes:
-        if not _mentions(index.definition) - names[table]:
-            tables[table].indexes.append(index)
+        tables[table].indexes.append(index)
     enums = {e.qualified: replace(e, values=list(e.values)) for e in desired.enums}
     old_enums = {e.qualified: e for e in old.enums}
     used = {c.type.removesuffix("[]") for t in tables.values() for c in t.columns}
