@@ -124,9 +124,15 @@ def test_migrations_without_a_record_drop_nothing_undeclared(project):
 
 
 def test_the_record_travels_in_the_written_migration(project):
-    """Each written migration says what the DBML declared, and the next import reads it."""
+    """Each written migration says what the DBML declared (written whole: a killed
+    writer's temporary file is removed by the next one)."""
     _dbml(project, USERS)
+    project.migrations.mkdir(exist_ok=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    leftover = project.write(f"migrations/.001_first.sql.{dead}.tmp", "-- UP\nSELECT 1;\n")
     assert project.run("db", "schema", "import", "--name", "first").code == 0
+    assert not leftover.exists()
     text = next(project.migrations.glob("*_first.sql")).read_text()
     record = Declared.parse(text)
     assert record is not None and set(record.tables) == {"public.users"}

@@ -8,7 +8,10 @@
    extensions, domains, free sequences, views, functions, triggers and policies (of tables
    still there), partial indexes, partitions and row security (see `carry_over`). DBML is
    authoritative for what it can express; nothing else is dropped because DBML cannot write
-   it down.
+   it down. And the DBML manages only what it declares (nself.schema.declared): what the
+   migrations made that neither the file nor the record of the previous import declares is
+   kept too (`--drop-undeclared` drops it); each migration written records what the file
+   declared.
 4. Shadow B gets DESIRED as SQL, and is introspected: NEW is DESIRED as PostgreSQL prints it
    back, so OLD and NEW compare like with like (expressions, defaults, type spellings).
 5. UP = diff(OLD, NEW), cut into migrations where a statement must run outside a
@@ -677,6 +680,7 @@ def write(env: Environment, generated: Generated, name: str | None,
     written: list[Path] = []
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(folder)
         for i, part in enumerate(generated.parts):
             part_name = name if i == 0 else f"{name}_{i + 1}"
             path = files.next_file(folder, part_name, now)
@@ -694,6 +698,20 @@ def write(env: Environment, generated: Generated, name: str | None,
             path.unlink(missing_ok=True)
         raise
     return [env.relative(p) for p in written]
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """The temporary files of writers that were killed (their process is gone)."""
+    for path in folder.glob(".*.sql.*.tmp"):
+        pid = path.name.rsplit(".", 2)[-2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except (PermissionError, OverflowError, ValueError):
+            pass
 
 
 def _create(path: Path, text: str) -> None:
