@@ -132,3 +132,24 @@ def test_url_option_password_is_a_secret(tmp_path):
     """The password of `--url` (NSELF_DATABASE_URL) is hidden like DATABASE_URL's."""
     env = Environment.load(tmp_path, {"NSELF_DATABASE_URL": "postgresql://u:hunter22@h/db"})
     assert "hunter22" in env.secrets() and env.database.password == "hunter22"
+
+
+@given(key=st.from_regex(r"[a-z_]{2,12}", fullmatch=True),
+       password=passwords.filter(lambda p: not any(c in p for c in " '&\\=")),
+       query=st.booleans())
+def test_any_misspelled_key_hides_its_value(key, password, query):
+    """Whatever a key is called, unless it is one of libpq's harmless keywords, its value is
+    masked, in a conninfo string and in a URL's query, and never in the parse error."""
+    from nself.config import SHOWN_KEYWORDS, parse_database_url
+    from nself.errors import ConfigError
+
+    assume(key not in SHOWN_KEYWORDS and password not in f"host=h dbname=db {key}=")
+    assume(password not in "postgresql://u@h/db?sslmode=require&=")
+    url = (f"postgresql://u@h/db?sslmode=require&{key}={quote(password, safe='')}" if query
+           else f"host=h dbname=db {key}={password}")
+    shown = quote(password, safe="") if query else password
+    assert shown not in mask_url(url)
+    try:
+        parse_database_url(url)
+    except ConfigError as exc:
+        assert password not in str(exc) and shown not in str(exc)
