@@ -66,6 +66,7 @@ CASES = [
     ("seed-linked-to-dev-zero",
      lambda root: _link_to_zero(root / "seeds" / "local" / "01_a.sql"),
      ["db", "seed", "--dry-run"], {}, "through a link to /dev/zero"),
+    ("seed-given-dev-zero", None, ["db", "seed", "/dev/zero"], {}, "it is a character device"),
     ("settings-linked-to-dev-zero", lambda root: _link_to_zero(root / ".env"),
      ["db", "status"], {}, ".env"),
     ("settings-too-large",
