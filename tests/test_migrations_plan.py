@@ -1,5 +1,5 @@
-"""Reading and planning without a database: files nself cannot use are refused up front,
-whole; plans and prepared sections say what would run."""
+"""Reading and planning: files nself cannot use are refused up front, whole; plans and
+prepared sections say what would run, and what it destroys (the last tests apply them)."""
 
 from __future__ import annotations
 
@@ -157,3 +157,85 @@ def test_dry_run_text_of_no_transaction_file(tmp_path):
           "CREATE INDEX CONCURRENTLY i ON t (a);\n")
     prep = plan.prepare_up(merge(read(tmp_path), []))[0]
     assert prep.text == "CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY i ON t (a);"
+
+
+# What destroys data: a safety backup first, in every environment -----------------------------
+
+
+def safety_backups(project) -> list[str]:
+    return sorted(p.name for p in (project.root / "backups" / "local").glob("*_before_*.dump"))
+
+
+def audit_table(project) -> None:
+    project.migration("001_audit.sql", """
+        -- a note: DROP TABLE audit; TRUNCATE audit
+        CREATE TABLE audit (id int, price numeric(10,2), note varchar(20));
+        INSERT INTO audit VALUES (1, 2.50, 'DELETE FROM audit');
+        """)
+    result = project.run("db", "migrate", "up")
+    assert result.code == 0, result
+    assert "Destroys data" not in result.out and safety_backups(project) == []
+
+
+def test_hand_written_drop_takes_a_safety_backup_in_local(project):
+    """`migrate up` of a hand-written DROP TABLE names it and backs up first, even locally;
+    the words in the first migration's comment and string took no backup."""
+    audit_table(project)
+    project.migration("002_drop_audit.sql", "SELECT 1;\nDROP TABLE audit;")
+    result = project.run("db", "migrate", "up")
+    assert result.code == 0, result
+    assert "migrations/002_drop_audit.sql line 4: DROP TABLE audit" in result.out
+    (made,) = safety_backups(project)
+    assert made.endswith("_before_migrate.dump") and made in result.out
+
+
+def test_no_backup_skips_the_safety_backup(project):
+    """`--no-backup` applies a destructive migration without a backup, and says so."""
+    audit_table(project)
+    project.migration("002_truncate.sql", "TRUNCATE audit;")
+    result = project.run("db", "migrate", "up", "--no-backup")
+    assert result.code == 0, result
+    assert "Destroys data (--no-backup: no safety backup)" in result.out
+    assert "002_truncate.sql line 3: TRUNCATE audit" in result.out
+    assert safety_backups(project) == []
+
+
+def test_type_changes_are_judged_by_the_column_they_change(project):
+    """Widening a column (varchar(20) -> text) takes no backup; narrowing numeric(10,2) to
+    integer names the column's type now and takes one."""
+    audit_table(project)
+    project.migration("002_widen.sql", "ALTER TABLE audit ALTER COLUMN note TYPE text;")
+    result = project.run("db", "migrate", "up")
+    assert result.code == 0 and "Destroys data" not in result.out, result
+    assert safety_backups(project) == []
+    project.migration("003_narrow.sql", "ALTER TABLE audit ALTER COLUMN price TYPE integer;")
+    result = project.run("db", "migrate", "up")
+    assert result.code == 0, result
+    assert ("003_narrow.sql line 3: ALTER COLUMN audit.price TYPE integer (from "
+            "numeric(10,2))") in result.out
+    assert len(safety_backups(project)) == 1
+
+
+@pytest.mark.parametrize("command", [("migrate", "up"), ("update",)])
+def test_parse_error_without_a_position_is_one_line(project, command):
+    """An unfinished statement at the end of a file (PostgreSQL's parser gives no position)
+    is one line naming the file and line, exit 1 as for any SQL error, before any backup."""
+    project.migration("001_cut.sql", "CREATE TABLE a (id int);\n\nCREATE TABLE b(id int", None)
+    result = project.run("db", *command)
+    assert result.code == 1, result
+    assert result.err.strip().splitlines() == [
+        "Error: 001_cut failed at migrations/001_cut.sql line 5: syntax error at end of "
+        "input. Nothing was sent to the server."]
+    assert project.db.tables() == [] and safety_backups(project) == []
+    assert not (project.root / "backups").exists() or not any((project.root / "backups").rglob(
+        "*.dump"))
+
+
+def test_unreadable_migration_file_is_one_exit_code_everywhere(project):
+    """A migration file that cannot be read is exit 2 for `status` and `schema import` alike."""
+    os.symlink(project.migrations / "nowhere.sql", project.migrations / "001_gone.sql")
+    project.write("schema.dbml", "Table a {\n  id int\n}\n")
+    for argv in (("db", "status"), ("db", "migrate", "status"),
+                 ("db", "schema", "import", "schema.dbml", "--dry-run")):
+        result = project.run(*argv)
+        assert result.code == 2 and "Cannot read migrations/001_gone.sql" in result.err, argv

@@ -45,7 +45,7 @@ BIGINT_MAX = 2**63 - 1  # versions are stored as bigint
 def needs_parsing(text: str) -> bool:
     """Whether `text` might hold a statement whose kind matters (transaction control,
     CONCURRENTLY, VACUUM, a DROP, ...): see `nself.sql.TREE_WORDS`."""
-    return sql.TREE_WORDS.search(text) is not None
+    return bool(sql.word_hits(text))
 
 
 class MigrationFileError(UsageError):
@@ -168,7 +168,10 @@ class Migration:
             raise self.error(1, "no `-- UP` marker: put the SQL to apply under a line `-- UP` "
                                 "(and the SQL that undoes it under `-- DOWN`)")
         end = down_at - 1 if down_at else len(lines)
-        lines = ["" if re.match(RESTRICT_MARKER, line) else line for line in lines]
+        # psql's meta-commands, `\restrict` and `\.` all hold a backslash: most files have none
+        backslash = "\\" in self.text
+        if backslash:
+            lines = ["" if re.match(RESTRICT_MARKER, line) else line for line in lines]
 
         def joined(first: int, last: int) -> str:
             # the lines with their own line breaks (CRLF stays CRLF), none after the last
@@ -178,7 +181,7 @@ class Migration:
         up = Section(joined(up_at, end), up_at + 1)
         down = Section(joined(down_at, len(lines)), down_at + 1) if down_at else None
         for section in (up, down):
-            if section is None:
+            if section is None or not backslash:
                 continue
             for offset, line in enumerate(LINE_BREAK.split(section.text)[0::2]):
                 if re.match(COPY_DATA_END, line):
