@@ -112,7 +112,8 @@ def status(c, json=False, check=False):
          help={"steps": "Apply at most this many pending migrations (`nself db migrate up 3`).",
                "to": "Apply pending migrations up to and including this version.",
                "dry_run": "Print the SQL that would run; change nothing.",
-               "no_backup": "In production: skip the backup taken before applying.",
+               "no_backup": "Skip the backup taken before applying (production's pre-migration "
+                             "backup, or the safety backup before statements that destroy data).",
                "allow_env_mismatch": MISMATCH_HELP,
                "yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
 def up(c, steps=None, to=None, dry_run=False, yes=False, confirm=None, lock_timeout=60.0,
