@@ -200,10 +200,12 @@ def test_undeclared_needs_no_server():
 
 def test_an_exported_file_with_its_sql_note_keeps_later_hand_made_objects(project):
     """A file written by `schema export` (DBML plus its Note nself_sql) declares views and
-    functions too; a table, view, function and column made by hand after the export are
-    kept, not dropped."""
+    functions too; a table, partition, view, function and column made by hand after the
+    export are kept, not dropped."""
     project.migration("001_base.sql", "CREATE TABLE users (id int PRIMARY KEY, nick text);"
-                      "CREATE VIEW nicks AS SELECT nick FROM users;", "DROP TABLE users CASCADE;")
+                      "CREATE VIEW nicks AS SELECT nick FROM users;"
+                      "CREATE TABLE events (at date) PARTITION BY RANGE (at);",
+                      "DROP TABLE users CASCADE; DROP TABLE events;")
     assert project.run("db", "migrate", "up").code == 0
     assert project.run("db", "schema", "export", "--output", "schema.dbml").code == 0
     assert "Note nself_sql" in (project.root / "schema.dbml").read_text()
@@ -212,12 +214,15 @@ def test_an_exported_file_with_its_sql_note_keeps_later_hand_made_objects(projec
         CREATE VIEW extra_ids AS SELECT id FROM extra;
         CREATE FUNCTION one() RETURNS int LANGUAGE sql AS 'SELECT 1';
         ALTER TABLE users ADD COLUMN age int;
-    """, "DROP TABLE extra CASCADE; DROP FUNCTION one(); ALTER TABLE users DROP COLUMN age;")
+        CREATE TABLE events_2026 PARTITION OF events
+          FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+    """, "DROP TABLE extra CASCADE; DROP FUNCTION one(); ALTER TABLE users DROP COLUMN age;"
+       "DROP TABLE events_2026;")
     assert project.run("db", "migrate", "up").code == 0
     result = project.run("db", "schema", "import")
     assert result.code == 0, result
-    assert ("not in schema.dbml, kept: extra, column users.age, function one(), "
-            "view extra_ids;") in result.err
+    assert ("not in schema.dbml, kept: extra, events_2026, column users.age, function "
+            "one(), view extra_ids;") in result.err
     assert "No schema changes" in result.out
 
 

@@ -205,6 +205,11 @@ def undeclared(old: Schema, now: Declared, before: Declared | None,
             if (i.name not in mine.indexes | earlier.indexes | mine.constraints
                     and (everything or not i.where)):  # partial ones: carry_over keeps them
                 found.indexes.append((target, i))
+    if everything:  # a hand-made partition of a declared table (else carry_over's or
+        # keep()'s, with its kept parent)
+        found.tables += [t for t in old.tables if _child(t, old) and t.partition_of in now.tables
+                         and t.qualified not in now.tables and t.qualified not in renamed
+                         and t.qualified not in before.tables]
     _without_orphans(found, now)
     for e in old.enums:
         mine, earlier = now.enums.get(e.qualified), before.enums.get(e.qualified)
