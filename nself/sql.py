@@ -412,10 +412,72 @@ def destruction(node) -> tuple[str, tuple[TypeChange, ...]]:
         return "TRUNCATE " + ", ".join(_range(r) for r in node.relations or ()), ()
     if kind == "AlterTableStmt":
         return _alter_table(node)
+    if kind == "DoStmt":
+        return _do_block(node)
     found = [f"{'DELETE' if type(n).__name__ == 'DeleteStmt' else 'UPDATE'} "
              f"{_range(n.relation)} without WHERE" for n in _run_nodes(node)
              if type(n).__name__ in ("DeleteStmt", "UpdateStmt") and n.whereClause is None]
     return "; ".join(found), ()
+
+
+def _do_block(node) -> tuple[str, tuple[TypeChange, ...]]:
+    """What the SQL statements of a PL/pgSQL DO block destroy: its statements and the
+    EXECUTEs of a constant string. A dynamic EXECUTE ('DROP TABLE ' || name), a called
+    function and a body PL/pgSQL cannot compile are not looked into."""
+    options = {o.defname: getattr(o.arg, "sval", None) for o in node.args or ()}
+    body = options.get("as")
+    if body is None or (options.get("language") or "plpgsql").lower() != "plpgsql":
+        return "", ()
+    import pglast
+
+    tag = "nself_do"
+    while f"${tag}$" in body:
+        tag += "_"
+    try:
+        tree = pglast.parse_plpgsql(f"CREATE FUNCTION nself_do() RETURNS void LANGUAGE "
+                                    f"plpgsql AS ${tag}${body}${tag}$")
+    except pglast.parser.ParseError:
+        return "", ()
+    reasons, changes = [], []
+    for query in _plpgsql_queries(tree):
+        try:
+            statements = split(query, parse=True)
+        except SqlSyntaxError:
+            continue
+        for st in statements:
+            if st.destroys:
+                reasons.append(f"DO block: {st.destroys}")
+            changes += st.type_changes
+    return "; ".join(reasons), tuple(changes)
+
+
+def _plpgsql_queries(tree) -> list[str]:
+    """The SQL a parsed PL/pgSQL function runs: its statements, and EXECUTE of a constant."""
+    found, stack = [], [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            if "PLpgSQL_stmt_execsql" in item:
+                found.append(item["PLpgSQL_stmt_execsql"]["sqlstmt"]["PLpgSQL_expr"]["query"])
+            elif "PLpgSQL_stmt_dynexecute" in item:
+                text = _constant(item["PLpgSQL_stmt_dynexecute"]["query"]["PLpgSQL_expr"]
+                                 ["query"])
+                if text is not None:
+                    found.append(text)
+            else:
+                stack.extend(reversed(list(item.values())))
+    return found
+
+
+def _constant(expression: str) -> str | None:
+    """The value of `expression` when it is one string literal, else None."""
+    try:
+        target = _parse_one(f"SELECT {expression}").targetList[0].val
+    except Exception:  # noqa: BLE001 - anything but a plain literal is not looked into
+        return None
+    return getattr(getattr(target, "val", None), "sval", None)
 
 
 def _alter_table(node) -> tuple[str, tuple[TypeChange, ...]]:

@@ -30,10 +30,13 @@ def one(text: str) -> sql.Statement:
     ("EXPLAIN ANALYZE DELETE FROM a", "DELETE a without WHERE"),
     ("ALTER TABLE a DROP COLUMN note", "DROP COLUMN a.note"),
     ("ALTER TYPE pair DROP ATTRIBUTE b", "DROP ATTRIBUTE pair.b"),
+    ("DO $$ BEGIN IF true THEN DROP TABLE x; END IF; END $$", "DO block: DROP TABLE x"),
+    ("DO $$ BEGIN EXECUTE 'TRUNCATE q'; END $$", "DO block: TRUNCATE q"),
 ])
 def test_statements_that_destroy_data_say_what(text, reason):
     """DROP of data-holding objects, DROP ... CASCADE, TRUNCATE, DELETE/UPDATE without WHERE
-    (in a CTE too) and DROP COLUMN destroy data, named as the statement says it."""
+    (in a CTE too), DROP COLUMN, and these in a DO block destroy data, named as the
+    statement says it."""
     assert one(text).destroys == reason
 
 
@@ -52,6 +55,7 @@ def test_statements_that_destroy_data_say_what(text, reason):
     "COMMENT ON TABLE a IS 'DROP TABLE a'",
     "SELECT $$ DELETE FROM a $$",
     'CREATE TABLE "drop table x" (id int)',
+    "DO $$ BEGIN RAISE NOTICE 'DROP TABLE x'; CREATE TABLE IF NOT EXISTS y (id int); END $$",
 ])
 def test_keywords_in_comments_strings_and_bodies_are_not_hits(text):
     """What only looks like a destructive statement (a word in a comment, a string, a quoted
