@@ -239,3 +239,18 @@ def test_unreadable_migration_file_is_one_exit_code_everywhere(project):
                  ("db", "schema", "import", "schema.dbml", "--dry-run")):
         result = project.run(*argv)
         assert result.code == 2 and "Cannot read migrations/001_gone.sql" in result.err, argv
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-backup",)])
+def test_schema_import_apply_backs_up_before_dropping_a_declared_table(project, flags):
+    """`schema import --apply` that drops a table the DBML declared before takes a safety
+    backup first (it runs migrate up); `--no-backup` skips it."""
+    dbml = project.write("schema.dbml", "Table a {\n  id int\n}\n\nTable b {\n  id int\n}\n")
+    assert project.run("db", "schema", "import", "--apply").code == 0
+    assert safety_backups(project) == []
+    dbml.write_text("Table a {\n  id int\n}\n")
+    result = project.run("db", "schema", "import", "--apply", *flags)
+    assert result.code == 0, result
+    assert "Destroys data" in result.out and ": DROP TABLE " in result.out
+    assert project.db.tables() == ["a"]
+    assert len(safety_backups(project)) == (0 if flags else 1)

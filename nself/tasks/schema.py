@@ -145,9 +145,11 @@ def _check_name(name) -> None:
                        "(each import lists these as 'not in schema.dbml, kept: ...'; with "
                        "this flag the same list is printed as dropped, and the migration "
                        "drops them with their data).",
+    "no_backup": "With --apply: skip the safety backup taken before applying a migration "
+                 "that destroys data (a dropped table or column, a lossy type change).",
 })
 def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None,
-            drop_undeclared=False):
+            drop_undeclared=False, no_backup=False):
     """Write the next migration from a DBML file, verified on a shadow database first; it
     drops only what the DBML declared before and no longer declares."""
     from nself import safety
@@ -181,7 +183,7 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None,
     if generated.empty:
         out.ok(f"No schema changes: the migrations already produce {generated.source}.")
         if apply:  # a run killed after writing its migration: finish the job
-            _apply_pending_imports(env)
+            _apply_pending_imports(env, no_backup)
         return
     out.ok("Schema changes detected!")
     out.line("\n".join(f"  {line}" for line in importer.changes_summary(generated.plan)))
@@ -192,25 +194,25 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None,
     for path in written:
         out.ok(f"Migration created: {path}")
     if apply:
-        _apply_new(env, Path(written[-1]).name.split("_", 1)[0])
+        _apply_new(env, Path(written[-1]).name.split("_", 1)[0], no_backup)
 
 
-def _apply_new(env, version: str) -> None:
+def _apply_new(env, version: str, no_backup: bool = False) -> None:
     """migrate up to VERSION (the newest file written), as `migrate up --to` would."""
     from nself.tasks.migrate import _session
 
-    with _session(env, 60.0, yes=True) as runner:
+    with _session(env, 60.0, yes=True, no_backup=no_backup) as runner:
         runner.up(to=version)
 
 
-def _apply_pending_imports(env) -> None:
+def _apply_pending_imports(env, no_backup: bool = False) -> None:
     """Apply (migrate up to the newest of them) the pending migrations an earlier
     `schema import` wrote, e.g. one killed between writing and applying."""
     from nself.migrations.status import PENDING
     from nself.schema.declared import Declared
     from nself.tasks.migrate import _session
 
-    with _session(env, 60.0, yes=True) as runner:
+    with _session(env, 60.0, yes=True, no_backup=no_backup) as runner:
         pending = [s for s in runner.states() if s.status == PENDING
                    and s.migration is not None
                    and Declared.parse(s.migration.text) is not None]
