@@ -445,7 +445,9 @@ class Environment:
     # (what replaced it, which settings named the database in the files, that database
     # masked): the shell, --env-file or --url replaced the database the files name
     overridden: tuple[str, str, str] | None = None
-    _announced: bool = field(default=False, repr=False)
+    # the notes already said this run; shared with dataclasses.replace() copies (seeds check
+    # as another environment's copy), so that a note is said once
+    _said: set = field(default_factory=set, repr=False, compare=False)
 
     @classmethod
     def load(cls, root: Path | None = None, environ: Mapping[str, str] | None = None,
@@ -703,9 +705,9 @@ class Environment:
 
     def announce(self, say) -> None:
         """Say the address notes, once per run (every command that changes data calls it)."""
-        if not self._announced:
-            self._announced = True
-            for note in self.address_notes():
+        for note in self.address_notes():
+            if note not in self._said:
+                self._said.add(note)
                 say(note)
 
 

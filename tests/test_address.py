@@ -250,3 +250,44 @@ def test_url_option_names_only_the_current_environment(tmp_path, monkeypatch):
     env = Environment.load()
     assert env.database.name == "mine" and env.address_source() == "DATABASE_URL from --url"
     assert other_environment(env, "staging").database.name == "app"
+
+
+def test_a_note_is_said_once_per_run_even_by_copies(tmp_path):
+    """Copies of the environment (seeds check as the seeds' environment) share what was
+    said: the shell-override line appears once."""
+    from dataclasses import replace
+
+    env = make(tmp_path, {"config/production.env": f"DATABASE_URL={PROD_URL}\n"},
+               {"ENV": "production", "DATABASE_URL": "postgresql://ci@ci-db/app"})
+    said = []
+    replace(env, name="local").announce(said.append)
+    env.announce(said.append)
+    assert len(said) == 1
+
+
+# every command that changes data, in the order a session might run them
+CHANGING = [("db", "migrate", "up"), ("db", "seed"), ("db", "update"),
+            ("db", "mock", "--rows", "a=1"), ("db", "migrate", "down", "--no-backup"),
+            ("db", "reset", "--yes", "--no-backup"),
+            ("db", "migrate", "fresh", "--yes", "--no-backup"),
+            ("db", "schema", "import", "--apply"),
+            ("db", "restore", "--yes", "--clean", "--no-backup")]
+
+
+def test_every_changing_command_says_the_shell_override_once(project):
+    """Each command that changes data prints the shell-override line exactly once when the
+    shell's DATABASE_URL replaces the one config/local.env names."""
+    filed = project.db.create_sibling()
+    project.write("config/local.env", f"DATABASE_URL={filed.url}\n")
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    project.write("seeds/common/01.sql", "INSERT INTO a VALUES (1);\n")
+    project.write("schema.dbml", "Table a {\n  id int\n}\nTable b {\n  id int\n}\n")
+    for argv in CHANGING:
+        if argv[1] == "restore":
+            assert project.run("db", "backup").code == 0
+        result = project.run(*argv)
+        assert result.code == 0, (argv, result)
+        notes = [line for line in (result.out + result.err).splitlines()
+                 if line.startswith("Note: DATABASE_URL from the shell replaces")]
+        assert len(notes) == 1, (argv, result)
+    assert filed.tables() == []
