@@ -40,6 +40,11 @@ class NselfTask(Task):
     positional_flag: str | None = None
     passes_on: str | None = None  # the program that gets the words after `--` (`psql`)
 
+    def arg_opts(self, name, default, taken_names):
+        # invoke takes the next character of a flag's name as its short flag, a dash too once
+        # the letters before it are taken (`--, --no-backup`): never a dash
+        return super().arg_opts(name, default, taken_names | {"-"})
+
     def get_arguments(self, ignore_unknown_help=None):
         saved = dict(self.help)
         try:
