@@ -236,13 +236,14 @@ def test_backup_without_provenance_is_never_the_default(project):
 
 
 class CutProxy:
-    """A TCP proxy in front of the S3 server that cuts the connection of each GET of the
-    object called `name`: at once (`after` None), or after `after` bytes of its response."""
+    """A TCP proxy in front of the S3 server that cuts the connection of each request
+    `METHOD` of the object called `name` (METHOD a regex: "GET", "PUT|DELETE"): at once
+    (`after` None), or after `after` bytes of its response."""
 
-    def __init__(self, upstream: str, name: str, after: int | None = None):
+    def __init__(self, upstream: str, method: str, name: str, after: int | None = None):
         host, port = upstream.rsplit("/", 1)[1].split(":")
         self.upstream, self.after = (host, int(port)), after
-        self.request = re.compile(rb"GET /\S*/" + re.escape(name.encode()) + rb" HTTP")
+        self.request = re.compile(f"(?:{method}) /\\S*/{re.escape(name)}[ ?]".encode())
         self.cuts = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
@@ -307,7 +308,7 @@ def test_read_back_cut_says_unverified_not_only_local(project, s3):
     verified" with the command that verifies it, never "exists only locally"; the complete
     copy stays in the bucket, and that command then finds it whole."""
     fill(project.db)
-    with CutProxy(s3.endpoint, "cut.dump") as proxy:
+    with CutProxy(s3.endpoint, "GET", "cut.dump") as proxy:
         set_env(project, AWS_ENDPOINT_URL=proxy.url)
         result = run(project, "db", "backup", "--name", "cut")
     assert result.code == 1, result
@@ -323,6 +324,25 @@ def test_read_back_cut_says_unverified_not_only_local(project, s3):
     assert row["checksum_ok"] == "ok" and row["remote_checksum_ok"] == "ok"
 
 
+def test_cut_upload_that_cannot_be_cleaned_up_is_not_called_local_only(project, s3):
+    """The endpoint dropping during the upload and during the clean-up after it: exit 1, the
+    bucket "may hold part or all of it" (never "exists only locally"); when the clean-up
+    works, what the upload wrote is gone and "only locally" is true."""
+    fill(project.db)
+    with CutProxy(s3.endpoint, "PUT|DELETE", "cut.dump") as proxy:
+        set_env(project, AWS_ENDPOINT_URL=proxy.url)
+        stuck = run(project, "db", "backup", "--name", "cut")
+    assert stuck.code == 1, stuck
+    assert "may hold part or all of it" in stuck.err and "backup list --verify" in stuck.err
+    assert "only locally" not in stuck.err
+    with CutProxy(s3.endpoint, "PUT", "cut2.dump") as proxy:
+        set_env(project, AWS_ENDPOINT_URL=proxy.url)
+        failed = run(project, "db", "backup", "--name", "cut2")
+    assert failed.code == 1, failed
+    assert "The backup exists only locally: backups/local/cut2.dump" in failed.err
+    assert not [k for k in objects(s3) if "cut2" in k]
+
+
 def test_cut_download_says_retry(project, s3):
     """A download cut short during a restore: exit 1, "was cut" and "retry" (never "No
     backup file"), nothing kept locally and the database untouched; the retry restores."""
@@ -331,7 +351,7 @@ def test_cut_download_says_retry(project, s3):
     original = fingerprint(project.db)
     forget_local(project)
     project.db.query("DELETE FROM logs")
-    with CutProxy(s3.endpoint, "far.dump", after=2000) as proxy:
+    with CutProxy(s3.endpoint, "GET", "far.dump", after=2000) as proxy:
         set_env(project, AWS_ENDPOINT_URL=proxy.url)
         result = run(project, "db", "restore", "far.dump", "--clean", "--no-backup")
     assert result.code == 1, result

@@ -59,7 +59,8 @@ class UploadFailed(OperationFailed):
 
 
 class UploadUnverified(UploadFailed):
-    """The bucket accepted the whole backup, but reading it back to prove it failed."""
+    """The bucket may hold the backup (all of it, or part), but whether it does could not be
+    checked: the read-back failed, or what a failed upload wrote could not be removed."""
 
 
 class RemoteError(OperationFailed):
@@ -336,11 +337,18 @@ class Bucket:
         except UploadUnverified:
             raise
         except BaseException as exc:
-            self._remove(written)
+            left = self._remove(written)
             if not isinstance(exc, Exception) or isinstance(exc, ConfigError):
                 raise
-            raise UploadFailed(f"Upload to {where} ({self.settings.where}) failed: "
-                               f"{_reason(exc)}.") from None
+            failed = f"Upload to {where} ({self.settings.where}) failed: {_reason(exc)}"
+            if left:
+                # the endpoint may have stored what it received before the line dropped
+                raise UploadUnverified(
+                    f"{failed}; and {len(left)} object(s) it wrote could not be removed, so "
+                    f"the bucket may hold part or all of it. The backup is kept here: "
+                    f"{self.env.relative(backup.path)}. Check the bucket's copy with `nself db "
+                    "backup list --verify`.") from None
+            raise UploadFailed(f"{failed}.") from None
         say(f"Uploaded: {where} (read back, sha256 {sent[:12]}… matches)")
         return key
 
@@ -417,12 +425,16 @@ class Bucket:
             return f"unreadable: {_reason(exc)}"
         return "ok" if check.hexdigest() == backup.sha256 else "MISMATCH"
 
-    def _remove(self, keys: list[str]) -> None:
+    def _remove(self, keys: list[str]) -> list[str]:
+        """Delete `keys` (best effort); return those that could not be deleted."""
+        left = []
         for key in keys:
             try:
                 self.client.delete_object(Bucket=self.settings.bucket, Key=key)
-            except Exception:
-                pass
+            except Exception as exc:
+                if _code(exc) not in ("NoSuchBucket", "NoSuchKey", "404"):  # else: not there
+                    left.append(key)
+        return left
 
     def delete(self, backup: RemoteBackup) -> None:
         """Delete a remote backup: the dump first (so no dump is ever left without its
