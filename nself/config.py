@@ -362,6 +362,43 @@ def _named(keys: list[str], origins: Mapping[str, str]) -> str:
     return ", ".join(f"{', '.join(names)} {_where(origin)}" for origin, names in groups.items())
 
 
+def _merge(kept: list[tuple[str, dict]], given: list[tuple[str, dict]]
+           ) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """The settings of KEPT then GIVEN layers (origin, values), later wins; where each came
+    from; and the line saying that a GIVEN one replaced the database the KEPT ones name."""
+    settings: dict[str, str] = {}
+    origins: dict[str, str] = {}
+    for origin, values in kept:
+        settings.update(values)
+        origins.update(dict.fromkeys(values, origin))
+    before = _address(settings)
+    named_by, shown = _address_origin(settings, origins), _address_display(settings)
+    for origin, values in given:
+        settings.update(values)
+        origins.update(dict.fromkeys(values, origin))
+    if before is None or _address(settings) == before:
+        return settings, origins, []
+    keys = [k for k in ADDRESS_KEYS
+            if settings.get(k) and origins[k] in {origin for origin, _ in given}]
+    verb = "replaces" if len(keys) == 1 else "replace"
+    return settings, origins, [
+        f"Note: {_named(keys, origins)} {verb} the database named by {named_by}: this run "
+        f"uses {_address_display(settings)}, not {shown}."]
+
+
+def _pghost_alone(name: str, settings: Mapping[str, str], origins: Mapping[str, str]
+                  ) -> list[str]:
+    """The line saying that PGHOST without PGDATABASE picks the user's database there."""
+    host = next((k for k in ("PGHOST", "PGHOSTADDR") if settings.get(k)), None)
+    if not host or any(settings.get(k) for k in ("DATABASE_URL", "PGDATABASE", "PGSERVICE")):
+        return []
+    dbname = Database(database_params(settings) or {}).name
+    embedded = ", not the embedded one" if name == "local" else ""
+    return [f"Note: {host} is set ({_where(origins.get(host))}) without PGDATABASE: the "
+            f"database is {dbname!r} on that server (named after the user, as libpq does)"
+            f"{embedded}; set PGDATABASE to choose."]
+
+
 # Every numeric setting nself reads, its range and unit: checked once, at load, so that a
 # value that cannot work (a lock_timeout PostgreSQL rejects, a retry delay of years) is one
 # line naming the setting before anything runs.
@@ -442,9 +479,9 @@ class Environment:
     origins: dict[str, str] = field(default_factory=dict)
     # .env's database settings left out: config/<env>.env names this environment's database
     ignored: tuple[str, ...] = ()
-    # (what replaced it, which settings named the database in the files, that database
-    # masked): the shell, --env-file or --url replaced the database the files name
-    overridden: tuple[str, str, str] | None = None
+    # what load found surprising about the address (a shell variable replacing the database
+    # the files name; .env's left out; PGHOST without PGDATABASE), one line each
+    notes: tuple[str, ...] = ()
     # the notes already said this run; shared with dataclasses.replace() copies (seeds check
     # as another environment's copy), so that a note is said once
     _said: set = field(default_factory=set, repr=False, compare=False)
@@ -485,24 +522,14 @@ class Environment:
         given = ([(chosen, dotenv)] if chosen else []) + [(SHELL, dict(environ))]
         if environ.get(URL_SETTING):
             given.append((URL_FLAG, {"DATABASE_URL": environ[URL_SETTING]}))
-        settings: dict[str, str] = {}
-        origins: dict[str, str] = {}
-        for origin, values in kept:
-            settings.update(values)
-            origins.update(dict.fromkeys(values, origin))
-        before = (_address(settings), _address_origin(settings, origins),
-                  _address_display(settings))
-        for origin, values in given:
-            settings.update(values)
-            origins.update(dict.fromkeys(values, origin))
-        overridden = None
-        if before[0] is not None and _address(settings) != before[0]:
-            keys = [k for k in ADDRESS_KEYS if settings.get(k) and
-                    origins[k] in {origin for origin, _ in given}]
-            verb = "replaces" if len(keys) == 1 else "replace"
-            overridden = (f"{_named(keys, origins)} {verb}", before[1], before[2])
+        settings, origins, notes = _merge(kept, given)
+        if ignored:
+            notes.append(f"Note: {', '.join(ignored)} in .env ignored: {env_file} names the "
+                         f"{name} database (.env is personal and local; it may add a password, "
+                         "never another database).")
+        notes += _pghost_alone(name, settings, origins)
         env = cls(name=name, root=root, settings=settings, origins=origins, ignored=ignored,
-                  overridden=overridden)
+                  notes=tuple(notes))
         env.check_settings()
         return env
 
@@ -685,23 +712,7 @@ class Environment:
         """One line for each surprise in where the database comes from: a shell variable
         replacing the database an environment file names, .env's database left out in
         staging/production, PGHOST without PGDATABASE (libpq then picks the user's name)."""
-        notes = []
-        if self.overridden:
-            by, theirs, shown = self.overridden
-            notes.append(f"Note: {by} the database named by {theirs}: this run uses "
-                         f"{_address_display(self.settings)}, not {shown}.")
-        if self.ignored:
-            notes.append(f"Note: {', '.join(self.ignored)} in .env ignored: config/{self.name}.env "
-                         f"names the {self.name} database (.env is personal and local; it may "
-                         "add a password, never another database).")
-        host = next((k for k in ("PGHOST", "PGHOSTADDR") if self.get(k)), None)
-        if host and not any(self.get(k) for k in ("DATABASE_URL", "PGDATABASE", "PGSERVICE")):
-            dbname = Database(database_params(self.settings) or {}).name
-            embedded = ", not the embedded one" if self.name == "local" else ""
-            notes.append(f"Note: {host} is set ({_where(self.origins.get(host))}) without "
-                         f"PGDATABASE: the database is {dbname!r} on that server (named after "
-                         f"the user, as libpq does){embedded}; set PGDATABASE to choose.")
-        return notes
+        return list(self.notes)
 
     def announce(self, say) -> None:
         """Say the address notes, once per run (every command that changes data calls it)."""
