@@ -289,7 +289,7 @@ def resolve_file(env, file: str | None, say: Callable[[str], None] | None = None
     wanted = ours if latest else [b for b in ours if not b.is_safety]
     if wanted:
         chosen = wanted[0]
-        rule = ("the newest of any kind" if latest else
+        rule = ("--latest: the newest, safety backups included" if latest else
                 "the newest made by `nself db backup` or the schedule; `--latest` also "
                 "considers safety backups")
         say(f"Picked {_shown(env, chosen)}: {describe(chosen)} ({rule}).")
@@ -308,9 +308,9 @@ def resolve_file(env, file: str | None, say: Callable[[str], None] | None = None
         raise UsageError(
             f"No complete backup of this database ({here.shown()}) in {folder}/"
             f"{' or the bucket' if bucket else ''}. The newest complete one, {other.name}, is "
-            f"{describe(other)}, of {_source(other)}: to restore it, name it and pass "
-            f"--allow-other-source (`nself db restore {_shown(env, other)} "
-            f"--allow-other-source`).")
+            f"{describe(other)}, of {_source(other)}: to restore it, name it (`nself db "
+            f"restore {_shown(env, other)} --allow-other-source`; into an empty database "
+            "without the flag).")
     if not found:
         raise UsageError(f"No backups in {folder}/: create one with `nself db backup`, or "
                          "name a file (`nself db backup list --all` shows other environments').")
