@@ -120,3 +120,29 @@ def test_split_lines_match_text(parts):
     lines = text.split("\n")
     for statement in files.split(m.up, m):
         assert lines[statement.line - 1].startswith(statement.text.split("\n")[0])
+
+
+def test_big_transaction_file_keeps_every_line(tmp_path):
+    """`BEGIN;` + 20,000 INSERTs (two lines each) + `COMMIT;`: BEGIN/COMMIT are blanked and
+    every statement knows its file line (found in one pass, not counted from the start)."""
+    body = "".join(f"INSERT INTO t\nVALUES ({i});\n" for i in range(20000))
+    (m,) = folder(tmp_path, **{"001_big": f"-- UP\nBEGIN;\n{body}COMMIT;\n"})
+    prep = prepare(m, m.up, False)
+    inserts = [st for st in prep.statements if st.text.startswith("INSERT")]
+    assert [st.line for st in inserts] == list(range(3, 3 + 2 * 20000, 2))
+    assert inserts[-1].text == "INSERT INTO t\nVALUES (19999)"
+    assert "BEGIN" not in prep.body and "COMMIT" not in prep.body
+    assert prep.body.count("\n") == m.up.text.count("\n")
+
+
+@pytest.mark.parametrize(("label", "said"), [
+    ("001", "001_x failed at dir/001_x.sql line 3: syntax error at end of input"),
+    ("", "dir/001_x.sql failed at line 3: syntax error at end of input")])
+def test_parse_error_without_position_names_file_and_line(label, said):
+    """A statement left unfinished at the end (PostgreSQL's parser gives no position) is one
+    error naming the file and the statement's line, for a migration and a seed's stand-in."""
+    text = "-- UP\nSELECT 1;\nCREATE TABLE b (id int"
+    m = files.Migration(1, label, "x", "001_x.sql", text.encode(), "dir/001_x.sql")
+    with pytest.raises(files.SqlSyntaxFailure) as caught:
+        files.split(m.up, m)
+    assert str(caught.value) == said + ". Nothing was sent to the server."

@@ -328,8 +328,11 @@ def syntax_error(section: Section, migration: Migration, exc: sql.SqlSyntaxError
                  ) -> SqlSyntaxFailure:
     """PostgreSQL's parse error of `section` as one line naming the file and line."""
     line = section.line + line_of(section.text, exc.offset) - 1
-    return SqlSyntaxFailure(f"{migration.id} failed at {migration.relpath or migration.filename} "
-                            f"line {line}: {exc.message}. Nothing was sent to the server.")
+    where = migration.relpath or migration.filename
+    # worded as when the server refuses it; a seed file's stand-in has no version
+    failed = (f"{migration.id} failed at {where} line {line}" if migration.label
+              else f"{where} failed at line {line}")
+    return SqlSyntaxFailure(f"{failed}: {exc.message}. Nothing was sent to the server.")
 
 
 def locate(section: Section, index: int, position: int | None = None) -> int:
