@@ -245,16 +245,6 @@ def texts(text: str) -> list[str]:
     return [text[a:b].strip() for a, b in slices(text) if text[a:b].strip()]
 
 
-def parse_one(text: str):
-    """The parse tree of the single statement `text` (`SqlSyntaxError` when it is not SQL)."""
-    from pglast import parser
-
-    try:
-        return _parse_one(text)
-    except parser.ParseError as exc:
-        raise syntax_error(text, exc) from None
-
-
 def _parse_one(text: str):
     import pglast
 
