@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from nself.config import Environment
+from nself.config import Database, Environment
 from nself.errors import DifferencesFound, Interrupted, UsageError
 from nself.guard import PRE_MIGRATION, Change, Guard, Plan
 from nself.migrations import files, history, plan
@@ -379,9 +379,10 @@ def parts(prepared: list[Prepared]) -> list[list[Prepared]]:
 
 
 @contextmanager
-def session(env: Environment, lock_timeout: float, guard: Guard, say, notice, warn
-            ) -> Iterator[Runner]:
-    """A Runner on a connection that holds the migrate lock."""
+def locked(env: Environment, lock_timeout: float, notice: Callable[[str], None]
+           ) -> Iterator[tuple[Database, psycopg.Connection, Notices]]:
+    """(database, connection, notices) holding the migrate lock: the one session of every
+    command that changes a database under it (migrate, update, reset, seed)."""
     db = database.target(env)
     with database.connect(db) as conn:
         if conn.info.server_version >= 140000:
@@ -389,14 +390,22 @@ def session(env: Environment, lock_timeout: float, guard: Guard, say, notice, wa
             conn.execute("SET client_connection_check_interval = 1000")
         notices = Notices(notice)
         conn.add_notice_handler(notices)
-        try:
-            with database.advisory_lock(conn, LOCK_KEY, lock_timeout, "migrate"):
-                yield Runner(env, db, conn, guard, say, warn, notices)
-            notices.raise_failure()
-        except Interrupted:
-            raise  # it says already what stayed (an Interrupted is a KeyboardInterrupt)
-        except KeyboardInterrupt:
-            raise Interrupted("Interrupted; no migration was left half-done.") from None
+        with database.advisory_lock(conn, LOCK_KEY, lock_timeout, "migrate"):
+            yield db, conn, notices
+        notices.raise_failure()
+
+
+@contextmanager
+def session(env: Environment, lock_timeout: float, guard: Guard, say, notice, warn
+            ) -> Iterator[Runner]:
+    """A Runner on a connection that holds the migrate lock."""
+    try:
+        with locked(env, lock_timeout, notice) as (db, conn, notices):
+            yield Runner(env, db, conn, guard, say, warn, notices)
+    except Interrupted:
+        raise  # it says already what stayed (an Interrupted is a KeyboardInterrupt)
+    except KeyboardInterrupt:
+        raise Interrupted("Interrupted; no migration was left half-done.") from None
 
 
 def dry_run(env: Environment, steps: int | None, to: str | None

@@ -286,12 +286,7 @@ def session(env: Environment, lock_timeout: float, notice: Callable[[str], None]
             ) -> Iterator[tuple[Database, psycopg.Connection, object]]:
     """(database, connection, notices) holding the migrate lock: seeds never run while a
     migration (or another seed run) does."""
-    from nself.migrations.runner import LOCK_KEY, Notices
+    from nself.migrations.runner import locked
 
-    db = database.target(env)
-    with database.connect(db) as conn:
-        notices = Notices(notice)
-        conn.add_notice_handler(notices)
-        with database.advisory_lock(conn, LOCK_KEY, lock_timeout, "migrate"):
-            yield db, conn, notices
-        notices.raise_failure()
+    with locked(env, lock_timeout, notice) as held:
+        yield held
