@@ -369,13 +369,15 @@ def test_cut_download_says_retry(project, s3):
 # -- progress ---------------------------------------------------------------------------
 
 
-def test_safety_backup_shows_progress_on_a_terminal(project):
-    """On a terminal, the safety backup a command takes (here `migrate down`) draws the same
-    "Writing" progress bar as a plain `db backup`."""
+def test_update_and_safety_backups_show_progress_on_a_terminal(project):
+    """On a terminal, `db update`'s backup and the safety backup of `migrate down` draw the
+    same "Writing" progress bar as a plain `db backup`."""
     from conftest import run_on_terminal
 
     project.migration("001_items.sql", "CREATE TABLE items (id int);", "DROP TABLE items;")
-    assert project.run("db", "migrate", "up").code == 0
-    shown = run_on_terminal(project.root, "db", "migrate", "down")
-    assert shown.code == 0, shown
-    assert "Safety backup" in shown.out and "Writing" in shown.out, shown
+    update = run_on_terminal(project.root, "db", "update")
+    assert update.code == 0, update
+    assert "Creating backup" in update.out and "Writing" in update.out, update
+    down = run_on_terminal(project.root, "db", "migrate", "down")
+    assert down.code == 0, down
+    assert "Safety backup" in down.out and "Writing" in down.out, down
