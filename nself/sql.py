@@ -461,13 +461,26 @@ def _plpgsql_queries(tree) -> list[str]:
     return found
 
 
-def _constant(expression: str) -> str | None:
-    """The value of `expression` when it is one string literal, else None."""
+def _constant(text: str) -> str | None:
+    """The value of expression `text` when it is one string literal, else None."""
     try:
-        target = _parse_one(f"SELECT {expression}").targetList[0].val
-    except Exception:  # noqa: BLE001 - anything but a plain literal is not looked into
+        node = expression(text)
+    except SqlSyntaxError:
         return None
-    return getattr(getattr(target, "val", None), "sval", None)
+    return getattr(getattr(node, "val", None), "sval", None)
+
+
+def expression(text: str):
+    """The parse tree of the one SQL expression `text` (`SqlSyntaxError` when it is not)."""
+    from pglast import parser
+
+    try:
+        targets = _parse_one(f"SELECT {text}").targetList
+    except parser.ParseError as exc:
+        raise syntax_error(text, exc) from None
+    if targets is None or len(targets) != 1:
+        raise SqlSyntaxError(f"not one expression: {text}", 0)
+    return targets[0].val
 
 
 def _alter_table(node) -> tuple[str, tuple[TypeChange, ...]]:

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from pglast import ast, parse_sql
-from pglast.parser import ParseError
+from pglast import ast
+
+from nself import sql
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "<>": "<>", "!=": "<>"}
 _LENGTH_FUNCTIONS = {"length", "char_length", "character_length", "octet_length"}
@@ -92,8 +93,8 @@ def expression(definition: str) -> ast.Node:
         while text.upper().endswith(tail):
             text = text[: -len(tail)]
     try:
-        return parse_sql("SELECT " + text)[0].stmt.targetList[0].val
-    except (ParseError, IndexError, AttributeError) as exc:
+        return sql.expression(text)
+    except sql.SqlSyntaxError as exc:
         raise Unsolved(str(exc)) from None
 
 
