@@ -734,27 +734,37 @@ def _spaced_tasks():
     return [words for words, _ in spaced_commands(namespace)]
 
 
+def _help(capsys, *argv: str):
+    """`nself ARGV` in-process (help needs no project or database): code, stdout, stderr."""
+    from nself.cli import program
+
+    capsys.readouterr()
+    code = program.run(["nself", *argv], exit=False)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 @pytest.mark.parametrize("words", _spaced_tasks(), ids=" ".join)
-def test_help_after_any_task_is_its_help(project, words):
+def test_help_after_any_task_is_its_help(capsys, words):
     """`nself <command> --help` shows that command's help, exit 0, for every command
     (`nself logs --help` took --help for the SERVICE word: exit 2)."""
-    result = project.run(*words, "--help")
-    assert result.code == 0, result
-    assert result.out.startswith("Usage: nself") and result.err == "", result
+    code, out, err = _help(capsys, *words, "--help")
+    assert code == 0, (out, err)
+    assert out.startswith("Usage: nself") and err == "", (out, err)
 
 
 @pytest.mark.parametrize("argv", [("logs", "-h"), ("restart", "postgres", "--help")])
-def test_short_help_and_help_after_the_word(project, argv):
+def test_short_help_and_help_after_the_word(capsys, argv):
     """`-h` and a help flag after the task's word ask for help too."""
-    result = project.run(*argv)
-    assert result.code == 0 and "The service: postgres." in result.out, result
+    code, out, err = _help(capsys, *argv)
+    assert code == 0 and "The service: postgres." in out, (out, err)
 
 
-def test_inv_help_after_a_task_with_a_word(project):
+def test_inv_help_after_a_task_with_a_word(tmp_path):
     """Under inv, `inv logs --help` is logs' help too (invoke gave --help to SERVICE)."""
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     done = subprocess.run([sys.executable, "-m", "invoke", "--search-root", repo, "logs",
-                           "--help"], cwd=project.root, capture_output=True, text=True,
+                           "--help"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done
     assert "Usage: inv" in done.stdout and "The service: postgres." in done.stdout
