@@ -15,7 +15,6 @@ never quoted, so a statement without any of them is none of the kinds classified
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -93,19 +92,19 @@ class SqlSyntaxError(ValueError):
         self.offset = offset
 
 
-class Lines:
-    """The line of any offset of a text, after one pass over it."""
-
-    def __init__(self, text: str):
-        self.starts = [0] + [m.end() for m in LINE_BREAK.finditer(text)]
-
-    def __call__(self, offset: int) -> int:
-        """The 1-based line of character `offset`."""
-        return bisect_right(self.starts, offset)
+def lines_at(text: str, offsets: list[int]) -> list[int]:
+    """The 1-based lines of ascending character `offsets` in `text`: one pass over both."""
+    breaks = [m.end() for m in LINE_BREAK.finditer(text)]
+    found, passed = [], 0
+    for offset in offsets:
+        while passed < len(breaks) and breaks[passed] <= offset:
+            passed += 1
+        found.append(passed + 1)
+    return found
 
 
 def line_of(text: str, offset: int) -> int:
-    """The 1-based line of character `offset` in `text` (one lookup; `Lines` for many)."""
+    """The 1-based line of character `offset` in `text` (one lookup; `lines_at` for many)."""
     return len(LINE_BREAK.findall(text, 0, offset)) + 1
 
 
@@ -200,7 +199,7 @@ def split(text: str, first_line: int = 1, parse: bool = False) -> list[Statement
     classified from their parse trees; `parse` builds every statement's tree (its `kind`
     is then always known). Raises `SqlSyntaxError` for text PostgreSQL cannot parse."""
     spans = slices(text)
-    lines = Lines(text)
+    lines = lines_at(text, [start for start, _ in spans])
     wanted = [parse] * len(spans)
     if not parse:
         hits = word_hits(text)
@@ -211,8 +210,8 @@ def split(text: str, first_line: int = 1, parse: bool = False) -> list[Statement
             wanted[i] = h < len(hits) and hits[h] < end
     trees = _trees(text, spans, wanted)
     statements = []
-    for (start, end), node in zip(spans, trees, strict=True):
-        line = first_line + lines(start) - 1
+    for (start, end), node, at in zip(spans, trees, lines, strict=True):
+        line = first_line + at - 1
         body = text[start:end]
         if node is None:
             statements.append(Statement(body, line, start, end))
