@@ -66,7 +66,7 @@ class Prepared:
                 old = column_type(change.schema, change.table, change.column) \
                     if column_type else None
                 if change.loses_data(old):
-                    was = f" (from {old})" if old else ""
+                    was = f" (from {old})" if old else " (from a type not known yet)"
                     found.append(f"{where} line {st.line}: {change}{was}, which can change "
                                  "or lose values")
         return found
