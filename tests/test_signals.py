@@ -42,6 +42,15 @@ def _start(argv: list[str], cwd: Path) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ))
 
 
+def _ready(argv: list[str], cwd: Path) -> subprocess.Popen:
+    """ARGV started, once it has installed nself's signal handlers (its first instruction)."""
+    proc = _start(argv, cwd)
+    deadline = time.monotonic() + 30
+    while not _catches_sigterm(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    return proc
+
+
 def _trials(request) -> int:
     return 40 if request.config.getoption("--slow") else 6
 
@@ -55,20 +64,22 @@ def _entry_points() -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("entry", ["script", "module", "inv"])
 def test_signal_at_a_random_early_moment_is_one_line(project, request, entry):
-    """SIGINT or SIGTERM at a random moment of `db status`'s first half second, once nself's
-    entry point runs: exit 130 with `Interrupted.` (or 0 when it came after the end), never
-    a traceback and never death by the signal."""
+    """SIGINT or SIGTERM at a random moment of a `db status` run (imports, parse, task,
+    exit), once nself's entry point runs: exit 130 with `Interrupted.` (or 0 when it came
+    after the end), never a traceback and never death by the signal."""
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     argv = _entry_points()[entry] + (["db.status"] if entry == "inv" else ["db", "status"])
+    proc = _ready(argv, project.root)
+    began = time.monotonic()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == errors.SUCCESS, (out, err)
+    span = time.monotonic() - began  # from the handlers to the end: where signals land
     interrupted = 0
     for trial in range(_trials(request)):
         number = rng.choice([signal.SIGINT, signal.SIGTERM])
-        proc = _start(argv, project.root)
-        deadline = time.monotonic() + 30
-        while not _catches_sigterm(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.0005)
-        delay = rng.uniform(0, 0.5)
+        proc = _ready(argv, project.root)
+        delay = rng.uniform(0, span * 0.9)
         time.sleep(delay)
         proc.send_signal(number)
         out, err = proc.communicate(timeout=60)
