@@ -96,10 +96,10 @@ def test_signal_at_a_random_early_moment_is_one_line(project, request, entry):
 def test_the_entry_point_handles_signals_before_importing_nself(tmp_path):
     """The console script's target installs the handlers before the ~0.4 s of imports:
     after importing it, SIGTERM is handled and neither invoke nor nself.cli is loaded."""
-    import tomllib
+    from importlib.metadata import entry_points
 
-    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["nself"] == "nself.__main__:main"
+    (script,) = entry_points(group="console_scripts", name="nself")
+    assert script.value == "nself.__main__:main"
     probe = ("import signal, sys; import nself.__main__; "
              "print(signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None), "
              "'invoke' in sys.modules, 'nself.cli' in sys.modules)")
