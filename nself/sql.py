@@ -56,7 +56,7 @@ WIDER = {
     "real": {"double precision"},
     "character varying": {"text", "character varying"},
     "text": {"character varying"},
-    "json": {"jsonb", "text"},
+    "json": {"text"},  # not jsonb: it drops duplicate keys and the spacing
 }
 
 # The table lock a statement takes (PostgreSQL's "Explicit Locking" chapter), by kind.

@@ -86,6 +86,7 @@ def test_column_type_changes_are_kept_for_the_catalog():
     ("numeric(10,2)", "numeric(10,1)", False), ("double precision", "real", False),
     ("numeric", "numeric(10,2)", False), ("text", "character varying(50)", False),
     ("timestamp without time zone", "timestamp with time zone", False),
+    ("json", "text", True), ("json", "jsonb", False), ("character(3)", "text", False),
 ])
 def test_widening_type_changes(old, new, safe):
     """A type change is safe only when the new type holds every value of the old one."""
