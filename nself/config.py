@@ -81,6 +81,8 @@ _KEYWORD_VALUE = re.compile(r"""(?<![\w.-])([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*"""
                             r"""('(?:[^'\\]|\\.)*'?|[^\s&]*)""")
 # a setting whose name says it holds a secret, misspellings included (PASWORD, PASSWD)
 _SECRET_KEY = re.compile(r"(?i)PASS|PASW|PWD|SECRET|TOKEN|CREDENTIAL")
+# the shell's folders and libpq's password-file path match it but hold no secret
+_NOT_SECRET = frozenset({"PWD", "OLDPWD", "PGPASSFILE"})
 # libpq's keywords whose values are not secret: every other key's value is masked, so a
 # misspelled `pasword=` or `passwd=` hides its value as `password=` does.
 SHOWN_KEYWORDS = frozenset("""
@@ -565,7 +567,7 @@ class Environment:
                 continue
             if key.endswith("DATABASE_URL"):  # NSELF_DATABASE_URL (--url) too
                 found |= url_secrets(value)
-            elif _SECRET_KEY.search(key):
+            elif _SECRET_KEY.search(key) and key not in _NOT_SECRET:
                 found.add(value)
                 found.add(quote(value, safe=""))
         return found

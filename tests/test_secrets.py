@@ -153,3 +153,11 @@ def test_any_misspelled_key_hides_its_value(key, password, query):
         parse_database_url(url)
     except ConfigError as exc:
         assert password not in str(exc) and shown not in str(exc)
+
+
+def test_shell_folders_and_the_password_file_path_are_not_secrets(tmp_path):
+    """PWD, OLDPWD and PGPASSFILE name folders and files, so error lines keep showing them."""
+    env = Environment.load(root=tmp_path, environ={
+        "PWD": "/home/dev/app", "OLDPWD": "/home/dev", "PGPASSFILE": "/home/dev/.pgpass",
+        "PGPASSWORD": "hunter2"})
+    assert env.secrets() == {"hunter2"}
