@@ -277,3 +277,17 @@ def test_script_cut_inside_copy_rows_is_refused():
     script.feed(b"COPY public.t (v) FROM stdin;\na\nb\n")
     with pytest.raises(OperationFailed, match="cut short"):
         script.finish()
+
+
+def test_file_cut_inside_a_quoted_string_fails_instead_of_waiting(project, versions):
+    """A SQL file that ends inside a quoted string (so psql waits for its end) fails within
+    seconds, exit 1, and the old data stays."""
+    old, new, files = versions
+    path = project.root / "cut.sql"
+    path.write_text("CREATE TABLE cut (v text);\nINSERT INTO cut VALUES ('never closed);\n")
+    began = time.monotonic()
+    result = project.run("db", "restore", str(path), "--clean", *UNKNOWN)
+    assert result.code == 1, result
+    assert "ends inside a quoted string" in result.err and "Nothing was changed" in result.err
+    assert time.monotonic() - began < 30
+    assert state(project.db) == old

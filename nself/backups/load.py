@@ -48,15 +48,19 @@ DO $nself$ BEGIN RAISE WARNING 'nself-restore-started %', pg_catalog.pg_backend_
 """
 LOAD_STARTS = "\\set ON_ERROR_STOP 0\n"
 # The `;` ends a last statement the file left open; an empty statement is nothing to psql.
+# The \warn line says psql got past the marker even when the marker itself failed (a full
+# lock table fails every statement).
 MARKER = """
 ;
 DO $nself$ BEGIN
 PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
 RAISE WARNING 'nself-restore-loaded %', pg_catalog.current_setting('nself.restore', true);
 END $nself$;
+\\warn nself-restore-passed
 """
 STARTED = re.compile(r"nself-restore-started (\d+)")
 LOADED = re.compile(r"nself-restore-loaded (\S*)")
+PASSED = "nself-restore-passed"
 # Set once a load committed: an interrupt after it must not claim that nothing changed.
 COMMITTED: ContextVar[bool] = ContextVar("nself_restore_committed", default=False)
 STALL_SECONDS = 2.0  # psql idle in the transaction this long after the marker: it never ran
@@ -326,6 +330,11 @@ def _drive(load: Load, conn, producer, real_errors, progress, measure, total,
             token = load.loaded()
             if token is not None:
                 return _decide(load, token, real_errors, producer, progress, total, on_commit)
+            if PASSED in load.stderr:  # the marker failed: so did the load
+                load.finish("ROLLBACK;\n")
+                load.running.wait()
+                raise RolledBack(real_errors(load.stderr) or [_first_error(load.stderr)],
+                                 load.stderr)
             idle_since = _stalled(conn, load, idle_since)
     return _ended_early(load)
 
@@ -353,8 +362,11 @@ def _stalled(conn, load: Load, idle_since: float | None) -> float | None:
     pid = load.backend_pid()
     if pid is None:
         return idle_since
-    state = conn.execute("SELECT state FROM pg_catalog.pg_stat_activity WHERE pid = %s",
-                         (pid,)).fetchone()
+    try:
+        state = conn.execute("SELECT state FROM pg_catalog.pg_stat_activity WHERE pid = %s",
+                             (pid,)).fetchone()
+    except psycopg.Error:  # e.g. the load filled the server's lock table: ask again later
+        return None
     if not state or state[0] != "idle in transaction" or load.loaded() is not None:
         return None
     now = time.monotonic()

@@ -579,7 +579,13 @@ def _load(conn, db, backup: Backup, tool: Loader, toc: Contents, mode: str | Non
     if n_jobs > 1:
         touched.append(True)
         say(f"Restoring {shown} into {db.display()} ({n_jobs} parallel jobs)...")
-        return _pg_restore(tool.archive, db, backup, n_jobs, progress)
+        try:
+            return _pg_restore(tool.archive, db, backup, n_jobs, progress)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"Interrupted: the parallel restore (--jobs {n_jobs}, outside a transaction) "
+                "stopped part way, and the database holds part of the backup. Restore it "
+                "again with --clean (one transaction).") from None
     clean = _clean_statements(conn, mode, toc, existing)
     say(f"Restoring {shown} into {db.display()} in one transaction"
         + (f" ({CLEAN_SAYS[mode]} first)" if mode else "") + "...")
@@ -600,8 +606,9 @@ def _load(conn, db, backup: Backup, tool: Loader, toc: Contents, mode: str | Non
     except load.CleanFailed as exc:
         raise OperationFailed(CLEAN_FAILED[mode].format(reason=exc.reason)) from None
     except load.RolledBack as exc:
+        hint = LOCKS_HINT if "max_locks_per_transaction" in exc.stderr else ""
         raise OperationFailed(f"{_errors(shown, exc.real)} It was rolled back: nothing was "
-                              "changed.") from None
+                              f"changed.{hint}") from None
     except pgtools.ToolFailed as exc:
         raise OperationFailed(f"{exc}. Nothing was changed.") from None
 
@@ -653,6 +660,9 @@ def _record(conn, guard: Guard) -> None:
 # What a partial backup creates, in the order `--clean` drops it: views before their tables,
 # then sequences no table owns.
 DROP_ORDER = ("MATERIALIZED VIEW", "VIEW", "TABLE", "SEQUENCE")
+LOCKS_HINT = (" The restore runs in one transaction, which holds a lock on every object it "
+              "drops and creates: raise the server's max_locks_per_transaction (e.g. ALTER "
+              "SYSTEM SET max_locks_per_transaction = 256, then restart it) and run it again.")
 CLEAN_SAYS = {"drop-all": "the existing schemas dropped", "truncate": "the backup's tables "
               "emptied", "drop-listed": "the backup's own objects dropped"}
 CLEAN_FAILED = {

@@ -32,6 +32,7 @@ SOCKET_PORT = 5432
 SYSTEM_USER = "nself-postgres"
 # sun_path is 108 bytes on Linux; leave room for "/.s.PGSQL.5432" and a NUL.
 MAX_SOCKET_DIR = 90
+MAX_LOCKS_PER_TRANSACTION = 256  # about 9 MB of shared memory more than the default 64
 
 
 def wheel_bin_dir() -> Path | None:
@@ -227,7 +228,10 @@ class EmbeddedServer:
         self._grant(ids, socket_dir)
         if ids:
             os.chown(self.log_file, *ids)
-        options = f"-c listen_addresses='' -k {socket_dir} -p {SOCKET_PORT}"
+        # A restore runs in one transaction, which holds a lock on every object it drops and
+        # creates: the default lock table (64 per connection) stops at about 600 tables.
+        options = (f"-c listen_addresses='' -k {socket_dir} -p {SOCKET_PORT} "
+                   f"-c max_locks_per_transaction={MAX_LOCKS_PER_TRANSACTION}")
         # -w waits until the server accepts connections.
         self._tool("pg_ctl", ["-D", str(self.pgdata), "-l", str(self.log_file), "-w", "-t", "60",
                               "-o", options, "start"], ids)
