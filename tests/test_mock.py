@@ -3,6 +3,7 @@ reproducible seeds, --clear, safety, a kill mid-run, bad input."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import time
 import pytest
 from conftest import REPO
 
-from nself.mock import checks
+from nself.mock import checks, words
 
 
 def guides_schema() -> str:
@@ -398,3 +399,36 @@ def test_check_pairs_and_unsolved():
     assert checks.solve("CHECK ((starts_at < ends_at))").pairs == [("starts_at", "ends_at", True)]
     with pytest.raises(checks.Unsolved):
         checks.solve("CHECK ((email ~ '@'::text))")
+
+
+def test_word_lists_are_the_snapshot():
+    """The word lists read from nself/mock/data are exactly those every seed was made with."""
+    names = ["CITIES", "COMPANIES", "COUNTRIES", "COUNTRY_CODES", "EMAIL_DOMAINS",
+             "FIRST_NAMES", "JOBS", "LAST_NAMES", "STATES", "STREETS", "WORDS"]
+    lists = repr([getattr(words, name) for name in names]).encode()
+    assert hashlib.sha256(lists).hexdigest() == (
+        "eca93a03cb213dad704715fed766df638c22af8e78f86be5e229a7e2d8f8972d")
+
+
+WORDY = """CREATE TABLE people (id int PRIMARY KEY, first_name text NOT NULL,
+  last_name text NOT NULL, email text NOT NULL, city text NOT NULL, street text NOT NULL,
+  company text NOT NULL, job text NOT NULL, country text NOT NULL, country_code text NOT NULL,
+  state text NOT NULL, bio text NOT NULL)"""
+
+
+def test_seed_gives_the_rows_it_always_gave(project):
+    """A seed's rows from the word lists stay what they were (the lists are a fixed snapshot)."""
+    schema(project, WORDY)
+    assert project.run("db", "mock", "--count", "3", "--seed", "5").code == 0
+    rows = project.db.query("SELECT first_name, last_name, email, city, street, company, job,"
+                            " country, country_code, state, left(bio, 26) FROM people ORDER BY id")
+    assert rows == [
+        ("Darrell", "Franco", "darrell.franco@example.com", "South Patriciastad",
+         "4304 Mark Center", "Schaefer-Shields", "Printmaker", "Benin", "JM", "Michigan",
+         "Focus practice push age. P"),
+        ("Ebony", "Fuller", "ebony.fuller@gmail.com", "West Nicolefurt", "3972 Cheryl Curve",
+         "Thomas PLC", "Producer, television/film/video", "Kiribati", "ML", "California",
+         "Operation that today natur"),
+        ("Kerry", "Hanna", "kerry.hanna@example.com", "Adkinsville", "5720 Simmons Alley",
+         "Martinez LLC", "Patent examiner", "United States of America", "AU", "Iowa",
+         "Change stop piece event. H")]

@@ -5,7 +5,8 @@ columns  one column -> its values (by name, then by type, within its checks)
 values   the value makers (seeded per column: `--seed` reproduces the rows)
 checks   CHECK constraints -> what they allow (pglast)
 fill     one transaction: COPY, record what was inserted, `--clear` it again
-words    the word lists (a snapshot of Faker's, so seeds survive Faker upgrades)
+words    the word lists, read from data/*.txt (a snapshot of Faker's made by
+         tools/mock_words.py, so seeds survive Faker upgrades)
 """
 
 from __future__ import annotations
