@@ -404,3 +404,16 @@ def test_update_resumes_a_killed_no_transaction_migration(project, how):
     assert project.db.scalar("SELECT count(*) FROM nself.migration_progress") == 0
     assert project.db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = "
                              "'b_id'::regclass") is True
+
+
+def test_an_internal_error_after_the_backup_still_names_it(project, monkeypatch):
+    """Whatever stops an update after its backup (here an internal error in verification),
+    the output names the backup and the command that restores it."""
+    from nself.workflows import update as workflow
+
+    team(project)
+    monkeypatch.setattr(workflow.Update, "verify", lambda *args: 1 / 0)
+    result = project.run("db", "update")
+    assert result.code == 1, result
+    assert "Backup taken before the update: backups/local/" in result.out
+    assert "To restore it: nself db restore backups/local/" in result.out

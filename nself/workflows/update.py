@@ -145,7 +145,7 @@ class Update:
                              "it out of order (merged from another branch?)")
             try:
                 self.apply(runner, pending, prepared, migrations, not_valid_before, recorded)
-            except (NselfError, KeyboardInterrupt) as exc:
+            except (Exception, KeyboardInterrupt) as exc:  # any failure names the backup
                 self.failed(exc)
                 raise
             return [f"applied {name}" for name in result.applied]
@@ -235,18 +235,9 @@ class Update:
         return problems
 
     def compare_with_files(self, conn) -> list[str]:
-        """The live schema against what the migration files produce (a shadow database).
+        """The live schema against what the migration files produce (a shadow database)."""
+        from nself.schema.shadow import migration_differences
 
-        PENDING: `nself.schema.shadow.migration_differences` is being written (issue 9);
-        until it exists this check is reported as not done, never as passed.
-        """
-        try:
-            from nself.schema.shadow import migration_differences
-        except ImportError:
-            self.result.not_checked.append(
-                "the live schema against what the migration files produce (needs "
-                "nself.schema.shadow, not available yet)")
-            return []
         differences = migration_differences(self.env, conn)
         self.result.checks.append("the live schema equals what the migration files produce")
         if not differences:
