@@ -587,15 +587,6 @@ class Environment:
         except ValueError:
             raise ConfigError(f"Setting {key}={value!r} is not a whole number.") from None
 
-    def get_float(self, key: str, default: float) -> float:
-        value = self.get(key)
-        if value is None:
-            return default
-        try:
-            return float(value)
-        except ValueError:
-            raise ConfigError(f"Setting {key}={value!r} is not a number.") from None
-
     def get_bool(self, key: str, default: bool) -> bool:
         value = self.get(key)
         if value is None:

@@ -25,7 +25,6 @@ from pathlib import Path
 from nself.errors import OutputFailed
 
 CHECK = "✓"
-CROSS = "✗"
 RULE = "─"
 # Shorter secrets are not searched for in free text: they would blank ordinary words.
 # URLs are masked by `config.mask_url`/`Database.display` whatever the password's length.

@@ -25,7 +25,7 @@ from pathlib import Path
 from croniter import croniter
 
 from nself import output
-from nself.backups.store import all_backups, list_backups, now, parse_time, retention_days
+from nself.backups.store import all_backups, list_backups, now, retention_days
 from nself.errors import ConfigError, OperationFailed, UsageError
 
 DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
@@ -408,10 +408,6 @@ def schedule_status(env, at: datetime | None = None, everywhere: bool = False) -
 
 def started() -> str:
     return now().isoformat(timespec="seconds")
-
-
-def run_time(result: dict | None) -> datetime | None:
-    return parse_time((result or {}).get("finished"))
 
 
 # --- the scheduled run ---------------------------------------------------------------------

@@ -106,7 +106,6 @@ class Loader:
         self.bulk = bulk
         self.done = 0
         self.keys: dict[tuple, list[tuple[str, ...]]] = {}
-        self.precomputed: dict[tuple[str, str], list[str]] = {}
         self.timings: dict[str, float] = {"generate": 0.0, "copy": 0.0, "keys": 0.0,
                                           "rebuild": 0.0, "record": 0.0}
 

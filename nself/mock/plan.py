@@ -18,8 +18,6 @@ from nself.mock import columns as C
 from nself.mock import values as V
 from nself.schema.model import Constraint, Schema, Table
 
-DEFAULT_ROWS = 100
-
 
 @dataclass
 class ForeignKey:
@@ -46,7 +44,6 @@ class TablePlan:
     pairs: list[tuple[str, str, bool]] = field(default_factory=list)
     unique_ints: list[str] = field(default_factory=list)   # start after the current max
     key_columns: list[str] = field(default_factory=list)   # how --clear finds the rows
-    partition_restrictions: dict[str, checks.Restriction] = field(default_factory=dict)
 
     @property
     def qualified(self) -> str:

@@ -31,10 +31,6 @@ NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
 USER_SCHEMAS_SQL = f"SELECT n.nspname FROM pg_namespace n WHERE {USER_SCHEMA_WHERE} ORDER BY 1"
 EXTENSIONS_SQL = "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1"
 
-# relkind -> the word a message uses
-RELATION_KINDS = {"r": "table", "p": "table", "v": "view", "m": "materialized view",
-                  "f": "foreign table", "S": "sequence"}
-
 USER_TABLES_SQL = f"""
 SELECT n.nspname, c.relname, c.relkind, greatest(c.reltuples, 0)::bigint
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -126,7 +122,6 @@ DATABASE_EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 
 ENUM_HAS_VALUE_SQL = """
 SELECT EXISTS (SELECT 1 FROM pg_enum WHERE enumtypid = to_regtype(%s) AND enumlabel = %s)
 """
-RELATIONS_EXIST_SQL = "SELECT to_regclass(x) IS NOT NULL FROM unnest(%s::text[]) AS x"
 
 
 @dataclass(frozen=True)
@@ -229,10 +224,6 @@ def columns(conn: psycopg.Connection, table: str) -> dict[str, str]:
 
 def has_primary_key(conn: psycopg.Connection, table: str) -> bool:
     return bool(conn.execute(HAS_PRIMARY_KEY_SQL, (table,)).fetchone()[0])
-
-
-def relations_exist(conn: psycopg.Connection, names: list[str]) -> list[bool]:
-    return [r[0] for r in conn.execute(RELATIONS_EXIST_SQL, (names,)).fetchall()]
 
 
 # Every relation outside PostgreSQL's own schemas, nself's and extension-owned ones included:

@@ -25,7 +25,6 @@ from functools import cache
 from nself.config import Database
 from nself.errors import ToolFailed, ToolMissing, UsageError
 
-TOOLS = ("psql", "pg_dump", "pg_restore")
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 

@@ -14,8 +14,6 @@ _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*\Z")
 # PostgreSQL's quote_identifier() quotes every keyword that is not unreserved.
 _KEYWORDS = frozenset(RESERVED_KEYWORDS | COL_NAME_KEYWORDS | TYPE_FUNC_NAME_KEYWORDS)
 
-ACTIONS = ("NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT")
-
 
 def ident(name: str) -> str:
     """NAME as an SQL identifier, quoted only when PostgreSQL would need it."""
