@@ -237,13 +237,15 @@ def test_update_waits_for_or_reports_the_migrate_lock(project):
 
 
 def test_json_reports_phases(project):
-    """`--json` says what was applied, the backup and the seconds of each phase."""
+    """`--json` says what was applied, the backup, the line that restores it and the seconds
+    of each phase."""
     team(project)
     result = project.run("db", "update", "--json")
     assert result.code == 0, result
     data = json.loads(result.out)
     assert data["applied"] == ["001_create_users", "002_create_posts"] and data["parts"] == 1
     assert data["backup"].startswith("backups/local/") and data["backup_bytes"] > 0
+    assert data["undo"] == f"nself db restore {data['backup']} --clean"
     assert set(data["seconds"]) == {"backup", "setup", "apply", "verify"}
     assert "no INVALID index" in data["checks"] and data["not_checked"] == []
 
