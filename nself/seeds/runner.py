@@ -21,7 +21,7 @@ from psycopg import pq
 
 from nself.config import Database, Environment, canonical_env_name
 from nself.errors import DatabaseUnreachable, Interrupted, OperationFailed, UsageError
-from nself.guard import Guard
+from nself.guard import Change, Guard, Plan
 from nself.migrations import files as migration_files
 from nself.migrations.engine import COMMIT_FAILED, Engine, Settings, applied_by, duration
 from nself.pg import connection as database
@@ -124,9 +124,11 @@ def policy_environment(env: Environment, data_env: str) -> str:
     return max((env.name, data_env), key=lambda name: meta.STRICTNESS[name])
 
 
-def allow(guard: Guard, conn: psycopg.Connection, run: SeedRun, target: str) -> None:
-    """The guard's checks: the database's recorded environment against the seeds'
-    environment, then the safety table for the stricter environment, showing the files."""
+def allow(guard: Guard, conn: psycopg.Connection, run: SeedRun, target: str,
+          apply: Callable[[Change], list[str]]) -> None:
+    """The pipeline (`Guard.run`) with `apply`: the database's recorded environment against
+    the seeds' environment, then the safety table for the stricter environment, showing
+    the files."""
     env = guard.env
     as_seeds = replace(guard, env=replace(env, name=run.environment))
     as_seeds.check_environment(conn, COMMAND)
@@ -137,9 +139,10 @@ def allow(guard: Guard, conn: psycopg.Connection, run: SeedRun, target: str) -> 
     if len(run.planned) > DETAIL_LIMIT:
         listed.append(f"  ... and {len(run.planned) - DETAIL_LIMIT} more")
     count = len(run.planned)
-    strict.check(conn, COMMAND, target=target,
-                 detail=f"`seed` will run {count} {run.environment} seed file"
-                        f"{'s' if count != 1 else ''}:\n" + "\n".join(listed))
+    strict.run(conn, Plan(COMMAND, target=target, record=False,
+                          detail=f"`seed` will run {count} {run.environment} seed file"
+                                 f"{'s' if count != 1 else ''}:\n" + "\n".join(listed)),
+               apply)
 
 
 # Running -------------------------------------------------------------------------------------
@@ -159,18 +162,22 @@ def run_seeds(env: Environment, conn: psycopg.Connection, *, for_env: str | None
     """
     db = db or env.database
     run = plan(env, conn, for_env, file, changed_only)
+
+    def apply(change: Change | None) -> list[str]:
+        history.ensure(conn)
+        executor = Executor(env, db, conn, run.environment)
+        for planned in run.planned:
+            done = executor.run(planned, len(run.done))
+            run.done.append(done)
+            if notices is not None:
+                notices.raise_failure()
+            say(describe(done))
+        return [f"ran {done.planned.seed.shown}" for done in run.done]
+
     if guard is not None:
-        allow(guard, conn, run, db.display())
-    if not run.planned:
-        return run
-    history.ensure(conn)
-    executor = Executor(env, db, conn, run.environment)
-    for planned in run.planned:
-        done = executor.run(planned, len(run.done))
-        run.done.append(done)
-        if notices is not None:
-            notices.raise_failure()
-        say(describe(done))
+        allow(guard, conn, run, db.display(), apply)
+    elif run.planned:
+        apply(None)
     return run
 
 
