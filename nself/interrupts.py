@@ -26,7 +26,7 @@ MESSAGE = b"Interrupted.\n"
 _seen = False  # an interruption reached this process (its leftovers need not be shown)
 
 
-def _stop_now(signum, frame) -> None:
+def _stop_now(signum, _frame) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()  # what was printed before the signal (lost to os._exit otherwise)
@@ -60,7 +60,7 @@ def settled() -> None:
         signal.signal(number, signal.SIG_IGN)
 
 
-def _raise_interrupt(signum, frame) -> None:
+def _raise_interrupt(signum, _frame) -> None:
     global _seen
     _seen = True
     raise KeyboardInterrupt
@@ -105,7 +105,7 @@ def passed_to_child():
     children: list = []
     terminated: list[int] = []
 
-    def forward(signum, frame) -> None:
+    def forward(signum, _frame) -> None:
         terminated.append(signum)
         for child in children:
             try:
@@ -125,7 +125,7 @@ def passed_to_child():
     previous = {number: signal.getsignal(number) for number in SIGNALS}
     # a handler that does nothing rather than SIG_IGN, which the child would inherit
     if previous[signal.SIGINT] is not signal.SIG_IGN:
-        signal.signal(signal.SIGINT, lambda signum, frame: None)
+        signal.signal(signal.SIGINT, lambda _signum, _frame: None)
     if previous[signal.SIGTERM] is not signal.SIG_IGN:
         signal.signal(signal.SIGTERM, forward)
     try:

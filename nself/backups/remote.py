@@ -163,7 +163,6 @@ class RemoteBackup(Backup):
 
     key: str = ""
     url: str = ""  # s3://bucket/key
-    modified: datetime | None = None  # the object's, for messages only (never its time)
 
     def to_dict(self, env=None) -> dict:
         return {**super().to_dict(), "file": self.url, "key": self.key}
@@ -272,8 +271,7 @@ class Bucket:
             return RemoteBackup(
                 path=Path(key.rsplit("/", 1)[-1]), format=meta.get("format") or _guess(key),
                 compressed=bool(meta.get("compressed", True)), size_bytes=int(item["Size"]),
-                sha256=sha, meta=meta, key=key, url=self.settings.url(key),
-                modified=item.get("LastModified"))
+                sha256=sha, meta=meta, key=key, url=self.settings.url(key))
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             found = list(pool.map(load, names))

@@ -32,7 +32,7 @@ USER_SCHEMAS_SQL = f"SELECT n.nspname FROM pg_namespace n WHERE {USER_SCHEMA_WHE
 EXTENSIONS_SQL = "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1"
 
 USER_TABLES_SQL = f"""
-SELECT n.nspname, c.relname, c.relkind, greatest(c.reltuples, 0)::bigint
+SELECT n.nspname, c.relname, c.relkind
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
   AND {USER_SCHEMA_WHERE} AND {NOT_EXTENSION_MEMBER_WHERE}
@@ -126,12 +126,11 @@ SELECT EXISTS (SELECT 1 FROM pg_enum WHERE enumtypid = to_regtype(%s) AND enumla
 
 @dataclass(frozen=True)
 class Relation:
-    """A user table, view or other relation, with the planner's row estimate."""
+    """A user table, view or other relation."""
 
     schema: str
     name: str
     kind: str  # pg_class.relkind
-    estimated_rows: int = 0
 
     @property
     def qualified(self) -> str:

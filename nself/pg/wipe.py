@@ -45,12 +45,6 @@ def _statements(conn: psycopg.Connection) -> tuple[list[sql.Composable], int]:
     return statements + public_statements(conn), len(schemas) + len(extensions)
 
 
-def recreate_public(conn: psycopg.Connection) -> None:
-    """`public` as initdb makes it (owner, comment and the version's default grants)."""
-    for statement in public_statements(conn):
-        conn.execute(statement)
-
-
 def public_statements(conn: psycopg.Connection) -> list[sql.Composable]:
     """The statements that make `public` as initdb makes it, for this server's version."""
     major = conn.info.server_version // 10000

@@ -1007,7 +1007,7 @@ def _view_key(text: str) -> str:
     from pglast.visitors import Visitor
 
     class Unqualify(Visitor):
-        def visit_SelectStmt(self, ancestors, node):
+        def visit_SelectStmt(self, _ancestors, node):
             sources = node.fromClause
             if not sources or len(sources) != 1 or not isinstance(sources[0], ast.RangeVar):
                 return None
@@ -1015,7 +1015,7 @@ def _view_key(text: str) -> str:
             names = {relation.relname} | ({relation.alias.aliasname} if relation.alias else set())
 
             class Refs(Visitor):
-                def visit_ColumnRef(self, ancestors, ref):
+                def visit_ColumnRef(self, _ancestors, ref):
                     fields = ref.fields
                     if (len(fields) == 2 and isinstance(fields[0], ast.String)
                             and fields[0].sval in names):
