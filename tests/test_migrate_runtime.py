@@ -14,6 +14,10 @@ from nself.migrations.runner import LOCK_KEY
 
 FAST_LOCKS = {"NSELF_LOCK_TIMEOUT_MS": "100", "NSELF_LOCK_RETRIES": "1",
               "NSELF_LOCK_RETRY_BACKOFF_MS": "10"}
+# A migration the test blocks on a lock it holds waits until the test acts (signal, kill,
+# unlock), however long a loaded machine takes to get there: under the default 5 s
+# lock_timeout the wait could run out first and turn into a retry (a flaky test).
+UNTIL_RELEASED = {"NSELF_LOCK_TIMEOUT_MS": "0"}
 
 
 def spawn(project, *argv: str, env: dict | None = None) -> subprocess.Popen:
@@ -187,10 +191,12 @@ def test_notices_reach_the_user_while_the_migration_runs(project):
     """, "")
     with project.db.connect() as holder:
         holder.execute("SELECT pg_advisory_lock(4242)")
-        child = spawn(project, "db", "migrate", "up")
+        child = spawn(project, "db", "migrate", "up", env=UNTIL_RELEASED)
         first = child.stdout.readline()
         assert first.strip() == "NOTICE: Processed 1 of 2 rows"
-        assert child.poll() is None and waiting_backend(project.db)
+        # the notice comes before the lock wait: wait for the wait, not for a moment
+        wait_for(lambda: waiting_backend(project.db), "the migration to wait on 4242")
+        assert child.poll() is None
         holder.execute("SELECT pg_advisory_unlock(4242)")
     rest, err = child.communicate(timeout=60)
     assert child.returncode == 0, err
@@ -198,14 +204,15 @@ def test_notices_reach_the_user_while_the_migration_runs(project):
 
 
 def _blocked_run(project):
-    """Start `up` on 001 (quick) and 002 (blocks on advisory lock 4242 held by the caller)."""
+    """Start `up` on 001 (quick) and 002 (blocks on advisory lock 4242 held by the caller,
+    with no lock_timeout: it stays blocked until the caller acts); returns once it waits."""
     project.migration("001_first.sql", "CREATE TABLE first (id int);", "DROP TABLE first;")
     project.migration("002_blocked.sql", """
         CREATE TABLE second (id int);
         SELECT pg_advisory_xact_lock(4242);
         INSERT INTO second VALUES (1);
     """, "DROP TABLE second;")
-    child = spawn(project, "db", "migrate", "up")
+    child = spawn(project, "db", "migrate", "up", env=UNTIL_RELEASED)
     wait_for(lambda: waiting_backend(project.db), "002 to block")
     return child
 
