@@ -44,7 +44,7 @@ from nself.backups.store import (
 from nself.backups.verify import VerificationFailed, check
 from nself.config import Database
 from nself.errors import Interrupted, OperationFailed, Refused, UsageError
-from nself.guard import Guard
+from nself.guard import Guard, Plan
 from nself.pg import catalog
 from nself.pg import connection as database
 from nself.pg import tools as pgtools
@@ -508,18 +508,27 @@ def restore(env, file: str | None = None, *, guard: Guard, dry_run: bool = False
         if report.other_source:
             say(f"Another source: {shown} is {report.description}, of {report.whose}"
                 + ("; the target is empty, so nothing is lost." if empty else "."))
-        guard.check(conn, "restore", target=db.display(), detail=_detail(report),
-                    destroys=bool(mode), reason="restore", wipes=bool(mode))
-        if guard.taken:
-            report.safety_backup = env.relative(guard.taken[-1].path)
-        started = time.monotonic()
         touched: list[bool] = []
-        try:
-            stderr = _load(conn, db, backup, tool, toc, mode, existing, n_jobs, say, progress,
-                           touched, env.relative(backup.path))
-        finally:
-            if touched:
-                _record(conn, guard)
+        loaded: list[str] = []
+        started = 0.0
+
+        def apply(change) -> list[str]:
+            nonlocal started
+            started = time.monotonic()  # the load, without the safety backup
+            # recorded only once the target changed (a full dump brings nself's schema)
+            try:
+                loaded.append(_load(conn, db, backup, tool, toc, mode, existing, n_jobs, say,
+                                    progress, touched, env.relative(backup.path)))
+            finally:
+                if touched:
+                    _record(conn, guard)
+            return [f"restored {shown} into {db.display()}"]
+
+        change = guard.run(conn, Plan("restore", target=db.display(), detail=_detail(report),
+                                      destroys=bool(mode), reason="restore", wipes=bool(mode),
+                                      record=False), apply)
+        report.safety_backup = change.shown
+        stderr = loaded[0]
     noise, real = classify_errors(stderr)
     report.ignored = noise
     report.seconds = time.monotonic() - started
