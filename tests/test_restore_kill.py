@@ -153,8 +153,10 @@ def test_kill_during_the_load_keeps_every_old_row(project, versions, kind, how):
     old, new, files = versions
     proc = start(project, "db", "restore", str(files[kind]), "--clean", "--yes")
     deadline = time.monotonic() + 60
+    # the load's COPY (the safety backup's pg_dump runs `COPY public.slow ... TO stdout`)
     while not project.db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                                "current_database() AND query LIKE 'COPY public.slow%%'"):
+                                "current_database() AND query LIKE "
+                                "'COPY public.slow %% FROM stdin%%'"):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.02)
     proc.send_signal(getattr(signal, how))
@@ -280,11 +282,12 @@ def test_script_cut_inside_copy_rows_is_refused():
 
 
 def test_file_cut_inside_a_quoted_string_fails_instead_of_waiting(project, versions):
-    """A SQL file that ends inside a quoted string (so psql waits for its end) fails within
-    seconds, exit 1, and the old data stays."""
+    """A SQL file (with pg_dump's closing line) that ends inside a quoted string, so psql
+    waits for its end, fails within seconds, exit 1, and the old data stays."""
     old, new, files = versions
     path = project.root / "cut.sql"
-    path.write_text("CREATE TABLE cut (v text);\nINSERT INTO cut VALUES ('never closed);\n")
+    path.write_text("CREATE TABLE cut (v text);\nINSERT INTO cut VALUES ('never closed);\n"
+                    "--\n-- PostgreSQL database dump complete\n--\n")
     began = time.monotonic()
     result = project.run("db", "restore", str(path), "--clean", *UNKNOWN)
     assert result.code == 1, result
