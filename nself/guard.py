@@ -2,29 +2,28 @@
 
     plan -> guard -> one safety backup -> apply -> verify -> result (`Change`)
 
-A command first plans (reads and checks its files, knows what it will touch), then calls
-`Guard.check` with an open connection, which in this order:
+A command plans first (reads and checks its files, knows what it will touch: a `Plan`),
+then hands the plan and its apply step to `Guard.run`, which in this order:
 
 1. checks the database's recorded environment against the command's (staging and
    production databases refuse other environments; `--allow-env-mismatch` lets this one
    command through and never changes the record);
 2. refuses to wipe a database recorded as production from any other environment, whatever
-   the flags (`wipes=True`: fresh, reset, restore --clean);
+   the flags (`wipes`: fresh, reset, restore --clean);
 3. applies the safety table: blocked, or confirmed (`--yes` / `--confirm WORD` without a
    terminal), after showing what the command will touch, which database, and where its
    address came from;
-4. takes ONE safety backup when the command destroys data (skipped only with
-   `--no-backup`), announced with the line that undoes the command (`undo_command`, the only
-   builder of that line).
+4. takes ONE safety backup when the plan destroys data (skipped only with `--no-backup`),
+   or the backup the command always takes (`update`; production's pre-migration backup,
+   said as the migrations guide's steps), announced with the line that undoes the command
+   (`undo_command`, the only builder of that line);
+5. records the environment (the stricter of what was recorded and the command's: never
+   lowered), applies, records it again (a wipe or a restore removed it), verifies;
+6. returns the command's `Change`: which database, what changed, the backup, its undo line.
 
-It returns the command's `Change`, the result object: the command applies and verifies, then
-notes what it changed there; `Guard.record` writes the environment into the database (the
-stricter of what it was and the command's: never lowered). Production's pre-migration
-backup (`migrate up`, `update`) is the same backup, said as the migrations guide's steps
-(`production_steps`).
-
-Tasks only build the Guard from their flags.
+Steps 1-4 are `Guard.check`. Tasks only build the Guard from their flags.
 """
+
 
 from __future__ import annotations
 
@@ -84,11 +83,6 @@ class Change:
     undo: str | None = None
     changed: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return {"command": self.command, "environment": self.environment,
-                "target": self.target, "backup": self.shown, "undo": self.undo,
-                "changed": self.changed}
-
 
 @dataclass
 class Plan:
@@ -98,7 +92,7 @@ class Plan:
     a safety backup first (unless --no-backup). `wipes`: the command empties the database.
     `backup`: a backup taken whatever `destroys` says, announced in this style (UPDATE;
     PRE_MIGRATION is production's guide steps, with `rollback` saying what else undoes it).
-    `record`: write the environment into the database (migrations, restores, repair).
+    `record`: write the environment into the database before and after applying.
     """
 
     command: str
@@ -110,7 +104,7 @@ class Plan:
     wipes: bool = False
     backup: str | None = None
     rollback: str = ""
-    record: bool = True  # False: the command does not record the environment (seed, mock)
+    record: bool = True  # False: seed and mock do not record; restore records once loaded
 
 
 @dataclass
