@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
-"""`nself db status` wall time vs `python -c "import invoke, psycopg"`, in one run.
+"""`nself db status` and `nself db migrate status` wall time vs `python -c "import invoke, psycopg"`, in one run.
 
-Target (issue 3): the command adds at most 30% over those imports. Runs in a
-temporary project against its embedded server (started once before timing),
-or against DATABASE_URL when set. Prints medians and the ratio.
+Target (issues 3 and 16): each status command adds at most 30% over those imports. Runs
+in a temporary project against its embedded server (started once before timing), or
+against DATABASE_URL when set. The commands run in turn (imports, db status, migrate
+status, imports, ...) so a machine whose speed drifts during the run moves all of them
+alike; prints medians and each command's ratio to the imports.
 
-    python bench/bench_status.py [--runs 15]
+`--old REF` also times the same two commands from the nself package of git REF (exported
+to a temporary folder and put first on PYTHONPATH), in the same rounds: before/after in
+one run.
+
+    python bench/bench_status.py [--runs 31] [--old HEAD]
 """
 
 from __future__ import annotations
@@ -19,43 +25,93 @@ import tempfile
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
+TARGET = 1.30
 
-def median_time(argv: list[str], runs: int, cwd: str, env: dict) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
+def timed(argv: list[str], cwd: str, env: dict) -> tuple[float, float]:
+    """Wall seconds of one run, and the CPU seconds (user + system) the process used: on a
+    loaded machine the wall time mostly measures waiting for a core."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, argv)
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def export(ref: str, into: Path) -> Path:
+    """The nself package of git REF, byte-compiled, in INTO (for PYTHONPATH)."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "nself"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=31, help="rounds (each runs every command)")
+    parser.add_argument("--old", metavar="REF", help="also time the nself of this git ref")
     args = parser.parse_args()
     nself = str(Path(sys.executable).with_name("nself"))
-    with tempfile.TemporaryDirectory(prefix="nself-bench-") as root:
+    # An installed nself has its bytecode; PYTHONDONTWRITEBYTECODE (set in some shells)
+    # would make every start recompile nself's modules while the baseline's are cached.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    with tempfile.TemporaryDirectory(prefix="nself-bench-") as root, \
+            tempfile.TemporaryDirectory(prefix="nself-old-") as old_root:
         (Path(root) / "migrations").mkdir()
-        # An installed nself has its bytecode; PYTHONDONTWRITEBYTECODE (set in some shells)
-        # would make every start recompile nself's modules while the baseline's are cached.
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        repo = Path(__file__).resolve().parent.parent
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(repo / "nself")],
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "nself")],
                        check=True, env=env)
+        commands = {
+            "python -c 'import invoke, psycopg'": ([sys.executable, "-c", "import invoke, psycopg"], env),
+            "nself db status": ([nself, "db", "status"], env),
+            "nself db migrate status": ([nself, "db", "migrate", "status"], env),
+            # a reference, not the target: the same imports without garbage collection,
+            # as nself loads its modules (nself/__main__.py)
+            "(the imports with gc disabled)": (
+                [sys.executable, "-c", "import gc; gc.disable(); import invoke, psycopg"], env),
+        }
+        if args.old:
+            old_env = dict(env, PYTHONPATH=str(export(args.old, Path(old_root))))
+            subprocess.run([sys.executable, "-m", "compileall", "-q", old_root], check=True,
+                           env=old_env)
+            commands[f"nself db status ({args.old})"] = ([nself, "db", "status"], old_env)
+            commands[f"nself db migrate status ({args.old})"] = (
+                [nself, "db", "migrate", "status"], old_env)
         subprocess.run([nself, "db", "start"], cwd=root, env=env, check=True,
                        stdout=subprocess.DEVNULL)
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         try:
-            # warm the page cache for both before timing
-            median_time([nself, "db", "status"], 2, root, env)
-            imports = median_time([sys.executable, "-c", "import invoke, psycopg"], args.runs,
-                                  root, env)
-            status = median_time([nself, "db", "status"], args.runs, root, env)
+            for _ in range(2):  # warm the page cache for every command before timing
+                for argv, run_env in commands.values():
+                    timed(argv, root, run_env)
+            for _ in range(args.runs):
+                for name, (argv, run_env) in commands.items():
+                    times[name].append(timed(argv, root, run_env))
         finally:
             subprocess.run([nself, "db", "stop"], cwd=root, env=env, stdout=subprocess.DEVNULL)
-    print(f"python -c 'import invoke, psycopg'  median {imports * 1000:7.1f} ms")
-    print(f"nself db status                     median {status * 1000:7.1f} ms")
-    print(f"ratio status / imports              {status / imports:7.2f}x  (target <= 1.30x)")
-
+    base_name = next(iter(commands))
+    width = max(map(len, commands))
+    print(f"medians of {args.runs} rounds, load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores; ratios to the imports (target <= {TARGET:.2f}x): "
+          "of the medians, and the median of each round's own ratio (paired)")
+    print(f"{'':<{width}}  {'wall':>8}  {'ratio':>6}  {'paired':>6}  {'cpu':>8}  {'ratio':>6}  "
+          f"{'paired':>6}")
+    for name, values in times.items():
+        line = f"{name:<{width}}"
+        for kind in (0, 1):  # wall, cpu
+            mine = [value[kind] for value in values]
+            base = [value[kind] for value in times[base_name]]
+            median = statistics.median(mine)
+            line += f"  {median * 1000:6.1f}ms"
+            if name != base_name:
+                paired = statistics.median(a / b for a, b in zip(mine, base))
+                line += f"  {median / statistics.median(base):5.2f}x  {paired:5.2f}x"
+            else:
+                line += f"  {'':6}  {'':6}"
+        print(line)
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,8 @@ a Ctrl-C or SIGTERM in that time prints `Interrupted.` and exits 130, never a tr
 from the middle of an import or a death by the signal (`nself.interrupts`).
 """
 
+import gc
+
 from nself import interrupts
 
 interrupts.stop_at_once()
@@ -13,8 +15,15 @@ interrupts.stop_at_once()
 def main() -> None:
     """Run `nself` with the process's arguments; exits with the code of nself.errors."""
     try:
-        from nself.cli import program
-
+        # Python collects garbage ~80 times while the ~420 modules behind the Program load,
+        # and finds nothing to free (modules live to the end): 15-40 ms of `db status`
+        # (bench/README.md). Collection resumes once they are loaded, frozen out of it.
+        gc.disable()
+        try:
+            from nself.cli import program
+        finally:
+            gc.freeze()
+            gc.enable()
         program.run()
     finally:
         interrupts.settled()
