@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`nself db status` and `nself db migrate status` wall time vs `python -c "import invoke, psycopg"`, in one run.
+"""`nself db status` and `migrate status` vs `python -c "import invoke, psycopg"`, in one run.
 
 Target (issues 3 and 16): each status command adds at most 30% over those imports. Runs
 in a temporary project against its embedded server (started once before timing), or
@@ -65,7 +65,8 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "nself")],
                        check=True, env=env)
         commands = {
-            "python -c 'import invoke, psycopg'": ([sys.executable, "-c", "import invoke, psycopg"], env),
+            "python -c 'import invoke, psycopg'": (
+                [sys.executable, "-c", "import invoke, psycopg"], env),
             "nself db status": ([nself, "db", "status"], env),
             "nself db migrate status": ([nself, "db", "migrate", "status"], env),
             # a reference, not the target: the same imports without garbage collection,
@@ -107,7 +108,7 @@ def main() -> None:
             median = statistics.median(mine)
             line += f"  {median * 1000:6.1f}ms"
             if name != base_name:
-                paired = statistics.median(a / b for a, b in zip(mine, base))
+                paired = statistics.median(a / b for a, b in zip(mine, base, strict=True))
                 line += f"  {median / statistics.median(base):5.2f}x  {paired:5.2f}x"
             else:
                 line += f"  {'':6}  {'':6}"
