@@ -12,7 +12,7 @@ from nself.cli import NselfProgram
 from nself.schema.introspect import introspect
 from nself.schema.render import to_dbml, to_sql
 from nself.tasks import namespace, schema
-from nself.tasks.schema import write_atomically
+from nself.schema.export import write_atomically
 
 
 def _namespace() -> Collection:

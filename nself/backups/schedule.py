@@ -25,7 +25,9 @@ from pathlib import Path
 from croniter import croniter
 
 from nself import output
+from nself.backups import places
 from nself.backups.store import all_backups, list_backups, now, retention_days
+from nself.config import Environment
 from nself.errors import ConfigError, OperationFailed, UsageError
 
 DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
@@ -346,6 +348,37 @@ def installed(env) -> Installed | None:
     scheduler itself; None when there is none (or no scheduler)."""
     found = scheduler(env)
     return found.installed(env) if found else None
+
+
+SCHEDULED_SETTINGS = ("DATABASE_URL", "PG", "BACKUP_", "AWS_", "NSELF_")
+
+
+def install(env) -> tuple[Crontab | SystemdTimer, bool, str]:
+    """Install BACKUP_SCHEDULE for the current user and read it back: (the scheduler, whether
+    an entry was replaced, the schedule). Refused while BACKUP_ENABLED is not true; bad S3
+    settings stop the install, not the first run at 2 AM."""
+    expr = schedule_expr(env)
+    if not env.get_bool("BACKUP_ENABLED", False):
+        raise UsageError("BACKUP_ENABLED is not true: set BACKUP_ENABLED=true in .env (or "
+                         f"config/{env.name}.env) to schedule backups.")
+    places.bucket(env)
+    found = require_scheduler(env)
+    env.state_dir.mkdir(parents=True, exist_ok=True)
+    replaced = found.installed(env)
+    found.install(env, expr)
+    check = found.installed(env)
+    if check is None or check.expr != expr:
+        raise OperationFailed(f"The {found.name} entry was written but cannot be read back: "
+                              "the schedule is not installed.")
+    return found, replaced is not None, expr
+
+
+def shell_only(env) -> list[str]:
+    """Settings that come only from this shell, not from the project's files: the
+    scheduler's runs will not have them."""
+    files = Environment.load(root=env.root, environ={"ENV": env.name}).settings
+    return sorted(k for k in os.environ if k.startswith(SCHEDULED_SETTINGS)
+                  and k not in files and k not in ("NSELF_CRONTAB", "NSELF_SYSTEMCTL"))
 
 
 # --- the scheduled run's result ----------------------------------------------------------

@@ -43,6 +43,8 @@ from nself import sql
 from nself.config import Environment
 from nself.errors import NselfError, OperationFailed, UsageError
 from nself.migrations import files
+from nself.migrations.runner import session
+from nself.migrations.status import PENDING
 from nself.pg import connection
 from nself.schema import declared
 from nself.schema import shadow as shadows_module
@@ -755,3 +757,28 @@ def migration_sql(generated: Generated) -> str:
         blocks.append((head + "\n" if head else "") + "-- UP\n" + part.up.rstrip("\n")
                       + "\n\n-- DOWN\n" + part.down.rstrip("\n") + "\n")
     return "\n".join(blocks)
+
+
+# --- --apply: `migrate up` to what this import (or a killed earlier one) wrote -------------
+
+APPLY_LOCK_TIMEOUT = 60.0  # seconds, as `migrate up` waits by default
+
+
+def apply(env: Environment, guard, version: str | None, say: Callable[[str], None],
+          notice, warn) -> list[str]:
+    """Apply, through `migrate up` under its lock and guard, the migrations up to VERSION
+    (the newest file this import wrote); without VERSION, the pending migrations an earlier
+    `schema import` wrote (one killed between writing and applying; said first). Returns
+    the ids applied."""
+    env.require_project()
+    with session(env, APPLY_LOCK_TIMEOUT, guard, say, notice, warn) as runner:
+        if version is None:
+            pending = [s for s in runner.states() if s.status == PENDING
+                       and s.migration is not None
+                       and declared.Declared.parse(s.migration.text) is not None]
+            if not pending:
+                return []
+            say(f"Applying {len(pending)} pending migration{'s' if len(pending) != 1 else ''} "
+                "written by an earlier schema import: " + ", ".join(s.id for s in pending))
+            version = pending[-1].migration.label
+        return [entry.id for entry, _ in runner.up(to=version)]

@@ -12,8 +12,7 @@ db_collection.add_task(update.reset)
 db_collection.add_collection(migrate.collection)
 db_collection.add_collection(backup.collection)
 db_collection.add_collection(schema.collection)
-if backup.restore is not None:
-    db_collection.add_task(backup.restore)
+db_collection.add_task(backup.restore)
 
 namespace = Collection(project.init, project.logs, project.restart, db_collection)
 # The guides' `nself status` ("check database is running") is `db status` under a second name.

@@ -1,6 +1,7 @@
-"""`db.backup` tasks (create by default, list, status, prune; `schedule` install, uninstall,
-run) and `db.restore`. With BACKUP_STORAGE=s3 they use the bucket too (nself.backups.remote,
-which alone imports boto3).
+"""`db backup` tasks (create by default, list, status, prune; `schedule` install, uninstall,
+run) and `db restore`: the guides' "Backup and Restore" section. With BACKUP_STORAGE=s3 they
+use the bucket too (nself.backups.places merges both; nself.backups.remote alone imports
+boto3).
 
 The backups package is imported inside each task, not here: every `nself` command imports
 this module, and `db status` (the start-up benchmark) needs none of it (restore, dump and
@@ -12,8 +13,9 @@ from __future__ import annotations
 from invoke import Collection
 
 from nself import output
-from nself.errors import OperationFailed, UsageError
+from nself.errors import UsageError
 from nself.tasks.base import command, environment
+from nself.tasks.flags import JSON_HELP, MISMATCH_HELP, confirm_help, guard, yes_help
 
 ALL_HELP = "Every environment's and database's backups (backups/*/ and the old flat backups/)."
 
@@ -38,6 +40,7 @@ def create(c, name=None, output_=None, compress=True, tables=None, exclude=None,
            schema_only=False, data_only=False, format=None, include_metadata=False):
     """Create a backup: backups/<env>/<YYYY-MM-DD_HHMMSS>_<database>.dump, verified, with its
     sha256 and metadata; with BACKUP_STORAGE=s3, then uploaded and read back."""
+    from nself.backups import places
     from nself.backups.dump import BackupOptions, create_backup, split_names
 
     if include_metadata:
@@ -49,43 +52,21 @@ def create(c, name=None, output_=None, compress=True, tables=None, exclude=None,
         tables=split_names(tables), exclude=split_names(exclude),
         schema_only=schema_only, data_only=data_only)
     env = environment()
-    bucket = _bucket(env)  # S3 settings checked before anything is dumped
+    bucket = places.bucket(env)  # S3 settings checked before anything is dumped
     output.line("Creating backup...")
     made = create_backup(env, options)  # with a progress bar on a terminal
     output.line(f"Backup created: {env.relative(made.path)}")
     output.line(f"Size: {output.size(made.size_bytes)}")
     if bucket:
-        _upload(env, bucket, made)
-
-
-def _bucket(env):
-    """The S3 bucket when BACKUP_STORAGE=s3 (its settings checked, boto3 loaded), else None."""
-    from nself.backups.remote import bucket_for
-
-    bucket = bucket_for(env)
-    if bucket:
-        bucket.client  # noqa: B018 - a missing boto3 or a bad profile: exit 2, before the dump
-    return bucket
-
-
-def _upload(env, bucket, made) -> None:
-    from nself.backups.remote import UploadFailed, UploadUnverified
-
-    try:
         output.with_progress(output.ProgressBar.on_terminal("Upload and read-back"),
-                             lambda bar: bucket.upload(made, output.line, progress=bar))
-    except UploadUnverified:
-        raise  # the bucket may hold it whole: its message says how to find out
-    except UploadFailed as exc:
-        raise UploadFailed(f"{exc} The backup exists only locally: "
-                           f"{env.relative(made.path)}.") from None
+                             lambda bar: places.upload(env, bucket, made, output.line, bar))
 
 
 def _created(backup) -> str:
     return backup.created.strftime("%Y-%m-%d %H:%M:%S") if backup.created else "unknown"
 
 
-@command(name="list", help={"json": "Print the list as JSON.",
+@command(name="list", help={"json": JSON_HELP,
                             "verify": "Recompute each file's sha256 and compare it (with "
                                       "BACKUP_STORAGE=s3, read each bucket copy back too).",
                             "all": ALL_HELP})
@@ -93,96 +74,58 @@ def list_(c, json=False, verify=False, all=False):
     """List this environment's backups of its database, newest first (by the time in their
     metadata): name, created, size, kind, format, checksum; with BACKUP_STORAGE=s3, the
     bucket's too, and where each one is stored."""
-    from nself.backups.store import all_backups, hidden_count, list_backups, verify_listed
+    from nself.backups.places import listing
 
     env = environment()
-    bucket = _bucket(env)
-    found = all_backups(env) if all else list_backups(env)
-    stored = {id(b): ["local"] for b in found}
-    copies = {}  # id of a listed backup -> its copy in the bucket
-    unlisted = None  # the bucket's error: the local list is still shown, then exit 1
-    if bucket:
-        from nself.backups.remote import RemoteError, listed
-        from nself.backups.store import newest_first
-
-        local_names = {(b.name, b.sha256): b for b in found}
-        remote_only = []
-        try:
-            offsite = listed(env, bucket, everywhere=all)
-        except RemoteError as exc:
-            offsite, unlisted = [], exc
-        for r in offsite:
-            twin = local_names.get((r.name, r.sha256))
-            if twin is not None:
-                stored[id(twin)].append("s3")
-                copies[id(twin)] = r
-            else:
-                stored[id(r)] = ["s3"]
-                copies[id(r)] = r
-                remote_only.append(r)
-        found = newest_first([*found, *remote_only])
-    rows = []
-    for b in found:
-        item = {**b.to_dict(env), "stored": stored[id(b)]}
-        if verify:
-            item["checksum_ok"] = verify_listed(b) if "local" in stored[id(b)] else "remote"
-            if bucket and id(b) in copies:
-                item["remote_checksum_ok"] = bucket.verify(copies[id(b)])
-        rows.append(item)
+    found = listing(env, everywhere=all, verify=verify)
     if json:
-        output.as_json(rows)
-        if unlisted:
-            raise unlisted
-        return
-    hidden = 0 if all else hidden_count(env)
-    if not found:
-        where = f" or in {bucket.settings.url(bucket.folder)}" if bucket else ""
-        output.line(f"No backups of {env.name} in {env.relative(env.backups_dir)}/{where}. "
+        output.as_json([item.to_dict(env) for item in found.items])
+    elif not found.items:
+        output.line(f"No backups of {env.name} in {found.where(env)}. "
                     "Create one with `nself db backup`.")
     else:
-        table_rows = []
-        for b, item in zip(found, rows, strict=True):
-            checksum = f"sha256:{b.sha256[:12]}" if b.sha256 else "none"
-            if verify:
-                checksum += f" {item['checksum_ok']}"
-                if "remote_checksum_ok" in item:
-                    checksum += f", s3 {item['remote_checksum_ok']}"
-            kind = b.kind + (f" (before {b.reason})" if b.reason else "")
-            fmt = b.format + ("" if b.compressed or b.format == "custom" else " (plain)")
-            first = (item["file"],) if all else (b.name,)
-            where = (b.environment or "?", b.database or "?") if all else ()
-            place = (", ".join(item["stored"]),) if bucket else ()
-            table_rows.append((*first, _created(b), output.size(b.size_bytes), kind, *where,
-                               fmt, *place, checksum))
-        headers = ("File" if all else "Name", "Created", "Size", "Kind",
-                   *(("Environment", "Database") if all else ()), "Format",
-                   *(("Stored",) if bucket else ()), "Checksum")
-        output.table(headers, table_rows)
-    if hidden:
-        output.line(f"({hidden} backup(s) of other environments or databases: "
+        _list_table(env, found, verify, all)
+    if found.hidden and not json:
+        output.line(f"({found.hidden} backup(s) of other environments or databases: "
                     "`nself db backup list --all` shows them.)")
-    if unlisted:
-        raise unlisted
+    if found.unlisted:
+        raise found.unlisted
 
 
-@command(help={"json": "Print the status as JSON.", "all": ALL_HELP})
+def _list_table(env, found, verify: bool, all: bool) -> None:
+    rows = []
+    for item in found.items:
+        b = item.backup
+        checksum = f"sha256:{b.sha256[:12]}" if b.sha256 else "none"
+        if verify:
+            checksum += f" {item.checksum_ok}"
+            if item.remote_checksum_ok is not None:
+                checksum += f", s3 {item.remote_checksum_ok}"
+        kind = b.kind + (f" (before {b.reason})" if b.reason else "")
+        fmt = b.format + ("" if b.compressed or b.format == "custom" else " (plain)")
+        first = (b.to_dict(env)["file"],) if all else (b.name,)
+        where = (b.environment or "?", b.database or "?") if all else ()
+        place = (", ".join(item.stored),) if found.bucket else ()
+        rows.append((*first, _created(b), output.size(b.size_bytes), kind, *where,
+                     fmt, *place, checksum))
+    headers = ("File" if all else "Name", "Created", "Size", "Kind",
+               *(("Environment", "Database") if all else ()), "Format",
+               *(("Stored",) if found.bucket else ()), "Checksum")
+    output.table(headers, rows)
+
+
+@command(help={"json": JSON_HELP, "all": ALL_HELP})
 def status(c, json=False, all=False):
     """Show the backup configuration: schedule (and whether it is installed), retention,
     storage, last backup, next backup, last scheduled run, count."""
     # croniter (~70 ms) only for this command
+    from nself.backups import places
     from nself.backups.schedule import schedule_status
 
     env = environment()
     facts = schedule_status(env, everywhere=all)
-    bucket = _bucket(env)
-    remote_count = remote_error = None
-    if bucket:
-        from nself.backups.remote import RemoteError, listed
-
-        try:
-            remote_count = len(listed(env, bucket, everywhere=all))
-        except RemoteError as exc:
-            remote_error = str(exc)
+    bucket = places.bucket(env)
+    remote_count, remote_error = places.remote_count(env, bucket, everywhere=all)
     facts["remote_count"] = remote_count
     if json:
         output.as_json({**facts, "remote_error": remote_error})
@@ -254,25 +197,13 @@ def prune(c, dry_run=False):
     """Delete this environment's backups older than BACKUP_RETENTION_DAYS (never the newest,
     nor the newest complete one, nor one without metadata); with BACKUP_STORAGE=s3, in the
     bucket too, by the same rules."""
-    from nself.backups.store import prune as prune_backups
+    from nself.backups.places import prune as prune_everywhere
     from nself.backups.store import retention_days
 
     env = environment()
-    bucket = _bucket(env)
-    days = retention_days(env)
-    doomed = prune_backups(env, dry_run=dry_run)
     verb = "Would delete" if dry_run else "Deleted"
-    shown = [(env.relative(b.path), b) for b in doomed]
-    if bucket:
-        from nself.backups.remote import prune as prune_remote
-
-        # local pruning is done and said even when the bucket then fails
-        _say_pruned(verb, shown)
-        remote = prune_remote(env, bucket, dry_run=dry_run)
-        _say_pruned(verb, [(b.url, b) for b in remote])
-        shown += [(b.url, b) for b in remote]
-    else:
-        _say_pruned(verb, shown)
+    shown = prune_everywhere(env, dry_run, lambda pruned: _say_pruned(verb, pruned))
+    days = retention_days(env)
     if not shown:
         output.line(f"No backups older than {days} days.")
         return
@@ -297,13 +228,12 @@ def _say_pruned(verb: str, doomed) -> None:
         "dry-run": "Show what would be dropped (tables, row counts) and what the backup holds; "
                    "change nothing.",
         "clean": "Drop the existing objects first, so the database equals the backup.",
-        "yes": "Confirm (staging, and --allow-partial / --allow-other-source without a "
-               "terminal).",
-        "confirm": "The typed word production needs: yes-restore-production.",
+        "yes": yes_help("restore", "--allow-partial / --allow-other-source"),
+        "confirm": confirm_help("restore"),
         "jobs": "Parallel pg_restore jobs, 1 to 64, only into a database without tables and "
                 "without --clean (custom format; they cannot share one transaction). 0, the "
                 "default: one job, the whole restore in one transaction.",
-        "json": "Print the result as JSON.",
+        "json": JSON_HELP,
         "no-backup": "With --clean: skip the safety backup of the current database that is "
                      "taken before dropping it.",
         "allow-partial": "Allow --clean with a partial backup (schema-only, data-only, tables "
@@ -311,8 +241,7 @@ def _say_pruned(verb: str, doomed) -> None:
         "allow-other-source": "Allow a backup of another project, environment, database or "
                               "server (or one without metadata, or older than nself's "
                               "provenance record); not needed into an empty database.",
-        "allow-env-mismatch": "Run although the database is recorded as another environment "
-                              "(staging/production)",
+        "allow-env-mismatch": MISMATCH_HELP,
     },
 )
 def restore(c, file=None, dry_run=False, clean=False, yes=False, confirm=None, jobs=0,
@@ -320,15 +249,13 @@ def restore(c, file=None, dry_run=False, clean=False, yes=False, confirm=None, j
             allow_env_mismatch=False, latest=False):
     """Restore a backup into the configured database (checksum checked first)."""
     from nself.backups.restore import restore as restore_backup
-    from nself.guard import Guard
 
     env = environment()
     say = (lambda text: None) if json else output.line
-    guard = Guard(env, yes=yes, confirm=confirm, allow_env_mismatch=allow_env_mismatch,
-                  backup=not no_backup, say=say)
+    checks = guard(env, yes, confirm, allow_env_mismatch, no_backup, say)
     report = output.with_progress(
         None if json or dry_run else output.ProgressBar.on_terminal("Restoring"),
-        lambda bar: restore_backup(env, file, guard=guard, dry_run=dry_run, clean=clean,
+        lambda bar: restore_backup(env, file, guard=checks, dry_run=dry_run, clean=clean,
                                    jobs=None if jobs == 0 else jobs, allow_partial=allow_partial,
                                    allow_other_source=allow_other_source, say=say,
                                    progress=bar, latest=latest))
@@ -391,47 +318,21 @@ def install(c, print=False):
     from nself.backups import schedule
 
     env = environment()
-    expr = schedule.schedule_expr(env)
     if print:
         found = schedule.scheduler(env) or schedule.Crontab("crontab")
-        output.line(found.render(env, expr).rstrip("\n"))
+        output.line(found.render(env, schedule.schedule_expr(env)).rstrip("\n"))
         return
-    if not env.get_bool("BACKUP_ENABLED", False):
-        raise UsageError("BACKUP_ENABLED is not true: set BACKUP_ENABLED=true in .env (or "
-                         f"config/{env.name}.env) to schedule backups.")
-    _bucket(env)  # bad S3 settings stop the install, not the first run at 2 AM
-    found = schedule.require_scheduler(env)
-    env.state_dir.mkdir(parents=True, exist_ok=True)
-    replaced = found.installed(env)
-    found.install(env, expr)
-    check = found.installed(env)
-    if check is None or check.expr != expr:
-        raise OperationFailed(f"The {found.name} entry was written but cannot be read back: "
-                              "the schedule is not installed.")
-    _warn_shell_only(env)
+    found, replaced, expr = schedule.install(env)
+    missing = schedule.shell_only(env)
+    if missing:
+        output.warn(f"Set only in this shell, not in .env or config/{env.name}.env, so the "
+                    f"scheduled runs will not have them: {', '.join(missing)}.")
     verb = "Replaced" if replaced else "Installed"
     output.ok(f"{verb} the backup schedule ({found.name}): {schedule.describe_schedule(expr)} "
               f"({expr}), environment {env.name}")
     output.line(f"Next backup: {schedule.next_run(expr):%Y-%m-%d %H:%M:%S}")
     output.line(f"Each run: a backup, then pruning by BACKUP_RETENTION_DAYS; its output goes to "
                 f"{env.relative(schedule.log_path(env))}.")
-
-
-SCHEDULED_SETTINGS = ("DATABASE_URL", "PG", "BACKUP_", "AWS_", "NSELF_")
-
-
-def _warn_shell_only(env) -> None:
-    """Settings that come only from this shell: the scheduler's runs will not have them."""
-    import os
-
-    from nself.config import Environment
-
-    files = Environment.load(root=env.root, environ={"ENV": env.name}).settings
-    missing = sorted(k for k in os.environ if k.startswith(SCHEDULED_SETTINGS)
-                     and k not in files and k not in ("NSELF_CRONTAB", "NSELF_SYSTEMCTL"))
-    if missing:
-        output.warn(f"Set only in this shell, not in .env or config/{env.name}.env, so the "
-                    f"scheduled runs will not have them: {', '.join(missing)}.")
 
 
 @command

@@ -8,8 +8,7 @@ import sys
 from invoke.exceptions import Exit
 
 from nself import output
-from nself.errors import ConfigError, ToolFailed, UsageError
-from nself.pg import connection
+from nself.errors import ConfigError
 from nself.status import database_status
 from nself.tasks.base import command, environment
 
@@ -78,56 +77,17 @@ def shell(c, command=None, file=None, database=None):
     database (-h, -p, -U, -d, a bare name) are refused: nself connects."""
     # Imported here (and in embedded_server): nself.pg.tools and nself.pg.embedded cost
     # ~6 ms of every command's start-up, `db status` included, that only these tasks need.
-    from nself import userfile
-    from nself.pg import tools as pgtools
+    from nself.pg.shell import PsqlExited, psql
 
-    if command is not None and file is not None:
-        raise UsageError("Give either -c or -f, not both.")
-    if database is not None and not database.strip():
-        raise UsageError("--database needs a database name.")
-    if file is not None and file != "-" and not userfile.is_pipe(file):
-        # psql reads it as it streams (a pipe too); a device or folder is refused
-        userfile.check_regular(file, "an SQL file for -f")
-    extra = pgtools.psql_options(shlex.split(getattr(c, "remainder", "") or ""))
-    env = environment()
-    db = connection.target(env)
-    with connection.connect(db, database) as conn:
-        major = connection.server_major(conn)
-    tool = pgtools.find("psql", major, pgtools.extra_dirs(env), at_least=0)
-    args = ["-X", "-v", "ON_ERROR_STOP=1", *extra]
-    stdin = None
-    if command is not None:
-        args += ["-c", command]
-    elif file == "-" or (file is not None and userfile.is_pipe(file)):
-        # psql reads the pipe as its standard input (a `<(...)` path is one of nself's file
-        # descriptors, which psql would not inherit)
-        stdin = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
-        args += ["-f", "-"]
-    elif file is not None:
-        args += ["-f", file]
-    interactive = command is None and file is None
-    missing: list[str] = []
-
-    def relay_error(text: str) -> None:
-        if sys.stderr is not None:
-            sys.stderr.write(text)
-        ext = connection.missing_extension_in(text)
-        if ext:
-            missing.append(ext)
-
+    words = shlex.split(getattr(c, "remainder", "") or "")
     try:
-        if interactive:
-            pgtools.run(tool, args, db, database, foreground=True)
-        else:
-            pgtools.run(tool, args, db, database, out=sys.stdout, err=relay_error, stdin=stdin)
-    except ToolFailed as exc:
+        psql(environment(), command, file, database, words, out=sys.stdout,
+             err=lambda text: sys.stderr is not None and sys.stderr.write(text))
+    except PsqlExited as exc:
         # psql already printed its error on stderr; add our hint, pass its exit code through.
-        if missing:
-            output.error_line(connection.EXTENSION_HINT.format(ext=missing[0]))
+        if exc.hint:
+            output.error_line(exc.hint)
         raise Exit(code=exc.returncode) from None
-    finally:
-        if stdin is not None and stdin is not sys.stdin.buffer:
-            stdin.close()
 
 
 @command

@@ -1,11 +1,13 @@
-"""`db.schema` tasks: export, diff (against another environment), and sync (which says
-how to do it by hand)."""
+"""`db schema` tasks: export, diff (against another environment or the migration files),
+import (DBML -> verified migration), and sync (which says how to do it by hand).
+
+The schema package is imported inside each task: it pulls in pglast, which `nself db
+status` and every other command's start-up must not pay for.
+"""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from invoke import Collection
@@ -13,10 +15,8 @@ from invoke.exceptions import Exit
 
 from nself import output as out
 from nself.errors import DIFFERENCES, UsageError
-from nself.pg import connection
 from nself.tasks.base import command, environment
-
-FORMATS = ("dbml", "sql")
+from nself.tasks.flags import guard
 
 
 @command(help={
@@ -28,23 +28,16 @@ FORMATS = ("dbml", "sql")
 })
 def export(c, format="dbml", output=None, grants=False):
     """Print the database's schema as DBML or SQL (stable order: a re-export is identical)."""
-    if format not in FORMATS:
-        raise UsageError(f"--format must be dbml or sql, not {format!r}.")
-    target = _output_path(output) if output is not None else None
-    # Imported here: the schema package pulls in pglast (via nself.schema.ddl), which
-    # `nself db status` and every other command's start-up must not pay for.
-    from nself.schema.introspect import introspect
-    from nself.schema.render import to_dbml, to_sql
+    from nself.schema import export as exporting
 
-    env = environment()
-    with connection.connect(connection.target(env)) as conn:
-        model = introspect(conn, grants=grants)
-    text = to_dbml(model) if format == "dbml" else to_sql(model)
+    exporting.check_format(format)
+    target = exporting.output_path(output) if output is not None else None
+    exported = exporting.export(environment(), format, grants)
     if target is None:
-        out.line(text.removesuffix("\n"))
+        out.line(exported.text.removesuffix("\n"))
         return
-    write_atomically(target, text)
-    tables = sum(1 for t in model.tables if not t.partition_of)
+    exporting.write_atomically(target, exported.text)
+    tables = exported.tables
     out.ok(f"Schema exported: {output} ({format.upper()}, {tables} "
            f"table{'s' if tables != 1 else ''})")
 
@@ -183,7 +176,7 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None,
     if generated.empty:
         out.ok(f"No schema changes: the migrations already produce {generated.source}.")
         if apply:  # a run killed after writing its migration: finish the job
-            _apply_pending_imports(env, no_backup)
+            _apply(env, None, no_backup)
         return
     out.ok("Schema changes detected!")
     out.line("\n".join(f"  {line}" for line in importer.changes_summary(generated.plan)))
@@ -194,34 +187,15 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None,
     for path in written:
         out.ok(f"Migration created: {path}")
     if apply:
-        _apply_new(env, Path(written[-1]).name.split("_", 1)[0], no_backup)
+        _apply(env, Path(written[-1]).name.split("_", 1)[0], no_backup)
 
 
-def _apply_new(env, version: str, no_backup: bool = False) -> None:
-    """migrate up to VERSION (the newest file written), as `migrate up --to` would."""
-    from nself.tasks.migrate import _session
+def _apply(env, version: str | None, no_backup: bool) -> None:
+    """--apply: migrate up to VERSION, or the pending migrations an earlier import wrote."""
+    from nself.schema import importer
 
-    with _session(env, 60.0, yes=True, no_backup=no_backup) as runner:
-        runner.up(to=version)
-
-
-def _apply_pending_imports(env, no_backup: bool = False) -> None:
-    """Apply (migrate up to the newest of them) the pending migrations an earlier
-    `schema import` wrote, e.g. one killed between writing and applying."""
-    from nself.migrations.status import PENDING
-    from nself.schema.declared import Declared
-    from nself.tasks.migrate import _session
-
-    with _session(env, 60.0, yes=True, no_backup=no_backup) as runner:
-        pending = [s for s in runner.states() if s.status == PENDING
-                   and s.migration is not None
-                   and Declared.parse(s.migration.text) is not None]
-        if not pending:
-            return
-        out.line(f"Applying {len(pending)} pending migration"
-                 f"{'s' if len(pending) != 1 else ''} written by an earlier schema import: "
-                 + ", ".join(s.id for s in pending))
-        runner.up(to=pending[-1].migration.label)
+    importer.apply(env, guard(env, yes=True, no_backup=no_backup), version, out.line,
+                   out.notice, out.warn)
 
 
 @command(help={"token": "A dbdiagram.io API token (not used: see the message)."})
@@ -231,44 +205,6 @@ def sync(c, token=None):
         "dbdiagram.io's API is not available, so there is no sync: export with `nself db "
         "schema export --format dbml --output schema.dbml`, paste it into dbdiagram.io, and "
         "bring the edited file back with `nself db schema import schema.dbml`.")
-
-
-def _output_path(name: str) -> Path:
-    """The --output file, refused up front (exit 2) when it cannot be written."""
-    if not name:
-        raise UsageError("--output needs a file name.")
-    path = Path(name)
-    if path.is_dir():
-        raise UsageError(f"Cannot write {name}: it is a folder.")
-    folder = path.parent
-    if not folder.is_dir():
-        raise UsageError(f"Cannot write {name}: the folder {folder} does not exist.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"Cannot write {name}: the folder {folder} is not writable.")
-    return path
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write TEXT to a temporary file beside PATH and rename it over PATH: PATH is either
-    its old self or the complete new text, never empty or partial (a full disk or Ctrl-C
-    removes the temporary file and leaves PATH alone)."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 collection = Collection("schema", export, diff, sync, import_)
