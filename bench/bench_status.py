@@ -2,10 +2,12 @@
 """`nself db status` and `migrate status` vs `python -c "import invoke, psycopg"`, in one run.
 
 Target (issues 3 and 16): each status command adds at most 30% over those imports. Runs
-in a temporary project against its embedded server (started once before timing), or
-against DATABASE_URL when set. The commands run in turn (imports, db status, migrate
-status, imports, ...) so a machine whose speed drifts during the run moves all of them
-alike; prints medians and each command's ratio to the imports.
+in a temporary project (20 applied migrations by default) against its embedded server
+(started once before timing), or against DATABASE_URL when set. The commands run in turn
+(imports, db status, migrate status, imports, ...) so a machine whose speed drifts during
+the run moves all of them alike; prints medians of wall and CPU time (the process's own
+user + system: on a loaded machine wall time is mostly waiting for a core) and each
+command's ratio to the imports.
 
 `--old REF` also times the same two commands from the nself package of git REF (exported
 to a temporary folder and put first on PYTHONPATH), in the same rounds: before/after in
@@ -54,6 +56,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=31, help="rounds (each runs every command)")
     parser.add_argument("--old", metavar="REF", help="also time the nself of this git ref")
+    parser.add_argument("--migrations", type=int, default=20,
+                        help="applied migration files in the project (status reads each)")
     args = parser.parse_args()
     nself = str(Path(sys.executable).with_name("nself"))
     # An installed nself has its bytecode; PYTHONDONTWRITEBYTECODE (set in some shells)
@@ -61,7 +65,13 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory(prefix="nself-bench-") as root, \
             tempfile.TemporaryDirectory(prefix="nself-old-") as old_root:
-        (Path(root) / "migrations").mkdir()
+        (Path(root) / "nself.toml").write_text("")  # what `nself init` marks a project with
+        folder = Path(root) / "migrations"
+        folder.mkdir()
+        for n in range(1, args.migrations + 1):
+            (folder / f"{n:03d}_table_{n}.sql").write_text(
+                f"-- UP\nCREATE TABLE t{n} (id int PRIMARY KEY, note text);\n"
+                f"-- DOWN\nDROP TABLE t{n};\n")
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "nself")],
                        check=True, env=env)
         commands = {
@@ -82,6 +92,8 @@ def main() -> None:
             commands[f"nself db migrate status ({args.old})"] = (
                 [nself, "db", "migrate", "status"], old_env)
         subprocess.run([nself, "db", "start"], cwd=root, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run([nself, "db", "migrate", "up"], cwd=root, env=env, check=True,
                        stdout=subprocess.DEVNULL)
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         try:
