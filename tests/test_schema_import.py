@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -580,3 +582,81 @@ def test_more_export_import_round_trips(project, tmp_path, monkeypatch, sql):
     sibling = f"{project.db.name}_b"
     with project.db.connect(dbname=sibling) as conn:
         assert conn.execute(order).fetchone()[0] == before
+
+
+# ------------------------------------------------------------------ imports at the same time
+
+def _at_once(project, count: int, *flags: str) -> list[tuple[int, str, str]]:
+    """COUNT real `nself db schema import FLAGS` processes started together."""
+    procs = [subprocess.Popen([sys.executable, "-m", "nself", "db", "schema", "import",
+                               *flags], cwd=project.root, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(count)]
+    outputs = [p.communicate(timeout=180) for p in procs]
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
+
+
+def test_imports_at_the_same_time_write_the_change_once(project):
+    """Two imports started together: one writes the migration, the other sees it and says
+    there is nothing to do (was: 001_ and 002_add_users_table.sql, both CREATE TABLE)."""
+    _dbml(project, "Table users {\n  id int [pk]\n}\n")
+    results = _at_once(project, 2)
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert _files(project) == ["001_add_users_table.sql"], results
+    outs = [out for _, out, _ in results]
+    assert sum("Migration created" in out for out in outs) == 1, results
+    assert sum("No schema changes" in out for out in outs) == 1, results
+
+
+def test_applying_imports_at_the_same_time_apply_it_once(project):
+    """Three `--apply` imports together: one migration, applied once, every run exit 0."""
+    _dbml(project, "Table users {\n  id int [pk]\n}\n")
+    results = _at_once(project, 3, "--apply")
+    assert [code for code, _, _ in results] == [0, 0, 0], results
+    assert _files(project) == ["001_add_users_table.sql"], results
+    assert project.db.tables() == ["users"]
+
+
+def test_the_import_lock_names_its_holder_at_the_deadline(project):
+    """An import that cannot get the project's import lock in time says who holds it."""
+    from nself.config import Environment
+    from nself.errors import LockTimeout
+    from nself.schema.importer import exclusive
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from nself.config import Environment; "
+         "from nself.schema.importer import exclusive\n"
+         "with exclusive(Environment.load(), print):\n"
+         "    print('held', flush=True); time.sleep(30)"],
+        cwd=project.root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        said = []
+        with pytest.raises(LockTimeout, match=f"pid {holder.pid} since"):
+            with exclusive(Environment.load(), said.append, timeout=0.3):
+                pass
+        assert said and f"pid {holder.pid}" in said[0]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_number_taken_while_writing_is_named_and_nothing_is_left(project, monkeypatch):
+    """Another writer taking the chosen file name just before the link: the error names
+    that migration (was: the temporary file), and no file of this run stays behind."""
+    from nself.migrations import files
+
+    chosen = files.next_file
+
+    def raced(folder, name, now=None):
+        path = chosen(folder, name, now)
+        path.write_text("-- the other writer's\n")
+        return path
+
+    _dbml(project, "Table users {\n  id int [pk]\n}\n")
+    monkeypatch.setattr(files, "next_file", raced)
+    result = _import(project)
+    assert result.code == 2, result
+    assert "migrations/001_add_users_table.sql already exists" in result.err, result
+    assert ".tmp" not in result.err
+    assert sorted(p.name for p in project.migrations.iterdir()) == ["001_add_users_table.sql"]

@@ -27,11 +27,13 @@ not written (they belong in a seed file), and that is said.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -41,7 +43,7 @@ import psycopg
 
 from nself import sql
 from nself.config import Environment
-from nself.errors import NselfError, OperationFailed, UsageError
+from nself.errors import LockTimeout, NselfError, OperationFailed, UsageError
 from nself.migrations import files
 from nself.migrations.runner import session
 from nself.migrations.status import PENDING
@@ -646,6 +648,76 @@ def _failed(what: str, rest: Plan, ups: list[tuple[str, bool]]) -> None:
                           f"the SQL was:\n{sql}")
 
 
+# ------------------------------------------------------------------------- one at a time
+
+# seconds another import may hold the lock before this one gives up: its shadow replay and
+# checks take a while on a long migrations folder
+IMPORT_LOCK_TIMEOUT = 300.0
+_held: dict[Path, int] = {}  # lock file -> how deep this process holds it
+
+
+@contextmanager
+def exclusive(env: Environment, say: Callable[[str], None],
+              timeout: float = IMPORT_LOCK_TIMEOUT) -> Iterator[None]:
+    """The project's one schema-import lock (a file lock in the state folder), held for the
+    block: from reading the migrations folder until the migration is written (and applied),
+    so two imports at once never write the same change twice; the second then sees the
+    first's migration. Re-entrant in one process; LockTimeout naming the holder after
+    TIMEOUT seconds."""
+    path = env.state_dir / "schema-import.lock"
+    if _held.get(path):
+        _held[path] += 1
+        try:
+            yield
+        finally:
+            _held[path] -= 1
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"Cannot open the schema import lock {env.relative(path)}: "
+                         f"{exc.strerror or exc}.") from None
+    with handle:
+        _wait_for(handle, path, env, say, timeout)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} since {datetime.now():%Y-%m-%d %H:%M:%S}\n")
+            handle.flush()
+            _held[path] = 1
+            yield
+        finally:
+            _held.pop(path, None)
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _wait_for(handle, path: Path, env: Environment, say: Callable[[str], None],
+              timeout: float) -> None:
+    deadline = time.monotonic() + max(timeout, 0)
+    delay, told = 0.05, False
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        if time.monotonic() >= deadline:
+            raise LockTimeout(
+                f"Another `schema import` ({holder}) still holds {env.relative(path)} after "
+                f"{timeout:g} s; nothing was written. Wait for it to finish, then run this "
+                "import again.")
+        if not told:
+            say(f"Waiting for another `schema import` ({holder}) to finish writing its "
+                "migration...")
+            told = True
+        time.sleep(min(delay, max(deadline - time.monotonic(), 0.01)))
+        delay = min(delay * 2, 0.5)
+
+
 # ------------------------------------------------------------------------------- write
 
 def changes_summary(plan: Plan) -> list[str]:
@@ -674,8 +746,16 @@ def default_name(plan: Plan) -> str:
 def write(env: Environment, generated: Generated, name: str | None,
           now: datetime | None = None, description: str | None = None) -> list[str]:
     """Write the parts as the next migration files (a no-transaction part gets its own file
-    and the directive); returns their paths relative to the project root."""
+    and the directive), under the import lock (`exclusive`, which `schema import` holds
+    already from before it read the folder); returns their paths relative to the project
+    root."""
     env.require_project()
+    with exclusive(env, lambda text: None):
+        return _write(env, generated, name, now, description)
+
+
+def _write(env: Environment, generated: Generated, name: str | None,
+           now: datetime | None, description: str | None) -> list[str]:
     folder = env.migrations_dir
     name = name or default_name(generated.plan)
     now = now or datetime.now(timezone.utc)
@@ -694,7 +774,9 @@ def write(env: Environment, generated: Generated, name: str | None,
     except FileExistsError as exc:
         for path in written:
             path.unlink(missing_ok=True)
-        raise UsageError(f"{exc.filename} already exists; nothing was written.") from None
+        taken = exc.filename2 or exc.filename  # os.link names the temporary file first
+        raise UsageError(f"{env.relative(Path(taken))} already exists; nothing was "
+                         "written.") from None
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
@@ -702,12 +784,17 @@ def write(env: Environment, generated: Generated, name: str | None,
     return [env.relative(p) for p in written]
 
 
+# .NAME.sql.PID.RANDOM.tmp (and .NAME.sql.PID.tmp, as earlier versions named them)
+_TEMP_PID = re.compile(r"\.sql\.(\d+)(?:\.[^.]+)?\.tmp$")
+
+
 def _remove_leftovers(folder: Path) -> None:
     """The temporary files of writers that were killed (their process is gone)."""
     for path in folder.glob(".*.sql.*.tmp"):
-        pid = path.name.rsplit(".", 2)[-2]
-        if not pid.isdigit():
+        found = _TEMP_PID.search(path.name)
+        if not found:
             continue
+        pid = found.group(1)
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
@@ -718,11 +805,14 @@ def _remove_leftovers(folder: Path) -> None:
 
 def _create(path: Path, text: str) -> None:
     """PATH with TEXT, complete or not at all (a kill leaves no half-written migration):
-    written beside it under a name the migrations folder ignores, then linked to PATH
-    (FileExistsError when PATH exists)."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    written beside it under a name the migrations folder ignores and no other writer uses,
+    then linked to PATH (FileExistsError naming PATH when PATH exists)."""
+    # pid for _remove_leftovers, a random part so that no two writers ever share a name
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                                suffix=".tmp")
+    temp = Path(name)
     try:
-        with open(temp, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

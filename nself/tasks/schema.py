@@ -159,35 +159,38 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None,
     if not file and not source.exists():
         raise UsageError(f"No {env.relative(source)}: name the DBML file "
                          "(`nself db schema import schema.dbml`).")
-    generated = importer.generate(env, source, rename, _aside, drop_undeclared)
-    for warning in generated.warnings:
-        out.warn(warning)
-    for note in generated.notes:
-        _aside(f"Note: {note}")
-    for item in generated.plan.unsupported:
-        _aside(f"Not compared (nself does not model it): {item}")
-    if generated.undeclared and generated.undeclared_dropped:
-        out.warn(f"not in {generated.source}, dropped (--drop-undeclared): "
-                 + ", ".join(generated.undeclared))
-    elif generated.undeclared:
-        _aside(f"not in {generated.source}, kept: {', '.join(generated.undeclared)}; "
-               f"`nself db schema export` writes them into it (or `--drop-undeclared` drops "
-               "them)")
-    if generated.empty:
-        out.ok(f"No schema changes: the migrations already produce {generated.source}.")
-        if apply:  # a run killed after writing its migration: finish the job
-            _apply(env, None, no_backup)
-        return
-    out.ok("Schema changes detected!")
-    out.line("\n".join(f"  {line}" for line in importer.changes_summary(generated.plan)))
-    if dry_run:
-        out.line(importer.migration_sql(generated).rstrip("\n"))
-        return
-    written = importer.write(env, generated, name)
-    for path in written:
-        out.ok(f"Migration created: {path}")
-    if apply:
-        _apply(env, Path(written[-1]).name.split("_", 1)[0], no_backup)
+    # one import at a time per project, from reading the migrations folder until its
+    # migration is written and applied: a second one then sees the first's migration
+    with importer.exclusive(env, _aside):
+        generated = importer.generate(env, source, rename, _aside, drop_undeclared)
+        for warning in generated.warnings:
+            out.warn(warning)
+        for note in generated.notes:
+            _aside(f"Note: {note}")
+        for item in generated.plan.unsupported:
+            _aside(f"Not compared (nself does not model it): {item}")
+        if generated.undeclared and generated.undeclared_dropped:
+            out.warn(f"not in {generated.source}, dropped (--drop-undeclared): "
+                     + ", ".join(generated.undeclared))
+        elif generated.undeclared:
+            _aside(f"not in {generated.source}, kept: {', '.join(generated.undeclared)}; "
+                   f"`nself db schema export` writes them into it (or `--drop-undeclared` drops "
+                   "them)")
+        if generated.empty:
+            out.ok(f"No schema changes: the migrations already produce {generated.source}.")
+            if apply:  # a run killed after writing its migration: finish the job
+                _apply(env, None, no_backup)
+            return
+        out.ok("Schema changes detected!")
+        out.line("\n".join(f"  {line}" for line in importer.changes_summary(generated.plan)))
+        if dry_run:
+            out.line(importer.migration_sql(generated).rstrip("\n"))
+            return
+        written = importer.write(env, generated, name)
+        for path in written:
+            out.ok(f"Migration created: {path}")
+        if apply:
+            _apply(env, Path(written[-1]).name.split("_", 1)[0], no_backup)
 
 
 def _apply(env, version: str | None, no_backup: bool) -> None:
