@@ -1,6 +1,8 @@
 """nself.guard and the recorded-environment rule: refuse before anything changes, back up
 before anything is destroyed."""
 
+import shlex
+
 import pytest
 
 from nself import errors
@@ -93,8 +95,8 @@ def test_undo_command_carries_the_override(project):
         Guard(Environment.load(), allow_env_mismatch=True, say=said.append).check(
             conn, "migrate down", destroys=True, reason="down")
     [line] = [text for text in said if "undo with:" in text]
-    command = line.split("undo with: ", 1)[1].rstrip(")").split()
-    assert command[:3] == ["nself", "db", "restore"] and "--allow-env-mismatch" in command
+    command = shlex.split(line.split("undo with: ", 1)[1].removesuffix(")"), comments=True)
+    assert command[0] == "nself" and "restore" in command and "--allow-env-mismatch" in command
     project.db.query("DELETE FROM keep")
     result = project.run(*command[1:], "--no-backup")
     assert result.code == 0, result
