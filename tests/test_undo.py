@@ -41,7 +41,7 @@ def undo_lines(out: str) -> list[str]:
 def paste(project, line: str) -> subprocess.CompletedProcess:
     """Run `line` in a shell, as a user pasting it would (no terminal)."""
     path = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-    line = line.replace("nself db ", f"{sys.executable} -m nself db ", 1)
+    line = re.sub(r"(^|\s)nself ", rf"\1{sys.executable} -m nself ", line, count=1)
     return subprocess.run(["sh", "-c", line], cwd=project.root, capture_output=True,
                           text=True, stdin=subprocess.DEVNULL, timeout=120,
                           env={**os.environ, "PATH": path})
