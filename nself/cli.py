@@ -18,7 +18,7 @@ from invoke import Argument, Collection, Program
 from invoke.exceptions import Exit, ParseError
 from invoke.parser import Parser, ParserContext
 
-from nself import __version__, errors, output, userfile
+from nself import __version__, config, errors, output, userfile
 from nself.config import ENV_FILE_SETTING, URL_SETTING
 from nself.tasks import namespace
 
@@ -284,6 +284,7 @@ class NselfProgram(Program):
     def run(self, argv=None, exit: bool = True) -> int:
         output.reset()
         saved = {var: os.environ.get(var) for var, _ in RUN_OPTIONS.values()}
+        config.given_by_flag.clear()
         try:
             super().run(argv, exit=True)
             code = errors.SUCCESS
@@ -345,6 +346,7 @@ class NselfProgram(Program):
         for name, (var, _) in RUN_OPTIONS.items():
             if self.args[name].value is not None:
                 os.environ[var] = self.args[name].value
+                config.given_by_flag.add(var)  # labelled `from --url`, not the shell
 
     def parse_collection(self) -> None:
         with _front_end_errors():

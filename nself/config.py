@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -149,6 +150,11 @@ def url_secrets(url: str) -> set[str]:
         value = match.group(2)
         found.add(value)
         found.add(value.strip("'"))
+    if _is_conninfo(url) and _harmless_conninfo(url) is not None:
+        # unparseable: any word that is not a harmless `key=value` may be the password
+        harmless = {m.group(0) for m in _KEYWORD_VALUE.finditer(url)
+                    if m.group(1).lower() in SHOWN_KEYWORDS}
+        found.update(word for word in url.split() if word not in harmless)
     for secret in list(found):
         found.add(unquote(secret, errors="ignore"))
         found.add(quote(unquote(secret, errors="ignore"), safe=""))
@@ -156,12 +162,56 @@ def url_secrets(url: str) -> set[str]:
     return found
 
 
+# where a URL's userinfo starts: after `scheme://`, or a malformed `scheme//`, `scheme:/`
+_USERINFO_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*(?::/+|//+)|^")
+
+
+def _userinfo_password(url: str) -> tuple[int, int] | None:
+    """Where the password of `url` is: after the userinfo's first `:` up to the LAST `@`
+    before the query (a password may hold an unencoded `@`); None without one."""
+    before_query = url.split("?", 1)[0]
+    at = before_query.rfind("@")
+    start = _USERINFO_START.match(url).end()
+    colon = url.find(":", start, at) if at > start else -1
+    if colon < 0:
+        return None
+    return colon + 1, at
+
+
+def _is_conninfo(text: str) -> bool:
+    """Whether `text` is a `key=value` conninfo string rather than a URL."""
+    return "=" in text and "@" not in text and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:/?/", text)
+
+
+def _harmless_conninfo(text: str) -> str | None:
+    """An unparseable conninfo string shown as only its harmless `key=value` pairs (a bare
+    word in it may be a password: `user=postgres S3cr3tPW`); None when it parses."""
+    try:
+        conninfo_to_dict(text)
+        return None
+    except Exception:  # psycopg.ProgrammingError: libpq could not parse it
+        pass
+    kept = [m.group(0) for m in _KEYWORD_VALUE.finditer(text)
+            if m.group(1).lower() in SHOWN_KEYWORDS]
+    return " ".join(kept + ["***"])
+
+
 def mask_url(url: str) -> str:
     """`url` with its password (or anything that may be one: a value under a misspelled
-    key, `user:password` with the `@` forgotten) replaced by `***`; never raises."""
-    match = _URL_PASSWORDS[1].match(url) or _URL_PASSWORDS[2].match(url)
-    if match and match.group(1):
-        url = url[:match.start(1)] + "***" + url[match.end(1):]
+    key, `user:password` with the `@` forgotten, everything up to the authority's LAST `@`,
+    the words of an unparseable conninfo) replaced by `***`; never raises. THE function
+    every display of a setting-derived address goes through."""
+    if _is_conninfo(url):
+        harmless = _harmless_conninfo(url)
+        if harmless is not None:
+            return harmless
+    found = _userinfo_password(url)
+    if found:
+        url = url[:found[0]] + "***" + url[found[1]:]
+    else:
+        match = _URL_PASSWORDS[1].match(url) or _URL_PASSWORDS[2].match(url)
+        if match and match.group(1):
+            url = url[:match.start(1)] + "***" + url[match.end(1):]
     portless = _portless_password(url)
     if portless:
         url = url[:portless[0]] + "***" + url[portless[1]:]
@@ -214,7 +264,11 @@ class Database:
             query = f"?host={host}"
             host = ""
         port = f":{p['port']}" if p.get("port") and not query else ""
-        return f"postgresql://{auth}{host}{port}/{p.get('dbname', '')}{query}"
+        if p.get("service"):  # the address is in pg_service.conf: name the service
+            query += f"{'&' if query else '?'}service={quote(p['service'], safe='')}"
+        # through mask_url too: a host libpq took from a password holding an `@`
+        # (`postgres:S3cr@3tPW@host`: host `3tPW@host`) is masked up to the last `@`
+        return mask_url(f"postgresql://{auth}{host}{port}/{p.get('dbname', '')}{query}")
 
     def redact(self, text: str) -> str:
         """`text` with this database's password blanked out wherever it appears."""
@@ -230,8 +284,6 @@ def _read_env_file(path: Path) -> dict[str, str]:
     password)."""
     if not path.exists():
         return {}
-    if not path.is_file():
-        raise ConfigError(f"Cannot read settings file {path}: it is not a regular file.")
     data = userfile.read_bytes(path, "a settings file", userfile.SETTINGS_LIMIT,
                                shown=f"settings file {path}", error=ConfigError)
     try:
@@ -301,6 +353,10 @@ SHELL = "the shell"
 # For one run (`nself --url URL`, `nself --env-file FILE`, or these variables): a database
 # that beats every other setting, and a settings file read instead of .env.
 URL_SETTING, URL_FLAG = "NSELF_DATABASE_URL", "--url"
+# the origin of a NSELF_DATABASE_URL the shell set (not `--url`)
+URL_VARIABLE = URL_SETTING
+# the run options the command line gave (nself.cli fills it; the rest came from the shell)
+given_by_flag: set[str] = set()
 ENV_FILE_SETTING = "NSELF_ENV_FILE"
 # The settings that choose a database: a server and a database on it. The user and password
 # are credentials, which `.env` may supply in every environment; these it may change only
@@ -310,7 +366,7 @@ ADDRESS_KEYWORDS = ("host", "hostaddr", "port", "dbname", "service")
 
 
 def _where(origin: str | None) -> str:
-    if origin in (SHELL, URL_FLAG):
+    if origin in (SHELL, URL_FLAG, URL_VARIABLE):
         return f"from {origin}"
     return f"in {origin or 'the settings'}"
 
@@ -502,7 +558,7 @@ class Environment:
             root = find_project_root(cwd) if search_parents else cwd
         root = usable_path(Path(root), "The project folder (NSELF_PROJECT_DIR)")
         chosen = environ.get(ENV_FILE_SETTING)  # `nself --env-file FILE`: instead of .env
-        if chosen and not Path(chosen).is_file():
+        if chosen and not os.path.lexists(chosen):
             raise ConfigError(f"Cannot read settings file {chosen} (--env-file, "
                               f"{ENV_FILE_SETTING}): no such file.")
         dotenv = _read_env_file(Path(chosen) if chosen else root / ".env")
@@ -511,10 +567,20 @@ class Environment:
         name = canonical_env_name(raw)
         env_file = f"config/{name}.env"
         files = _read_env_file(root / "config" / f"{name}.env")
+        for where, values in ((chosen or ".env", dotenv), (env_file, files)):
+            for key in (URL_SETTING, ENV_FILE_SETTING):
+                if values.get(key):
+                    flag = "--url" if key == URL_SETTING else "--env-file"
+                    raise ConfigError(
+                        f"{key} in {where} is not read: it names a database or file for one "
+                        f"run, in the shell or as `nself {flag}`; a settings file names its "
+                        "database with DATABASE_URL.")
         # .env is personal: it never moves staging or production to another database than
         # the one their own file names (it may add the password to it).
+        # When their file names none, .env gives them none either: the command refuses
+        # (`database`) unless the shell or --url names one, for this run.
         ignored: tuple[str, ...] = ()
-        if not chosen and name != "local" and _address(files) is not None and \
+        if not chosen and name != "local" and \
                 _address({**files, **dotenv}) != _address(files):
             ignored = tuple(k for k in ADDRESS_KEYS if dotenv.get(k))
             dotenv = {k: v for k, v in dotenv.items() if k not in ignored}
@@ -523,12 +589,16 @@ class Environment:
         kept = [(env_file, files)] + ([] if chosen else [(".env", dotenv)])
         given = ([(chosen, dotenv)] if chosen else []) + [(SHELL, dict(environ))]
         if environ.get(URL_SETTING):
-            given.append((URL_FLAG, {"DATABASE_URL": environ[URL_SETTING]}))
+            given.append((URL_FLAG if URL_SETTING in given_by_flag else URL_VARIABLE,
+                          {"DATABASE_URL": environ[URL_SETTING]}))
         settings, origins, notes = _merge(kept, given)
-        if ignored:
+        if ignored and _address(files) is not None:
             notes.append(f"Note: {', '.join(ignored)} in .env ignored: {env_file} names the "
                          f"{name} database (.env is personal and local; it may add a password, "
                          "never another database).")
+        elif name != "local" and _address(files) is None and _address(settings) is not None:
+            notes.append(f"Note: {env_file} names no database: this run uses "
+                         f"{_address_display(settings)} ({_address_origin(settings, origins)}).")
         notes += _pghost_alone(name, settings, origins)
         env = cls(name=name, root=root, settings=settings, origins=origins, ignored=ignored,
                   notes=tuple(notes))
@@ -557,6 +627,12 @@ class Environment:
                             f"Setting {key} ({_where(self.origins.get(key))})")
         _check_ports(self.get("PGPORT"), "PGPORT")
         check_hosts(self.get("PGHOST"), f"PGHOST ({_where(self.origins.get('PGHOST'))})")
+        if self.get("BACKUP_STORAGE"):
+            # Imported only then (start-up budget); it never imports boto3: the storage
+            # kind, bucket, endpoint and key pair are checked here, not at `db backup`.
+            from nself.backups import remote
+
+            remote.configured(self)
 
     def secrets(self) -> set[str]:
         """The configured passwords, secret keys and tokens (AWS_SECRET_ACCESS_KEY,
@@ -683,9 +759,13 @@ class Environment:
         if params is not None:
             return Database(params)
         if self.name != "local":
+            from_dotenv = (f" (.env's {', '.join(self.ignored)} is never {self.name}'s: .env "
+                           "is personal and local)") if self.ignored else ""
             raise ConfigError(
-                f"No database configured for {self.name}: set DATABASE_URL (or PGHOST/PGDATABASE) "
-                f"in config/{self.name}.env or .env. Only local falls back to the embedded server."
+                f"config/{self.name}.env names no database{from_dotenv}: set DATABASE_URL "
+                f"there (its password as PGPASSWORD in .env), or give one for this run with "
+                f"DATABASE_URL in the shell or `nself --url`. Only local falls back to the "
+                "embedded server."
             )
         return Database({"dbname": self.project_name, "user": "postgres"}, embedded=True)
 
@@ -700,6 +780,36 @@ class Environment:
         """The database a command will change and where its address came from, for prompts
         and status: `postgresql://app:***@db:5432/app (DATABASE_URL in config/production.env)`."""
         return f"{(db or self.database).display()} ({self.address_source()})"
+
+    def undo_address(self) -> tuple[str, str, str]:
+        """How a printed undo line names this run's database when the environment's own
+        files did not (the shell, --url, NSELF_DATABASE_URL, --env-file): (variables
+        before `nself`, nself's options, a trailing shell comment); all empty when the
+        files or the embedded default did. Never a password: a URL holding one is passed
+        as the shell variable it came from (`DATABASE_URL="$DATABASE_URL"`), or, from
+        `--url`, without it and a comment naming PGPASSWORD/~/.pgpass."""
+        params = database_params(self.settings)
+        if params is None:
+            return "", "", ""
+        keys = ["DATABASE_URL"] if self.settings.get("DATABASE_URL") else [
+            k for k in ADDRESS_KEYS[1:] if self.settings.get(k)]
+        own = (f"config/{self.name}.env", ".env")
+        given = [k for k in keys if self.origins.get(k) not in own]
+        if not given:
+            return "", "", ""
+        origin = self.origins[given[0]]
+        if origin not in (SHELL, URL_FLAG, URL_VARIABLE):  # --env-file / NSELF_ENV_FILE
+            return "", f"--env-file {shlex.quote(origin)} ", ""
+        if given != ["DATABASE_URL"]:  # PGHOST, PGDATABASE ... from the shell: no secret
+            return " ".join(f"{k}={shlex.quote(self.settings[k])}" for k in given) + " ", "", ""
+        url = self.settings["DATABASE_URL"]
+        if mask_url(url) == url and not url_secrets(url):
+            return "", f"--url {shlex.quote(url)} ", ""
+        if origin in (SHELL, URL_VARIABLE):
+            var = "DATABASE_URL" if origin == SHELL else URL_SETTING
+            return f'{var}="${var}" ', "", ""
+        plain = Database({k: v for k, v in params.items() if k != "password"}).display()
+        return "", f"--url {shlex.quote(plain)} ", "  # the password: PGPASSWORD or ~/.pgpass"
 
     def address_notes(self) -> list[str]:
         """One line for each surprise in where the database comes from: a shell variable

@@ -44,7 +44,8 @@ from nself.pg import meta
 SAFETY, UPDATE, PRE_MIGRATION = "safety", "update", "pre-migration"
 
 
-def undo_command(env_name: str, shown: str, *, recorded: str | None = None) -> str:
+def undo_command(env_name: str, shown: str, *, recorded: str | None = None,
+                 address: tuple[str, str, str] = ("", "", "")) -> str:
     """THE command that restores the safety backup `shown`, taken by a command run as
     `env_name` on a database recorded as `recorded` (after the command): pasted as it is,
     without a terminal, it runs.
@@ -53,6 +54,8 @@ def undo_command(env_name: str, shown: str, *, recorded: str | None = None) -> s
     `--allow-env-mismatch` when the database is recorded as another guarded environment.
     A production-recorded database is wiped only as production, so its undo runs as
     production (the backup, labelled with `env_name`, then needs --allow-other-source).
+    `address` (`Environment.undo_address()`) names the database when the environment's
+    files did not (the shell, --url, --env-file), never with its password.
     """
     run_as = env_name
     flags = ["--clean"]
@@ -67,7 +70,9 @@ def undo_command(env_name: str, shown: str, *, recorded: str | None = None) -> s
     if policy.rule is safety.Rule.CONFIRM or "--allow-other-source" in flags:
         flags.append("--yes")
     prefix = f"ENV={run_as} " if run_as != "local" else ""
-    return f"{prefix}nself db restore {shlex.quote(shown)} {' '.join(flags)}"
+    variables, options, comment = address
+    return (f"{prefix}{variables}nself {options}db restore {shlex.quote(shown)} "
+            f"{' '.join(flags)}{comment}")
 
 
 @dataclass
@@ -219,7 +224,8 @@ class Guard:
     def undo(self, shown: str) -> str:
         """The line that restores `shown`, a backup this invocation took."""
         return undo_command(self.env.name, shown,
-                            recorded=meta.stricter(self.recorded, self.env.name))
+                            recorded=meta.stricter(self.recorded, self.env.name),
+                            address=self.env.undo_address())
 
     def safety_backup(self, reason: str, style: str = SAFETY):
         """The one backup taken before a change: a full, verified backup

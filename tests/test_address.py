@@ -9,6 +9,7 @@ import pytest
 from test_config import make
 
 from nself.config import SHELL, Environment
+from nself.errors import ConfigError
 
 PROD_URL = "postgresql://app@db.prod.example.com:5432/app"
 LOCAL_URL = "postgresql://postgres:localpw@127.0.0.1:5432/postgres"
@@ -65,10 +66,42 @@ def test_dotenv_still_chooses_the_local_database(tmp_path):
     assert env.address_notes() == []
 
 
-def test_dotenv_names_staging_when_its_file_names_none(tmp_path):
-    """Where config/<env>.env names no database, .env's is used (nothing to protect)."""
-    env = make(tmp_path, {".env": f"DATABASE_URL={PROD_URL}\n"}, {"ENV": "staging"})
-    assert env.database.name == "app" and env.address_notes() == []
+@pytest.mark.parametrize("name", ["staging", "production"])
+def test_dotenv_never_names_a_remote_environments_database(tmp_path, name):
+    """Where config/<env>.env names no database (as `init` scaffolds it), .env's is not
+    used either: the environment refuses in one line naming its file and the way out."""
+    env = make(tmp_path, {".env": f"DATABASE_URL={LOCAL_URL}\n"}, {"ENV": name})
+    with pytest.raises(ConfigError) as refused:
+        env.database  # noqa: B018 (the property is what refuses)
+    text = str(refused.value)
+    assert f"config/{name}.env names no database" in text and "--url" in text
+    assert "localpw" not in text
+
+
+def test_shell_names_staging_when_its_file_names_none(tmp_path):
+    """A shell DATABASE_URL still gives staging a database its file does not name, said."""
+    env = make(tmp_path, {".env": f"DATABASE_URL={LOCAL_URL}\n"},
+               {"ENV": "staging", "DATABASE_URL": PROD_URL})
+    assert env.database.name == "app"
+    [note] = env.address_notes()
+    assert "config/staging.env names no database" in note and "from the shell" in note
+
+
+def test_fresh_init_staging_refuses_the_dotenv_database(tmp_path, db, monkeypatch):
+    """On a fresh `nself init` project, .env's local DATABASE_URL never reaches staging:
+    `db status` and `migrate down` refuse (exit 2) and the local database is untouched."""
+    from conftest import Project
+
+    monkeypatch.chdir(tmp_path)
+    project = Project(root=tmp_path, db=db, capsys=None)
+    assert project.run_process("init").code == 0
+    project.write(".env", f"DATABASE_URL={db.url}\n")
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    assert project.run_process("db", "migrate", "up").code == 0
+    for argv in (("db", "status"), ("db", "migrate", "down", "--yes")):
+        result = project.run_process(*argv, env={"ENV": "staging"})
+        assert result.code == 2 and "config/staging.env names no database" in result.err, result
+    assert db.tables() == ["a"]
 
 
 def test_shell_replacing_a_files_database_is_announced(tmp_path):
@@ -248,7 +281,8 @@ def test_url_option_names_only_the_current_environment(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NSELF_DATABASE_URL", "postgresql://me@127.0.0.1/mine")
     env = Environment.load()
-    assert env.database.name == "mine" and env.address_source() == "DATABASE_URL from --url"
+    assert env.database.name == "mine"
+    assert env.address_source() == "DATABASE_URL from NSELF_DATABASE_URL"
     assert other_environment(env, "staging").database.name == "app"
 
 
@@ -291,3 +325,137 @@ def test_every_changing_command_says_the_shell_override_once(project):
                  if line.startswith("Note: DATABASE_URL from the shell replaces")]
         assert len(notes) == 1, (argv, result)
     assert filed.tables() == []
+
+
+@pytest.mark.parametrize("how", ["shell", "flag"])
+def test_undo_line_carries_an_address_the_files_did_not_give(project, monkeypatch, how):
+    """An undo line printed for a database named by the shell or --url (config/local.env
+    naming another) carries that address and, pasted, restores that database."""
+    from test_undo import paste, undo_lines
+
+    other = project.db.create_sibling()
+    project.write("config/local.env", f"DATABASE_URL={other.url}\n")
+    project.migration("001_a.sql", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    flags = ("--url", project.db.url) if how == "flag" else ()
+    env = {"DATABASE_URL": ""} if how == "flag" else {}
+    assert project.run_process(*flags, "db", "migrate", "up", env=env).code == 0
+    ran = project.run_process(*flags, "db", "migrate", "down", "--yes", env=env)
+    [line] = undo_lines(ran.out)
+    assert project.db.url in line, line
+    assert project.db.tables() == []
+    pasted = paste(project, line)
+    assert pasted.returncode == 0, (line, pasted.stderr)
+    assert project.db.tables() == ["a"] and other.tables() == []
+
+
+def test_undo_address_never_shows_a_password(tmp_path):
+    """With a password in the URL, the undo line passes the shell variable or the URL
+    without it (and names where the password comes from), never the password."""
+    secret = "postgresql://app:S3cr3tPW@db.example.com:5432/app"
+    env = make(tmp_path, {}, {"DATABASE_URL": secret})
+    assert env.undo_address() == ('DATABASE_URL="$DATABASE_URL" ', "", "")
+    env = make(tmp_path, {}, {"NSELF_DATABASE_URL": secret})
+    assert env.undo_address()[0] == 'NSELF_DATABASE_URL="$NSELF_DATABASE_URL" '
+    from nself import config
+    config.given_by_flag.add("NSELF_DATABASE_URL")
+    try:
+        variables, options, comment = make(tmp_path, {}, {"NSELF_DATABASE_URL": secret}
+                                           ).undo_address()
+    finally:
+        config.given_by_flag.clear()
+    assert "S3cr3tPW" not in options and "app@db.example.com" in options
+    assert "PGPASSWORD" in comment
+    own = make(tmp_path, {"config/local.env": f"DATABASE_URL={secret}\n"})
+    assert own.undo_address() == ("", "", "")
+
+
+@pytest.mark.parametrize("argv", [("db", "backup"), ("db", "shell", "-c", "SELECT 1"),
+                                  ("db", "mock"), ("db", "schema", "export")])
+@pytest.mark.parametrize("folder", ["empty", "alembic"])
+def test_unmarked_folder_is_no_project_for_any_command(tmp_path, argv, folder):
+    """In a folder nself did not mark, every database command refuses (exit 2) and leaves
+    no .nself/ or backups behind."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "backend"
+    root.mkdir()
+    if folder == "alembic":
+        (root / "migrations").mkdir()
+        (root / "migrations" / "env.py").write_text("")
+    result = subprocess.run([sys.executable, "-m", "nself", *argv], cwd=root,
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "No nself project" in result.stderr, result
+    assert not (root / ".nself").exists() and not (root / "backups").exists()
+
+
+@pytest.mark.parametrize("url,secret", [
+    ("postgresql//postgres:S3cr3tPW@127.0.0.1/db", "S3cr3tPW"),
+    ("postgresql://postgres:S3cr@3tPW@127.0.0.1/qa", "3tPW"),
+    ("user=postgres S3cr3tPW", "S3cr3tPW"),
+])
+def test_replacing_note_and_errors_mask_a_malformed_shell_url(tmp_path, url, secret):
+    """The note naming a shell DATABASE_URL, and its error, never show its password
+    (masked up to the last @; an unparseable conninfo shows only harmless keys)."""
+    from nself.config import mask_url
+
+    assert secret not in mask_url(url)
+    try:
+        env = make(tmp_path, {"config/local.env": "DATABASE_URL=postgresql://a@h/one\n"},
+                   {"DATABASE_URL": url})
+        shown = " ".join(env.address_notes()) + env.database.display()
+    except ConfigError as exc:
+        shown = str(exc)
+    assert secret not in shown, shown
+
+
+def test_env_file_that_is_not_a_regular_file(tmp_path):
+    """--env-file naming a folder or a device says it is not a regular file."""
+    (tmp_path / "dir").mkdir()
+    for chosen in (str(tmp_path / "dir"), "/dev/zero"):
+        with pytest.raises(ConfigError, match="not a regular file"):
+            make(tmp_path, {}, {"NSELF_ENV_FILE": chosen})
+
+
+def test_run_options_in_a_settings_file_are_refused(tmp_path):
+    """NSELF_DATABASE_URL in .env is refused in one line, not silently ignored."""
+    with pytest.raises(ConfigError, match="NSELF_DATABASE_URL in .env is not read"):
+        make(tmp_path, {".env": "NSELF_DATABASE_URL=postgresql://a@h/x\n"})
+
+
+def test_service_is_named_in_the_display(tmp_path):
+    """A PGSERVICE address shows the service's name, so notes never read `X, not X`."""
+    env = make(tmp_path, {}, {"PGSERVICE": "nosuch"})
+    assert "service=nosuch" in env.database.display()
+
+
+@pytest.mark.parametrize("settings,named", [
+    ({"BACKUP_STORAGE": "gcs"}, "BACKUP_STORAGE"),
+    ({"BACKUP_STORAGE": "s3", "AWS_BACKUP_BUCKET": "bucket", "AWS_ACCESS_KEY_ID": "k",
+      "AWS_SECRET_ACCESS_KEY": ""}, "AWS_SECRET_ACCESS_KEY"),
+    ({"BACKUP_STORAGE": "s3", "AWS_BACKUP_BUCKET": "bucket", "AWS_ACCESS_KEY_ID": "k",
+      "AWS_SECRET_ACCESS_KEY": "s3cretkey", "AWS_ENDPOINT_URL": "ftp://x"}, "AWS_ENDPOINT_URL"),
+])
+def test_backup_settings_are_checked_at_load(tmp_path, settings, named):
+    """Bad off-site backup settings fail when the settings load (exit 2), not at backup."""
+    with pytest.raises(ConfigError, match=named):
+        make(tmp_path, {}, settings)
+
+
+def test_stop_stops_the_embedded_server_after_dotenv_names_an_external_one(tmp_path):
+    """`db stop` stops the project's own embedded server even once .env names an external
+    database."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "p"
+    root.mkdir()
+
+    def nself(*argv):
+        return subprocess.run([sys.executable, "-m", "nself", *argv], cwd=root, text=True,
+                              capture_output=True, stdin=subprocess.DEVNULL)
+    assert nself("init").returncode == 0
+    assert nself("db", "start").returncode == 0
+    (root / ".env").write_text("DATABASE_URL=postgresql://x@127.0.0.1:1/none\n")
+    stopped = nself("db", "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped

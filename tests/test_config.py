@@ -88,7 +88,7 @@ def test_local_without_database_uses_embedded(tmp_path):
 @pytest.mark.parametrize("name", ["staging", "production"])
 def test_remote_environments_never_fall_back(tmp_path, name):
     """Staging and production without a database are an error, never the embedded server."""
-    with pytest.raises(ConfigError, match=f"No database configured for {name}"):
+    with pytest.raises(ConfigError, match=f"config/{name}.env names no database"):
         _ = make(tmp_path, environ={"ENV": name}).database
 
 
@@ -182,7 +182,7 @@ def test_environment_secrets(tmp_path):
 def test_settings_file_that_is_a_folder(tmp_path):
     """A folder named .env is an error naming it, not silently no settings."""
     (tmp_path / ".env").mkdir()
-    with pytest.raises(ConfigError, match=r"\.env: it is not a regular file"):
+    with pytest.raises(ConfigError, match=r"\.env is not a regular file"):
         Environment.load(tmp_path, {})
 
 

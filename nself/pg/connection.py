@@ -37,7 +37,13 @@ EXTENSION_HINT = (
 
 
 def target(env: Environment) -> Database:
-    """The database to talk to; in local with nothing configured, the running embedded server."""
+    """The database to talk to; in local with nothing configured, the running embedded server.
+
+    Every command that talks to a database comes here first, so this is THE place that
+    refuses a folder nself did not mark (exit 2): no command can start a server, or write
+    backups and state, where there is no project (`--url` included: backups and state
+    live in the project)."""
+    env.require_project()
     db = env.database
     if not db.embedded:
         return db

@@ -84,6 +84,14 @@ class EmbeddedServer:
         bin_dir = env.get("NSELF_POSTGRES_BIN")
         return cls(env.state_dir, Path(bin_dir) if bin_dir else None)
 
+    @classmethod
+    def of_project(cls, env) -> EmbeddedServer:
+        """The project's own server, in its state folder, whatever DATABASE_URL names now
+        (`db stop` stops it after `.env` moved to an external database); NoProject outside
+        a project."""
+        env.require_project()
+        return cls.for_environment(env)
+
     # layout -----------------------------------------------------------------
 
     @property
