@@ -403,10 +403,29 @@ def destruction(node) -> tuple[str, tuple[TypeChange, ...]]:
         return _alter_table(node)
     if kind == "DoStmt":
         return _do_block(node)
-    found = [f"{'DELETE' if type(n).__name__ == 'DeleteStmt' else 'UPDATE'} "
-             f"{_range(n.relation)} without WHERE" for n in _run_nodes(node)
-             if type(n).__name__ in ("DeleteStmt", "UpdateStmt") and n.whereClause is None]
+    found = []
+    for n in _run_nodes(node):
+        kind = type(n).__name__
+        if kind in ("DeleteStmt", "UpdateStmt") and n.whereClause is None:
+            found.append(f"{'DELETE' if kind == 'DeleteStmt' else 'UPDATE'} "
+                         f"{_range(n.relation)} without WHERE")
+        elif kind == "MergeStmt":
+            found += _merge_deletes(n)
     return "; ".join(found), ()
+
+
+# MergeWhenClause.matchKind as a MERGE says it (BY SOURCE: PostgreSQL 17)
+MERGE_MATCH = {"MERGE_WHEN_MATCHED": "WHEN MATCHED",
+               "MERGE_WHEN_NOT_MATCHED_BY_SOURCE": "WHEN NOT MATCHED BY SOURCE"}
+
+
+def _merge_deletes(node) -> list[str]:
+    """A MERGE's DELETE actions: each one counts, with its AND condition or without. Its
+    ON clause narrows it no more than DELETE ... USING's join does, and `WHEN NOT MATCHED
+    BY SOURCE THEN DELETE` deletes every row the source does not name."""
+    return [f"MERGE INTO {_range(node.relation)} {MERGE_MATCH.get(w.matchKind.name, 'WHEN')}"
+            f"{' AND ...' if w.condition is not None else ''} THEN DELETE"
+            for w in node.mergeWhenClauses or () if w.commandType.name == "CMD_DELETE"]
 
 
 def _do_block(node) -> tuple[str, tuple[TypeChange, ...]]:
@@ -583,5 +602,17 @@ def _range(rel) -> str:
 
 
 def _dotted(obj) -> str:
+    """A DROP's object as written: a name (`s.t`), a type (`mood`), a function with its
+    argument types when given (`f(integer)`), a cast (`(integer AS text)`)."""
+    kind = type(obj).__name__
+    if kind == "TypeName":
+        return type_name(obj)
+    if kind == "ObjectWithArgs":
+        name = ".".join(getattr(p, "sval", "?") for p in obj.objname)
+        if obj.args_unspecified:
+            return name
+        return f"{name}({', '.join(type_name(a) for a in obj.objargs or ())})"
     parts = obj if isinstance(obj, (tuple, list)) else (obj,)
+    if parts and all(type(p).__name__ == "TypeName" for p in parts):
+        return "(" + " AS ".join(type_name(p) for p in parts) + ")"
     return ".".join(getattr(p, "sval", "?") for p in parts)

@@ -32,6 +32,28 @@ def one(text: str) -> sql.Statement:
     ("ALTER TYPE pair DROP ATTRIBUTE b", "DROP ATTRIBUTE pair.b"),
     ("DO $$ BEGIN IF true THEN DROP TABLE x; END IF; END $$", "DO block: DROP TABLE x"),
     ("DO $$ BEGIN EXECUTE 'TRUNCATE q'; END $$", "DO block: TRUNCATE q"),
+    # a MERGE's DELETE action counts, with a condition or not (its ON narrows it no more
+    # than DELETE ... USING's join)
+    ("MERGE INTO orders o USING gone g ON o.id = g.id WHEN MATCHED THEN DELETE",
+     "MERGE INTO orders WHEN MATCHED THEN DELETE"),
+    ("MERGE INTO orders o USING s ON o.id = s.id WHEN MATCHED AND s.done THEN DELETE "
+     "WHEN NOT MATCHED THEN INSERT VALUES (s.id)", "MERGE INTO orders WHEN MATCHED AND ... "
+     "THEN DELETE"),
+    ("MERGE INTO app.orders o USING s ON o.id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE",
+     "MERGE INTO app.orders WHEN NOT MATCHED BY SOURCE THEN DELETE"),
+    ("WITH s AS (SELECT 1 AS id) MERGE INTO a USING s ON a.id = s.id WHEN MATCHED THEN "
+     "DELETE", "MERGE INTO a WHEN MATCHED THEN DELETE"),
+    ("DELETE FROM a USING b WHERE a.id = b.id", ""),
+    ("DELETE FROM a USING b", "DELETE a without WHERE"),
+    # CASCADE reaches columns (a type's, a domain's), defaults and generated columns (a
+    # function's), an extension's types: conservatively, every CASCADE counts
+    ("DROP TYPE mood CASCADE", "DROP TYPE mood CASCADE"),  # was: DROP TYPE ? CASCADE
+    ("DROP DOMAIN email CASCADE", "DROP DOMAIN email CASCADE"),
+    ("DROP EXTENSION citext CASCADE", "DROP EXTENSION citext CASCADE"),
+    ("DROP FUNCTION f(int), s.g CASCADE", "DROP FUNCTION f(integer), s.g CASCADE"),
+    ("DROP TYPE s.pair, mood[] CASCADE", "DROP TYPE s.pair, mood[] CASCADE"),
+    ("DROP CAST (int AS text) CASCADE", "DROP CAST (integer AS text) CASCADE"),
+    ("DROP SEQUENCE IF EXISTS s.counter", "DROP SEQUENCE s.counter"),
 ])
 def test_statements_that_destroy_data_say_what(text, reason):
     """DROP of data-holding objects, DROP ... CASCADE, TRUNCATE, DELETE/UPDATE without WHERE
@@ -44,6 +66,17 @@ def test_statements_that_destroy_data_say_what(text, reason):
     "DROP INDEX i",
     "DROP VIEW v",
     "DROP FUNCTION f()",
+    "DROP TYPE mood",  # refused while a column uses it
+    "DROP DOMAIN email",
+    "DROP EXTENSION citext",
+    "ALTER TABLE a DROP CONSTRAINT a_check",
+    "ALTER TABLE a DROP CONSTRAINT a_pkey CASCADE",  # the foreign keys on it, no rows
+    "ALTER TABLE a SET UNLOGGED",  # loses rows only to a crash, not by running it
+    "REFRESH MATERIALIZED VIEW totals",  # recomputed from its query
+    "INSERT INTO a VALUES (1) ON CONFLICT (id) DO UPDATE SET x = excluded.x",
+    "MERGE INTO a USING b ON a.id = b.id WHEN MATCHED THEN UPDATE SET x = b.x "
+    "WHEN NOT MATCHED THEN INSERT VALUES (b.id)",
+    "MERGE INTO a USING b ON a.id = b.id WHEN MATCHED THEN DO NOTHING",
     "DELETE FROM a WHERE id = 1",
     "UPDATE a SET x = 1 WHERE id = 2",
     "EXPLAIN DELETE FROM a",
@@ -61,6 +94,13 @@ def test_keywords_in_comments_strings_and_bodies_are_not_hits(text):
     """What only looks like a destructive statement (a word in a comment, a string, a quoted
     name, a body that runs later, a plain EXPLAIN) destroys nothing."""
     assert [st.destroys for st in sql.split(text)] == [""]
+
+
+def test_dropping_an_enum_value_is_no_postgresql():
+    """ALTER TYPE ... DROP VALUE does not exist in PostgreSQL: a syntax error, not a
+    classification."""
+    with pytest.raises(sql.SqlSyntaxError):
+        sql.split("ALTER TYPE mood DROP VALUE 'sad'")
 
 
 def test_column_type_changes_are_kept_for_the_catalog():
