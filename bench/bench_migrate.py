@@ -175,6 +175,10 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000, help="migrations per workload")
     parser.add_argument("--url", help="admin URL of the server to use (default: embedded 18)")
     parser.add_argument("--only", choices=sorted(WORKLOADS) + ["status"], action="append")
+    parser.add_argument("--before", metavar="DIR",
+                        help="also time `nself up` with the nself package found in DIR (the "
+                             "code before a change: `git archive REF nself | tar -x -C DIR`), "
+                             "alternating with today's in the same run")
     args = parser.parse_args()
     dbmate, params, psql, pg_env = programs(args.url)
     dbname = "bench_migrate"
@@ -204,6 +208,10 @@ def main() -> int:
                     [sys.executable, "-m", "nself", "db", "migrate", "up"], cwd=root / "nself",
                     env={**env, "NSELF_MIGRATE_SYNC_COMMIT": "false"}),
             }
+            if args.before:
+                tools["nself up (before)"] = lambda root=root, env=nself_env: timed(
+                    [sys.executable, "-m", "nself", "db", "migrate", "up"], cwd=root / "nself",
+                    env={**env, "PYTHONPATH": args.before})
             samples: dict[str, list[float]] = {name: [] for name in tools}
             names = list(tools)
             for number in range(args.runs):
@@ -234,6 +242,9 @@ def report(title: str, medians: dict[str, float], count: int, runs: int) -> None
         print(f"    / psql -1 -f      {nself / medians['psql -1 -f']:.1f}x")
         print(f"    overhead over the psycopg loop: {(nself - loop) / count * 1000:+.3f} ms "
               "per migration")
+    if "nself up (before)" in medians:
+        print(f"  nself up / nself up (before)   "
+              f"{medians['nself up'] / medians['nself up (before)']:.2f}x")
 
 
 def fingerprint_cost(conninfo: str, nself_up: float, runs: int) -> None:

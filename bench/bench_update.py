@@ -69,6 +69,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000, help="migrations per workload")
     parser.add_argument("--url", help="admin URL of the server to use (default: embedded 18)")
     parser.add_argument("--only", choices=sorted(WORKLOADS), action="append")
+    parser.add_argument("--before", metavar="DIR",
+                        help="also time `migrate up` and `update` with the nself package found "
+                             "in DIR (the code before a change), alternating in the same run")
     args = parser.parse_args()
     dbmate, params, psql, pg_env = programs(args.url)
     dbname = "bench_update"
@@ -108,6 +111,13 @@ def main() -> int:
                     env={**os.environ, **env}),
                 "nself update": update,
             }
+            if args.before:
+                old = {**nself_env, "PYTHONPATH": args.before}
+                tools["nself migrate up (before)"] = lambda root=root, env=old: timed(
+                    [sys.executable, "-m", "nself", "db", "migrate", "up"], cwd=root / "nself",
+                    env={**os.environ, **env})
+                tools["nself update (before)"] = lambda root=root, env=old: update_run(
+                    root, env)[0]
             samples: dict[str, list[float]] = {name: [] for name in tools}
             names = list(tools)
             for number in range(args.runs):
@@ -135,6 +145,9 @@ def report(title: str, medians: dict[str, float], phases: dict[str, float], runs
     print(f"  update whole / dbmate        {medians['nself update'] / medians['dbmate']:.2f}x")
     print(f"  update whole / migrate up    "
           f"{medians['nself update'] / medians['nself migrate up']:.2f}x")
+    for name in ("nself migrate up", "nself update"):
+        if f"{name} (before)" in medians:
+            print(f"  {name} / before   {medians[name] / medians[f'{name} (before)']:.2f}x")
 
 
 if __name__ == "__main__":
