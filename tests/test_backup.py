@@ -500,7 +500,7 @@ def test_each_environment_backs_up_into_its_own_folder(project, monkeypatch):
     assert [(d["file"], d["environment"]) for d in listed] == [
         ("backups/staging/same.dump", "staging")]
     text = project.run("db", "backup", "list").out
-    assert "2 backup(s) of other environments or databases" in text
+    assert "2 backup(s) of other projects, environments or databases" in text
     everything = json.loads(project.run("db", "backup", "list", "--all", "--json").out)
     assert sorted(d["file"] for d in everything) == [
         "backups/local/same.dump", "backups/old.dump", "backups/staging/same.dump"]
@@ -543,10 +543,11 @@ def test_list_newest_first_by_metadata_time(project):
     result = project.run("db", "backup", "list")
     assert result.code == 0, result
     lines = result.out.splitlines()
-    assert lines[0].split() == ["Name", "Created", "Size", "Kind", "Format", "Checksum"]
+    # the copy's "Whose": without metadata it cannot be told from a teammate's
+    assert lines[0].split() == ["Name", "Created", "Size", "Kind", "Format", "Checksum", "Whose"]
     assert lines[1].startswith("newer.sql.gz") and "schema-only" in lines[1]
     assert lines[2].startswith("older.dump") and " full " in lines[2]
-    assert lines[3].startswith("copy.dump") and "unknown" in lines[3]
+    assert lines[3].startswith("copy.dump") and "no metadata: whose is unknown" in lines[3]
     data = json.loads(project.run("db", "backup", "list", "--json").out)
     assert [d["name"] for d in data] == ["newer.sql.gz", "older.dump", "copy.dump"]
     assert data[1]["format"] == "custom" and data[0]["format"] == "sql"

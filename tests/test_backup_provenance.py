@@ -232,6 +232,55 @@ def test_backup_without_provenance_is_never_the_default(project):
     assert fingerprint(project.db) == before
 
 
+# -- what `db backup list` says of whose a backup is ------------------------------------------
+
+
+def mine_and_another(clone, name: str, **meta):
+    """Back up twice: `mine.dump`, then `<name>.dump` whose metadata then says `meta`; the
+    listing's text."""
+    fill(clone.db)
+    make_backup(clone, "--name", "mine")
+    rewrite_meta(make_backup(clone, "--name", name), **meta)
+    return clone.run("db", "backup", "list")
+
+
+def test_list_marks_a_teammates_backup(project):
+    """`db backup list` marks, in text and JSON, a backup of this project's environment and
+    database name made on another server (a teammate's), and not this database's own."""
+    text = mine_and_another(project, "theirs", server_id="7000000000000012144760")
+    assert text.code == 0, text
+    rows = {line.split()[0]: line for line in text.out.splitlines() if ".dump" in line}
+    assert "not this database's: server …12144760" in rows["theirs.dump"], text.out
+    assert "not this database's" not in rows["mine.dump"] and "Whose" in text.out
+    listed = json.loads(project.run("db", "backup", "list", "--json").out)
+    by_name = {item["name"]: item for item in listed}
+    assert by_name["mine.dump"]["this_database"] is True
+    assert by_name["theirs.dump"]["this_database"] is False
+    assert by_name["theirs.dump"]["not_this_database"] == "server …12144760"
+    assert "not this database's: server …12144760" in by_name["theirs.dump"]["description"]
+
+
+def test_list_leaves_out_another_projects_backup(project):
+    """A backup another project wrote into this environment's folder is left out of the
+    default list (counted below it) and marked with --all."""
+    text = mine_and_another(project, "other", project="shop2")
+    assert text.code == 0, text
+    assert "other.dump" not in text.out and "1 backup(s) of other projects" in text.out
+    everything = project.run("db", "backup", "list", "--all")
+    assert "not this database's: project shop2" in everything.out, everything.out
+
+
+def test_list_reads_the_embedded_servers_id_without_starting_it(embedded_server):
+    """The server id `db backup list` compares is read from the embedded data folder's
+    pg_control, the same as the running server reports."""
+    import psycopg
+
+    params = embedded_server.connection_params("postgres")
+    with psycopg.connect(**params, autocommit=True) as conn:
+        running = conn.execute(store.SERVER_ID_SQL).fetchone()[0]
+    assert store.server_id_at(embedded_server.pgdata) == running
+
+
 # -- S3 messages that say what is known -----------------------------------------------------
 
 

@@ -30,9 +30,21 @@ class Listed:
     copy: remote.RemoteBackup | None = None  # its copy in the bucket
     checksum_ok: str | None = None  # ok / MISMATCH / none / remote
     remote_checksum_ok: str | None = None
+    not_ours: str | None = None  # why it is not this database's (Backup.not_of)
+    server_checked: bool = False  # this database's server id was known when compared
+
+    @property
+    def whose(self) -> str:
+        """`this database` or `not this database's: project p, server …12144760`."""
+        return f"not this database's: {self.not_ours}" if self.not_ours else "this database"
 
     def to_dict(self, env) -> dict:
-        item = {**self.backup.to_dict(env), "stored": self.stored}
+        item = {**self.backup.to_dict(env), "stored": self.stored,
+                "this_database": (False if self.not_ours else
+                                  True if self.server_checked else None),
+                "not_this_database": self.not_ours}
+        if self.not_ours:
+            item["description"] += f" ({self.whose})"
         if self.checksum_ok is not None:
             item["checksum_ok"] = self.checksum_ok
         if self.remote_checksum_ok is not None:
@@ -48,7 +60,21 @@ class Listing:
     items: list[Listed] = field(default_factory=list)
     bucket: remote.Bucket | None = None
     unlisted: remote.RemoteError | None = None
-    hidden: int = 0  # other environments' or databases' backups left out
+    hidden: int = 0  # other projects', environments' or databases' backups left out
+    here: store.Source | None = None  # the configured database's (store.listing_source)
+
+    @property
+    def marked(self) -> bool:
+        """Some listed backup is not this database's."""
+        return any(item.not_ours for item in self.items)
+
+    def unchecked(self) -> str | None:
+        """Said below the list when the database's server could not be read."""
+        if self.here is None or self.here.server_id is not None or not self.items:
+            return None
+        return (f"(This database's server could not be read (no answer within "
+                f"{store.LIST_CONNECT_TIMEOUT} s, or no embedded data folder yet): backups are "
+                "told apart by project, environment and database only.)")
 
     def where(self, env) -> str:
         """The places searched, for "No backups of ... in ..."."""
@@ -57,9 +83,10 @@ class Listing:
 
 
 def listing(env, everywhere: bool = False, verify: bool = False) -> Listing:
-    """This environment's backups of its database (every one with `everywhere`), local and
-    in the bucket, merged by name and checksum; with `verify`, each file's sha256 recomputed
-    and each bucket copy read back."""
+    """This project's environment's backups of its database (every one with `everywhere`),
+    local and in the bucket, merged by name and checksum, each marked when it is not this
+    database's (another project, environment, database or server: Backup.not_of); with
+    `verify`, each file's sha256 recomputed and each bucket copy read back."""
     offsite = bucket(env)
     found = store.all_backups(env) if everywhere else store.list_backups(env)
     items = {id(b): Listed(b, ["local"]) for b in found}
@@ -85,7 +112,11 @@ def listing(env, everywhere: bool = False, verify: bool = False) -> Listing:
                                 else "remote")
             if item.copy is not None:
                 item.remote_checksum_ok = offsite.verify(item.copy)
-    return Listing(listed, offsite, unlisted, 0 if everywhere else store.hidden_count(env))
+    here = store.listing_source(env)
+    for item in listed:
+        item.not_ours = item.backup.not_of(here)
+        item.server_checked = here.server_id is not None
+    return Listing(listed, offsite, unlisted, 0 if everywhere else store.hidden_count(env), here)
 
 
 def remote_count(env, offsite: remote.Bucket | None, everywhere: bool = False

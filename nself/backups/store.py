@@ -22,7 +22,8 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
+import struct
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -48,6 +49,8 @@ MANUAL, SCHEDULED, SAFETY = "backup", "schedule", "safety"
 # The cluster's identity: unchanged by restarts, new for every initdb (another machine's
 # server, a teammate's embedded one).
 SERVER_ID_SQL = "SELECT system_identifier::text FROM pg_control_system()"
+# `db backup list` asks an external database for its server id only if it answers this fast.
+LIST_CONNECT_TIMEOUT = 2
 # The command a safety backup's `reason` stands for, in messages.
 REASON_COMMANDS = {"down": "migrate down", "migrate": "migrate up", "fresh": "migrate fresh",
                    "repair": "migrate repair", "restore": "restore --clean",
@@ -86,6 +89,45 @@ def server_id(conn) -> str | None:
 def source_here(env, conn) -> Source:
     """The Source a backup of the configured database, taken now, records."""
     return Source(env.project_name, env.name, database_name(env), server_id(conn))
+
+
+def server_id_at(pgdata: Path) -> str | None:
+    """The system identifier a data folder records: global/pg_control's first field (8 bytes,
+    the machine's byte order); None when it cannot be read. Needs no running server."""
+    try:
+        with open(Path(pgdata) / "global" / "pg_control", "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return None
+    return str(struct.unpack("=Q", head)[0]) if len(head) == 8 else None
+
+
+def listing_source(env) -> Source:
+    """The configured database's Source for `db backup list`, starting nothing: the embedded
+    server's id from its data folder, an external one's from the database if it answers
+    within LIST_CONNECT_TIMEOUT seconds; server_id None when neither is possible."""
+    from nself.errors import NselfError
+
+    try:
+        db = env.database
+    except ConfigError:
+        return Source(env.project_name, env.name, None, None)
+    found = None
+    try:
+        if db.embedded:
+            from nself.pg.embedded import EmbeddedServer
+
+            found = server_id_at(EmbeddedServer.for_environment(env).pgdata)
+        else:
+            from nself.pg import connection as database
+
+            quick = replace(db, params={**db.params,
+                                        "connect_timeout": str(LIST_CONNECT_TIMEOUT)})
+            with database.connect(quick) as conn:
+                found = server_id(conn)
+    except NselfError:
+        found = None
+    return Source(env.project_name, env.name, db.name, found)
 
 
 def this_source(env) -> Source:
@@ -155,6 +197,24 @@ class Backup:
         return (bool(self.meta) and mine.project is not None and mine.project == here.project
                 and mine.environment == here.environment and mine.database == here.database
                 and mine.server_id == here.server_id)
+
+    def not_of(self, here: Source) -> str | None:
+        """Why this backup is not `here`'s, for listings (`project p, database d, server
+        …12144760`: what differs), or None. The same rule as `same_source` (None exactly
+        when it is true), except that an unknown `here` server is not compared."""
+        if not self.meta:
+            return "no metadata: whose is unknown"
+        mine = self.source
+        if mine.project is None:
+            return "no project recorded: whose is unknown"
+        parts = [f"{label} {theirs or 'unknown'}" for label, theirs, ours in (
+            ("project", mine.project, here.project),
+            ("environment", mine.environment, here.environment),
+            ("database", mine.database, here.database)) if theirs != ours]
+        if here.server_id is not None and mine.server_id != here.server_id:
+            parts.append("server " + (f"…{mine.server_id[-8:]}" if mine.server_id
+                                      else "unknown"))
+        return ", ".join(parts) or None
 
     @property
     def kind(self) -> str:
@@ -378,18 +438,20 @@ def database_name(env) -> str | None:
 def list_backups(env) -> list[Backup]:
     """This environment's backups of its database, newest first (by metadata time).
 
-    From the environment's folder: files whose metadata names another environment or
-    database are left out (`all_backups` shows them); files without metadata are kept
+    From the environment's folder: files whose metadata names another project, environment
+    or database are left out (`all_backups` shows them); files without metadata are kept
     (their kind and time are unknown). Partial files are never listed.
     """
     return mine(env, _in_folder(env.backups_dir))
 
 
 def mine(env, backups: list[Backup]) -> list[Backup]:
-    """Of `backups`, those of this environment's database (and those without metadata),
-    newest first."""
+    """Of `backups`, those of this project's environment and database (and those that do not
+    record their project, or have no metadata: whose they are is unknown), newest first."""
     database = database_name(env)
-    return newest_first([b for b in backups if not b.meta or b.belongs_to(env.name, database)])
+    return newest_first([b for b in backups if not b.meta or (
+        b.belongs_to(env.name, database)
+        and b.meta.get("project") in (None, env.project_name))])
 
 
 def backup_folders(env) -> list[Path]:
@@ -418,7 +480,8 @@ def all_backups(env) -> list[Backup]:
 
 
 def hidden_count(env) -> int:
-    """How many backups `list_backups` leaves out (other environments or databases)."""
+    """How many backups `list_backups` leaves out (other projects, environments or
+    databases)."""
     return len(all_backups(env)) - len(list_backups(env))
 
 

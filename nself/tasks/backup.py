@@ -86,8 +86,10 @@ def list_(c, json=False, verify=False, all=False):
     else:
         _list_table(env, found, verify, all)
     if found.hidden and not json:
-        output.line(f"({found.hidden} backup(s) of other environments or databases: "
+        output.line(f"({found.hidden} backup(s) of other projects, environments or databases: "
                     "`nself db backup list --all` shows them.)")
+    if found.unchecked() and not json:
+        output.line(found.unchecked())
     if found.unlisted:
         raise found.unlisted
 
@@ -106,11 +108,13 @@ def _list_table(env, found, verify: bool, all: bool) -> None:
         first = (b.to_dict(env)["file"],) if all else (b.name,)
         where = (b.environment or "?", b.database or "?") if all else ()
         place = (", ".join(item.stored),) if found.bucket else ()
+        whose = (item.whose,) if found.marked else ()
         rows.append((*first, _created(b), output.size(b.size_bytes), kind, *where,
-                     fmt, *place, checksum))
+                     fmt, *place, checksum, *whose))
     headers = ("File" if all else "Name", "Created", "Size", "Kind",
                *(("Environment", "Database") if all else ()), "Format",
-               *(("Stored",) if found.bucket else ()), "Checksum")
+               *(("Stored",) if found.bucket else ()), "Checksum",
+               *(("Whose",) if found.marked else ()))
     output.table(headers, rows)
 
 
