@@ -74,9 +74,10 @@ def test_unknown_service(bare_project):
 
 
 def test_start_refuses_external_database(bare_project, monkeypatch):
-    """db start/stop say the database is external when DATABASE_URL is set, masked."""
+    """db start says the database is external when DATABASE_URL is set, masked (db stop
+    still stops the project's own server: tests/test_address.py)."""
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:s3cret@db.example.com/app")
-    result = bare_project[0].run("db", "stop")
+    result = bare_project[0].run("db", "start")
     assert result.code == errors.USAGE
     assert "external" in result.err and "s3cret" not in result.err
 
@@ -87,7 +88,7 @@ def test_remote_environments_never_start_it(bare_project, monkeypatch, name):
     monkeypatch.setenv("ENV", name)
     alpha = bare_project[0]
     result = alpha.run("db", "status")
-    assert result.code == errors.USAGE and f"No database configured for {name}" in result.err
+    assert result.code == errors.USAGE and f"config/{name}.env names no database" in result.err
     assert not (alpha.root / ".nself" / "postgres").exists()
 
 

@@ -55,7 +55,7 @@ def test_guard_backs_up_when_destroying(project):
     assert made.path.parent == project.root / "backups" / "local"
     assert made.path.name.endswith("_before_fresh.dump")
     assert made.meta["kind"] == "full" and made.meta["environment"] == "local"
-    assert any("nself db restore" in line and "--clean" in line for line in said)
+    assert any("db restore" in line and "--clean" in line for line in said)
 
 
 def test_guard_no_backup_flag(project):
