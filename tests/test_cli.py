@@ -825,3 +825,26 @@ def test_shell_file_dash_reads_standard_input(project):
                           text=True, timeout=60)
     assert done.returncode == 0, done
     assert done.stdout == "42\n"
+
+
+def test_a_flag_word_is_never_a_commands_positional_word():
+    """After every command that takes a positional word (seed FILE, migrate up N, mock's
+    --TABLE N, logs SERVICE), another command's flag (--yes, --confirm WORD) stays a flag:
+    invoke names it or the command takes it, never as a file, a step count or a table."""
+    from nself.cli import UnknownWord, namespace, spaced_commands
+
+    checked = 0
+    for words, task in spaced_commands(namespace):
+        positional = getattr(task, "positional_flag", None) or any(
+            arg.positional for arg in task.get_arguments())
+        if not (positional or getattr(task, "rewrite_words", None)):
+            continue
+        for flags in (["--yes"], ["--confirm", "yes-destroy-production"]):
+            try:
+                line = translate(["nself", *words, *flags])
+            except UnknownWord as exc:
+                assert f"has no {flags[0]} flag" in str(exc), (words, exc)
+            else:
+                assert line[-len(flags):] == flags, (words, line)
+            checked += 1
+    assert checked >= 16  # create, down, up, mock, restore, diff, import, seed, logs, restart

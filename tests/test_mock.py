@@ -333,6 +333,9 @@ def test_too_many_for_a_short_unique_column(project):
     (["--rows", "users"], "TABLE=COUNT"),
     (["--seed", "x"], "--seed needs a whole number"),
     (["--clear", "--users", "3"], "takes no counts"),
+    (["--yes"], "`nself db mock` has no --yes flag"),  # once "row count for yes ... ''"
+    (["--users", "3", "--confirm", "yes-destroy-production"], "has no --confirm flag"),
+    (["--users"], "--users needs a row count"),
 ])
 def test_bad_input(project, argv, message):
     """Bad names and counts are exit 2 before anything is inserted."""

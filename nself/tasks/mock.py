@@ -94,6 +94,15 @@ def named_counts(words: list[str]) -> list[str]:
             if not eq and j + 1 < len(words) and not words[j + 1].startswith("--"):
                 value = words[j + 1]
                 j += 1
+            elsewhere = not _whole(value) and _flag_elsewhere(name)
+            if elsewhere or not value:
+                # `--yes`, `--confirm WORD`: another command's flag, not a table's count
+                from nself.cli import UnknownWord  # loaded: the front end calls this
+
+                raise UnknownWord(
+                    f"`nself db mock` has no --{name} flag: `nself db mock --help` lists its "
+                    "flags; a table's row count is --TABLE N (--users 100)." if elsewhere else
+                    f"--{name} needs a row count: --{name} N (a whole number).")
             pairs.append(f"{name}={value}")
         else:
             out.append(word)
@@ -108,6 +117,22 @@ def named_counts(words: list[str]) -> list[str]:
 
 
 mock.rewrite_words = named_counts
+
+
+def _flag_elsewhere(name: str) -> bool:
+    """True when some other nself command has the flag --`name` (--yes, --confirm, ...)."""
+    from nself.cli import namespace, spaced_commands
+
+    return any(name in arg.names or name.replace("-", "_") in arg.names
+               for _, task in spaced_commands(namespace) for arg in task.get_arguments())
+
+
+def _whole(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _short(qualified: str) -> str:
