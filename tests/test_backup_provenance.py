@@ -281,6 +281,26 @@ def test_list_reads_the_embedded_servers_id_without_starting_it(embedded_server)
     assert store.server_id_at(embedded_server.pgdata) == running
 
 
+# -- the README's undo lines -------------------------------------------------------------
+
+
+def test_readme_undo_lines_are_what_nself_prints():
+    """Every `undo with` line the README shows is the one nself.guard.undo_command prints
+    for its backup's environment (a production sample once lacked ENV= and --confirm)."""
+    from pathlib import Path
+
+    from nself.guard import undo_command
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    shown = re.findall(r"undo with:? `?((?:ENV=\w+ )?nself db restore (\S+) [^`)]*)", readme)
+    assert len(shown) >= 4, shown
+    for line, path in shown:
+        env_name = re.match(r"backups/(\w+)/", path).group(1)
+        # undo_command quotes a path with "…" in it; the README abbreviates with it
+        expected = undo_command(env_name, path.replace("…", "X")).replace("X", "…")
+        assert line.strip() == expected, line
+
+
 # -- S3 messages that say what is known -----------------------------------------------------
 
 
