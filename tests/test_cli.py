@@ -848,3 +848,16 @@ def test_a_flag_word_is_never_a_commands_positional_word():
                 assert line[-len(flags):] == flags, (words, line)
             checked += 1
     assert checked >= 16  # create, down, up, mock, restore, diff, import, seed, logs, restart
+
+
+def test_readme_says_where_the_interrupt_guarantee_starts():
+    """The README promises exit 130 from nself's first instruction on, and says what a
+    signal in Python's own start-up before it does (it once promised 130 "also while it
+    starts")."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| 130 |"))
+    assert "also while it starts" not in row and "before that instruction" in row
+    assert "**Before nself's first line runs.**" in readme
+    assert "KeyboardInterrupt" in readme and "143" in readme
