@@ -247,3 +247,86 @@ def test_keys_and_indexes_of_dropped_columns_are_not_kept():
     assert [i.name for _, i in kept.indexes] == ["users_nick", "users_id"]
     assert kept.constraints == []
     assert kept.names() == ["column users.nick", "index users.users_id"]
+
+
+ORDERS = "Table customers {\n  id int [pk]\n}\nTable orders {\n  id int [pk]\n  total int\n}\n"
+
+
+def _orders_with_hand_made_dependents(project) -> None:
+    """An import declaring customers and orders, then a hand-written migration: a table
+    with a foreign key to orders, a view on orders and a view on that view."""
+    _dbml(project, ORDERS)
+    assert project.run("db", "schema", "import", "--apply", "--name", "initial").code == 0
+    project.migration("900_hand.sql", """
+        CREATE TABLE order_notes (id int PRIMARY KEY, order_id int REFERENCES orders (id));
+        CREATE VIEW big_orders AS SELECT * FROM orders WHERE total > 100;
+        CREATE VIEW bigger_orders AS SELECT * FROM big_orders WHERE total > 1000;
+    """, "DROP VIEW bigger_orders; DROP VIEW big_orders; DROP TABLE order_notes;")
+    assert project.run("db", "migrate", "up").code == 0
+    _dbml(project, ORDERS.split("Table orders")[0])
+
+
+def test_a_dropped_table_that_kept_objects_use_is_refused_naming_them(project):
+    """Removing a declared table that hand-made views use is one line naming them and what
+    to do, exit 2 (was: 'schema.dbml cannot be built by PostgreSQL: relation "orders" does
+    not exist')."""
+    _orders_with_hand_made_dependents(project)
+    result = project.run("db", "schema", "import", "--dry-run")
+    assert result.code == 2, result
+    assert result.err == (
+        "Error: schema.dbml no longer declares orders, but objects your migrations made "
+        "outside schema.dbml use it: view big_orders, view bigger_orders. Nothing was "
+        "written: keep orders in schema.dbml, drop those objects in a migration of your own "
+        "first, or run again with --drop-undeclared to drop them too.\n")
+
+
+def test_drop_undeclared_drops_the_users_of_a_dropped_table_first(project):
+    """With --drop-undeclared the views on the dropped table go first (a view on a view
+    before it), then the hand-made table with its foreign key, then the table; all listed."""
+    _orders_with_hand_made_dependents(project)
+    result = project.run("db", "schema", "import", "--apply", "--drop-undeclared")
+    assert result.code == 0, result
+    assert ("not in schema.dbml, dropped (--drop-undeclared): order_notes, view big_orders, "
+            "view bigger_orders") in result.err
+    up = _up_sections(project).split("900_hand")[-1]
+    assert up.index("DROP VIEW public.bigger_orders") < up.index("DROP VIEW public.big_orders")
+    assert up.index("DROP VIEW public.big_orders") < up.index("DROP TABLE public.orders")
+    assert project.db.tables() == ["customers"]
+    assert project.db.scalar("SELECT count(*) FROM pg_views WHERE schemaname = 'public'") == 0
+    again = project.run("db", "schema", "import")
+    assert again.code == 0 and "No schema changes" in again.out, again
+
+
+def test_dependents_need_no_server():
+    """On models alone: the definitions that use a table the file drops, through one
+    another too; a renamed table is not dropped, and a definition the file declares itself
+    is not listed (its own error is PostgreSQL's)."""
+    from nself.schema.declared import dependents
+    from nself.schema.model import Definition
+
+    def view(name: str, *uses: str) -> Definition:
+        return Definition("view", "public", name, f"CREATE VIEW {name} AS ...", list(uses))
+
+    old = Schema(tables=[Table("public", t, [Column("id", "integer")])
+                         for t in ("orders", "people", "kept")])
+    views = [view("big", "public.orders"), view("bigger", "public.big"),
+             view("folks", "public.people"), view("fine", "public.kept"),
+             view("mine", "public.orders")]
+    desired = Schema(tables=[Table("public", t, [Column("id", "integer")])
+                             for t in ("members", "kept")], definitions=views)
+    mine = Declared(others={("view", "public.mine")})
+    found = dependents(desired, old, {"public.people": "public.members"}, mine)
+    assert {t: [d.name for d in ds] for t, ds in found.items()} == {
+        "public.orders": ["big", "bigger"]}
+
+
+def test_a_dropped_column_that_kept_views_use_is_refused_naming_them(project):
+    """The same for a column the DBML no longer declares: the views that use it (as the
+    catalog says, and a view on them) are named (was: 'cannot be built by PostgreSQL')."""
+    _orders_with_hand_made_dependents(project)
+    _dbml(project, ORDERS.replace("  total int\n", ""))
+    result = project.run("db", "schema", "import", "--dry-run")
+    assert result.code == 2, result
+    assert ("no longer declares orders.total, but objects your migrations made outside "
+            "schema.dbml use it: view big_orders, view bigger_orders.") in result.err
+    assert project.run("db", "schema", "import", "--dry-run", "--drop-undeclared").code == 0

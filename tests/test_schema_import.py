@@ -305,6 +305,19 @@ BAD = [
     ("Table t {\n  n int\n  indexes {\n    (`lower(n`)\n  }\n}\n", "schema.dbml:4:5"),
     ("Table t {\n  n int\n  checks {\n    `n > 0; DROP TABLE t`\n  }\n}\n", "more than one"),
     ("Table t {\n  n int\n}\nRecords t(n) {\n  `1 +`\n}\n", "Records t row 1"),
+    # a type modifier PostgreSQL refuses is the file's problem at the type (was an internal
+    # error: a syntax error beyond 2^31, the server's error below it)
+    ("Table a {\n id varchar(99999999999)\n}\n", "schema.dbml:2:5: column a.id: "
+     "'varchar(99999999999)': the length 99999999999 is out of range"),
+    ("Table a {\n id varchar(10485761)\n}\n", "or text for longer values"),
+    ("Table a {\n id numeric(10,2000)\n}\n", "schema.dbml:2:5: column a.id: "
+     "'numeric(10,2000)': the scale 2000 is out of range for numeric"),
+    ("Table a {\n at timestamptz(7)\n}\n", "schema.dbml:2:5"),
+    ("Table a {\n v vector(99999999999)\n}\n", "dimension count"),
+    # a -- comment in a backtick expression swallowed the SQL after it (was: a NOT NULL
+    # silently lost, or an internal syntax error)
+    ("Table t {\n  n int [default: `1 --`, not null]\n}\n", "schema.dbml:2:10"),
+    ("Table t {\n  n int\n  checks {\n    `n > 0 --`\n  }\n}\n", "runs on into the SQL"),
 ]
 
 
@@ -316,6 +329,34 @@ def test_bad_dbml_is_one_clear_error_and_nothing_written(project, text, hint):
     assert hint in result.err
     assert "Traceback" not in result.err + result.out
     assert _files(project) == []
+
+
+def test_what_postgresql_cannot_read_is_a_problem_at_its_column(monkeypatch):
+    """Text of the file pasted into SQL that PostgreSQL's parser refuses, past every check
+    of its own, is still a problem at its column (the last guard of the DBML front end)."""
+    from nself.schema import types
+    from nself.schema.dbml import DbmlError, parse_dbml_document
+
+    monkeypatch.setitem(types.LIMITS, "character varying", ("length", 1, 10 ** 12))
+    with pytest.raises(DbmlError, match=r"x\.dbml:3:5: column a\.id: PostgreSQL cannot "
+                                        r"read `id character varying\(99999999999\)`"):
+        parse_dbml_document("Table a {\n n int\n id varchar(99999999999)\n}\n", "x.dbml")
+
+
+@pytest.mark.parametrize(("directive", "hint"), [
+    ('partition-by {"table": "public.a", "by": "RANGE (id"}', "syntax error at end of input"),
+    ('generated {"table": "public.a", "column": "x", "expression": "id * 2 --"}',
+     "a -- comment in it runs on"),
+    ('generated {"table": "public.a", "column": "x", "expression": "id *"}', "syntax error"),
+])
+def test_a_bad_directive_of_the_sql_note_is_its_line(project, directive, hint):
+    """A Note nself_sql directive whose SQL PostgreSQL cannot read is one error naming its
+    file line, exit 2 (was: an internal error)."""
+    project.write("schema.dbml", "Table a {\n  id int\n  x int\n}\nNote nself_sql {\n"
+                  f"'''\nSELECT 1;\n-- nself:{directive}\n'''\n}}\n")
+    result = _import(project, "--dry-run")
+    assert result.code == 2, result
+    assert result.err.startswith("Error: schema.dbml:8: Note nself_sql: ") and hint in result.err
 
 
 def test_bad_input_is_exit_2(project):

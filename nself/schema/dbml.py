@@ -57,11 +57,11 @@ with warnings.catch_warnings():
         TableBlueprint,
     )
 
-from nself import userfile
+from nself import sql, userfile
 from nself.errors import UsageError
 from nself.schema import types
 from nself.schema.dbml_front import Block, Front, FrontColumn, FrontTable, Problem, Value, scan
-from nself.schema.ddl import ident, literal
+from nself.schema.ddl import column_sql, create_index, create_table, ident, literal
 from nself.schema.model import Column, Constraint, Enum, Index, Schema, Sequence, Table
 
 NAMEDATALEN = 64
@@ -238,6 +238,7 @@ class _Tbl:
     blueprint: TableBlueprint
     cols: list[_Col] = field(default_factory=list)
     table: Table | None = None
+    problems: int = 0  # found while building it
 
 
 @dataclass
@@ -334,11 +335,15 @@ class _Builder:
                              f"the first one is at {self.where(by_name[key].front.offset)}")
                 continue
             by_name[key] = entry
+            before = len(self.problems)
             self.build_table(entry, partials, user_types, table_names, extensions, refs)
+            entry.problems = len(self.problems) - before
         taken = self.reserve_names([e for e in by_name.values() if e.table is not None])
         for entry in by_name.values():
             if entry.table is not None:
                 self.name_keys(entry, taken)
+                if not entry.problems:
+                    self.check_sql(entry)
         junctions = self.build_refs(refs, by_name, taken)
         result = [e.table for e in by_name.values() if e.table is not None] + junctions
         records = self.build_records(front, by_name)
@@ -552,7 +557,7 @@ class _Builder:
     def check_expression(self, offset: int, construct: str, text: str) -> bool:
         """A problem (and False) unless TEXT is one SQL expression: a backtick value is
         pasted into the SQL, so `now(` must be this file's error, not the server's."""
-        why = _not_an_expression(text)
+        why = not_an_expression(text)
         if why is not None:
             self.problem(offset, construct, f"`{text}` is not an SQL expression: {why}",
                          "fix the expression between the backticks")
@@ -597,6 +602,30 @@ class _Builder:
                       comment=_note(bp.note))
         self.expressions[id(index)] = expressions
         table.indexes.append(index)
+
+    def check_sql(self, entry: _Tbl) -> None:
+        """The file's text pasted into the table's SQL (types, defaults, checks, index
+        expressions) must parse: what does not is a problem at its column (or the table),
+        never a syntax error later from the server or nself. One parse per table; the
+        columns one by one only when it fails."""
+        table = entry.table
+        try:
+            sql.slices("\n".join([create_table(table)]
+                                 + [create_index(i, table) for i in table.indexes]))
+            return
+        except sql.SqlSyntaxError as exc:
+            failure = exc.message
+        for col in entry.cols:
+            text = column_sql(col.column)
+            try:
+                sql.slices(f"CREATE TABLE t ({text})")
+            except sql.SqlSyntaxError as exc:
+                self.problem(col.front.type_offset, f"column {entry.front.display}."
+                             f"{col.front.name}", f"PostgreSQL cannot read `{text}`: "
+                             f"{exc.message}", "fix its type or default")
+                return
+        self.problem(entry.front.offset, entry.front.label,
+                     f"PostgreSQL cannot read the SQL it becomes: {failure}")
 
     # ---------------------------------------------------------------------- names
     def reserve_names(self, entries: list[_Tbl]) -> dict[str, set[str]]:
@@ -845,7 +874,7 @@ def _columns_in(expression: str, names: list[str]) -> list[str]:
     return [n for n in names if n in found]
 
 
-def _not_an_expression(text: str) -> str | None:
+def not_an_expression(text: str) -> str | None:
     """Why TEXT is not a single SQL expression, or None when it is one."""
     import pglast
 
@@ -864,6 +893,10 @@ def _not_an_expression(text: str) -> str | None:
             "limitCount", "limitOffset", "lockingClause", "intoClause", "windowClause",
             "distinctClause", "withClause", "op")):
         return "not a single expression"
+    try:  # as it is pasted: a `--` comment would swallow what follows (a NOT NULL, a `)`)
+        pglast.parse_sql(f"SELECT ({text})")
+    except pglast.parser.ParseError:
+        return "a -- comment in it runs on into the SQL after it"
     return None
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from nself.schema.diff import display, type_key
-from nself.schema.model import Column, Constraint, Index, Schema, Table
+from nself.schema.model import Column, Constraint, Definition, Index, Schema, Table
 
 RECORD = "-- nself:declared"
 _RECORD_LINE = re.compile(r"^--\s*nself:declared\s+(\{.*\})\s*$")
@@ -358,3 +358,70 @@ def _mentions(sql: str) -> set[str]:
 
     walk(tree)
     return names
+
+
+# ------------------------------------------------------------------------------ dependents
+
+def dependents(desired: Schema, old: Schema, renames: dict[str, str],
+               declared_now: Declared | None = None,
+               column_users: dict[str, set[tuple[str, str]]] | None = None
+               ) -> dict[str, list[Definition]]:
+    """The definitions DESIRED still holds (kept from the migrations, not declared by the
+    file) that use a table of OLD that DESIRED no longer has, or a dropped column
+    (COLUMN_USERS: 'schema.table.column' -> the (kind, qualified name) of the definitions
+    the catalog says use it), directly or through one another (a view on such a view):
+    what is dropped -> them. PostgreSQL cannot build them without it; the import must
+    name them, or drop them first (--drop-undeclared)."""
+    renamed = {k: v for k, v in renames.items() if k.count(".") == 1}
+    have = {t.qualified for t in desired.tables}
+    roots: dict[str, set[tuple[str, str]]] = {
+        t.qualified: set() for t in old.tables
+        if t.qualified not in have and renamed.get(t.qualified) not in have}
+    roots.update(column_users or {})
+    own = (declared_now or Declared()).others
+    candidates = [d for d in desired.definitions if (d.kind, d.qualified) not in own]
+    found: dict[str, list[Definition]] = {}
+    taken: set[str] = set()
+    for root, users in roots.items():
+        using, reach = [], {root}
+        while True:
+            more = [d for d in candidates if d.qualified not in taken
+                    and (reach.intersection(d.depends_on) or (d.kind, d.qualified) in users)]
+            if not more:
+                break
+            using += more
+            taken |= {d.qualified for d in more}
+            reach |= {d.qualified for d in more}
+        if using:
+            found[root] = using
+    return found
+
+
+def dropped_columns(desired: Schema, old: Schema, renames: dict[str, str]
+                    ) -> list[tuple[str, str, str]]:
+    """(schema, table, column) of OLD's columns whose table DESIRED keeps without them
+    (and no rename hint names them)."""
+    renamed = {k: v for k, v in renames.items() if k.count(".") == 1}
+    found = []
+    for t in old.tables:
+        kept = desired.table(renamed.get(t.qualified, t.qualified))
+        if kept is None:
+            continue
+        found += [(t.schema, t.name, c.name) for c in t.columns
+                  if kept.column(c.name) is None and f"{t.qualified}.{c.name}" not in renames]
+    return found
+
+
+def without(schema: Schema, definitions: list[Definition]) -> Schema:
+    """SCHEMA without DEFINITIONS (and the triggers of the views among them)."""
+    names = {(d.kind, d.qualified) for d in definitions}
+    views = {d.qualified for d in definitions if d.kind in ("view", "materialized view")}
+    return replace(schema, definitions=[
+        d for d in schema.definitions if (d.kind, d.qualified) not in names
+        and not (d.kind in ("trigger", "policy") and _owner(d.qualified) in views)])
+
+
+def describe(definition: Definition) -> str:
+    """'view big_orders', 'function app.total(integer)' (public unsaid)."""
+    shown = definition.name if definition.schema == "public" else definition.qualified
+    return f"{definition.kind} {shown}"

@@ -50,7 +50,13 @@ from nself.migrations.status import PENDING
 from nself.pg import connection
 from nself.schema import declared
 from nself.schema import shadow as shadows_module
-from nself.schema.dbml import DbmlDocument, DbmlError, load_dbml_document, read_sql_note
+from nself.schema.dbml import (
+    DbmlDocument,
+    DbmlError,
+    load_dbml_document,
+    not_an_expression,
+    read_sql_note,
+)
 from nself.schema.ddl import ident, qualified
 from nself.schema.diff import Plan, diff, invert_renames, type_key
 from nself.schema.introspect import introspect
@@ -283,7 +289,7 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
             old = introspect(a.conn)
         # the full parse has the note already; without it (domain names pending) read just that
         text = document.sql if document is not None else read_sql_note(source)
-        note = NoteSql.parse(text, shown) if text else None
+        note = NoteSql.parse(text, shown, _file_text(source)) if text else None
         if document is None:  # it used type names the migrations' domains may explain
             with clock("parse"):
                 types = note.domains if note is not None else domain_types(old)
@@ -312,7 +318,80 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
                 desired, new = declared.keep(desired, old, kept), None
         result.undeclared = kept.names()
         result.undeclared_dropped = drop_undeclared
+        gone = declared.dropped_columns(desired, old, renames)
+        using = declared.dependents(desired, old, renames, result.declared,
+                                    _column_users(a.conn, gone) if gone else None)
+        if using:
+            desired, new = _drop_dependents(desired, using, shown, drop_undeclared, result), None
         return _generate(shadows, a, old, desired, shown, renames, result, document, note, new)
+
+
+# What uses a column, by pg_depend: a view's query (through its rule), a policy's or
+# trigger's expression, a function's SQL body -> (kind, qualified) as introspect names them
+COLUMN_USERS_SQL = """
+SELECT r.schema || '.' || r.tbl || '.' || r.col, CASE d.classid
+         WHEN 'pg_rewrite'::regclass THEN
+           CASE (SELECT relkind FROM pg_class WHERE oid = w.ev_class)
+             WHEN 'v' THEN 'view' ELSE 'materialized view' END
+         WHEN 'pg_policy'::regclass THEN 'policy'
+         WHEN 'pg_trigger'::regclass THEN 'trigger' ELSE 'function' END,
+       CASE d.classid
+         WHEN 'pg_rewrite'::regclass THEN
+           (SELECT n.nspname || '.' || x.relname FROM pg_class x
+            JOIN pg_namespace n ON n.oid = x.relnamespace WHERE x.oid = w.ev_class)
+         WHEN 'pg_policy'::regclass THEN
+           (SELECT r.schema || '.' || r.tbl || '.' || p.polname FROM pg_policy p
+            WHERE p.oid = d.objid)
+         WHEN 'pg_trigger'::regclass THEN
+           (SELECT r.schema || '.' || r.tbl || '.' || t.tgname FROM pg_trigger t
+            WHERE t.oid = d.objid)
+         ELSE (SELECT n.nspname || '.' || p.proname || '(' || oidvectortypes(p.proargtypes)
+                      || ')' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+               WHERE p.oid = d.objid) END
+FROM unnest(%s::text[], %s::text[], %s::text[]) AS r(schema, tbl, col)
+JOIN pg_namespace n ON n.nspname = r.schema
+JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.tbl
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = r.col
+JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
+     AND d.refobjsubid = a.attnum AND d.deptype = 'n'
+LEFT JOIN pg_rewrite w ON d.classid = 'pg_rewrite'::regclass AND w.oid = d.objid
+WHERE d.classid IN ('pg_rewrite'::regclass, 'pg_policy'::regclass, 'pg_trigger'::regclass,
+                    'pg_proc'::regclass)
+  AND (w.oid IS NULL OR w.ev_class <> c.oid)
+"""
+
+
+def _column_users(conn, columns: list[tuple[str, str, str]]) -> dict[str, set[tuple[str, str]]]:
+    """'schema.table.column' -> the definitions that use it, read from CONN's catalog (the
+    shadow that holds the migrations' schema)."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    rows = conn.execute(COLUMN_USERS_SQL, [list(x) for x in zip(*columns, strict=True)])
+    for column, kind, name in rows:
+        found.setdefault(column, set()).add((kind, name))
+    return found
+
+
+def _drop_dependents(desired: Schema, using: dict[str, list], shown: str,
+                     drop_undeclared: bool, result: Generated) -> Schema:
+    """DESIRED without the kept definitions that use tables it drops (USING: table -> them),
+    listed as dropped; without DROP_UNDECLARED that is refused, naming them (PostgreSQL
+    cannot keep a view whose table is gone)."""
+    def short(qualified: str) -> str:
+        return qualified.removeprefix("public.")
+
+    if not drop_undeclared:
+        tables = ", ".join(short(t) for t in using)
+        said = "; ".join((f"{short(table)}: " if len(using) > 1 else "")
+                         + ", ".join(declared.describe(d) for d in found)
+                         for table, found in using.items())
+        raise UsageError(
+            f"{shown} no longer declares {tables}, but objects your migrations made outside "
+            f"{shown} use {'it' if len(using) == 1 else 'them'}: {said}. Nothing was "
+            f"written: keep {tables} in {shown}, drop those objects in a migration of your "
+            "own first, or run again with --drop-undeclared to drop them too.")
+    dropped = [d for found in using.values() for d in found]
+    result.undeclared += [declared.describe(d) for d in dropped]
+    return declared.without(desired, dropped)
 
 
 @dataclass
@@ -333,7 +412,8 @@ class NoteSql:
         return len(self.before) + len(self.after)
 
     @classmethod
-    def parse(cls, text: str, shown: str) -> NoteSql:
+    def parse(cls, text: str, shown: str, file_text: str = "") -> NoteSql:
+        """The note's TEXT; FILE_TEXT (the whole file) places a bad directive's line."""
         try:
             statements = [st for st in sql.split(text, parse=True) if st.text.strip()]
         except sql.SqlSyntaxError as exc:
@@ -343,17 +423,22 @@ class NoteSql:
             for word, store in ((PARTITION_BY, note.partition_by), (GENERATED, note.generated)):
                 if not line.startswith(word + " "):
                     continue
+                at = _line_in(file_text, line.strip(), shown)
                 try:
                     fields = json.loads(line[len(word) + 1:])
                     table = fields["table"]
                     key = table if "." in table else f"public.{table}"
                     if word == PARTITION_BY:
                         store[key] = fields["by"]
+                        why = _not_a_partitioning(fields["by"])
                     else:
                         store[(key, fields["column"])] = fields["expression"]
+                        why = not_an_expression(fields["expression"])
                 except (ValueError, KeyError, TypeError):
-                    raise UsageError(f"{shown}: Note {SQL_NOTE}: cannot read the line "
+                    raise UsageError(f"{at}: Note {SQL_NOTE}: cannot read the line "
                                      f"{line.strip()!r}") from None
+                if why:  # pasted into the tables' SQL: PostgreSQL must be able to read it
+                    raise UsageError(f"{at}: Note {SQL_NOTE}: {line.strip()!r}: {why}")
         for statement in statements:
             node = statement.node
             kind = type(node).__name__
@@ -377,6 +462,28 @@ class NoteSql:
             replace(t, partition_by=self.partition_by.get(t.qualified, t.partition_by),
                     columns=[column(t.qualified, c) for c in t.columns])
             for t in schema.tables])
+
+
+def _file_text(source: Path) -> str:
+    try:
+        return source.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _line_in(file_text: str, line: str, shown: str) -> str:
+    """`shown:N`, N the file's line holding LINE (just `shown` when it is not found)."""
+    at = file_text.find(line) if line else -1
+    return f"{shown}:{sql.line_of(file_text, at)}" if at >= 0 else shown
+
+
+def _not_a_partitioning(by: str) -> str | None:
+    """Why BY cannot follow PARTITION BY, or None."""
+    try:
+        statements = sql.texts(f"CREATE TABLE t (x int) PARTITION BY {by}")
+    except sql.SqlSyntaxError as exc:
+        return exc.message
+    return None if len(statements) == 1 else "more than one statement"
 
 
 # statements a table may need (a domain, a sequence, a function for a default)

@@ -88,6 +88,27 @@ _NO_MODIFIER = frozenset({"integer", "smallint", "bigint", "text", "boolean", "r
                           "double precision", "uuid", "date", "json", "jsonb", "bytea"})
 
 _MODS = re.compile(r"\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
+# The modifiers PostgreSQL takes, by type: (what, lowest, highest). Beyond them is its
+# error, or for a number beyond 2^31 its parser's syntax error; a time precision above 6
+# is cut to 6 with a warning, so what the server printed back would differ from the file.
+LIMITS = {"character varying": ("length", 1, 10485760), "character": ("length", 1, 10485760),
+          "bit": ("length", 1, 83886080), "bit varying": ("length", 1, 83886080),
+          "numeric": ("precision", 1, 1000), "numeric scale": ("scale", -1000, 1000),
+          "timestamp": ("precision", 0, 6), "time": ("precision", 0, 6),
+          "interval": ("precision", 0, 6), "vector": ("dimension count", 1, 16000),
+          "halfvec": ("dimension count", 1, 16000)}
+
+
+def _in_range(head: str, value: int, raw: str) -> int:
+    """VALUE, or TypeProblem when PostgreSQL refuses it as HEAD's modifier."""
+    what, low, high = LIMITS[head]
+    if low <= value <= high:
+        return value
+    fix = f"write a {what} from {low} to {high}"
+    if value > high and head in ("character varying", "character"):
+        fix += ", or text for longer values"
+    raise TypeProblem(f"{raw!r}: the {what} {value} is out of range for "
+                      f"{head.removesuffix(' scale')}", fix)
 
 
 def canonical(text: str, user_types: dict[str, str], tables: frozenset[str] = frozenset()
@@ -116,16 +137,21 @@ def canonical(text: str, user_types: dict[str, str], tables: frozenset[str] = fr
             raise TypeProblem(f"{raw!r} is not a type: serial types cannot be arrays",
                               f"write {serial}[]")
         return ColumnType(serial, serial=True)
-    if low in _EXTENSION_TYPES or re.fullmatch(r"(vector|halfvec)\(\d+\)", low):
+    vector = re.fullmatch(r"(vector|halfvec)\((\d+)\)", low)
+    if low in _EXTENSION_TYPES or vector:
+        if vector:
+            _in_range(vector.group(1), int(vector.group(2)), raw)
         return ColumnType(low + dims, extension=_EXTENSION_TYPES[low.split("(")[0]])
-    name = _builtin(low)
+    name = _builtin(low, raw)
     if name is None:
         return _refuse(raw, base, user_types, tables)
     return ColumnType(name + dims)
 
 
-def _builtin(low: str) -> str | None:
-    """A built-in type in lower case -> format_type spelling, None when unknown."""
+def _builtin(low: str, raw: str = "") -> str | None:
+    """A built-in type in lower case -> format_type spelling, None when unknown;
+    TypeProblem (naming RAW) when its modifier is out of PostgreSQL's range."""
+    raw = raw or low
     if low in _ALIASES:
         name = _ALIASES[low]
         return "character(1)" if name == "character" else "bit(1)" if name == "bit" else name
@@ -137,11 +163,14 @@ def _builtin(low: str) -> str | None:
                      low)
     if m:
         precision = re.sub(r"\s", "", m.group(2) or "")
+        if precision:
+            _in_range(m.group(1), int(precision[1:-1]), raw)
         zone = "with" if m.group(4) == "with" else "without"
         return f"{m.group(1)}{precision} {zone} time zone"
     m = re.fullmatch(r"(timestamptz|timetz)\s*(\(\s*\d+\s*\))", low)
     if m:
         kind = "timestamp" if m.group(1) == "timestamptz" else "time"
+        _in_range(kind, int(re.sub(r"[\s()]", "", m.group(2))), raw)
         return f"{kind}{re.sub(r'[ ]', '', m.group(2))} with time zone"
     m = re.fullmatch(r"interval(?:\s+(" + "|".join(_INTERVAL_FIELDS) + r"))?"
                      r"(?:\s*\(\s*(\d+)\s*\))?", low)
@@ -150,7 +179,7 @@ def _builtin(low: str) -> str | None:
         if m.group(1):
             text += " " + m.group(1)
         if m.group(2):
-            text += f"({m.group(2)})"
+            text += f"({_in_range('interval', int(m.group(2)), raw)})"
         return text
     m = re.fullmatch(r"([a-z][a-z ]*?)\s*(\(.*\))", low)
     if m:
@@ -162,12 +191,14 @@ def _builtin(low: str) -> str | None:
         if head == "double precision" or head == "real":
             return None
         if head == "numeric":
-            return f"numeric({first},{int(second)})" if second else f"numeric({first},0)"
+            _in_range(head, first, raw)
+            scale = _in_range("numeric scale", int(second), raw) if second else 0
+            return f"numeric({first},{scale})"
         if second is not None or first < 1:
             return None
         if m.group(1).strip() == "float":
             return "real" if first <= 24 else "double precision" if first <= 53 else None
-        return f"{head}({first})"
+        return f"{head}({_in_range(head, first, raw)})"
     return None
 
 
