@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import uuid
 from datetime import datetime, timedelta
 
@@ -360,7 +361,8 @@ def test_clean_takes_a_safety_backup_in_every_environment(project):
     assert ok.code == 0, ok
     saved = [n for n in backup_files(project) if n.endswith("_before_restore.dump")]
     assert len(saved) == 1
-    assert f"Backup created: backups/local/{saved[0]} (undo with: nself db restore " in ok.out
+    assert (f"Backup created: backups/local/{saved[0]} (undo with: nself --url "
+            f"{shlex.quote(project.db.url)} db restore ") in ok.out
     assert "extra" not in project.db.tables()
     data = json.loads((project.root / "backups" / "local" / f"{saved[0]}.json").read_text())
     assert data["reason"] == "restore" and data["kind"] == "full"

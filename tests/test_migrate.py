@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 
 import pytest
@@ -459,7 +460,9 @@ def test_production_up_backs_up_first(project):
     steps = ["Schema validation... Passed (2 pending migrations parsed and checked",
              "Confirmation prompt... given with --yes",
              f"): {shown}",
-             "Rollback preparation... Ready: undo with `ENV=production nself db restore "
+             f"Rollback preparation... Ready: undo with `ENV=production nself --url "
+             f"{shlex.quote(project.db.url)} "
+             "db restore "
              f"{shown} --clean --confirm yes-restore-production`; "
              "2 of 2 pending migrations have a DOWN section",
              "001_create_users"]

@@ -221,7 +221,7 @@ def test_safety_backup_before_down_fresh_and_history_rewrites(project):
         result = project.run("db", "migrate", *argv)
         assert result.code == 0, result
         made = list(folder.glob(f"*_before_{reason}.dump"))
-        assert len(made) == 1 and "nself db restore" in result.out, result
+        assert len(made) == 1 and "db restore" in result.out, result
     assert project.run("db", "migrate", "down", "--no-backup").code == 0
     assert len(list(folder.glob("*_before_down.dump"))) == 1
 

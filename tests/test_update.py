@@ -4,6 +4,7 @@ verification, and the restore offered on failure; against real PostgreSQL."""
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -92,9 +93,9 @@ def test_failure_rolls_back_everything_and_names_the_backup(project):
         "SELECT count(*) FROM nself.migrations") == 0
     shown = f"backups/local/{backups(project)[0].name}"
     assert f"Backup taken before the update: {shown}" in result.out
-    command = f"nself db restore {shown} --clean"
-    assert f"To restore it: {command}\n" in result.out
-    restored = project.run(*command.split()[1:])
+    command = f"db restore {shown} --clean"  # the shell's DATABASE_URL goes along
+    assert f"To restore it: nself --url {shlex.quote(project.db.url)} {command}\n" in result.out
+    restored = project.run(*command.split())
     assert restored.code == 0, restored
 
 
@@ -174,7 +175,8 @@ def test_production_shows_the_four_steps_and_needs_confirmation(project, monkeyp
              "Verifying integrity... Passed", "Update complete! 2 migrations applied."]
     assert [out.index(step) for step in steps] == sorted(out.index(step) for step in steps)
     shown = f"backups/production/{backups(project, 'production')[0].name}"
-    assert (f"ENV=production nself db restore {shown} --clean --confirm "
+    address = f"--url {shlex.quote(project.db.url)}"
+    assert (f"ENV=production nself {address} db restore {shown} --clean --confirm "
             "yes-restore-production") in out
 
 
@@ -245,7 +247,8 @@ def test_json_reports_phases(project):
     data = json.loads(result.out)
     assert data["applied"] == ["001_create_users", "002_create_posts"] and data["parts"] == 1
     assert data["backup"].startswith("backups/local/") and data["backup_bytes"] > 0
-    assert data["undo"] == f"nself db restore {data['backup']} --clean"
+    assert data["undo"] == (f"nself --url {shlex.quote(project.db.url)} db restore "
+                            f"{data['backup']} --clean")
     assert set(data["seconds"]) == {"backup", "setup", "apply", "verify"}
     assert "no INVALID index" in data["checks"] and data["not_checked"] == []
 
@@ -272,7 +275,8 @@ def test_json_failure_names_the_backup_on_stderr(project):
     project.migration("003_broken.sql", "SELECT 1/0;", "SELECT 1;")
     result = project.run("db", "update", "--json")
     assert result.code == 1 and result.out == ""
-    assert "To restore it: nself db restore backups/local/" in result.err
+    undo = f"To restore it: nself --url {shlex.quote(project.db.url)} db restore"
+    assert f"{undo} backups/local/" in result.err
     assert "division by zero" in result.err
 
 
@@ -342,7 +346,8 @@ def test_check_failing_after_a_no_transaction_last_part_says_what_stays(project)
     result = project.run("db", "update")
     assert result.code == 1 and "id_positive" in result.err
     assert "Update failed after all 4 migrations were applied" in result.out
-    assert "To restore it: nself db restore backups/local/" in result.out
+    undo = f"To restore it: nself --url {shlex.quote(project.db.url)} db restore"
+    assert f"{undo} backups/local/" in result.out
     assert applied(project) == ["001", "002", "003", "004"]
 
 
@@ -366,7 +371,8 @@ def test_sigterm_during_the_transaction_rolls_everything_back(project):
     out, err = child.communicate(timeout=30)
     assert child.returncode == 130, err
     assert "none of its 3 migrations is applied" in err
-    assert "To restore it: nself db restore backups/local/" in out
+    undo = f"To restore it: nself --url {shlex.quote(project.db.url)} db restore"
+    assert f"{undo} backups/local/" in out
     assert project.db.tables() == []
 
 
@@ -418,4 +424,5 @@ def test_an_internal_error_after_the_backup_still_names_it(project, monkeypatch)
     result = project.run("db", "update")
     assert result.code == 1, result
     assert "Backup taken before the update: backups/local/" in result.out
-    assert "To restore it: nself db restore backups/local/" in result.out
+    undo = f"To restore it: nself --url {shlex.quote(project.db.url)} db restore"
+    assert f"{undo} backups/local/" in result.out
