@@ -342,8 +342,7 @@ class _Builder:
         for entry in by_name.values():
             if entry.table is not None:
                 self.name_keys(entry, taken)
-                if not entry.problems:
-                    self.check_sql(entry)
+        self.check_sql([e for e in by_name.values() if e.table is not None and not e.problems])
         junctions = self.build_refs(refs, by_name, taken)
         result = [e.table for e in by_name.values() if e.table is not None] + junctions
         records = self.build_records(front, by_name)
@@ -603,29 +602,39 @@ class _Builder:
         self.expressions[id(index)] = expressions
         table.indexes.append(index)
 
-    def check_sql(self, entry: _Tbl) -> None:
-        """The file's text pasted into the table's SQL (types, defaults, checks, index
-        expressions) must parse: what does not is a problem at its column (or the table),
-        never a syntax error later from the server or nself. One parse per table; the
-        columns one by one only when it fails."""
-        table = entry.table
-        try:
-            sql.slices("\n".join([create_table(table)]
-                                 + [create_index(i, table) for i in table.indexes]))
-            return
-        except sql.SqlSyntaxError as exc:
-            failure = exc.message
-        for col in entry.cols:
-            text = column_sql(col.column)
+    def check_sql(self, entries: list[_Tbl]) -> None:
+        """The file's text pasted into the tables' SQL (types, defaults, checks, index
+        expressions) must parse: what does not is a problem at its column (or its table),
+        never a syntax error later from the server or nself. One parse for all tables;
+        each table, then its columns, only when that fails."""
+        def parses(text: str) -> str | None:
             try:
-                sql.slices(f"CREATE TABLE t ({text})")
+                sql.slices(text)
             except sql.SqlSyntaxError as exc:
-                self.problem(col.front.type_offset, f"column {entry.front.display}."
-                             f"{col.front.name}", f"PostgreSQL cannot read `{text}`: "
-                             f"{exc.message}", "fix its type or default")
-                return
-        self.problem(entry.front.offset, entry.front.label,
-                     f"PostgreSQL cannot read the SQL it becomes: {failure}")
+                return exc.message
+            return None
+
+        def table_sql(table: Table) -> str:
+            return "\n".join([create_table(table)]
+                             + [create_index(i, table) for i in table.indexes])
+
+        if parses("\n".join(table_sql(e.table) for e in entries)) is None:
+            return
+        for entry in entries:
+            failure = parses(table_sql(entry.table))
+            if failure is None:
+                continue
+            for col in entry.cols:
+                text = column_sql(col.column)
+                why = parses(f"CREATE TABLE t ({text})")
+                if why is not None:
+                    self.problem(col.front.type_offset, f"column {entry.front.display}."
+                                 f"{col.front.name}", f"PostgreSQL cannot read `{text}`: "
+                                 f"{why}", "fix its type or default")
+                    break
+            else:
+                self.problem(entry.front.offset, entry.front.label,
+                             f"PostgreSQL cannot read the SQL it becomes: {failure}")
 
     # ---------------------------------------------------------------------- names
     def reserve_names(self, entries: list[_Tbl]) -> dict[str, set[str]]:
@@ -894,8 +903,8 @@ def not_an_expression(text: str) -> str | None:
             "distinctClause", "withClause", "op")):
         return "not a single expression"
     try:  # as it is pasted: a `--` comment would swallow what follows (a NOT NULL, a `)`)
-        pglast.parse_sql(f"SELECT ({text})")
-    except pglast.parser.ParseError:
+        sql.slices(f"SELECT ({text})")
+    except sql.SqlSyntaxError:
         return "a -- comment in it runs on into the SQL after it"
     return None
 
