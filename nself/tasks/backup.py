@@ -3,9 +3,8 @@ run) and `db restore`: the guides' "Backup and Restore" section. With BACKUP_STO
 use the bucket too (nself.backups.places merges both; nself.backups.remote alone imports
 boto3).
 
-The backups package is imported inside each task, not here: every `nself` command imports
-this module, and `db status` (the start-up benchmark) needs none of it (restore, dump and
-their imports cost ~20 ms; the schedule's croniter ~70 ms).
+The backups package is reached through `nself.tasks.library` (imported when a task first
+uses it): every `nself` command imports this module, and `db status` needs none of it.
 """
 
 from __future__ import annotations
@@ -16,6 +15,8 @@ from nself import output
 from nself.errors import UsageError
 from nself.tasks.base import command, environment
 from nself.tasks.flags import JSON_HELP, MISMATCH_HELP, confirm_help, guard, yes_help
+from nself.tasks.library import dump, places, schedule, store
+from nself.tasks.library import restore as restoring
 
 ALL_HELP = "Every environment's and database's backups (backups/*/ and the old flat backups/)."
 
@@ -40,21 +41,18 @@ def create(c, name=None, output_=None, compress=True, tables=None, exclude=None,
            schema_only=False, data_only=False, format=None, include_metadata=False):
     """Create a backup: backups/<env>/<YYYY-MM-DD_HHMMSS>_<database>.dump, verified, with its
     sha256 and metadata; with BACKUP_STORAGE=s3, then uploaded and read back."""
-    from nself.backups import places
-    from nself.backups.dump import BackupOptions, create_backup, split_names
-
     if include_metadata:
         raise UsageError("--include-metadata is not supported: nself manages PostgreSQL only "
                          "and has no Hasura metadata to save. Export it with the Hasura CLI "
                          "(`hasura metadata export`).")
-    options = BackupOptions(
+    options = dump.BackupOptions(
         name=name, output=output_, format=format, compress=None if compress else False,
-        tables=split_names(tables), exclude=split_names(exclude),
+        tables=dump.split_names(tables), exclude=dump.split_names(exclude),
         schema_only=schema_only, data_only=data_only)
     env = environment()
     bucket = places.bucket(env)  # S3 settings checked before anything is dumped
     output.line("Creating backup...")
-    made = create_backup(env, options)  # with a progress bar on a terminal
+    made = dump.create_backup(env, options)  # with a progress bar on a terminal
     output.line(f"Backup created: {env.relative(made.path)}")
     output.line(f"Size: {output.size(made.size_bytes)}")
     if bucket:
@@ -74,10 +72,8 @@ def list_(c, json=False, verify=False, all=False):
     """List this environment's backups of its database, newest first (by the time in their
     metadata): name, created, size, kind, format, checksum; with BACKUP_STORAGE=s3, the
     bucket's too, and where each one is stored."""
-    from nself.backups.places import listing
-
     env = environment()
-    found = listing(env, everywhere=all, verify=verify)
+    found = places.listing(env, everywhere=all, verify=verify)
     if json:
         output.as_json([item.to_dict(env) for item in found.items])
     elif not found.items:
@@ -123,11 +119,8 @@ def status(c, json=False, all=False):
     """Show the backup configuration: schedule (and whether it is installed), retention,
     storage, last backup, next backup, last scheduled run, count."""
     # croniter (~70 ms) only for this command
-    from nself.backups import places
-    from nself.backups.schedule import schedule_status
-
     env = environment()
-    facts = schedule_status(env, everywhere=all)
+    facts = schedule.schedule_status(env, everywhere=all)
     bucket = places.bucket(env)
     remote_count, remote_error = places.remote_count(env, bucket, everywhere=all)
     facts["remote_count"] = remote_count
@@ -179,9 +172,7 @@ def status(c, json=False, all=False):
 def _last_run(result: dict | None) -> str:
     if not result:
         return "none"
-    from nself.backups.store import parse_time
-
-    moment = parse_time(result.get("finished") or result.get("started"))
+    moment = store.parse_time(result.get("finished") or result.get("started"))
     when = f"{moment:%Y-%m-%d %H:%M:%S}" if moment else "?"
     status = result.get("status", "?")
     if status == "ok":
@@ -201,13 +192,10 @@ def prune(c, dry_run=False):
     """Delete this environment's backups older than BACKUP_RETENTION_DAYS (never the newest,
     nor the newest complete one, nor one without metadata); with BACKUP_STORAGE=s3, in the
     bucket too, by the same rules."""
-    from nself.backups.places import prune as prune_everywhere
-    from nself.backups.store import retention_days
-
     env = environment()
     verb = "Would delete" if dry_run else "Deleted"
-    shown = prune_everywhere(env, dry_run, lambda pruned: _say_pruned(verb, pruned))
-    days = retention_days(env)
+    shown = places.prune(env, dry_run, lambda pruned: _say_pruned(verb, pruned))
+    days = store.retention_days(env)
     if not shown:
         output.line(f"No backups older than {days} days.")
         return
@@ -252,14 +240,12 @@ def restore(c, file=None, dry_run=False, clean=False, yes=False, confirm=None, j
             json=False, no_backup=False, allow_partial=False, allow_other_source=False,
             allow_env_mismatch=False, latest=False):
     """Restore a backup into the configured database (checksum checked first)."""
-    from nself.backups.restore import restore as restore_backup
-
     env = environment()
     say = (lambda text: None) if json else output.line
     checks = guard(env, yes, confirm, allow_env_mismatch, no_backup, say)
     report = output.with_progress(
         None if json or dry_run else output.ProgressBar.on_terminal("Restoring"),
-        lambda bar: restore_backup(env, file, guard=checks, dry_run=dry_run, clean=clean,
+        lambda bar: restoring.restore(env, file, guard=checks, dry_run=dry_run, clean=clean,
                                    jobs=None if jobs == 0 else jobs, allow_partial=allow_partial,
                                    allow_other_source=allow_other_source, say=say,
                                    progress=bar, latest=latest))
@@ -319,8 +305,6 @@ def _preview(report) -> None:
 def install(c, print=False):
     """Install the backup schedule (BACKUP_SCHEDULE) for the current user: a crontab line,
     or a systemd user timer where there is no crontab. Installing again replaces it."""
-    from nself.backups import schedule
-
     env = environment()
     if print:
         found = schedule.scheduler(env) or schedule.Crontab("crontab")
@@ -342,8 +326,6 @@ def install(c, print=False):
 @command
 def uninstall(c):
     """Remove this project's and environment's backup schedule (crontab line or timer)."""
-    from nself.backups import schedule
-
     env = environment()
     found = schedule.scheduler(env)
     if found is None or not found.uninstall(env):
@@ -356,11 +338,9 @@ def uninstall(c):
 def run(c):
     """What the installed schedule runs: a backup (uploaded with BACKUP_STORAGE=s3), then
     pruning by BACKUP_RETENTION_DAYS; the result is kept for `db backup status`."""
-    from nself.backups.schedule import run_scheduled
-
     env = environment()
     output.line(f"Scheduled backup of {env.name}...")
-    result = run_scheduled(env, output.line)
+    result = schedule.run_scheduled(env, output.line)
     if result["status"] == "ok":
         output.ok("Scheduled backup done.")
 

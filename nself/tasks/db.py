@@ -11,6 +11,8 @@ from nself import output
 from nself.errors import ConfigError
 from nself.status import database_status
 from nself.tasks.base import command, environment
+from nself.tasks.library import embedded
+from nself.tasks.library import shell as psql_shell
 
 
 @command(help={"json": "Print the status as JSON (database_source: where the address came "
@@ -75,15 +77,11 @@ def shell(c, command=None, file=None, database=None):
     psql's own options go along: `nself db shell -At -c "SELECT 1"` (under inv, after
     `--`: `inv db.shell -c "SELECT 1" -- -At`); those that pick the server, user or
     database (-h, -p, -U, -d, a bare name) are refused: nself connects."""
-    # Imported here (and in embedded_server): nself.pg.tools and nself.pg.embedded cost
-    # ~6 ms of every command's start-up, `db status` included, that only these tasks need.
-    from nself.pg.shell import PsqlExited, psql
-
     words = shlex.split(getattr(c, "remainder", "") or "")
     try:
-        psql(environment(), command, file, database, words, out=sys.stdout,
+        psql_shell.psql(environment(), command, file, database, words, out=sys.stdout,
              err=lambda text: sys.stderr is not None and sys.stderr.write(text))
-    except PsqlExited as exc:
+    except psql_shell.PsqlExited as exc:
         # psql already printed its error on stderr; add our hint, pass its exit code through.
         if exc.hint:
             output.error_line(exc.hint)
@@ -103,7 +101,7 @@ def start(c):
 @command
 def stop(c):
     """Stop the embedded PostgreSQL."""
-    server = embedded_server(environment())
+    server = embedded.EmbeddedServer.of_project(environment())
     if server.stop():
         output.ok(f"PostgreSQL {server.major} stopped")
     else:
@@ -112,12 +110,10 @@ def stop(c):
 
 def embedded_server(env):
     """The project's embedded server; a ConfigError when the database is external."""
-    from nself.pg.embedded import EmbeddedServer
-
     env.require_project()
     if not env.database.embedded:
         raise ConfigError(
             f"The database is external ({env.database.display()}): nself only starts and stops "
             "its embedded server (local, no DATABASE_URL/PGHOST set)."
         )
-    return EmbeddedServer.for_environment(env)
+    return embedded.EmbeddedServer.for_environment(env)

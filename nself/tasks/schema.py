@@ -1,8 +1,9 @@
 """`db schema` tasks: export, diff (against another environment or the migration files),
 import (DBML -> verified migration), and sync (which says how to do it by hand).
 
-The schema package is imported inside each task: it pulls in pglast, which `nself db
-status` and every other command's start-up must not pay for.
+The schema package is reached through `nself.tasks.library` (imported when a task first
+uses it): it pulls in pglast, which `nself db status` and every other command's start-up
+must not pay for.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from invoke import Collection
 from invoke.exceptions import Exit
 
 from nself import output as out
+from nself import safety
 from nself.errors import DIFFERENCES, UsageError
 from nself.tasks.base import command, environment
 from nself.tasks.flags import guard
+from nself.tasks.library import compare, exporting, importer, migration_files
 
 
 @command(help={
@@ -28,8 +31,6 @@ from nself.tasks.flags import guard
 })
 def export(c, format="dbml", output=None, grants=False):
     """Print the database's schema as DBML or SQL (stable order: a re-export is identical)."""
-    from nself.schema import export as exporting
-
     exporting.check_format(format)
     target = exporting.output_path(output) if output is not None else None
     exported = exporting.export(environment(), format, grants)
@@ -57,9 +58,6 @@ def export(c, format="dbml", output=None, grants=False):
 def diff(c, env=None, json=False, migrations=False, generate_migration=False, name=None):
     """Compare this environment's schema with ENV's, or with what its migration files
     produce (--migrations, also without ENV); read-only; exit 6 if different."""
-    # Imported here, as in export: the schema package is not for every command's start-up.
-    from nself.schema.compare import compare, compare_migrations
-
     if migrations and env:
         raise UsageError("Compare with an environment (`schema diff staging`) or with the "
                          "migration files (`schema diff --migrations`), not both.")
@@ -74,9 +72,9 @@ def diff(c, env=None, json=False, migrations=False, generate_migration=False, na
     if generate_migration:
         current.require_project()
     if migrations:
-        result = compare_migrations(current, _aside)
+        result = compare.compare_migrations(current, _aside)
     else:
-        result = compare(current, env, hide=out.hide)
+        result = compare.compare(current, env, hide=out.hide)
     if json:
         out.as_json(result.as_dict())
     elif result.equal:
@@ -96,8 +94,6 @@ def diff(c, env=None, json=False, migrations=False, generate_migration=False, na
 
 def _generate_from(env, result, name) -> None:
     """Write the verified migration that turns the current database into the other's."""
-    from nself.schema import importer
-
     generated = importer.generate_between(env, result.left_schema, result.right_schema,
                                           f"{result.right}'s schema", _aside)
     for warning in generated.warnings:
@@ -117,9 +113,7 @@ def _aside(text: str) -> None:
 
 
 def _check_name(name) -> None:
-    from nself.migrations.files import NAME
-
-    if name is not None and not re.match(NAME, name):
+    if name is not None and not re.match(migration_files.NAME, name):
         raise UsageError(f"Migration name {name!r} is not a simple identifier: use letters, "
                          "digits and underscores, starting with a letter.")
 
@@ -145,9 +139,6 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None,
             drop_undeclared=False, no_backup=False):
     """Write the next migration from a DBML file, verified on a shadow database first; it
     drops only what the DBML declared before and no longer declares."""
-    from nself import safety
-    from nself.schema import importer
-
     env = environment()
     env.require_project()
     if dry_run and apply:
@@ -195,8 +186,6 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None,
 
 def _apply(env, version: str | None, no_backup: bool) -> None:
     """--apply: migrate up to VERSION, or the pending migrations an earlier import wrote."""
-    from nself.schema import importer
-
     importer.apply(env, guard(env, yes=True, no_backup=no_backup), version, out.line,
                    out.notice, out.warn)
 

@@ -1,0 +1,50 @@
+"""The library modules the tasks call, each imported when a task first uses it: the one
+place of the tasks' deferred imports.
+
+Every task module is imported when `nself` (or `inv`) starts, whatever the command, and
+`nself db status` must stay within 1.3x of `python -c "import invoke, psycopg"`
+(bench/README.md). These modules pull in what most commands never need: pglast and pydbml
+(schema, migrations), sh (pg.tools), croniter (~70 ms, the schedule), the backups package
+(~20 ms), the mock generator. A task names them here (`library.places.listing(env)`)
+instead of importing them inside its body.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+class Deferred:
+    """A module, imported when one of its names is first read."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("_"):  # tasks use public names only (and copy/inspect probing
+            raise AttributeError(attr)  # is not a use of the module)
+        return getattr(self.module, attr)
+
+    @property
+    def module(self) -> ModuleType:
+        return importlib.import_module(self._name)
+
+    def __repr__(self) -> str:
+        return f"<deferred {self._name}>"
+
+
+# backups (`db backup ...`, `db restore`)
+dump = Deferred("nself.backups.dump")
+places = Deferred("nself.backups.places")
+restore = Deferred("nself.backups.restore")
+schedule = Deferred("nself.backups.schedule")
+store = Deferred("nself.backups.store")
+# the server and psql (`db shell`, `db start/stop`, `logs`, `restart`)
+embedded = Deferred("nself.pg.embedded")
+shell = Deferred("nself.pg.shell")
+# schemas (`db schema ...`)
+compare = Deferred("nself.schema.compare")
+exporting = Deferred("nself.schema.export")
+importer = Deferred("nself.schema.importer")
+migration_files = Deferred("nself.migrations.files")
