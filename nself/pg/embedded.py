@@ -238,8 +238,12 @@ class EmbeddedServer:
             os.chown(self.log_file, *ids)
         # A restore runs in one transaction, which holds a lock on every object it drops and
         # creates: the default lock table (64 per connection) stops at about 600 tables.
+        # wal_level=minimal: a table created and filled in one transaction (every restore)
+        # is written without WAL; a local development server has no replicas or archive
+        # that would need it (bench/README.md: restore).
         options = (f"-c listen_addresses='' -k {socket_dir} -p {SOCKET_PORT} "
-                   f"-c max_locks_per_transaction={MAX_LOCKS_PER_TRANSACTION}")
+                   f"-c max_locks_per_transaction={MAX_LOCKS_PER_TRANSACTION} "
+                   "-c wal_level=minimal -c max_wal_senders=0")
         # -w waits until the server accepts connections.
         self._tool("pg_ctl", ["-D", str(self.pgdata), "-l", str(self.log_file), "-w", "-t", "60",
                               "-o", options, "start"], ids)
