@@ -24,6 +24,8 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 MESSAGE = b"Interrupted.\n"
 
 _seen = False  # an interruption reached this process (its leftovers need not be shown)
+_armed = False  # `_raise_interrupt` raises (not while `interruptible` restores the handlers)
+_late = False  # a signal came while they were restored: raised once they are
 
 
 def _stop_now(signum, _frame) -> None:
@@ -58,11 +60,24 @@ def settled() -> None:
     shuts down)."""
     for number in SIGNALS:
         signal.signal(number, signal.SIG_IGN)
+    _forget_caught_interrupts()
+
+
+def _forget_caught_interrupts() -> None:
+    """CPython remembers a KeyboardInterrupt that left code it ran from a string (`exec`
+    or `eval` of text: dataclasses and namedtuple build their methods so, when a task
+    imports a module), even one nself then caught; under `python -m` (`python -m invoke`,
+    `python -m nself`) it ends the process by SIGINT at exit instead of with the exit code
+    nself chose (130). Each string it runs clears that memory first."""
+    exec("pass")
 
 
 def _raise_interrupt(signum, _frame) -> None:
-    global _seen
+    global _seen, _late
     _seen = True
+    if not _armed:  # interruptible() is putting the handlers back: raised once they are
+        _late = True
+        return
     raise KeyboardInterrupt
 
 
@@ -71,24 +86,31 @@ def interruptible():
     """Ctrl-C and SIGTERM raise KeyboardInterrupt for the duration (main thread only:
     Python runs handlers there); the previous handlers come back at its end. Once one
     arrived, objects left half-built by it are dropped without an `Exception ignored`
-    report (pyparsing's, when the signal lands while a grammar is built)."""
+    report (pyparsing's, when the signal lands while a grammar is built). A signal while
+    the handlers are put back is raised once they are (never from the middle of it,
+    leaving SIGTERM raising in invoke's code after the task); the KeyboardInterrupt may so
+    come from entering or leaving, not only from the body."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    global _seen
-    _seen = False
+    global _seen, _armed, _late
+    _seen = _late = False
     previous = {number: signal.getsignal(number) for number in SIGNALS}
     hook = sys.unraisablehook
     sys.unraisablehook = _quiet_once_interrupted
+    _armed = True
     try:
         for number, handler in previous.items():
             if handler is not signal.SIG_IGN:
                 signal.signal(number, _raise_interrupt)
         yield
     finally:
+        _armed = False  # first (no signal is handled before a call)
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
         sys.unraisablehook = hook
+    if _late:  # not when the body raised already: its exception says more
+        raise KeyboardInterrupt
 
 
 def _quiet_once_interrupted(unraisable) -> None:

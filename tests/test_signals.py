@@ -70,11 +70,14 @@ def test_signal_at_a_random_early_moment_is_one_line(project, request, entry):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     argv = _entry_points()[entry] + (["db.status"] if entry == "inv" else ["db", "status"])
-    proc = _ready(argv, project.root)
-    began = time.monotonic()
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == errors.SUCCESS, (out, err)
-    span = time.monotonic() - began  # from the handlers to the end: where signals land
+    spans = []  # from the handlers to the end: where signals land
+    for _ in range(2):  # the shorter: the first may write bytecode caches (no trial does)
+        proc = _ready(argv, project.root)
+        began = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == errors.SUCCESS, (out, err)
+        spans.append(time.monotonic() - began)
+    span = min(spans)
     interrupted = 0
     for trial in range(_trials(request)):
         number = rng.choice([signal.SIGINT, signal.SIGTERM])
@@ -108,23 +111,56 @@ def test_the_entry_point_handles_signals_before_importing_nself(tmp_path):
     assert done.stdout.split() == ["True", "False", "False"], done
 
 
+# a KeyboardInterrupt out of text run by exec, as when the signal lands while a module the
+# task imports builds a dataclass's methods, and caught there
+CAUGHT_IN_EXEC = """
+import os, signal, sys
+from nself import interrupts
+interrupts.stop_at_once()
+with interrupts.interruptible():
+    try:
+        exec("os.kill(os.getpid(), signal.SIGINT)")
+    except KeyboardInterrupt:
+        pass
+sys.exit(130)
+"""
+
+
+def test_an_interrupt_caught_in_exec_text_does_not_kill_by_sigint(tmp_path):
+    """Under `python -m` (inv's entry), an interruption nself caught after it left text run
+    by exec still exits 130 (CPython remembered it and killed itself by SIGINT at exit)."""
+    (tmp_path / "caught_in_exec.py").write_text(CAUGHT_IN_EXEC)
+    done = subprocess.run([sys.executable, "-m", "caught_in_exec"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (errors.INTERRUPTED, ""), done
+
+
 def _wait_for_query(db, text: str, shadow: bool, timeout: float = 60) -> None:
-    """Until a session runs a query containing TEXT (in a shadow database when SHADOW)."""
+    """Until a session runs a query containing TEXT (in DB, or in one of its shadow
+    databases when SHADOW; never another test's, on a server shared with other runs)."""
     deadline = time.monotonic() + timeout
-    like = f"{SHADOW_PREFIX}%" if shadow else "%"
+    where = _own_shadows(db) if shadow else db.name
     while time.monotonic() < deadline:
         found = db.scalar("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-                          "AND query LIKE %s AND datname LIKE %s AND pid <> pg_backend_pid()",
-                          (f"%{text}%", like))
+                          "AND strpos(query, %s) > 0 AND starts_with(datname, %s) "
+                          "AND pid <> pg_backend_pid()", (text, where))
         if found:
             return
         time.sleep(0.05)
     raise AssertionError(f"no session ran {text!r} within {timeout} s")
 
 
+def _own_shadows(db) -> str:
+    """How the names of DB's shadow databases begin (nself_shadow_<its oid>_): other runs
+    on the same server make shadows of their own databases at the same time."""
+    oid = db.scalar("SELECT oid FROM pg_database WHERE datname = current_database()")
+    return f"{SHADOW_PREFIX}{oid}_"
+
+
 def _shadows_left(db) -> list[str]:
-    return [r[0] for r in db.query("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                                   (f"{SHADOW_PREFIX}%",))]
+    """The shadow databases of DB's that still exist."""
+    return [r[0] for r in db.query("SELECT datname FROM pg_database "
+                                   "WHERE starts_with(datname, %s)", (_own_shadows(db),))]
 
 
 def _signal_during(project, argv: list[str], query: str, number: int) -> tuple[int, str, str]:

@@ -101,23 +101,25 @@ def command(*args, positional_flag: str | None = None, passes_on: str | None = N
         @functools.wraps(body)
         def wrapper(c, *a, **kw):
             output.reset()
-            with interrupts.interruptible():
-                try:
-                    result = body(c, *a, **kw)
-                    output.check_failed()
-                    return result
-                except Exit:
-                    raise  # a task's own exit code (db shell passes psql's through)
-                except Exception as exc:
-                    error = as_nself_error(exc)
-                    if error is None:
-                        raise
-                    line, code = one_line(str(error)), error.exit_code
-                    if interrupted_within(exc):
-                        code = errors.INTERRUPTED
-                    del error  # with `exc`: what an interruption left half-built goes now
-                except KeyboardInterrupt as exc:
-                    line, code = interruption_line(exc), errors.INTERRUPTED
+            try:
+                with interrupts.interruptible():
+                    try:
+                        result = body(c, *a, **kw)
+                        output.check_failed()
+                        return result
+                    except Exit:
+                        raise  # a task's own exit code (db shell passes psql's through)
+                    except Exception as exc:
+                        error = as_nself_error(exc)
+                        if error is None:
+                            raise
+                        line, code = one_line(str(error)), error.exit_code
+                        if interrupted_within(exc):
+                            code = errors.INTERRUPTED
+                        del error  # with `exc`: what an interruption left half-built goes now
+            except KeyboardInterrupt as exc:  # the body's, or one while the handlers were
+                # put in place or back, or an error mapped: invoke would exit 1, no line
+                line, code = interruption_line(exc), errors.INTERRUPTED
             output.error_line(line)
             raise Exit(code=code) from None
 
