@@ -318,6 +318,9 @@ BAD = [
     # silently lost, or an internal syntax error)
     ("Table t {\n  n int [default: `1 --`, not null]\n}\n", "schema.dbml:2:10"),
     ("Table t {\n  n int\n  checks {\n    `n > 0 --`\n  }\n}\n", "runs on into the SQL"),
+    # a row the server refuses is the file's (was: 'This is a bug in nself', exit 1)
+    ("Table t {\n  n int\n}\nRecords t(n) {\n  'abc'\n}\n",
+     "schema.dbml: its Records cannot be inserted: invalid input syntax for type integer"),
 ]
 
 

@@ -538,7 +538,7 @@ def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dic
     if plan.empty and not records:
         return result
     with clock("verification"):
-        result.parts = _verify(a, old, new, plan, renames, records)
+        result.parts = _verify(a, old, new, plan, renames, records, shown)
     for change in plan.hazards():
         result.warnings.append(f"{change.name}: {change.hazard}")
     return result
@@ -676,23 +676,33 @@ def _fk_order(schema: Schema):
 
 
 def _verify(a, old: Schema, new: Schema, plan: Plan, renames: dict[str, str],
-            records: str) -> list[Part]:
+            records: str, shown: str = "") -> list[Part]:
     """Apply each part's UP to shadow A (which holds OLD), derive its DOWN from the schemas
-    before and after it, then check UP reaches NEW and the DOWNs lead back to OLD."""
+    before and after it, then check UP reaches NEW and the DOWNs lead back to OLD. Records
+    the server refuses ('abc' for an integer) are the file's problem, exit 2."""
     groups = plan.groups()
     last_tx = max((i for i, g in enumerate(groups) if not g.autocommit), default=None)
-    ups = []
+    ups, schema_of = [], {}
     for i, group in enumerate(groups):
         text = group.sql()
         if records and i == last_tx:
+            schema_of[i] = text
             text += "\n-- Data from the DBML file's Records\n" + records + "\n"
         ups.append((text, group.autocommit))
     if not groups:  # only Records (tables equal, e.g. created empty by an earlier run)
+        schema_of[0] = ""
         ups.append(("-- Data from the DBML file's Records\n" + records + "\n", False))
     models = [old]
     inverse = invert_renames(renames)
-    for text, autocommit in ups:
-        _apply(a, text, autocommit, "UP", text)
+    for i, (text, autocommit) in enumerate(ups):
+        try:
+            _apply(a, text, autocommit, "UP", text)
+        except OperationFailed:
+            why = _records_refused(a, schema_of[i], records) if i in schema_of else None
+            if why:
+                raise UsageError(f"{shown}: its Records cannot be inserted: {why}; nothing "
+                                 "was written.") from None
+            raise
         models.append(introspect(a.conn))
     left = diff(models[-1], new)
     if not left.empty:
@@ -709,6 +719,25 @@ def _verify(a, old: Schema, new: Schema, plan: Plan, renames: dict[str, str],
             _failed("DOWN does not return to the schema before it", back,
                     [(parts[i].up, False), (parts[i].down, False)])
     return parts
+
+
+def _records_refused(shadow, schema_sql: str, records: str) -> str | None:
+    """Why the server refuses RECORDS once SCHEMA_SQL ran (None when SCHEMA_SQL fails, or
+    they go in); nothing stays: all of it is rolled back."""
+    conn, why = shadow.conn, None
+    try:
+        with conn.transaction():
+            if schema_sql.strip():
+                conn.execute(schema_sql)
+            try:
+                with conn.transaction():
+                    conn.execute(records)
+            except psycopg.Error as exc:
+                why = connection.describe_error(exc)
+            raise psycopg.Rollback()
+    except psycopg.Error:
+        return None
+    return why
 
 
 def _applicable(hints: dict[str, str], old: Schema, new: Schema) -> dict[str, str]:
