@@ -29,7 +29,8 @@ LOCAL_DATABASE = """\
 # NSELF_POSTGRES_BIN=/usr/lib/postgresql/15/bin   # embedded server from a full installation"""
 
 REMOTE_DATABASE = """\
-# Required here (.env cannot move {env} to another database once this file names one).
+# Required here: .env never names {env}'s database (until this line is set, {env}
+# commands refuse unless the shell's DATABASE_URL or `nself --url` names one for a run).
 # Keep the password out of this file: PGPASSWORD=... in .env or the process environment.
 # DATABASE_URL=postgresql://app@db.{env}.example.com:5432/app"""
 
