@@ -26,6 +26,7 @@ MESSAGE = b"Interrupted.\n"
 _seen = False  # an interruption reached this process (its leftovers need not be shown)
 _armed = False  # `_raise_interrupt` raises (not while `interruptible` restores the handlers)
 _late = False  # a signal came while they were restored: raised once they are
+_decided: int | None = None  # the exit code a task's last line said (`decided`)
 
 
 def _stop_now(signum, _frame) -> None:
@@ -34,11 +35,20 @@ def _stop_now(signum, _frame) -> None:
             stream.flush()  # what was printed before the signal (lost to os._exit otherwise)
         except BaseException:  # closed, or this handler ran inside a write to it
             pass
+    if _decided is not None:  # its line is said: a second Ctrl-C adds no second line
+        os._exit(_decided)
     try:
         os.write(2, MESSAGE)
     except OSError:
         pass
     os._exit(EXIT_CODE)
+
+
+def decided(code: int) -> None:
+    """A task said its last line (an error, or how it was interrupted) and ends with CODE:
+    a signal from here on ends the run with CODE at once, saying nothing more."""
+    global _decided
+    _decided = code
 
 
 def stop_at_once() -> None:
@@ -93,8 +103,9 @@ def interruptible():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    global _seen, _armed, _late
+    global _seen, _armed, _late, _decided
     _seen = _late = False
+    _decided = None
     previous = {number: signal.getsignal(number) for number in SIGNALS}
     hook = sys.unraisablehook
     sys.unraisablehook = _quiet_once_interrupted

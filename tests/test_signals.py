@@ -135,6 +135,27 @@ def test_an_interrupt_caught_in_exec_text_does_not_kill_by_sigint(tmp_path):
     assert (done.returncode, done.stderr) == (errors.INTERRUPTED, ""), done
 
 
+# a task's boundary has said its last line when a second Ctrl-C comes
+SECOND_CTRL_C = """
+import os, signal, sys, time
+from nself import interrupts
+interrupts.stop_at_once()
+sys.stderr.write("Interrupted while applying 002_b.sql (rolled back).\\n")
+interrupts.decided(130)
+os.kill(os.getpid(), signal.SIGINT)
+time.sleep(30)
+"""
+
+
+def test_a_second_ctrl_c_after_the_last_line_adds_none(tmp_path):
+    """Ctrl-C pressed twice: one that lands after the task said how it was interrupted
+    ends the run with that line's code and no second line (it added `Interrupted.`)."""
+    done = subprocess.run([sys.executable, "-c", SECOND_CTRL_C], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (
+        errors.INTERRUPTED, "Interrupted while applying 002_b.sql (rolled back).\n"), done
+
+
 def _wait_for_query(db, text: str, shadow: bool, timeout: float = 60) -> None:
     """Until a session runs a query containing TEXT (in DB, or in one of its shadow
     databases when SHADOW; never another test's, on a server shared with other runs)."""

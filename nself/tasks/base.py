@@ -121,6 +121,7 @@ def command(*args, positional_flag: str | None = None, passes_on: str | None = N
                 # put in place or back, or an error mapped: invoke would exit 1, no line
                 line, code = interruption_line(exc), errors.INTERRUPTED
             output.error_line(line)
+            interrupts.decided(code)
             raise Exit(code=code) from None
 
         made = invoke_task(*args, klass=NselfTask, **kwargs)(wrapper)
