@@ -80,7 +80,7 @@ def shell(c, command=None, file=None, database=None):
     words = shlex.split(getattr(c, "remainder", "") or "")
     try:
         psql_shell.psql(environment(), command, file, database, words, out=sys.stdout,
-             err=lambda text: sys.stderr is not None and sys.stderr.write(text))
+                        err=lambda text: sys.stderr is not None and sys.stderr.write(text))
     except psql_shell.PsqlExited as exc:
         # psql already printed its error on stderr; add our hint, pass its exit code through.
         if exc.hint:
