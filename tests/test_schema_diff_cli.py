@@ -138,8 +138,8 @@ def test_unreachable_current_side(project, staging, monkeypatch):
 
 
 def test_other_environment_reads_its_own_file_then_dotenv(project, staging):
-    """Staging's settings: config/staging.env, then .env (which never moves staging off the
-    database its file names), never the current process's DATABASE_URL."""
+    """Staging's settings: config/staging.env, never .env's database and never the current
+    process's DATABASE_URL."""
     from nself.config import Environment
     from nself.schema.compare import other_environment
 
@@ -150,9 +150,10 @@ def test_other_environment_reads_its_own_file_then_dotenv(project, staging):
     # .env is personal and local: staging keeps the database its own file names
     project.write(".env", f"DATABASE_URL={project.db.url}\n")
     assert other_environment(env, "staging").get("DATABASE_URL") == staging.url
-    # where staging's file names none, .env's is staging's too: here local's own database
+    # where staging's file names none, .env's is still not staging's: diff refuses, naming
+    # the file to fill, and compares nothing
     project.write("config/staging.env", "")
-    assert other_environment(env, "staging").get("DATABASE_URL") == project.db.url
+    assert other_environment(env, "staging").get("DATABASE_URL") is None
     result = project.run("db", "schema", "diff", "staging")
     assert result.code == 2, result
-    assert "same database" in result.err
+    assert "config/staging.env names no database" in result.err
