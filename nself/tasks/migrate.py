@@ -1,23 +1,24 @@
-"""`db.migrate` tasks: status, up, down, create, fresh, repair."""
+"""`db migrate` tasks (status, up, down, create, fresh, repair) and `db reset`: the guides'
+"Migrations" section (its "Production Safety" names `db reset` beside `migrate fresh`)."""
 
 from __future__ import annotations
-
-import math
 
 from invoke import Collection
 
 from nself import output
 from nself.errors import DifferencesFound, UsageError
-from nself.guard import Guard
+from nself.tasks import flags
 from nself.tasks.base import command, environment
-
-LOCK_HELP = ("SECONDS (a number) to wait for another migrate run on this database "
-             "(default 60).")
-YES_HELP = "Confirm without a prompt (staging/production; required without a terminal)."
-CONFIRM_HELP = "Type the confirmation word in advance (e.g. yes-destroy-production)."
-MISMATCH_HELP = ("Run although the database is recorded as another environment "
-                 "(staging/production)")
-NO_BACKUP_HELP = "Skip the safety backup taken before changing anything."
+from nself.tasks.db import drift_text
+from nself.tasks.flags import LOCK_HELP, MISMATCH_HELP, NO_BACKUP_HELP, confirm_help, yes_help
+from nself.tasks.library import (
+    history,
+    migration_runner,
+    migration_status,
+    pg_connection,
+    repair_history,
+    reset_workflow,
+)
 
 
 def _count(value, flag: str) -> int | None:
@@ -32,29 +33,14 @@ def _count(value, flag: str) -> int | None:
     return number
 
 
-def _lock_timeout(value) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"--lock-timeout expects seconds, got {value!r}.") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise UsageError(f"--lock-timeout expects a finite number of seconds, 0 or more; got "
-                         f"{value!r}.")
-    return seconds
-
-
 def _session(env, lock_timeout, yes=False, confirm=None, allow_env_mismatch=False,
              no_backup=False):
     """The migrate session for a command, with the guard its flags build."""
-    # deferred here and below: every task module is imported when `nself` starts, and the
-    # runner pulls in pglast and the backups package (see the `db status` start-up budget)
-    from nself.migrations.runner import session
-
-    timeout = _lock_timeout(lock_timeout)
+    timeout = flags.lock_timeout(lock_timeout)
     env.require_project()
-    guard = Guard(env, yes=yes, confirm=confirm, allow_env_mismatch=allow_env_mismatch,
-                  backup=not no_backup, say=output.line)
-    return session(env, timeout, guard, output.line, output.notice, output.warn)
+    guard = flags.guard(env, yes, confirm, allow_env_mismatch, no_backup)
+    return migration_runner.session(env, timeout, guard, output.line, output.notice,
+                                    output.warn)
 
 
 def _with_bar(runner, label: str, work):
@@ -76,16 +62,11 @@ def _plural(n: int, word: str = "migration") -> str:
 def status(c, json=False, check=False):
     """Show each migration as Applied, Pending, Changed (file edited) or Missing (file gone),
     and whether the schema drifted from what the last migrate run left."""
-    from nself.migrations.history import drift
-    from nself.migrations.status import counts, read_status
-    from nself.pg import connection as database
-    from nself.tasks.db import drift_text
-
     env = environment()
     env.require_project()
-    with database.connect(database.target(env)) as conn:
-        entries = read_status(env, conn)
-        found = drift(conn)
+    with pg_connection.connect(pg_connection.target(env)) as conn:
+        entries = migration_status.read_status(env, conn)
+        found = history.drift(conn)
     drifted = found.drifted if found else None
     if json:
         output.as_json([{**e.as_dict(), "drift": drifted if found and e.version == found.version
@@ -100,7 +81,7 @@ def status(c, json=False, check=False):
         output.line()
         output.line(f"Drift: {drift_text(drifted)}")
     if check:
-        tally = counts(entries)
+        tally = migration_status.counts(entries)
         off = [f"{v} {k}" for k, v in tally.items() if k != "applied" and v]
         if drifted:
             off.append("schema drift")
@@ -115,17 +96,16 @@ def status(c, json=False, check=False):
                "no_backup": "Skip the backup taken before applying (production's pre-migration "
                              "backup, or the safety backup before statements that destroy data).",
                "allow_env_mismatch": MISMATCH_HELP,
-               "yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
+               "yes": yes_help("migrate up"), "confirm": confirm_help("migrate up"),
+               "lock_timeout": LOCK_HELP})
 def up(c, steps=None, to=None, dry_run=False, yes=False, confirm=None, lock_timeout=60.0,
        no_backup=False, allow_env_mismatch=False):
     """Apply pending migrations in order, each in its own transaction with its tracking row."""
     env = environment()
     count = _count(steps, "--steps")
     if dry_run:
-        from nself.migrations.runner import dry_run as plan
-
         env.require_project()
-        planned = plan(env, count, to)
+        planned = migration_runner.dry_run(env, count, to)
         for entry, text in planned:
             output.line(f"-- {entry.id} ({entry.migration.relpath})"
                         + (" [no transaction]" if entry.migration.no_transaction else ""))
@@ -146,7 +126,8 @@ def up(c, steps=None, to=None, dry_run=False, yes=False, confirm=None, lock_time
          help={"steps": "Roll back this many migrations (default 1; `nself db migrate down 2`).",
                "to": "Roll back every migration newer than this version (0: all).",
                "no_backup": NO_BACKUP_HELP, "allow_env_mismatch": MISMATCH_HELP,
-               "yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
+               "yes": yes_help("migrate down"), "confirm": confirm_help("migrate down"),
+               "lock_timeout": LOCK_HELP})
 def down(c, steps=None, to=None, yes=False, confirm=None, lock_timeout=60.0, no_backup=False,
          allow_env_mismatch=False):
     """Roll back the newest applied migrations with the DOWN SQL stored when they were applied."""
@@ -165,15 +146,14 @@ def down(c, steps=None, to=None, yes=False, confirm=None, lock_timeout=60.0, no_
 @command(positional_flag="name", help={"name": "What the migration does: add_user_indexes."})
 def create(c, name=""):
     """Write the next migration file, with header and empty -- UP / -- DOWN sections."""
-    from nself.migrations.runner import write_migration
-
     if not name:
         raise UsageError("Name the migration: `nself db migrate create add_user_indexes`.")
-    output.ok(f"Migration created: {write_migration(environment(), name)}")
+    output.ok(f"Migration created: {migration_runner.write_migration(environment(), name)}")
 
 
 @command(help={"no_backup": NO_BACKUP_HELP, "allow_env_mismatch": MISMATCH_HELP,
-               "yes": YES_HELP, "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
+               "yes": yes_help("migrate fresh"), "confirm": confirm_help("migrate fresh"),
+               "lock_timeout": LOCK_HELP})
 def fresh(c, yes=False, confirm=None, lock_timeout=60.0, no_backup=False,
           allow_env_mismatch=False):
     """Drop every object in the user's schemas and nself's tracking, then apply all (local only)."""
@@ -188,19 +168,38 @@ def fresh(c, yes=False, confirm=None, lock_timeout=60.0, no_backup=False,
                "yes": "Accept edited files and forget missing ones without asking "
                       "(required without a terminal).",
                "no_backup": NO_BACKUP_HELP, "allow_env_mismatch": MISMATCH_HELP,
-               "confirm": CONFIRM_HELP, "lock_timeout": LOCK_HELP})
+               "confirm": confirm_help("migrate repair"), "lock_timeout": LOCK_HELP})
 def repair(c, mark_applied=None, mark_pending=None, yes=False, confirm=None, lock_timeout=60.0,
            no_backup=False, allow_env_mismatch=False):
     """Fix the tracking table: recreate it, accept edited files, forget missing ones, mark one."""
-    from nself.migrations.repair import repair as run_repair
-
     env = environment()
     with _session(env, lock_timeout, yes, confirm, allow_env_mismatch, no_backup) as runner:
-        done = run_repair(runner, mark_applied, mark_pending)
+        done = repair_history.repair(runner, mark_applied, mark_pending)
     for text in done:
         output.ok(text)
     if not done:
         output.ok("Nothing to repair: the tracking table matches the migration files")
+
+
+@command(help={"yes": yes_help("reset"), "confirm": confirm_help("reset"),
+               "allow_env_mismatch": MISMATCH_HELP,
+               "no_backup": "Skip the safety backup taken before dropping everything.",
+               "lock_timeout": LOCK_HELP})
+def reset(c, yes=False, confirm=None, allow_env_mismatch=False, no_backup=False,
+          lock_timeout=60.0):
+    """Drop everything, apply every migration and run the seeds (blocked in production)."""
+    env = environment()
+    env.require_project()
+    timeout = flags.lock_timeout(lock_timeout)
+    output.heading("Database Reset")
+    guard = flags.guard(env, yes, confirm, allow_env_mismatch, no_backup)
+    result = reset_workflow.reset(env, guard,
+                                  lock_timeout=timeout, say=output.line,
+                                  notice=output.notice, warn=output.warn)
+    output.line()
+    output.ok(f"Reset complete: dropped {result.dropped} schema(s)/extension(s), applied "
+              f"{len(result.applied)} migration{'s' if len(result.applied) != 1 else ''}"
+              + (f", ran {result.seeded}" if result.seeded else ""))
 
 
 collection = Collection("migrate", status, up, down, create, fresh, repair)

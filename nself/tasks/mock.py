@@ -6,11 +6,10 @@ import time
 
 from nself import output
 from nself.errors import UsageError
-from nself.guard import Guard
+from nself.tasks import flags
 from nself.tasks.base import command, environment
-
-MISMATCH_HELP = ("Run although the database is recorded as another environment "
-                 "(staging/production)")
+from nself.tasks.flags import MISMATCH_HELP
+from nself.tasks.library import front_end, mock_data, mock_plan
 
 
 @command(help={
@@ -28,11 +27,8 @@ MISMATCH_HELP = ("Run although the database is recorded as another environment "
 def mock(c, rows=None, count=100, seed=None, clear=False, skip=None, keep_defaults=False,
          allow_env_mismatch=False):
     """Fill every user table with mock rows (one transaction; blocked in staging/production)."""
-    from nself.mock import clear_database, fill_database
-    from nself.mock.plan import count_value, parse_rows
-
-    counts = parse_rows(rows)
-    default = count_value(str(count), "--count")
+    counts = mock_plan.parse_rows(rows)
+    default = mock_plan.count_value(str(count), "--count")
     seed_value = None
     if seed is not None:
         try:
@@ -41,12 +37,12 @@ def mock(c, rows=None, count=100, seed=None, clear=False, skip=None, keep_defaul
             raise UsageError(f"--seed needs a whole number, not {seed!r}.") from None
     skipped = [name.strip() for name in (skip or "").split(",") if name.strip()]
     env = environment()
-    guard = Guard(env, allow_env_mismatch=allow_env_mismatch, say=output.line)
+    guard = flags.guard(env, allow_env_mismatch=allow_env_mismatch)
     if clear:
         if counts or seed is not None or skipped or keep_defaults:
             raise UsageError("--clear removes the mock rows; it takes no counts, --seed, "
                              "--skip or --keep-defaults.")
-        removed, seconds = clear_database(env, guard)
+        removed, seconds = mock_data.clear_database(env, guard)
         if not removed:
             output.ok("Nothing to clear: no mock rows are recorded")
             return
@@ -62,7 +58,7 @@ def mock(c, rows=None, count=100, seed=None, clear=False, skip=None, keep_defaul
         if bar._progress is not None:  # rows/s beside the bar
             bar._progress.update(bar._task, description=f"Inserting ({rate:,.0f} rows/s)")
 
-    plan, outcome = output.with_progress(bar, lambda b: fill_database(
+    plan, outcome = output.with_progress(bar, lambda b: mock_data.fill_database(
         env, guard, counts, default, skipped, seed_value,
         progress if b is not None else None, warn=output.warn, keep_defaults=keep_defaults))
     total = sum(outcome.rows.values())
@@ -97,9 +93,7 @@ def named_counts(words: list[str]) -> list[str]:
             elsewhere = not _whole(value) and _flag_elsewhere(name)
             if elsewhere or not value:
                 # `--yes`, `--confirm WORD`: another command's flag, not a table's count
-                from nself.cli import UnknownWord  # loaded: the front end calls this
-
-                raise UnknownWord(
+                raise front_end.UnknownWord(
                     f"`nself db mock` has no --{name} flag: `nself db mock --help` lists its "
                     "flags; a table's row count is --TABLE N (--users 100)." if elsewhere else
                     f"--{name} needs a row count: --{name} N (a whole number).")
@@ -121,10 +115,9 @@ mock.rewrite_words = named_counts
 
 def _flag_elsewhere(name: str) -> bool:
     """True when some other nself command has the flag --`name` (--yes, --confirm, ...)."""
-    from nself.cli import namespace, spaced_commands
-
     return any(name in arg.names or name.replace("-", "_") in arg.names
-               for _, task in spaced_commands(namespace) for arg in task.get_arguments())
+               for _, task in front_end.spaced_commands(front_end.namespace)
+               for arg in task.get_arguments())
 
 
 def _whole(text: str) -> bool:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from nself import output, safety
-from nself.guard import Guard
+from nself.tasks import flags
 from nself.tasks.base import command, environment
+from nself.tasks.flags import LOCK_HELP, MISMATCH_HELP, yes_help
+from nself.tasks.library import migration_engine, pg_connection, seed_files, seeds_runner
 
 
 def _plural(n: int, word: str = "seed file") -> str:
@@ -19,13 +21,11 @@ def _tally(planned) -> str:
 
 
 def _nothing(project, run, changed: bool) -> str:
-    from nself.seeds.files import folders
-
     if run.skipped:
         return (f"Nothing to seed: {_plural(len(run.skipped))} unchanged since last run "
                 "(without --changed every file runs)")
     where = " or ".join(f"{project.relative(folder)}/"
-                        for _, folder in folders(project, run.environment))
+                        for _, folder in seed_files.folders(project, run.environment))
     return f"Nothing to seed: no .sql files in {where}"
 
 
@@ -38,39 +38,29 @@ def _nothing(project, run, changed: bool) -> str:
                "dry_run": "List the files that would run, new/changed/unchanged; change "
                           "nothing.",
                "changed": "Run only files that are new or changed since they last ran.",
-               "yes": "Confirm without a prompt (staging/production; required without a "
-                      "terminal).",
-               "allow_env_mismatch": "Run although the database is recorded as another "
-                                     "environment (staging/production).",
-               "lock_timeout": "SECONDS to wait for a migrate or seed run on this database "
-                               "(default 60)."})
+               "yes": yes_help("seed"), "allow_env_mismatch": MISMATCH_HELP,
+               "lock_timeout": LOCK_HELP})
 def seed(c, file=None, env=None, dry_run=False, changed=False, yes=False,
          allow_env_mismatch=False, lock_timeout=60.0):
     """Run the seed files, each in its own transaction: common/ first, then the environment's."""
-    # deferred: the seeds package pulls in the migrations engine (start-up budget of `nself`)
-    from nself.migrations.engine import duration
-    from nself.pg import connection as database
-    from nself.seeds import runner
-    from nself.tasks.migrate import _lock_timeout
-
     project = environment()
     project.require_project()
     if dry_run:
-        with database.connect(database.target(project)) as conn:
-            run = runner.plan(project, conn, env, file, changed)
+        with pg_connection.connect(pg_connection.target(project)) as conn:
+            run = seeds_runner.plan(project, conn, env, file, changed)
         _dry_run(project, run, changed)
         return
-    timeout = _lock_timeout(lock_timeout)
-    guard = Guard(project, yes=yes, allow_env_mismatch=allow_env_mismatch, say=output.line)
-    with runner.session(project, timeout, output.notice) as (db, conn, notices):
-        run = runner.run_seeds(project, conn, for_env=env, file=file, changed_only=changed,
+    timeout = flags.lock_timeout(lock_timeout)
+    guard = flags.guard(project, yes, allow_env_mismatch=allow_env_mismatch)
+    with seeds_runner.session(project, timeout, output.notice) as (db, conn, notices):
+        run = seeds_runner.run_seeds(project, conn, for_env=env, file=file, changed_only=changed,
                                guard=guard, db=db, say=output.line, notices=notices)
     if not run.done:
         output.ok(_nothing(project, run, changed))
         return
     skipped = f"; {len(run.skipped)} unchanged skipped" if run.skipped else ""
     output.ok(f"{_plural(len(run.done))} run for {run.environment} ({_tally(run.planned)}"
-              f"{skipped}) in {duration(run.seconds)}")
+              f"{skipped}) in {migration_engine.duration(run.seconds)}")
 
 
 def _dry_run(project, run, changed: bool) -> None:
@@ -91,6 +81,4 @@ def _dry_run(project, run, changed: bool) -> None:
 
 
 def _strict(project, data_env: str) -> str:
-    from nself.seeds.runner import policy_environment
-
-    return policy_environment(project, data_env)
+    return seeds_runner.policy_environment(project, data_env)
