@@ -40,7 +40,16 @@ def pytest_configure(config):
     settings.load_profile("slow-run" if config.getoption("--slow") else "default-run")
 
 
+# a test that uses one of these fixtures (directly or through another) talks to a server
+SERVER_FIXTURES = {"embedded_server", "backend"}
+
+
 def pytest_collection_modifyitems(config, items):
+    """Mark every test that needs a server `db` (so `-m "not db"` is the fast tier), and
+    skip the slow ones unless --slow."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
     if config.getoption("--slow"):
         return
     skip = pytest.mark.skip(reason="long test: run with --slow")

@@ -442,6 +442,7 @@ def test_backup_settings_are_checked_at_load(tmp_path, settings, named):
         make(tmp_path, {}, settings)
 
 
+@pytest.mark.db  # starts an embedded server of its own
 def test_stop_stops_the_embedded_server_after_dotenv_names_an_external_one(tmp_path):
     """`db stop` stops the project's own embedded server even once .env names an external
     database."""

@@ -7,6 +7,8 @@ import pytest
 
 from nself import errors
 
+pytestmark = pytest.mark.db  # every test here starts an embedded server of its own
+
 
 @pytest.fixture
 def bare_project(tmp_path, monkeypatch, capsys):
