@@ -173,3 +173,12 @@ def last_lines(path: str | os.PathLike, count: int, what: str, *,
             end = start
     lines = data.decode("utf-8", errors="replace").splitlines()
     return lines[-count:] if count > 0 else []
+
+
+def write_synced(fd: int, text: str) -> None:
+    """Write `text` (UTF-8) to the open file `fd`, close it, and wait until it is on disk
+    (the temporary file of an atomic write, before it is renamed or linked into place)."""
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())

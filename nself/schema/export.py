@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from nself import userfile
 from nself.errors import UsageError
 from nself.pg import connection
 from nself.schema.introspect import introspect
@@ -65,10 +66,7 @@ def write_atomically(path: Path, text: str) -> None:
         mode = 0o666 & ~umask
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        userfile.write_synced(fd, text)
         os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:

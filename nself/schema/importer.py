@@ -41,7 +41,7 @@ from pathlib import Path
 
 import psycopg
 
-from nself import sql
+from nself import sql, userfile
 from nself.config import Environment
 from nself.errors import LockTimeout, NselfError, OperationFailed, UsageError
 from nself.migrations import files
@@ -948,10 +948,7 @@ def _create(path: Path, text: str) -> None:
                                 suffix=".tmp")
     temp = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        userfile.write_synced(fd, text)
         os.link(temp, path)
     finally:
         temp.unlink(missing_ok=True)
