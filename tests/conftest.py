@@ -299,3 +299,14 @@ def project(tmp_path, db, monkeypatch, capsys) -> Project:
     monkeypatch.chdir(root)
     monkeypatch.setenv("DATABASE_URL", db.url)
     return Project(root=root, db=db, capsys=capsys)
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """moto's S3 server on 127.0.0.1, a free port: a real HTTP endpoint (backup tests)."""
+    moto_server = pytest.importorskip("moto.server", reason="the dev extra installs moto[server]")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

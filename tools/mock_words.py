@@ -6,7 +6,7 @@ rows whatever Faker version a teammate has installed (Faker's lists change betwe
 releases), and importing Faker and generating the pools costs 0.2-0.3 s per run against
 about 1 ms to read these files (measured when the snapshot was made; README, Mock data).
 Running this again with another Faker version changes the rows every seed gives: do it
-on purpose, and update tests/test_mock.py's pinned rows and pool digest with it.
+on purpose, and update tests/seed/test_mock.py's pinned rows and pool digest with it.
 
     pip install 'faker==40.63.0'      # the version the committed snapshot comes from
     python tools/mock_words.py        # rewrite the files

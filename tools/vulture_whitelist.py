@@ -1,5 +1,5 @@
 """Names vulture cannot see used, each reviewed: `vulture` (settings in pyproject.toml) reads
-this file with nself/ and tests/, and tests/test_dead_code.py runs it. Add a name here only
+this file with nself/ and tests/, and tests/code/test_dead_code.py runs it. Add a name here only
 when something outside Python's sight uses it, and say what."""
 # ruff: noqa: B018, F821
 
@@ -14,4 +14,4 @@ pytest_configure
 pytest_collection_modifyitems
 isolated_environment  # tests/conftest.py: an autouse fixture
 pytestmark  # read by pytest from a test module
-print_  # tests/test_cli.py: a task's flag (--print), read by invoke from the signature
+print_  # tests/cli/test_cli.py: a task's flag (--print), read by invoke from the signature

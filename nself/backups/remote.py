@@ -8,8 +8,9 @@ the dump last, so a dump in the bucket always has its facts. The dump goes up st
 SHA-256 for stores that check it on receipt) and is then read back whole and hashed:
 only a copy whose SHA-256 equals the local file's counts as uploaded. Anything a failed
 upload left in the bucket is removed; when only the read-back failed (the endpoint went
-away after accepting every part), the copy is kept and said to be unverified. Downloads (for a restore) are written under a hidden
-partial name, hashed as they arrive, and published only when the hash matches.
+away after accepting every part), the copy is kept and said to be unverified. Downloads (for
+a restore) are written under a hidden partial name, hashed as they arrive, and published only
+when the hash matches.
 
 boto3 is imported only here, and this module only when S3 is configured (the `s3` extra).
 The secret key is registered with `output.hide`: no error line shows it.

@@ -12,9 +12,15 @@ import socket
 import threading
 
 import pytest
+from conftest import REPO
 from test_backup import backup_files, fill, fingerprint, make_backup
-from test_backup_s3 import forget_local, new_bucket, objects, run, set_env
-from test_backup_s3 import s3_server  # noqa: F401 - moto's S3 server, a fixture used by name
+from test_backup_s3 import (
+    forget_local,
+    new_bucket,
+    objects,
+    run,
+    set_env,
+)
 
 from nself.backups import store
 
@@ -208,7 +214,8 @@ def test_restore_into_an_empty_database_needs_no_flag(project, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", empty.url)
     result = project.run("db", "restore", str(path))
     assert result.code == 0, result
-    assert f"database {project.db.name}" in result.out and "the target is empty, so nothing is lost" in result.out
+    assert f"database {project.db.name}" in result.out
+    assert "the target is empty, so nothing is lost" in result.out
     assert fingerprint(empty) == original
     empty.query("DELETE FROM logs WHERE id > 10")
     refused = project.run("db", "restore", str(path), "--clean")
@@ -287,11 +294,10 @@ def test_list_reads_the_embedded_servers_id_without_starting_it(embedded_server)
 def test_readme_undo_lines_are_what_nself_prints():
     """Every `undo with` line the README shows is the one nself.guard.undo_command prints
     for its backup's environment (a production sample once lacked ENV= and --confirm)."""
-    from pathlib import Path
 
     from nself.guard import undo_command
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     shown = re.findall(r"undo with:? `?((?:ENV=\w+ )?nself db restore (\S+) [^`)]*)", readme)
     assert len(shown) >= 4, shown
     for line, path in shown:

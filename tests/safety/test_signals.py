@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from nself import errors
 
-REPO = Path(__file__).resolve().parent.parent
 SHADOW_PREFIX = "nself_shadow_"
 
 

@@ -1,6 +1,7 @@
 """Environments, settings order, paths and the database target."""
 
 import pytest
+from conftest import REPO
 
 from nself.config import Environment, canonical_env_name, mask_url
 from nself.errors import ConfigError, NoProject
@@ -272,11 +273,10 @@ def test_foreign_migrations_folder_is_no_project(tmp_path):
 
 def test_this_repository_is_a_project():
     """This repository is found as a project from any folder in it (its nself.toml)."""
-    from pathlib import Path
 
     from nself.config import find_project_root
 
-    repo = Path(__file__).resolve().parent.parent
+    repo = REPO
     assert find_project_root(repo / "nself" / "migrations") == repo
     assert find_project_root(repo / "tests" / "data") == repo
 

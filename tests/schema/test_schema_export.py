@@ -2,17 +2,17 @@
 atomically, formats, grants, and the errors (exit codes per nself.errors)."""
 
 import os
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 from invoke import Collection
 from test_schema_introspect import RICH_SQL
 
 from nself.cli import NselfProgram
+from nself.schema.export import write_atomically
 from nself.schema.introspect import introspect
 from nself.schema.render import to_dbml, to_sql
 from nself.tasks import namespace, schema
-from nself.schema.export import write_atomically
 
 
 def _namespace() -> Collection:
@@ -168,5 +168,5 @@ def test_schema_tasks_do_not_import_pglast_at_start_up():
     code = ("import sys, nself.tasks.schema; "
             "print(any(m.split('.')[0] in ('pglast', 'pydbml') for m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(__file__).parent.parent)
+                          cwd=REPO)
     assert proc.stdout.strip() == "False", proc.stderr

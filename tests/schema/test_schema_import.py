@@ -8,9 +8,9 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 GUIDE_DBML = """
 Project my_app {
@@ -500,7 +500,7 @@ def test_generate_migration_brings_this_database_to_the_other(project):
 
 # ------------------------------------------------------------ export -> import round trips
 
-RICH_SQL = (Path(__file__).parent / "schema_rich.sql").read_text()
+RICH_SQL = (REPO / "tests" / "data" / "schema_rich.sql").read_text()
 
 
 def _round_trip(project, tmp_path, monkeypatch) -> None:

@@ -6,16 +6,15 @@ drop `posts.` in a one-table view), and each kind of difference must be reported
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import conftest
 import pytest
-from conftest import EXTERNAL_URL, _admin_params, _create, _drop
+from conftest import EXTERNAL_URL, REPO, _admin_params, _create, _drop
 
 pytestmark = pytest.mark.skipif(
     not EXTERNAL_URL, reason="needs a second server: set NSELF_TEST_EXTERNAL_URL (CI does)")
 
-RICH_SQL = (Path(__file__).parent / "schema_rich.sql").read_text()
+RICH_SQL = (REPO / "tests" / "data" / "schema_rich.sql").read_text()
 
 
 @pytest.fixture

@@ -15,20 +15,9 @@ import pytest
 from test_backup import backup_files, fill, fingerprint, make_backup, set_created
 
 boto3 = pytest.importorskip("boto3", reason="the dev extra installs boto3")
-moto_server = pytest.importorskip("moto.server", reason="the dev extra installs moto[server]")
 
 SECRET = "s3cr3t-" + uuid.uuid4().hex  # must never appear in output
 ACCESS = "AKIA" + uuid.uuid4().hex[:16].upper()
-
-
-@pytest.fixture(scope="module")
-def s3_server():
-    """moto's S3 server on 127.0.0.1, a free port: a real HTTP endpoint."""
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def test_unknown_service(bare_project):
 
 def test_start_refuses_external_database(bare_project, monkeypatch):
     """db start says the database is external when DATABASE_URL is set, masked (db stop
-    still stops the project's own server: tests/test_address.py)."""
+    still stops the project's own server: tests/pg/test_address.py)."""
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:s3cret@db.example.com/app")
     result = bare_project[0].run("db", "start")
     assert result.code == errors.USAGE

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +25,7 @@ from nself.schema.dbml import (
 )
 from nself.schema.model import Column, Constraint, Enum, Index
 
-DATA = Path(__file__).parent / "data" / "dbml"
+DATA = REPO / "tests" / "data" / "dbml"
 
 
 def problems(text: str) -> list[str]:

@@ -1,9 +1,9 @@
 """Every command line of the two user guides runs as written.
 
 The lines are read from the guide files themselves (../shared/seeds/*.txt, else the copy
-in tests/data/guides/, or NSELF_GUIDES_DIR): every `nself ...` / `inv ...` line of their code blocks, with its
-`ENV=x` prefix, without its `# comment`, joined over `\\` continuations and multi-line
-quotes. The migrations guide (000) is scraped text where inline code runs into the prose
+in tests/data/guides/, or NSELF_GUIDES_DIR): every `nself ...` / `inv ...` line of their code
+blocks, with its `ENV=x` prefix, without its `# comment`, joined over `\\` continuations and
+multi-line quotes. The migrations guide (000) is scraped text where inline code runs into the prose
 around it (`nself db migrate up 3nself db migrate statusCheck current migration status:`);
 a command starts at a line start or glued to the text before it (never after a space: that
 is prose, "the nself db migrate command suite") and ends at glued prose.

@@ -1,6 +1,7 @@
 """nself.schema.introspect: a live database -> the schema model, on real servers."""
 
-from pathlib import Path
+
+from conftest import REPO
 
 from nself.schema.introspect import introspect
 
@@ -9,7 +10,7 @@ from nself.schema.introspect import introspect
 # identity, serial, generated and collated columns, a domain, a free sequence, a
 # partitioned table, views, a materialized view, functions, a trigger, a policy, a
 # second schema with a quoted table name, and objects the model does not describe.
-RICH_SQL = (Path(__file__).parent / "schema_rich.sql").read_text()
+RICH_SQL = (REPO / "tests" / "data" / "schema_rich.sql").read_text()
 
 
 def _model(db, **kw):

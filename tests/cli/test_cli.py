@@ -7,6 +7,7 @@ import sys
 
 import psycopg
 import pytest
+from conftest import REPO
 
 from nself import errors
 from nself.cli import translate
@@ -361,7 +362,7 @@ def test_installed_command_and_inv_agree(project):
     result = project.run_process("db", "status", "--json")
     assert result.code == 0, result
     assert json.loads(result.out)["environment"] == "local"
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repo = str(REPO)
     inv = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=repo,
                          capture_output=True, text=True)
     assert inv.returncode == 0 and "db.status" in inv.stdout
@@ -762,7 +763,7 @@ def test_short_help_and_help_after_the_word(capsys, argv):
 
 def test_inv_help_after_a_task_with_a_word(tmp_path):
     """Under inv, `inv logs --help` is logs' help too (invoke gave --help to SERVICE)."""
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repo = str(REPO)
     done = subprocess.run([sys.executable, "-m", "invoke", "--search-root", repo, "logs",
                            "--help"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)
@@ -854,9 +855,8 @@ def test_readme_says_where_the_interrupt_guarantee_starts():
     """The README promises exit 130 from nself's first instruction on, and says what a
     signal in Python's own start-up before it does (it once promised 130 "also while it
     starts")."""
-    from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| 130 |"))
     assert "also while it starts" not in row and "before that instruction" in row
     assert "**Before nself's first line runs.**" in readme
