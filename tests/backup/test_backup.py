@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nself.backups import dump, schedule, store, verify
+from nself.backups import dump, store, verify
 
 SCHEMA = """
 CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE NOT NULL, name text,
@@ -605,14 +605,6 @@ def test_status_refuses_s3_without_credentials(project, monkeypatch):
     assert "AWS_ACCESS_KEY_ID" in result.err and len(result.err.strip().splitlines()) == 1
 
 
-def test_status_rejects_bad_schedule(project, monkeypatch):
-    """A BACKUP_SCHEDULE that is not cron syntax is a settings error (exit 2)."""
-    monkeypatch.setenv("BACKUP_SCHEDULE", "every day")
-    result = project.run("db", "backup", "status")
-    assert result.code == 2
-    assert "BACKUP_SCHEDULE" in result.err
-
-
 def test_prune_by_metadata_time(project, monkeypatch):
     """prune removes backups past the retention (by their metadata time) with their sidecars;
     it keeps recent ones, the newest, the newest complete one and files without metadata
@@ -726,28 +718,6 @@ def test_output_to_dev_full_is_a_clean_failure(project):
                               stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and proc.stderr.strip()
-
-
-@pytest.mark.parametrize("expr, words", [
-    ("0 2 * * *", "Daily at 2:00 AM"),
-    ("30 14 * * *", "Daily at 2:30 PM"),
-    ("0 0 * * 1", "Every Monday at 12:00 AM"),
-    ("15 3 * * 1-5", "Weekdays at 3:15 AM"),
-    ("0 4 1 * *", "Monthly on day 1 at 4:00 AM"),
-    ("5 * * * *", "Hourly at minute 5"),
-    ("*/15 * * * *", "Every 15 minutes"),
-    ("0 */6 * * *", "Every 6 hours at minute 0"),
-    ("0 2 1-7 * 0", "cron 0 2 1-7 * 0"),
-])
-def test_schedule_in_words(expr, words):
-    """Common cron shapes read as words; anything else is shown as the cron text."""
-    assert schedule.describe_schedule(expr) == words
-
-
-def test_next_run_follows_cron():
-    """The next run of `0 2 * * *` after 14:30 is 02:00 the next day."""
-    assert schedule.next_run("0 2 * * *", datetime(2026, 1, 24, 14, 30)) == datetime(
-        2026, 1, 25, 2, 0)
 
 
 def test_progress_bar_only_on_a_terminal(project):

@@ -1,4 +1,5 @@
-"""`db backup schedule install/uninstall/run` and what `backup status` says of it.
+"""Every schedule test: `db backup schedule install/uninstall/run`, what `backup status`
+says of it, BACKUP_SCHEDULE read as words and its next run.
 
 The real user's crontab is never touched: NSELF_CRONTAB points at a stand-in `crontab`
 (a shell script keeping the table in a file, a real process like the real one), and
@@ -295,3 +296,33 @@ def test_disabled_run_takes_no_backup(project):
     assert backup_files(project) == []
     status = project.run("db", "backup", "status")
     assert "Last Scheduled Run: " in status.out and " skipped" in status.out
+
+
+def test_status_rejects_bad_schedule(project, monkeypatch):
+    """A BACKUP_SCHEDULE that is not cron syntax is a settings error (exit 2)."""
+    monkeypatch.setenv("BACKUP_SCHEDULE", "every day")
+    result = project.run("db", "backup", "status")
+    assert result.code == 2
+    assert "BACKUP_SCHEDULE" in result.err
+
+
+@pytest.mark.parametrize("expr, words", [
+    ("0 2 * * *", "Daily at 2:00 AM"),
+    ("30 14 * * *", "Daily at 2:30 PM"),
+    ("0 0 * * 1", "Every Monday at 12:00 AM"),
+    ("15 3 * * 1-5", "Weekdays at 3:15 AM"),
+    ("0 4 1 * *", "Monthly on day 1 at 4:00 AM"),
+    ("5 * * * *", "Hourly at minute 5"),
+    ("*/15 * * * *", "Every 15 minutes"),
+    ("0 */6 * * *", "Every 6 hours at minute 0"),
+    ("0 2 1-7 * 0", "cron 0 2 1-7 * 0"),
+])
+def test_schedule_in_words(expr, words):
+    """Common cron shapes read as words; anything else is shown as the cron text."""
+    assert schedule.describe_schedule(expr) == words
+
+
+def test_next_run_follows_cron():
+    """The next run of `0 2 * * *` after 14:30 is 02:00 the next day."""
+    assert schedule.next_run("0 2 * * *", datetime(2026, 1, 24, 14, 30)) == datetime(
+        2026, 1, 25, 2, 0)
