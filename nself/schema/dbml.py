@@ -59,7 +59,7 @@ with warnings.catch_warnings():
 
 from nself import sql, userfile
 from nself.errors import UsageError
-from nself.schema import types
+from nself.schema import parse_cache, types
 from nself.schema.dbml_front import Block, Front, FrontColumn, FrontTable, Problem, Value, scan
 from nself.schema.ddl import column_sql, create_index, create_table, ident, literal
 from nself.schema.model import Column, Constraint, Enum, Index, Schema, Sequence, Table
@@ -251,6 +251,13 @@ class _Ref:
     cols1: list[str] = field(default_factory=list)
 
 
+
+def _parse_block_text(text: str):
+    """pydbml's blueprint for one block's text (None for an empty one)."""
+    result = _SYNTAX.parse_string(text, parse_all=True)
+    return result[0] if len(result) else None
+
+
 class _Builder:
     def __init__(self, text: str, source: str, types: dict[str, str] | None = None):
         self.types = dict(types or {})
@@ -356,8 +363,8 @@ class _Builder:
 
     def parse_block(self, block: Block):
         """pydbml's blueprint for BLOCK, or None after recording its syntax error."""
-        try:
-            result = _SYNTAX.parse_string(block.text, parse_all=True)
+        try:  # through the parse cache when `schema import` set one up (issue 17)
+            return parse_cache.parse(block.text, _parse_block_text)
         except pp.ParseBaseException as exc:
             self.syntax_problem(block, exc)
             return None
@@ -365,7 +372,6 @@ class _Builder:
             self.problem(block.start, block.label or block.keyword,
                          f"cannot be read: {exc}".rstrip("!"))
             return None
-        return result[0] if len(result) else None
 
     def syntax_problem(self, block: Block, exc: pp.ParseBaseException) -> None:
         offset = block.original(exc.loc)

@@ -48,7 +48,7 @@ from nself.migrations import files
 from nself.migrations.runner import session
 from nself.migrations.status import PENDING
 from nself.pg import connection
-from nself.schema import declared
+from nself.schema import declared, parse_cache
 from nself.schema import shadow as shadows_module
 from nself.schema.dbml import (
     DbmlDocument,
@@ -279,7 +279,7 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
     shown = env.relative(source) if source.is_absolute() else str(source)
     pairs = parse_renames(rename_flags)
     clock = Clock()
-    with clock("parse"):
+    with clock("parse"), parse_cache.using(env.state_dir):  # blocks read before: kept
         document = _precheck(source, shown)
     with shadows_module.shadows(env, say) as shadows:
         with clock("shadow replay"):
@@ -291,7 +291,7 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
         text = document.sql if document is not None else read_sql_note(source)
         note = NoteSql.parse(text, shown, _file_text(source)) if text else None
         if document is None:  # it used type names the migrations' domains may explain
-            with clock("parse"):
+            with clock("parse"), parse_cache.using(env.state_dir):
                 types = note.domains if note is not None else domain_types(old)
                 document = load_dbml_document(source, types, shown)
         renames = resolve_renames(pairs, old, document.schema)
