@@ -4,8 +4,8 @@ engine (`engine`). Every file is read and checked before the first write.
 
 Output (`say`) happens only between migrations: a closed pipe or a full disk then stops the
 run after the migration in progress finished (or was rolled back), never inside one.
-Server notices are printed as they arrive; a failure to print them is raised once the
-migration they came from is over.
+Server notices are printed as they arrive (the session's `Notices`); a failure to print
+them is raised once the migration they came from is over.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from nself.config import Database, Environment
+from nself.config import Environment
 from nself.errors import DifferencesFound, Interrupted, UsageError
 from nself.guard import PRE_MIGRATION, Change, Guard, Plan
 from nself.migrations import files, history, plan
@@ -24,37 +24,8 @@ from nself.migrations.plan import Prepared
 from nself.migrations.status import APPLIED, MISSING, MigrationState, merge
 from nself.pg import catalog
 from nself.pg import connection as database
+from nself.pg import session as pg_session
 from nself.pg.wipe import wipe
-
-# Session-level advisory lock for up/down/fresh/repair: "nself" as a bigint.
-LOCK_KEY = 0x6E73656C66
-
-
-class Notices:
-    """Prints server notices as they arrive; remembers a failure to print (psycopg ignores
-    exceptions raised in notice handlers) so it can be raised between migrations."""
-
-    def __init__(self, show: Callable[[str], None]):
-        self.show = show
-        self.failure: BaseException | None = None
-
-    def __call__(self, diag) -> None:
-        message = diag.message_primary or ""
-        # nself's own IF NOT EXISTS chatter is not the user's business
-        if message.startswith(("schema \"nself\" already exists", "relation \"meta\"",
-                               "relation \"migrations\"", "relation \"migration_progress\"")):
-            return
-        if self.failure is not None:
-            return
-        try:
-            self.show(f"{diag.severity}: {message}")
-        except Exception as exc:  # the output is gone; the migration must still finish
-            self.failure = exc
-
-    def raise_failure(self) -> None:
-        if self.failure is not None:
-            failure, self.failure = self.failure, None
-            raise failure
 
 
 class Runner:
@@ -62,13 +33,13 @@ class Runner:
 
     def __init__(self, env: Environment, db, conn: psycopg.Connection, guard: Guard,
                  say: Callable[[str], None], warn: Callable[[str], None],
-                 notices: Notices | None = None):
+                 notices: pg_session.Notices | None = None):
         self.env = env
         self.db = db
         self.conn = conn
         self.guard = guard
         self.say = say
-        self.notices = notices or Notices(say)
+        self.notices = notices or pg_session.Notices(say)
         self.engine = Engine(db, conn, Settings.from_env(env), say, warn)
         self.by = quote(applied_by())
         # (done, total) before each migration of a run and once at its end: a terminal's bar
@@ -379,29 +350,12 @@ def parts(prepared: list[Prepared]) -> list[list[Prepared]]:
 
 
 @contextmanager
-def locked(env: Environment, lock_timeout: float, notice: Callable[[str], None]
-           ) -> Iterator[tuple[Database, psycopg.Connection, Notices]]:
-    """(database, connection, notices) holding the migrate lock: the one session of every
-    command that changes a database under it (migrate, update, reset, seed)."""
-    db = database.target(env)
-    with database.connect(db) as conn:
-        if conn.info.server_version >= 140000:
-            # Let the server notice a vanished client (kill -9) during a long statement.
-            conn.execute("SET client_connection_check_interval = 1000")
-        notices = Notices(notice)
-        conn.add_notice_handler(notices)
-        with database.advisory_lock(conn, LOCK_KEY, lock_timeout, "migrate"):
-            yield db, conn, notices
-        notices.raise_failure()
-
-
-@contextmanager
 def session(env: Environment, lock_timeout: float, guard: Guard, say, notice, warn
             ) -> Iterator[Runner]:
-    """A Runner on a connection that holds the migrate lock."""
+    """A Runner on the session that holds the migrate lock (`nself.pg.session`)."""
     try:
-        with locked(env, lock_timeout, notice) as (db, conn, notices):
-            yield Runner(env, db, conn, guard, say, warn, notices)
+        with pg_session.connect(env, notice, pg_session.MIGRATE, lock_timeout) as held:
+            yield Runner(env, held.db, held.conn, guard, say, warn, held.notices)
     except Interrupted:
         raise  # it says already what stayed (an Interrupted is a KeyboardInterrupt)
     except KeyboardInterrupt:

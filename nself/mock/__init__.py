@@ -20,14 +20,17 @@ from nself.config import Environment
 from nself.errors import OperationFailed
 from nself.guard import Guard, Plan
 from nself.pg import connection
+from nself.pg import session as pg_session
 
 COMMAND = "mock"
 
 
 def fill_database(env: Environment, guard: Guard, counts: dict[str, int], default: int,
                   skip: list[str], seed: int | None, progress=None, warn=print,
-                  bulk: bool = True, keep_defaults: bool = False):
-    """Fill the configured database; returns (plan, outcome). Nothing stays on failure."""
+                  bulk: bool = True, keep_defaults: bool = False,
+                  lock_timeout: float = pg_session.DEFAULT_TIMEOUT):
+    """Fill the configured database; returns (plan, outcome). Nothing stays on failure.
+    Another mock run holding mock's lock is waited for at most `lock_timeout` seconds."""
     from nself.mock.fill import Loader
     from nself.mock.plan import build
     from nself.schema.introspect import introspect
@@ -44,7 +47,8 @@ def fill_database(env: Environment, guard: Guard, counts: dict[str, int], defaul
                 warn(f"cannot solve constraint {text}: rows may violate it (--skip the table "
                      "if they do)")
             try:
-                made["outcome"] = outcome = Loader(conn, plan, seed, progress, bulk=bulk).run()
+                made["outcome"] = outcome = Loader(conn, plan, seed, progress, bulk=bulk,
+                                                    lock_timeout=lock_timeout).run()
             except psycopg.IntegrityError as exc:
                 table = exc.diag.table_name or "TABLE"
                 raise OperationFailed(
@@ -52,7 +56,7 @@ def fill_database(env: Environment, guard: Guard, counts: dict[str, int], defaul
                     f"leave the table out with --skip {table}. Nothing was inserted.") from None
         return [f"inserted {n} rows into {table}" for table, n in outcome.rows.items()]
 
-    with connection.connect(connection.target(env)) as conn:
+    with pg_session.connect(env) as (_, conn, _):
         guard.run(conn, Plan(COMMAND, record=False), apply)
         for text in made["plan"].notices:
             warn(text)
@@ -71,6 +75,6 @@ def clear_database(env: Environment, guard: Guard) -> tuple[dict[str, int], floa
             removed.update(clear(conn))
         return [f"removed {n} mock rows from {table}" for table, n in removed.items()]
 
-    with connection.connect(connection.target(env)) as conn:
+    with pg_session.connect(env) as (_, conn, _):
         guard.run(conn, Plan(COMMAND, record=False), apply)
     return removed, time.perf_counter() - started

@@ -31,7 +31,10 @@ from nself.mock import columns as C
 from nself.mock import values as V
 from nself.mock.plan import ForeignKey, Plan, TablePlan
 from nself.pg import catalog, meta
+from nself.pg import session as pg_session
 
+# held by a run's transaction; the key is hashtext('nself db mock'), as earlier versions took it
+LOCK = pg_session.Lock("mock", 391882866, transaction=True)
 CHUNK_ROWS = 20_000
 BULK_ROWS = 20_000
 MAX_PARENT_KEYS = 1_000_000
@@ -98,8 +101,9 @@ class Loader:
     transaction)."""
 
     def __init__(self, conn: psycopg.Connection, plan: Plan, seed: int, progress=None,
-                 bulk: bool = True):
+                 bulk: bool = True, lock_timeout: float = pg_session.DEFAULT_TIMEOUT):
         self.conn = conn
+        self.lock_timeout = lock_timeout
         self.plan = plan
         self.seed = seed
         self.progress = progress
@@ -113,8 +117,9 @@ class Loader:
         started = time.perf_counter()
         conn = self.conn
         ensure_tables(conn)
-        # one run at a time: a second one waits here, then counts on from the first's counters
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('nself db mock'))")
+        # one run at a time: a second one waits here (at most its deadline), then counts on
+        # from the first's counters
+        LOCK.take(conn, self.lock_timeout)
         bases = dict(conn.execute(COUNTERS_SQL).fetchall())
         run_id = conn.execute(NEW_RUN_SQL, (self.seed,)).fetchone()[0]
         if self.plan.deferred:

@@ -101,11 +101,11 @@ ORDER BY a.xact_start NULLS LAST
 LIMIT 1
 """
 ADVISORY_HOLDER_SQL = """
-SELECT a.pid, coalesce(a.application_name, ''), a.backend_start, a.state
+SELECT a.pid, coalesce(a.application_name, ''), a.backend_start, a.xact_start
 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
 WHERE l.locktype = 'advisory' AND l.granted
-  AND l.classid = (%(key)s >> 32)::int::oid AND l.objid = (%(key)s & 4294967295)::oid
-  AND l.objsubid = 1
+  AND l.classid = %(classid)s::bigint::oid AND l.objid = %(objid)s::bigint::oid
+  AND l.objsubid = %(objsubid)s
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 LIMIT 1
 """
@@ -211,9 +211,11 @@ def blocker(conn: psycopg.Connection):
     return conn.execute(BLOCKER_SQL).fetchone()
 
 
-def advisory_holder(conn: psycopg.Connection, key: int):
-    """(pid, application, backend_start, state) of the session holding advisory lock `key`."""
-    return conn.execute(ADVISORY_HOLDER_SQL, {"key": key}).fetchone()
+def advisory_holder(conn: psycopg.Connection, classid: int, objid: int, objsubid: int):
+    """(pid, application, backend_start, xact_start) of the session holding the advisory
+    lock pg_locks shows as (classid, objid, objsubid): 1 for a bigint key, 2 for two ints."""
+    return conn.execute(ADVISORY_HOLDER_SQL, {"classid": classid, "objid": objid,
+                                              "objsubid": objsubid}).fetchone()
 
 
 def columns(conn: psycopg.Connection, table: str) -> dict[str, str]:

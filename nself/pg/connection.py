@@ -1,18 +1,16 @@
-"""Connections to the configured database: reach it, name it, lock it."""
+"""Connections to the configured database: reach it, name it, translate its errors
+(the session that holds a lock while it works: `nself.pg.session`)."""
 
 from __future__ import annotations
 
 import re
-import time
-from contextlib import contextmanager
 from dataclasses import replace
 
 import psycopg
 from psycopg import sql
 
 from nself.config import Database, Environment
-from nself.errors import ConfigError, DatabaseUnreachable, LockTimeout, NselfError, OperationFailed
-from nself.pg import catalog
+from nself.errors import ConfigError, DatabaseUnreachable, NselfError, OperationFailed
 
 APPLICATION_NAME = "nself"
 CONNECT_TIMEOUT = 10
@@ -147,36 +145,6 @@ def missing_extension_in(message: str, detail: str = "", sqlstate: str | None = 
             if message.startswith("function " + fn) or f"function {fn}" in message:
                 return ext
     return None
-
-
-# Advisory locks ---------------------------------------------------------------
-
-@contextmanager
-def advisory_lock(conn: psycopg.Connection, key: int, timeout: float, what: str):
-    """Hold a session-level advisory lock for the block, waiting at most `timeout` seconds."""
-    deadline = time.monotonic() + max(timeout, 0)
-    delay = 0.05
-    while True:
-        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
-        if got:
-            break
-        if time.monotonic() >= deadline:
-            holder = catalog.advisory_holder(conn, key)
-            who = (f"held by pid {holder[0]} ({holder[1] or 'no application name'}) "
-                   f"since {holder[2]:%Y-%m-%d %H:%M:%S}" if holder else "held by another session")
-            raise LockTimeout(
-                f"Could not take the {what} lock within {timeout:g} s: {who}. "
-                "Wait for it to finish, or raise --lock-timeout."
-            )
-        time.sleep(min(delay, max(deadline - time.monotonic(), 0.01)))
-        delay = min(delay * 2, 0.5)
-    try:
-        yield
-    finally:
-        try:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-        except psycopg.Error:
-            pass  # the session is gone, and its lock with it
 
 
 def translate_error(exc: psycopg.Error, db: Database | None = None) -> NselfError:

@@ -30,11 +30,18 @@ from psycopg import sql
 
 from nself.config import Database, Environment
 from nself.errors import Interrupted, NselfError, OperationFailed
+from nself.guard import Guard
+from nself.migrations import history, plan
+from nself.migrations.runner import Runner
 from nself.pg import connection
+from nself.pg import session as pg_session
 
 PREFIX = "nself_shadow_"
 # first key of the two-int advisory lock a shadow's creator holds ("ns")
 LOCK_CLASS = 0x6E73
+# seconds to wait for a new shadow's lock: its name is new, so only a run whose shadow's name
+# has the same key holds it, and that run's shadow is not this one's to wait for
+LOCK_TIMEOUT = 5.0
 
 
 @dataclass
@@ -85,8 +92,7 @@ class Shadows:
         or the embedded server's when the configured role may not create databases."""
         if self.home is not None:
             return
-        db = connection.target(self.env)
-        home = self.stack.enter_context(connection.connect(db))
+        db, home, _ = self.stack.enter_context(pg_session.connect(self.env))
         allowed = home.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles "
                                "WHERE rolname = current_user").fetchone()
         if not (allowed and allowed[0]):
@@ -123,22 +129,19 @@ class Shadows:
         names = [r[0] for r in self.home.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,))]
         for name in names:
-            key = _key(name)
-            taken = self.home.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                                      (LOCK_CLASS, key)).fetchone()[0]
-            if taken:  # else another run's, in use
+            if _lock(name).try_take(self.home):  # else another run's, in use
                 self._drop(name)
 
     def create(self) -> Shadow:
         """A new empty shadow database, with an autocommit connection to it."""
         self._open_home()
         name = f"{PREFIX}{self.oid}_{os.getpid()}_{secrets.token_hex(4)}"
-        key = _key(name)
-        self.home.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, key))
+        lock = _lock(name)
+        lock.take(self.home, LOCK_TIMEOUT)
         try:
             self._create(name)
         except BaseException:
-            self.home.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, key))
+            lock.release(self.home)
             raise
         db = replace(self.home_db, params={**self.home_db.params, "dbname": name})
         try:
@@ -173,11 +176,13 @@ class Shadows:
             self.home.execute(sql.SQL("DROP DATABASE IF EXISTS {}" + force).format(
                 sql.Identifier(name)))
         finally:
-            self.home.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, _key(name)))
+            _lock(name).release(self.home)
 
 
-def _key(name: str) -> int:
-    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+def _lock(name: str) -> pg_session.Lock:
+    """The lock the creator of shadow NAME holds while it is in use (class, key)."""
+    return pg_session.Lock("shadow database", LOCK_CLASS, zlib.crc32(name.encode()) & 0x7FFFFFFF,
+                           advice="Another run's shadow database has the same key: run again.")
 
 
 def shadows(env: Environment, say: Callable[[str], None]) -> Shadows:
@@ -191,10 +196,6 @@ def replay(env: Environment, shadow: Shadow) -> int:
     splitting, no-transaction handling and errors; consecutive transactional migrations in
     one transaction, commits not waiting for the disk: it is thrown away); returns how
     many. A migration that fails is an OperationFailed naming it."""
-    from nself.guard import Guard
-    from nself.migrations import history, plan
-    from nself.migrations.runner import Runner
-
     quiet = _discard
     # the shadow is a local scratch database whatever the current environment is: no
     # confirmation, no backup, nothing recorded about the real database

@@ -11,8 +11,8 @@ between files, so lost output stops a run after the file in progress.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -26,6 +26,7 @@ from nself.migrations import files as migration_files
 from nself.migrations.engine import COMMIT_FAILED, Engine, Settings, applied_by, duration
 from nself.pg import connection as database
 from nself.pg import meta
+from nself.pg import session as pg_session
 from nself.seeds import changes, history
 from nself.seeds import files as seed_files
 from nself.seeds.changes import SequenceMove, TableChange
@@ -288,12 +289,8 @@ def stays(earlier: int) -> str:
 # Sessions ------------------------------------------------------------------------------------
 
 
-@contextmanager
 def session(env: Environment, lock_timeout: float, notice: Callable[[str], None]
-            ) -> Iterator[tuple[Database, psycopg.Connection, object]]:
+            ) -> AbstractContextManager[pg_session.Session]:
     """(database, connection, notices) holding the migrate lock: seeds never run while a
     migration (or another seed run) does."""
-    from nself.migrations.runner import locked
-
-    with locked(env, lock_timeout, notice) as held:
-        yield held
+    return pg_session.connect(env, notice, pg_session.MIGRATE, lock_timeout)

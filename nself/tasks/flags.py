@@ -10,8 +10,14 @@ from nself import output, safety
 from nself.errors import UsageError
 from nself.guard import Guard
 
-LOCK_HELP = ("SECONDS (a number) to wait for another migrate or seed run on this database "
-             "(default 60); then exit 5.")
+
+def lock_help(waits_for: str) -> str:
+    """--lock-timeout: what the command waits for, how long by default, and then what."""
+    return (f"SECONDS (a number) to wait for {waits_for} on this database (default 60); "
+            "then exit 5.")
+
+
+LOCK_HELP = lock_help("another migrate or seed run")
 MISMATCH_HELP = ("Run although the database is recorded as another environment "
                  "(staging/production).")
 NO_BACKUP_HELP = "Skip the safety backup taken before changing anything."

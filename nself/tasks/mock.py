@@ -23,9 +23,10 @@ from nself.tasks.library import front_end, mock_data, mock_plan
     "keep_defaults": "Leave columns that have a DEFAULT to it (role 'user', now(), ...) unless "
                      "a unique key or a foreign key needs mock to make them.",
     "allow_env_mismatch": MISMATCH_HELP,
+    "lock_timeout": flags.lock_help("another mock run"),
 })
 def mock(c, rows=None, count=100, seed=None, clear=False, skip=None, keep_defaults=False,
-         allow_env_mismatch=False):
+         allow_env_mismatch=False, lock_timeout=60.0):
     """Fill every user table with mock rows (one transaction; blocked in staging/production)."""
     counts = mock_plan.parse_rows(rows)
     default = mock_plan.count_value(str(count), "--count")
@@ -36,6 +37,7 @@ def mock(c, rows=None, count=100, seed=None, clear=False, skip=None, keep_defaul
         except ValueError:
             raise UsageError(f"--seed needs a whole number, not {seed!r}.") from None
     skipped = [name.strip() for name in (skip or "").split(",") if name.strip()]
+    timeout = flags.lock_timeout(lock_timeout)
     env = environment()
     guard = flags.guard(env, allow_env_mismatch=allow_env_mismatch)
     if clear:
@@ -60,7 +62,8 @@ def mock(c, rows=None, count=100, seed=None, clear=False, skip=None, keep_defaul
 
     plan, outcome = output.with_progress(bar, lambda b: mock_data.fill_database(
         env, guard, counts, default, skipped, seed_value,
-        progress if b is not None else None, warn=output.warn, keep_defaults=keep_defaults))
+        progress if b is not None else None, warn=output.warn, keep_defaults=keep_defaults,
+        lock_timeout=timeout))
     total = sum(outcome.rows.values())
     rate = total / outcome.seconds if outcome.seconds else 0
     output.ok(f"Inserted {total:,} rows in {outcome.seconds:.1f} s ({rate:,.0f} rows/s), "

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from nself.migrations.runner import LOCK_KEY
+from nself.pg.session import MIGRATE_KEY as LOCK_KEY
 
 FAST_LOCKS = {"NSELF_LOCK_TIMEOUT_MS": "100", "NSELF_LOCK_RETRIES": "1",
               "NSELF_LOCK_RETRY_BACKOFF_MS": "10"}

@@ -143,7 +143,7 @@ def test_the_record_travels_in_the_written_migration(project):
 def test_a_killed_apply_is_finished_by_the_same_command(project):
     """`schema import --apply` killed (SIGKILL) after writing its migration and before
     applying it: the same command run again applies it, and says so."""
-    from nself.migrations.runner import LOCK_KEY
+    from nself.pg.session import MIGRATE_KEY as LOCK_KEY
 
     _dbml(project, USERS)
     with project.db.connect() as holder:  # the apply waits for this lock: a kill lands there

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from nself.errors import NselfError
-from nself.migrations.runner import LOCK_KEY
+from nself.pg.session import MIGRATE_KEY as LOCK_KEY
 
 GUIDE_OUTPUT = """\
 Database Update
