@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from nself.mock.fill import Loader  # noqa: E402
 from nself.mock.plan import build  # noqa: E402
+from nself.pg import layout  # noqa: E402
 from nself.schema.introspect import introspect  # noqa: E402
 
 
@@ -177,8 +178,7 @@ def main() -> None:
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(guides_schema())
-            from nself.mock.fill import ensure_tables
-            ensure_tables(conn)
+            layout.ensure(conn)
 
             def fresh():
                 conn.execute(EMPTY)

@@ -1,7 +1,7 @@
-"""The tracking table: what has been applied, in schema `nself`, and its layout version.
+"""The tracking table: what has been applied, in schema `nself`.
 
-All SQL lives here as module constants. The layout is versioned by a row of
-`nself.meta` so that a later nself can upgrade it (`UPGRADES`).
+All SQL lives here as module constants; the tables' layout, its version and its upgrades
+are `nself.pg.layout`'s (`layout.ensure` creates or upgrades them before a run writes).
 
 `nself.migration_progress` holds, for a `-- nself:no-transaction` migration that is part-way,
 how many statements are done (each transactional statement commits together with that
@@ -24,43 +24,13 @@ import psycopg
 
 from nself.errors import OperationFailed
 from nself.migrations.files import checksum
-from nself.pg import catalog, meta
+from nself.pg import catalog, layout
 
-LAYOUT_VERSION = 3
 TABLE = "nself.migrations"
 
-CREATE_SQL = meta.CREATE_SQL + """
-CREATE TABLE IF NOT EXISTS nself.migrations (
-    version bigint PRIMARY KEY,
-    label text NOT NULL,
-    name text NOT NULL,
-    checksum text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now(),
-    execution_ms double precision NOT NULL DEFAULT 0,
-    applied_by text NOT NULL DEFAULT current_user,
-    no_transaction boolean NOT NULL DEFAULT false,
-    down_sql text,
-    source text,
-    schema_fingerprint text
-);
-CREATE TABLE IF NOT EXISTS nself.migration_progress (
-    version bigint PRIMARY KEY,
-    name text NOT NULL,
-    statements_done integer NOT NULL,
-    statements_total integer NOT NULL,
-    done_digest text NOT NULL,
-    failed_line integer,
-    error text,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    started integer,
-    direction text NOT NULL DEFAULT 'up'
-);
-INSERT INTO nself.meta (key, value) VALUES ('layout_version', '3') ON CONFLICT (key) DO NOTHING;
-"""
-
 # (column, type and default) of the tracking table, for `repair` to rebuild a damaged one.
-# schema_fingerprint is left out: a table without it is an older layout (`ensure` adds it),
-# and a rebuilt table starts without fingerprints (drift unknown until the next run).
+# schema_fingerprint is left out: a table without it is an older layout (`layout.ensure`
+# adds it), and a rebuilt table starts without fingerprints (drift unknown until the next run).
 COLUMNS = {
     "version": "bigint",
     "label": "text",
@@ -73,18 +43,7 @@ COLUMNS = {
     "down_sql": "text",
     "source": "text",
 }
-# layout N -> SQL that brings layout N to N + 1.
-UPGRADES: dict[int, str] = {
-    1: "ALTER TABLE nself.migration_progress ADD COLUMN IF NOT EXISTS started integer, "
-       "ADD COLUMN IF NOT EXISTS direction text NOT NULL DEFAULT 'up'",
-    2: "ALTER TABLE nself.migrations ADD COLUMN IF NOT EXISTS schema_fingerprint text",
-}
-
-STATE_SQL = """
-SELECT to_regclass('nself.migrations') IS NOT NULL, to_regclass('nself.meta') IS NOT NULL,
-       to_regclass('nself.migration_progress') IS NOT NULL
-"""
-LAYOUT_SQL = "SELECT value FROM nself.meta WHERE key = 'layout_version'"
+EXISTS_SQL = "SELECT to_regclass('nself.migrations') IS NOT NULL"
 ROWS_SQL = ("SELECT version, label, name, checksum, applied_at FROM nself.migrations "
             "ORDER BY version")
 RECORDED_SQL = "SELECT EXISTS (SELECT 1 FROM nself.migrations WHERE version = %s)"
@@ -159,7 +118,7 @@ class AppliedRow:
 
 def exists(conn) -> bool:
     """Whether the tracking table is there (it is created on the first `up`)."""
-    return bool(conn.execute(STATE_SQL).fetchone()[0])
+    return bool(conn.execute(EXISTS_SQL).fetchone()[0])
 
 
 def applied(conn) -> list[AppliedRow]:
@@ -178,28 +137,6 @@ def applied(conn) -> list[AppliedRow]:
             "`nself db migrate repair` to rebuild it from the rows it still holds."
         ) from None
     return [AppliedRow(*row) for row in rows]
-
-
-def ensure(conn) -> None:
-    """Create the tracking tables, or upgrade an older layout; call under the migrate lock."""
-    table, meta, progress = conn.execute(STATE_SQL).fetchone()
-    if not (table and meta and progress):
-        conn.execute(CREATE_SQL)
-    row = conn.execute(LAYOUT_SQL).fetchone()
-    # no layout row next to existing tables: written by the first layout (upgrades are idempotent)
-    layout = int(row[0]) if row else 1
-    if layout > LAYOUT_VERSION:
-        raise OperationFailed(
-            f"The tracking table {TABLE} has layout {layout}, written by a newer nself; this "
-            f"nself knows layout {LAYOUT_VERSION}. Upgrade nself (pip install -U nself)."
-        )
-    while layout < LAYOUT_VERSION:
-        with conn.transaction():
-            conn.execute(UPGRADES[layout])
-            layout += 1
-            conn.execute("INSERT INTO nself.meta (key, value) VALUES ('layout_version', %s) "
-                         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                         (str(layout),))
 
 
 def damage(conn) -> list[str]:
@@ -237,7 +174,7 @@ def rebuild(conn) -> int:
             select.append(defaults[name])
     with conn.transaction():
         conn.execute("ALTER TABLE nself.migrations RENAME TO migrations_damaged")
-        conn.execute(CREATE_SQL)
+        conn.execute(layout.MIGRATIONS_SQL)
         cur = conn.execute(
             f"INSERT INTO nself.migrations ({', '.join(COLUMNS)}) "
             f"SELECT DISTINCT ON (version::bigint) {', '.join(select)} "

@@ -16,6 +16,7 @@ from nself.migrations import files, history, plan
 from nself.migrations.engine import applied_by
 from nself.migrations.runner import Runner
 from nself.migrations.status import CHANGED, MISSING, MigrationState, merge
+from nself.pg import layout
 
 
 class Repair:
@@ -54,7 +55,7 @@ class Repair:
         conn = self.conn
         done = []
         if not exists:
-            history.ensure(conn)
+            layout.ensure(conn)
             done.append(f"Created the missing tracking table {history.TABLE}; it records no "
                         "migration as applied: mark the ones already in the database with "
                         "--mark-applied VERSION")
@@ -64,7 +65,7 @@ class Repair:
                 kept = history.rebuild(conn)
                 done.append(f"Rebuilt the damaged tracking table {history.TABLE} "
                             f"({'; '.join(problems)}), keeping {kept} rows")
-            history.ensure(conn)
+            layout.ensure(conn)
         states = merge(migrations, history.applied(conn))
         if mark_applied is not None or mark_pending is not None:
             if mark_applied is not None:

@@ -22,7 +22,7 @@ from nself.migrations import files, history, plan
 from nself.migrations.engine import Engine, Settings, applied_by, duration, quote
 from nself.migrations.plan import Prepared
 from nself.migrations.status import APPLIED, MISSING, MigrationState, merge
-from nself.pg import catalog
+from nself.pg import catalog, layout
 from nself.pg import connection as database
 from nself.pg import session as pg_session
 from nself.pg.wipe import wipe
@@ -89,7 +89,7 @@ class Runner:
         done: list[tuple[MigrationState, float]] = []
 
         def apply(change: Change) -> list[str]:
-            history.ensure(self.conn)
+            layout.ensure(self.conn)
             done.extend(self.apply(pending, prepared, plan.newest_applied(states)))
             self.record_fingerprint(done)
             return [f"applied {state.id}" for state, _ in done]
@@ -177,7 +177,7 @@ class Runner:
     def roll_back(self, targets: list[MigrationState], prepared: list[Prepared],
                   done: list[tuple[MigrationState, float]]) -> list[str]:
         """`down`'s apply step: each target's DOWN with the removal of its tracking row."""
-        history.ensure(self.conn)
+        layout.ensure(self.conn)
         engine = self.engine
         with engine.flushing():
             for number, (state, prep) in enumerate(zip(targets, prepared, strict=True), 1):
@@ -218,7 +218,7 @@ class Runner:
             dropped.append(wipe(self.conn))
             # the wipe dropped the record: the database keeps its own (never lowered)
             self.guard.record(self.conn)
-            history.ensure(self.conn)
+            layout.ensure(self.conn)
             done.extend(self.apply(pending, prepared, None))
             self.record_fingerprint(done)
             return [f"dropped {dropped[0]} schema(s)/extension(s)",
@@ -239,7 +239,7 @@ class Runner:
         migrations together in one (`parts`), a no-transaction one on its own. `verify` runs
         once everything ran, inside the last transaction when that part is transactional
         (a failed check rolls it back; it records the run's fingerprint). `done` is told of
-        each migration as its statements finish. Call `history.ensure` first."""
+        each migration as its statements finish. Call `layout.ensure` first."""
         applied: list[tuple[MigrationState, float]] = []
         by_prep = {id(prep): state for state, prep in zip(pending, prepared, strict=True)}
         groups = parts(prepared)

@@ -30,7 +30,7 @@ from nself.mock import binary as B
 from nself.mock import columns as C
 from nself.mock import values as V
 from nself.mock.plan import ForeignKey, Plan, TablePlan
-from nself.pg import catalog, meta
+from nself.pg import catalog, layout
 from nself.pg import session as pg_session
 
 # held by a run's transaction; the key is hashtext('nself db mock'), as earlier versions took it
@@ -40,28 +40,6 @@ BULK_ROWS = 20_000
 MAX_PARENT_KEYS = 1_000_000
 FK_NULL_SHARE = 0.1
 
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS nself.mock_runs (
-    id bigserial PRIMARY KEY,
-    seed bigint NOT NULL,
-    started_at timestamptz NOT NULL DEFAULT now(),
-    row_count bigint NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS nself.mock_rows (
-    run_id bigint NOT NULL REFERENCES nself.mock_runs (id) ON DELETE CASCADE,
-    position int NOT NULL,
-    table_name text NOT NULL,
-    key_columns text[],
-    null_first text[] NOT NULL DEFAULT '{}',
-    keys_table text NOT NULL,
-    row_count bigint NOT NULL,
-    PRIMARY KEY (run_id, position)
-);
-CREATE TABLE IF NOT EXISTS nself.mock_counters (
-    table_name text PRIMARY KEY,
-    next bigint NOT NULL
-);
-"""
 COUNTERS_SQL = "SELECT table_name, next FROM nself.mock_counters"
 SAVE_COUNTER_SQL = """
 INSERT INTO nself.mock_counters (table_name, next) VALUES (%s, %s)
@@ -78,13 +56,6 @@ OURS = "t.xmin = pg_current_xact_id()::xid"
 def ident(qualified: str) -> sql.Composable:
     schema, _, name = qualified.partition(".")
     return sql.Identifier(schema, name)
-
-
-def ensure_tables(conn: psycopg.Connection) -> None:
-    """nself's schema and mock's bookkeeping tables."""
-    meta.ensure(conn)
-    if conn.execute("SELECT to_regclass('nself.mock_counters') IS NULL").fetchone()[0]:
-        conn.execute(SCHEMA_SQL)
 
 
 @dataclass
@@ -116,7 +87,7 @@ class Loader:
     def run(self) -> Outcome:
         started = time.perf_counter()
         conn = self.conn
-        ensure_tables(conn)
+        layout.ensure(conn)
         # one run at a time: a second one waits here (at most its deadline), then counts on
         # from the first's counters
         LOCK.take(conn, self.lock_timeout)
@@ -569,9 +540,10 @@ def _order_pair(low: list, high: list, strict: bool, null) -> None:
 
 def recorded(conn: psycopg.Connection) -> list[tuple]:
     """(run, position, table, key columns, null-first columns, keys table, rows) recorded,
-    newest first."""
+    newest first; a mock_rows of an older layout is upgraded first (`layout.ensure`)."""
     if conn.execute("SELECT to_regclass('nself.mock_rows') IS NULL").fetchone()[0]:
         return []
+    layout.ensure(conn)
     return conn.execute(RECORDED_SQL).fetchall()
 
 

@@ -1,5 +1,5 @@
-"""nself's own schema, `nself`, and its `meta` table: the layout version of nself's tables and
-the environment the database belongs to.
+"""nself's `meta` table (created with the rest of nself's schema by `nself.pg.layout`): the
+layout version of nself's tables and the environment the database belongs to.
 
 The environment is recorded the first time an environment migrates or restores the
 database, and raised when a stricter one does (local < staging < production): a database
@@ -12,17 +12,11 @@ from __future__ import annotations
 
 import psycopg
 
+from nself.pg import layout
+
 ENVIRONMENT_KEY = "environment"
 STRICTNESS = {"local": 0, "staging": 1, "production": 2}
 
-CREATE_SQL = """
-CREATE SCHEMA IF NOT EXISTS nself;
-COMMENT ON SCHEMA nself IS 'nself''s own bookkeeping (migration history); not for application data';
-CREATE TABLE IF NOT EXISTS nself.meta (
-    key text PRIMARY KEY,
-    value text NOT NULL
-);
-"""
 READ_SQL = "SELECT value FROM nself.meta WHERE key = %s"
 WRITE_SQL = """
 INSERT INTO nself.meta (key, value) VALUES (%s, %s)
@@ -31,9 +25,12 @@ ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
 
 
 def ensure(conn: psycopg.Connection) -> None:
-    """Create the schema and the meta table when they are missing."""
+    """nself's schema (`layout.ensure`) when the meta table is missing. A meta table of any
+    layout takes the record as it is (its shape never changed): recording the environment
+    of a restored or older database neither upgrades nor refuses it; the command's own
+    writes do."""
     if conn.execute("SELECT to_regclass('nself.meta') IS NULL").fetchone()[0]:
-        conn.execute(CREATE_SQL)
+        layout.ensure(conn)
 
 
 def read(conn: psycopg.Connection, key: str) -> str | None:

@@ -31,9 +31,9 @@ from psycopg import sql
 from nself.config import Database, Environment
 from nself.errors import Interrupted, NselfError, OperationFailed
 from nself.guard import Guard
-from nself.migrations import history, plan
+from nself.migrations import plan
 from nself.migrations.runner import Runner
-from nself.pg import connection
+from nself.pg import connection, layout
 from nself.pg import session as pg_session
 
 PREFIX = "nself_shadow_"
@@ -208,7 +208,7 @@ def replay(env: Environment, shadow: Shadow) -> int:
     pending = plan.plan_up(runner.states(), None, None)
     prepared = plan.prepare_up(pending)
     try:
-        history.ensure(shadow.conn)
+        layout.ensure(shadow.conn)
         try:
             done = runner.apply_in_parts(pending, prepared, lambda state, seconds: None,
                                          lambda: None)

@@ -2,7 +2,8 @@
 
 A row is written in the file's own transaction, so it exists only if the file committed.
 Seeds are meant to be idempotent and all run by default; the rows say which files are new
-or changed since they last ran, and `--changed` runs only those.
+or changed since they last ran, and `--changed` runs only those. The table is created (and
+upgraded) with the rest of nself's schema by `nself.pg.layout.ensure`.
 """
 
 from __future__ import annotations
@@ -12,20 +13,7 @@ from datetime import datetime
 
 import psycopg
 
-from nself.pg import meta
-
 TABLE = "nself.seeds"
-CREATE_SQL = meta.CREATE_SQL + """
-CREATE TABLE IF NOT EXISTS nself.seeds (
-    path text PRIMARY KEY,
-    checksum text NOT NULL,
-    ran_at timestamptz NOT NULL DEFAULT now(),
-    execution_ms double precision NOT NULL DEFAULT 0,
-    ran_by text NOT NULL DEFAULT current_user,
-    environment text NOT NULL,
-    runs integer NOT NULL DEFAULT 1
-);
-"""
 EXISTS_SQL = "SELECT to_regclass('nself.seeds') IS NOT NULL"
 ROWS_SQL = "SELECT path, checksum, ran_at FROM nself.seeds"
 RECORD_SQL = """
@@ -49,12 +37,6 @@ class Ran:
 
 def exists(conn: psycopg.Connection) -> bool:
     return bool(conn.execute(EXISTS_SQL).fetchone()[0])
-
-
-def ensure(conn: psycopg.Connection) -> None:
-    """Create nself's schema and the table when missing (never a NOTICE when present)."""
-    if not exists(conn):
-        conn.execute(CREATE_SQL)
 
 
 def recorded(conn: psycopg.Connection) -> dict[str, Ran]:

@@ -25,7 +25,7 @@ from nself.guard import Change, Guard, Plan
 from nself.migrations import files as migration_files
 from nself.migrations.engine import COMMIT_FAILED, Engine, Settings, applied_by, duration
 from nself.pg import connection as database
-from nself.pg import meta
+from nself.pg import layout, meta
 from nself.pg import session as pg_session
 from nself.seeds import changes, history
 from nself.seeds import files as seed_files
@@ -165,7 +165,7 @@ def run_seeds(env: Environment, conn: psycopg.Connection, *, for_env: str | None
     run = plan(env, conn, for_env, file, changed_only)
 
     def apply(change: Change | None) -> list[str]:
-        history.ensure(conn)
+        layout.ensure(conn)
         executor = Executor(env, db, conn, run.environment)
         for planned in run.planned:
             done = executor.run(planned, len(run.done))

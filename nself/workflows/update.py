@@ -32,7 +32,7 @@ from nself.guard import PRE_MIGRATION, UPDATE, Change, Guard, Plan
 from nself.migrations import history, plan
 from nself.migrations.runner import adds_enum_value, parts, rollback_note, schema_drift, session
 from nself.migrations.status import APPLIED, MigrationState, merge
-from nself.pg import catalog
+from nself.pg import catalog, layout
 
 COMMAND = "update"
 
@@ -199,7 +199,7 @@ class Update:
                                       + ".")
 
         began = time.perf_counter()
-        history.ensure(runner.conn)
+        layout.ensure(runner.conn)
         result.seconds["setup"] = time.perf_counter() - began
         started = time.perf_counter()
         result.applied.clear()

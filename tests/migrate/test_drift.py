@@ -76,7 +76,7 @@ def test_older_layout_reads_as_unknown_and_is_upgraded(project):
     assert facts["drift"] is None and facts["migrations"]["applied"] == 1
     assert "Drift: unknown" in project.run("db", "migrate", "status").out
     assert project.run("db", "migrate", "up").code == 0
-    assert project.db.scalar("SELECT value FROM nself.meta WHERE key = 'layout_version'") == "3"
+    assert project.db.scalar("SELECT value FROM nself.meta WHERE key = 'layout_version'") == "4"
     rows = project.db.query("SELECT label, schema_fingerprint IS NOT NULL FROM nself.migrations "
                             "ORDER BY version")
     assert rows == [("001", False), ("002", True)]

@@ -9,6 +9,8 @@ import subprocess
 
 import pytest
 
+from nself.pg import layout
+
 
 def applied_versions(project) -> list[str]:
     return [r[0] for r in project.db.query("SELECT label FROM nself.migrations ORDER BY version")]
@@ -80,8 +82,8 @@ def test_up_applies_in_order_with_tracking_rows(project):
                            "FROM nself.migrations WHERE version = 1")[0]
     assert len(row[0]) == 64 and "@" in row[1] and row[2] >= 0
     assert row[3].strip() == "DROP TABLE users;" and "CREATE TABLE users" in row[4]
-    assert project.db.tables("nself") == ["meta", "migration_progress", "migrations"]
-    assert project.db.scalar("SELECT value FROM nself.meta WHERE key = 'layout_version'") == "3"
+    assert project.db.tables("nself") == sorted(layout.TABLES)
+    assert project.db.scalar("SELECT value FROM nself.meta WHERE key = 'layout_version'") == "4"
     again = project.run("db", "migrate", "up")
     assert again.code == 0 and "up to date" in again.out
 
@@ -265,7 +267,7 @@ def test_repair_recreates_missing_tracking_table(project):
     project.db.query("DROP SCHEMA nself CASCADE")
     result = project.run("db", "migrate", "repair", "--no-backup")
     assert result.code == 0 and "Created the missing tracking table" in result.out
-    assert project.db.tables("nself") == ["meta", "migration_progress", "migrations"]
+    assert project.db.tables("nself") == sorted(layout.TABLES)
 
 
 def test_repair_rebuilds_damaged_tracking_table(project):

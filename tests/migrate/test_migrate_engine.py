@@ -10,12 +10,13 @@ from nself.migrations import files, history
 from nself.migrations.engine import Engine, MigrationError, Settings, digest
 from nself.migrations.plan import prepare
 from nself.migrations.status import merge
+from nself.pg import layout
 
 
 @pytest.fixture
 def engine(db):
     conn = db.connect()
-    history.ensure(conn)
+    layout.ensure(conn)
     said: list[str] = []
     yield Engine(db.database, conn, Settings(), said.append, said.append), said
     conn.close()
