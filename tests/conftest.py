@@ -134,6 +134,26 @@ class TestDatabase:
         return TestDatabase(self.backend, {**self.params, "dbname": name}, self.admin)
 
 
+def applied(db: TestDatabase) -> list[str]:
+    """The labels of the migrations nself's tracking table records as applied, in order."""
+    return [r[0] for r in db.query("SELECT label FROM nself.migrations ORDER BY version")]
+
+
+FINGERPRINT_SQL = ("SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), "
+                   "'')) FROM {table} AS t")
+
+
+def table_fingerprint(db: TestDatabase, table: str) -> tuple[int, str]:
+    """A table's rows as one comparable value: their count and an md5 of every row's text
+    (TABLE is SQL: a name, quoted where it needs it)."""
+    return tuple(db.query(FINGERPRINT_SQL.format(table=table))[0])
+
+
+def fingerprint(db: TestDatabase, schema: str = "public") -> dict[str, tuple[int, str]]:
+    """Every table of SCHEMA with its table_fingerprint."""
+    return {table: table_fingerprint(db, f'"{schema}"."{table}"') for table in db.tables(schema)}
+
+
 def _create(admin: dict[str, str], name: str) -> None:
     with psycopg.connect(Database(admin).conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

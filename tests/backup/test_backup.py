@@ -35,23 +35,10 @@ INSERT INTO sessions SELECT gen_random_uuid(), i, now() FROM generate_series(1, 
 INSERT INTO logs SELECT i, 'log line ' || i FROM generate_series(1, 200) AS i;
 """
 
-FINGERPRINT_SQL = """
-SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), ''))
-FROM {table} AS t
-"""
-
 
 def fill(db) -> None:
     with db.connect() as conn:
         conn.execute(SCHEMA)
-
-
-def fingerprint(db, schema: str = "public") -> dict[str, tuple[int, str]]:
-    """Row count and an md5 of every row's text, per table."""
-    result = {}
-    for table in db.tables(schema):
-        result[table] = tuple(db.query(FINGERPRINT_SQL.format(table=f'"{schema}"."{table}"'))[0])
-    return result
 
 
 def backup_files(project, env: str = "local") -> list[str]:

@@ -12,8 +12,8 @@ import socket
 import threading
 
 import pytest
-from conftest import REPO
-from test_backup import backup_files, fill, fingerprint, make_backup
+from conftest import REPO, fingerprint
+from test_backup import backup_files, fill, make_backup
 from test_backup_s3 import (
     forget_local,
     new_bucket,

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 
 import psycopg
 import pytest
+from conftest import fingerprint
 from psycopg import sql
-from test_backup import backup_files, fill, fingerprint, make_backup, set_created
+from test_backup import backup_files, fill, make_backup, set_created
 
 from nself.backups import restore, store
 from nself.config import Database

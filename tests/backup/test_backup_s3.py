@@ -12,7 +12,8 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from test_backup import backup_files, fill, fingerprint, make_backup, set_created
+from conftest import fingerprint
+from test_backup import backup_files, fill, make_backup, set_created
 
 boto3 = pytest.importorskip("boto3", reason="the dev extra installs boto3")
 

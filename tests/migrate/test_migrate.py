@@ -8,12 +8,9 @@ import shlex
 import subprocess
 
 import pytest
+from conftest import applied
 
 from nself.pg import layout
-
-
-def applied_versions(project) -> list[str]:
-    return [r[0] for r in project.db.query("SELECT label FROM nself.migrations ORDER BY version")]
 
 
 def three(project):
@@ -92,11 +89,11 @@ def test_up_steps_positional_and_to(project):
     """`up 1` (the guides' form), `--steps` and `--to VERSION` stop where asked."""
     three(project)
     assert project.run("db", "migrate", "up", "1").code == 0
-    assert applied_versions(project) == ["001"]
+    assert applied(project.db) == ["001"]
     assert project.run("db.migrate.up", "--to", "002").code == 0
-    assert applied_versions(project) == ["001", "002"]
+    assert applied(project.db) == ["001", "002"]
     assert project.run("db", "migrate", "up", "--steps", "5").code == 0
-    assert applied_versions(project) == ["001", "002", "003"]
+    assert applied(project.db) == ["001", "002", "003"]
     bad = project.run("db", "migrate", "up", "--to", "999")
     assert bad.code == 2 and "999" in bad.err
 
@@ -131,7 +128,7 @@ def test_out_of_order_pending_is_applied_and_said(project):
     result = project.run("db", "migrate", "up")
     assert result.code == 0, result
     assert "002_b is older than the newest applied migration" in result.out
-    assert applied_versions(project) == ["001", "002", "003"]
+    assert applied(project.db) == ["001", "002", "003"]
 
 
 def test_failure_mid_file_rolls_back_that_migration_only(project):
@@ -152,7 +149,7 @@ def test_failure_mid_file_rolls_back_that_migration_only(project):
     assert 'relation "does_not_exist" does not exist' in result.err
     assert "applied before it in this run stays applied" in result.err
     assert project.db.tables() == ["ok"]
-    assert applied_versions(project) == ["001"]
+    assert applied(project.db) == ["001"]
 
 
 def test_syntax_error_names_line(project):
@@ -221,7 +218,7 @@ def test_edited_file_is_changed_up_refuses_repair_fixes(project):
     assert "+CREATE TABLE users (id int PRIMARY KEY, email text);" in repaired.out
     assert "Recorded the edited 001_create_users as applied" in repaired.out
     assert project.run("db", "migrate", "up").code == 0
-    assert applied_versions(project) == ["001", "002", "003"]
+    assert applied(project.db) == ["001", "002", "003"]
 
 
 def test_crlf_copy_is_not_changed(project):
@@ -245,7 +242,7 @@ def test_missing_file_is_reported_and_forgotten_by_repair(project):
     assert project.run("db", "migrate", "up").code == 6
     result = project.run("db", "migrate", "repair", "--no-backup", "--yes")
     assert result.code == 0 and "Forgot the missing 003_create_orders" in result.out
-    assert applied_versions(project) == ["001", "002"]
+    assert applied(project.db) == ["001", "002"]
 
 
 def test_repair_marks_applied_and_pending(project):
@@ -253,9 +250,9 @@ def test_repair_marks_applied_and_pending(project):
     forgets it."""
     three(project)
     assert project.run("db", "migrate", "repair", "--no-backup", "--mark-applied", "001").code == 0
-    assert applied_versions(project) == ["001"] and project.db.tables() == []
+    assert applied(project.db) == ["001"] and project.db.tables() == []
     assert project.run("db", "migrate", "repair", "--no-backup", "--mark-pending", "001").code == 0
-    assert applied_versions(project) == []
+    assert applied(project.db) == []
     assert project.run("db", "migrate", "up").code == 0
     assert project.db.tables() == ["orders", "posts", "users"]
 
@@ -294,12 +291,12 @@ def test_down_steps_and_to(project):
     result = project.run("db", "migrate", "down", "--no-backup")
     assert result.code == 0 and "Rolled back 003_create_orders" in result.out
     assert project.run("db", "migrate", "down", "--no-backup", "1").code == 0
-    assert applied_versions(project) == ["001"]
+    assert applied(project.db) == ["001"]
     assert project.run("db", "migrate", "up").code == 0
     assert project.run("db.migrate.down", "--no-backup", "--to", "001").code == 0
-    assert applied_versions(project) == ["001"]
+    assert applied(project.db) == ["001"]
     assert project.run("db.migrate.down", "--no-backup", "--to", "0").code == 0
-    assert applied_versions(project) == [] and project.db.tables() == []
+    assert applied(project.db) == [] and project.db.tables() == []
 
 
 def test_down_without_down_sql_stops_before_anything(project):
@@ -309,7 +306,7 @@ def test_down_without_down_sql_stops_before_anything(project):
     assert project.run("db", "migrate", "up").code == 0
     result = project.run("db", "migrate", "down", "--no-backup", "2")
     assert result.code == 1 and "001_a has no DOWN" in result.err
-    assert applied_versions(project) == ["001", "002"] and project.db.tables() == ["a", "b"]
+    assert applied(project.db) == ["001", "002"] and project.db.tables() == ["a", "b"]
 
 
 def test_down_uses_stored_down_after_file_deleted_or_edited(project):
@@ -320,7 +317,7 @@ def test_down_uses_stored_down_after_file_deleted_or_edited(project):
     result = project.run("db", "migrate", "down", "--no-backup")
     assert result.code == 0, result
     assert "using the DOWN stored" in result.out
-    assert project.db.tables() == [] and applied_versions(project) == []
+    assert project.db.tables() == [] and applied(project.db) == []
 
 
 def test_down_failure_keeps_migration_applied(project):
@@ -329,7 +326,7 @@ def test_down_failure_keeps_migration_applied(project):
     assert project.run("db", "migrate", "up").code == 0
     result = project.run("db", "migrate", "down", "--no-backup")
     assert result.code == 1 and "line" in result.err and "nope" in result.err
-    assert project.db.tables() == ["a"] and applied_versions(project) == ["001"]
+    assert project.db.tables() == ["a"] and applied(project.db) == ["001"]
 
 
 # create -------------------------------------------------------------------------------------
@@ -397,7 +394,7 @@ def test_fresh_drops_everything_and_reapplies(project):
     result = project.run("db", "migrate", "fresh", "--no-backup")
     assert result.code == 0, result
     assert project.db.tables() == ["orders", "posts", "users"]
-    assert applied_versions(project) == ["001", "002", "003"]
+    assert applied(project.db) == ["001", "002", "003"]
     assert project.db.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'extra'") == 0
     assert project.db.scalar("SELECT to_regtype('mood')") is None
 
@@ -425,7 +422,7 @@ def test_staging_and_production_rules_without_terminal(project):
     ok = project.run_process("db", "migrate", "down", "--no-backup", "--confirm",
                              "yes-destroy-production", "--allow-env-mismatch", env=prod)
     assert ok.code == 0, ok
-    assert applied_versions(project) == ["001", "002"]
+    assert applied(project.db) == ["001", "002"]
     assert project.run_process("db", "migrate", "repair", "--no-backup", "--yes",
                                env=staging).code == 3  # now recorded as production
     assert project.run_process("db", "migrate", "repair", "--no-backup", "--yes",
@@ -547,7 +544,7 @@ def test_repair_with_nothing_to_do_says_so(project):
     assert project.run("db", "migrate", "up").code == 0
     result = project.run("db", "migrate", "repair", "--no-backup")
     assert result.code == 0 and "Nothing to repair" in result.out
-    assert applied_versions(project) == ["001", "002", "003"]
+    assert applied(project.db) == ["001", "002", "003"]
 
 
 def test_down_rejects_steps_with_to_and_bad_numbers(project):
@@ -563,7 +560,7 @@ def test_async_commit_setting_applies_the_same(project, monkeypatch):
     monkeypatch.setenv("NSELF_MIGRATE_SYNC_COMMIT", "false")
     three(project)
     assert project.run("db", "migrate", "up").code == 0
-    assert applied_versions(project) == ["001", "002", "003"]
+    assert applied(project.db) == ["001", "002", "003"]
     assert project.run("db", "migrate", "down", "--no-backup", "--to", "0").code == 0
     assert project.db.tables() == []
 
@@ -578,4 +575,4 @@ def test_nself_migrations_folder_layout(project):
     path = project.root / "nself" / "migrations" / "001_add_posts_table.sql"
     path.write_text(path.read_text().replace("-- UP\n", "-- UP\nCREATE TABLE posts (id int);\n"))
     assert project.run("db", "migrate", "up").code == 0
-    assert applied_versions(project) == ["001"]
+    assert applied(project.db) == ["001"]

@@ -11,14 +11,11 @@ import threading
 import time
 
 import pytest
+from conftest import applied
 
 
 def nself_schema(project):
     return project.db.scalar("SELECT to_regnamespace('nself') IS NOT NULL")
-
-
-def applied(project) -> list[str]:
-    return [r[0] for r in project.db.query("SELECT label FROM nself.migrations ORDER BY 1")]
 
 
 def assert_clean_failure(result, code: int):
@@ -46,7 +43,7 @@ def test_nul_byte_refused_before_anything_runs(project):
     path.write_bytes(path.read_bytes().replace(b"'x'", b"'x\x00'"))
     down = project.run("db", "migrate", "down", "--no-backup")
     assert_clean_failure(down, 2)
-    assert applied(project) == ["001"]
+    assert applied(project.db) == ["001"]
 
 
 def test_fifo_refused_by_up_and_status(project):
@@ -126,7 +123,7 @@ def many(project, n: int = 60):
 
 def assert_consistent(project):
     """Every recorded migration's table exists, and no other."""
-    labels = applied(project) if nself_schema(project) else []
+    labels = applied(project.db) if nself_schema(project) else []
     assert sorted(project.db.tables()) == sorted(f"t{int(v)}" for v in labels)
 
 
@@ -144,7 +141,7 @@ def test_closed_pipe_stops_up_with_failure(project):
     assert first.startswith(b"\xe2\x9c\x93 001_m1")
     assert code == 1 and "Traceback" not in err, err
     assert_consistent(project)
-    assert 1 <= len(applied(project)) < 60
+    assert 1 <= len(applied(project.db)) < 60
 
 
 def test_full_output_stops_up_with_failure(project):
@@ -156,7 +153,7 @@ def test_full_output_stops_up_with_failure(project):
                               cwd=project.root, stdin=subprocess.DEVNULL, stdout=full,
                               stderr=subprocess.PIPE, text=True, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert applied(project) == ["001"]
+    assert applied(project.db) == ["001"]
     assert_consistent(project)
 
 
@@ -171,7 +168,7 @@ def test_notices_to_full_output_fail_after_the_migration(project):
                               cwd=project.root, stdin=subprocess.DEVNULL, stdout=full,
                               stderr=subprocess.PIPE, text=True, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert applied(project) == ["001"] and project.db.tables() == ["noisy"]
+    assert applied(project.db) == ["001"] and project.db.tables() == ["noisy"]
 
 
 # the guard -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from conftest import applied
 
 from nself.pg.session import MIGRATE_KEY as LOCK_KEY
 
@@ -44,10 +45,6 @@ def waiting_backend(db) -> int | None:
 def no_nself_backend(db) -> bool:
     return not db.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = "
                          "current_database() AND application_name = 'nself'")
-
-
-def applied(project) -> list[str]:
-    return [r[0] for r in project.db.query("SELECT label FROM nself.migrations ORDER BY version")]
 
 
 # no-transaction ---------------------------------------------------------------------------
@@ -153,7 +150,7 @@ def test_statement_lock_timeout_retries_then_names_blocker(project, monkeypatch)
     assert "Gave up after 2 attempts" in result.err and f"pid {pid}" in result.err
     assert "long-report" in result.err and "idle in transaction" in result.err
     assert "query started" in result.err
-    assert applied(project) == ["001"]
+    assert applied(project.db) == ["001"]
     assert project.run("db", "migrate", "up").code == 0
 
 
@@ -172,7 +169,7 @@ def test_lock_retry_succeeds_when_blocker_leaves(project, monkeypatch):
         blocker.execute("ROLLBACK")
     out, err = child.communicate(timeout=120)
     assert child.returncode == 0, err
-    assert applied(project) == ["001", "002"]
+    assert applied(project.db) == ["001", "002"]
 
 
 # notices, signals, kill -9 -----------------------------------------------------------------
@@ -227,7 +224,7 @@ def test_kill_9_mid_migration_then_resume(project):
         holder.execute("SELECT pg_advisory_unlock(4242)")
     wait_for(lambda: no_nself_backend(project.db), "the killed client's backend to end")
     assert project.db.tables() == ["first"]
-    assert applied(project) == ["001"]
+    assert applied(project.db) == ["001"]
     result = project.run("db", "migrate", "up")
     assert result.code == 0 and "002_blocked" in result.out
     assert project.db.scalar("SELECT count(*) FROM second") == 1
@@ -244,9 +241,9 @@ def test_sigterm_and_sigint_roll_back_the_running_migration(project, signum):
         holder.execute("SELECT pg_advisory_unlock(4242)")
     assert child.returncode == 130, (out, err)
     assert "Interrupted" in err and "002_blocked was rolled back" in err
-    assert project.db.tables() == ["first"] and applied(project) == ["001"]
+    assert project.db.tables() == ["first"] and applied(project.db) == ["001"]
     assert project.run("db", "migrate", "up").code == 0
-    assert applied(project) == ["001", "002"]
+    assert applied(project.db) == ["001", "002"]
 
 
 def test_eight_processes_apply_each_migration_exactly_once(project):
@@ -263,4 +260,4 @@ def test_eight_processes_apply_each_migration_exactly_once(project):
     assert all(code == 0 for code, _ in results), results
     assert project.db.scalar("SELECT count(*) FROM log") == 50
     assert project.db.scalar("SELECT count(DISTINCT version) FROM log") == 50
-    assert len(applied(project)) == 51
+    assert len(applied(project.db)) == 51

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO
+from conftest import REPO, table_fingerprint
 
 from nself.mock import checks, words
 
@@ -74,10 +74,6 @@ def schema(project, text: str) -> None:
 
 def count(project, table: str) -> int:
     return project.db.scalar(f"SELECT count(*) FROM {table}")
-
-
-def fingerprint(db, table: str) -> str:
-    return db.scalar(f"SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t")
 
 
 def test_guides_schema(project):
@@ -249,15 +245,15 @@ def test_seed_reproducible(project, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", sibling.url)
     assert project.run("db", "mock", "--count", "20", "--seed", "7").code == 0
     tables = ["users", "posts", "accounts", "projects", "book_categories", "plain_log"]
-    assert [fingerprint(project.db, t) for t in tables] == [fingerprint(sibling, t)
+    assert [table_fingerprint(project.db, t) for t in tables] == [table_fingerprint(sibling, t)
                                                             for t in tables]
     assert project.run("db", "mock", "--clear").code == 0
     assert project.run("db", "mock", "--count", "20", "--seed", "8").code == 0
-    assert fingerprint(project.db, "users") != fingerprint(sibling, "users")
+    assert table_fingerprint(project.db, "users") != table_fingerprint(sibling, "users")
     # after --clear, the same seed gives the same rows again
     assert project.run("db", "mock", "--clear").code == 0
     assert project.run("db", "mock", "--count", "20", "--seed", "7").code == 0
-    assert fingerprint(project.db, "users") == fingerprint(sibling, "users")
+    assert table_fingerprint(project.db, "users") == table_fingerprint(sibling, "users")
 
 
 def test_binary_and_text_formats_agree(project, monkeypatch):
@@ -273,7 +269,7 @@ def test_binary_and_text_formats_agree(project, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", sibling.url)
     assert project.run("db", "mock", "--count", "300", "--seed", "3").code == 0
     for table in ("users", "posts"):
-        assert fingerprint(project.db, table) == fingerprint(sibling, table)
+        assert table_fingerprint(project.db, table) == table_fingerprint(sibling, table)
 
 
 def test_clear_keeps_other_rows(project):

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from conftest import applied
 
 from nself.errors import NselfError
 from nself.pg.session import MIGRATE_KEY as LOCK_KEY
@@ -49,10 +50,6 @@ def backups(project, env="local"):
     return sorted((project.root / "backups" / env).glob("*_before_update.dump"))
 
 
-def applied(project) -> list[str]:
-    return [r[0] for r in project.db.query("SELECT label FROM nself.migrations ORDER BY 1")]
-
-
 def test_update_prints_the_guides_output_and_applies_in_one_transaction(project):
     """After a pull: a verified backup, `2 pending`, each migration `Done`, `Passed`, the
     closing line as the guide shows them; both rows carry one transaction's start time; a
@@ -67,7 +64,7 @@ def test_update_prints_the_guides_output_and_applies_in_one_transaction(project)
     made = backups(project)
     assert len(made) == 1
     assert result.out == GUIDE_OUTPUT.format(size=size(made[0].stat().st_size))
-    assert applied(project) == ["001", "002", "003", "004"]
+    assert applied(project.db) == ["001", "002", "003", "004"]
     starts = project.db.query("SELECT DISTINCT applied_at FROM nself.migrations "
                               "WHERE version >= 3")
     assert len(starts) == 1
@@ -114,7 +111,7 @@ def test_no_transaction_migration_splits_the_run_into_parts(project):
     assert ("001_create_users .. 002_create_posts (2) in one transaction; 003_index on its own, "
             "without a transaction; 004_a .. 005_b (2) in one transaction") in result.out
     assert "Applying 003_index... Done (no transaction)" in result.out
-    assert applied(project) == ["001", "002", "003", "004", "005"]
+    assert applied(project.db) == ["001", "002", "003", "004", "005"]
     starts = project.db.query("SELECT count(DISTINCT applied_at) FROM nself.migrations")
     assert starts == [(3,)]
 
@@ -130,7 +127,7 @@ def test_not_valid_constraint_left_by_the_run_fails_verification(project):
     result = project.run("db", "update")
     assert result.code == 1, result
     assert "Integrity verification failed" in result.err and "id_positive" in result.err
-    assert applied(project) == ["001", "002"]
+    assert applied(project.db) == ["001", "002"]
     assert project.db.scalar("SELECT count(*) FROM pg_constraint "
                              "WHERE conname = 'id_positive'") == 0
 
@@ -155,7 +152,7 @@ def test_drift_refuses_before_anything(project):
     project.db.query("ALTER TABLE users ADD COLUMN nickname text")
     result = project.run("db", "update")
     assert result.code == 6 and "changed outside migrations" in result.err
-    assert backups(project) == [] and applied(project) == ["001"]
+    assert backups(project) == [] and applied(project.db) == ["001"]
 
 
 def test_production_shows_the_four_steps_and_needs_confirmation(project, monkeypatch):
@@ -208,7 +205,7 @@ def test_restore_offered_on_a_terminal_puts_back_the_state_before(project):
                ask=lambda question: asked.append(question) or "y")
     assert asked and "Restore backups/local/" in asked[0]
     assert any(line.startswith("Restored backups/local/") for line in said), said
-    assert applied(project) == ["001", "002"]
+    assert applied(project.db) == ["001", "002"]
     assert project.db.scalar("SELECT to_regclass('users_id2')") is None
 
 
@@ -235,7 +232,7 @@ def test_update_waits_for_or_reports_the_migrate_lock(project):
     assert "Update complete! 3 migrations applied." in out
     assert impatient.code == 5 and "migrate" in impatient.err
     assert patient.code == 0 and "up to date" in patient.out
-    assert applied(project) == ["001", "002", "003"]
+    assert applied(project.db) == ["001", "002", "003"]
 
 
 def test_json_reports_phases(project):
@@ -319,7 +316,7 @@ def test_new_enum_value_is_committed_before_a_later_migration_uses_it(project):
     assert ("runs in 2 parts (a new enum value (usable once committed)): 002_sad in one "
             "transaction, committed after 002_sad's new enum value; 003_use .. 004_more (2) "
             "in one transaction") in result.out
-    assert applied(project) == ["001", "002", "003", "004"]
+    assert applied(project.db) == ["001", "002", "003", "004"]
 
 
 def test_a_teammates_older_migration_is_applied_out_of_order_and_said(project):
@@ -331,7 +328,7 @@ def test_a_teammates_older_migration_is_applied_out_of_order_and_said(project):
     result = project.run("db", "update")
     assert result.code == 0, result
     assert "! 003_theirs is older than the newest applied migration" in result.out
-    assert applied(project) == ["001", "002", "003", "005"]
+    assert applied(project.db) == ["001", "002", "003", "005"]
 
 
 def test_check_failing_after_a_no_transaction_last_part_says_what_stays(project):
@@ -348,7 +345,7 @@ def test_check_failing_after_a_no_transaction_last_part_says_what_stays(project)
     assert "Update failed after all 4 migrations were applied" in result.out
     undo = f"To restore it: nself --url {shlex.quote(project.db.url)} db restore"
     assert f"{undo} backups/local/" in result.out
-    assert applied(project) == ["001", "002", "003", "004"]
+    assert applied(project.db) == ["001", "002", "003", "004"]
 
 
 def test_sigterm_during_the_transaction_rolls_everything_back(project):
