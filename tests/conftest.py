@@ -324,7 +324,8 @@ def project(tmp_path, db, monkeypatch, capsys) -> Project:
 @pytest.fixture(scope="module")
 def s3_server():
     """moto's S3 server on 127.0.0.1, a free port: a real HTTP endpoint (backup tests)."""
-    moto_server = pytest.importorskip("moto.server", reason="the dev extra installs moto[server]")
+    from moto import server as moto_server  # the dev extra installs moto[server]
+
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

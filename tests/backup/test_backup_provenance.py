@@ -24,8 +24,6 @@ from test_backup_s3 import (
 
 from nself.backups import store
 
-boto3 = pytest.importorskip("boto3", reason="the dev extra installs boto3")
-
 
 def server_id(db) -> str:
     return str(db.scalar("SELECT system_identifier FROM pg_control_system()"))

@@ -11,11 +11,10 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 
+import boto3
 import pytest
 from conftest import fingerprint
 from test_backup import backup_files, fill, make_backup, set_created
-
-boto3 = pytest.importorskip("boto3", reason="the dev extra installs boto3")
 
 SECRET = "s3cr3t-" + uuid.uuid4().hex  # must never appear in output
 ACCESS = "AKIA" + uuid.uuid4().hex[:16].upper()

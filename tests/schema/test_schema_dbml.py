@@ -23,7 +23,9 @@ from nself.schema.dbml import (
     parse_dbml,
     parse_dbml_document,
 )
+from nself.schema.introspect import introspect
 from nself.schema.model import Column, Constraint, Enum, Index
+from nself.schema.render import to_sql
 
 DATA = REPO / "tests" / "data" / "dbml"
 
@@ -683,14 +685,9 @@ def generated_dbml(count: int) -> str:
 def test_guides_model_applies_and_introspects_back_equal(db):
     """to_sql of the guides' model runs on a real server, and introspecting that database
     gives back the DBML model (names, types, keys, indexes) except for expression text."""
-    render = pytest.importorskip("nself.schema.render",
-                                 reason="nself.schema.render (the model helper's) is not "
-                                        "there yet")
-    from nself.schema.introspect import introspect
-
     expected = load_dbml(DATA / "guides.dbml")
     with db.connect() as conn:
-        conn.execute(render.to_sql(expected))
+        conn.execute(to_sql(expected))
         conn.commit()
         found = introspect(conn)
     left, right = expected.normalised(), found.normalised()
@@ -709,12 +706,9 @@ def test_guides_model_applies_and_introspects_back_equal(db):
 def test_rich_model_applies_on_a_real_server(db):
     """The rich fixture's model (partials, checks, second schema, junction table, quoted
     names) is valid PostgreSQL: its SQL runs and the tables are there."""
-    render = pytest.importorskip("nself.schema.render",
-                                 reason="nself.schema.render (the model helper's) is not "
-                                        "there yet")
     schema = load_dbml(DATA / "rich.dbml")
     with db.connect() as conn:
-        conn.execute(render.to_sql(schema))
+        conn.execute(to_sql(schema))
         conn.commit()
     assert set(db.tables()) == {"user table", "orders", "order_lines", "products", "tags",
                                 "products_tags"}
