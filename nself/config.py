@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from nself import userfile
+from nself import display, userfile
 from nself.errors import ConfigError, NoProject
 
 ENVIRONMENTS = ("local", "staging", "production")
@@ -628,11 +628,9 @@ class Environment:
         _check_ports(self.get("PGPORT"), "PGPORT")
         check_hosts(self.get("PGHOST"), f"PGHOST ({_where(self.origins.get('PGHOST'))})")
         if self.get("BACKUP_STORAGE"):
-            # Imported only then (start-up budget); it never imports boto3: the storage
-            # kind, bucket, endpoint and key pair are checked here, not at `db backup`.
-            from nself.backups import remote
-
-            remote.configured(self)
+            # the storage kind, bucket, endpoint and key pair are checked here, not at
+            # `db backup` (no boto3: only the settings)
+            s3_settings(self)
 
     def secrets(self) -> set[str]:
         """The configured passwords, secret keys and tokens (AWS_SECRET_ACCESS_KEY,
@@ -878,3 +876,91 @@ def _check_ports(value: str | None, what: str) -> None:
     for port in (value or "").split(","):
         if not _is_port(port):
             raise ConfigError(f"{what} {port.strip()!r} is not a port number (1-65535).")
+
+
+# --- off-site backups (BACKUP_STORAGE=s3): the settings only; nself.backups.remote uses them
+
+STORAGE_KINDS = ("local", "s3")
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,253}[a-z0-9]$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where the off-site copies go, from the AWS_* settings."""
+
+    bucket: str
+    prefix: str
+    endpoint: str | None
+    region: str
+    access_key: str | None
+    secret_key: str | None
+    session_token: str | None
+    profile: str | None
+
+    def url(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    @property
+    def where(self) -> str:
+        """The bucket and, for S3-compatible stores, the endpoint (for messages)."""
+        return self.bucket + (f" at {mask_url(self.endpoint)}" if self.endpoint else "")
+
+
+def backup_storage(env) -> str:
+    """`local` or `s3` (BACKUP_STORAGE); anything else is a settings error."""
+    kind = (env.get("BACKUP_STORAGE", "local") or "local").strip().strip("'\"").lower()
+    if kind not in STORAGE_KINDS:
+        raise ConfigError(f"BACKUP_STORAGE={kind!r} is not a storage nself knows: use local "
+                          "(the default) or s3.")
+    return kind
+
+
+def _s3_endpoint(env) -> str | None:
+    for key in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        value = (env.get(key) or "").strip()
+        if not value:
+            continue
+        try:
+            parts = urlsplit(value)
+            port = parts.port  # raises ValueError for a bad port
+        except ValueError:
+            parts, port = None, None
+        if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+                or parts.query or parts.fragment or (port is not None and port == 0)):
+            raise ConfigError(f"{key}={mask_url(value)!r} is not an http(s) URL of an S3 "
+                              "endpoint (e.g. http://127.0.0.1:9000 for MinIO, "
+                              "https://<account>.r2.cloudflarestorage.com for R2).")
+        return value.rstrip("/")
+    return None
+
+
+def s3_settings(env) -> S3Settings | None:
+    """The S3 settings when BACKUP_STORAGE=s3, else None; a settings error (exit 2) for a
+    missing bucket, a malformed endpoint or half a key pair."""
+    if backup_storage(env) != "s3":
+        return None
+    secret = env.get("AWS_SECRET_ACCESS_KEY")
+    token = env.get("AWS_SESSION_TOKEN")
+    display.hide(secret)
+    display.hide(token)
+    bucket = (env.get("AWS_BACKUP_BUCKET") or "").strip()
+    if not bucket:
+        raise ConfigError("BACKUP_STORAGE=s3 needs AWS_BACKUP_BUCKET (the bucket's name) in "
+                          ".env or config/<env>.env.")
+    if not BUCKET_NAME.match(bucket):
+        raise ConfigError(f"AWS_BACKUP_BUCKET={bucket!r} is not a bucket name (3-255 letters, "
+                          "digits, dots, dashes; no slashes).")
+    endpoint = _s3_endpoint(env)
+    key = env.get("AWS_ACCESS_KEY_ID")
+    profile = env.get("AWS_PROFILE")
+    if bool(key) != bool(secret) or not (key or profile):
+        # Never the SDK's search for credentials: it probes instance-metadata addresses.
+        missing = "AWS_SECRET_ACCESS_KEY" if key else "AWS_ACCESS_KEY_ID"
+        raise ConfigError(f"BACKUP_STORAGE=s3: {missing} is not set (give both "
+                          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE for a "
+                          "profile in ~/.aws/config).")
+    prefix = (env.get("AWS_BACKUP_PREFIX") or "").strip().strip("/")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return S3Settings(bucket=bucket, prefix=f"{prefix}/" if prefix else "", endpoint=endpoint,
+                      region=region, access_key=key, secret_key=secret, session_token=token,
+                      profile=None if key else profile)

@@ -36,6 +36,7 @@ import psycopg
 
 from nself import safety
 from nself.config import Environment
+from nself.display import size
 from nself.errors import Refused
 from nself.pg import meta
 
@@ -122,6 +123,10 @@ class Guard:
     allow_env_mismatch: bool = False
     backup: bool = True          # False: --no-backup
     say: Callable[[str], None] = print
+    # takes the safety backup: nself.backups.dump.safety_backup, or the task layer's wrapper
+    # of it (a progress bar); given by the caller, as every command imports the guard and
+    # only the ones that back up need the backups package
+    take_backup: Callable[..., object] | None = None
     taken: list = field(default_factory=list)  # safety backups taken by this invocation
     changes: list[Change] = field(default_factory=list)
     # the database's recorded environment when the command first looked (None: none)
@@ -176,7 +181,7 @@ class Guard:
             self.refuse_wiping_production(command)
         where = self.where(target)
         safety.enforce(command, self.env.name, target=where, yes=self.yes,
-                       confirm=self.confirm, detail=detail)
+                       confirm=self.confirm, detail=detail, say=self.say)
         if safety.policy_for(command, self.env.name).rule is not safety.Rule.ALLOW:
             # confirmed (asked, or by a flag): name the database before it changes
             self.say(f"Target: {where}")
@@ -230,11 +235,10 @@ class Guard:
     def safety_backup(self, reason: str, style: str = SAFETY):
         """The one backup taken before a change: a full, verified backup
         (`<stamp>_<db>_before_<reason>`), announced as `style` says with its undo line."""
-        from nself.backups.dump import safety_backup
-        from nself.output import size
-
-        made = safety_backup(self.env, reason, self.say if style == SAFETY else None,
-                             self.undo)
+        if self.take_backup is None:
+            raise TypeError("this Guard was given no take_backup: it cannot back up")
+        made = self.take_backup(self.env, reason, self.say if style == SAFETY else None,
+                                self.undo)
         self.taken.append(made)
         change = self.change
         change.backup, change.shown = made, self.env.relative(made.path)

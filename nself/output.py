@@ -8,7 +8,9 @@ writes (a server NOTICE callback mid-transaction uses `notice`) leaves it for
 at /dev/null, so Python's own flush at exit stays quiet.
 
 Error lines go through `error_line`, which never raises and first blanks every secret
-registered with `hide` (the configured database passwords).
+registered with `hide` (the configured database passwords). Sizes in words and the secret
+registry live in `nself.display` (no I/O: the library uses them too); they are named here
+as well, for the task layer.
 """
 
 from __future__ import annotations
@@ -22,36 +24,21 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from nself import display
+from nself.display import hide, redact, size  # noqa: F401 (the task layer's names)
 from nself.errors import OutputFailed
 
 CHECK = "✓"
 RULE = "─"
-# Shorter secrets are not searched for in free text: they would blank ordinary words.
-# URLs are masked by `config.mask_url`/`Database.display` whatever the password's length.
-MIN_SECRET_LENGTH = 4
 
 _failure: OutputFailed | None = None
-_secrets: set[str] = set()
 
 
 def reset() -> None:
     """Forget a previous command's output failure and secrets (in-process runs, tests)."""
     global _failure
     _failure = None
-    _secrets.clear()
-
-
-def hide(secret: str | None) -> None:
-    """Never show `secret` in an error line."""
-    if secret and len(secret) >= MIN_SECRET_LENGTH:
-        _secrets.add(secret)
-
-
-def redact(text: str) -> str:
-    """`text` with every hidden secret replaced by `***` (longest first)."""
-    for secret in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    display.forget_secrets()
 
 
 def check_failed() -> None:
@@ -178,18 +165,6 @@ def _json_default(value: object):
 
 def as_json(data: object) -> None:
     line(json.dumps(data, indent=2, default=_json_default, ensure_ascii=False))
-
-
-def size(num_bytes: int | float | None) -> str:
-    """Bytes in the guides' style: `2.3 MB`."""
-    if num_bytes is None:
-        return "-"
-    value = float(num_bytes)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"
 
 
 class ProgressBar:

@@ -4,15 +4,19 @@ One table, from the guides' "Environment-Specific Behavior", and one function,
 `enforce`, that every destructive task calls before it touches anything.
 On a terminal we ask; without one we never prompt: we refuse and name the
 flag that confirms (`--yes`, or `--confirm WORD`).
+
+Who is asked, what, and which answer confirms is the policy, so it stays here; the terminal
+itself arrives as callbacks: `ask` reads an answer (`input` by default), `say` shows what
+the command will touch before the question (the task layer gives `output.line`).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from nself import output
 from nself.errors import Refused
 
 
@@ -110,19 +114,19 @@ def ask_yes_no(question: str, *, yes: bool = False, interactive: bool | None = N
 
 def enforce(command: str, env_name: str, *, target: str = "", yes: bool = False,
             confirm: str | None = None, interactive: bool | None = None,
-            ask=input, detail: str = "") -> None:
+            ask=input, detail: str = "", say: Callable[[str], None] = print) -> None:
     """Return when `command` may run in `env_name`; raise `Refused` otherwise.
 
     `yes` is the `--yes` flag, `confirm` the `--confirm WORD` flag. `interactive`
     defaults to whether stdin is a terminal; `ask` reads an answer there, after
-    `detail` (what the command will touch) was shown.
+    `detail` (what the command will touch) was shown through `say`.
     """
     policy = policy_for(command, env_name)
     where = f"{env_name}{f' ({target})' if target else ''}"
     if policy.rule is Rule.ALLOW:
         return
     if detail and policy.rule is not Rule.BLOCKED:
-        ask = _with_detail(ask, detail)
+        ask = _with_detail(ask, detail, say)
     if policy.rule is Rule.BLOCKED:
         raise Refused(
             f"`{command}` is blocked in {env_name}: it destroys data. "
@@ -154,9 +158,9 @@ def enforce(command: str, env_name: str, *, target: str = "", yes: bool = False,
     raise Refused(f"`{command}` cancelled: the answer was not {policy.word}.")
 
 
-def _with_detail(ask, detail: str):
+def _with_detail(ask, detail: str, say: Callable[[str], None]):
     def asking(prompt: str) -> str:
-        output.line(detail)
+        say(detail)
         return ask(prompt)
 
     return asking

@@ -15,8 +15,8 @@ import errno
 import os
 import stat
 
+from nself.display import size
 from nself.errors import UsageError
-from nself.output import size
 
 MB = 1024 * 1024
 # What each kind of file may hold at most (the README's "Files nself reads" lists them).

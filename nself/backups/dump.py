@@ -20,19 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nself import output
 from nself.backups.store import (
     CUSTOM_EXT,
     MANUAL,
-    PARTIAL_SUFFIX,
     SAFETY,
     Backup,
     checksum_path,
     clean_partials,
     meta_path,
     now,
+    partial_name,
+    publish,
     size_of,
     source_here,
+    sync_folder,
     unlink,
 )
 from nself.backups.verify import VerificationFailed, start_follower, verify_file
@@ -182,9 +183,6 @@ def _write_private(path: Path, text: str) -> None:
         raise
 
 
-def partial_name(final: Path) -> Path:
-    """The hidden name a file is written under until it is published."""
-    return final.with_name(f".{final.name}.{os.getpid()}{PARTIAL_SUFFIX}")
 
 
 def dump_args(fmt: str, compress: bool, path: Path, tables=(), exclude=(),
@@ -208,15 +206,11 @@ def create_backup(env, options: BackupOptions, progress: Callable[[int], None] |
     """Dump the configured database into a new, verified backup with its checksum and
     metadata, and return it; nothing that looks like a backup is left when it fails.
 
-    `progress` gets the bytes written so far; without one, a bar shows them on a terminal
-    (so every backup a command takes shows its progress). `reason` marks a safety backup
+    `progress` gets the bytes written so far (the task layer gives a bar on a terminal).
+    `reason` marks a safety backup
     taken before a destructive step; `origin` says what made it (store.MANUAL, SCHEDULED;
     a `reason` makes it SAFETY). Both are kept in its metadata, with whose it is
     (project, environment, database, server)."""
-    if progress is None:
-        return output.with_progress(
-            output.ProgressBar.on_terminal("Writing"),
-            lambda bar: create_backup(env, options, bar or _quiet, reason, origin))
     if options.schema_only and options.data_only:
         raise UsageError("--schema-only and --data-only exclude each other: pick one.")
     fmt, compress = _resolve_format(options, env)
@@ -280,10 +274,6 @@ def create_backup(env, options: BackupOptions, progress: Callable[[int], None] |
     return Backup.at(final)
 
 
-def _quiet(done: int) -> None:
-    """No progress shown (no terminal)."""
-
-
 def _dump(env, pg_dump, db, partial: Path, fmt: str, compress: bool, tables, exclude,
           options: BackupOptions, progress) -> str:
     """Run pg_dump into `partial` and read the result back in full; return its sha256."""
@@ -336,51 +326,20 @@ def _kind(options: BackupOptions) -> str:
     return "full"
 
 
-def publish(hidden: Path, shown: Path, dump: Path) -> None:
-    """Give a finished file its real name, never replacing a backup's file. A checksum or
-    metadata file whose dump does not exist is a leftover (a killed nself) and is replaced."""
-    for attempt in (1, 2):
-        try:
-            os.link(hidden, shown)
-        except FileExistsError:
-            if attempt == 1 and shown != dump and not dump.exists():
-                unlink(shown)
-                continue
-            raise UsageError(f"{shown} appeared while the backup ran: kept it, dropped ours.") \
-                from None
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
-                raise
-            if shown.exists():  # a file system without hard links
-                raise UsageError(f"{shown} already exists.") from None
-            os.rename(hidden, shown)
-            return
-        os.unlink(hidden)
-        return
 
 
-def sync_folder(folder: Path) -> None:
-    """Make the new names durable (best effort: not every file system can fsync a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def safety_backup(env, reason: str, say: Callable[[str], None] | None,
-                  undo: Callable[[str], str]) -> Backup:
+                  undo: Callable[[str], str],
+                  progress: Callable[[int], None] | None = None) -> Backup:
     """A full backup taken before a destructive step (`<stamp>_<database>_before_<reason>`),
     announced (when `say` is given) with `undo(shown)`, the line that restores it
-    (`nself.guard.undo_command`)."""
+    (`nself.guard.undo_command`); `progress` as `create_backup`'s."""
     if say is not None:
         say(f"Safety backup before {reason}...")
-    made = create_backup(env, BackupOptions(suffix=f"before_{reason}"), reason=reason)
+    made = create_backup(env, BackupOptions(suffix=f"before_{reason}"), progress,
+                         reason=reason)
     if say is not None:
         say(f"Backup created: {env.relative(made.path)} (undo with: "
             f"{undo(env.relative(made.path))})")

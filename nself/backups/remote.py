@@ -13,7 +13,8 @@ a restore) are written under a hidden partial name, hashed as they arrive, and p
 when the hash matches.
 
 boto3 is imported only here, and this module only when S3 is configured (the `s3` extra).
-The secret key is registered with `output.hide`: no error line shows it.
+The S3 settings are read and checked in `nself.config` (`s3_settings`), which registers
+the secret key with `display.hide`: no error line shows it.
 """
 
 from __future__ import annotations
@@ -22,15 +23,13 @@ import base64
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from nself import output
+from nself import display
 from nself.backups.store import (
     CHUNK,
     META_EXT,
@@ -41,17 +40,19 @@ from nself.backups.store import (
     meta_path,
     mine,
     newest_first,
+    partial_name,
+    publish,
     retention_days,
+    sync_folder,
     this_source,
     unlink,
 )
-from nself.config import mask_url
+from nself.backups.verify import VerificationFailed
+from nself.config import S3Settings, s3_settings
 from nself.errors import ConfigError, NselfError, OperationFailed, UsageError
 
-STORAGE_KINDS = ("local", "s3")
 PART_BYTES = 16 * 1024 * 1024  # multipart above this; S3's minimum part is 5 MiB
 MAX_PARTS = 10_000  # S3's limit: bigger files get bigger parts
-BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,253}[a-z0-9]$", re.IGNORECASE)
 SHA_META = "sha256"  # the object's user metadata key holding the dump's hex SHA-256
 
 
@@ -74,88 +75,6 @@ class DownloadCut(RemoteError):
 
 class _Mismatch(Exception):
     """Why an upload does not count (its text is the reason)."""
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    """Where the off-site copies go, from the AWS_* settings."""
-
-    bucket: str
-    prefix: str
-    endpoint: str | None
-    region: str
-    access_key: str | None
-    secret_key: str | None
-    session_token: str | None
-    profile: str | None
-
-    def url(self, key: str = "") -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    @property
-    def where(self) -> str:
-        """The bucket and, for S3-compatible stores, the endpoint (for messages)."""
-        return self.bucket + (f" at {mask_url(self.endpoint)}" if self.endpoint else "")
-
-
-def storage(env) -> str:
-    """`local` or `s3` (BACKUP_STORAGE); anything else is a settings error."""
-    kind = (env.get("BACKUP_STORAGE", "local") or "local").strip().strip("'\"").lower()
-    if kind not in STORAGE_KINDS:
-        raise ConfigError(f"BACKUP_STORAGE={kind!r} is not a storage nself knows: use local "
-                          "(the default) or s3.")
-    return kind
-
-
-def _endpoint(env) -> str | None:
-    for key in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
-        value = (env.get(key) or "").strip()
-        if not value:
-            continue
-        try:
-            parts = urlsplit(value)
-            port = parts.port  # raises ValueError for a bad port
-        except ValueError:
-            parts, port = None, None
-        if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
-                or parts.query or parts.fragment or (port is not None and port == 0)):
-            raise ConfigError(f"{key}={mask_url(value)!r} is not an http(s) URL of an S3 "
-                              "endpoint (e.g. http://127.0.0.1:9000 for MinIO, "
-                              "https://<account>.r2.cloudflarestorage.com for R2).")
-        return value.rstrip("/")
-    return None
-
-
-def configured(env) -> S3Settings | None:
-    """The S3 settings when BACKUP_STORAGE=s3, else None; a settings error (exit 2) for a
-    missing bucket, a malformed endpoint or half a key pair."""
-    if storage(env) != "s3":
-        return None
-    secret = env.get("AWS_SECRET_ACCESS_KEY")
-    token = env.get("AWS_SESSION_TOKEN")
-    output.hide(secret)
-    output.hide(token)
-    bucket = (env.get("AWS_BACKUP_BUCKET") or "").strip()
-    if not bucket:
-        raise ConfigError("BACKUP_STORAGE=s3 needs AWS_BACKUP_BUCKET (the bucket's name) in "
-                          ".env or config/<env>.env.")
-    if not BUCKET_NAME.match(bucket):
-        raise ConfigError(f"AWS_BACKUP_BUCKET={bucket!r} is not a bucket name (3-255 letters, "
-                          "digits, dots, dashes; no slashes).")
-    endpoint = _endpoint(env)
-    key = env.get("AWS_ACCESS_KEY_ID")
-    profile = env.get("AWS_PROFILE")
-    if bool(key) != bool(secret) or not (key or profile):
-        # Never the SDK's search for credentials: it probes instance-metadata addresses.
-        missing = "AWS_SECRET_ACCESS_KEY" if key else "AWS_ACCESS_KEY_ID"
-        raise ConfigError(f"BACKUP_STORAGE=s3: {missing} is not set (give both "
-                          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE for a "
-                          "profile in ~/.aws/config).")
-    prefix = (env.get("AWS_BACKUP_PREFIX") or "").strip().strip("/")
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return S3Settings(bucket=bucket, prefix=f"{prefix}/" if prefix else "", endpoint=endpoint,
-                      region=region, access_key=key, secret_key=secret, session_token=token,
-                      profile=None if key else profile)
 
 
 @dataclass
@@ -447,8 +366,6 @@ class Bucket:
                  say: Callable[[str], None]) -> Path:
         """Fetch `backup` into `folder` (hidden partial files, published only once the
         SHA-256 of what arrived equals the recorded one); return the local path."""
-        from nself.backups.dump import partial_name, publish, sync_folder
-
         final = folder / backup.name
         where = self.settings.url(backup.key)
         if final.exists():
@@ -457,7 +374,7 @@ class Bucket:
         if not backup.sha256:
             raise RemoteError(f"{where} has no recorded sha256 (no metadata): nself restores "
                               "only backups it can check. Download it yourself to restore it.")
-        say(f"Downloading {where} ({output.size(backup.size_bytes)})...")
+        say(f"Downloading {where} ({display.size(backup.size_bytes)})...")
         folder.mkdir(parents=True, exist_ok=True)
         partial = partial_name(final)
         sidecars = [(partial_name(meta_path(final)), meta_path(final)),
@@ -484,8 +401,6 @@ class Bucket:
                 raise DownloadCut(self._cut(where, arrived, backup.size_bytes,
                                             "the connection ended early"))
             if digest.hexdigest() != backup.sha256:
-                from nself.backups.verify import VerificationFailed
-
                 raise VerificationFailed(
                     f"Checksum mismatch for {where}: the copy in the bucket is damaged (sha256 "
                     f"{digest.hexdigest()[:12]}…, recorded {backup.sha256[:12]}…). Nothing was "
@@ -505,8 +420,8 @@ class Bucket:
         return final
 
     def _cut(self, where: str, arrived: int, size: int, why: str) -> str:
-        return (f"The download of {where} was cut after {output.size(arrived)} of "
-                f"{output.size(size)} ({why}). Nothing was kept and nothing was restored: "
+        return (f"The download of {where} was cut after {display.size(arrived)} of "
+                f"{display.size(size)} ({why}). Nothing was kept and nothing was restored: "
                 "run the same command again to retry.")
 
 
@@ -559,14 +474,14 @@ def _reason(exc: BaseException) -> str:
                 "ReadTimeoutError"):
         return f"cannot reach the endpoint ({name})"
     text = " ".join(str(exc).split()) or name
-    return output.redact(text)[:300]
+    return display.redact(text)[:300]
 
 
 
 def bucket_for(env) -> Bucket | None:
     """This environment's bucket when BACKUP_STORAGE=s3 (settings checked: exit 2 when
     wrong), else None."""
-    settings = configured(env)
+    settings = s3_settings(env)
     return Bucket(env, settings) if settings else None
 
 

@@ -24,11 +24,12 @@ from pathlib import Path
 
 from croniter import croniter
 
-from nself import output
-from nself.backups import places
-from nself.backups.store import all_backups, list_backups, now, retention_days
-from nself.config import Environment
-from nself.errors import ConfigError, OperationFailed, UsageError
+from nself import display
+from nself.backups import places, remote
+from nself.backups.dump import BackupOptions, create_backup
+from nself.backups.store import all_backups, list_backups, now, prune, retention_days
+from nself.config import Environment, s3_settings
+from nself.errors import ConfigError, NselfError, OperationFailed, UsageError
 
 DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 RUN_WORDS = "db backup schedule run"
@@ -407,11 +408,9 @@ def last_run(env) -> dict | None:
 def schedule_status(env, at: datetime | None = None, everywhere: bool = False) -> dict:
     """The guides' "Backup Configuration" facts, from the BACKUP_* settings, the installed
     schedule and this environment's backups (every environment's with `everywhere`)."""
-    from nself.backups import remote
-
     enabled = env.get_bool("BACKUP_ENABLED", False)
     expr = schedule_expr(env)
-    settings = remote.configured(env)
+    settings = s3_settings(env)
     backups = all_backups(env) if everywhere else list_backups(env)
     dated = [b for b in backups if b.created]
     last = dated[0] if dated else None
@@ -446,16 +445,12 @@ def started() -> str:
 # --- the scheduled run ---------------------------------------------------------------------
 
 
-def run_scheduled(env, say) -> dict:
+def run_scheduled(env, say, progress=None) -> dict:
     """What the installed schedule runs: a backup (uploaded with BACKUP_STORAGE=s3), then
     pruning by BACKUP_RETENTION_DAYS (locally and in the bucket); the result, success or
     not, is recorded for `db backup status`. Skipped (and recorded so) while
-    BACKUP_ENABLED is not true. Returns the result; raises the failure after recording it."""
-    from nself.backups import remote
-    from nself.backups.dump import BackupOptions, create_backup
-    from nself.backups.store import prune
-    from nself.errors import NselfError
-
+    BACKUP_ENABLED is not true. Returns the result; raises the failure after recording it.
+    `progress` gets the bytes the backup has written so far."""
     result: dict = {"started": started(), "environment": env.name, "status": "running"}
     try:
         if not env.get_bool("BACKUP_ENABLED", False):
@@ -465,7 +460,7 @@ def run_scheduled(env, say) -> dict:
                 "the schedule).")
             return result
         bucket = remote.bucket_for(env)
-        made = create_backup(env, BackupOptions(), origin="schedule")
+        made = create_backup(env, BackupOptions(), progress, origin="schedule")
         result["backup"] = env.relative(made.path)
         result["size_bytes"] = made.size_bytes
         say(f"Backup created: {result['backup']}")
@@ -482,7 +477,7 @@ def run_scheduled(env, say) -> dict:
         return result
     except (NselfError, OSError) as exc:
         result["status"] = "failed"
-        result["message"] = output.redact(str(exc))
+        result["message"] = display.redact(str(exc))
         raise
     except KeyboardInterrupt:
         result["status"] = "interrupted"

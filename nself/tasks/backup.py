@@ -52,7 +52,8 @@ def create(c, name=None, output_=None, compress=True, tables=None, exclude=None,
     env = environment()
     bucket = places.bucket(env)  # S3 settings checked before anything is dumped
     output.line("Creating backup...")
-    made = dump.create_backup(env, options)  # with a progress bar on a terminal
+    made = output.with_progress(output.ProgressBar.on_terminal("Writing"),
+                                lambda bar: dump.create_backup(env, options, bar))
     output.line(f"Backup created: {env.relative(made.path)}")
     output.line(f"Size: {output.size(made.size_bytes)}")
     if bucket:
@@ -340,7 +341,8 @@ def run(c):
     pruning by BACKUP_RETENTION_DAYS; the result is kept for `db backup status`."""
     env = environment()
     output.line(f"Scheduled backup of {env.name}...")
-    result = schedule.run_scheduled(env, output.line)
+    result = output.with_progress(output.ProgressBar.on_terminal("Writing"),
+                                  lambda bar: schedule.run_scheduled(env, output.line, bar))
     if result["status"] == "ok":
         output.ok("Scheduled backup done.")
 

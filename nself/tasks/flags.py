@@ -9,6 +9,7 @@ import math
 from nself import output, safety
 from nself.errors import UsageError
 from nself.guard import Guard
+from nself.tasks.library import dump
 
 
 def lock_help(waits_for: str) -> str:
@@ -57,8 +58,14 @@ def lock_timeout(value) -> float:
     return seconds
 
 
+def safety_backup(env, reason: str, say, undo):
+    """The guard's safety backup (`dump.safety_backup`), with a progress bar on a terminal."""
+    return output.with_progress(output.ProgressBar.on_terminal("Writing"),
+                                lambda bar: dump.safety_backup(env, reason, say, undo, bar))
+
+
 def guard(env, yes: bool = False, confirm: str | None = None, allow_env_mismatch: bool = False,
           no_backup: bool = False, say=output.line) -> Guard:
     """The Guard the shared confirmation flags build."""
     return Guard(env, yes=yes, confirm=confirm, allow_env_mismatch=allow_env_mismatch,
-                 backup=not no_backup, say=say)
+                 backup=not no_backup, say=say, take_backup=safety_backup)

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from nself.config import Environment
 from nself.errors import Refused
 from nself.guard import Guard
+from nself.migrations.runner import session
+from nself.pg import meta
+from nself.seeds.runner import run_seeds
 
 COMMAND = "reset"
 
@@ -43,10 +46,6 @@ def reset(env: Environment, guard: Guard, *, lock_timeout: float = 60.0,
           say: Callable[[str], None] = print, notice: Callable[[str], None] = print,
           warn: Callable[[str], None] = print) -> ResetResult:
     """Back up, drop every user object, apply every migration, run the seeds."""
-    from nself.migrations.runner import session
-    from nself.pg import meta
-    from nself.seeds.runner import run_seeds
-
     result = ResetResult()
     with session(env, lock_timeout, guard, say, notice, warn) as runner:
         refuse_production(env, meta.recorded_environment(runner.conn))

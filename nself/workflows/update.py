@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nself import safety
+from nself.backups.restore import restore
 from nself.config import Environment
 from nself.errors import DifferencesFound, Interrupted, NselfError, OperationFailed
 from nself.guard import PRE_MIGRATION, UPDATE, Change, Guard, Plan
@@ -33,6 +34,7 @@ from nself.migrations import history, plan
 from nself.migrations.runner import adds_enum_value, parts, rollback_note, schema_drift, session
 from nself.migrations.status import APPLIED, MigrationState, merge
 from nself.pg import catalog, layout
+from nself.schema.shadow import migration_differences
 
 COMMAND = "update"
 
@@ -236,8 +238,6 @@ class Update:
 
     def compare_with_files(self, conn) -> list[str]:
         """The live schema against what the migration files produce (a shadow database)."""
-        from nself.schema.shadow import migration_differences
-
         differences = migration_differences(self.env, conn)
         self.result.checks.append("the live schema equals what the migration files produce")
         if not differences:
@@ -275,10 +275,8 @@ class Update:
         if not safety.ask_yes_no(f"Restore {shown} now?", interactive=True, ask=self.ask):
             self.tell(f"Not restored. To restore it later: {command}")
             return
-        from nself.backups.restore import restore
-
         restorer = Guard(self.env, yes=True, allow_env_mismatch=self.guard.allow_env_mismatch,
-                         backup=False, say=self.tell)
+                         backup=False, say=self.tell, take_backup=self.guard.take_backup)
         try:
             restore(self.env, str(self.guard.change.backup.path), guard=restorer, clean=True,
                     say=self.tell)

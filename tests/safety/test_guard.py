@@ -6,6 +6,7 @@ import shlex
 import pytest
 
 from nself import errors
+from nself.backups.dump import safety_backup
 from nself.config import Environment
 from nself.guard import Guard, undo_command
 from nself.pg import meta
@@ -35,7 +36,7 @@ def test_guard_refuses_before_backing_up(project):
     no change."""
     with project.db.connect() as conn:
         meta.record_environment(conn, "production")
-        guard = Guard(Environment.load(), say=lambda text: None)
+        guard = Guard(Environment.load(), take_backup=safety_backup, say=lambda text: None)
         with pytest.raises(errors.Refused):
             guard.check(conn, "migrate fresh", destroys=True, reason="fresh")
     assert guard.taken == []
@@ -47,7 +48,7 @@ def test_guard_backs_up_when_destroying(project):
     project.db.query("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1)")
     said = []
     with project.db.connect() as conn:
-        guard = Guard(Environment.load(), say=said.append)
+        guard = Guard(Environment.load(), take_backup=safety_backup, say=said.append)
         guard.check(conn, "migrate fresh", destroys=True, reason="fresh")
         guard.record(conn)
         assert meta.recorded_environment(conn) == "local"
@@ -69,7 +70,7 @@ def test_guard_no_backup_flag(project):
 def test_safety_backups_in_one_second_get_distinct_names(project):
     """Two destructive steps within the same second each keep their own safety backup."""
     with project.db.connect() as conn:
-        guard = Guard(Environment.load(), say=lambda text: None)
+        guard = Guard(Environment.load(), take_backup=safety_backup, say=lambda text: None)
         guard.check(conn, "migrate down", destroys=True, reason="down")
         guard.check(conn, "migrate down", destroys=True, reason="down")
     first, second = guard.taken
@@ -92,7 +93,8 @@ def test_undo_command_carries_the_override(project):
     said = []
     with project.db.connect() as conn:
         meta.record_environment(conn, "staging")
-        Guard(Environment.load(), allow_env_mismatch=True, say=said.append).check(
+        Guard(Environment.load(), take_backup=safety_backup, allow_env_mismatch=True,
+              say=said.append).check(
             conn, "migrate down", destroys=True, reason="down")
     [line] = [text for text in said if "undo with:" in text]
     command = shlex.split(line.split("undo with: ", 1)[1].removesuffix(")"), comments=True)

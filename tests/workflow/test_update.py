@@ -189,6 +189,7 @@ def test_staging_without_terminal_names_the_flag(project, monkeypatch):
 def test_restore_offered_on_a_terminal_puts_back_the_state_before(project):
     """On a terminal, answering y restores the backup: parts committed before the failure
     are undone too (the library asked through its `ask`)."""
+    from nself.backups.dump import safety_backup
     from nself.config import Environment
     from nself.guard import Guard
     from nself.workflows.update import update
@@ -201,8 +202,8 @@ def test_restore_offered_on_a_terminal_puts_back_the_state_before(project):
     env = Environment.load()
     said, asked = [], []
     with pytest.raises(NselfError, match="division by zero"):
-        update(env, Guard(env, say=said.append), say=said.append, interactive=True,
-               ask=lambda question: asked.append(question) or "y")
+        update(env, Guard(env, say=said.append, take_backup=safety_backup), say=said.append,
+               interactive=True, ask=lambda question: asked.append(question) or "y")
     assert asked and "Restore backups/local/" in asked[0]
     assert any(line.startswith("Restored backups/local/") for line in said), said
     assert applied(project.db) == ["001", "002"]
