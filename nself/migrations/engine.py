@@ -195,6 +195,14 @@ class Engine:
         return (f"blocked by pid {pid} ({app}, state {state or 'unknown'}, {since}: {query!r}); "
                 f"wait for it or end it with SELECT pg_terminate_backend({pid})")
 
+    @staticmethod
+    def untouched(verb: str) -> str:
+        """What a failed migration left, in one sense: an UP's transaction discarded means it
+        is not applied; a DOWN's means the migration stays applied."""
+        if verb == "applied":
+            return " It was rolled back: nothing of it is applied."
+        return " Its DOWN's changes were discarded: the migration stays applied."
+
     def earlier(self, verb: str) -> str:
         n = self.finished
         if not n:
@@ -253,8 +261,7 @@ class Engine:
                     self.rollback(lost)
                     raise MigrationError(
                         f"{m.id}: the server did not run its tracking statement (the SQL did "
-                        f"not reach it whole). It was rolled back: nothing of it is {verb}."
-                        + self.earlier(verb))
+                        f"not reach it whole).{self.untouched(verb)}" + self.earlier(verb))
                 if error is None:
                     # RESET ALL: a migration's own SET (search_path, role, ...) must not
                     # leak into the next one, as it would not with one psql per file.
@@ -432,7 +439,7 @@ class Engine:
         if finished:
             return Interrupted(f"Interrupted just after {m.id} was {verb}; the run stopped "
                                f"there. Run `nself db migrate {command}` to continue.")
-        return Interrupted(f"Interrupted: {m.id} was rolled back, nothing of it is {verb}."
+        return Interrupted(f"Interrupted: {m.id}.{self.untouched(verb)}"
                            f"{self.earlier(verb)} Run `nself db migrate {command}` to continue.")
 
     def failure(self, prep: Prepared, index: int, error: psycopg.Error, verb: str,
@@ -447,13 +454,12 @@ class Engine:
         except SqlSyntaxError:
             count = None
         if index >= COMMIT_FAILED:
-            return MigrationError(f"{m.id} failed at COMMIT: {self.describe(error)}. It was "
-                                  f"rolled back: nothing of it is {verb}.{self.earlier(verb)}")
+            return MigrationError(f"{m.id} failed at COMMIT: {self.describe(error)}."
+                                  f"{self.untouched(verb)}{self.earlier(verb)}")
         if count is not None and index >= count:
             return MigrationError(f"{m.id}: recording it in {history.TABLE} failed: "
-                                  f"{self.describe(error)}. It was rolled back: nothing of it "
-                                  f"is {verb}. Run `nself db migrate repair` to fix the "
-                                  "tracking table." + self.earlier(verb))
+                                  f"{self.describe(error)}.{self.untouched(verb)} Run `nself db "
+                                  "migrate repair` to fix the tracking table." + self.earlier(verb))
         position = error.diag.statement_position
         offset = None
         if position and index < 0:
@@ -464,7 +470,7 @@ class Engine:
         if attempts:
             message += self.gave_up(attempts)
         if alone:
-            message += f" It was rolled back: nothing of it is {verb}." + self.earlier(verb)
+            message += self.untouched(verb) + self.earlier(verb)
         return MigrationError(message)
 
     # no-transaction sections ------------------------------------------------------------------

@@ -440,7 +440,33 @@ SELECT 'policy', r.nspname, r.relname || '.' || p.polname,
          || coalesce(' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')', ''),
        obj_description(p.oid, 'pg_policy'), 'pg_policy'::regclass::oid, p.oid
 FROM rel r JOIN pg_policy p ON p.polrelid = r.oid
+UNION ALL
+SELECT 'type', n.nspname, t.typname,
+       'CREATE TYPE ' || quote_ident(n.nspname) || '.' || quote_ident(t.typname) || ' AS ('
+         || coalesce(E'\n    ' || array_to_string(array(
+              SELECT quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod)
+                     || CASE WHEN a.attcollation <> at.typcollation THEN ' COLLATE '
+                          || quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
+                        ELSE '' END
+              FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid
+                   LEFT JOIN pg_collation co ON co.oid = a.attcollation
+                   LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+              WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attnum), E',\n    ') || E'\n', '') || ')',
+       obj_description(t.oid, 'pg_type'), 'pg_class'::regclass::oid, t.typrelid
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+     JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+WHERE t.typtype = 'c' AND {USER_SCHEMA_WHERE} AND {_not_member('pg_type', 't')}
 """
+# The qualified name of the type d.refobjid: an array type is named by its element, and a
+# table's row type by the table.
+_TYPE_NAME = """
+SELECT n.nspname || '.' || coalesce(c.relname, t.typname)
+FROM pg_type t0 JOIN pg_type t ON t.oid = CASE WHEN t0.typcategory = 'A' AND t0.typelem <> 0
+                                               THEN t0.typelem ELSE t0.oid END
+     JOIN pg_namespace n ON n.oid = t.typnamespace
+     LEFT JOIN pg_class c ON c.oid = t.typrelid
+WHERE t0.oid = d.refobjid"""
 # What definitions use, in one pass over pg_depend (a view's uses hang off its _RETURN rule):
 # (catalog, oid of the definition) -> the qualified name of a relation, type or function.
 SCHEMA_DEPENDENCIES_SQL = f"""
@@ -460,17 +486,57 @@ SELECT coalesce(o.classid, d.classid), coalesce(o.objid, d.objid),
            (SELECT n.nspname || '.' || p.proname || '(' || oidvectortypes(p.proargtypes) || ')'
             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
             WHERE p.oid = d.refobjid)
-         WHEN 'pg_type'::regclass THEN
-           (SELECT n.nspname || '.' || coalesce(c.relname, t.typname) FROM pg_type t
-            JOIN pg_namespace n ON n.oid = t.typnamespace
-            LEFT JOIN pg_class c ON c.oid = t.typrelid WHERE t.oid = d.refobjid)
+         WHEN 'pg_type'::regclass THEN ({_TYPE_NAME})
        END
 FROM pg_depend d LEFT JOIN owner o ON d.classid = o.via AND d.objid = o.oid
-WHERE d.classid IN ('pg_rewrite'::regclass, 'pg_proc'::regclass, 'pg_trigger'::regclass,
-                    'pg_policy'::regclass)
+WHERE (d.classid IN ('pg_rewrite'::regclass, 'pg_proc'::regclass, 'pg_trigger'::regclass,
+                     'pg_policy'::regclass)
+       OR d.classid = 'pg_class'::regclass AND d.objid IN (
+         SELECT c.oid FROM pg_class c WHERE c.relkind = 'c'))
   AND d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass)
   AND d.deptype = 'n'
   AND (d.classid <> 'pg_rewrite'::regclass OR o.oid IS NOT NULL)
+"""
+# What a table (its columns' types, defaults, generated expressions, constraints, indexes)
+# or a domain (its base type, default, checks) uses: (kind, qualified, function or type).
+SCHEMA_USES_SQL = f"""
+WITH {_USER_RELATIONS_CTE},
+part AS (
+  SELECT 'table' AS kind, r.oid AS owner, 'pg_class'::regclass AS classid, r.oid AS objid
+  FROM rel r WHERE r.relkind IN ('r', 'p')
+  UNION ALL
+  SELECT 'table', ad.adrelid, 'pg_attrdef'::regclass, ad.oid
+  FROM pg_attrdef ad JOIN rel r ON r.oid = ad.adrelid WHERE r.relkind IN ('r', 'p')
+  UNION ALL
+  SELECT 'table', k.conrelid, 'pg_constraint'::regclass, k.oid
+  FROM pg_constraint k JOIN rel r ON r.oid = k.conrelid WHERE r.relkind IN ('r', 'p')
+  UNION ALL
+  SELECT 'table', i.indrelid, 'pg_class'::regclass, i.indexrelid
+  FROM pg_index i JOIN rel r ON r.oid = i.indrelid WHERE r.relkind IN ('r', 'p')
+  UNION ALL
+  SELECT 'domain', t.oid, 'pg_type'::regclass, t.oid
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+  WHERE t.typtype = 'd' AND {USER_SCHEMA_WHERE}
+  UNION ALL
+  SELECT 'domain', k.contypid, 'pg_constraint'::regclass, k.oid
+  FROM pg_constraint k JOIN pg_type t ON t.oid = k.contypid
+       JOIN pg_namespace n ON n.oid = t.typnamespace
+  WHERE t.typtype = 'd' AND {USER_SCHEMA_WHERE}
+)
+SELECT DISTINCT p.kind,
+       CASE p.kind WHEN 'table' THEN
+         (SELECT n.nspname || '.' || c.relname FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p.owner)
+       ELSE (SELECT n.nspname || '.' || t.typname FROM pg_type t
+             JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = p.owner) END,
+       CASE d.refclassid
+         WHEN 'pg_proc'::regclass THEN
+           (SELECT n.nspname || '.' || x.proname || '(' || oidvectortypes(x.proargtypes) || ')'
+            FROM pg_proc x JOIN pg_namespace n ON n.oid = x.pronamespace
+            WHERE x.oid = d.refobjid)
+         ELSE ({_TYPE_NAME}) END
+FROM part p JOIN pg_depend d ON d.classid = p.classid AND d.objid = p.objid
+WHERE d.refclassid IN ('pg_proc'::regclass, 'pg_type'::regclass) AND d.deptype = 'n'
 """
 # Objects in user schemas that the schema model does not describe, by kind and name.
 # Objects of a schema known only by their name: (what, catalog, name column, schema column).
@@ -513,8 +579,7 @@ UNION ALL
 SELECT CASE x.typtype WHEN 'c' THEN 'composite type ' WHEN 'r' THEN 'range type '
                       ELSE 'type ' END || n.nspname || '.' || x.typname
 FROM pg_type x JOIN pg_namespace n ON n.oid = x.typnamespace
-WHERE (x.typtype IN ('r', 'p') OR x.typtype = 'b' AND x.typelem = 0 OR x.typtype = 'c'
-       AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = x.typrelid AND c.relkind = 'c'))
+WHERE (x.typtype IN ('r', 'p') OR x.typtype = 'b' AND x.typelem = 0)
   AND {USER_SCHEMA_WHERE} AND {_not_member('pg_type', 'x')}
 UNION ALL
 SELECT CASE c.relkind WHEN 'f' THEN 'foreign table ' ELSE 'table inheritance ' END
@@ -602,6 +667,7 @@ class SchemaRows:
     indexes: list[tuple]
     definitions: list[tuple]
     dependencies: list[tuple]
+    uses: list[tuple]
     unsupported: list[tuple]
     privileges: list[tuple]
 
@@ -622,11 +688,12 @@ def schema_rows(conn: psycopg.Connection, privileges: bool = False) -> SchemaRow
                 return conn.execute(text).fetchall()
 
             definitions = rows(SCHEMA_DEFINITIONS_SQL)
+            domains = rows(SCHEMA_DOMAINS_SQL)
             return SchemaRows(
                 namespaces=rows(SCHEMA_NAMESPACES_SQL),
                 extensions=rows(SCHEMA_EXTENSIONS_SQL),
                 enums=rows(SCHEMA_ENUMS_SQL),
-                domains=rows(SCHEMA_DOMAINS_SQL),
+                domains=domains,
                 sequences=rows(SCHEMA_SEQUENCES_SQL),
                 tables=rows(SCHEMA_TABLES_SQL),
                 columns=rows(SCHEMA_COLUMNS_SQL),
@@ -635,6 +702,9 @@ def schema_rows(conn: psycopg.Connection, privileges: bool = False) -> SchemaRow
                 definitions=definitions,
                 # only definitions have dependencies: no scan of pg_depend without one
                 dependencies=rows(SCHEMA_DEPENDENCIES_SQL) if definitions else [],
+                # tables and domains on functions and types: only when there are some
+                uses=rows(SCHEMA_USES_SQL) if domains or any(
+                    r[0] in ("function", "type") for r in definitions) else [],
                 unsupported=rows(SCHEMA_UNSUPPORTED_SQL),
                 privileges=rows(SCHEMA_PRIVILEGES_SQL) if privileges else [],
             )

@@ -37,6 +37,7 @@ class Comparison:
     plan: Plan = field(default_factory=Plan)
     left_schema: Schema | None = None
     right_schema: Schema | None = None
+    renames: dict[str, str] = field(default_factory=dict)   # diff()'s hints (--rename)
 
     @property
     def equal(self) -> bool:
@@ -71,10 +72,14 @@ def other_environment(env: Environment, other_name: str) -> Environment:
 
 
 def compare(env: Environment, other_name: str,
-            hide: Callable[[str], None] | None = None) -> Comparison:
+            hide: Callable[[str], None] | None = None,
+            renames: list[str] | None = None) -> Comparison:
     """ENV's database against OTHER_NAME's. HIDE (if given) receives each of the other
-    environment's passwords before anything can print them. Never reports "equal" after
-    a failure: every failure raises (unreachable: exit 4; same database: exit 2)."""
+    environment's passwords before anything can print them. RENAMES: --rename OLD:NEW
+    values (a table or column of ENV's schema that OTHER_NAME's calls NEW: a rename, not a
+    drop and an add). Never reports "equal" after a failure: every failure raises
+    (unreachable: exit 4; same database, a rename naming nothing: exit 2)."""
+    pairs = _rename_pairs(renames)
     other = other_environment(env, other_name)
     if hide is not None:
         for secret in other.secrets():
@@ -89,16 +94,40 @@ def compare(env: Environment, other_name: str,
         left_job = pool.submit(_read, left_db, env.name)
         right_job = pool.submit(_read, right_db, other.name)
         left, right = left_job.result(), right_job.result()
-    return Comparison(env.name, other.name, diff(left, right), left, right)
+    hints = _hints(pairs, left, right, env.name, other.name)
+    return Comparison(env.name, other.name, diff(left, right, hints), left, right, hints)
 
 
-def compare_migrations(env: Environment, say: Callable[[str], None]) -> Comparison:
+def _rename_pairs(renames: list[str] | None) -> list[tuple[str, str]]:
+    if not renames:
+        return []
+    # deferred: the importer pulls in the DBML reader (pydbml), needed only with --rename
+    from nself.schema.importer import parse_renames
+
+    return parse_renames(renames)
+
+
+def _hints(pairs: list[tuple[str, str]], left: Schema, right: Schema, left_name: str,
+           right_name: str) -> dict[str, str]:
+    if not pairs:
+        return {}
+    # deferred: the importer pulls in the DBML reader (pydbml), needed only with --rename
+    from nself.schema.importer import flag_hints
+
+    return flag_hints(pairs, left, right, f"{right_name}'s schema", f"{left_name}'s schema")
+
+
+def compare_migrations(env: Environment, say: Callable[[str], None],
+                       renames: list[str] | None = None) -> Comparison:
     """ENV's database against the schema its migration files produce (replayed into a
-    shadow database): drift, whatever caused it."""
+    shadow database): drift, whatever caused it. RENAMES as in `compare`."""
+    pairs = _rename_pairs(renames)
     env.require_project()
     live = _read(connection.target(env), env.name)
     produced = migrations_schema(env, say)
-    return Comparison(env.name, "migrations", diff(live, produced), live, produced)
+    hints = _hints(pairs, live, produced, env.name, "migrations")
+    return Comparison(env.name, "migrations", diff(live, produced, hints), live, produced,
+                      hints)
 
 
 def _read(db: Database, side: str) -> Schema:

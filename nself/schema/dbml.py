@@ -69,6 +69,7 @@ NAMEDATALEN = 64
 SQL_NOTE = "nself_sql"
 _SYNTAX = (_table | _ref | _enum | _table_group | _project | _sticky_note) \
     + ("\n" | _comment)[...] + pp.StringEnd()
+_SYNTAX.parse_with_tabs()  # a tab (in a function's string literal) stays a tab
 
 COLUMN_SETTINGS = ("column settings are pk, primary key, not null, null, unique, increment, "
                    "default: value, note: 'text', ref: > table.column, check: `expression`")

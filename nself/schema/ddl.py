@@ -212,8 +212,8 @@ def definition_target(definition: Definition) -> str:
     return qualified(definition.schema, definition.name)
 
 
-_DROP_WORD = {"view": "VIEW", "materialized view": "MATERIALIZED VIEW", "function": "ROUTINE",
-              "trigger": "TRIGGER", "policy": "POLICY"}
+_DROP_WORD = {"type": "TYPE", "view": "VIEW", "materialized view": "MATERIALIZED VIEW",
+              "function": "ROUTINE", "trigger": "TRIGGER", "policy": "POLICY"}
 
 
 def drop_definition(definition: Definition) -> str:
@@ -225,8 +225,8 @@ def create_definition(definition: Definition) -> str:
     return text if text.endswith(";") else text + ";"
 
 
-_COMMENT_WORD = {"view": "VIEW", "materialized view": "MATERIALIZED VIEW", "function": "ROUTINE",
-                 "trigger": "TRIGGER", "policy": "POLICY"}
+_COMMENT_WORD = {"type": "TYPE", "view": "VIEW", "materialized view": "MATERIALIZED VIEW",
+                 "function": "ROUTINE", "trigger": "TRIGGER", "policy": "POLICY"}
 
 
 def comment_definition(definition: Definition) -> str:

@@ -27,21 +27,31 @@ from dataclasses import dataclass, field, replace
 from itertools import count
 
 from nself.errors import UsageError
-from nself.schema import ddl
+from nself.schema import ddl, order
 from nself.schema.ddl import ident, literal, qualified
 from nself.schema.model import Column, Constraint, Definition, Index, Schema, Table
 
 (ENUM_VALUES, RENAMES, RELEASE_SEQUENCES, REVOKES, DROP_DEFINITIONS, DROP_FOREIGN_KEYS,
  DROP_INDEXES, DROP_CONSTRAINTS, DROP_COLUMNS, DROP_TABLES, SCHEMAS, EXTENSIONS, ENUMS,
- DOMAINS, SEQUENCES, FUNCTIONS, TABLES, COLUMNS, CONSTRAINTS, SEQUENCE_OWNERS, FOREIGN_KEYS,
- INDEXES, COMMENTS, DEFINITIONS, PRIVILEGES, DROP_REPLACED_TYPES, DROP_SEQUENCES, DROP_DOMAINS,
- DROP_ENUMS, DROP_EXTENSIONS, DROP_SCHEMAS) = range(31)
+ SEQUENCES, DOMAINS, TABLES, COLUMNS, CONSTRAINTS, SEQUENCE_OWNERS, FOREIGN_KEYS,
+ INDEXES, COMMENTS, DEFINITIONS, PRIVILEGES, DROP_REPLACED_TYPES, DROP_DOMAINS, DROP_SEQUENCES,
+ DROP_ENUMS, DROP_EXTENSIONS, DROP_SCHEMAS) = range(30)
+# Composite types and functions go where what they use puts them (nself.schema.order): with
+# the domains (DOMAINS, DROP_DOMAINS), the tables (TABLES, DROP_TABLES) or the views
+# (DEFINITIONS, DROP_DEFINITIONS); in those phases each object follows what it uses.
+_CREATE_PHASE = {order.EARLY: DOMAINS, order.WITH_TABLES: TABLES, order.LATE: DEFINITIONS}
+_DROP_PHASE = {order.EARLY: DROP_DOMAINS, order.WITH_TABLES: DROP_TABLES,
+               order.LATE: DROP_DEFINITIONS}
 
 DROPS_DATA = "drops data"
 WARNING = "-- WARNING: drops data"
+# a NOT NULL column added without a value for the rows already there (a DOWN re-adding a
+# dropped column, typically): said in the SQL and by schema import / schema diff
+NEEDS_A_VALUE = "fails if the table has rows (NOT NULL without a default)"
 
-_DEFINITION_RANK = {"function": 0, "view": 1, "materialized view": 1, "trigger": 2, "policy": 3}
-_DEFINITION_WORD = {"function": "Function", "view": "View",
+_DEFINITION_RANK = {"type": 0, "function": 0, "view": 1, "materialized view": 1, "trigger": 2,
+                    "policy": 3}
+_DEFINITION_WORD = {"type": "Type", "function": "Function", "view": "View",
                     "materialized view": "Materialized view", "trigger": "Trigger",
                     "policy": "Policy"}
 _CONSTRAINT_WORD = {"p": "Primary key", "u": "Unique constraint", "c": "Check constraint",
@@ -241,7 +251,27 @@ class _Differ:
         self.diff_comments()
         self.diff_privileges()
         ordered = [c for _, _, c in sorted(self.changes, key=lambda t: (t[0], t[1]))]
-        return Plan(ordered, self.differences, self.unsupported)
+        return Plan(self.by_dependencies(ordered), self.differences, self.unsupported)
+
+    def by_dependencies(self, changes: list[Change]) -> list[Change]:
+        """Within the phases where domains, tables, types and functions meet, each object
+        after what it uses (new side), or dropped before what it uses (old side)."""
+        uses_new, uses_old = order.needs(self.new), order.needs(self.old)
+        result: list[Change] = []
+        at = 0
+        while at < len(changes):
+            phase = changes[at].phase
+            end = at
+            while end < len(changes) and changes[end].phase == phase:
+                end += 1
+            run = changes[at:end]
+            if phase in (DOMAINS, TABLES):
+                run = order.ordered(run, lambda c: c.name, uses_new)
+            elif phase in (DROP_DOMAINS, DROP_TABLES):
+                run = order.ordered(run, lambda c: c.name, uses_old, reverse=True)
+            result += run
+            at = end
+        return result
 
     # -- renames ---------------------------------------------------------------------------
     def apply_renames(self) -> None:
@@ -762,11 +792,32 @@ class _Differ:
                 self.note("~", "Column", f"{display(after.schema, after.name)}.{column.name}",
                           "different comment")
 
+    def column_order(self, before: Table, after: Table, moved: set[str]) -> None:
+        """Say so when the columns will not end in AFTER's order: PostgreSQL adds a column
+        (or one dropped and added again, MOVED) at the end, and cannot reorder columns."""
+        kept = [c.name for c in before.columns
+                if after.column(c.name) is not None and c.name not in moved]
+        added = [c.name for c in after.columns if c.name not in kept]
+        wanted = [c.name for c in after.columns]
+        if kept + added == wanted:
+            return
+        if [n for n in wanted if n in kept] != kept:
+            detail = (f"different column order ({', '.join(kept)} against "
+                      f"{', '.join(n for n in wanted if n in kept)}): columns cannot be "
+                      "reordered, so this stays")
+        else:
+            detail = (f"column order: {', '.join(added)} will come last "
+                      f"({', '.join(kept + added)}): PostgreSQL adds columns at the end")
+        self.note("~", "Table", display(after.schema, after.name), detail)
+
     def diff_columns(self, before: Table, after: Table) -> None:
         label, name = after.qualified, ddl.table_name(after)
         shown = display(after.schema, after.name)
         old = {c.name: c for c in before.columns}
         new_names = {c.name for c in after.columns}
+        self.column_order(before, after, {
+            c.name for c in after.columns if c.generated and c.name in old
+            and old[c.name].generated != c.generated})
         for column in before.columns:
             if column.name not in new_names:
                 self.emit(DROP_COLUMNS, "drop column", f"{label}.{column.name}",
@@ -788,13 +839,20 @@ class _Differ:
                 self.note("~", "Column", f"{shown}.{column.name}", "different comment")
 
     def add_column(self, table: Table, column: Column) -> None:
+        """ADD COLUMN; with a default it fills the rows already there itself. A NOT NULL
+        column without one cannot be filled: said in the SQL (a DOWN re-adding a dropped
+        column, typically), and as the change's hazard."""
         label, name = f"{table.qualified}.{column.name}", ddl.table_name(table)
-        hazard = None
+        hazard, said = None, ""
         if not column.nullable and column.default is None and not column.identity \
                 and not column.generated:
-            hazard = "fails if the table has rows (NOT NULL without a default)"
+            hazard = NEEDS_A_VALUE
+            said = (f"-- WARNING: {label} is NOT NULL and has no default: this fails once "
+                    f"{table.qualified} has rows.\n-- Give it a value first: add it without "
+                    "NOT NULL, UPDATE the rows, then ALTER COLUMN ... SET NOT NULL.\n")
         self.emit(COLUMNS, "add column", label,
-                  f"ALTER TABLE {name} ADD COLUMN {ddl.column_sql(column)};", hazard=hazard)
+                  f"{said}ALTER TABLE {name} ADD COLUMN {ddl.column_sql(column)};",
+                  hazard=hazard)
         if column.comment:
             self.emit(COMMENTS, "comment", label,
                       ddl.comment(f"COLUMN {name}.{ident(column.name)}", column.comment))
@@ -945,7 +1003,8 @@ class _Differ:
                 else:
                     drop.add(key)
                     create.add(key)
-            elif d.kind != "function" and any(t in self.tables_touched for t in d.depends_on):
+            elif d.kind not in ("function", "type") and any(
+                    t in self.tables_touched for t in d.depends_on):
                 drop.add(key)  # over a column whose type changes, or a dropped column/table
                 create.add(key)
         for key, d in new.items():
@@ -967,16 +1026,21 @@ class _Differ:
                     pending.append(key)
                     if key in new:
                         create.add(key)
+        tables, views = order.relations(self.old)
+        kept = {t.qualified for t in self.new.tables}
         for key in _topological(old, drop, reverse=True):
-            self.emit(DROP_DEFINITIONS, f"drop {key[0]}", f"{key[1]}.{key[2]}",
-                      ddl.drop_definition(old[key]))
-        relations = {t.qualified for t in self.new.tables} | {
-            f"{k[1]}.{k[2]}" for k in new if k[0] != "function"}
+            d = old[key]
+            place = order.tier(d, tables, views)
+            if place == order.WITH_TABLES and any(
+                    t in self.tables_touched and t in kept for t in d.depends_on):
+                place = order.LATE  # before the columns it may use change
+            self.emit(_DROP_PHASE[place], f"drop {key[0]}", f"{key[1]}.{key[2]}",
+                      ddl.drop_definition(d))
+        tables, views = order.relations(self.new)
         self.remade_definitions = create
         for key in _topological(new, create | replace_in_place):
             d = new[key]
-            early = key[0] == "function" and not any(x in relations for x in d.depends_on)
-            self.emit(FUNCTIONS if early else DEFINITIONS, f"create {key[0]}",
+            self.emit(_CREATE_PHASE[order.tier(d, tables, views)], f"create {key[0]}",
                       f"{key[1]}.{key[2]}", ddl.create_definition(d))
         for key, d in new.items():
             previous = None if key in create else old[key].comment

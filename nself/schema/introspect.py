@@ -9,6 +9,7 @@ objects, aggregates, other kinds of types, rules, ...) is listed by name in
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 import psycopg
 
@@ -44,11 +45,18 @@ def introspect(conn: psycopg.Connection, *, grants: bool = False) -> Schema:
             comments[f"extension:{name}"] = comment
     unsupported = [r[0] for r in rows.unsupported]
     tables = _tables(rows)
+    uses: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for kind, owner, target in rows.uses:
+        if target and owner and target != owner and not target.startswith(_SYSTEM_PREFIXES):
+            uses[(kind, owner)].append(target)
+    for t in tables:
+        t.uses = sorted(set(uses[("table", t.qualified)]))
     schema = Schema(
         schemas=[r[0] for r in rows.namespaces],
         extensions=[r[0] for r in rows.extensions],
         enums=[Enum(s, n, list(values), comment) for s, n, values, comment in rows.enums],
-        domains=[_domain(r) for r in rows.domains],
+        domains=[replace(d, uses=sorted(set(uses[("domain", d.qualified)])))
+                 for d in map(_domain, rows.domains)],
         sequences=[_sequence(r) for r in rows.sequences],
         tables=tables,
         definitions=_definitions(rows),

@@ -85,6 +85,9 @@ class Table:
     partition_bound: str | None = None      # "FOR VALUES FROM (...) TO (...)"
     row_security: bool = False              # ALTER TABLE ... ENABLE ROW LEVEL SECURITY
     force_row_security: bool = False        # ... FORCE ROW LEVEL SECURITY
+    # functions and types its columns, defaults, constraints and indexes use (pg_depend),
+    # for the order of statements only: not compared
+    uses: list[str] = field(default_factory=list, compare=False)
 
     @property
     def qualified(self) -> str:
@@ -123,6 +126,8 @@ class Domain:
     default: str | None = None
     checks: list[str] = field(default_factory=list)   # "CONSTRAINT name CHECK (...)"
     comment: str | None = None
+    # functions and types its base type, default and checks use: order only, not compared
+    uses: list[str] = field(default_factory=list, compare=False)
 
     @property
     def qualified(self) -> str:
@@ -147,12 +152,13 @@ class Sequence:
         return f"{self.schema}.{self.name}"
 
 
-DEFINITION_KINDS = ("function", "view", "materialized view", "trigger", "policy")
+DEFINITION_KINDS = ("type", "function", "view", "materialized view", "trigger", "policy")
 
 
 @dataclass
 class Definition:
-    """A view, materialized view, function, trigger or policy, carried whole."""
+    """A composite type, view, materialized view, function, trigger or policy, carried
+    whole."""
     kind: str                       # one of DEFINITION_KINDS
     schema: str
     name: str                       # functions: name(argtypes); triggers/policies: table.name

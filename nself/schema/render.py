@@ -11,35 +11,48 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from nself.schema import ddl
+from nself.schema import ddl, order
 from nself.schema.ddl import ident, qualified
 from nself.schema.model import DEFINITION_KINDS, Constraint, Definition, Index, Schema, Table
 
 # -- SQL ---------------------------------------------------------------------------------
 
-_COMMENT_WORD = {"view": "VIEW", "materialized view": "MATERIALIZED VIEW",
+_COMMENT_WORD = {"type": "TYPE", "view": "VIEW", "materialized view": "MATERIALIZED VIEW",
                  "function": "ROUTINE", "trigger": "TRIGGER", "policy": "POLICY"}
 
 
+# As pg_dump does: a function body is checked when it runs, not when it is created (a
+# function may call one created after it, or use a table created after it).
+SCRIPT_HEADER = "SET check_function_bodies = off;"
+
+
 def to_sql(schema: Schema) -> str:
-    """A CREATE script for an empty database, in dependency order: schemas, extensions,
-    enums, domains, sequences, functions that need no table, tables (partitions after
-    their parent) without foreign keys, sequence owners, foreign keys, indexes, row
-    security, the other definitions (each after what it uses), comments, privileges."""
+    """A CREATE script for an empty database that `psql -v ON_ERROR_STOP=1 -f` runs as
+    written, in dependency order (nself.schema.order): schemas, extensions, enums,
+    sequences, domains with the composite types and functions that use no table, tables
+    (partitions after their parent, without foreign keys) with the types and functions that
+    use a table, sequence owners, foreign keys, indexes, row security, the other
+    definitions (each after what it uses), comments, privileges."""
     s = schema.normalised()
     tables = {t.qualified: t for t in s.tables}
-    sections: list[list[str]] = []
+    uses = order.needs(s)
+    names, views = order.relations(s)
+    tiers = {d.qualified: order.tier(d, names, views) for d in s.definitions}
+    sections: list[list[str]] = [[SCRIPT_HEADER]]
     sections.append([f"CREATE SCHEMA {ident(n)};" for n in s.schemas if n != "public"])
     sections.append([f"CREATE EXTENSION IF NOT EXISTS {ident(n)};" for n in s.extensions])
     sections.append([ddl.create_enum(e) for e in s.enums])
-    sections.append([ddl.create_domain(d) for d in s.domains])
     sections.append([ddl.create_sequence(q) for q in s.sequences])
-    relations = set(tables) | {d.qualified for d in s.definitions if d.kind != "function"}
-    early = [d for d in s.definitions
-             if d.kind == "function" and not any(x in relations for x in d.depends_on)]
-    sections.append([ddl.create_definition(d) for d in definition_order(early)])
+    early = [d for d in s.definitions if tiers[d.qualified] == order.EARLY]
+    first = [(d.qualified, ddl.create_domain(d)) for d in s.domains] + [
+        (d.qualified, ddl.create_definition(d)) for d in definition_order(early)]
+    sections.append([text for _, text in order.ordered(first, lambda x: x[0], uses)])
     ordered = sorted(s.tables, key=lambda t: (_depth(tables, t), t.schema, t.name))
-    sections.append([ddl.create_table(t, tables.get(t.partition_of or "")) for t in ordered])
+    middle = [d for d in s.definitions if tiers[d.qualified] == order.WITH_TABLES]
+    built = [(t.qualified, ddl.create_table(t, tables.get(t.partition_of or "")))
+             for t in ordered] + [(d.qualified, ddl.create_definition(d))
+                                  for d in definition_order(middle)]
+    sections.append([text for _, text in order.ordered(built, lambda x: x[0], uses)])
     sections.append([ddl.owned_by(q) for q in s.sequences if q.owned_by])
     sections.append([f"ALTER TABLE {ddl.table_name(t)} ADD CONSTRAINT {ident(c.name)} "
                      f"{ddl.constraint_body(c)};"
@@ -52,11 +65,13 @@ def to_sql(schema: Schema) -> str:
         if t.force_row_security:
             security.append(f"ALTER TABLE {ddl.table_name(t)} FORCE ROW LEVEL SECURITY;")
     sections.append(security)
-    late = [d for d in s.definitions if d not in early]
+    late = [d for d in s.definitions if tiers[d.qualified] == order.LATE]
     sections.append([ddl.create_definition(d) for d in definition_order(late)])
     sections.append(_sql_comments(s, ordered))
     sections.append(list(s.privileges))
     sections.append([f"-- not modelled (not in this script): {u}" for u in s.unsupported])
+    if not any(sections[1:]):
+        return "\n"
     return "\n\n".join("\n".join(part) for part in sections if part) + "\n"
 
 
@@ -260,11 +275,14 @@ def _sql_note(extra: Schema, fixes: list[str]) -> str:
     before = replace(extra, definitions=[], comments={}, privileges=[])
     after = Schema(definitions=extra.definitions, comments=extra.comments,
                    privileges=extra.privileges)
-    statements = [to_sql(part).rstrip("\n") for part in (before,) if _any(part)]
+    def script(part: Schema) -> str:  # schema import sets check_function_bodies itself
+        return to_sql(part).removeprefix(SCRIPT_HEADER + "\n\n").rstrip("\n")
+
+    statements = [script(part) for part in (before,) if _any(part)]
     if fixes:
         statements.append("\n".join(fixes))
     if _any(after):
-        statements.append(to_sql(after).rstrip("\n"))
+        statements.append(script(after))
     if not statements:
         return ""
     text = "\n\n".join([
@@ -348,12 +366,18 @@ def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> st
             word = "pk" if c.kind == "p" else "unique"
             indexes.append(f"    {_dbml_index_columns(c.columns, names)} [{word}, "
                            f"name: {dbml_string(c.name)}]")
-            if c.kind == "u" and c.definition != "UNIQUE (" + ", ".join(
-                    ident(x) for x in c.columns) + ")":
+            if c.kind == "u":
+                # DBML's indexes make a unique index: schema import turns it back into the
+                # constraint it was (as declared, when DBML cannot say all of it)
                 missing.append(f"unique constraint {t.qualified}.{c.name}: {c.definition}")
-                fixes.append(f"ALTER TABLE {name} DROP CONSTRAINT {ident(c.name)};")
-                fixes.append(f"ALTER TABLE {name} ADD CONSTRAINT {ident(c.name)} "
-                             f"{ddl.constraint_body(c)};")
+                if c.definition in ("", "UNIQUE (" + ", ".join(ident(x) for x in c.columns)
+                                    + ")"):
+                    fixes.append(f"ALTER TABLE {name} ADD CONSTRAINT {ident(c.name)} UNIQUE "
+                                 f"USING INDEX {ident(c.name)};")
+                else:
+                    fixes.append(f"DROP INDEX {qualified(t.schema, c.name)};")
+                    fixes.append(f"ALTER TABLE {name} ADD CONSTRAINT {ident(c.name)} "
+                                 f"{ddl.constraint_body(c)};")
         elif c.kind in ("c", "x"):
             word = "check" if c.kind == "c" else "exclusion"
             missing.append(f"{word} constraint {t.qualified}.{c.name}: {c.definition}")
@@ -402,9 +426,19 @@ def _default_name(c: Constraint, t: Table, suffix: str) -> bool:
 def _dbml_index_columns(columns: list[str], names: set[str]) -> str:
     """Index or key columns: a column of the table by its (quoted if need be) name, an
     expression in backticks."""
-    items = [dbml_name(c) if c in names or _DBML_PLAIN.match(c) or not is_expression(c)
-             else f"`{c}`" for c in columns]
+    items = [dbml_name(_unquoted(c, names)) if c in names or _DBML_PLAIN.match(c)
+             or not is_expression(c) else f"`{c}`" for c in columns]
     return items[0] if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _unquoted(text: str, names: set[str]) -> str:
+    """An index column as pg_get_indexdef prints it ('"userId"') -> the column's name
+    ('userId'), so that DBML quotes it once; anything else as it is."""
+    if text not in names and re.fullmatch(r'"(?:[^"]|"")+"', text):
+        name = text[1:-1].replace('""', '"')
+        if name in names:
+            return name
+    return text
 
 
 def is_expression(text: str) -> bool:

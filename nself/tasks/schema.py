@@ -43,7 +43,7 @@ def export(c, format="dbml", output=None, grants=False):
            f"table{'s' if tables != 1 else ''})")
 
 
-@command(positional_flag="env", help={
+@command(positional_flag="env", iterable=["rename"], help={
     "env": "The environment to compare with: local (dev), staging (stage), production "
            "(prod); its database comes from config/<env>.env and .env.",
     "json": "Print {left, right, equal, differences, unsupported} as JSON.",
@@ -54,8 +54,12 @@ def export(c, format="dbml", output=None, grants=False):
                           "to ENV's.",
     "name": "Name of the migration --generate-migration writes (default: "
             "match_<env>_schema).",
+    "rename": "OLD:NEW: a table or column of this database that ENV calls NEW is taken as "
+              "renamed, not dropped and added (users:members, users.name:full_name); "
+              "repeatable.",
 })
-def diff(c, env=None, json=False, migrations=False, generate_migration=False, name=None):
+def diff(c, env=None, json=False, migrations=False, generate_migration=False, name=None,
+         rename=None):
     """Compare this environment's schema with ENV's, or with what its migration files
     produce (--migrations, also without ENV); read-only; exit 6 if different."""
     if migrations and env:
@@ -72,9 +76,9 @@ def diff(c, env=None, json=False, migrations=False, generate_migration=False, na
     if generate_migration:
         current.require_project()
     if migrations:
-        result = compare.compare_migrations(current, _aside)
+        result = compare.compare_migrations(current, _aside, rename)
     else:
-        result = compare.compare(current, env, hide=out.hide)
+        result = compare.compare(current, env, hide=out.hide, renames=rename)
     if json:
         out.as_json(result.as_dict())
     elif result.equal:
@@ -95,9 +99,12 @@ def diff(c, env=None, json=False, migrations=False, generate_migration=False, na
 def _generate_from(env, result, name) -> None:
     """Write the verified migration that turns the current database into the other's."""
     generated = importer.generate_between(env, result.left_schema, result.right_schema,
-                                          f"{result.right}'s schema", _aside)
+                                          f"{result.right}'s schema", _aside, result.renames)
     for warning in generated.warnings:
         out.warn(warning)
+    if generated.empty:  # e.g. only the column order differs: no statement changes it
+        out.line("No migration written: no statement can remove these differences.")
+        return
     written = importer.write(env, generated, name or f"match_{result.right}_schema",
                              description=f"Brings {result.left}'s schema to "
                                          f"{result.right}'s (nself db schema diff "

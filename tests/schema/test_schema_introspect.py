@@ -123,7 +123,10 @@ def test_definitions_and_dependencies(db):
         ("view", "public.published_posts"), ("view", "app.recent"),
         ("materialized view", "public.post_counts"),
         ("function", "public.touch_updated_at()"), ("function", "public.add(integer, integer)"),
-        ("trigger", "public.users.users_touch"), ("policy", "public.posts.own_posts")}
+        ("trigger", "public.users.users_touch"), ("policy", "public.posts.own_posts"),
+        ("type", "app.pair")}
+    assert found[("type", "app.pair")].sql == ("CREATE TYPE app.pair AS (\n    a integer,\n"
+                                               "    b text\n)")
     view = found[("view", "public.published_posts")]
     assert view.sql.startswith("CREATE VIEW public.published_posts AS\n")
     assert view.comment == "Visible posts"
@@ -150,7 +153,6 @@ def test_unsupported_objects_are_named_and_nself_is_left_out(db):
              "CREATE AGGREGATE app.total (integer) (sfunc = int4pl, stype = integer);")
     s = _model(db)
     assert s.unsupported == ["aggregate app.total(integer)", "collation app.c_copy",
-                             "composite type app.pair",
                              "storage parameters of public.order_lines (fillfactor=70)"]
     assert "nself" not in s.schemas
     assert not any(t.schema == "nself" for t in s.tables)
