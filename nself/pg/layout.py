@@ -21,8 +21,8 @@ and otherwise only tables that were outside any version (meta, seeds, mock): the
 tables are created as this layout has them and the upgrades from layout 3 on run.
 
 To change a table: change its CREATE in TABLES, add the upgrade from the current layout to
-UPGRADES (written for that layout's shape, never through TABLES, which will change again),
-bump VERSION, and add the shape to tests/pg/test_own_layout.py.
+UPGRADES (written for that layout's shape, and harmless on the new one), bump VERSION, and
+add the old shape to tests/pg/test_own_layout.py.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ SCHEMA_SQL = """
 CREATE SCHEMA nself;
 COMMENT ON SCHEMA nself IS 'nself''s own bookkeeping (migration history); not for application data'
 """
+# the tracking table, also for `repair` to rebuild a damaged one
 MIGRATIONS_SQL = """
 CREATE TABLE nself.migrations (
     version bigint PRIMARY KEY,
@@ -55,39 +56,6 @@ CREATE TABLE nself.migrations (
     down_sql text,
     source text,
     schema_fingerprint text
-)"""
-SEEDS_SQL = """
-CREATE TABLE nself.seeds (
-    path text PRIMARY KEY,
-    checksum text NOT NULL,
-    ran_at timestamptz NOT NULL DEFAULT now(),
-    execution_ms double precision NOT NULL DEFAULT 0,
-    ran_by text NOT NULL DEFAULT current_user,
-    environment text NOT NULL,
-    runs integer NOT NULL DEFAULT 1
-)"""
-MOCK_RUNS_SQL = """
-CREATE TABLE nself.mock_runs (
-    id bigserial PRIMARY KEY,
-    seed bigint NOT NULL,
-    started_at timestamptz NOT NULL DEFAULT now(),
-    row_count bigint NOT NULL DEFAULT 0
-)"""
-MOCK_ROWS_SQL = """
-CREATE TABLE nself.mock_rows (
-    run_id bigint NOT NULL REFERENCES nself.mock_runs (id) ON DELETE CASCADE,
-    position int NOT NULL,
-    table_name text NOT NULL,
-    key_columns text[],
-    null_first text[] NOT NULL DEFAULT '{}',
-    keys_table text NOT NULL,
-    row_count bigint NOT NULL,
-    PRIMARY KEY (run_id, position)
-)"""
-MOCK_COUNTERS_SQL = """
-CREATE TABLE nself.mock_counters (
-    table_name text PRIMARY KEY,
-    next bigint NOT NULL
 )"""
 # Every table of this layout, a table after the ones it references.
 TABLES: dict[str, str] = {
@@ -110,10 +78,39 @@ CREATE TABLE nself.migration_progress (
     started integer,
     direction text NOT NULL DEFAULT 'up'
 )""",
-    "seeds": SEEDS_SQL,
-    "mock_runs": MOCK_RUNS_SQL,
-    "mock_rows": MOCK_ROWS_SQL,
-    "mock_counters": MOCK_COUNTERS_SQL,
+    "seeds": """
+CREATE TABLE nself.seeds (
+    path text PRIMARY KEY,
+    checksum text NOT NULL,
+    ran_at timestamptz NOT NULL DEFAULT now(),
+    execution_ms double precision NOT NULL DEFAULT 0,
+    ran_by text NOT NULL DEFAULT current_user,
+    environment text NOT NULL,
+    runs integer NOT NULL DEFAULT 1
+)""",
+    "mock_runs": """
+CREATE TABLE nself.mock_runs (
+    id bigserial PRIMARY KEY,
+    seed bigint NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    row_count bigint NOT NULL DEFAULT 0
+)""",
+    "mock_rows": """
+CREATE TABLE nself.mock_rows (
+    run_id bigint NOT NULL REFERENCES nself.mock_runs (id) ON DELETE CASCADE,
+    position int NOT NULL,
+    table_name text NOT NULL,
+    key_columns text[],
+    null_first text[] NOT NULL DEFAULT '{}',
+    keys_table text NOT NULL,
+    row_count bigint NOT NULL,
+    PRIMARY KEY (run_id, position)
+)""",
+    "mock_counters": """
+CREATE TABLE nself.mock_counters (
+    table_name text PRIMARY KEY,
+    next bigint NOT NULL
+)""",
 }
 
 # Whether the schema is there, and its tables. Read from the catalog tables with the
@@ -177,21 +174,15 @@ def _mock_keys_into_tables(conn: psycopg.Connection) -> None:
                  "ALTER COLUMN keys_table SET NOT NULL, ALTER COLUMN row_count SET NOT NULL")
 
 
-def _to_4(conn: psycopg.Connection) -> None:
-    for table, create in (("seeds", SEEDS_SQL), ("mock_runs", MOCK_RUNS_SQL),
-                          ("mock_rows", MOCK_ROWS_SQL), ("mock_counters", MOCK_COUNTERS_SQL)):
-        if conn.execute("SELECT to_regclass(%s) IS NULL", (f"nself.{table}",)).fetchone()[0]:
-            conn.execute(create)
-    _mock_keys_into_tables(conn)
-
-
-# layout N -> what brings layout N to N + 1 (SQL, or a function of the connection). Each is
-# idempotent: a database without a layout row may be part-way.
+# layout N -> what brings layout N to N + 1 (SQL, or a function of the connection). The
+# missing tables are created first, as this layout has them (`_step`), so each upgrade also
+# accepts a table already in a later shape (ADD COLUMN IF NOT EXISTS, a check first); 3 -> 4
+# adds seeds and the mock tables that way, and converts an old mock_rows.
 UPGRADES: dict[int, str | Callable[[psycopg.Connection], None]] = {
     1: "ALTER TABLE nself.migration_progress ADD COLUMN IF NOT EXISTS started integer, "
        "ADD COLUMN IF NOT EXISTS direction text NOT NULL DEFAULT 'up'",
     2: "ALTER TABLE nself.migrations ADD COLUMN IF NOT EXISTS schema_fingerprint text",
-    3: _to_4,
+    3: _mock_keys_into_tables,
 }
 
 
