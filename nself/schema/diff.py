@@ -12,7 +12,12 @@
     owners, foreign keys (ALTER TABLE ... ADD CONSTRAINT, so cycles need nothing
     special), indexes, comments, views/triggers/policies
   drops of what others were built on, last (after the columns using them changed):
-    replaced enum types, sequences, domains, enums, extensions, schemas
+    replaced enum types, domains, sequences, enums, extensions, schemas
+
+Composite types and functions go where what they use (pg_depend) puts them
+(nself.schema.order): with the domains when they use no table or view, with the tables
+when they use a table, with the views otherwise; and in those phases each object comes
+after what it uses (UP) or before it (DOWN's drops).
 
 Renames are never guessed: without a hint a vanished table or column is a drop,
 written after a `-- WARNING: drops data` line. What the differ does not handle is
