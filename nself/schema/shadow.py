@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import zlib
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 
 import psycopg
@@ -67,6 +68,7 @@ class Shadows:
         self.home: psycopg.Connection | None = None
         self.oid = 0
         self.made: list[Shadow] = []
+        self.dropping: list[threading.Thread] = []   # released shadows being dropped
 
     def __enter__(self) -> Shadows:
         return self
@@ -74,15 +76,44 @@ class Shadows:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def release(self, shadow: Shadow) -> None:
+        """SHADOW is no longer needed: it is dropped in the background (a thread, on the home
+        session), while the caller goes on; `close` waits for it, so nothing outlives the
+        block. A run killed before the drop ends leaves a shadow whose lock is free: the next
+        run drops it. (Each DROP DATABASE makes the server checkpoint: seconds on a busy
+        server, issue 17.)"""
+        shadow.conn.close()
+        self.made.remove(shadow)
+        thread = threading.Thread(target=self._drop_or_say, args=(shadow.name,),
+                                  name=f"drop {shadow.name}", daemon=True)
+        self.dropping.append(thread)
+        thread.start()
+
+    @contextmanager
+    def scratch(self) -> Iterator[None]:
+        """The shadows created in the block are released at its end (see `release`)."""
+        first = len(self.made)
+        try:
+            yield
+        finally:
+            for shadow in self.made[first:]:
+                self.release(shadow)
+
+    def _drop_or_say(self, name: str) -> None:
+        try:
+            self._drop(name)
+        except psycopg.Error as exc:
+            self.say(f"! Could not drop the shadow database {name} "
+                     f"({connection.describe_error(exc)}); the next run drops it.")
+
     def close(self) -> None:
         try:
+            for thread in self.dropping:
+                thread.join()
+            self.dropping.clear()
             for shadow in reversed(self.made):
                 shadow.conn.close()
-                try:
-                    self._drop(shadow.name)
-                except psycopg.Error as exc:
-                    self.say(f"! Could not drop the shadow database {shadow.name} "
-                             f"({connection.describe_error(exc)}); the next run drops it.")
+                self._drop_or_say(shadow.name)
         finally:
             self.made.clear()
             self.stack.close()

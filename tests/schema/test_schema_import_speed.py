@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pickle
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_schema_import import _shadows
 
 from nself.schema import dbml, parse_cache
 from nself.schema.dbml import DbmlError, parse_dbml_document
@@ -153,3 +155,262 @@ def test_import_keeps_the_cache_in_the_state_folder_and_sees_each_edit(project):
     second = project.run("db", "schema", "import", "--dry-run")
     assert second.code == 0, second
     assert "body jsonb" in second.out
+
+
+# ------------------------------------- NEW read from shadow A, not built in a shadow of its own
+
+BASE_SQL = """
+CREATE TYPE state AS ENUM ('new', 'active', 'gone');
+CREATE TABLE users (id bigint PRIMARY KEY, email varchar(255) NOT NULL,
+                    state state DEFAULT 'new', score integer DEFAULT 0, body text);
+CREATE UNIQUE INDEX users_email ON users (email);
+CREATE TABLE posts (id bigint PRIMARY KEY, user_id bigint REFERENCES users,
+                    title text NOT NULL, created_at timestamptz DEFAULT now());
+CREATE INDEX posts_created ON posts (created_at);
+"""
+
+ENUM = """
+Enum state {
+  new
+  active
+  gone
+}
+"""
+
+USERS = """
+Table users {
+  id bigint [pk]
+  email varchar(255) [not null]
+  state state [default: 'new']
+  score integer [default: 0]
+  body text
+  indexes {
+    email [unique, name: 'users_email']
+  }
+}
+"""
+
+POSTS = """
+Table posts {
+  id bigint [pk]
+  user_id bigint [ref: > users.id]
+  title text [not null]
+  created_at timestamptz [default: `now()`]
+  indexes {
+    created_at [name: 'posts_created']
+  }
+}
+"""
+
+COMMENTS = """
+Table comments {
+  id bigint [pk]
+  post_id bigint [not null, ref: > posts.id]
+  state state [default: 'new']
+  indexes {
+    post_id [name: 'comments_post']
+  }
+}
+"""
+
+
+def _base_dbml(changed: bool = False) -> str:
+    """BASE_SQL as DBML; CHANGED: a column dropped and one added, a type changed, an
+    index dropped."""
+    if not changed:
+        return ENUM + USERS + POSTS
+    users = USERS.replace("score integer", "score numeric(12,2)").replace(
+        "  body text", "  extra jsonb")
+    posts = POSTS.replace("  indexes {\n    created_at [name: 'posts_created']\n  }\n", "")
+    assert users != USERS and posts != POSTS
+    return ENUM + users + posts
+
+
+# (what, DBML): changes from BASE_SQL of the kinds a designer makes
+EDITS = [("new table", ENUM + USERS + POSTS + COMMENTS),
+         ("changed tables", _base_dbml(changed=True))]
+
+
+def _generate(project, text: str, plain: bool, monkeypatch):
+    """importer.generate on TEXT; PLAIN: NEW built in a shadow of its own (as before
+    issue 17). Returns (the result, how many shadows were made)."""
+    from nself.config import Environment
+    from nself.schema import derive, importer
+    from nself.schema import shadow as shadow_module
+
+    project.write("schema.dbml", text)
+    made = []
+    real_create = shadow_module.Shadows.create
+
+    def counted(self):
+        made.append(1)
+        return real_create(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(shadow_module.Shadows, "create", counted)
+        if plain:
+            patch.setattr(derive, "derived", lambda *args: None)
+        result = importer.generate(Environment.load(), project.root / "schema.dbml", None,
+                                   lambda text: None)
+    return result, len(made)
+
+
+def _same(one, two) -> None:
+    assert [(p.up, p.down, p.autocommit) for p in one.parts] == \
+        [(p.up, p.down, p.autocommit) for p in two.parts]
+    assert one.plan.summary() == two.plan.summary()
+    assert one.warnings == two.warnings
+
+
+@pytest.mark.parametrize("what, text", EDITS, ids=[e[0] for e in EDITS])
+def test_new_read_from_shadow_a_gives_the_migration_a_built_new_gives(project, monkeypatch,
+                                                                       what, text):
+    project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
+    derived, shadows = _generate(project, text, False, monkeypatch)
+    built, built_shadows = _generate(project, text, True, monkeypatch)
+    assert not derived.empty, what
+    _same(derived, built)
+    assert shadows == 1 and built_shadows >= 2   # the replay's only: no shadow for NEW
+    # and what it wrote works: migrate up, then nothing left to import, then down
+    assert project.run("db", "migrate", "up").code == 0
+    project.write("schema.dbml", text)
+    applied = project.run("db", "schema", "import", "--name", "edit")
+    assert applied.code == 0 and "No schema changes" not in applied.out, applied
+    assert project.run("db", "migrate", "up").code == 0
+    again = project.run("db", "schema", "import", "--dry-run")
+    assert again.code == 0 and "No schema changes" in again.out, again
+    assert project.run("db", "migrate", "down", "--steps", "2").code == 0
+    assert project.db.tables() == []
+
+
+@pytest.mark.parametrize("where", ["middle", "end"])
+def test_what_shadow_a_cannot_show_as_the_file_says_is_built_the_plain_way(
+        project, monkeypatch, where):
+    """A column the file puts before others comes last in A (ALTER TABLE adds it at the
+    end): NEW is built in a shadow of its own, to keep the file's order. At the end, `'x'`
+    on varchar (printed `'x'::character varying`): either way, the same migration."""
+    project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
+    after = ("title text [not null]" if where == "middle"
+             else "created_at timestamptz [default: `now()`]")
+    text = _base_dbml().replace(after, after + "\n  kind varchar(20) [default: 'post']")
+    derived, shadows = _generate(project, text, False, monkeypatch)
+    built, _ = _generate(project, text, True, monkeypatch)
+    _same(derived, built)
+    assert "DEFAULT 'post'::character varying" in derived.parts[0].up
+    if where == "middle":
+        assert shadows >= 2 and any("column order" in x for x in derived.plan.summary())
+
+
+def test_shadow_a_holds_the_migrations_schema_again_after_reading_new(project):
+    from nself.config import Environment
+    from nself.schema import derive
+    from nself.schema import shadow as shadow_module
+    from nself.schema.diff import diff
+    from nself.schema.introspect import introspect
+
+    project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
+    project.write("schema.dbml", _base_dbml(changed=True))
+    env = Environment.load()
+    desired = parse_dbml_document((project.root / "schema.dbml").read_text(), "x").schema
+    with shadow_module.shadows(env, lambda text: None) as shadows:
+        a = shadows.create()
+        shadow_module.replay(env, a)
+        old = introspect(a.conn)
+        new = derive.derived(a, old, desired, {})
+        assert new is not None and diff(new, desired).empty and not diff(old, new).empty
+        assert diff(introspect(a.conn), old).empty
+        # a change PostgreSQL refuses (a type that does not exist): None, A unchanged
+        users = desired.table("public.users")
+        columns = [replace(c, type="nosuch") if c.name == "extra" else c
+                   for c in users.columns]
+        refused = replace(desired, tables=[replace(t, columns=columns) if t is users else t
+                                           for t in desired.tables])
+        assert derive.derived(a, old, refused, {}) is None
+        assert diff(introspect(a.conn), old).empty
+
+
+# ------------------------------------------------------------- shadows dropped in the background
+
+def test_released_shadows_are_gone_when_the_block_ends(project):
+    from nself.config import Environment
+    from nself.schema import shadow as shadow_module
+
+    said = []
+    with shadow_module.shadows(Environment.load(), said.append) as shadows:
+        kept = shadows.create()
+        with shadows.scratch():
+            one, two = shadows.create(), shadows.create()
+        assert one.conn.closed and two.conn.closed and not kept.conn.closed
+        assert shadows.made == [kept] and len(shadows.dropping) == 2
+        assert kept.name in _shadows(project.db)   # still in use
+    assert _shadows(project.db) == [] and said == []
+    assert not any(t.is_alive() for t in shadows.dropping)
+
+
+def test_an_import_that_builds_new_leaves_no_shadow(project):
+    """The plain way (NEW built in shadows of their own, released once read) through the
+    command: when it exits, no shadow is left."""
+    project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
+    project.write("schema.dbml", _base_dbml().replace(
+        "title text [not null]", "title text [not null]\n  kind varchar(20)"))
+    result = project.run("db", "schema", "import", "--dry-run")
+    assert result.code == 0 and "kind" in result.out, result
+    assert _shadows(project.db) == []
+
+
+KILLED = """
+import os, sys, time
+from nself.config import Environment
+from nself.schema import shadow
+manager = shadow.shadows(Environment.load(), print)
+kept = manager.create()
+with manager.scratch():
+    released = manager.create()
+print(kept.name, released.name, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_killed_run_leaves_shadows_the_next_run_drops(project):
+    import signal
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", KILLED], cwd=project.root,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        names = child.stdout.readline().split()
+        assert len(names) == 2, names
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+        child.stdout.close()
+    assert names[0] in _shadows(project.db)   # killed: it could not drop it
+    _wait_for_the_server_to_see_it_gone(project.db, names)
+    project.write("schema.dbml", "Table t {\n  id int [pk]\n}\n")
+    result = project.run("db", "schema", "import", "--dry-run")
+    assert result.code == 0, result
+    assert _shadows(project.db) == []
+
+
+def _wait_for_the_server_to_see_it_gone(db, names: list[str]) -> None:
+    """Until the killed run's sessions are gone on the server (their locks free): a
+    leftover whose lock is still held is, rightly, taken as in use."""
+    import time
+
+    from nself.schema import shadow as shadow_module
+
+    deadline = time.monotonic() + 60
+    with db.connect() as conn:
+        while True:
+            free = True
+            for name in names:
+                keys = shadow_module._lock(name).keys
+                if conn.execute("SELECT pg_try_advisory_lock(%s, %s)", keys).fetchone()[0]:
+                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", keys)
+                else:
+                    free = False
+            if free or time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
