@@ -58,7 +58,7 @@ from nself.schema.dbml import (
     read_sql_note,
 )
 from nself.schema.ddl import ident, qualified
-from nself.schema.diff import Plan, diff, invert_renames, type_key
+from nself.schema.diff import NEEDS_A_VALUE, Plan, diff, invert_renames, type_key
 from nself.schema.introspect import introspect
 from nself.schema.model import Schema
 from nself.schema.render import GENERATED, PARTITION_BY, SQL_NOTE, is_expression, to_sql
@@ -75,6 +75,8 @@ class Part:
     up: str
     down: str
     autocommit: bool = False
+    # what its DOWN cannot do once the tables have rows (diff.NEEDS_A_VALUE), to be said
+    down_warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -190,18 +192,27 @@ def _table_in(name: str, schema: Schema, default_schema: str = "public") -> str 
     return key if schema.table(key) else None
 
 
-def _flag_hint(before: str, after: str, old: Schema, new: Schema) -> tuple[str, str]:
+def flag_hints(pairs: list[tuple[str, str]], old: Schema, new: Schema, new_side: str,
+               old_side: str) -> dict[str, str]:
+    """--rename pairs (parse_renames) as diff()'s hints; a pair naming nothing is exit 2,
+    with OLD_SIDE and NEW_SIDE naming the schemas ("local's schema", "staging's")."""
+    return dict(_flag_hint(before, after, old, new, new_side, old_side)
+                for before, after in pairs)
+
+
+def _flag_hint(before: str, after: str, old: Schema, new: Schema, new_side: str = "the DBML",
+               old_side: str = "the schema the migrations produce") -> tuple[str, str]:
     table = _table_in(before, old)
     if table:  # a table: users:members, app.users:app.members
         target = after if "." in after else f"{table.split('.')[0]}.{after}"
         if not new.table(target):
-            raise UsageError(f"--rename {before}:{after}: the DBML has no table {after}.")
+            raise UsageError(f"--rename {before}:{after}: {new_side} has no table {after}.")
         return table, target
     owner, _, column = before.rpartition(".")
     table = _table_in(owner, old) if owner else None
     if not table or not old.table(table).column(column):
         raise UsageError(f"--rename {before}:{after}: there is no table or column {before} "
-                         "in the schema the migrations produce.")
+                         f"in {old_side}.")
     new_column = after.rpartition(".")[2]
     return f"{table}.{column}", f"{table}.{new_column}"
 
@@ -505,10 +516,12 @@ def _precheck(source: Path, shown: str) -> DbmlDocument | None:
 
 
 def generate_between(env: Environment, current: Schema, target: Schema, shown: str,
-                     say: Callable[[str], None]) -> Generated:
+                     say: Callable[[str], None],
+                     renames: dict[str, str] | None = None) -> Generated:
     """The verified migration(s) that turn CURRENT (a live database's schema) into TARGET
     (another's): `schema diff ENV --generate-migration`. CURRENT is rebuilt in a shadow
-    first, and must come back equal, so the check runs on what the database really is."""
+    first, and must come back equal, so the check runs on what the database really is.
+    RENAMES: hints as diff() takes them (see `flag_hints`)."""
     with shadows_module.shadows(env, say) as shadows:
         a = shadows.create()
         old = _build(a, current, "the current database's schema")
@@ -521,7 +534,8 @@ def generate_between(env: Environment, current: Schema, target: Schema, shown: s
                 "The current database's schema cannot be rebuilt exactly in a shadow database, "
                 "so a migration from it cannot be checked: " + "; ".join(
                     rebuilt.summary("current", "rebuilt")[:5]))
-        return _generate(shadows, a, old, target, shown, {}, Generated(source=shown))
+        return _generate(shadows, a, old, target, shown, renames or {},
+                         Generated(source=shown))
 
 
 def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dict[str, str],
@@ -545,6 +559,7 @@ def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dic
         result.parts = _verify(a, old, new, plan, renames, records, shown)
     for change in plan.hazards():
         result.warnings.append(f"{change.name}: {change.hazard}")
+    result.warnings += [w for part in result.parts for w in part.down_warnings]
     return result
 
 
@@ -715,7 +730,8 @@ def _verify(a, old: Schema, new: Schema, plan: Plan, renames: dict[str, str],
     for i, (text, autocommit) in enumerate(ups):
         # a part's DOWN undoes only that part: the schema after it back to the one before
         down = diff(models[i + 1], models[i], _applicable(inverse, models[i + 1], models[i]))
-        parts.append(Part(text, down.up_sql(), autocommit))
+        parts.append(Part(text, down.up_sql(), autocommit, [
+            f"DOWN: {c.name}: {c.hazard}" for c in down.hazards() if c.hazard == NEEDS_A_VALUE]))
     for i in reversed(range(len(parts))):
         _apply(a, parts[i].down, parts[i].autocommit, "DOWN", parts[i].down)
         back = diff(introspect(a.conn), models[i])
