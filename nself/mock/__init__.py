@@ -19,8 +19,11 @@ import psycopg
 from nself.config import Environment
 from nself.errors import OperationFailed
 from nself.guard import Guard, Plan
+from nself.mock.fill import Loader, clear
+from nself.mock.plan import build
 from nself.pg import connection
 from nself.pg import session as pg_session
+from nself.schema.introspect import introspect
 
 COMMAND = "mock"
 
@@ -31,10 +34,6 @@ def fill_database(env: Environment, guard: Guard, counts: dict[str, int], defaul
                   lock_timeout: float = pg_session.DEFAULT_TIMEOUT):
     """Fill the configured database; returns (plan, outcome). Nothing stays on failure.
     Another mock run holding mock's lock is waited for at most `lock_timeout` seconds."""
-    from nself.mock.fill import Loader
-    from nself.mock.plan import build
-    from nself.schema.introspect import introspect
-
     if seed is None:
         seed = random.SystemRandom().randrange(1, 2**31)
     made = {}
@@ -65,8 +64,6 @@ def fill_database(env: Environment, guard: Guard, counts: dict[str, int], defaul
 
 def clear_database(env: Environment, guard: Guard) -> tuple[dict[str, int], float]:
     """Delete the rows mock recorded, in one transaction; rows removed per table."""
-    from nself.mock.fill import clear
-
     started = time.perf_counter()
     removed: dict[str, int] = {}
 

@@ -36,6 +36,9 @@ from nself.migrations import plan
 from nself.migrations.runner import Runner
 from nself.pg import connection, layout
 from nself.pg import session as pg_session
+from nself.pg.embedded import EmbeddedServer
+from nself.schema.diff import diff
+from nself.schema.introspect import introspect
 
 PREFIX = "nself_shadow_"
 # first key of the two-int advisory lock a shadow's creator holds ("ns")
@@ -135,8 +138,6 @@ class Shadows:
         self._clean_leftovers()
 
     def _embedded_home(self, db: Database, major: int) -> tuple[Database, psycopg.Connection]:
-        from nself.pg.embedded import EmbeddedServer
-
         server = EmbeddedServer.for_environment(self.env)
         try:
             embedded_major = server.major
@@ -264,8 +265,6 @@ def _discard(text: str) -> None:
 
 def migrations_schema(env: Environment, say: Callable[[str], None] = _discard):
     """The schema every migration file produces, replayed into a shadow database."""
-    from nself.schema.introspect import introspect
-
     with shadows(env, say) as manager:
         shadow = manager.create()
         replay(env, shadow)
@@ -276,8 +275,5 @@ def migration_differences(env: Environment, conn: psycopg.Connection,
                           say: Callable[[str], None] = _discard) -> list[str]:
     """How the live database on CONN differs from what the migration files produce, in the
     guides' lines ('+ Table: t (missing in migrations)'); empty when equal."""
-    from nself.schema.diff import diff
-    from nself.schema.introspect import introspect
-
     live = introspect(conn)
     return diff(live, migrations_schema(env, say)).summary("database", "migrations")

@@ -20,6 +20,7 @@ from nself.config import ENVIRONMENTS, Environment
 from nself.errors import UsageError
 from nself.migrations import files
 from nself.migrations.files import Migration, Section
+from nself.migrations.plan import prepare
 
 COMMON = "common"
 ALLOWED_TRANSACTION = {"TransactionStmt:TRANS_STMT_BEGIN", "TransactionStmt:TRANS_STMT_START",
@@ -70,8 +71,6 @@ class SeedFile:
 
 def check(seed: SeedFile) -> str:
     """The body of `seed` as it will be sent; raises SeedFileError when it cannot run."""
-    from nself.migrations.plan import prepare
-
     text = seed.stand_in.text  # raises on bytes that are not UTF-8 text, or a NUL
     parts = files.LINE_BREAK.split(text)
     lines, breaks = parts[0::2], parts[1::2] + [""]
