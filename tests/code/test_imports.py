@@ -21,18 +21,7 @@ FRONT_END = ("nself/tasks/", "nself/cli.py", "nself/__main__.py")
 # Function-level imports of nself modules that carry no comment of their own, each with the
 # reason it stays (file, imported module). An entry whose import is gone fails the test:
 # remove it then.
-ALLOWED: dict[tuple[str, str], str] = {
-    ("nself/schema/shadow.py", "nself.pg.embedded"):
-        "being made top-level by issue 16's session part (uncommitted): drop this entry then",
-    ("nself/schema/shadow.py", "nself.schema.introspect"): "as above (schema/shadow.py)",
-    ("nself/schema/shadow.py", "nself.schema.diff"): "as above (schema/shadow.py)",
-    ("nself/seeds/files.py", "nself.migrations.plan"):
-        "no cycle, no start-up cost: being made top-level (uncommitted): drop this entry then",
-    ("nself/mock/__init__.py", "nself.mock.fill"):
-        "being made top-level (uncommitted): drop this entry then",
-    ("nself/mock/__init__.py", "nself.mock.plan"): "as above (mock/__init__.py)",
-    ("nself/mock/__init__.py", "nself.schema.introspect"): "as above (mock/__init__.py)",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _name(path: Path) -> str:
