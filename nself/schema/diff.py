@@ -8,7 +8,8 @@
   drops of what is built on other things: definitions (triggers, policies, views,
     functions), foreign keys, indexes, constraints, columns, tables
   creates, forward: schemas, extensions, enums, domains, sequences, functions that
-    need no table, tables (without foreign keys), columns, constraints, sequence
+    need no table, tables (without foreign keys), columns, constraints (with the
+    unique indexes on plain columns, which foreign keys may refer to), sequence
     owners, foreign keys (ALTER TABLE ... ADD CONSTRAINT, so cycles need nothing
     special), indexes, comments, views/triggers/policies
   drops of what others were built on, last (after the columns using them changed):
@@ -35,6 +36,7 @@ from nself.errors import UsageError
 from nself.schema import ddl, order
 from nself.schema.ddl import ident, literal, qualified
 from nself.schema.model import Column, Constraint, Definition, Index, Schema, Table
+from nself.schema.render import key_index
 
 (ENUM_VALUES, RENAMES, RELEASE_SEQUENCES, REVOKES, DROP_DEFINITIONS, DROP_FOREIGN_KEYS,
  DROP_INDEXES, DROP_CONSTRAINTS, DROP_COLUMNS, DROP_TABLES, SCHEMAS, EXTENSIONS, ENUMS,
@@ -640,8 +642,8 @@ class _Differ:
                 self.emit(COMMENTS, "comment", f"{label}.{column.name}",
                           ddl.comment(f"COLUMN {name}.{ident(column.name)}", column.comment))
         for index in _own_indexes(table, parent):
-            self.emit(INDEXES, "create index", f"{table.schema}.{index.name}",
-                      ddl.create_index(index, table))
+            self.emit(CONSTRAINTS if key_index(index) else INDEXES, "create index",
+                      f"{table.schema}.{index.name}", ddl.create_index(index, table))
 
     def row_security(self, table: Table, before: Table | None = None) -> None:
         name, label = ddl.table_name(table), table.qualified
@@ -752,8 +754,8 @@ class _Differ:
             if other is not None and _same_index(other, index):
                 continue
             self.created.add(("index", label, iname))
-            self.emit(INDEXES, "create index", f"{after.schema}.{iname}",
-                      ddl.create_index(index, after))
+            self.emit(CONSTRAINTS if key_index(index) else INDEXES, "create index",
+                      f"{after.schema}.{iname}", ddl.create_index(index, after))
             if other is None:
                 self.note("-", "Index", display(after.schema, iname))
 

@@ -54,6 +54,7 @@ from nself.schema.dbml import (
     DbmlDocument,
     DbmlError,
     load_dbml_document,
+    locate_failure,
     not_an_expression,
     read_sql_note,
 )
@@ -93,6 +94,8 @@ class Generated:
     # undeclared_dropped (--drop-undeclared)
     undeclared: list[str] = field(default_factory=list)
     undeclared_dropped: bool = False
+    # the DBML's type names read as PostgreSQL's (DbmlDocument.mapped): the header says so
+    mapped: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -283,15 +286,17 @@ def domain_types(old: Schema) -> dict[str, str]:
 # ----------------------------------------------------------------------------- generate
 
 def generate(env: Environment, source: Path, rename_flags: list[str] | None,
-             say: Callable[[str], None], drop_undeclared: bool = False) -> Generated:
+             say: Callable[[str], None], drop_undeclared: bool = False,
+             strict: bool = False) -> Generated:
     """The verified migration(s) that bring the migrations' schema to SOURCE's. What the
     migrations made and SOURCE never declared (see nself.schema.declared) is kept and
-    listed in `undeclared`, or dropped with DROP_UNDECLARED."""
+    listed in `undeclared`, or dropped with DROP_UNDECLARED. STRICT: other databases' type
+    names are refused, not read as PostgreSQL's (see nself.schema.types.MAPPED)."""
     shown = env.relative(source) if source.is_absolute() else str(source)
     pairs = parse_renames(rename_flags)
     clock = Clock()
     with clock("parse"), parse_cache.using(env.state_dir):  # blocks read before: kept
-        document = _precheck(source, shown)
+        document = _precheck(source, shown, strict)
     with shadows_module.shadows(env, say) as shadows:
         with clock("shadow replay"):
             a = shadows.create()
@@ -304,11 +309,12 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
         if document is None:  # it used type names the migrations' domains may explain
             with clock("parse"), parse_cache.using(env.state_dir):
                 types = note.domains if note is not None else domain_types(old)
-                document = load_dbml_document(source, types, shown)
+                document = load_dbml_document(source, types, shown, strict)
         renames = resolve_renames(pairs, old, document.schema)
         before = declared.previous(m.text for m in files.read_folder(env.migrations_dir,
                                                                       env.root))
-        result = Generated(source=shown, warnings=list(document.warnings), timings=clock.times)
+        result = Generated(source=shown, warnings=list(document.warnings), timings=clock.times,
+                           mapped=list(document.mapped))
         new = None
         if note is None:
             result.declared = declared.Declared.of(document.schema)
@@ -322,7 +328,7 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
                                 f"({note.count} SQL statements)")
             desired = note.shape(document.schema)
             with clock("build the DBML's schema"), shadows.scratch():  # dropped meanwhile
-                new = _settled(shadows, desired, shown, note)
+                new = _settled(shadows, desired, shown, note, document.places)
             result.declared = declared.Declared.of(new, everything=True)
             kept = declared.undeclared(old, result.declared, before, renames, everything=True)
             if kept and not drop_undeclared:
@@ -503,12 +509,12 @@ _BEFORE_TABLES = {"CreateSchemaStmt", "CreateExtensionStmt", "CreateDomainStmt",
                   "CreateFunctionStmt", "CreateRangeStmt"}
 
 
-def _precheck(source: Path, shown: str) -> DbmlDocument | None:
+def _precheck(source: Path, shown: str, strict: bool = False) -> DbmlDocument | None:
     """The DBML file, every problem reported before any database work; None when its only
     problems are unknown type names, which may be the migrations' domains (read again
     once they are known)."""
     try:
-        return load_dbml_document(source, shown=shown)
+        return load_dbml_document(source, shown=shown, strict=strict)
     except DbmlError as exc:
         if not all("or define `Enum" in problem for problem in exc.problems):
             raise
@@ -548,7 +554,8 @@ def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dic
             new = derive.derived(a, old, desired, renames) if note is None else None
             if new is None:
                 with shadows.scratch():  # dropped in the background once NEW is read
-                    new = _settled(shadows, desired, shown, note)
+                    new = _settled(shadows, desired, shown, note,
+                                   document.places if document else None)
     with clock("diff"):
         plan = diff(old, new, renames)
     result.plan = plan
@@ -563,14 +570,15 @@ def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dic
     return result
 
 
-def _settled(shadows, desired: Schema, shown: str, note: NoteSql | None = None) -> Schema:
+def _settled(shadows, desired: Schema, shown: str, note: NoteSql | None = None,
+             places: dict | None = None) -> Schema:
     """DESIRED as PostgreSQL prints it back, at its fixed point: an expression PostgreSQL
     reprints differently the second time (`IN (...)` on varchar becomes `= ANY (ARRAY[...])`
     with other casts) is built once more from its printed form, so what a migration
     written from it produces compares equal. Without such expressions (checks, exclusion
     constraints, expression or partial indexes, generated columns, domain checks) there is
     nothing to settle and no second build."""
-    new = _build(shadows.create(), desired, shown, note)
+    new = _build(shadows.create(), desired, shown, note, places)
     tricky = {t.qualified for t in new.tables if _has_expressions(t)}
     if not tricky and not any(d.checks for d in new.domains):
         return new
@@ -621,10 +629,12 @@ def _with_foreign_keys(settled, original):
 BATCH = 200
 
 
-def _build(shadow, desired: Schema, shown: str, note: NoteSql | None = None) -> Schema:
+def _build(shadow, desired: Schema, shown: str, note: NoteSql | None = None,
+           places: dict | None = None) -> Schema:
     """Build DESIRED (and NOTE's SQL around it) in SHADOW, in batches of statements, and
-    read it back."""
-    conn = shadow.conn
+    read it back. PLACES (DbmlDocument.places): a failure names the DBML line it comes
+    from."""
+    conn, whole = shadow.conn, desired
     try:
         conn.execute("SET check_function_bodies = off")  # functions may precede their tables
         # the schemas first: the note's domains and functions may live in them
@@ -645,8 +655,10 @@ def _build(shadow, desired: Schema, shown: str, note: NoteSql | None = None) -> 
         if (exc.sqlstate or "").startswith("53"):  # out of memory, disk, connections
             raise OperationFailed(f"The shadow database ran out of resources building "
                                   f"{shown}: {connection.describe_error(exc)}") from None
+        where = locate_failure(conn, whole, places) if places else None
         raise UsageError(f"{shown} cannot be built by PostgreSQL: "
-                         f"{connection.describe_error(exc)}") from None
+                         + (f"{where}: " if where else "")
+                         + connection.describe_error(exc)) from None
     return introspect(shadow.conn)
 
 
@@ -924,7 +936,7 @@ def _write(env: Environment, generated: Generated, name: str | None,
             path = files.next_file(folder, part_name, now)
             text = render(path, description or f"Generated from {generated.source} by nself "
                                                "db schema import", part, now,
-                          generated.declared)
+                          generated.declared, generated.mapped)
             _create(path, text)
             written.append(path)
     except FileExistsError as exc:
@@ -975,10 +987,13 @@ def _create(path: Path, text: str) -> None:
 
 
 def render(path: Path, description: str, part: Part, now: datetime,
-           declared_by: declared.Declared | None = None) -> str:
+           declared_by: declared.Declared | None = None, mapped: list[str] = ()) -> str:
     ident_ = path.name.removesuffix(".sql")
     lines = [f"-- Migration: {ident_}", f"-- Created: {now:%Y-%m-%d}",
              f"-- Description: {description}"]
+    if mapped:
+        lines.append("-- Type names of other databases in the DBML, read as PostgreSQL's:")
+        lines += [f"--   {line}" for line in mapped]
     if declared_by is not None:
         lines.append("-- What the DBML declared at this import (the next import drops only "
                      "what it declared and no longer does):")

@@ -54,10 +54,14 @@ def to_sql(schema: Schema) -> str:
                                   for d in definition_order(middle)]
     sections.append([text for _, text in order.ordered(built, lambda x: x[0], uses)])
     sections.append([ddl.owned_by(q) for q in s.sequences if q.owned_by])
+    # a unique index on plain columns may be what a foreign key refers to: before them
+    sections.append([ddl.create_index(i, t) for t in ordered for i in t.indexes
+                     if key_index(i)])
     sections.append([f"ALTER TABLE {ddl.table_name(t)} ADD CONSTRAINT {ident(c.name)} "
                      f"{ddl.constraint_body(c)};"
                      for t in ordered for c in t.constraints if c.kind == "f"])
-    sections.append([ddl.create_index(i, t) for t in ordered for i in t.indexes])
+    sections.append([ddl.create_index(i, t) for t in ordered for i in t.indexes
+                     if not key_index(i)])
     security = []
     for t in ordered:
         if t.row_security:
@@ -439,6 +443,13 @@ def _unquoted(text: str, names: set[str]) -> str:
         if name in names:
             return name
     return text
+
+
+def key_index(index: Index) -> bool:
+    """Whether a foreign key may refer to INDEX's columns (unique, plain columns, no
+    WHERE): such an index is created before the foreign keys (SQL and migrations)."""
+    return index.unique and index.where is None and not any(
+        is_expression(c) for c in index.columns)
 
 
 def is_expression(text: str) -> bool:

@@ -4,10 +4,10 @@ format_type() prints), or the reason the type is not PostgreSQL and the spelling
 `canonical(text, user_types)` accepts every built-in type PostgreSQL knows (with its
 modifiers and array brackets), case-insensitively, and the names in `user_types` (enums
 defined in the same file, matched exactly); a few well-known extension types are accepted
-and name the extension they need. Types other databases and ORMs use (`datetime`,
-`nvarchar`, Prisma's `String`, MySQL's `enum('a','b')`, ...) are refused with the
-PostgreSQL type to write instead. serial types become integers with an identity
-("by default"), the way current PostgreSQL recommends instead of serial's sequences."""
+and name the extension they need. Types other databases and generators use (`datetime`,
+`nvarchar(80)`, Prisma's `String`, ...) are read as the PostgreSQL type in MAPPED (the
+ColumnType says so in `mapped_from`); with `strict` they are refused with the PostgreSQL
+type to write instead. serial types are integers defaulting to their own sequence."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class ColumnType:
     identity: bool = False          # unused by serial types now (see `serial`)
     serial: bool = False            # serial types: a column defaulting to its own sequence
     extension: str | None = None    # the extension providing the type (citext, ...)
+    mapped_from: str | None = None  # another database's type name, read as `type`
 
 
 # Names format_type() prints as they are, after folding aliases (see _ALIASES).
@@ -84,6 +85,78 @@ _FOREIGN = {
     "year": "smallint", "long": "bigint", "unsigned": "integer",
     "bit(1)": "boolean", "tinyint(1)": "boolean",
 }
+# Type names of other databases and generators -> the PostgreSQL type they are read as
+# (unless --strict). Keys are lower case: NAME, NAME(n) (one modifier, carried over as
+# "(n)" in the value), NAME(max), or NAME unsigned. A NAME with modifiers it has no key
+# for (MySQL's display widths: int(11), tinyint(1), double(8,2)) is read as NAME.
+# The README's "Type names of other databases" lists this table; keep the two in step.
+MAPPED = {
+    # MySQL / MariaDB (and sql2dbml's dumps of them)
+    "datetime": "timestamp", "datetime(n)": "timestamp(n)", "year": "smallint",
+    "tinyint": "smallint", "mediumint": "integer", "double": "double precision",
+    "float(n,n)": "real", "tinytext": "text", "mediumtext": "text", "longtext": "text",
+    "tinyblob": "bytea", "blob": "bytea", "mediumblob": "bytea", "longblob": "bytea",
+    "binary": "bytea", "varbinary": "bytea", "set": "text",
+    "int(n)": "integer", "integer(n)": "integer", "smallint(n)": "smallint",
+    "bigint(n)": "bigint", "tinyint unsigned": "smallint", "smallint unsigned": "integer",
+    "mediumint unsigned": "integer", "int unsigned": "bigint", "integer unsigned": "bigint",
+    "bigint unsigned": "bigint",
+    # SQL Server
+    "nvarchar": "varchar", "nvarchar(n)": "varchar(n)", "nvarchar(max)": "text",
+    "varchar(max)": "text", "varbinary(max)": "bytea", "ntext": "text", "image": "bytea",
+    "datetime2": "timestamp", "datetime2(n)": "timestamp(n)", "smalldatetime": "timestamp",
+    "datetimeoffset": "timestamptz", "datetimeoffset(n)": "timestamptz(n)",
+    "uniqueidentifier": "uuid", "smallmoney": "money", "rowversion": "bytea",
+    # Oracle and SQLite
+    "varchar2": "varchar", "varchar2(n)": "varchar(n)", "nvarchar2": "varchar",
+    "nvarchar2(n)": "varchar(n)", "number": "numeric", "number(n)": "numeric(n)",
+    "number(n,n)": "numeric(n,n)", "clob": "text", "nclob": "text", "raw": "bytea",
+    "unsigned big int": "bigint", "varying character": "varchar", "var char": "varchar",
+    "var char(n)": "varchar(n)",
+    "varying character(n)": "varchar(n)", "native character": "character",
+    "native character(n)": "character(n)",
+    # generators: Prisma (prisma-dbml-generator), ORMs
+    "string": "text", "bytes": "bytea", "guid": "uuid",
+}
+# MySQL's precision for datetime is up to 6 like PostgreSQL's; SQL Server's up to 7
+_MAX_PRECISION = {"timestamp": 6, "timestamptz": 6}
+
+
+def map_type(text: str) -> str | None:
+    """TEXT (another database's type, no array brackets) -> the PostgreSQL type it is read
+    as (a spelling `canonical` accepts), or None when MAPPED has no entry for it."""
+    low = " ".join(text.lower().split())
+    low = re.sub(r"\s*\(\s*", "(", re.sub(r"\s*\)", ")", re.sub(r"\s*,\s*", ",", low)))
+    low = re.sub(r"\s+zerofill\Z", "", low)
+    unsigned = low.endswith(" unsigned")
+    low = low.removesuffix(" unsigned")
+    match = re.fullmatch(r"([a-z][a-z0-9 ]*?)(?:\((\d+)(?:,(\d+))?\)|\(max\))?", low)
+    if match is None:
+        return None
+    head, first, second = match.groups()
+    if unsigned:
+        target = MAPPED.get(f"{head} unsigned")
+        if target is None and _builtin(head) in ("numeric", "real", "double precision"):
+            target = _builtin(head) + (f"({first},{second or 0})" if first else "")
+        return target
+    if low in MAPPED:
+        return MAPPED[low]
+    if first is not None:
+        pattern = f"{head}(n,n)" if second is not None else f"{head}(n)"
+        target = MAPPED.get(pattern)
+        if target is not None:
+            values = [first, second] if second is not None else [first]
+            if target.endswith("(n)"):
+                kind = target[:-3]
+                value = int(first)
+                value = min(value, _MAX_PRECISION.get(kind, value))
+                return f"{kind}({value})"
+            if target.endswith("(n,n)"):
+                return f"{target[:-5]}({','.join(values)})"
+            return target
+    return MAPPED.get(head)
+
+
 _NO_MODIFIER = frozenset({"integer", "smallint", "bigint", "text", "boolean", "real",
                           "double precision", "uuid", "date", "json", "jsonb", "bytea"})
 
@@ -111,12 +184,13 @@ def _in_range(head: str, value: int, raw: str) -> int:
                       f"{head.removesuffix(' scale')}", fix)
 
 
-def canonical(text: str, user_types: dict[str, str], tables: frozenset[str] = frozenset()
-              ) -> ColumnType:
+def canonical(text: str, user_types: dict[str, str], tables: frozenset[str] = frozenset(),
+              strict: bool = False) -> ColumnType:
     """TEXT (a column type as written) -> its ColumnType. `user_types` maps the names a
     file may use for its enums (exactly as written: "mood", "app.mood") to their
     canonical spelling; `tables` holds the file's table names (a table is not a type).
-    Raises TypeProblem."""
+    Another database's type name is read as its PostgreSQL type (MAPPED), or with STRICT
+    refused. Raises TypeProblem."""
     raw = " ".join(text.split())
     if raw in user_types:
         return ColumnType(user_types[raw])
@@ -143,6 +217,11 @@ def canonical(text: str, user_types: dict[str, str], tables: frozenset[str] = fr
             _in_range(vector.group(1), int(vector.group(2)), raw)
         return ColumnType(low + dims, extension=_EXTENSION_TYPES[low.split("(")[0]])
     name = _builtin(low, raw)
+    if name is None and not strict:
+        target = map_type(base)
+        if target is not None:
+            kind = canonical(target + dims, {}, strict=True)
+            return ColumnType(kind.type, serial=kind.serial, mapped_from=base)
     if name is None:
         return _refuse(raw, base, user_types, tables)
     return ColumnType(name + dims)
@@ -185,6 +264,11 @@ def _builtin(low: str, raw: str = "") -> str | None:
     if m:
         head = _ALIASES.get(m.group(1).strip())
         mods = _MODS.fullmatch(m.group(2))
+        if m.group(1).strip() == "float" and mods is not None and mods.group(2) is None:
+            first = int(mods.group(1))  # float(p): p binary digits
+            if not 1 <= first <= 53:
+                return None
+            return "real" if first <= 24 else "double precision"
         if head is None or mods is None or head in _NO_MODIFIER:
             return None
         first, second = int(mods.group(1)), mods.group(2)
@@ -196,8 +280,6 @@ def _builtin(low: str, raw: str = "") -> str | None:
             return f"numeric({first},{scale})"
         if second is not None or first < 1:
             return None
-        if m.group(1).strip() == "float":
-            return "real" if first <= 24 else "double precision" if first <= 53 else None
         return f"{head}({_in_range(head, first, raw)})"
     return None
 

@@ -141,9 +141,12 @@ def _check_name(name) -> None:
                        "drops them with their data).",
     "no_backup": "With --apply: skip the safety backup taken before applying a migration "
                  "that destroys data (a dropped table or column, a lossy type change).",
+    "strict": "Refuse type names of other databases and generators (datetime, nvarchar(n), "
+              "Prisma's String, MySQL's enum('a','b'), ...) instead of reading them as "
+              "their PostgreSQL type with a warning (the README lists the mapping).",
 })
 def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None,
-            drop_undeclared=False, no_backup=False):
+            drop_undeclared=False, no_backup=False, strict=False):
     """Write the next migration from a DBML file, verified on a shadow database first; it
     drops only what the DBML declared before and no longer declares."""
     env = environment()
@@ -160,7 +163,7 @@ def import_(c, file=None, name=None, dry_run=False, apply=False, rename=None,
     # one import at a time per project, from reading the migrations folder until its
     # migration is written and applied: a second one then sees the first's migration
     with importer.exclusive(env, _aside):
-        generated = importer.generate(env, source, rename, _aside, drop_undeclared)
+        generated = importer.generate(env, source, rename, _aside, drop_undeclared, strict)
         for warning in generated.warnings:
             out.warn(warning)
         for note in generated.notes:
