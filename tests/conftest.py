@@ -5,9 +5,12 @@ Each test gets its own throwaway database, dropped afterwards."""
 from __future__ import annotations
 
 import os
+import random
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,9 +78,21 @@ def embedded_server(tmp_path_factory):
     state = Path(f"/tmp/nself-test-{os.getpid()}")
     server = EmbeddedServer(state)
     server.ensure_running()
+    _no_flush(server.connection_params("postgres"))
     yield server
     server.stop()
     subprocess.run(["rm", "-rf", str(state)], check=False)
+
+
+def _no_flush(admin: dict[str, str]) -> None:
+    """The session's server never waits for the disk (fsync off, no full-page images): a
+    killed nself, psql or even postmaster loses nothing the kernel holds, only a machine
+    crash would, and the server's folder is thrown away. CREATE and DROP DATABASE (each
+    test's database, each shadow) and every commit get cheaper."""
+    with psycopg.connect(Database(admin).conninfo(), autocommit=True) as conn:
+        for setting in ("fsync", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def _admin_params(backend: str, embedded_server) -> dict[str, str]:
@@ -331,3 +346,137 @@ def s3_server():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+# Kill tests (kill -9 of a long nself command, then the same command again) ------------------
+
+
+def start_nself(root: Path, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The real `nself ARGV` in a child process (no terminal), its output captured."""
+    return subprocess.Popen([sys.executable, "-m", "nself", *argv], cwd=root,
+                            env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def runs_child(name: str):
+    """A kill_when point: the process has a child process called NAME (e.g. pg_dump)."""
+    def check(proc: subprocess.Popen, conn: psycopg.Connection) -> bool:
+        try:
+            kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            return any(Path(f"/proc/{kid}/comm").read_text().strip() == name for kid in kids)
+        except OSError:  # it, or that child, just ended
+            return False
+    check.__name__ = f"runs_child({name})"
+    return check
+
+
+@dataclass
+class Held:
+    """A kill_when point that does not pass by: once a session matches AFTER (from the start
+    when None) the test's own transaction runs HOLD (a snapshot, a lock) and the command's
+    session waits on it while it matches CONDITION; after the kill that session is ended too,
+    so the next run finds what the kill left."""
+    hold: str
+    condition: str
+    name: str
+    after: str | None = None
+    left: str = "SELECT true"  # what the kill left, checked after it (SQL, true or false)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def half_built(index: str, after: str | None = None) -> Held:
+    """The CREATE INDEX CONCURRENTLY of INDEX waits at its end (for the test's snapshot,
+    taken once AFTER matches: an earlier one would wait too), built and still INVALID."""
+    return Held("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SELECT 1",
+                f"query LIKE '%INDEX CONCURRENTLY {index} %' AND wait_event = 'virtualxid'",
+                f"{index} half built", after,
+                f"SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass('{index}')")
+
+
+def kill_when(proc: subprocess.Popen, db: TestDatabase, point, timeout: float = 120,
+              stop=subprocess.Popen.kill) -> tuple[str, str]:
+    """SIGKILL PROC (or STOP(proc)) the moment POINT holds: the state is waited for, not a
+    guessed time; returns its output and errors. POINT is SQL over pg_stat_activity (another
+    session of DB matches it, e.g. "query LIKE '%UPDATE big%'"), a check(proc, conn)
+    (runs_child) or Held. PROC ending first fails the test."""
+    label = point if isinstance(point, str | Held) else point.__name__
+    held = not isinstance(point, Held)
+    condition = point if held else point.condition
+
+    def sessions(condition: str) -> str:
+        return ("FROM pg_stat_activity WHERE datname = current_database() "
+                f"AND pid <> pg_backend_pid() AND ({condition})")
+
+    def seen(conn, condition: str) -> bool:
+        return conn.execute(f"SELECT count(*) {sessions(condition)}").fetchone()[0] > 0
+
+    deadline = time.monotonic() + timeout
+    with db.connect() as conn, psycopg.connect(db.database.conninfo()) as holder:
+        while True:
+            if not held and (point.after is None or seen(conn, point.after)):
+                holder.execute(point.hold)  # until the end of this block
+                held = True
+            if held and (seen(conn, condition) if isinstance(condition, str)
+                         else condition(proc, conn)):
+                break
+            assert proc.poll() is None, f"it ended before {label}: {proc.communicate()}"
+            assert time.monotonic() < deadline, f"never reached {label}"
+            time.sleep(0.005)
+        stop(proc)
+        out, err = proc.communicate(timeout=60)
+        if isinstance(point, Held):
+            conn.execute(f"SELECT pg_terminate_backend(pid) {sessions(condition)}")
+            assert conn.execute(point.left).fetchone()[0], f"{label}: not left by the kill"
+    return out, err
+
+
+def kill_anywhere(project: Project, argv: tuple[str, ...], snapshot, points: list[str],
+                  request, prepare=None) -> None:
+    """kill -9 of `nself ARGV`, then `nself ARGV` again, ends as an uninterrupted run does
+    (SNAPSHOT(db) equal to a clean run's on a sibling database, exit 0, no traceback).
+
+    By default one run is killed at each of POINTS in turn (kill_when conditions, in the
+    order the command reaches them: every phase), each run taking over from the killed one,
+    and a last run finishes. With --slow, 50 more trials kill 1-3 runs at random moments.
+    PREPARE(env) brings a wiped database to where the command starts (env: its settings)."""
+    from nself.pg.wipe import wipe
+
+    prepare = prepare or (lambda env: None)
+    clean_db = project.db.create_sibling()
+    other = {"DATABASE_URL": clean_db.url}
+    prepare(other)
+    began = time.monotonic()
+    clean = start_nself(project.root, *argv, env=other)
+    _, err = clean.communicate(timeout=300)
+    span = time.monotonic() - began
+    assert clean.returncode == 0, err
+    expected = snapshot(clean_db)
+
+    def finish(label: str) -> None:
+        final = start_nself(project.root, *argv)
+        out, err = final.communicate(timeout=300)
+        assert final.returncode == 0, f"{label}: {out}{err}"
+        assert "Traceback" not in err, label
+        assert snapshot(project.db) == expected, label
+
+    prepare({})
+    for point in points:
+        kill_when(start_nself(project.root, *argv), project.db, point)
+    finish(f"killed at each of {points}")
+    if not request.config.getoption("--slow"):
+        return
+    seed = int(os.environ.get("NSELF_TEST_SEED", time.time()))
+    rng = random.Random(seed)
+    for trial in range(50):
+        with project.db.connect() as conn:
+            wipe(conn)
+        prepare({})
+        for _ in range(rng.randint(1, 3)):
+            proc = start_nself(project.root, *argv)
+            time.sleep(rng.uniform(0.1, span))  # the random moment is the point here
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=300)
+        finish(f"seed {seed}, trial {trial}")

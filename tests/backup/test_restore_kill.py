@@ -1,8 +1,9 @@
-"""`restore --clean` into an existing database is all or nothing: killed at a random moment
+"""`restore --clean` into an existing database is all or nothing: killed in any phase
 (SIGTERM, SIGINT or SIGKILL of nself, or SIGKILL of its psql/pg_restore child), the database
 holds all of its old data or all of the backup's, never a mix; the same restore run again
-finishes the job. 5 trials by default, 50 with --slow. Plus the cases around it: a failing
-statement, a file that commits by itself, large objects, --jobs."""
+finishes the job. A kill in each phase by default, 50 more at random moments with --slow.
+Plus the cases around it: a failing statement, a file that commits by itself, large
+objects, --jobs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sys
 import time
 
 import pytest
+from conftest import kill_when, runs_child
 from test_backup import _children, make_backup
 
 from nself.pg.wipe import wipe
@@ -106,35 +108,52 @@ def send(proc: subprocess.Popen, how: str) -> str:
     return how
 
 
-def test_kill_at_a_random_moment_leaves_old_or_new_never_a_mix(project, versions, request):
-    """Random kills during `restore --clean`: afterwards every table is entirely old or
-    entirely new (the same for all), a SIGTERM/SIGINT that left the old data says nothing was
-    changed (exit 130), and running the same restore again ends with the new data."""
+LOADING = "query LIKE 'COPY public.slow % FROM stdin%'"  # the load's COPY (pg_dump's is TO)
+# each phase of a restore with each way it can be stopped (SIGKILL of nself during the load:
+# test_kill_during_the_load_keeps_every_old_row): the safety backup, the load
+PHASES = [("custom", runs_child("pg_dump"), "SIGTERM"), ("sql", LOADING, "child"),
+          ("custom", LOADING, "SIGINT")]
+
+
+def test_kill_in_every_phase_leaves_old_or_new_never_a_mix(project, versions, request):
+    """Kills in each phase of `restore --clean` (and, with --slow, 50 at random moments):
+    afterwards every table is entirely old or entirely new (the same for all), a
+    SIGTERM/SIGINT that left the old data says nothing was changed (exit 130), and running the
+    same restore again ends with the new data."""
     old, new, files = versions
     argv = {kind: ("db", "restore", str(path), "--clean", "--yes") for kind, path in
             files.items()}
-    began = time.monotonic()
-    clean = start(project, *argv["custom"])
-    out, err = clean.communicate(timeout=300)
-    span = time.monotonic() - began
-    assert clean.returncode == 0, err
-    assert state(project.db) == new
+    trials = list(PHASES)
+    span = 0.0
     seed = int(os.environ.get("NSELF_TEST_SEED", time.time()))
     rng = random.Random(seed)
-    trials = 50 if request.config.getoption("--slow") else 5
+    if request.config.getoption("--slow"):
+        began = time.monotonic()
+        clean = start(project, *argv["custom"])
+        out, err = clean.communicate(timeout=300)
+        span = time.monotonic() - began
+        assert clean.returncode == 0, err
+        assert state(project.db) == new
+        trials += [(("custom", "sql")[trial % 2], None, rng.choice(SIGNALS))
+                   for trial in range(50)]
     seen = []
-    for trial in range(trials):
+    for trial, (kind, point, how) in enumerate(trials):
         build(project.db, OLD)
-        kind = ("custom", "sql")[trial % 2]
         proc = start(project, *argv[kind])
-        time.sleep(rng.uniform(0, span))
-        how = send(proc, rng.choice(SIGNALS))
-        out, err = proc.communicate(timeout=300)
+        done = []
+        if point is None:  # --slow: a random moment
+            time.sleep(rng.uniform(0, span))
+            done.append(send(proc, how))
+            out, err = proc.communicate(timeout=300)
+        else:
+            out, err = kill_when(proc, project.db, point,
+                                 stop=lambda proc, how=how, done=done: done.append(send(proc, how)))
         now = state(project.db)
-        where = f"seed {seed}, trial {trial}, {kind}, {how}, exit {proc.returncode}: {err}"
+        where = (f"seed {seed}, trial {trial}, {kind}, {point or 'random'}, {done[0]}, "
+                 f"exit {proc.returncode}: {err}")
         assert now in (old, new), where
         assert "Traceback" not in err, where
-        if now == old and how in ("SIGTERM", "SIGINT") and proc.returncode != 0:
+        if now == old and done[0] in ("SIGTERM", "SIGINT") and proc.returncode != 0:
             assert proc.returncode == 130, where
             assert "nothing was changed" in err.lower(), where
         seen.append("old" if now == old else "new")

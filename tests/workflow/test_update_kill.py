@@ -1,18 +1,11 @@
 """Randomized kill -9 of `nself db update` (backup, transactional and no-transaction parts,
 verification): after every kill, running `db update` again finishes the job and ends with the
-schema and data of an uninterrupted run. 3 trials by default (the deterministic kill is in
-test_update.py), 50 with --slow."""
+schema and data of an uninterrupted run. By default one kill in each phase, in turn (the
+state is waited for); --slow adds 50 trials at random moments."""
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import subprocess
-import sys
-import time
-
-from nself.pg.wipe import wipe
+from conftest import half_built, kill_anywhere, runs_child, start_nself
 
 MIGRATIONS = {
     "001_table.sql": ("CREATE TABLE t (id int, v text);\n"
@@ -44,47 +37,29 @@ def snapshot(db) -> dict:
     }
 
 
-def run(project, *argv, env=None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "nself", "db", *argv], cwd=project.root,
-                            env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def first_applied(project, env=None) -> None:
+def first_applied(project, env) -> None:
     """001 applied by a migrate run, so a fingerprint is recorded (drift is checked)."""
-    proc = run(project, "migrate", "up", "--to", "1", env=env)
+    proc = start_nself(project.root, "db", "migrate", "up", "--to", "1", env=env)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
 
 
+# every phase of an update, in its order: the safety backup, 002 (no transaction) with an
+# index half built (INVALID) and nothing done, then with statements done and the second index
+# half built, the verification inside 003's transaction (a shadow database of this one holds
+# what the files produce: 003 is applied but not committed)
+KILL_POINTS = [runs_child("pg_dump"),
+               half_built("t_v"),
+               half_built("t_id", after="query LIKE '%pg_sleep(0.8)%'"),
+               "EXISTS (SELECT FROM pg_database WHERE datname LIKE 'nself\\_shadow\\_' || "
+               "(SELECT oid FROM pg_database WHERE datname = current_database()) || '\\_%')"]
+
+
 def test_kill_9_anywhere_then_update_completes_like_a_clean_run(project, request):
-    """kill -9 at random moments of `db update`; the next `db update` always completes and
-    ends with the schema and data of an uninterrupted update."""
+    """kill -9 of `db update` in each of its phases (at random moments with --slow); the
+    next `db update` always completes and ends with the schema and data of an uninterrupted
+    update."""
     for name, (up, down, header) in MIGRATIONS.items():
         project.migration(name, up, down, header=header)
-    clean_db = project.db.create_sibling()
-    other = {"DATABASE_URL": clean_db.url}
-    first_applied(project, other)
-    began = time.monotonic()
-    clean = run(project, "update", env=other)
-    _, err = clean.communicate(timeout=300)
-    assert clean.returncode == 0, err
-    span = time.monotonic() - began
-    expected = snapshot(clean_db)
-    rng = random.Random(int(os.environ.get("NSELF_TEST_SEED", time.time())))
-    trials = 50 if request.config.getoption("--slow") else 3
-    for trial in range(trials):
-        with project.db.connect() as conn:
-            wipe(conn)
-        first_applied(project)
-        for _ in range(rng.randint(1, 2)):
-            proc = run(project, "update")
-            time.sleep(rng.uniform(0.1, span))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=300)
-        final = run(project, "update")
-        out, err = final.communicate(timeout=300)
-        assert final.returncode == 0, f"trial {trial}: {out}{err}"
-        assert "Traceback" not in err
-        assert snapshot(project.db) == expected, f"trial {trial}"
+    kill_anywhere(project, ("db", "update"), snapshot, KILL_POINTS, request,
+                  prepare=lambda env: first_applied(project, env))
