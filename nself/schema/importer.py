@@ -62,7 +62,15 @@ from nself.schema.ddl import ident, qualified
 from nself.schema.diff import NEEDS_A_VALUE, Plan, diff, invert_renames, type_key
 from nself.schema.introspect import introspect
 from nself.schema.model import Schema
-from nself.schema.render import GENERATED, PARTITION_BY, SQL_NOTE, is_expression, to_sql
+from nself.schema.render import (
+    GENERATED,
+    PARTITION_BY,
+    SQL_NOTE,
+    export_facts,
+    exported_facts,
+    is_expression,
+    to_sql,
+)
 
 RENAMED_FROM = re.compile(r"(?i)\brenamed\s+from\s+(.+)", re.S)
 _NAME_PART = re.compile(r'\s*(?:"((?:[^"]|"")+)"|`([^`]+)`|\'([^\']+)\'|([\w$]+))')
@@ -317,6 +325,7 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
                            mapped=list(document.mapped))
         new = None
         if note is None:
+            _check_export(shadows, source, shown, document)
             result.declared = declared.Declared.of(document.schema)
             kept = declared.undeclared(old, result.declared, before, renames)
             dbml = document.schema
@@ -329,6 +338,7 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
             desired = note.shape(document.schema)
             with clock("build the DBML's schema"), shadows.scratch():  # dropped meanwhile
                 new = _settled(shadows, desired, shown, note, document.places)
+            _check_export(shadows, source, shown, document, new)
             result.declared = declared.Declared.of(new, everything=True)
             kept = declared.undeclared(old, result.declared, before, renames, everything=True)
             if kept and not drop_undeclared:
@@ -341,6 +351,26 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
         if using:
             desired, new = _drop_dependents(desired, using, shown, drop_undeclared, result), None
         return _generate(shadows, a, old, desired, shown, renames, result, document, note, new)
+
+
+def _check_export(shadows, source: Path, shown: str, document: DbmlDocument,
+                  built: Schema | None = None) -> None:
+    """An unedited `schema export` (its `// nself export` line still matches the text) must
+    build back the schema it was exported from, fact for fact (render.export_facts): else
+    the import would lose something, which no later check could see. BUILT: the file's
+    schema already built (with its Note), else it is built here."""
+    expected = exported_facts(_file_text(source))
+    if expected is None:
+        return
+    if built is None:
+        built = _build(shadows.create(), document.schema, shown)
+    facts = export_facts(built)
+    differing = [kind for kind in sorted(expected) if facts.get(kind) != expected[kind]]
+    if differing:
+        raise OperationFailed(
+            f"{shown} is an unedited `nself db schema export`, but the schema built from it "
+            f"differs from the exported one in its {', '.join(differing)}: importing it "
+            "would not reproduce that schema. Nothing was written. This is a bug in nself.")
 
 
 # What uses a column, by pg_depend: a view's query (through its rule), a policy's or

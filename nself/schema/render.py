@@ -8,6 +8,8 @@ check and exclusion constraints, partitions, domains, sequences, ...) is written
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import replace
 
@@ -219,7 +221,8 @@ def dbml_default(expression: str, column_type: str) -> str:
 def to_dbml(schema: Schema) -> str:
     """The model as DBML (dbdiagram.io's dialect), without a Project block: enums, tables
     (columns, indexes, notes), references; then a `// not in DBML:` line for each object
-    DBML cannot carry (the SQL export keeps them)."""
+    DBML cannot carry (the SQL export keeps them); last, the `// nself export` line
+    (`export_mark`) by which schema import checks that it reproduces this schema."""
     s = schema.normalised()
     tables = {t.qualified: t for t in s.tables}
     blocks: list[str] = []
@@ -262,7 +265,67 @@ def to_dbml(schema: Schema) -> str:
     note = _sql_note(extra, fixes)
     if note:
         parts.append(note)
-    return "\n\n".join(parts) + "\n"
+    text = "\n\n".join(parts) + "\n"
+    return text + export_mark(text, s) if parts else text
+
+
+# The last line of a DBML export: the hash of the text above it (so that an edited file is
+# known) and, per kind of object, a hash of what the export says of the schema
+# (`export_facts`). schema import, given the file unedited, checks that what it builds from
+# it has the same facts: an export -> import that loses anything is caught there.
+EXPORT_MARK = "// nself export "
+
+
+def export_mark(text: str, schema: Schema) -> str:
+    return EXPORT_MARK + json.dumps({"file": digest(text), "schema": export_facts(schema)},
+                                    sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def export_facts(schema: Schema) -> dict[str, str]:
+    """Per kind of object, a hash of what every server version prints alike: tables and
+    their columns, keys and constraints (by name, kind and columns), indexes, enums,
+    domains, sequences, composite types and functions (their whole text: a function body
+    is kept byte for byte), the names of views, triggers and policies."""
+    s = schema.normalised()
+    facts = {
+        "tables": [(t.qualified, t.partition_of, t.partition_by, t.comment,
+                    [(c.name, c.type, c.nullable, c.default, c.identity, c.generated,
+                      c.collation, c.comment) for c in t.columns]) for t in s.tables],
+        "constraints": [(t.qualified, c.name, c.kind, c.columns, c.ref_qualified,
+                         c.ref_columns, c.on_delete, c.on_update, c.deferrable)
+                        for t in s.tables for c in t.constraints],
+        "indexes": [(t.qualified, i.name, i.unique, i.method, i.columns, i.include)
+                    for t in s.tables for i in t.indexes],
+        "types": [(e.qualified, e.values) for e in s.enums]
+                 + [(d.qualified, d.type, d.nullable, d.default) for d in s.domains]
+                 + [(d.qualified, d.sql) for d in s.definitions if d.kind == "type"],
+        "sequences": [(q.qualified, q.type, q.increment, q.owned_by) for q in s.sequences],
+        "functions": [(d.qualified, d.sql) for d in s.definitions if d.kind == "function"],
+        "definitions": [(d.kind, d.qualified) for d in s.definitions
+                        if d.kind not in ("type", "function")],
+    }
+    return {kind: digest(repr(items)) for kind, items in facts.items()}
+
+
+def exported_facts(text: str) -> dict[str, str] | None:
+    """The facts the `// nself export` line of an unedited DBML export records; None when
+    there is none, or the text above it was changed since."""
+    at = text.rfind("\n" + EXPORT_MARK)
+    if at < 0:
+        return None
+    body, line = text[:at + 1], text[at + 1:].strip()
+    try:
+        data = json.loads(line[len(EXPORT_MARK):])
+        facts = data["schema"]
+        if data["file"] != digest(body) or not isinstance(facts, dict):
+            return None
+    except (ValueError, KeyError, TypeError):
+        return None
+    return facts
 
 
 def _any(schema: Schema) -> bool:

@@ -5,6 +5,7 @@ that say what they cannot do, one-sense failure messages, and the column order."
 
 from __future__ import annotations
 
+import json
 import re
 
 import test_schema_diff_cli
@@ -14,6 +15,7 @@ from test_schema_import import _round_trip
 
 from nself.schema.diff import diff
 from nself.schema.introspect import introspect
+from nself.schema.render import EXPORT_MARK, digest
 
 staging = test_schema_diff_cli.staging  # the same fixture: a sibling configured as staging
 
@@ -174,6 +176,33 @@ def test_dbml_export_then_import_reproduces_the_schema(project, tmp_path, monkey
     assert kinds["accounts_org_slug"] == kinds["accounts_email_unique"] == "u"
     (tabbed,) = [d for d in copy.definitions if d.name == "tabbed()"]
     assert "'a\tb'" in tabbed.sql
+
+
+def test_import_of_an_unedited_export_checks_it_reproduces_it(project, tmp_path, monkeypatch):
+    """An unedited export is checked: what the import builds must have the exported
+    schema's facts. A lossy step (here simulated: the function's tab turned into spaces, as
+    the DBML reader did, with the file's hash made to match) stops it; nothing is written.
+    A file edited by hand is not an export any more: imported as written."""
+    _apply(project.db, ROUND_TRIP.replace("\\t", "\t"))
+    assert project.run("db", "schema", "export", "--output", "exported.dbml").code == 0
+    text = (project.root / "exported.dbml").read_text()
+    at = text.rindex(EXPORT_MARK)
+    lossy = text[:at].replace("'a\tb'", "'a  b'")
+    mark = json.loads(text[at + len(EXPORT_MARK):])
+    other = tmp_path / "other"
+    (other / "migrations").mkdir(parents=True)
+    monkeypatch.chdir(other)
+    monkeypatch.setenv("DATABASE_URL", project.db.create_sibling().url)
+    (other / "schema.dbml").write_text(lossy + EXPORT_MARK + json.dumps(
+        {"file": digest(lossy), "schema": mark["schema"]}) + "\n")
+    caught = project.run("db", "schema", "import")
+    assert caught.code == 1, caught
+    assert "would not reproduce that schema" in caught.err and "functions" in caught.err
+    assert "Traceback" not in caught.err
+    assert list((other / "migrations").iterdir()) == []
+    (other / "schema.dbml").write_text(lossy + text[at:])  # edited: the hash says so
+    edited = project.run("db", "schema", "import")
+    assert edited.code == 0, edited
 
 
 # --------------------------------------------------------------- (e) --rename, NOT NULL
