@@ -81,6 +81,18 @@ _SYNTAX = (_table | _ref | _enum | _table_group | _project | _sticky_note) \
     + ("\n" | _comment)[...] + pp.StringEnd()
 _SYNTAX.parse_with_tabs()  # a tab (in a function's string literal) stays a tab
 
+# Defaults of other databases (a call without arguments) -> PostgreSQL's (unless strict);
+# the README's "Type names of other databases" lists them
+DEFAULT_FUNCTIONS = {
+    "current_timestamp": "CURRENT_TIMESTAMP", "current_date": "CURRENT_DATE",
+    "current_time": "CURRENT_TIME", "localtimestamp": "LOCALTIMESTAMP",
+    "localtime": "LOCALTIME", "getdate": "CURRENT_TIMESTAMP",
+    "sysdatetime": "CURRENT_TIMESTAMP", "getutcdate": "(now() AT TIME ZONE 'utc')",
+    "sysdatetimeoffset": "CURRENT_TIMESTAMP", "utc_timestamp": "(now() AT TIME ZONE 'utc')",
+    "curdate": "CURRENT_DATE", "curtime": "CURRENT_TIME", "newid": "gen_random_uuid()",
+    "newsequentialid": "gen_random_uuid()", "uuid": "gen_random_uuid()",
+}
+
 COLUMN_SETTINGS = ("column settings are pk, primary key, not null, null, unique, increment, "
                    "default: value, note: 'text', ref: > table.column, check: `expression`")
 INDEX_SETTINGS = ("index settings are unique, pk, name: 'name', note: 'text', "
@@ -647,10 +659,31 @@ class _Builder:
             column.identity = "by default"
             column.nullable = False
         elif value is not None and value.kind != "null":
+            if not self.strict:
+                value = self.map_default(value, kind.type, shown, col.front.default_offset)
             if value.kind == "expression":
                 self.check_expression(col.front.default_offset, construct, value.text)
             column.default = _default_sql(value, kind.type)
         return True
+
+    def map_default(self, value: Value, type_text: str, shown: str, offset: int) -> Value:
+        """Defaults other databases write that PostgreSQL refuses, as PostgreSQL's (said
+        like a mapped type): MySQL's `current_timestamp()` (empty parentheses), the
+        functions in DEFAULT_FUNCTIONS, and 0 or 1 on a boolean column (SQLite, MySQL)."""
+        written = f"`{value.text}`" if value.kind == "expression" else value.text
+        mapped = None
+        if value.kind == "expression":
+            match = re.fullmatch(r"\s*(\w+)\s*\(\s*\)\s*", value.text)
+            name = match.group(1).lower() if match else ""
+            if name in DEFAULT_FUNCTIONS:
+                mapped = Value("expression", DEFAULT_FUNCTIONS[name])
+        elif type_text == "boolean" and value.kind == "number" and value.text in ("0", "1"):
+            mapped = Value("boolean", "true" if value.text == "1" else "false")
+        if mapped is None:
+            return value
+        self.mapped.setdefault(f"default {written}", []).append(
+            (written, mapped.text, shown, offset))
+        return mapped
 
     def inline_enum(self, front: FrontTable, col: _Col, body: str, user_types,
                     table_names) -> str:
@@ -718,8 +751,10 @@ class _Builder:
             targets = list(dict.fromkeys(target for _, target, _, _ in uses))
             read_as = targets[0] if len(targets) == 1 else ", ".join(
                 f"{w} as {t}" for w, t in dict.fromkeys((w, t) for w, t, _, _ in uses))
-            self.warnings.append(f"{self.source}: {key!r} is not a PostgreSQL type; read as "
-                                 f"{read_as} (--strict refuses it): {places}")
+            what = f"the {key} is not PostgreSQL's" if key.startswith("default ") else \
+                f"{key!r} is not a PostgreSQL type"
+            self.warnings.append(f"{self.source}: {what}; read as {read_as} (--strict "
+                                 f"refuses it): {places}")
             pairs: dict[tuple[str, str], list[str]] = {}
             for written, target, shown, _ in uses:
                 pairs.setdefault((written, target), []).append(shown)

@@ -133,6 +133,28 @@ def test_unknown_custom_type_is_still_an_error_with_its_line(project):
     assert list(project.migrations.glob("*.sql")) == []
 
 
+def test_defaults_of_other_databases_are_read_as_postgresql_ones(project):
+    _dbml(project, """
+        Table t {
+          id int [pk]
+          at timestamp [default: `current_timestamp()`]
+          done boolean [not null, default: 0]
+          seen boolean [default: 1]
+        }
+        """)
+    result = _import_up(project)
+    defaults = dict(project.db.query(
+        "SELECT column_name, column_default FROM information_schema.columns "
+        "WHERE table_name = 't'"))
+    assert defaults["at"] == "CURRENT_TIMESTAMP" and defaults["done"] == "false"
+    assert defaults["seen"] == "true"
+    assert "the default `current_timestamp()` is not PostgreSQL's; read as CURRENT_TIMESTAMP" \
+        in result.err, result.err
+    assert "t.done (line 4)" in result.err
+    strict = project.run("db", "schema", "import", "--strict")
+    assert strict.code == 2 and "schema.dbml:3:" in strict.err, strict
+
+
 def test_mysql_inline_enum_becomes_an_enum_type_named_after_table_and_column(project):
     _dbml(project, """
         Table posts {
@@ -376,7 +398,7 @@ Table "authors" {
   "bio" mediumtext
   "active" tinyint(1) [not null, default: 1]
   "created_at" datetime [default: `CURRENT_TIMESTAMP`]
-  "updated_at" timestamp [default: null]
+  "updated_at" timestamp [default: `current_timestamp()`]
 
   Indexes {
     email [unique, name: "authors_email_unique"]
@@ -499,15 +521,65 @@ Note desk {
 """
 
 
+SQLSERVER = """
+Table "sales"."Customers" {
+  "CustomerID" int [pk, increment]
+  "Code" nchar(5) [not null]
+  "Name" nvarchar(80) [not null]
+  "Notes" nvarchar(max)
+  "Since" datetime2(7) [default: `sysdatetime()`]
+  "Key" uniqueidentifier [not null, default: `gen_random_uuid()`]
+  "Credit" money [default: 0]
+  "Active" boolean [not null, default: 1]
+
+  Indexes {
+    "Code" [unique, name: "UQ_Customers_Code"]
+  }
+}
+
+Table "sales"."Orders" {
+  "OrderID" bigint [pk, increment]
+  "CustomerCode" nchar(5) [not null]
+  "Placed" datetimeoffset [not null]
+  "Lines" tinyint
+  "Photo" varbinary(max)
+}
+
+Ref "FK_Orders_Customers":"sales"."Customers"."Code" < "sales"."Orders"."CustomerCode"
+"""
+
+SQLITE = """
+Table "notes" {
+  "id" INTEGER [pk, increment]
+  "title" TEXT [not null]
+  "body" CLOB
+  "score" REAL
+  "raw" BLOB
+  "done" BOOLEAN [not null, default: 0]
+  "created" DATETIME [default: `CURRENT_TIMESTAMP`]
+  "big" "UNSIGNED BIG INT"
+}
+
+Table "tags" {
+  "note_id" INTEGER [not null, ref: > "notes"."id"]
+  "tag" "VARYING CHARACTER(30)" [not null]
+}
+"""
+
+
 @pytest.mark.parametrize("text, tables", [
     (PRISMA, ["Customer", "Item", "ItemToOrder", "LoyaltyCard", "Order"]),
     (MYSQL, ["authors", "book_tags", "books"]),
     (HAND, ["branches", "branches_members", "copies", "loans", "member_cards", "members"]),
-], ids=["prisma-dbml-generator", "mysql-sql2dbml", "dbdiagram"])
+    (SQLSERVER, []),
+    (SQLITE, ["notes", "tags"]),
+], ids=["prisma-dbml-generator", "mysql-sql2dbml", "dbdiagram", "sqlserver", "sqlite"])
 def test_generated_and_hand_written_dbml_imports_and_migrates_up(project, text, tables):
     _dbml(project, text)
     result = _import_up(project)
     assert "Traceback" not in result.err
     assert sorted(project.db.tables()) == tables
+    if text is SQLSERVER:
+        assert sorted(project.db.tables("sales")) == ["Customers", "Orders"]
     assert project.run("db", "migrate", "down").code == 0
     assert project.db.tables() == []
