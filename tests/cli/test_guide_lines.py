@@ -186,29 +186,34 @@ class Scratch:
         return self.project.root
 
 
-def make_scratch(project: Project) -> Scratch:
+def make_scratch(project: Project, steps: list[Step]) -> Scratch:
+    """The scratch project for STEPS: the databases (staging, production, other_db) that
+    its lines name are made, the others only named (a CREATE DATABASE less each)."""
     for rel in ("migrations", "seeds"):
         shutil.rmtree(project.root / rel)
         shutil.copytree(REPO / rel, project.root / rel)
     shutil.copy(REPO / "schema.dbml", project.root / "schema.dbml")
-    others = {}
-    for name in ("staging", "production", "other_db"):
-        dbname = f"{project.db.name}_{name[:4]}"
-        _create(project.db.admin, dbname)
-        others[name] = TestDatabase(project.db.backend, {**project.db.params, "dbname": dbname},
-                                    project.db.admin)
+    texts = " ".join(step for step in steps if isinstance(step, str))
+    named = {name: TestDatabase(project.db.backend, {**project.db.params,
+                                                     "dbname": f"{project.db.name}_{name[:4]}"},
+                                project.db.admin)
+             for name in ("staging", "production", "other_db")}
+    others = {name: db for name, db in named.items() if name in texts}
+    for other in others.values():
+        _create(other.admin, other.name)
     for name in ("staging", "production"):
-        project.write(f"config/{name}.env", f"DATABASE_URL={others[name].url}\n")
+        project.write(f"config/{name}.env", f"DATABASE_URL={named[name].url}\n")
     (project.root / "path" / "to").mkdir(parents=True)
     project.write("query.sql", "SELECT count(*) AS users FROM users;\n")
-    placeholders = {"NAME": "add_example_notes", "other_db": others["other_db"].name,
+    placeholders = {"NAME": "add_example_notes", "other_db": named["other_db"].name,
                     "/path/to/backup.sql": str(project.root / "path" / "to" / "backup.sql")}
     return Scratch(project, others, placeholders)
 
 
 @pytest.fixture
-def scratch(project):
-    made = make_scratch(project)
+def scratch(project, request):
+    """The scratch project for the test's scenario (SCENARIO_OF)."""
+    made = make_scratch(project, SCENARIOS[SCENARIO_OF[request.function.__name__]])
     yield made
     for other in made.others.values():
         _drop(project.db.admin, other.name)
@@ -441,6 +446,8 @@ EMBEDDED: list[Step] = [
 
 SCENARIOS = {"migrations": MIGRATIONS, "workflow": WORKFLOW, "on_terminal": ON_TERMINAL,
              "embedded": EMBEDDED}
+SCENARIO_OF = {"test_migrations_guide_lines": "migrations",
+               "test_workflow_guide_lines": "workflow", "test_lines_that_ask": "on_terminal"}
 
 
 def run_scenario(scratch: Scratch, steps: list[Step]) -> None:
