@@ -1004,8 +1004,7 @@ class _Differ:
             elif not _same_definition(d, other):
                 self.note("~", _DEFINITION_WORD[d.kind], display(d.schema, d.name),
                           "different definition")
-                if d.kind == "function" and other.sql.lstrip().upper().startswith(
-                        "CREATE OR REPLACE"):
+                if d.kind == "function" and _replaceable(d, other):
                     replace_in_place.add(key)
                 else:
                     drop.add(key)
@@ -1035,12 +1034,18 @@ class _Differ:
                         create.add(key)
         tables, views = order.relations(self.old)
         kept = {t.qualified for t in self.new.tables}
+        used = {x for t in self.old.tables for x in t.uses}
         for key in _topological(old, drop, reverse=True):
             d = old[key]
             place = order.tier(d, tables, views)
-            if place == order.WITH_TABLES and any(
-                    t in self.tables_touched and t in kept for t in d.depends_on):
-                place = order.LATE  # before the columns it may use change
+            if key in create:
+                place = order.LATE  # made again: gone before it is created
+            elif place == order.WITH_TABLES:
+                if d.qualified not in used and any(
+                        t in self.tables_touched and t in kept for t in d.depends_on):
+                    place = order.LATE  # before the columns its body may use change
+                elif all(t in kept for t in d.depends_on if t in tables):
+                    place = order.EARLY  # after the defaults and indexes using it changed
             self.emit(_DROP_PHASE[place], f"drop {key[0]}", f"{key[1]}.{key[2]}",
                       ddl.drop_definition(d))
         tables, views = order.relations(self.new)
@@ -1057,6 +1062,25 @@ class _Differ:
                 if key not in create:
                     self.note("~", _DEFINITION_WORD[d.kind], display(d.schema, d.name),
                               "different comment")
+
+
+def _replaceable(old: Definition, new: Definition) -> bool:
+    """Whether CREATE OR REPLACE turns function OLD into NEW: not when its parameters
+    (names, defaults) or its return type change (PostgreSQL refuses: drop and create)."""
+    def head(text: str) -> str | None:
+        found = _FUNCTION_HEAD.match(" ".join(text.split()))
+        return found.group(1) if found else None
+
+    return (new.sql.lstrip().upper().startswith("CREATE OR REPLACE")
+            and head(old.sql) == head(new.sql))
+
+
+# The part of a function's definition CREATE OR REPLACE cannot change: its name and
+# parameters (names, types, defaults) and what it returns, up to its first attribute.
+_FUNCTION_HEAD = re.compile(
+    r"(CREATE OR REPLACE \w+ .*?\)(?: RETURNS .*?)?) (?=(?:LANGUAGE|AS|IMMUTABLE|STABLE|"
+    r"VOLATILE|STRICT|CALLED|SECURITY|PARALLEL|COST|ROWS|SET|WINDOW|LEAKPROOF|NOT|"
+    r"TRANSFORM|SUPPORT|BEGIN|RETURN)\b)", re.I)
 
 
 def _same_definition(a: Definition, b: Definition) -> bool:

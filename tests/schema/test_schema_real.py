@@ -119,6 +119,30 @@ def test_generated_migration_drops_what_is_used_last(project, staging):
         "DROP ROUTINE public.doubled(integer)")
 
 
+def test_a_function_whose_return_type_changes_is_made_again_with_its_view(project, staging):
+    """CREATE OR REPLACE cannot change a function's return type or parameter names: the
+    function is dropped and created again, and the view over it with it."""
+    _apply(project.db, "CREATE FUNCTION answer() RETURNS integer LANGUAGE sql AS $$ SELECT 42 $$;"
+                       "CREATE VIEW answers AS SELECT answer() AS a;")
+    _apply(staging, "CREATE FUNCTION answer() RETURNS bigint LANGUAGE sql AS $$ SELECT 42 $$;"
+                    "CREATE VIEW answers AS SELECT answer() AS a;")
+    text = _migrate_to_staging(project, staging)
+    up = text.partition("-- DOWN")[0]
+    assert up.index("DROP VIEW public.answers") < up.index("DROP ROUTINE public.answer()")
+
+
+def test_a_function_a_default_stops_using_is_dropped_after_the_default(project, staging):
+    """The default that calls a function reading a table changes first; then the function
+    goes (the table stays)."""
+    tables = "CREATE TABLE z_counters (n integer NOT NULL);"
+    _apply(project.db, tables + "CREATE FUNCTION b_next() RETURNS integer LANGUAGE sql "
+           "BEGIN ATOMIC SELECT coalesce(max(n), 0) + 1 FROM z_counters; END;"
+           "CREATE TABLE a_tickets (id integer DEFAULT b_next() PRIMARY KEY);")
+    _apply(staging, tables + "CREATE TABLE a_tickets (id integer PRIMARY KEY);")
+    up = _migrate_to_staging(project, staging).partition("-- DOWN")[0]
+    assert up.index("ALTER COLUMN id DROP DEFAULT") < up.index("DROP ROUTINE public.b_next()")
+
+
 # ------------------------------------------------------------- (b) the SQL export loads
 
 FUNCTIONS_CALLING_LATER_ONES = """
