@@ -32,7 +32,7 @@ RECORD = "-- nself:declared"
 _RECORD_LINE = re.compile(r"^--\s*nself:declared\s+(\{.*\})\s*$")
 _UP = re.compile(r"(?im)^--\s*UP\s*$")
 # objects a file with a Note nself_sql declares besides tables and enums
-OTHER_KINDS = ("schema", "extension", "domain", "sequence", "function", "view",
+OTHER_KINDS = ("schema", "extension", "domain", "sequence", "type", "function", "view",
                "materialized view", "trigger", "policy")
 
 
