@@ -62,6 +62,7 @@ TABLE: dict[str, tuple[Policy, Policy, Policy]] = {
     "update": (ALLOW, CONFIRM, CONFIRM),
     "migrate repair": (ALLOW, CONFIRM, DESTROY_PRODUCTION),
     "schema import --apply": (ALLOW, BLOCKED, BLOCKED),
+    "migrate import": (ALLOW, CONFIRM, CONFIRM),  # --adopt-applied records rows (issue 18)
 }
 ENV_COLUMN = {"local": 0, "staging": 1, "production": 2}
 

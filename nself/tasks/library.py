@@ -47,6 +47,7 @@ migration_engine = Deferred("nself.migrations.engine")
 migration_runner = Deferred("nself.migrations.runner")
 migration_status = Deferred("nself.migrations.status")
 repair_history = Deferred("nself.migrations.repair")
+adopt = Deferred("nself.adopt")  # `db migrate import`: other tools' migrations
 pg_connection = Deferred("nself.pg.connection")
 seed_files = Deferred("nself.seeds.files")
 seeds_runner = Deferred("nself.seeds.runner")

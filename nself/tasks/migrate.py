@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from invoke import Collection
 
 from nself import output
@@ -12,6 +14,7 @@ from nself.tasks.base import command, environment
 from nself.tasks.db import drift_text
 from nself.tasks.flags import LOCK_HELP, MISMATCH_HELP, NO_BACKUP_HELP, confirm_help, yes_help
 from nself.tasks.library import (
+    adopt,
     history,
     migration_runner,
     migration_status,
@@ -181,6 +184,75 @@ def repair(c, mark_applied=None, mark_pending=None, yes=False, confirm=None, loc
         output.ok("Nothing to repair: the tracking table matches the migration files")
 
 
+FORMATS_HELP = ("dbmate, golang-migrate, goose, flyway, sqitch, alembic, django, prisma, hasura, "
+                "node-pg-migrate, postgrator, graphile-migrate")
+
+
+@command(name="import", positional_flag="dir", help={
+    "dir": "The folder holding the other tool's migrations (e.g. db/migrations).",
+    "from": f"The tool that wrote them: {FORMATS_HELP}.",
+    "dry_run": "List the files that would be written (and, with --adopt-applied, the versions "
+               "that would be recorded); write nothing.",
+    "adopt_applied": "Also read the tool's tracking table on the configured database and "
+                     "record the versions it applied as applied in nself's (not run), so the "
+                     "next `migrate up` applies only the others.",
+    "partial": "Write the migrations that convert even when others cannot (those are "
+               "listed; by default nothing is written unless all convert).",
+    "no_backup": NO_BACKUP_HELP, "allow_env_mismatch": MISMATCH_HELP,
+    "yes": yes_help("migrate import"),
+    "confirm": confirm_help("migrate import"), "lock_timeout": LOCK_HELP})
+def import_(c, dir="", from_="", dry_run=False, adopt_applied=False, partial=False, yes=False,
+            confirm=None, lock_timeout=60.0, no_backup=False, allow_env_mismatch=False):
+    """Convert another tool's migration folder into nself migrations (-- UP / -- DOWN), and
+    with --adopt-applied record what that tool had applied."""
+    env = environment()
+    env.require_project()
+    if not from_:
+        raise UsageError(f"Name the tool with --from: one of {FORMATS_HELP}.")
+    if not dir:
+        raise UsageError("Name the folder: `nself db migrate import --from dbmate "
+                         "db/migrations`.")
+    folder = Path(dir)
+    try:
+        conversion = adopt.convert(from_, folder, partial)
+    except adopt.ConversionFailed as exc:
+        for problem in exc.problems:
+            output.line(f"  {problem}", err=True)
+        raise
+    for problem in conversion.problems:
+        output.warn(f"{problem} (not converted: --partial)")
+    target = env.migrations_dir
+    shown = env.relative(target)
+    if dry_run:
+        todo, clash = adopt.clashes(conversion, target)
+        for item in conversion.converted:
+            kept = "" if item in todo else " (already there)"
+            output.line(f"{shown}/{item.filename}  <- {item.source.source}{kept}")
+        if adopt_applied:
+            with pg_connection.connect(pg_connection.target(env)) as conn:
+                done, missing = adopt.applied_source(conversion, conn)
+            output.line(f"Would record {_plural(len(done))} as applied: "
+                        + (", ".join(item.filename for item in done) or "none"))
+            if missing:
+                output.warn(f"{from_} records versions with no file here: {', '.join(missing)}")
+        if clash:
+            output.warn(f"Clashes with existing files: {', '.join(clash)}")
+        output.ok(f"Dry run: {_plural(len(todo), 'file')} would be written to {shown}/; "
+                  "nothing was changed")
+        return
+    if adopt_applied:
+        with _session(env, lock_timeout, yes, confirm, allow_env_mismatch, no_backup) as runner:
+            written, recorded = adopt.adopt(runner, conversion, target)
+    else:
+        written, recorded = adopt.write(conversion, target), []
+    note = " (renumbered: each file's header keeps the tool's version)" \
+        if conversion.renumbered else ""
+    output.ok(f"Imported {_plural(len(written), 'file')} from {from_} into {shown}/{note}")
+    if adopt_applied:
+        output.ok(f"Recorded {_plural(len(recorded))} as applied (not run); `nself db migrate "
+                  "up` applies the others")
+
+
 @command(help={"yes": yes_help("reset"), "confirm": confirm_help("reset"),
                "allow_env_mismatch": MISMATCH_HELP,
                "no_backup": "Skip the safety backup taken before dropping everything.",
@@ -202,4 +274,4 @@ def reset(c, yes=False, confirm=None, allow_env_mismatch=False, no_backup=False,
               + (f", ran {result.seeded}" if result.seeded else ""))
 
 
-collection = Collection("migrate", status, up, down, create, fresh, repair)
+collection = Collection("migrate", status, up, down, create, fresh, repair, import_)

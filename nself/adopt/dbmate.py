@@ -1,0 +1,61 @@
+"""dbmate: `<version>_name.sql` files with `-- migrate:up` / `-- migrate:down` sections;
+`-- migrate:up transaction:false` runs the file outside a transaction. Its tracking table
+(`CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY)`) holds one row per
+applied version, the digits of the file name as written (`00010`). golang-migrate uses the
+same table name with `version bigint, dirty boolean`: the `dirty` column tells them apart."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from nself.adopt import source
+from nself.adopt.source import Applied, Problem, SourceMigration
+
+NAME = "dbmate"
+FILE = r"^(\d+)_?(.*)\.sql$"
+UP = r"(?i)^--\s*migrate:up(\s|$)"
+DOWN = r"(?i)^--\s*migrate:down(\s|$)"
+NO_TRANSACTION = r"(?i)(^|\s)transaction:false(\s|$)"
+
+
+def _is_dbmate(folder: Path) -> bool:
+    for path in source.sql_files(folder):
+        if re.match(FILE, path.name):
+            try:
+                head = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            return any(re.match(UP, line.strip()) for line in head.splitlines())
+    return False
+
+
+def detect(root: Path) -> list[Path]:
+    return source.folders(root, lambda f: source.holds(f, FILE) and _is_dbmate(f))
+
+
+def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
+    migrations, problems = [], []
+    for match, shown, text in source.matching(folder, FILE, problems):
+        found = len(problems)
+        up, up_line, down, down_line, marker = source.split_marked(text, UP, DOWN, shown, problems)
+        if len(problems) > found:
+            continue
+        down_marker = next((line for line in text.split("\n") if re.match(DOWN, line.strip())),
+                           "")
+        migrations.append(SourceMigration(
+            key=(int(match.group(1)),), version_text=match.group(1),
+            name=match.group(2) or "migration", up=up, down=down,
+            no_transaction=bool(re.search(NO_TRANSACTION, marker)
+                                or re.search(NO_TRANSACTION, down_marker)),
+            files=[shown], up_line=up_line, down_line=down_line))
+    return migrations, problems
+
+
+def applied(conn) -> Applied | None:
+    if not source.table_exists(conn, "schema_migrations"):
+        return None
+    if source.has_column(conn, "schema_migrations", "dirty"):
+        return None  # golang-migrate's table of the same name
+    rows = conn.execute("SELECT version::text FROM schema_migrations ORDER BY version")
+    return Applied([row[0] for row in rows])

@@ -1,0 +1,207 @@
+"""What every format module reads: another tool's migrations and what it recorded applied.
+
+A format module (`nself/adopt/<format>.py`) has `NAME` (the `--from` word), `detect(root)`
+(folders under `root` holding that format), `read(folder)` -> (migrations, problems) and
+`applied(conn)` -> `Applied` or None (the tool's tracking table is absent); a failed or
+dirty row raises `AdoptError` naming it. The core (`nself.adopt`) orders, numbers, checks,
+renders and writes them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nself.errors import UsageError
+
+
+class AdoptError(UsageError):
+    """The source tool's tracking table says a migration failed or is dirty: nothing is
+    adopted until that is settled with the tool itself."""
+
+
+@dataclass
+class SourceMigration:
+    """One migration as the source tool sees it.
+
+    `key`: the tool's own ordering key ((10,) for `00010_x`, (1, 2, 3) for Flyway 1.2.3);
+    `version_text`: the version as the tool records it in its tracking table (dbmate's
+    "00010", node-pg-migrate's file name without extension, Flyway's "1.2.3" or, for a
+    repeatable, its script path); `files`: the source files, relative to the folder read
+    (the first holds UP; `up_line`/`down_line` are the file lines where the UP/DOWN text
+    starts, in files[0] and in files[-1] (DOWN's file) so that problems name source lines).
+    `fingerprint`: the tool's own checksum of the file when its tracking table stores one
+    (Flyway's CRC32), compared with `Applied.checksums` for repeatable migrations.
+    """
+
+    key: tuple
+    version_text: str
+    name: str
+    up: str
+    down: str | None
+    no_transaction: bool
+    files: list[str]
+    repeatable: bool = False
+    up_line: int = 1
+    down_line: int | None = None
+    fingerprint: str | None = None
+
+    @property
+    def source(self) -> str:
+        return ", ".join(self.files)
+
+
+@dataclass
+class Problem:
+    """Something that cannot be converted: the source file (relative to the folder), the
+    line (None: the whole file) and what."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Applied:
+    """What the source tool recorded as applied: `versions` (version_text values as the tool
+    records them); `up_to`: every migration whose key is at most this is applied too
+    (golang-migrate's single row, Flyway's baseline); `checksums`: version_text -> the
+    tool's checksum of what it applied (a repeatable migration whose file changed since is
+    not applied: nself applies it once more, as the tool would have)."""
+
+    versions: list[str]
+    up_to: tuple | None = None
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    def has(self, migration: SourceMigration) -> bool:
+        if migration.repeatable:
+            recorded = self.checksums.get(migration.version_text)
+            return (migration.version_text in self.versions
+                    and (recorded is None or migration.fingerprint is None
+                         or recorded == migration.fingerprint))
+        if migration.version_text in self.versions:
+            return True
+        return self.up_to is not None and migration.key <= self.up_to
+
+
+# Helpers the format modules share ----------------------------------------------------------
+
+
+def read_text(folder: Path, path: Path, problems: list[Problem]) -> str | None:
+    """The UTF-8 text of `path` (LF line ends, no BOM); a problem when it cannot be read."""
+    shown = relative(folder, path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(shown, None, f"cannot be read ({exc.strerror})"))
+        return None
+    raw = raw.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        problems.append(Problem(shown, line, "not UTF-8 text: save the file as UTF-8"))
+        return None
+
+
+def relative(folder: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(folder))
+    except ValueError:
+        return str(path)
+
+
+def sql_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """The `.sql` files of `folder` (and its subfolders when `recursive`), sorted by path."""
+    if not folder.is_dir():
+        return []
+    found = folder.rglob("*.sql") if recursive else folder.glob("*.sql")
+    return sorted(p for p in found if p.is_file())
+
+
+def matching(folder: Path, pattern: str, problems: list[Problem], recursive: bool = False
+             ) -> Iterator[tuple[re.Match, str, str]]:
+    """(match, shown path, text) for each `.sql` file of `folder` whose name matches
+    `pattern`, in path order; a file that cannot be read is a problem, not a result."""
+    for path in sql_files(folder, recursive):
+        match = re.match(pattern, path.name)
+        if not match:
+            continue
+        text = read_text(folder, path, problems)
+        if text is not None:
+            yield match, relative(folder, path), text
+
+
+def holds(folder: Path, pattern: str, recursive: bool = False) -> bool:
+    """Whether `folder` has a file whose name matches `pattern` (a regular expression)."""
+    return any(re.match(pattern, p.name) for p in sql_files(folder, recursive))
+
+
+def folders(root: Path, test) -> list[Path]:
+    """Folders under `root` (itself included; hidden folders, node_modules, .venv and the
+    like skipped) for which `test(folder)` is true."""
+    found = []
+    skip = {"node_modules", "vendor", "__pycache__", "site-packages"}
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir())
+        except OSError:
+            continue
+        if test(folder):
+            found.append(folder)
+        stack.extend(c for c in reversed(children)
+                     if not c.name.startswith(".") and c.name not in skip)
+    return sorted(found)
+
+
+def table_exists(conn, name: str) -> bool:
+    """Whether the table `name` (schema-qualified or found on the search_path) exists."""
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()[0]
+
+
+def has_column(conn, table: str, column: str) -> bool:
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+        "AND attname = %s AND attnum > 0 AND NOT attisdropped)", (table, column)).fetchone()[0]
+
+
+def split_marked(text: str, up_marker: str, down_marker: str, shown: str,
+                 problems: list[Problem]) -> tuple[str, int, str | None, int | None, str]:
+    """Cut `text` at the lines matching `up_marker` and `down_marker` (regular expressions
+    on the stripped line): (up, up_line, down, down_line, up marker line's text). A file
+    without an up marker or with a second one is a problem."""
+    lines = text.split("\n")
+    up_at = down_at = None
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if re.match(up_marker, stripped):
+            if up_at is not None:
+                problems.append(Problem(shown, number, "a second up marker"))
+                return "", 1, None, None, ""
+            up_at = number
+        elif re.match(down_marker, stripped):
+            if down_at is not None:
+                problems.append(Problem(shown, number, "a second down marker"))
+                return "", 1, None, None, ""
+            down_at = number
+    if up_at is None:
+        problems.append(Problem(shown, 1, "no up marker: the tool would not run this file "
+                                          "either"))
+        return "", 1, None, None, ""
+    if down_at is not None and down_at < up_at:
+        # the DOWN part written first: each part runs to the other marker or the end
+        up = "\n".join(lines[up_at:])
+        down = "\n".join(lines[down_at:up_at - 1])
+    else:
+        up = "\n".join(lines[up_at:down_at - 1 if down_at else len(lines)])
+        down = "\n".join(lines[down_at:]) if down_at else None
+    return (up, up_at + 1, down, down_at + 1 if down_at else None,
+            lines[up_at - 1].strip())
