@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 # A line ends with CRLF, CR or LF, as editors on every system write them.
 LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
@@ -26,7 +26,7 @@ LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
 TREE_WORDS = re.compile(
     r"(?<![a-z0-9_$])(?=[abcdeoprstuv])(?:begin|start|commit|end|rollback|abort|savepoint|"
     r"release|prepare|concurrently|vacuum|database|tablespace|system|subscription|reindex|"
-    r"cluster|discard|drop|truncate|delete|update|alter|set|set_config|reset|do|owned)"
+    r"cluster|discard|drop|truncate|delete|update|alter|set|set_config|reset|do|owned|call)"
     r"(?![a-z0-9_$])")
 
 # Statements that cannot run inside a transaction block, whatever their options.
@@ -182,6 +182,9 @@ class Statement:
     destroys: str = ""        # what data it destroys ("DROP TABLE audit"); "" if none
     type_changes: tuple[TypeChange, ...] = ()  # ALTER COLUMN ... TYPE, lossy or not by type
     sets_session: bool = False  # may change a session setting (SET, set_config, DO)
+    # procedures it CALLs (a CALL, or a DO block's CALLs): one of them may COMMIT inside,
+    # which only the catalog can tell (`commits_inside` on their bodies)
+    procedures: tuple[str, ...] = ()
     node: object = field(default=None, compare=False, repr=False)
 
     @property
@@ -333,6 +336,15 @@ def classify(node) -> dict:
     kind = type(node).__name__
     found = _transaction_fields(node, kind)
     found["kind"] = found.get("kind", kind)
+    if kind == "CallStmt":
+        found["procedures"] = (".".join(p.sval for p in node.funccall.funcname),)
+    elif kind == "DoStmt":
+        commits, procedures = commits_inside(_do_tree(node))
+        if commits:
+            # COMMIT/ROLLBACK inside fails in a transaction block ("invalid transaction
+            # termination"): it runs on its own, like CREATE INDEX CONCURRENTLY
+            found["no_transaction"] = f"DO block with {commits}"
+        found["procedures"] = procedures
     destroys, changes = destruction(node)
     if destroys:
         found["destroys"] = destroys
@@ -432,19 +444,8 @@ def _do_block(node) -> tuple[str, tuple[TypeChange, ...]]:
     """What the SQL statements of a PL/pgSQL DO block destroy: its statements and the
     EXECUTEs of a constant string. A dynamic EXECUTE ('DROP TABLE ' || name), a called
     function and a body PL/pgSQL cannot compile are not looked into."""
-    options = {o.defname: getattr(o.arg, "sval", None) for o in node.args or ()}
-    body = options.get("as")
-    if body is None or (options.get("language") or "plpgsql").lower() != "plpgsql":
-        return "", ()
-    import pglast
-
-    tag = "nself_do"
-    while f"${tag}$" in body:
-        tag += "_"
-    try:
-        tree = pglast.parse_plpgsql(f"CREATE FUNCTION nself_do() RETURNS void LANGUAGE "
-                                    f"plpgsql AS ${tag}${body}${tag}$")
-    except pglast.parser.ParseError:
+    tree = _do_tree(node)
+    if tree is None:
         return "", ()
     reasons, changes = [], []
     for query in _plpgsql_queries(tree):
@@ -457,6 +458,70 @@ def _do_block(node) -> tuple[str, tuple[TypeChange, ...]]:
                 reasons.append(f"DO block: {st.destroys}")
             changes += st.type_changes
     return "; ".join(reasons), tuple(changes)
+
+
+def _do_tree(node):
+    """The parsed PL/pgSQL of a DO block (None when it is another language or does not
+    compile)."""
+    options = {o.defname: getattr(o.arg, "sval", None) for o in node.args or ()}
+    body = options.get("as")
+    if body is None or (options.get("language") or "plpgsql").lower() != "plpgsql":
+        return None
+    return plpgsql_tree(body)
+
+
+def plpgsql_tree(body: str):
+    """The parse of a DO block's PL/pgSQL `body`, None when it does not compile."""
+    tag = "nself_do"
+    while f"${tag}$" in body:
+        tag += "_"
+    return routine_tree(f"CREATE FUNCTION nself_do() RETURNS void LANGUAGE plpgsql AS "
+                        f"${tag}${body}${tag}$")
+
+
+@lru_cache(maxsize=64)
+def routine_tree(definition: str):
+    """The parse of a PL/pgSQL routine's CREATE statement (as pg_get_functiondef writes
+    it: its parameters are the body's variables), None when it does not compile."""
+    import pglast
+
+    try:
+        return pglast.parse_plpgsql(definition)
+    except pglast.parser.ParseError:
+        return None
+
+
+def commits_inside(tree) -> tuple[str, tuple[str, ...]]:
+    """What a parsed PL/pgSQL body does to its transaction ("COMMIT", "ROLLBACK",
+    "COMMIT and ROLLBACK" or ""), and the procedures it CALLs (their names as written)."""
+    ends, procedures, stack = set(), [], [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            for key in ("PLpgSQL_stmt_commit", "PLpgSQL_stmt_rollback"):
+                if key in item:
+                    ends.add(key.removeprefix("PLpgSQL_stmt_").upper())
+            if "PLpgSQL_stmt_call" in item:  # a CALL, or a DO block inside (is_call false)
+                call = _parse_call(item["PLpgSQL_stmt_call"]["expr"]["PLpgSQL_expr"]["query"])
+                if type(call).__name__ == "CallStmt":
+                    procedures.append(".".join(p.sval for p in call.funccall.funcname))
+                elif type(call).__name__ == "DoStmt":
+                    inner, called = commits_inside(_do_tree(call))
+                    ends.update(inner.split(" and ") if inner else ())
+                    procedures += called
+            stack.extend(reversed(list(item.values())))
+    return " and ".join(sorted(ends)), tuple(dict.fromkeys(procedures))
+
+
+def _parse_call(query: str):
+    from pglast import parser
+
+    try:
+        return _parse_one(query)
+    except parser.ParseError:
+        return None
 
 
 def _plpgsql_queries(tree) -> list[str]:

@@ -16,7 +16,10 @@ in a transaction runs in one together with the advance of its progress row
 (`nself.migration_progress`). One that cannot (CREATE INDEX CONCURRENTLY, VACUUM, ...) is
 recorded as started first, runs in autocommit, and is then recorded as done; a run resumed
 after a kill or a lost connection asks the catalog whether a started statement took effect
-(`settle`).
+(`settle`). A DO block whose PL/pgSQL COMMITs or ROLLBACKs inside (seen in its parse), and a
+CALL of a procedure that may (its body looked up in the catalog just before it runs, through
+the procedures it calls in turn), is one of those: it ends transactions itself, so a resumed
+run cannot know how far it got and runs it again, saying so (the author makes it re-runnable).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from nself.migrations.files import Migration, Section, Statement
 from nself.migrations.plan import Prepared, needs_autocommit
 from nself.pg import catalog
 from nself.pg import connection as database
-from nself.sql import SqlSyntaxError, slices
+from nself.sql import SqlSyntaxError, commits_inside, routine_tree, slices
 
 COMMIT_FAILED = 10**9  # "statement index" of a failure at COMMIT (deferred constraints)
 # Makes the asynchronous commits before it durable: a write, committed synchronously.
@@ -50,6 +53,9 @@ RETRYABLE = ("55P03", "40P01")  # lock_not_available, deadlock_detected
 BATCH_MIGRATIONS = 200
 BATCH_BYTES = 1 << 20
 ACTIVE_SQL_TRANSACTION = "25001"  # "... cannot run inside a transaction block"
+INVALID_TRANSACTION_TERMINATION = "2D000"  # COMMIT inside a procedure in a transaction block
+# how many procedures `commits` reads through nested CALLs before it assumes one may COMMIT
+PROCEDURES_READ = 50
 FATAL_ERROR = ExecStatus.FATAL_ERROR
 TUPLES_OK = ExecStatus.TUPLES_OK
 
@@ -469,6 +475,10 @@ class Engine:
                    f"{self.describe(error)}.")
         if attempts:
             message += self.gave_up(attempts)
+        if error.sqlstate == INVALID_TRANSACTION_TERMINATION:
+            message += (" A procedure or DO block that COMMITs or ROLLBACKs inside cannot run in "
+                        f"a migration's transaction: put `{files.DIRECTIVE}` on a line of its "
+                        "own above `-- UP` (and make it safe to run again).")
         if alone:
             message += self.untouched(verb) + self.earlier(verb)
         return MigrationError(message)
@@ -521,7 +531,7 @@ class Engine:
     def run_statement(self, prep: Prepared, i: int, direction: str, verb: str) -> None:
         """Statement `i` with its progress: in a transaction when it can run in one."""
         st = prep.statements[i]
-        outside = needs_autocommit(st, self.server_version)
+        outside = needs_autocommit(st, self.server_version) or bool(self.commits(st))
         attempts = 1 + self.settings.retries
         attempt = 1
         while True:
@@ -530,7 +540,8 @@ class Engine:
                     error = self.run_outside(prep, i, direction, verb)
                 else:
                     error = self.run_inside(prep, i, direction, verb)
-                    if error is not None and error.sqlstate == ACTIVE_SQL_TRANSACTION:
+                    if error is not None and error.sqlstate in (ACTIVE_SQL_TRANSACTION,
+                                                                INVALID_TRANSACTION_TERMINATION):
                         outside = True  # a kind the parse did not know: it rolled back, rerun
                         continue
             except KeyboardInterrupt:
@@ -688,13 +699,39 @@ class Engine:
                      f"(statements 1-{done} ran in an earlier `{command}`)")
         return done
 
+    def commits(self, st: Statement) -> str:
+        """Which procedure that statement `st` CALLs may COMMIT or ROLLBACK inside ("" when
+        none can), read from the catalog: PL/pgSQL bodies are parsed, SQL ones cannot, any
+        other language may."""
+        queue, seen = list(st.procedures), set()
+        while queue:
+            name = queue.pop(0)
+            if name in seen:
+                continue
+            seen.add(name)
+            if len(seen) > PROCEDURES_READ:
+                return f"{name} (more than {PROCEDURES_READ} procedures deep)"
+            for language, definition in catalog.procedures(self.conn, name):
+                if language == "plpgsql":
+                    tree = routine_tree(definition)
+                    if tree is None:
+                        return f"{name} (its body could not be read)"
+                    ends, called = commits_inside(tree)
+                    if ends:
+                        return f"{name} ({ends} inside)"
+                    queue += called
+                elif language not in ("sql", "internal"):
+                    return f"{name} (language {language})"
+        return ""
+
     def settle(self, prep: Prepared, i: int, direction: str) -> bool:
         """Statement `i` may have run outside a transaction before this run lost track of it:
         record it as done when the catalog shows it took effect (False), or clean up what a
         half-done one left and return True (run it)."""
         st = prep.statements[i]
         m = prep.migration
-        where = f"{m.id}: statement {i + 1} (line {st.line}, {st.no_transaction or st.kind})"
+        what = st.no_transaction or ("CALL" if st.kind == "CallStmt" else st.kind)
+        where = f"{m.id}: statement {i + 1} (line {st.line}, {what})"
         took_effect = False
         if st.no_transaction == "CREATE INDEX CONCURRENTLY" and st.target:
             state = catalog.index_state(self.conn, st.target, st.schema)
@@ -718,6 +755,10 @@ class Engine:
             took_effect = exists if st.no_transaction == "CREATE DATABASE" else not exists
         elif st.kind == "AlterEnumStmt":
             took_effect = catalog.enum_has_value(self.conn, st.target, st.value)
+        elif st.no_transaction.startswith("DO block") or st.procedures:
+            self.say(f"! {where} was interrupted part-way: running it again from its start. It "
+                     "commits as it goes, so what it committed before stays: it must be safe "
+                     "to run again (skip the rows it already did)")
         if took_effect:
             results, error = self.send(self.progress(prep, direction, i + 1, None))
             if error is not None or not self.recorded(results):

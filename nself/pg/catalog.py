@@ -119,6 +119,14 @@ HAS_PRIMARY_KEY_SQL = """
 SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass(%s) AND indisprimary)
 """
 DATABASE_EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)"
+# The procedures a CALL of `name` may reach: those of that schema, or (unqualified) those the
+# search_path makes visible; every overload counts (the engine does not resolve arguments).
+PROCEDURES_SQL = """
+SELECT l.lanname, pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+WHERE p.prokind = 'p' AND p.proname = %(name)s
+  AND CASE WHEN %(schema)s = '' THEN pg_function_is_visible(p.oid)
+           ELSE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s) END
+"""
 ENUM_HAS_VALUE_SQL = """
 SELECT EXISTS (SELECT 1 FROM pg_enum WHERE enumtypid = to_regtype(%s) AND enumlabel = %s)
 """
@@ -245,6 +253,13 @@ def relation_names(conn: psycopg.Connection) -> set[str]:
 
 def database_exists(conn: psycopg.Connection, name: str) -> bool:
     return bool(conn.execute(DATABASE_EXISTS_SQL, (name,)).fetchone()[0])
+
+
+def procedures(conn: psycopg.Connection, name: str) -> list[tuple[str, str]]:
+    """(language, CREATE statement) of each procedure a CALL of `name` (dotted) may run."""
+    parts = name.split(".")
+    schema = parts[-2] if len(parts) > 1 else ""
+    return conn.execute(PROCEDURES_SQL, {"name": parts[-1], "schema": schema}).fetchall()
 
 
 def enum_has_value(conn: psycopg.Connection, type_name: str, label: str) -> bool:
