@@ -1,0 +1,123 @@
+"""Django: migrations are Python (`<app>/migrations/NNNN_name.py`), which nself never runs;
+it reads the SQL Django itself prints, one file per migration, in a folder laid out as
+`<app>/<NNNN_name>.sql` (`manage.py sqlmigrate <app> <NNNN_name>`) with, optionally,
+`<app>/<NNNN_name>.backwards.sql` (`sqlmigrate --backwards`: the DOWN section).
+
+`sqlmigrate` wraps an atomic migration in BEGIN/COMMIT and prints a non-atomic one
+(`atomic = False`) without them: that one becomes a no-transaction migration. A RunPython
+operation prints `-- MIGRATION NOW PERFORMS OPERATION THAT CANNOT BE WRITTEN AS SQL`: it
+cannot be converted.
+
+Django orders migrations by their dependency graph, across apps. Within one app the numbers
+follow it; with several apps the order comes from `manage.py showmigrations --plan` saved
+as a `.txt` file in the folder (`[X]  app.0001_initial` lines, in the order Django runs
+them). Its tracking table `django_migrations(id, app, name, applied)` has one row per
+applied migration ("having a row in the table always means a migration is applied").
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from nself.adopt import source, transaction
+from nself.adopt.source import Applied, Problem, SourceMigration
+
+NAME = "django"
+FILE = re.compile(r"^(\d+)_(\w+)\.sql$")
+BACKWARDS = ".backwards.sql"
+PLAN_LINE = re.compile(r"^\[[ Xx]\]\s+(\w+)\.(\w+)")
+NOT_SQL = re.compile(r"(?i)^--\s*MIGRATION NOW PERFORMS OPERATION THAT CANNOT BE WRITTEN AS SQL")
+
+
+def _is_project(folder: Path) -> bool:
+    return (folder / "manage.py").is_file() and any(folder.glob("*/migrations/0001_*.py"))
+
+
+def detect(root: Path) -> list[Path]:
+    return source.folders(root, _is_project)
+
+
+def _plan(folder: Path, problems: list[Problem]) -> list[tuple[str, str]] | None:
+    """The order `showmigrations --plan` printed, from the folder's `.txt` file."""
+    for path in sorted(folder.glob("*.txt")):
+        text = source.read_text(folder, path, problems)
+        if text is None:
+            continue
+        lines = [line for line in text.split("\n") if line.strip()]
+        if lines and all(PLAN_LINE.match(line.strip()) for line in lines):
+            return [PLAN_LINE.match(line.strip()).groups() for line in lines]
+    return None
+
+
+def _found(folder: Path) -> dict[tuple[str, str], Path]:
+    found = {}
+    for app in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for path in sorted(app.glob("*.sql")):
+            if not path.name.endswith(BACKWARDS) and FILE.match(path.name):
+                found[(app.name, path.name.removesuffix(".sql"))] = path
+    return found
+
+
+def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
+    problems: list[Problem] = []
+    found = _found(folder)
+    plan = _plan(folder, problems)
+    if plan is not None:
+        order = [pair for pair in plan if pair in found]
+        for pair, path in found.items():
+            if pair not in plan:
+                problems.append(Problem(source.relative(folder, path), None, "not in the "
+                                        "`showmigrations --plan` output: its place is unknown"))
+    else:
+        apps = {app for app, _ in found}
+        if len(apps) > 1:
+            problems.append(Problem(".", None, f"migrations of {len(apps)} apps and no "
+                                    "`manage.py showmigrations --plan` output (saved as a .txt "
+                                    "file here): Django's order across apps comes from their "
+                                    "dependencies"))
+            return [], problems
+        order = sorted(found, key=lambda pair: (int(FILE.match(pair[1] + ".sql").group(1)),
+                                                pair[1]))
+    migrations = []
+    for index, (app, name) in enumerate(order, 1):
+        path = found[(app, name)]
+        shown = source.relative(folder, path)
+        text = source.read_text(folder, path, problems)
+        if text is None:
+            continue
+        if _not_sql(text, shown, problems):
+            continue
+        up = transaction.unwrap(text)
+        transaction.report_inside(up, shown, problems)
+        files, down = [shown], None
+        back = path.with_name(name + BACKWARDS)
+        if back.is_file():
+            back_text = source.read_text(folder, back, problems)
+            if back_text is not None and not _not_sql(back_text, source.relative(folder, back),
+                                                      problems):
+                undo = transaction.unwrap(back_text)
+                transaction.report_inside(undo, source.relative(folder, back), problems)
+                files.append(source.relative(folder, back))
+                down = undo.text
+        migrations.append(SourceMigration(
+            key=(index, app, name), version_text=f"{app}.{name}", name=f"{app}_{name}", up=up.text,
+            down=down, no_transaction=not up.wrapped, files=files,
+            down_line=1 if down is not None else None))
+    return migrations, problems
+
+
+def _not_sql(text: str, shown: str, problems: list[Problem]) -> bool:
+    for number, line in enumerate(text.split("\n"), 1):
+        if NOT_SQL.match(line.strip()):
+            problems.append(Problem(shown, number, "an operation Django runs as Python "
+                                    "(RunPython): write its SQL by hand in this file"))
+            return True
+    return False
+
+
+def applied(conn, folder: Path | None = None) -> Applied | None:
+    if not source.table_exists(conn, "django_migrations"):
+        return None
+    rows = conn.execute("SELECT app, name FROM django_migrations ORDER BY id").fetchall()
+    return Applied([f"{app}.{name}" for app, name in rows])
