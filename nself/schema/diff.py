@@ -851,8 +851,10 @@ class _Differ:
         column, typically), and as the change's hazard."""
         label, name = f"{table.qualified}.{column.name}", ddl.table_name(table)
         hazard, said = None, ""
+        filled = any(d.default is not None and column.type == type_key(d.schema, d.name)
+                     for d in self.new.domains)   # its domain's default fills the rows
         if not column.nullable and column.default is None and not column.identity \
-                and not column.generated:
+                and not column.generated and not filled:
             hazard = NEEDS_A_VALUE
             said = (f"-- WARNING: {label} is NOT NULL and has no default: this fails once "
                     f"{table.qualified} has rows.\n-- Give it a value first: add it without "

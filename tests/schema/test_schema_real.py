@@ -256,9 +256,10 @@ def test_a_down_re_adding_a_not_null_column_says_it_needs_a_value(project, stagi
     """Staging dropped two NOT NULL columns: the DOWN re-adds the one with a default
     (which fills the rows), and says, in its SQL and on the output, that the other one
     cannot be re-added once the table has rows."""
-    _apply(project.db, "CREATE TABLE t (id bigint PRIMARY KEY, code text NOT NULL, "
-                       "kind text NOT NULL DEFAULT 'plain');")
-    _apply(staging, "CREATE TABLE t (id bigint PRIMARY KEY);")
+    domain = "CREATE DOMAIN flag AS boolean DEFAULT false;"
+    _apply(project.db, domain + "CREATE TABLE t (id bigint PRIMARY KEY, code text NOT NULL, "
+                       "kind text NOT NULL DEFAULT 'plain', seen flag NOT NULL);")
+    _apply(staging, domain + "CREATE TABLE t (id bigint PRIMARY KEY);")
     result = project.run("db", "schema", "diff", "staging", "--generate-migration")
     assert result.code == 0, result
     assert "DOWN: public.t.code: fails if the table has rows" in result.out + result.err
@@ -267,6 +268,9 @@ def test_a_down_re_adding_a_not_null_column_says_it_needs_a_value(project, stagi
     assert re.search(r"-- WARNING: public\.t\.code is NOT NULL and has no default: this "
                      r"fails once public\.t has rows", down)
     assert "ADD COLUMN kind text DEFAULT 'plain'::text NOT NULL" in down
+    # the domain's default fills the rows
+    assert "DOWN: public.t.seen" not in result.out + result.err
+    assert "public.t.seen is NOT NULL" not in down
 
 
 # ------------------------------------------------------------ (f) a failed DOWN, one sense
