@@ -79,7 +79,7 @@ def read_output(given: Path, problems: list[Problem]) -> Output:
         if text is None:
             continue
         _steps(text, shown, found, problems)
-    if not found.ups and not any(p.file != "." for p in problems):
+    if not found.ups:
         where = source.relative(base, files[0]) if files else "."
         problems.append(Problem(where, None, "no `-- Running upgrade` line: give the SQL "
                                              "`alembic upgrade head --sql` prints (saved to a "

@@ -31,8 +31,15 @@ def _versions(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: (int(VERSION.match(p.name).group(1)), p.name))
 
 
+def _is_hasura(folder: Path) -> bool:
+    versions = _versions(folder)
+    # Prisma's folders look alike; its migration.sql tells them apart
+    return any((p / "up.sql").is_file() or (p / "up.yaml").is_file() for p in versions) and not any(
+        (p / "migration.sql").is_file() for p in versions)
+
+
 def detect(root: Path) -> list[Path]:
-    return source.folders(root, lambda f: bool(_versions(f)))
+    return source.folders(root, _is_hasura)
 
 
 def source_folder(folder: Path, problems: list[Problem]) -> Path | None:

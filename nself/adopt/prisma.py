@@ -23,7 +23,8 @@ TABLE = "_prisma_migrations"
 
 def _is_prisma(folder: Path) -> bool:
     return (folder / "migration_lock.toml").is_file() or any(
-        (p / "migration.sql").is_file() for p in folder.iterdir() if p.is_dir())
+        (p / "migration.sql").is_file() for p in folder.iterdir()
+        if p.is_dir() and FOLDER.match(p.name))
 
 
 def detect(root: Path) -> list[Path]:

@@ -766,3 +766,27 @@ def test_graphile_migrate_converts_applies_and_adopts(project):
     result = project.run("db", "migrate", "up")
     assert result.code == 0, result
     assert applied(project.db) == ["1", "2", "3"]
+
+
+def test_each_format_is_found_where_its_tool_keeps_it(tmp_path):
+    """`nself.adopt.detect` (what `nself init` reports) names each of these formats, and
+    only it, for the folder its tool keeps."""
+    from nself import adopt
+
+    sqitch_project(tmp_path)
+    prisma_project(tmp_path)
+    hasura_project(tmp_path)
+    graphile_project(tmp_path)
+    write(tmp_path, "backend/alembic.ini", "[alembic]\nscript_location = backend\n")
+    write(tmp_path, "backend/versions/1a2b3c4d5e6f_accounts.py", "revision = '1a2b3c4d5e6f'\n")
+    write(tmp_path, "site/manage.py", "import django\n")
+    write(tmp_path, "site/shop/migrations/0001_initial.py", "from django.db import migrations\n")
+    found: dict[str, set[str]] = {}
+    for fmt, folder in adopt.detect(tmp_path):
+        found.setdefault(str(folder.relative_to(tmp_path)), set()).add(fmt)
+    assert {folder: found.get(folder) for folder in (
+        "db", "backend", "site", "prisma/migrations", "hasura/migrations/default",
+        "migrations")} == {
+        "db": {"sqitch"}, "backend": {"alembic"}, "site": {"django"},
+        "prisma/migrations": {"prisma"}, "hasura/migrations/default": {"hasura"},
+        "migrations": {"graphile-migrate"}}
