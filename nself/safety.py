@@ -62,6 +62,9 @@ TABLE: dict[str, tuple[Policy, Policy, Policy]] = {
     "update": (ALLOW, CONFIRM, CONFIRM),
     "migrate repair": (ALLOW, CONFIRM, DESTROY_PRODUCTION),
     "schema import --apply": (ALLOW, BLOCKED, BLOCKED),
+    # records the live schema as the first migration: no user object changes (no backup),
+    # but what nself believes applied does (confirmed as migrate up is) (issue 18)
+    "migrate baseline": (ALLOW, CONFIRM, CONFIRM),
     "migrate import": (ALLOW, CONFIRM, CONFIRM),  # --adopt-applied records rows (issue 18)
 }
 ENV_COLUMN = {"local": 0, "staging": 1, "production": 2}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from nself import config, userfile
@@ -55,6 +57,25 @@ Project {name} {{
 }}
 """
 
+# The project's invoke entry point: `inv db.migrate.up`, `inv db.update`, `inv --list` (from a
+# Makefile, in CI). The interrupt handling comes first, as in nself's own entry points.
+TASKS_FILE = """\
+\"\"\"Invoke entry point: `inv --list` shows nself's tasks (`inv db.migrate.up`, `inv db.update`).
+
+Your own tasks can live here too: define them above the two nself lines at the end.
+\"\"\"
+from nself import interrupts
+
+interrupts.stop_at_once()
+
+from nself.tasks.include import with_nself  # noqa: E402
+
+ns = with_nself(__name__)
+"""
+# What a project whose tasks.py nself did not write adds at its end (never written for it).
+TASKS_LINES = ("from nself.tasks.include import with_nself",
+               "ns = with_nself(__name__)")
+
 # `.env` and `.nself/` at any depth (a command once run in a subfolder may have left state
 # there); backups by their environment folders, at any depth: a bare `backups/` would also
 # hide a source package of that name.
@@ -91,6 +112,7 @@ def scaffold(root: Path, project_name: str) -> tuple[list[str], list[str]]:
         database = LOCAL_DATABASE if env == "local" else REMOTE_DATABASE.format(env=env)
         file(f"config/{env}.env", ENV_FILE.format(env=env, database=database))
     file("schema.dbml", SCHEMA.format(name=project_name))
+    file("tasks.py", TASKS_FILE)
     file(".env.example", ENV_EXAMPLE)
 
     gitignore = root / ".gitignore"
@@ -107,6 +129,18 @@ def scaffold(root: Path, project_name: str) -> tuple[list[str], list[str]]:
     return created, kept
 
 
+def tasks_advice(root: Path) -> list[str]:
+    """The lines a project's existing tasks.py still needs for `inv` to show nself's tasks
+    (empty when it already names nself's namespace)."""
+    path = root / "tasks.py"
+    if not path.is_file():
+        return []
+    text = userfile.read_text(path, "tasks.py", userfile.SETTINGS_LIMIT)
+    if "nself.tasks" in text:
+        return []
+    return list(TASKS_LINES)
+
+
 def _covered(entry: str, present: set[str]) -> bool:
     """Whether a .gitignore already holding `present` ignores what `entry` does: the same
     line, or (for `**/backups/local/`) its first folder ignored at any depth (`backups/`)."""
@@ -115,3 +149,72 @@ def _covered(entry: str, present: set[str]) -> bool:
         return bool({entry, "**/" + bare} & present)
     first = bare.split("/")[0] + "/"
     return bool({entry, first, "**/" + first} & present)
+
+
+# Another tool's migrations (`nself init` names them and the adopt command) ----------------
+
+# folders never searched: dependencies, virtualenvs, build output, version control, nself's
+SKIPPED = {".git", ".hg", "node_modules", ".venv", "venv", "env", "__pycache__", ".nself",
+           "site-packages", "dist", "build", "target", "vendor", ".tox"}
+DEPTH = 5  # folders below the root searched
+FLYWAY = re.compile(r"^[VU]\d+(?:[._]\d+)*__.+\.sql$")
+NUMBERED_SQL = re.compile(r"^\d+_.+\.sql$")
+UP_SQL = re.compile(r"^\d+_.+\.up\.sql$")
+DJANGO = re.compile(r"^0001_\w+\.py$")
+HEAD_BYTES = 4096  # how much of a file is read to tell dbmate from goose
+# format -> how to tell its migration files by their text
+MARKERS = (("goose", re.compile(r"(?im)^--\s*\+goose\s+up\b")),
+           ("dbmate", re.compile(r"(?im)^--\s*migrate:up\b")))
+
+
+def found_migrations(root: Path) -> list[tuple[str, str]]:
+    """Other tools' migration folders under ROOT, as (format, folder relative to ROOT):
+    dbmate, goose, golang-migrate, Flyway, Prisma, Alembic, Django, Sqitch. A small
+    detection for `nself init` (issue 18); nself.adopt's importers read the files."""
+    found: list[tuple[str, str]] = []
+    for folder, subfolders, names in os.walk(root):
+        here = Path(folder)
+        depth = len(here.relative_to(root).parts)
+        subfolders[:] = sorted(d for d in subfolders
+                               if d not in SKIPPED and depth < DEPTH)
+        kind = _format_of(here, set(names), subfolders)
+        if kind:
+            found.append((kind, here.relative_to(root).as_posix() or "."))
+    return found
+
+
+def _format_of(folder: Path, names: set[str], subfolders: list[str]) -> str | None:
+    if "sqitch.plan" in names:
+        return "sqitch"
+    if folder.name == "versions" and "env.py" in os.listdir(folder.parent):
+        return "alembic"
+    if folder.name == "migrations" and "__init__.py" in names and any(
+            DJANGO.match(n) for n in names):
+        return "django"
+    if any((folder / d / "migration.sql").is_file() for d in subfolders):
+        return "prisma"
+    sql_files = sorted(n for n in names if n.endswith(".sql"))
+    if any(FLYWAY.match(n) for n in sql_files):
+        return "flyway"
+    if any(UP_SQL.match(n) for n in sql_files):
+        return "golang-migrate"
+    for name in (n for n in sql_files if NUMBERED_SQL.match(n)):
+        head = _head(folder / name)
+        for kind, marker in MARKERS:
+            if marker.search(head):
+                return kind
+    return None
+
+
+def _head(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(HEAD_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def adopt_command(kind: str, folder: str) -> str:
+    """The command that brings FOLDER's migrations (format KIND) into nself, with what the
+    other tool had applied."""
+    return f"nself db migrate import --from {kind} {folder} --adopt-applied"

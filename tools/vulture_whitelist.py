@@ -15,3 +15,4 @@ pytest_collection_modifyitems
 isolated_environment  # tests/conftest.py: an autouse fixture
 pytestmark  # read by pytest from a test module
 print_  # tests/cli/test_cli.py: a task's flag (--print), read by invoke from the signature
+with_nself  # nself/tasks/include.py: called by the tasks.py nself init writes (scaffold.TASKS_FILE)

@@ -37,7 +37,6 @@ from nself.migrations.runner import Runner
 from nself.pg import connection, layout
 from nself.pg import session as pg_session
 from nself.pg.embedded import EmbeddedServer
-from nself.schema.diff import diff
 from nself.schema.introspect import introspect
 
 PREFIX = "nself_shadow_"
@@ -223,11 +222,13 @@ def shadows(env: Environment, say: Callable[[str], None]) -> Shadows:
     return Shadows(env, say)
 
 
-def replay(env: Environment, shadow: Shadow) -> int:
+def replay(env: Environment, shadow: Shadow, versions: set[int] | None = None) -> int:
     """Apply every migration file's UP to SHADOW as `db update` would (the runner's own
     splitting, no-transaction handling and errors; consecutive transactional migrations in
     one transaction, commits not waiting for the disk: it is thrown away); returns how
-    many. A migration that fails is an OperationFailed naming it."""
+    many. A migration that fails is an OperationFailed naming it. VERSIONS: only those
+    (the ones a database has applied); a later call applies the rest, as `db update`'s
+    pre-check and final check do on one shadow."""
     quiet = _discard
     # the shadow is a local scratch database whatever the current environment is: no
     # confirmation, no backup, nothing recorded about the real database
@@ -237,7 +238,7 @@ def replay(env: Environment, shadow: Shadow) -> int:
     runner = Runner(local, shadow.db, shadow.conn, guard, quiet, quiet)
     # a migration file nself cannot read or use fails here with its own exit code (2), as
     # it does in every command; only what the server refuses is the replay's failure
-    pending = plan.plan_up(runner.states(), None, None)
+    pending = _pending(runner, versions)
     prepared = plan.prepare_up(pending)
     try:
         layout.ensure(shadow.conn)
@@ -249,7 +250,8 @@ def replay(env: Environment, shadow: Shadow) -> int:
                 raise
             # too many objects for one transaction's locks (rolled back): one transaction
             # per migration, as `migrate up` does
-            done = runner.up()
+            again = _pending(runner, versions)
+            done = runner.apply(again, plan.prepare_up(again), None)
     except NselfError as exc:
         raise OperationFailed(f"Replaying the migrations into a shadow database failed: "
                               f"{exc}") from None
@@ -257,6 +259,11 @@ def replay(env: Environment, shadow: Shadow) -> int:
         raise Interrupted("Interrupted while replaying the migrations into a shadow "
                           "database (it is dropped).") from None
     return len(done)
+
+
+def _pending(runner: Runner, versions: set[int] | None) -> list:
+    pending = plan.plan_up(runner.states(), None, None)
+    return pending if versions is None else [e for e in pending if e.version in versions]
 
 
 def _discard(text: str) -> None:
@@ -269,11 +276,3 @@ def migrations_schema(env: Environment, say: Callable[[str], None] = _discard):
         shadow = manager.create()
         replay(env, shadow)
         return introspect(shadow.conn)
-
-
-def migration_differences(env: Environment, conn: psycopg.Connection,
-                          say: Callable[[str], None] = _discard) -> list[str]:
-    """How the live database on CONN differs from what the migration files produce, in the
-    guides' lines ('+ Table: t (missing in migrations)'); empty when equal."""
-    live = introspect(conn)
-    return diff(live, migrations_schema(env, say)).summary("database", "migrations")

@@ -43,6 +43,7 @@ store = Deferred("nself.backups.store")
 # migrations, seeds, mock, the team workflows (`db migrate ...`, `db seed`, `db mock`,
 # `db update`, `db reset`)
 history = Deferred("nself.migrations.history")
+migration_baseline = Deferred("nself.migrations.baseline")  # `db migrate baseline`
 migration_engine = Deferred("nself.migrations.engine")
 migration_runner = Deferred("nself.migrations.runner")
 migration_status = Deferred("nself.migrations.status")

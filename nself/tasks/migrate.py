@@ -16,6 +16,7 @@ from nself.tasks.flags import LOCK_HELP, MISMATCH_HELP, NO_BACKUP_HELP, confirm_
 from nself.tasks.library import (
     adopt,
     history,
+    migration_baseline,
     migration_runner,
     migration_status,
     pg_connection,
@@ -253,6 +254,26 @@ def import_(c, dir="", from_="", dry_run=False, adopt_applied=False, partial=Fal
                   "up` applies the others")
 
 
+@command(help={"name": "The migration's name (default baseline): migrations/001_baseline.sql, "
+                       "or numbered just before the folder's first file.",
+               "allow_env_mismatch": MISMATCH_HELP, "yes": yes_help("migrate baseline"),
+               "confirm": confirm_help("migrate baseline"), "lock_timeout": LOCK_HELP})
+def baseline(c, name="baseline", yes=False, confirm=None, lock_timeout=60.0,
+             allow_env_mismatch=False):
+    """Write the first migration from the live schema (the SQL export) and record it as
+    applied, for a database that predates its migrations (refused once any is applied)."""
+    env = environment()
+    with _session(env, lock_timeout, yes, confirm, allow_env_mismatch) as runner:
+        done = migration_baseline.baseline(runner, name, output.line)
+    output.ok(f"Baseline written: {done.path} ({_plural(done.statements, 'statement')}), "
+              "recorded as applied (not run)")
+    if done.pending:
+        output.line(f"Still pending (written for this schema): {', '.join(done.pending)}; "
+                    "`nself db update` applies them.")
+    output.line("Commit it; other databases with this schema: `nself db migrate repair "
+                f"--mark-applied {done.id.split('_', 1)[0]}`; empty ones: `nself db migrate up`.")
+
+
 @command(help={"yes": yes_help("reset"), "confirm": confirm_help("reset"),
                "allow_env_mismatch": MISMATCH_HELP,
                "no_backup": "Skip the safety backup taken before dropping everything.",
@@ -274,4 +295,4 @@ def reset(c, yes=False, confirm=None, allow_env_mismatch=False, no_backup=False,
               + (f", ran {result.seeded}" if result.seeded else ""))
 
 
-collection = Collection("migrate", status, up, down, create, fresh, repair, import_)
+collection = Collection("migrate", status, up, down, create, fresh, repair, baseline, import_)

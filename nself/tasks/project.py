@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nself import output
 from nself.errors import UsageError
-from nself.scaffold import scaffold
+from nself.scaffold import adopt_command, found_migrations, scaffold, tasks_advice
 from nself.tasks.base import command, environment
 from nself.tasks.db import embedded_server
 
@@ -20,6 +20,19 @@ def init(c):
         output.ok(f"Created {rel}")
     for rel in kept:
         output.line(f"  Kept existing {rel}")
+    advice = tasks_advice(env.root)
+    if advice:
+        output.line("Your tasks.py was kept as it is: for `inv db.migrate.up` and the other "
+                    "nself tasks, add these two lines at its end:")
+        for text in advice:
+            output.line(f"    {text}")
+    found = found_migrations(env.root)
+    for kind, folder in found:
+        output.line(f"Found {kind} migrations in {folder}/: bring them in, with what {kind} "
+                    f"had applied, by `{adopt_command(kind, folder)}`")
+    if not found:
+        output.line("Existing database? `nself db migrate baseline` writes its schema as the "
+                    "first migration.")
     output.line("Next: nself db status")
 
 

@@ -2,7 +2,11 @@
 
 1. Under the migrate lock (a concurrent `migrate up` or `update` waits, or gives up with
    exit 5): read and check every file, plan the pending migrations (none: say so, stop),
-   check that the schema did not drift since the last migrate run.
+   check that the schema did not drift since the last migrate run, and that the migrations
+   rebuild it: the applied ones, replayed into a shadow database, must give the live schema
+   (a database that predates its migrations is refused here, naming the objects no
+   migration makes and `nself db migrate baseline`). Step 5 replays the pending ones into
+   the same shadow and compares the result with it.
 2. The guard: recorded environment, the safety table's confirmation (staging, production).
 3. The guard's safety backup (`Guard.safety_backup`: read back in full before it is named),
    whose undo line (`nself.guard.undo_command`) a failure prints.
@@ -11,7 +15,7 @@
 5. Verify integrity inside the last transaction, before COMMIT, so that a failed check rolls
    it back: tracking rows and checksums match the files, no INVALID index, no NOT VALID
    constraint left by the run, the run's fingerprint recorded (drift), and the live schema
-   equals what the migration files produce (`nself.schema.shadow.migration_differences`).
+   equals what the migration files produce (the shadow of step 1, every file replayed).
 6. On a failure after the backup: name the backup and offer to restore it (asked on a
    terminal; without one, the exact `nself db restore` command), then fail.
 
@@ -31,12 +35,22 @@ from nself.config import Environment
 from nself.errors import DifferencesFound, Interrupted, NselfError, OperationFailed
 from nself.guard import PRE_MIGRATION, UPDATE, Change, Guard, Plan
 from nself.migrations import history, plan
-from nself.migrations.runner import adds_enum_value, parts, rollback_note, schema_drift, session
+from nself.migrations.runner import (
+    adds_enum_value,
+    interrupted,
+    parts,
+    rollback_note,
+    schema_drift,
+    session,
+)
 from nself.migrations.status import APPLIED, MigrationState, merge
 from nself.pg import catalog, layout
-from nself.schema.shadow import migration_differences
+from nself.schema.diff import diff
+from nself.schema.introspect import introspect
+from nself.schema.shadow import Shadow, Shadows, replay, shadows
 
 COMMAND = "update"
+SHOWN = 5  # differences named in a refusal or a failed check
 
 
 class IntegrityFailed(OperationFailed):
@@ -103,8 +117,11 @@ class Update:
 
     def run(self) -> UpdateResult:
         with session(self.env, self.lock_timeout, self.guard, self.say, self.notice,
-                     self.warn) as runner:
+                     self.warn) as runner, shadows(self.env, self.say) as manager:
             self.runner = runner
+            self.shadows: Shadows = manager
+            # the pre-check's shadow: the applied migrations, then (step 5) every file
+            self.shadow: Shadow | None = None
             return self.under_lock(runner)
 
     def under_lock(self, runner) -> UpdateResult:
@@ -128,6 +145,7 @@ class Update:
                 "the change by hand or rebuild a local database (`nself db reset`); "
                 "`nself db migrate up` applies them without this check. Nothing was changed.")
         recorded = drifted is False
+        self.rebuildable(conn, states, pending)
         not_valid_before = set(catalog.not_valid_constraints(conn))
         if self.production:
             self.say(f"Schema validation... Passed ({len(pending)} pending migration"
@@ -161,6 +179,39 @@ class Update:
                    f"{len(pending)} migration{'s' if len(pending) != 1 else ''}:\n{listed}"),
             apply)
         return result
+
+    def rebuildable(self, conn, states: list[MigrationState],
+                    pending: list[MigrationState]) -> None:
+        """Before the backup and before anything is applied: refuse (exit 6) unless the
+        applied migrations, replayed into a shadow database, give the live schema (the
+        shadow is kept: the final check replays the pending ones into it). A no-transaction
+        migration a killed run left part-way changed the live schema on purpose: the
+        comparison is then left to the final check."""
+        began = time.perf_counter()
+        applied = {e.version for e in states if e.status == APPLIED}
+        self.shadow = shadow = self.shadows.create()
+        failure = ""
+        try:
+            replay(self.env, shadow, applied)
+        except OperationFailed as exc:
+            failure = f" (replaying them failed: {exc})"
+        found = [] if interrupted(conn, pending) else diff(
+            introspect(conn), introspect(shadow.conn)).summary("database", "migrations")
+        if found or failure:
+            first = sorted(found, key=lambda line: "(missing in migrations)" not in line)
+            n = len(applied)
+            replayed = (f"Replayed into a shadow database, the {n} applied migration"
+                        f"{'s give' if n != 1 else ' gives'} another schema" if applied else
+                        "No migration is applied yet, and the database already holds objects")
+            raise DifferencesFound(
+                "Refusing to update: the migrations do not rebuild this database's schema, so "
+                f"the update could not be verified{failure}. {replayed}: {_shown(first)}. "
+                "A database that predates its migrations: `nself db migrate baseline` "
+                "writes its schema as the first migration, recorded as applied (DBML users: "
+                "then `nself db schema export --output schema.dbml`); an object made by hand: "
+                "a migration that makes it. Then run `nself db update` again. Nothing was "
+                "changed.")
+        self.result.seconds["rebuild_check"] = time.perf_counter() - began
 
     def backed_up(self, change: Change, started: float) -> None:
         """The backup the guard took (production: said as the guide's steps), in the result."""
@@ -237,14 +288,16 @@ class Update:
         return problems
 
     def compare_with_files(self, conn) -> list[str]:
-        """The live schema against what the migration files produce (a shadow database)."""
-        differences = migration_differences(self.env, conn)
+        """The live schema against what the migration files produce: the pre-check's shadow,
+        the pending migrations replayed into it too."""
+        replay(self.env, self.shadow)
+        differences = diff(introspect(conn), introspect(self.shadow.conn)).summary(
+            "database", "migrations")
         self.result.checks.append("the live schema equals what the migration files produce")
         if not differences:
             return []
-        shown = ", ".join(differences[:5]) + (f" and {len(differences) - 5} more"
-                                              if len(differences) > 5 else "")
-        return [f"the live schema differs from what the migration files produce: {shown}"]
+        return [f"the live schema differs from what the migration files produce: "
+                f"{_shown(differences)}"]
 
     def failed(self, exc: BaseException) -> None:
         """After a failure: what stayed, the backup, and the offer to restore it."""
@@ -284,6 +337,11 @@ class Update:
             self.tell(f"The restore failed too: {problem} To try again: {command}")
             return
         self.tell(f"Restored {shown}: the database is as it was before the update.")
+
+
+def _shown(lines: list[str]) -> str:
+    return ", ".join(lines[:SHOWN]) + (f" and {len(lines) - SHOWN} more"
+                                       if len(lines) > SHOWN else "")
 
 
 def update(env: Environment, guard: Guard, **options) -> UpdateResult:

@@ -3,6 +3,8 @@ commands find the project from a folder below it."""
 
 import json
 import os
+import subprocess
+import sys
 
 from nself import errors
 
@@ -108,3 +110,106 @@ def test_no_project_anywhere_names_init(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert program.run(["nself", "db", "migrate", "status"], exit=False) == errors.USAGE
     assert "nself init" in capsys.readouterr().err
+
+
+# tasks.py and other tools' migrations (issue 18) ------------------------------------------
+
+def _child(root, *argv, env=None):
+    """ARGV run with this Python in ROOT, without a terminal (as make and CI run it)."""
+    proc = subprocess.run([sys.executable, *argv], cwd=root, text=True, capture_output=True,
+                          stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+                          timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_init_writes_tasks_py_so_inv_runs_in_a_fresh_folder_without_a_terminal(tmp_path, db):
+    """In a fresh folder, `nself init` then `inv --list`, `inv db.migrate.up` and, from a
+    Makefile, `inv db.update`: all without a terminal (before: "Can't find any collection
+    named 'tasks'!")."""
+    root = tmp_path / "fresh"
+    root.mkdir()
+    code, out, err = _child(root, "-m", "nself", "init")
+    assert code == 0 and "Created tasks.py" in out, (out, err)
+    code, out, err = _child(root, "-m", "invoke", "--list")
+    assert code == 0, err
+    for name in ("db.migrate.up", "db.update", "db.migrate.baseline", "init"):
+        assert name in out
+    (root / "migrations" / "001_notes.sql").write_text(
+        "-- UP\nCREATE TABLE notes (id int);\n-- DOWN\nDROP TABLE notes;\n")
+    url = {"DATABASE_URL": db.url}
+    code, out, err = _child(root, "-m", "invoke", "db.migrate.up", env=url)
+    assert code == 0 and "1 migration applied" in out, (out, err)
+    (root / "migrations" / "002_more.sql").write_text(
+        "-- UP\nALTER TABLE notes ADD COLUMN body text;\n-- DOWN\nSELECT 1;\n")
+    (root / "Makefile").write_text("update:\n\t$(PYTHON) -m invoke db.update\n")
+    proc = subprocess.run(["make", "-s", "update", f"PYTHON={sys.executable}"], cwd=root,
+                          text=True, capture_output=True, stdin=subprocess.DEVNULL,
+                          env={**os.environ, **url}, timeout=300)
+    assert proc.returncode == 0 and "Update complete! 1 migration applied." in proc.stdout, proc
+    assert [r[0] for r in db.query("SELECT label FROM nself.migrations ORDER BY 1")] == [
+        "001", "002"]
+
+
+def test_init_keeps_an_existing_tasks_py_and_says_the_two_lines(tmp_path, monkeypatch, capsys):
+    """A project's own tasks.py is never overwritten: init names the two lines to add; with
+    them, `inv` lists the project's tasks and nself's, and runs the project's."""
+    from nself.cli import program
+    from nself.scaffold import TASKS_LINES
+
+    own = "from invoke import task\n\n\n@task\ndef hello(c):\n    print('hello from mine')\n"
+    (tmp_path / "tasks.py").write_text(own)
+    monkeypatch.chdir(tmp_path)
+    assert program.run(["nself", "init"], exit=False) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "tasks.py").read_text() == own
+    assert "Kept existing tasks.py" in out
+    for text in TASKS_LINES:
+        assert f"    {text}\n" in out
+    (tmp_path / "tasks.py").write_text(own + "\n" + "\n".join(TASKS_LINES) + "\n")
+    code, listed, err = _child(tmp_path, "-m", "invoke", "--list")
+    assert code == 0 and "hello" in listed and "db.migrate.up" in listed, (listed, err)
+    code, said, err = _child(tmp_path, "-m", "invoke", "hello")
+    assert code == 0 and said == "hello from mine\n", err
+    assert program.run(["nself", "init"], exit=False) == 0
+    assert "add these two lines" not in capsys.readouterr().out
+
+
+OTHER_TOOLS = {
+    "db/migrations/20240101000000_users.sql": "-- migrate:up\nCREATE TABLE u (id int);\n",
+    "flyway/sql/V1__users.sql": "CREATE TABLE u (id int);\n",
+    "prisma/migrations/20240101000000_init/migration.sql": "CREATE TABLE u (id int);\n",
+    "alembic/env.py": "",
+    "alembic/versions/1a2b_users.py": "revision = '1a2b'\n",
+    "shop/migrations/__init__.py": "",
+    "shop/migrations/0001_initial.py": "operations = []\n",
+    "gm/1_users.up.sql": "CREATE TABLE u (id int);\n",
+    "gm/1_users.down.sql": "DROP TABLE u;\n",
+    "goose/00001_users.sql": "-- +goose Up\nCREATE TABLE u (id int);\n",
+    "node_modules/pkg/db/migrations/1_x.sql": "-- migrate:up\nSELECT 1;\n",
+}
+
+
+def test_init_names_other_tools_migrations_and_the_adopt_command(tmp_path, monkeypatch, capsys):
+    """A repository with dbmate, Flyway, Prisma, Alembic, Django, golang-migrate and goose
+    migrations: init says each folder and the command that adopts it (node_modules is not
+    searched)."""
+    from nself.cli import program
+
+    for rel, text in OTHER_TOOLS.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    assert program.run(["nself", "init"], exit=False) == 0
+    out = capsys.readouterr().out
+    found = {line.split(" migrations in ")[0].removeprefix("Found "): line
+             for line in out.splitlines() if line.startswith("Found ")}
+    assert set(found) == {"dbmate", "flyway", "prisma", "alembic", "django", "golang-migrate",
+                          "goose"}
+    for kind, folder in (("dbmate", "db/migrations"), ("flyway", "flyway/sql"),
+                         ("prisma", "prisma/migrations"), ("alembic", "alembic/versions"),
+                         ("django", "shop/migrations"), ("golang-migrate", "gm"),
+                         ("goose", "goose")):
+        assert (f"`nself db migrate import --from {kind} {folder} --adopt-applied`"
+                in found[kind])
+    assert "node_modules" not in out

@@ -132,16 +132,39 @@ def test_not_valid_constraint_left_by_the_run_fails_verification(project):
                              "WHERE conname = 'id_positive'") == 0
 
 
-def test_schema_the_files_do_not_produce_fails_verification(project):
-    """A table made by hand (no fingerprint recorded yet) makes the live schema differ from
-    what the migration files produce: verification fails and nothing is applied."""
+def test_schema_the_migrations_do_not_rebuild_refuses_before_the_backup(project):
+    """A table made by hand (no fingerprint recorded yet): the applied migrations replayed
+    into a shadow do not give the live schema, so the update stops at once (exit 6), before
+    its backup, naming the table and `migrate baseline`; nothing is applied (issue 18: it
+    used to fail only after applying everything)."""
     team(project)
     project.db.query("CREATE TABLE handmade (id int)")
+    result = project.run("db", "update")
+    assert result.code == 6, result
+    assert "do not rebuild this database's schema" in result.err
+    assert "+ Table: handmade (missing in migrations)" in result.err
+    assert "nself db migrate baseline" in result.err and "nself db schema export" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert "Creating backup" not in result.out and backups(project) == []
+    assert project.db.tables() == ["handmade"]
+
+
+def test_schema_the_files_do_not_produce_fails_verification(project):
+    """A migration whose effect depends on the data (here: rows in users) makes the live
+    schema differ from what the files produce in a shadow: the final verification fails
+    and the transaction is rolled back."""
+    team(project)
+    assert project.run("db", "migrate", "up", "1").code == 0
+    project.db.query("INSERT INTO users VALUES (1)")
+    project.migration("003_data_dependent.sql", """
+        DO $$ BEGIN
+          IF EXISTS (SELECT FROM users) THEN CREATE TABLE handmade (id int); END IF;
+        END $$;""", "DROP TABLE IF EXISTS handmade;")
     result = project.run("db", "update")
     assert result.code == 1, result
     assert "differs from what the migration files produce" in result.err
     assert "handmade" in result.err
-    assert project.db.tables() == ["handmade"]
+    assert project.db.tables() == ["users"] and applied(project.db) == ["001"]
 
 
 def test_drift_refuses_before_anything(project):
@@ -247,7 +270,7 @@ def test_json_reports_phases(project):
     assert data["backup"].startswith("backups/local/") and data["backup_bytes"] > 0
     assert data["undo"] == (f"nself --url {shlex.quote(project.db.url)} db restore "
                             f"{data['backup']} --clean")
-    assert set(data["seconds"]) == {"backup", "setup", "apply", "verify"}
+    assert set(data["seconds"]) == {"rebuild_check", "backup", "setup", "apply", "verify"}
     assert "no INVALID index" in data["checks"] and data["not_checked"] == []
 
 
