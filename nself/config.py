@@ -12,7 +12,7 @@ import os
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -270,6 +270,17 @@ class Database:
         # (`postgres:S3cr@3tPW@host`: host `3tPW@host`) is masked up to the last `@`
         return mask_url(f"postgresql://{auth}{host}{port}/{p.get('dbname', '')}{query}")
 
+    def with_search_path(self, search_path: str | None) -> Database:
+        """This database with `search_path` (as `Environment.search_path` gives it) set for
+        every session from its start (libpq `options`, PGOPTIONS for psql): a migration's
+        RESET ALL goes back to it, not to the server's default."""
+        if not search_path:
+            return self
+        option = "-c search_path=" + search_path.replace("\\", "\\\\").replace(" ", "\\ ")
+        options = self.params.get("options")
+        return replace(self, params={**self.params,
+                                     "options": f"{options} {option}" if options else option})
+
     def redact(self, text: str) -> str:
         """`text` with this database's password blanked out wherever it appears."""
         if self.password:
@@ -471,6 +482,12 @@ BOOL_SETTINGS = ("NSELF_MIGRATE_SYNC_COMMIT", "BACKUP_ENABLED", "BACKUP_COMPRESS
 PATH_SETTINGS = ("NSELF_PROJECT_DIR", "NSELF_MIGRATIONS_DIR", "NSELF_SEEDS_DIR",
                  "NSELF_SCHEMA_FILE", "NSELF_BACKUPS_DIR", "NSELF_STATE_DIR",
                  "NSELF_POSTGRES_BIN")
+# DATABASE_SEARCH_PATH: schema names separated by commas, each plain (lower-cased, as SQL
+# does), "double-quoted" (kept as written) or $user
+SEARCH_PATH_SETTING = "DATABASE_SEARCH_PATH"
+SEARCH_PATH_ITEM = re.compile(r'\s*(?:"((?:[^"]|"")+)"|(\$user|[A-Za-z_\u0080-\U0010ffff]'
+                              r'[A-Za-z0-9_$\u0080-\U0010ffff]*))\s*(?:,|$)')
+MAX_IDENTIFIER_BYTES = 63
 # libpq's integer keywords (psycopg overrides connect_timeout for its own connections, so a
 # bad one would only fail pg_dump, later)
 INT_KEYWORDS = ("connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
@@ -626,6 +643,7 @@ class Environment:
                 usable_path(self.root / self.settings[key],
                             f"Setting {key} ({_where(self.origins.get(key))})")
         _check_ports(self.get("PGPORT"), "PGPORT")
+        _ = self.search_path
         check_hosts(self.get("PGHOST"), f"PGHOST ({_where(self.origins.get('PGHOST'))})")
         if self.get("BACKUP_STORAGE"):
             # the storage kind, bucket, endpoint and key pair are checked here, not at
@@ -672,6 +690,35 @@ class Environment:
             return False
         raise ConfigError(f"Setting {key}={value[:30]!r} ({_where(self.origins.get(key))}) is not "
                           f"true or false: use one of {', '.join(TRUE_WORDS + FALSE_WORDS)}.")
+
+    @cached_property
+    def search_path(self) -> str | None:
+        """DATABASE_SEARCH_PATH as PostgreSQL's search_path value (`app,extensions,public`),
+        None when unset; a value that is not a list of schema names is a ConfigError."""
+        value = self.get(SEARCH_PATH_SETTING)
+        if value is None:
+            return None
+        names, at = [], 0
+        while at < len(value) or value.rstrip().endswith(","):  # a last empty name
+            match = SEARCH_PATH_ITEM.match(value, at)
+            quoted = match and match.group(1) is not None
+            name = (match.group(1).replace('""', '"') if quoted else match.group(2).lower()
+                    ) if match else ""
+            if not match or len(name.encode()) > MAX_IDENTIFIER_BYTES:
+                why = (f"{name[:20]!r} is longer than {MAX_IDENTIFIER_BYTES} bytes" if match
+                       else "it ends with a comma" if at >= len(value)
+                       else f"cannot read it from {value[at:at + 20]!r}")
+                raise ConfigError(
+                    f"Setting {SEARCH_PATH_SETTING}={value[:60]!r} "
+                    f"({_where(self.origins.get(SEARCH_PATH_SETTING))}) is not a list of schema "
+                    f"names ({why}): write them separated by commas, e.g. "
+                    f"{SEARCH_PATH_SETTING}=app,extensions,public (a name with capitals or "
+                    "spaces in double quotes).")
+            names.append(name)
+            at = match.end()
+        plain = re.compile(r"\$user|[a-z_][a-z0-9_$]*")
+        return ",".join(n if plain.fullmatch(n) else '"' + n.replace('"', '""') + '"'
+                        for n in names)
 
     # paths ----------------------------------------------------------------
 

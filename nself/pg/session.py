@@ -140,8 +140,9 @@ def connect(env: Environment, notice: Callable[[str], None] | None = None,
             lock: Lock | None = None, timeout: float = DEFAULT_TIMEOUT) -> Iterator[Session]:
     """An autocommit connection to the configured database for the block; `notice` is given
     each server notice as it arrives (None: they are not shown); `lock`, a session-scope
-    lock, is held for the block once taken within `timeout` seconds."""
-    db = connection.target(env)
+    lock, is held for the block once taken within `timeout` seconds. Its sessions start
+    with the configured DATABASE_SEARCH_PATH (the database's `options`)."""
+    db = connection.target(env).with_search_path(env.search_path)
     with connection.connect(db) as conn:
         if conn.info.server_version >= 140000:
             # Let the server notice a vanished client (kill -9) during a long statement.

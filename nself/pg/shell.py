@@ -40,7 +40,8 @@ def psql(env, command: str | None = None, file: str | None = None,
         # psql reads it as it streams (a pipe too); a device or folder is refused
         userfile.check_regular(file, "an SQL file for -f")
     extra = tools.psql_options(list(options))
-    db = connection.target(env)
+    # psql gets DATABASE_SEARCH_PATH as PGOPTIONS, as the migrations' sessions get it
+    db = connection.target(env).with_search_path(env.search_path)
     with connection.connect(db, database) as conn:
         major = connection.server_major(conn)
     tool = tools.find("psql", major, tools.extra_dirs(env), at_least=0)

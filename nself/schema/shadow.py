@@ -150,7 +150,8 @@ class Shadows:
         server.ensure_running()
         self.say(f"Note: the role of {db.display()} may not create databases; using the "
                  f"embedded PostgreSQL {major} for the shadow database.")
-        embedded = Database(params=server.connection_params("postgres"), embedded=True)
+        embedded = Database(params=server.connection_params("postgres"), embedded=True
+                            ).with_search_path(self.env.search_path)
         home = self.stack.enter_context(connection.connect(embedded, create=False))
         return embedded, home
 
