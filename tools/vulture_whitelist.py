@@ -16,3 +16,4 @@ isolated_environment  # tests/conftest.py: an autouse fixture
 pytestmark  # read by pytest from a test module
 print_  # tests/cli/test_cli.py: a task's flag (--print), read by invoke from the signature
 with_nself  # nself/tasks/include.py: called by the tasks.py nself init writes (scaffold.TASKS_FILE)
+ACCEPTS_FILE  # nself/adopt/__init__.py convert: getattr on a format module (issue 18)

@@ -118,11 +118,11 @@ class Conversion:
 def convert(fmt: str, folder: Path, partial: bool = False) -> Conversion:
     """Read `folder` as format `fmt` and convert every migration; a problem anywhere raises
     `UsageError` (after which nothing may be written) unless `partial`."""
+    reader = module(fmt)
     folder = Path(folder)
-    if not folder.is_dir():
+    if not (folder.is_dir() or (folder.is_file() and getattr(reader, "ACCEPTS_FILE", False))):
         raise UsageError(f"{folder}: no such folder (give the folder that holds the "
                          f"{fmt} migrations).")
-    reader = module(fmt)
     migrations, problems = reader.read(folder)
     problems = list(problems)
     migrations = order(migrations, problems)
@@ -175,7 +175,7 @@ def number(migrations: list[SourceMigration]) -> tuple[list[tuple[int, str]], bo
     numbers: list[tuple[int, str]] = []
     if whole:
         for m in versioned:
-            text = m.version_text
+            text = m.label or m.version_text
             numbers.append((m.key[0], text if text.isdigit() and int(text) == m.key[0]
                             else str(m.key[0])))
         width = max((len(label) for _, label in numbers), default=3)
@@ -298,7 +298,7 @@ def applied_source(conversion: Conversion, conn) -> tuple[list[Converted], list[
     Raises `AdoptError` for a failed or dirty row (from the format module) and when the
     tool's tracking table is absent."""
     reader = module(conversion.format)
-    found: Applied | None = reader.applied(conn)
+    found: Applied | None = reader.applied(conn, conversion.folder)
     if found is None:
         raise AdoptError(f"No {conversion.format} tracking table in this database: nothing "
                          "to adopt (drop --adopt-applied to import the files only).")

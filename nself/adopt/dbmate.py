@@ -19,19 +19,8 @@ DOWN = r"(?i)^--\s*migrate:down(\s|$)"
 NO_TRANSACTION = r"(?i)(^|\s)transaction:false(\s|$)"
 
 
-def _is_dbmate(folder: Path) -> bool:
-    for path in source.sql_files(folder):
-        if re.match(FILE, path.name):
-            try:
-                head = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            return any(re.match(UP, line.strip()) for line in head.splitlines())
-    return False
-
-
 def detect(root: Path) -> list[Path]:
-    return source.folders(root, lambda f: source.holds(f, FILE) and _is_dbmate(f))
+    return source.folders(root, lambda f: source.marked(f, FILE, UP))
 
 
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
@@ -52,7 +41,7 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     return migrations, problems
 
 
-def applied(conn) -> Applied | None:
+def applied(conn, folder: Path | None = None) -> Applied | None:
     if not source.table_exists(conn, "schema_migrations"):
         return None
     if source.has_column(conn, "schema_migrations", "dirty"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nself.adopt import source
-from nself.adopt.source import AdoptError, Applied, Problem, SourceMigration
+from nself.adopt.source import AdoptError, Applied, Part, Problem, SourceMigration
 
 NAME = "golang-migrate"
 FILE = r"^(\d+)_(.*)\.(up|down)\.sql$"
@@ -19,34 +19,15 @@ def detect(root: Path) -> list[Path]:
 
 
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
-    ups: dict[int, tuple[str, str, str]] = {}   # version -> (name, file, text)
-    downs: dict[int, tuple[str, str]] = {}      # version -> (file, text)
     problems: list[Problem] = []
-    for match, shown, text in source.matching(folder, FILE, problems):
-        version = int(match.group(1))
-        found = ups if match.group(3) == "up" else downs
-        if version in found:
-            problems.append(Problem(shown, None, f"version {version} is also the version of "
-                                                 f"{found[version][-2]}"))
-            continue
-        if found is ups:
-            ups[version] = (match.group(2), shown, text)
-        else:
-            downs[version] = (shown, text)
-    migrations = []
-    for version, (name, shown, text) in ups.items():
-        down = downs.pop(version, None)
-        migrations.append(SourceMigration(
-            key=(version,), version_text=str(version), name=name, up=text,
-            down=down[1] if down else None, no_transaction=False,
-            files=[shown] + ([down[0]] if down else [])))
-    for version, (shown, _) in downs.items():
-        problems.append(Problem(shown, None, f"a down file without the up file of version "
-                                             f"{version}"))
+    parts = [Part((int(m.group(1)),), m.group(3) == "up", shown, text, (m.group(2), m.group(1)))
+             for m, shown, text in source.matching(folder, FILE, problems)]
+    migrations = [source.joined(up, down, str(up.key[0]), up.info[0], label=up.info[1])
+                  for up, down in source.paired(parts, problems, "up")]
     return migrations, problems
 
 
-def applied(conn) -> Applied | None:
+def applied(conn, folder: Path | None = None) -> Applied | None:
     if not source.table_exists(conn, "schema_migrations"):
         return None
     if not source.has_column(conn, "schema_migrations", "dirty"):

@@ -2,9 +2,9 @@
 
 A format module (`nself/adopt/<format>.py`) has `NAME` (the `--from` word), `detect(root)`
 (folders under `root` holding that format), `read(folder)` -> (migrations, problems) and
-`applied(conn)` -> `Applied` or None (the tool's tracking table is absent); a failed or
-dirty row raises `AdoptError` naming it. The core (`nself.adopt`) orders, numbers, checks,
-renders and writes them.
+`applied(conn, folder)` -> `Applied` or None (the tool's tracking table is absent); a failed
+or dirty row raises `AdoptError` naming it. `ACCEPTS_FILE = True`: DIR may be one file.
+The core (`nself.adopt`) orders, numbers, checks, renders and writes them.
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ class SourceMigration:
     "00010", node-pg-migrate's file name without extension, Flyway's "1.2.3" or, for a
     repeatable, its script path); `files`: the source files, relative to the folder read
     (the first holds UP; `up_line`/`down_line` are the file lines where the UP/DOWN text
-    starts, in files[0] and in files[-1] (DOWN's file) so that problems name source lines).
-    `fingerprint`: the tool's own checksum of the file when its tracking table stores one
-    (Flyway's CRC32), compared with `Applied.checksums` for repeatable migrations.
+    starts, in files[0] and in files[-1] (DOWN's file), so that problems name source lines).
+    `label`: the version's digits as the file names them (`001`) when the tool records
+    them otherwise (postgrator's `1`). `fingerprint`: the tool's own checksum of the file
+    when its tracking table stores one (Flyway's CRC32), compared with `Applied.checksums`
+    for repeatable migrations.
     """
 
     key: tuple
@@ -47,6 +49,7 @@ class SourceMigration:
     up_line: int = 1
     down_line: int | None = None
     fingerprint: str | None = None
+    label: str | None = None  # the digits for nself's file name, when not version_text's
 
     @property
     def source(self) -> str:
@@ -136,6 +139,68 @@ def matching(folder: Path, pattern: str, problems: list[Problem], recursive: boo
         text = read_text(folder, path, problems)
         if text is not None:
             yield match, relative(folder, path), text
+
+
+def marked(folder: Path, pattern: str, marker: str) -> bool:
+    """Whether a file of `folder` whose name matches `pattern` has a line matching `marker`
+    (a tool's section marker tells its files from another tool's of the same names)."""
+    for path in sql_files(folder):
+        if re.match(pattern, path.name):
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if any(re.match(marker, line.strip()) for line in text.splitlines()):
+                return True
+    return False
+
+
+@dataclass
+class Part:
+    """One file of a tool that keeps each direction in its own file."""
+
+    key: tuple
+    up: bool
+    shown: str
+    text: str
+    info: tuple = ()  # what the module needs back (name, digits, ...)
+
+
+def paired(parts: list[Part], problems: list[Problem], what: str = "up"
+           ) -> list[tuple[Part, Part | None]]:
+    """(up file, its down file or None) per key; a key used twice in one direction, or a
+    down file without its up file (`what` names the up kind), is a problem."""
+    ups: dict[tuple, Part] = {}
+    downs: dict[tuple, Part] = {}
+    for part in parts:
+        found = ups if part.up else downs
+        if part.key in found:
+            problems.append(Problem(part.shown, None, "its version is also the version of "
+                                                      f"{found[part.key].shown}"))
+            continue
+        found[part.key] = part
+    pairs = [(up, downs.pop(k, None)) for k, up in ups.items()]
+    problems.extend(Problem(down.shown, None, f"no {what} file has its version")
+                    for down in downs.values())
+    return pairs
+
+
+def joined(up: Part, down: Part | None, version_text: str, name: str, **more
+           ) -> SourceMigration:
+    """The migration of an up file and its down file (`more`: other SourceMigration fields)."""
+    return SourceMigration(key=up.key, version_text=version_text, name=name, up=up.text,
+                           down=down.text if down else None,
+                           no_transaction=more.pop("no_transaction", False),
+                           files=[up.shown] + ([down.shown] if down else []), **more)
+
+
+def code_files(folder: Path, pattern: str, tool: str, problems: list[Problem]) -> None:
+    """A problem for each file of `folder` whose name matches `pattern`: a migration that
+    `tool` runs as code, which nself cannot convert."""
+    for path in sorted(folder.iterdir()):
+        if re.match(pattern, path.name):
+            problems.append(Problem(path.name, None, f"a migration in code: {tool} runs it; "
+                                    "write its SQL as a .sql migration to import it"))
 
 
 def holds(folder: Path, pattern: str, recursive: bool = False) -> bool:

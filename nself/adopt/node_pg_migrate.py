@@ -1,0 +1,49 @@
+"""node-pg-migrate, SQL migrations: `<prefix>_name.sql` (the prefix a millisecond or
+YYYYMMDDHHmmssSSS timestamp: its number orders them), `-- Up Migration` and `-- Down
+Migration` sections (a file without them is all UP). JavaScript/TypeScript migrations are
+code: listed, not converted. Its tracking table, `pgmigrations (id serial PRIMARY KEY, name
+varchar(255) NOT NULL, run_on timestamp NOT NULL)`, holds one row per applied migration,
+named by its file name without the extension; a rollback deletes the row."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from nself.adopt import source
+from nself.adopt.source import Applied, Problem, SourceMigration
+
+NAME = "node-pg-migrate"
+FILE = r"^(\d+)_(.*)\.sql$"
+CODE = r"^\d+_.*\.(js|cjs|mjs|ts)$"
+UP = r"(?i)^--[\s-]*up\s+migration\b"
+DOWN = r"(?i)^--[\s-]*down\s+migration\b"
+
+
+def detect(root: Path) -> list[Path]:
+    return source.folders(root, lambda f: source.marked(f, FILE, UP))
+
+
+def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
+    migrations, problems = [], []
+    source.code_files(folder, CODE, NAME, problems)
+    for match, shown, text in source.matching(folder, FILE, problems):
+        if not any(re.match(UP, line.strip()) for line in text.split("\n")):
+            up, up_line, down, down_line = text, 1, None, None
+        else:
+            found = len(problems)
+            up, up_line, down, down_line, _ = source.split_marked(text, UP, DOWN, shown,
+                                                                  problems)
+            if len(problems) > found:
+                continue
+        migrations.append(SourceMigration(
+            key=(int(match.group(1)),), version_text=shown.removesuffix(".sql"),
+            name=match.group(2), up=up, down=down, no_transaction=False, files=[shown],
+            up_line=up_line, down_line=down_line, label=match.group(1)))
+    return migrations, problems
+
+
+def applied(conn, folder: Path | None = None) -> Applied | None:
+    if not source.table_exists(conn, "pgmigrations"):
+        return None
+    return Applied([row[0] for row in conn.execute("SELECT name FROM pgmigrations ORDER BY id")])
