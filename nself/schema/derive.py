@@ -12,12 +12,12 @@ the transaction is rolled back (A holds OLD again, for the verification). What A
 printed is NEW only when it is DESIRED exactly, by the same comparison the verification
 makes (`diff(NEW, DESIRED)` has nothing to change and nothing to say): every table, column,
 type, default, constraint, index and definition the DBML asks for, as written. Otherwise
-(an expression PostgreSQL spells otherwise, `'a'` printed `'a'::character varying`; a
-column the file puts before others, which ALTER TABLE adds at the end; a change that must
-run outside a transaction; anything the model diff cannot write; a statement PostgreSQL
-refuses) it returns None and the import builds NEW the plain way. Either way the
-verification that follows is the same: the migration written from diff(OLD, NEW), applied
-to A, must reach NEW, and each DOWN must return.
+(an expression PostgreSQL prints otherwise, `now() + interval '1 day'` printed
+`(now() + '1 day'::interval)`; a column the file puts before others, which ALTER TABLE
+adds at the end; a change that must run outside a transaction; anything the model diff
+cannot write; a statement PostgreSQL refuses) it returns None and the import builds NEW
+the plain way. Either way the verification that follows is the same: the migration
+written from diff(OLD, NEW), applied to A, must reach NEW, and each DOWN must return.
 """
 
 from __future__ import annotations

@@ -283,22 +283,31 @@ def test_new_read_from_shadow_a_gives_the_migration_a_built_new_gives(project, m
     assert project.db.tables() == []
 
 
-@pytest.mark.parametrize("where", ["middle", "end"])
+@pytest.mark.parametrize("where", ["middle", "end", "expression"])
 def test_what_shadow_a_cannot_show_as_the_file_says_is_built_the_plain_way(
         project, monkeypatch, where):
     """A column the file puts before others comes last in A (ALTER TABLE adds it at the
-    end): NEW is built in a shadow of its own, to keep the file's order. At the end, `'x'`
-    on varchar (printed `'x'::character varying`): either way, the same migration."""
+    end), and an expression PostgreSQL prints otherwise (`now() + interval '1 day'` is
+    `(now() + '1 day'::interval)`): NEW is built in a shadow of its own, to keep the file's
+    order and PostgreSQL's spelling. A literal default (`'post'` on varchar) is read as
+    PostgreSQL prints it already: NEW from A. Every way, the same migration."""
     project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
     after = ("title text [not null]" if where == "middle"
              else "created_at timestamptz [default: `now()`]")
-    text = _base_dbml().replace(after, after + "\n  kind varchar(20) [default: 'post']")
+    column = ("due timestamptz [default: `now() + interval '1 day'`]" if where == "expression"
+              else "kind varchar(20) [default: 'post']")
+    text = _base_dbml().replace(after, after + "\n  " + column)
     derived, shadows = _generate(project, text, False, monkeypatch)
     built, _ = _generate(project, text, True, monkeypatch)
     _same(derived, built)
+    if where == "expression":
+        assert shadows >= 2 and "'1 day'::interval" in derived.parts[0].up
+        return
     assert "DEFAULT 'post'::character varying" in derived.parts[0].up
     if where == "middle":
         assert shadows >= 2 and any("column order" in x for x in derived.plan.summary())
+    else:
+        assert shadows == 1
 
 
 def test_shadow_a_holds_the_migrations_schema_again_after_reading_new(project):
