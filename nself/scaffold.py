@@ -214,7 +214,17 @@ def _head(path: Path) -> str:
         return ""
 
 
-def adopt_command(kind: str, folder: str) -> str:
-    """The command that brings FOLDER's migrations (format KIND) into nself, with what the
-    other tool had applied."""
-    return f"nself db migrate import --from {kind} {folder} --adopt-applied"
+# formats whose migrations are Python: nself reads the SQL the tool prints, never runs them
+PRINTED_SQL = {"alembic": "`alembic upgrade head --sql`",
+               "django": "`manage.py sqlmigrate APP NAME` for each migration"}
+
+
+def adopt_advice(kind: str, folder: str) -> str:
+    """What `nself init` says of FOLDER's migrations (format KIND): the command that brings
+    them into nself with what the other tool had applied."""
+    found = f"Found {kind} migrations in {folder}/: "
+    if kind in PRINTED_SQL:
+        return (found + f"they are Python: save the SQL {PRINTED_SQL[kind]} prints in a "
+                f"folder, then `nself db migrate import --from {kind} FOLDER --adopt-applied`")
+    return (found + f"bring them in, with what {kind} had applied, by "
+            f"`nself db migrate import --from {kind} {folder} --adopt-applied`")

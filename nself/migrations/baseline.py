@@ -12,7 +12,7 @@ touched. A database whose tracking table has rows is refused: its history is nse
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from nself.errors import OperationFailed, UsageError
@@ -29,6 +29,7 @@ from nself.schema.render import to_sql
 COMMAND = "migrate baseline"
 DEFAULT_NAME = "baseline"
 SHOWN_DIFFERENCES = 8
+STAMP = "%Y%m%d%H%M%S"
 
 HEADER = """\
 -- Migration: {id}
@@ -60,6 +61,12 @@ def path_for(folder: Path, name: str, existing: list[files.Migration]) -> Path:
         raise UsageError(f"No version comes before {first.relpath}: number the existing "
                          "migrations from 1 (or a timestamp) to make room for the baseline.")
     label = str(first.version - 1).zfill(len(first.label))
+    if len(first.label) == files.TIMESTAMP_DIGITS:  # a timestamp: the second before it
+        try:
+            stamp = datetime.strptime(first.label, STAMP) - timedelta(seconds=1)
+            label = stamp.strftime(STAMP)
+        except ValueError:
+            pass
     return folder / f"{label}_{name}.sql"
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from nself import output
 from nself.errors import UsageError
-from nself.scaffold import adopt_command, found_migrations, scaffold, tasks_advice
+from nself.scaffold import adopt_advice, found_migrations, scaffold, tasks_advice
 from nself.tasks.base import command, environment
 from nself.tasks.db import embedded_server
+from nself.tasks.library import adopt
 
 SERVICES = ("postgres",)
 
@@ -26,14 +27,22 @@ def init(c):
                     "nself tasks, add these two lines at its end:")
         for text in advice:
             output.line(f"    {text}")
-    found = found_migrations(env.root)
+    found = _other_tools(env.root)
     for kind, folder in found:
-        output.line(f"Found {kind} migrations in {folder}/: bring them in, with what {kind} "
-                    f"had applied, by `{adopt_command(kind, folder)}`")
+        output.line(adopt_advice(kind, folder))
     if not found:
         output.line("Existing database? `nself db migrate baseline` writes its schema as the "
                     "first migration.")
     output.line("Next: nself db status")
+
+
+def _other_tools(root) -> list[tuple[str, str]]:
+    """(format, folder relative to ROOT) of other tools' migrations: nself.adopt's detection
+    for the formats it reads, scaffold's small one for the others."""
+    read = set(adopt.available())
+    found = [(kind, folder.relative_to(root).as_posix()) for kind, folder in adopt.detect(root)]
+    return found + [(kind, folder) for kind, folder in found_migrations(root)
+                    if kind not in read]
 
 
 def _service(name: str) -> str:

@@ -180,8 +180,9 @@ OTHER_TOOLS = {
     "prisma/migrations/20240101000000_init/migration.sql": "CREATE TABLE u (id int);\n",
     "alembic/env.py": "",
     "alembic/versions/1a2b_users.py": "revision = '1a2b'\n",
-    "shop/migrations/__init__.py": "",
-    "shop/migrations/0001_initial.py": "operations = []\n",
+    "site/manage.py": "",
+    "site/shop/migrations/__init__.py": "",
+    "site/shop/migrations/0001_initial.py": "operations = []\n",
     "gm/1_users.up.sql": "CREATE TABLE u (id int);\n",
     "gm/1_users.down.sql": "DROP TABLE u;\n",
     "goose/00001_users.sql": "-- +goose Up\nCREATE TABLE u (id int);\n",
@@ -207,9 +208,13 @@ def test_init_names_other_tools_migrations_and_the_adopt_command(tmp_path, monke
     assert set(found) == {"dbmate", "flyway", "prisma", "alembic", "django", "golang-migrate",
                           "goose"}
     for kind, folder in (("dbmate", "db/migrations"), ("flyway", "flyway/sql"),
-                         ("prisma", "prisma/migrations"), ("alembic", "alembic/versions"),
-                         ("django", "shop/migrations"), ("golang-migrate", "gm"),
+                         ("prisma", "prisma/migrations"), ("golang-migrate", "gm"),
                          ("goose", "goose")):
         assert (f"`nself db migrate import --from {kind} {folder} --adopt-applied`"
                 in found[kind])
+    # Python migrations: the SQL the tool prints is what nself imports
+    assert found["alembic"].startswith("Found alembic migrations in alembic")
+    assert found["django"].startswith("Found django migrations in site")
+    for kind in ("alembic", "django"):
+        assert f"--from {kind} FOLDER --adopt-applied" in found[kind]
     assert "node_modules" not in out

@@ -145,3 +145,27 @@ def test_baseline_help_names_every_flag(project):
     assert result.code == 0
     for flag in ("--name", "--yes", "--confirm", "--allow-env-mismatch", "--lock-timeout"):
         assert flag in result.out
+
+
+def test_baseline_is_numbered_before_the_first_file(tmp_path):
+    """An empty folder gets 001; otherwise the version just before the first file, as wide
+    (a timestamp: the second before); nothing comes before version 0."""
+    import pytest
+
+    from nself.errors import UsageError
+    from nself.migrations import files
+    from nself.migrations.baseline import path_for
+
+    assert path_for(tmp_path, "baseline", []).name == "001_baseline.sql"
+    for first, expected in (("001_a.sql", "000_baseline.sql"),
+                            ("0010_a.sql", "0009_baseline.sql"),
+                            ("20240101120000_a.sql", "20240101115959_baseline.sql")):
+        folder = tmp_path / first
+        folder.mkdir()
+        (folder / first).write_text("-- UP\nSELECT 1;\n")
+        assert path_for(folder, "baseline", files.read_folder(folder)).name == expected
+    zero = tmp_path / "zero"
+    zero.mkdir()
+    (zero / "000_a.sql").write_text("-- UP\nSELECT 1;\n")
+    with pytest.raises(UsageError, match="No version comes before"):
+        path_for(zero, "baseline", files.read_folder(zero))
