@@ -642,6 +642,9 @@ class Engine:
                else f"None of its {len(statements)} statements ran")
         this = ("it ran outside a transaction" if outside
                 else "it was rolled back")
+        if outside and (st.no_transaction.startswith("DO block") or st.procedures):
+            this += (" (what it committed before the error stays: the next run runs it again "
+                     "from its start)")
         message = (f"{m.id} failed at {m.relpath or m.filename} line {st.line} (statement "
                    f"{i + 1} of {len(statements)}, no-transaction migration): "
                    f"{self.describe(error)}. {ran}; {this}, and {m.id} is not recorded as "

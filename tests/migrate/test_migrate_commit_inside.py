@@ -64,6 +64,24 @@ def test_no_transaction_do_block_that_commits_is_applied(project):
     assert project.db.scalar("SELECT count(*) FROM nself.migration_progress") == 0
 
 
+def test_failure_inside_a_committing_do_block_says_its_commits_stay(project):
+    """A DO block that fails after some of its COMMITs: the error says those stay and that
+    the next run runs it again from its start; fixed, the next `up` finishes."""
+    project.migration("001_items.sql", TABLE, "DROP TABLE items;")
+    failing = backfill().replace("COMMIT;", "COMMIT;\n    PERFORM 1 / (1001 - first);")
+    project.migration("002_backfill.sql", failing, "", header=DIRECTIVE)
+    r = project.run("db", "migrate", "up")
+    assert r.code == 1, r
+    assert "division by zero" in r.err
+    assert "what it committed before the error stays" in r.err
+    assert project.db.scalar("SELECT count(v2) FROM items") == 1100  # batches to 1001-1100
+    project.migration("002_backfill.sql", backfill(), "", header=DIRECTIVE)
+    r = project.run("db", "migrate", "up")
+    assert r.code == 0, r
+    assert "running it again from its start" in r.out
+    assert project.db.scalar("SELECT count(*) FROM items WHERE v2 = v * 2") == ROWS
+
+
 def test_transactional_migration_with_a_committing_do_block_is_refused_before_running(project):
     """Without the directive a DO block that COMMITs cannot work: exit 2 before anything runs,
     naming file and line and the directive."""
