@@ -80,7 +80,10 @@ def detect(root: Path) -> list[tuple[str, Path]]:
     """(format, folder) for every folder under `root` that holds another tool's migrations."""
     found = []
     for name in available():
-        found.extend((name, folder) for folder in module(name).detect(Path(root)))
+        folders = module(name).detect(Path(root))
+        # a folder inside another of the same format is part of it (Flyway reads subfolders)
+        found.extend((name, folder) for folder in folders
+                     if not any(other in folder.parents for other in folders))
     return sorted(found, key=lambda pair: (str(pair[1]), pair[0]))
 
 
@@ -331,6 +334,9 @@ def record(conn, migrations: list[nself_files.Migration]) -> list[str]:
                 m.version, m.label, m.name, m.checksum, 0, by, sections.no_transaction,
                 sections.down.text if sections.down else None, m.text))
             recorded.append(m.id)
+        if recorded:
+            # the schema the adopted migrations made: drift is measured from here on
+            history.record_fingerprint(conn)
     return recorded
 
 

@@ -199,11 +199,10 @@ FORMATS_HELP = ("dbmate, golang-migrate, goose, flyway, sqitch, alembic, django,
                      "next `migrate up` applies only the others.",
     "partial": "Write the migrations that convert even when others cannot (those are "
                "listed; by default nothing is written unless all convert).",
-    "no_backup": NO_BACKUP_HELP, "allow_env_mismatch": MISMATCH_HELP,
-    "yes": yes_help("migrate import"),
+    "allow_env_mismatch": MISMATCH_HELP, "yes": yes_help("migrate import"),
     "confirm": confirm_help("migrate import"), "lock_timeout": LOCK_HELP})
 def import_(c, dir="", from_="", dry_run=False, adopt_applied=False, partial=False, yes=False,
-            confirm=None, lock_timeout=60.0, no_backup=False, allow_env_mismatch=False):
+            confirm=None, lock_timeout=60.0, allow_env_mismatch=False):
     """Convert another tool's migration folder into nself migrations (-- UP / -- DOWN), and
     with --adopt-applied record what that tool had applied."""
     env = environment()
@@ -242,7 +241,7 @@ def import_(c, dir="", from_="", dry_run=False, adopt_applied=False, partial=Fal
                   "nothing was changed")
         return
     if adopt_applied:
-        with _session(env, lock_timeout, yes, confirm, allow_env_mismatch, no_backup) as runner:
+        with _session(env, lock_timeout, yes, confirm, allow_env_mismatch) as runner:
             written, recorded = adopt.adopt(runner, conversion, target)
     else:
         written, recorded = adopt.write(conversion, target), []

@@ -53,6 +53,7 @@ def adopted(project, fmt: str, folder: str, recorded: list[str], then: list[str]
     result = project.run("db", "migrate", "import", "--from", fmt, folder, "--adopt-applied")
     assert result.code == 0, result
     assert applied(project.db) == recorded
+    assert "Drift: no" in project.run("db", "migrate", "status").out
     result = project.run("db", "migrate", "up")
     assert result.code == 0, result
     assert applied(project.db) == then
