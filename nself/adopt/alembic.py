@@ -26,6 +26,7 @@ from nself.adopt import source, transaction
 from nself.adopt.source import AdoptError, Applied, Problem, SourceMigration
 
 NAME = "alembic"
+ACCEPTS_FILE = True  # the `--sql` output may be given as one file
 VERSION_TABLE = "alembic_version"
 RUNNING = re.compile(r"^-- Running (upgrade|downgrade) (.*?) -> (.*?)\s*$")
 BOOKKEEPING = ("InsertStmt", "UpdateStmt", "DeleteStmt")
