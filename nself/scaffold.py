@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 from nself import config, userfile
@@ -207,7 +208,10 @@ def _format_of(folder: Path, names: set[str], subfolders: list[str]) -> str | No
 
 
 def _head(path: Path) -> str:
+    """The start of PATH, or nothing when it is not a regular file (a FIFO would wait)."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return ""
         with path.open("rb") as handle:
             return handle.read(HEAD_BYTES).decode("utf-8", "replace")
     except OSError:
