@@ -30,6 +30,8 @@ ACCEPTS_FILE = True  # the `--sql` output may be given as one file
 VERSION_TABLE = "alembic_version"
 RUNNING = re.compile(r"^-- Running (upgrade|downgrade) (.*?) -> (.*?)\s*$")
 BOOKKEEPING = ("InsertStmt", "UpdateStmt", "DeleteStmt")
+REVISION = re.compile(r"""(?m)^revision(?:\s*:\s*str)?\s*=\s*['"]([^'"]+)['"]""")
+MESSAGE = re.compile(r'\s*[rub]?("""|\'\'\')\s*(.+?)\s*(?:\1.*)?$', re.MULTILINE)
 
 
 @dataclass
@@ -169,9 +171,30 @@ def _relation(node) -> str:
     return getattr(rel, "relname", "") or ""
 
 
+def messages(given: Path) -> dict[str, str]:
+    """revision -> its message, read as text (never run) from the revision files of a
+    `versions/` folder beside the output or one level up (the first docstring line Alembic
+    writes: `\"\"\"add account table`)."""
+    here = given.parent if given.is_file() else given
+    found: dict[str, str] = {}
+    for place in (here, here.parent):
+        for versions in [place / "versions", *place.glob("*/versions")]:
+            for path in sorted(versions.glob("*.py")) if versions.is_dir() else ():
+                try:
+                    text = path.read_text(encoding="utf-8", errors="replace")
+                except OSError:
+                    continue
+                revision = REVISION.search(text)
+                message = MESSAGE.match(text)
+                if revision and message:
+                    found.setdefault(revision.group(1), message.group(2))
+    return found
+
+
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     problems: list[Problem] = []
     found = read_output(Path(folder), problems)
+    names = messages(Path(folder))
     migrations = []
     for index, revision in enumerate(chain(found), 1):
         step = found.ups[revision]
@@ -184,7 +207,8 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
             files.append(down_step.file)
             down_line = down_step.line
         migrations.append(SourceMigration(
-            key=(index, revision), version_text=revision, name=revision, up=up, down=down,
+            key=(index, revision), version_text=revision, name=names.get(revision, revision),
+            up=up, down=down,
             no_transaction=autocommit, files=files, up_line=step.line, down_line=down_line))
     return migrations, problems
 

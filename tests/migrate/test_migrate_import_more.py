@@ -312,6 +312,25 @@ def test_alembic_reads_revisions_in_chain_order_without_bookkeeping(tmp_path):
     assert migrations[2].down.strip() == "DROP INDEX CONCURRENTLY account_name;"
 
 
+def test_alembic_names_revisions_by_their_messages_when_the_files_are_near(tmp_path):
+    """The revision files are read as text (never run) for their messages only."""
+    folder = alembic_output(tmp_path)
+    quotes = '"' * 3
+    write(tmp_path, "alembic/versions/1a2b3c4d5e6f_create_account.py", f"""
+        {quotes}create account table
+
+        Revision ID: {R1}
+        {quotes}
+        raise SystemExit("never run")
+        revision: str = '{R1}'
+        """)
+    write(tmp_path, "alembic/versions/2b3c_last_seen.py",
+          f"'''add last_seen'''\nrevision = \"{R2}\"\ndown_revision = '{R1}'\n")
+    migrations, problems = alembic.read(folder)
+    assert problems == []
+    assert [m.name for m in migrations] == ["create account table", "add last_seen", R3]
+
+
 def test_alembic_refuses_python_instead_of_its_sql_output(tmp_path):
     write(tmp_path, "versions/1a2b3c4d5e6f_accounts.py", "revision = '1a2b3c4d5e6f'\n")
     write(tmp_path, "versions/notes.sql", "SELECT 1;\n")
