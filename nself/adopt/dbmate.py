@@ -1,15 +1,17 @@
 """dbmate: `<version>_name.sql` files with `-- migrate:up` / `-- migrate:down` sections;
-`-- migrate:up transaction:false` runs the file outside a transaction. Its tracking table
-(`CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY)`) holds one row per
-applied version, the digits of the file name as written (`00010`). golang-migrate uses the
-same table name with `version bigint, dirty boolean`: the `dirty` column tells them apart."""
+`-- migrate:up transaction:false` runs the file outside a transaction. dbmate applies the
+files in file-name order (`10_b.sql` before `9_a.sql`): when that is also the numbers'
+order the versions stay nself's, else the files are numbered in dbmate's order. Its
+tracking table (`CREATE TABLE schema_migrations (version varchar PRIMARY KEY)`) holds one
+row per applied version, the digits of the file name as written (`00010`). golang-migrate
+uses the same table name with `version bigint, dirty boolean`: `dirty` tells them apart."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from nself.adopt import source
+from nself.adopt import source, transaction
 from nself.adopt.source import Applied, Problem, SourceMigration
 
 NAME = "dbmate"
@@ -38,6 +40,10 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
             no_transaction=bool(re.search(NO_TRANSACTION, marker)
                                 or re.search(NO_TRANSACTION, down_marker)),
             files=[shown], up_line=up_line, down_line=down_line))
+    keys = transaction.ordered_keys([m.files[0] for m in migrations],
+                                    [int(m.version_text) for m in migrations])
+    for m, key in zip(migrations, keys, strict=True):
+        m.key = key
     return migrations, problems
 
 

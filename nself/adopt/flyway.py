@@ -48,7 +48,7 @@ def checksum(text: str) -> str:
     """Flyway's checksum of a script: CRC32 over its lines' UTF-8 bytes without their line
     ends, as a signed 32-bit number."""
     crc = 0
-    for line in text.removeprefix("\ufeff").splitlines():
+    for line in re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff")):  # Java's readLine
         crc = zlib.crc32(line.encode("utf-8"), crc)
     return str(crc - 2**32 if crc >= 2**31 else crc)
 

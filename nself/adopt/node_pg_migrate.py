@@ -3,11 +3,14 @@ YYYYMMDDHHmmssSSS timestamp: its number orders them), `-- Up Migration` and `-- 
 Migration` sections (a file without them is all UP). JavaScript/TypeScript migrations are
 code: listed, not converted. Its tracking table, `pgmigrations (id serial PRIMARY KEY, name
 varchar(255) NOT NULL, run_on timestamp NOT NULL)`, holds one row per applied migration,
-named by its file name without the extension; a rollback deletes the row."""
+named by its file name without the extension; a rollback deletes the row. Order: the
+prefix's number (a 17-digit `utc` prefix as its time), then the name for equal ones; the
+prefixes stay nself's versions unless two are equal or both kinds are mixed."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 from nself.adopt import source
@@ -18,6 +21,7 @@ FILE = r"^(\d+)_(.*)\.sql$"
 CODE = r"^\d+_.*\.(js|cjs|mjs|ts)$"
 UP = r"(?i)^--[\s-]*up\s+migration\b"
 DOWN = r"(?i)^--[\s-]*down\s+migration\b"
+UTC_DIGITS = 17  # the `utc` file name format: YYYYMMDDHHmmssSSS
 
 
 def detect(root: Path) -> list[Path]:
@@ -40,7 +44,22 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
             key=(int(match.group(1)),), version_text=shown.removesuffix(".sql"),
             name=match.group(2), up=up, down=down, no_transaction=False, files=[shown],
             up_line=up_line, down_line=down_line, label=match.group(1)))
+    prefixes = [m.label or "" for m in migrations]
+    instants = [_instant(p) for p in prefixes]
+    if len(set(instants)) < len(instants) or len({len(p) == UTC_DIGITS for p in prefixes}) > 1:
+        # a shared prefix, or both kinds of prefix: its order is the instant, then the name
+        for m, instant in zip(migrations, instants, strict=True):
+            m.key = (instant, m.version_text)
     return migrations, problems
+
+
+def _instant(prefix: str) -> int:
+    """node-pg-migrate's number for a prefix: a 17-digit one is a UTC YYYYMMDDHHmmssSSS
+    time, as milliseconds since 1970; any other is the number itself."""
+    if len(prefix) != UTC_DIGITS:
+        return int(prefix)
+    moment = datetime.strptime(prefix, "%Y%m%d%H%M%S%f").replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
 
 
 def applied(conn, folder: Path | None = None) -> Applied | None:

@@ -353,6 +353,8 @@ def test_flyway_checksum_is_flyways_crc32():
     assert flyway.checksum("") == "0"
     assert flyway.checksum("a\n") == str(0xe8b7be43 - 2**32)
     assert flyway.checksum("a\r\nb") == flyway.checksum("a\nb") == flyway.checksum("ab")
+    # only \n, \r and \r\n end a line for Java's readLine (a form feed does not)
+    assert flyway.checksum("a\fb") != flyway.checksum("a\nb")
 
 
 # node-pg-migrate ---------------------------------------------------------------------------
@@ -557,3 +559,28 @@ def test_detect_finds_each_format(tmp_path, project):
     assert {("dbmate", "db/migrations"), ("golang-migrate", "migrations-go"),
             ("goose", "db/goose"), ("flyway", "sql"), ("node-pg-migrate", "migrations-node"),
             ("postgrator", "pg")} <= found
+
+
+def test_dbmate_order_is_its_file_name_order(project):
+    """dbmate applies `10_b.sql` before `9_a.sql` (file names, as its own run shows): where
+    names and numbers disagree the files are numbered in dbmate's order, header kept."""
+    project.write("dbm/9_a.sql", "-- migrate:up\nCREATE TABLE b2 (id int REFERENCES b1);\n")
+    project.write("dbm/10_b.sql", "-- migrate:up\nCREATE TABLE b1 (id int PRIMARY KEY);\n")
+    assert imported(project, "dbmate", "dbm") == ["001_b.sql", "002_a.sql"]
+    assert (project.migrations / "002_a.sql").read_text().startswith(
+        "-- Imported from dbmate: 9_a.sql (version 9)\n")
+    assert project.run("db", "migrate", "up").code == 0
+    assert project.db.tables() == ["b1", "b2"]
+
+
+def test_node_pg_migrate_orders_utc_prefixes_by_their_time(project):
+    """A 17-digit `utc` prefix is a time: 2023-11-14 22:13:20.000 UTC is 1700000000000 ms,
+    so the millisecond file of 1699999999999 comes before it and 1700000000001 after."""
+    project.write("npm/20231114221320000_second.sql", "-- Up Migration\nCREATE TABLE s (id int);\n")
+    project.write("npm/1699999999999_first.sql", "-- Up Migration\nCREATE TABLE f (id int);\n")
+    project.write("npm/1700000000001_third.sql", "-- Up Migration\nCREATE TABLE t (id int);\n")
+    assert imported(project, "node-pg-migrate", "npm") == [
+        "001_first.sql", "002_second.sql", "003_third.sql"]
+    assert (project.migrations / "002_second.sql").read_text().startswith(
+        "-- Imported from node-pg-migrate: 20231114221320000_second.sql "
+        "(version 20231114221320000_second)\n")
