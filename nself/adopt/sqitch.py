@@ -7,10 +7,10 @@ Sqitch runs a script with psql as it is written: the scripts `sqitch add` writes
 `BEGIN;` and end with `COMMIT;`, which become nself's own transaction; a script without
 them runs statement by statement, so it becomes a no-transaction migration.
 
-Its registry (schema `sqitch`, as its `pg.sql` creates it) holds `changes(change_id,
-script_hash, change, project, committed_at, ...)`, one row per deployed change of every
-project (a revert deletes the row), and `events(event, change, project, committed_at, ...)`
-where a deploy that failed is logged as event `fail`.
+Its registry (schema `sqitch`, or sqitch.conf's `registry`; as its `pg.sql` creates it)
+holds `changes(change_id, script_hash, change, project, committed_at, ...)`, one row per
+deployed change of every project (a revert deletes the row), and `events(event, change,
+project, committed_at, ...)` where a deploy that failed is logged as event `fail`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from nself.adopt.source import AdoptError, Applied, Problem, SourceMigration
 
 NAME = "sqitch"
 PLAN = "sqitch.plan"
+REGISTRY = re.compile(r"(?m)^\s*registry\s*=\s*(\S+)\s*$")  # sqitch.conf's registry schema
 PRAGMA = re.compile(r"^\s*%\s*([^\s=]+)\s*(?:=\s*(.*?))?\s*$")
 # name [dependencies] timestamp planner <email> # note  (a tag line starts with @)
 ENTRY = re.compile(r"^\s*(?P<op>[+-])?\s*(?P<tag>@)?(?P<name>[^\s\[\]#@:]+)\s*"
@@ -149,20 +150,32 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     return migrations, problems
 
 
+def registry(folder: Path | None) -> str:
+    """The registry schema: `registry` in the folder's sqitch.conf, else `sqitch`."""
+    conf = folder / "sqitch.conf" if folder is not None else None
+    if conf is not None and conf.is_file():
+        match = REGISTRY.search(conf.read_text(encoding="utf-8", errors="replace"))
+        if match:
+            return match.group(1)
+    return "sqitch"
+
+
 def applied(conn, folder: Path | None = None) -> Applied | None:
-    if not source.table_exists(conn, "sqitch.changes"):
+    schema = registry(Path(folder) if folder is not None else None)
+    quoted = '"' + schema.replace('"', '""') + '"'
+    if not source.table_exists(conn, f"{quoted}.changes"):
         return None
     plan = read_plan(Path(folder), []) if folder is not None else None
     project = plan.project if plan else None
     where, args = ("WHERE project = %s", (project,)) if project else ("", ())
-    if source.table_exists(conn, "sqitch.events"):
-        last = conn.execute(f"SELECT event, change, project FROM sqitch.events {where} "
+    if source.table_exists(conn, f"{quoted}.events"):
+        last = conn.execute(f"SELECT event, change, project FROM {quoted}.events {where} "
                             "ORDER BY committed_at DESC LIMIT 1", args).fetchone()
         if last is not None and last[0] == "fail":
             raise AdoptError(f"Sqitch's last deploy of project {last[2]} failed at change "
-                             f"{last[1]} (sqitch.events): the database may hold part of it. "
+                             f"{last[1]} ({schema}.events): the database may hold part of it. "
                              "Deploy or revert it with sqitch, then adopt.")
-    rows = conn.execute(f"SELECT change FROM sqitch.changes {where} "
+    rows = conn.execute(f"SELECT change FROM {quoted}.changes {where} "
                         "ORDER BY committed_at, change_id", args).fetchall()
     # Sqitch deploys in plan order: the n-th deployed row of a name is its n-th plan line
     instances: dict[str, list[str]] = {}

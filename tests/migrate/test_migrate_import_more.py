@@ -140,16 +140,17 @@ SQITCH_REGISTRY = """
 """
 
 
-def sqitch_logs(db, event: str, change: str, project: str = "shop") -> None:
+def sqitch_logs(db, event: str, change: str, project: str = "shop",
+                registry: str = "sqitch") -> None:
     """What sqitch writes for one change: the event, and for a deploy the change's row."""
     change_id = hashlib.sha1(f"{project}:{change}".encode()).hexdigest()
     who = ("'Ann Author', 'ann@example.org', '2024-01-02T10:00:00Z', 'Ann Author', "
            "'ann@example.org'")
-    db.query(f"INSERT INTO sqitch.events (event, change_id, change, project, committer_name, "
+    db.query(f"INSERT INTO {registry}.events (event, change_id, change, project, committer_name, "
              f"committer_email, planned_at, planner_name, planner_email) VALUES ('{event}', "
              f"'{change_id}', '{change}', '{project}', {who})")
     if event == "deploy":
-        db.query(f"INSERT INTO sqitch.changes (change_id, script_hash, change, project, "
+        db.query(f"INSERT INTO {registry}.changes (change_id, script_hash, change, project, "
                  f"committer_name, committer_email, planned_at, planner_name, planner_email) "
                  f"VALUES ('{change_id}', '{change_id}', '{change}', '{project}', {who})")
 
@@ -202,6 +203,24 @@ def test_sqitch_adopts_its_project_and_refuses_a_failed_deploy(project):
     result = project.run("db", "migrate", "up")
     assert result.code == 0, result
     assert applied(project.db) == ["001", "002", "003", "004", "005"]
+
+
+@pytest.mark.db
+def test_sqitch_reads_the_registry_sqitch_conf_names(project):
+    folder = sqitch_project(project.root)
+    write(folder, "sqitch.conf", """
+        [core]
+        \tengine = pg
+        [engine "pg"]
+        \tregistry = sqitch_meta
+        """)
+    project.db.query(SQITCH_REGISTRY.replace("sqitch.", "sqitch_meta.")
+                     .replace("SCHEMA sqitch;", "SCHEMA sqitch_meta;"))
+    project.db.query("CREATE SCHEMA shop")
+    sqitch_logs(project.db, "deploy", "schema", registry="sqitch_meta")
+    result = imported(project, "sqitch", "db", "--adopt-applied")
+    assert result.code == 0, result
+    assert applied(project.db) == ["001"]
 
 
 # Alembic -----------------------------------------------------------------------------------
