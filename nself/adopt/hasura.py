@@ -90,8 +90,9 @@ def applied(conn, folder: Path | None = None) -> Applied | None:
             conn, "hdb_catalog.hdb_version", "cli_state"):
         row = conn.execute("SELECT cli_state::text FROM hdb_catalog.hdb_version "
                            "LIMIT 1").fetchone()
-        state = json.loads(row[0]).get("migrations") if row else None
-    if state:
+        data = json.loads(row[0]) if row else None
+        state = data.get("migrations") if isinstance(data, dict) else None
+    if isinstance(state, dict) and state:
         name = None
         if folder is not None:
             versions_at = source_folder(Path(folder), [])
@@ -102,11 +103,11 @@ def applied(conn, folder: Path | None = None) -> Applied | None:
                                  + ", ".join(sorted(state)) + "): import the folder named "
                                  "after the one to adopt (migrations/<database>).")
             name = next(iter(state))
-        versions = state[name] or {}
-        dirty = sorted((v for v, d in versions.items() if d), key=int)
+        versions = state[name] if isinstance(state[name], dict) else {}
+        dirty = sorted((v for v, d in versions.items() if d is True), key=_number)
         if dirty:
             _dirty(dirty[0])
-        return Applied(sorted(versions, key=int))
+        return Applied(sorted(versions, key=_number))
     if not source.table_exists(conn, "hdb_catalog.schema_migrations"):
         return None
     rows = conn.execute("SELECT version, dirty FROM hdb_catalog.schema_migrations "
@@ -115,6 +116,10 @@ def applied(conn, folder: Path | None = None) -> Applied | None:
         if dirty:
             _dirty(str(version))
     return Applied([str(version) for version, _ in rows])
+
+
+def _number(version: str) -> tuple:
+    return (0, int(version), "") if version.isdigit() else (1, 0, version)
 
 
 def _dirty(version: str) -> None:
