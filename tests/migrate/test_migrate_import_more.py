@@ -621,6 +621,15 @@ def test_prisma_reads_folders_in_name_order(tmp_path):
                                           "migration.sql: Prisma refuses it too"]
 
 
+def test_prisma_keeps_its_name_order_where_numbers_would_differ(tmp_path):
+    """Prisma applies folders in name order: `10_b` before `9_a`, so the numbers cannot be
+    the versions (the core renumbers them in Prisma's order)."""
+    write(tmp_path, "9_a/migration.sql", "CREATE TABLE a ();\n")
+    write(tmp_path, "10_b/migration.sql", "CREATE TABLE b ();\n")
+    migrations, _ = prisma.read(tmp_path)
+    assert sorted(m.key for m in migrations) == [("10_b",), ("9_a",)]
+
+
 @pytest.mark.db
 def test_prisma_converts_applies_and_rolls_back(project):
     prisma_project(project.root)
