@@ -258,7 +258,8 @@ class _Differ:
         self.diff_comments()
         self.diff_privileges()
         ordered = [c for _, _, c in sorted(self.changes, key=lambda t: (t[0], t[1]))]
-        return Plan(self.by_dependencies(ordered), self.differences, self.unsupported)
+        return Plan(_bodies_unchecked(self.by_dependencies(ordered)), self.differences,
+                    self.unsupported)
 
     def by_dependencies(self, changes: list[Change]) -> list[Change]:
         """Within the phases where domains, tables, types and functions meet, each object
@@ -1064,6 +1065,21 @@ class _Differ:
                 if key not in create:
                     self.note("~", _DEFINITION_WORD[d.kind], display(d.schema, d.name),
                               "different comment")
+
+
+# A function's body may call a function created after it (no catalog dependency says so for
+# a body in quotes): as pg_dump does, bodies are checked when they run, not when created.
+BODIES_UNCHECKED = ("SET LOCAL check_function_bodies = off;  -- bodies are checked when they "
+                    "run (a function may call one created after it)")
+
+
+def _bodies_unchecked(changes: list[Change]) -> list[Change]:
+    """CHANGES, with BODIES_UNCHECKED first in the transaction that creates functions."""
+    if not any(c.kind == "create function" for c in changes):
+        return changes
+    at = next(i for i, c in enumerate(changes) if not c.needs_autocommit)
+    return [*changes[:at], Change("set", "check_function_bodies", BODIES_UNCHECKED,
+                                  phase=changes[at].phase), *changes[at:]]
 
 
 def _replaceable(old: Definition, new: Definition) -> bool:

@@ -489,8 +489,9 @@ class NoteSql:
         for statement in statements:
             node = statement.node
             kind = type(node).__name__
-            if kind == "CreateDomainStmt":
-                names = [n.sval for n in node.domainname]
+            if kind in ("CreateDomainStmt", "CompositeTypeStmt"):  # type names DBML may use
+                names = ([n.sval for n in node.domainname] if kind == "CreateDomainStmt"
+                         else [x for x in (node.typevar.schemaname, node.typevar.relname) if x])
                 schema, name = (names[-2] if len(names) > 1 else "public"), names[-1]
                 spelling = type_key(schema, name)
                 note.domains[f"{schema}.{name}"] = spelling

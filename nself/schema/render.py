@@ -262,7 +262,7 @@ def to_dbml(schema: Schema) -> str:
               for u in s.unsupported]
     if notes:
         parts.append("\n".join(notes))
-    note = _sql_note(extra, fixes)
+    note = _sql_note(extra, fixes, set(tables))
     if note:
         parts.append(note)
     text = "\n\n".join(parts) + "\n"
@@ -333,15 +333,20 @@ def _any(schema: Schema) -> bool:
                 schema.tables, schema.definitions, schema.comments, schema.privileges))
 
 
-def _sql_note(extra: Schema, fixes: list[str]) -> str:
+def _sql_note(extra: Schema, fixes: list[str], tables: set[str]) -> str:
     """What DBML cannot express but SQL can, in a sticky note (`Note nself_sql`) that
     `schema import` builds together with the tables: an export imported into an empty
-    project gives back the same schema. "" when there is nothing of the kind."""
-    # what the tables need first (and partitions), then the tables' own fixes, then what
-    # uses them (views, triggers, policies: they may depend on a fixed column)
-    before = replace(extra, definitions=[], comments={}, privileges=[])
-    after = Schema(definitions=extra.definitions, comments=extra.comments,
-                   privileges=extra.privileges)
+    project gives back the same schema. "" when there is nothing of the kind. TABLES: the
+    qualified names of all the schema's tables."""
+    # what the tables need first (and partitions; the types and functions that use no table,
+    # in dependency order with the domains), then the tables' own fixes, then what uses
+    # them (views, triggers, policies: they may depend on a fixed column)
+    views = {d.qualified for d in extra.definitions if d.kind in ("view", "materialized view")}
+    first = [d for d in extra.definitions if order.tier(d, tables, views) == order.EARLY]
+    before = replace(extra, definitions=first, comments={}, privileges=[])
+    after = Schema(definitions=[d for d in extra.definitions if d not in first],
+                   comments=extra.comments, privileges=extra.privileges)
+
     def script(part: Schema) -> str:  # schema import sets check_function_bodies itself
         return to_sql(part).removeprefix(SCRIPT_HEADER + "\n\n").rstrip("\n")
 
@@ -390,6 +395,7 @@ def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> st
                      and c.definition == f"UNIQUE ({ident(c.columns[0])})"}
     owned = {q.owned_by.rpartition(".")[2]: q for q in s.sequences
              if q.owned_by and q.owned_by.rpartition(".")[0] == t.qualified}
+    late = _late_functions(t, s)
     lines = []
     for c in t.columns:
         settings = []
@@ -405,7 +411,12 @@ def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> st
             settings.append("not null")
         if c.name in single_unique:
             settings.append("unique")
-        if default is not None and not c.generated:
+        if default is not None and not c.generated and any(f in default for f in late):
+            # it calls a function that needs tables: set once the tables and it exist
+            missing.append(f"default of {t.qualified}.{c.name}: {default}")
+            fixes.append(f"ALTER TABLE {name} ALTER COLUMN {ident(c.name)} SET DEFAULT "
+                         f"{default};")
+        elif default is not None and not c.generated:
             settings.append(f"default: {dbml_default(default, c.type)}")
         if c.comment is not None:
             settings.append(f"note: {dbml_string(c.comment)}")
@@ -481,6 +492,21 @@ def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> st
         if t.force_row_security:
             fixes.append(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY;")
     return f"Table {label} {{\n" + "\n".join(lines) + "\n}"
+
+
+def _late_functions(t: Table, s: Schema) -> list[str]:
+    """How a default calls the functions T uses that need a table themselves ('b_next(',
+    'app.f('): the note creates them after the tables."""
+    if not t.uses:
+        return []
+    names, views = order.relations(s)
+    found = []
+    for d in s.definitions:
+        if d.qualified in t.uses and order.tier(d, names, views) != order.EARLY:
+            name = d.name.partition("(")[0]
+            found.append((ident(name) if d.schema == "public"
+                          else qualified(d.schema, name)) + "(")
+    return found
 
 
 def _default_name(c: Constraint, t: Table, suffix: str) -> bool:

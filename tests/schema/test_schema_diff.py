@@ -9,7 +9,7 @@ import pytest
 
 from nself.errors import UsageError
 from nself.schema.ddl import ident
-from nself.schema.diff import DROPS_DATA, diff, invert_renames
+from nself.schema.diff import BODIES_UNCHECKED, DROPS_DATA, diff, invert_renames
 from nself.schema.model import Column, Constraint, Definition, Enum, Index, Schema, Sequence, Table
 
 
@@ -355,8 +355,8 @@ def test_definitions_changed_and_functions_replaced_in_place():
                      sql="CREATE AGGREGATE ...")
     plan = diff(model([users()], definitions=[fn, trg]),
                 model([users()], definitions=[fn2, trg2, odd]))
-    assert plan.up_sql() == ("DROP TRIGGER trg ON public.users;\n" + fn2.sql + ";\n"
-                             + trg2.sql + ";\n")
+    assert plan.up_sql() == (BODIES_UNCHECKED + "\nDROP TRIGGER trg ON public.users;\n"
+                             + fn2.sql + ";\n" + trg2.sql + ";\n")
     assert plan.unsupported == ["aggregate public.agg(integer)"]
 
 

@@ -229,6 +229,15 @@ def test_import_of_an_unedited_export_checks_it_reproduces_it(project, tmp_path,
     assert edited.code == 0, edited
 
 
+def test_dbml_export_then_import_of_functions_types_and_their_users(project, tmp_path,
+                                                                    monkeypatch):
+    """Every dependency above travels through DBML and back: a column of a composite type,
+    a domain whose check calls a function, a default calling a function that reads a table,
+    functions calling functions created after them."""
+    _apply(project.db, BASE + DEPENDENT + FUNCTIONS_CALLING_LATER_ONES)
+    _round_trip(project, tmp_path, monkeypatch)
+
+
 # --------------------------------------------------------------- (e) --rename, NOT NULL
 
 def test_diff_takes_rename_like_import(project, staging):
