@@ -133,7 +133,10 @@ def convert(fmt: str, folder: Path, partial: bool = False) -> Conversion:
         raise UsageError(f"{folder}: no {fmt} migrations found there.")
     numbers, renumbered = number(migrations)
     converted = []
+    bad = {problem.file for problem in problems}  # a file with a problem is never written
     for m, (version, label) in zip(migrations, numbers, strict=True):
+        if bad.intersection(m.files):
+            continue
         found = check(m)
         if found:
             problems.extend(found)

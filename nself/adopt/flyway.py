@@ -29,6 +29,7 @@ VERSIONED = r"^([VU])(\d+(?:[._]\d+)*)__(.+)\.sql$"
 REPEATABLE = r"^R__(.+)\.sql$"
 ANY = r"^(?:[VU]\d+(?:[._]\d+)*|R)__.+\.sql$"
 NO_TRANSACTION = r"(?i)^\s*executeInTransaction\s*=\s*false\s*$"
+PLACEHOLDER = r"\$\{[^}\n]*\}"
 
 
 def key(version: str) -> tuple[int, ...]:
@@ -70,6 +71,7 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     migrations, parts = [], []
     for _, shown, text in source.matching(folder, ANY, problems, recursive=True):
         name = Path(shown).name
+        _placeholders(text, shown, problems)
         if (m := re.match(REPEATABLE, name)) is not None:
             migrations.append(SourceMigration(
                 key=(), version_text=shown, name=m.group(1), up=text, down=None,
@@ -85,6 +87,15 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
             up, down, text_of(version), desc, no_transaction=_no_transaction(folder, up.shown),
             label=version if version.isdigit() else None))
     return migrations, problems
+
+
+def _placeholders(text: str, shown: str, problems: list[Problem]) -> None:
+    """A problem for each `${name}` Flyway would replace (its placeholders are on by
+    default): nself runs the SQL as written."""
+    for number, line in enumerate(text.split("\n"), 1):
+        if (m := re.search(PLACEHOLDER, line)) is not None:
+            problems.append(Problem(shown, number, f"Flyway placeholder `{m.group(0)}`: nself "
+                                    "runs the SQL as written; put the value in the file"))
 
 
 def applied(conn, folder: Path | None = None) -> Applied | None:

@@ -439,29 +439,40 @@ def test_postgrator_adopts_schemaversion(project):
 
 def test_a_file_that_cannot_be_converted_is_listed_and_nothing_is_written(project):
     dbmate_project(project)
-    project.write("db/migrations/00012_load.sql", """
+    project.write("db/migrations/12_load.sql", """
         -- migrate:up
         CREATE TABLE seed (id int);
         \\copy seed FROM 'seed.csv'
         -- migrate:down
         DROP TABLE seed;
         """)
-    project.write("db/migrations/00013_typo.sql", """
+    project.write("db/migrations/13_typo.sql", """
         -- migrate:up
         CREATE TABLE ok (id int);
         CREAT TABLE oops (id int);
         """)
     result = project.run("db", "migrate", "import", "--from", "dbmate", "db/migrations")
     assert result.code == 2, result
-    assert "  00012_load.sql:3: psql meta-command `\\copy`" in result.err
-    assert "  00013_typo.sql:3: not SQL PostgreSQL can parse" in result.err
+    assert "  12_load.sql:3: psql meta-command `\\copy`" in result.err
+    assert "  13_typo.sql:3: not SQL PostgreSQL can parse" in result.err
     assert "2 problems stop the import (listed above); nothing was written" in result.err
     assert files(project) == []
     result = project.run("db", "migrate", "import", "--from", "dbmate", "db/migrations",
                          "--partial")
     assert result.code == 0, result
-    assert "00012_load.sql:3" in result.err and "(not converted: --partial)" in result.err
+    assert "12_load.sql:3" in result.err and "(not converted: --partial)" in result.err
     assert files(project) == ["00009_users.sql", "00010_posts.sql", "11_posts_index.sql"]
+
+
+def test_a_flyway_placeholder_is_a_problem(project):
+    project.write("fw/V1__grant.sql", "CREATE TABLE g (id int);\n"
+                                      "GRANT SELECT ON g TO '${reader}';\n")
+    result = project.run("db", "migrate", "import", "--from", "flyway", "fw")
+    assert result.code == 2, result
+    assert "V1__grant.sql:2: Flyway placeholder `${reader}`" in result.err
+    assert files(project) == []
+    project.write("fw/V2__more.sql", "CREATE TABLE more (id int);\n")
+    assert imported(project, "flyway", "fw", "--partial") == ["2_more.sql"]
 
 
 def test_a_comment_nself_would_take_for_a_marker_is_a_problem(project):
