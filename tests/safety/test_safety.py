@@ -42,6 +42,12 @@ EXPECTED = {
     ("schema import --apply", "local"): (Rule.ALLOW, None),
     ("schema import --apply", "staging"): (Rule.BLOCKED, None),
     ("schema import --apply", "production"): (Rule.BLOCKED, None),
+    ("migrate import", "local"): (Rule.ALLOW, None),  # --adopt-applied (issue 18)
+    ("migrate import", "staging"): (Rule.CONFIRM, None),
+    ("migrate import", "production"): (Rule.CONFIRM, None),
+    ("migrate baseline", "local"): (Rule.ALLOW, None),  # issue 18 (added with import's)
+    ("migrate baseline", "staging"): (Rule.CONFIRM, None),
+    ("migrate baseline", "production"): (Rule.CONFIRM, None),
 }
 
 
