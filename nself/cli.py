@@ -243,8 +243,8 @@ def _task_words(task, walk: _Walk, remaining: list[str], collection: Collection,
                 j += 1
         elif passes_on:
             extra.append(word)  # the value of the program's flag before it
-        elif flag and not filled:
-            out += [f"--{flag}", word]
+        elif flag and (not filled or flag in (getattr(task, "iterable", None) or ())):
+            out += [f"--{flag}", word]  # an iterable flag takes every bare word
             filled = True
         elif slots:
             out.append(word)

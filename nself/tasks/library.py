@@ -49,6 +49,7 @@ migration_runner = Deferred("nself.migrations.runner")
 migration_status = Deferred("nself.migrations.status")
 repair_history = Deferred("nself.migrations.repair")
 adopt = Deferred("nself.adopt")  # `db migrate import`: other tools' migrations
+linter = Deferred("nself.lint")  # `db migrate lint`
 pg_connection = Deferred("nself.pg.connection")
 seed_files = Deferred("nself.seeds.files")
 seeds_runner = Deferred("nself.seeds.runner")

@@ -16,6 +16,7 @@ from nself.tasks.flags import LOCK_HELP, MISMATCH_HELP, NO_BACKUP_HELP, confirm_
 from nself.tasks.library import (
     adopt,
     history,
+    linter,
     migration_baseline,
     migration_runner,
     migration_status,
@@ -294,4 +295,54 @@ def reset(c, yes=False, confirm=None, allow_env_mismatch=False, no_backup=False,
               + (f", ran {result.seeded}" if result.seeded else ""))
 
 
-collection = Collection("migrate", status, up, down, create, fresh, repair, baseline, import_)
+LINT_FORMATS = ("text", "github", "gcc")
+
+
+@command(positional_flag="file", iterable=["file"], help={
+    "file": "A migration file to lint (repeatable; `nself db migrate lint a.sql b.sql`). "
+            "Default: every migration of the folder.",
+    "since": "Lint only the migrations newer than this version (e.g. the one production "
+             "runs).",
+    "changed": "Lint only the migration files git sees changed against HEAD, untracked too.",
+    "json": "Print a JSON list of findings {rule, level, file, line, lock, blocks, message, "
+            "why, safe, table, allowed}.",
+    "format": "text (default), github (::error annotations) or gcc (file:line:col: error:).",
+    "no_database": "Do not read table sizes and the server version from the configured "
+                   "database (lint the files alone).",
+    "rules": "List every rule with its id, level and summary, then stop."})
+def lint(c, file=None, since=None, changed=False, json=False, format="text",
+         no_database=False, rules=False):
+    """Name every unsafe statement of the migrations: the lock it takes, what that blocks,
+    why it matters and the safe form (exit 6 when an error-level finding is not allowed)."""
+    env = environment()
+    if rules:
+        config = linter.Config.from_settings(env.get)
+        for r in sorted(linter.REGISTRY.values(), key=lambda r: r.id):
+            output.line(f"{r.id}  {config.level(r) or 'off':7}  {r.name}: {r.summary}")
+        return
+    if format not in LINT_FORMATS:
+        raise UsageError(f"--format expects one of {', '.join(LINT_FORMATS)}, got {format!r}.")
+    env.require_project()
+    found = linter.run(env, list(file or ()), since, changed, not no_database)
+    if json:
+        output.as_json([f.as_dict() for f in found])
+    else:
+        for f in found:
+            if format == "github":
+                output.line(linter.github_line(f))
+            elif format == "gcc":
+                output.line(linter.gcc_line(f))
+            else:
+                for text in linter.text_lines(f):
+                    output.line(text)
+    errors_left = linter.blocking(found)
+    if errors_left:
+        raise DifferencesFound(f"Lint: {_plural(len(errors_left), 'error')} not allowed "
+                               f"({_plural(len(found) - len(errors_left), 'other finding')}); "
+                               "fix them, or acknowledge one with `-- nself:allow RULE reason`.")
+    if not json and format == "text":
+        output.ok(f"Lint: no errors ({_plural(len(found), 'finding')})")
+
+
+collection = Collection("migrate", status, up, down, create, fresh, repair, baseline, import_,
+                        lint)

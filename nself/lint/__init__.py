@@ -1,0 +1,319 @@
+"""`nself db migrate lint`: every unsafe statement of a migration named, with the lock it
+takes, what that lock blocks, why it matters and the safe form, from parse trees only.
+
+`lint(paths, context_factory)` reads each file, walks its statements (and those inside its
+DO blocks and function bodies) with a `Context` that knows what came before, and runs
+every registered rule (`nself.lint.rule.REGISTRY`: the rule modules imported below).
+`Config` (nself.toml's [lint] table) turns rules off or changes their level, per
+environment; `policy` says what an environment does with the findings.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from nself import sql
+from nself.errors import ConfigError, UsageError
+from nself.lint import locks  # noqa: F401  (registers its rules)
+from nself.lint.context import Context, Schema
+from nself.lint.rule import REGISTRY, Finding, Stmt, statements
+from nself.migrations import files
+
+__all__ = ["REGISTRY", "Config", "Context", "Finding", "Project", "lint", "policy"]
+
+# Rule modules written beside locks.py register themselves when imported here.
+for _name in ("data", "hygiene"):
+    try:
+        __import__(f"nself.lint.{_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"nself.lint.{_name}":
+            raise
+
+
+@dataclass(frozen=True)
+class Read:
+    """What lint reads of a file: the statements it looks at (a migration's UP section, or
+    the whole file when it has no `-- UP` marker), whether it runs in a transaction, its
+    text, and whether it has a DOWN with SQL (None: not a migration file)."""
+
+    statements: list[sql.Statement]
+    transactional: bool
+    text: str
+    has_down: bool | None
+
+
+def read_file(path: Path, shown: str) -> Read:
+    raw = files.userfile.read_bytes(str(path), "a migration", files.userfile.SQL_LIMIT,
+                                    shown=shown, error=files.MigrationFileError)
+    migration = files.Migration(0, "", path.stem, path.name, files.normalise(raw), shown, raw)
+    text = migration.text
+    if re.search(files.UP_MARKER, text, re.MULTILINE):
+        down = migration.down
+        return Read(files.split(migration.up, migration, parse=True),
+                    not migration.no_transaction, text, down is not None and not down.empty)
+    whole = files.Section(text, 1)
+    no_tx = re.search(files.NO_TRANSACTION, text, re.MULTILINE) is not None
+    return Read(files.split(whole, migration, parse=True), not no_tx, text, None)
+
+
+@dataclass
+class Project:
+    """What lint knows beyond a file: the migrations folder (the schema its earlier files
+    build), the live database's table sizes and version, the runner's lock_timeout."""
+
+    folder: Path | None = None
+    root: Path | None = None
+    sizes: dict[str, tuple[int, int]] | None = None
+    server_version: int | None = None
+    lock_timeout_ms: int | None = None
+    _built: list = field(default_factory=list)  # [(version, Schema after it)]
+
+    def shown(self, path: Path) -> str:
+        if self.root is not None:
+            try:
+                return str(path.resolve().relative_to(self.root.resolve()))
+            except ValueError:
+                pass
+        return str(path)
+
+    def earlier(self, path: Path) -> Schema:
+        """The schema the folder's migrations older than `path` build (empty for a file
+        outside the folder or without a version)."""
+        match = files.FILENAME.match(path.name)
+        if self.folder is None or not match or \
+                path.resolve().parent != self.folder.resolve():
+            return Schema()
+        version = int(match.group(1))
+        if not self._built:
+            running = Schema()
+            for m in files.read_folder(self.folder, self.root):
+                try:
+                    found = files.split(m.up, m, parse=True)
+                except (files.MigrationFileError, files.SqlSyntaxFailure):
+                    found = []
+                for st in found:
+                    if st.node is not None:
+                        running.learn(st.node)
+                self._built.append((m.version, copy.deepcopy(running)))
+        before = [schema for v, schema in self._built if v < version]
+        return copy.deepcopy(before[-1]) if before else Schema()
+
+    def context(self, path: Path, text: str, transactional: bool) -> Context:
+        return Context.for_text(self.shown(path), text, transactional,
+                                earlier=self.earlier(path), sizes=self.sizes,
+                                server_version=self.server_version,
+                                lock_timeout_ms=self.lock_timeout_ms)
+
+
+def lint(paths: Iterable[Path],
+         context_factory: Callable[[Path, str, bool], Context] | None = None,
+         config: Config | None = None) -> list[Finding]:
+    """The findings of every registered rule in files `paths`, in file and line order,
+    each with its level from `config` (rules it turns off are not run) and the file's
+    acknowledgement when it has one."""
+    factory = context_factory or Project().context
+    found: list[Finding] = []
+    for path in paths:
+        path = Path(path)
+        shown = getattr(getattr(factory, "__self__", None), "shown", Project().shown)(path)
+        read = read_file(path, shown)
+        ctx = factory(path, read.text, read.transactional)
+        ctx.has_down = read.has_down
+        found += lint_statements(read.statements, ctx, config)
+    return found
+
+
+def lint_statements(top: list[sql.Statement], ctx: Context,
+                    config: Config | None = None) -> list[Finding]:
+    """The findings in statements `top` of the migration `ctx` describes."""
+    rules = [r for r in REGISTRY.values() if config is None or config.level(r) is not None]
+    for st in top:
+        if st.node is not None:
+            ctx.whole.learn(st.node)
+    found: list[Finding] = []
+    for stmt in statements(top):
+        if stmt.node is None:
+            continue
+        for r in rules:
+            for f in r.check(stmt, ctx):
+                level = config.level(r) if config is not None else f.level
+                allowed = ctx.allowed.get(f.rule)
+                found.append(replace(f, level=level,
+                                     allowed=allowed[1] or "(no reason given)"
+                                     if allowed else None))
+        _advance(stmt, ctx)
+    found.sort(key=lambda f: f.line)
+    return found
+
+
+def _advance(stmt: Stmt, ctx: Context) -> None:
+    """What `stmt` changes in the context the next statements are linted with."""
+    node, kind = stmt.node, stmt.kind
+    if kind == "VariableSetStmt" and (node.name or "").lower() == "lock_timeout":
+        ctx.lock_timeout_set = True
+    if ctx.exclusive_at is not None and not stmt.inside and kind != "VariableSetStmt":
+        ctx.exclusive_followed = True
+    if ctx.exclusive_at is None and locks.takes_exclusive(stmt, ctx):
+        ctx.exclusive_at = stmt.line
+    if stmt.statement.adds_enum_value:
+        ctx.enum_values.setdefault(stmt.statement.value, stmt.line)
+    ctx.created.learn(node)
+    if not stmt.inside:
+        ctx.before.append(stmt)
+
+
+# Configuration ---------------------------------------------------------------------------
+
+# The settings (config/<env>.env, .env or the shell, like every setting: so per environment)
+# that change a rule's level: comma-separated rule ids.
+LEVEL_SETTINGS = (("NSELF_LINT_OFF", None), ("NSELF_LINT_WARNING", "warning"),
+                  ("NSELF_LINT_ERROR", "error"))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Rules turned off or given another level: NSELF_LINT_OFF=PG113,PG114 (never
+    reported), NSELF_LINT_WARNING=... (warnings), NSELF_LINT_ERROR=... (errors), read from
+    the environment's settings (config/production.env holds production's)."""
+
+    levels: dict[str, str | None] = field(default_factory=dict)  # rule -> level, None = off
+
+    def level(self, r) -> str | None:
+        return self.levels.get(r.id, r.level)
+
+    @classmethod
+    def from_settings(cls, get: Callable[[str], str | None]) -> Config:
+        levels: dict[str, str | None] = {}
+        for key, level in LEVEL_SETTINGS:
+            for rule_id in (get(key) or "").replace(" ", ",").split(","):
+                if not rule_id:
+                    continue
+                if rule_id.upper() not in REGISTRY:
+                    raise ConfigError(f"Setting {key}: no lint rule {rule_id!r} "
+                                      "(`nself db migrate lint --rules` lists them).")
+                levels[rule_id.upper()] = level
+        return cls(levels)
+
+
+# Environment policy ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    shown: list[Finding]      # to print (staging: errors as warnings)
+    refused: list[Finding]    # production: error-level findings nobody acknowledged
+    acknowledged: list[Finding]  # error-level findings the file allows (printed at apply)
+
+
+def policy(found: list[Finding], environment: str) -> Verdict:
+    """What applying migrations with `found` does in `environment`: local shows them,
+    staging shows them as warnings, production refuses an error-level finding unless the
+    file acknowledges it (`-- nself:allow RULE reason`)."""
+    acknowledged = [f for f in found if f.level == "error" and f.allowed]
+    if environment == "staging":
+        return Verdict([replace(f, level="warning") for f in found], [], acknowledged)
+    refused = [f for f in found if f.level == "error" and not f.allowed] \
+        if environment == "production" else []
+    return Verdict(list(found), refused, acknowledged)
+
+
+def blocking(found: list[Finding]) -> list[Finding]:
+    """The error-level findings no acknowledgement covers (`lint` exits 6 when any)."""
+    return [f for f in found if f.level == "error" and not f.allowed]
+
+
+# Output ----------------------------------------------------------------------------------
+
+
+def text_lines(f: Finding) -> list[str]:
+    lock = f" [lock: {f.lock}, blocks: {f.blocks or 'neither reads nor writes'}]" \
+        if f.lock else ""
+    size = f" ({f.table})" if f.table else ""
+    lines = [f"{f.file}:{f.line}: {f.rule} {f.level}: {f.message}{lock}{size}",
+             f"    why: {f.why}", f"    safe: {f.safe}"]
+    if f.allowed:
+        lines.append(f"    allowed: {f.allowed}")
+    return lines
+
+
+def github_line(f: Finding) -> str:
+    kind = "warning" if f.level == "warning" or f.allowed else "error"
+    body = f"{f.message}. {f.why} Safe: {f.safe}".replace("%", "%25").replace("\n", "%0A")
+    return f"::{kind} file={f.file},line={f.line},title={f.rule}::{body}"
+
+
+def gcc_line(f: Finding) -> str:
+    kind = "warning" if f.level == "warning" or f.allowed else "error"
+    return f"{f.file}:{f.line}:1: {kind}: {f.message} [{f.rule}]"
+
+
+# The command ---------------------------------------------------------------------------
+
+
+def chosen_files(env, names: list[str], since: str | None, changed: bool) -> list[Path]:
+    """The files `lint` reads: `names`, or the folder's migrations newer than `since`, or
+    those git sees changed against HEAD (untracked too), or every migration."""
+    folder = env.migrations_dir
+    if names:
+        if since or changed:
+            raise UsageError("Give files, --since or --changed: one of them.")
+        return [Path(n) if Path(n).is_absolute() else Path.cwd() / n for n in names]
+    if since and changed:
+        raise UsageError("Give either --since or --changed, not both.")
+    migrations = files.read_folder(folder, env.root)
+    if since:
+        if not str(since).isdigit():
+            raise UsageError(f"--since expects a migration version (042), got {since!r}.")
+        return [folder / m.filename for m in migrations if m.version > int(since)]
+    if changed:
+        wanted = _changed(env, folder)
+        return [folder / m.filename for m in migrations if m.filename in wanted]
+    return [folder / m.filename for m in migrations]
+
+
+def _changed(env, folder: Path) -> set[str]:
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--",
+                               str(folder)], cwd=env.root, capture_output=True, text=True,
+                              check=False)
+    except OSError as exc:
+        raise UsageError(f"--changed needs git: {exc.strerror}.") from None
+    if done.returncode != 0:
+        raise UsageError("--changed needs a git repository: "
+                         f"{(done.stderr.strip().splitlines() or ['git failed'])[0]}.")
+    return {Path(line[3:].strip().strip('"').split(" -> ")[-1]).name
+            for line in done.stdout.splitlines() if line[:2].strip() != "D"}
+
+
+def project_for(env, read_database: bool) -> Project:
+    """The Project of `env`: its migrations folder, the runner's lock_timeout, and (when
+    `read_database` and the configured database answers) its table sizes and version."""
+    from nself.migrations.engine import Settings
+
+    sizes = version = None
+    if read_database:
+        from nself.errors import NselfError
+        from nself.lint.context import live_sizes
+        from nself.pg import connection
+
+        try:
+            with connection.connect(connection.target(env)) as conn:
+                sizes, version = live_sizes(conn)
+        except NselfError:
+            pass  # no database here: lint what the files say
+    return Project(env.migrations_dir, env.root, sizes, version,
+                   Settings.from_env(env).lock_timeout_ms)
+
+
+def run(env, names: list[str], since: str | None, changed: bool,
+        read_database: bool) -> list[Finding]:
+    """`nself db migrate lint`'s findings (its Config from the environment's settings)."""
+    config = Config.from_settings(env.get)
+    paths = chosen_files(env, names, since, changed)
+    return lint(paths, project_for(env, read_database).context, config)
