@@ -41,6 +41,9 @@ class DeclaredTable:
     columns: set[str] = field(default_factory=set)
     constraints: set[str] = field(default_factory=set)
     indexes: set[str] = field(default_factory=set)
+    # what its keys and indexes are, whatever their names (the file's only, not recorded):
+    # a hand-written migration's "PK_users" is the key the file declares as users_pkey
+    shapes: set[tuple] = field(default_factory=set)
 
 
 @dataclass
@@ -59,7 +62,8 @@ class Declared:
         for t in schema.tables:
             declared.tables[t.qualified] = DeclaredTable(
                 {c.name for c in t.columns}, {c.name for c in t.constraints},
-                {i.name for i in t.indexes if everything or not i.where})
+                {i.name for i in t.indexes if everything or not i.where},
+                {_shape(k) for k in t.constraints} | {_shape(i) for i in t.indexes})
         declared.enums = {e.qualified: list(e.values) for e in schema.enums}
         if everything:
             declared.others = {(kind, name) for kind, name, _ in _others(schema)}
@@ -103,6 +107,21 @@ class Declared:
                 found.others |= {(k, v) for k, v in item.items()
                                  if k in OTHER_KINDS and isinstance(v, str)}
         return found
+
+
+def _shape(item: Constraint | Index, renamed: dict[str, str] | None = None) -> tuple:
+    """What a key or index is, without its name: a primary key is the table's one (the
+    file's replaces another), a unique key or plain index its columns, a foreign key its
+    columns and target (RENAMED: old table name -> new, for an old schema's key)."""
+    if isinstance(item, Index):
+        return ("index", item.unique, item.method, tuple(item.columns), item.where)
+    if item.kind == "p":
+        return ("p",)
+    if item.kind == "f":
+        target = item.ref_qualified or ""
+        return ("f", tuple(item.columns), (renamed or {}).get(target, target),
+                tuple(item.ref_columns))
+    return (item.kind, tuple(item.columns)) if item.kind == "u" else (item.kind, item.name)
 
 
 def _strings(value) -> list[str]:
@@ -199,10 +218,12 @@ def undeclared(old: Schema, now: Declared, before: Declared | None,
                     and f"{name}.{c.name}" not in renames):
                 found.columns.append((target, c, [x.name for x in t.columns]))
         for k in t.constraints:
-            if k.name not in mine.constraints | earlier.constraints | mine.indexes:
+            if (k.name not in mine.constraints | earlier.constraints | mine.indexes
+                    and _shape(k, renamed) not in mine.shapes):
                 found.constraints.append((target, k))
         for i in t.indexes:
             if (i.name not in mine.indexes | earlier.indexes | mine.constraints
+                    and _shape(i) not in mine.shapes
                     and (everything or not i.where)):  # partial ones: carry_over keeps them
                 found.indexes.append((target, i))
     if everything:  # a hand-made partition of a declared table (else carry_over's or

@@ -1,0 +1,73 @@
+"""Defects found by trying `schema import` and `schema diff` on DBML files and migration
+histories of public projects (issue 17). Each test reproduces one defect with a small DBML
+or SQL written here, in the style of what was found (no project's file is copied)."""
+
+from __future__ import annotations
+
+from test_schema_dbml_real import _dbml, _import_up
+
+
+def _constraints(project, table: str) -> dict[str, str]:
+    return dict(project.db.query(
+        "SELECT conname, contype::text FROM pg_constraint WHERE conrelid = %s::regclass "
+        "AND contype IN ('p', 'u', 'f')",
+        [table]))
+
+
+# A hand-written migration names its keys its own way (an ORM's PK_<table>, UQ_..., FK_...);
+# the DBML written afterwards declares the same keys with DBML's default names. They are the
+# same keys: the import renames them, it does not keep the old ones beside the new (which
+# PostgreSQL refuses: "multiple primary keys for table").
+HAND_WRITTEN_KEYS = """\
+-- UP
+CREATE TABLE users (id integer CONSTRAINT "PK_users" PRIMARY KEY,
+                    email text CONSTRAINT "UQ_users_email" UNIQUE);
+CREATE TABLE posts (id integer CONSTRAINT "PK_posts" PRIMARY KEY,
+                    user_id integer CONSTRAINT "FK_posts_user" REFERENCES users (id),
+                    title text);
+-- DOWN
+DROP TABLE posts;
+DROP TABLE users;
+"""
+
+
+def test_keys_a_hand_written_migration_named_otherwise_are_the_dbml_ones(project):
+    project.write("migrations/001_start.sql", HAND_WRITTEN_KEYS)
+    assert project.run("db", "migrate", "up").code == 0
+    _dbml(project, """
+        Table users {
+          id integer [pk]
+          email text [unique]
+        }
+        Table posts {
+          id integer [pk]
+          user_id integer [ref: > users.id]
+          title text
+          body text
+        }
+        """)
+    _import_up(project)
+    assert _constraints(project, "posts") == {
+        "posts_pkey": "p", "posts_user_id_fkey": "f"}
+    assert _constraints(project, "users") == {"users_pkey": "p", "users_email_key": "u"}
+
+
+def test_rename_of_a_table_a_hand_written_migration_made(project):
+    """The issue's known defect: --rename posts:articles with `id [pk]` in the DBML."""
+    project.write("migrations/001_start.sql",
+                  "-- UP\nCREATE TABLE posts (id integer PRIMARY KEY, title text);\n"
+                  "INSERT INTO posts VALUES (1, 'kept');\n-- DOWN\nDROP TABLE posts;\n")
+    assert project.run("db", "migrate", "up").code == 0
+    _dbml(project, """
+        Table articles {
+          id integer [pk]
+          title text
+        }
+        """)
+    result = project.run("db", "schema", "import", "--rename", "posts:articles")
+    assert result.code == 0 and "Migration created" in result.out, result
+    assert project.run("db", "migrate", "up").code == 0
+    again = project.run("db", "schema", "import")
+    assert again.code == 0 and "No schema changes" in again.out, again
+    assert project.db.query("SELECT id, title FROM articles") == [(1, "kept")]
+    assert _constraints(project, "articles") == {"articles_pkey": "p"}
