@@ -252,6 +252,8 @@ def vacuum_full(stmt: Stmt, ctx: Context):
     if stmt.kind == "VacuumStmt" and any(getattr(o, "defname", "") == "full"
                                          for o in node.options or ()):
         rels = [of_range(r.relation) for r in node.rels or () if r.relation is not None]
+        if rels and all(ctx.is_new(t) for t in rels):
+            return
         yield finding("PG111", stmt, ctx, "VACUUM FULL " + ", ".join(rels),
                       "It rewrites each table under an ACCESS EXCLUSIVE lock: reads and "
                       "writes wait for the whole copy.",

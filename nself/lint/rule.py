@@ -80,7 +80,17 @@ class Stmt:
 
     @property
     def lock(self) -> str:
-        return self.statement.lock if self.node is not None else ""
+        return lock_of(self.node) if self.node is not None else ""
+
+
+def lock_of(node) -> str:
+    """`nself.sql.lock_of`, and the weaker lock an ALTER TABLE that only adds foreign keys
+    takes (SHARE ROW EXCLUSIVE, on the table and the one it references)."""
+    if type(node).__name__ == "AlterTableStmt" and node.cmds and all(
+            c.subtype.name == "AT_AddConstraint" and c.def_.contype.name == "CONSTR_FOREIGN"
+            for c in node.cmds):
+        return "SHARE ROW EXCLUSIVE"
+    return sql.lock_of(node)
 
 
 @dataclass(frozen=True)
