@@ -247,6 +247,23 @@ def texts(text: str) -> list[str]:
     return [text[a:b].strip() for a, b in slices(text) if text[a:b].strip()]
 
 
+def identifiers(text: str) -> list[str]:
+    """The identifiers of SQL `text` as its author wrote them (quotes removed), before
+    the parser cuts them to 63 bytes; comments and string literals hold none."""
+    from pglast import parser
+
+    try:
+        tokens = parser.scan(text)  # offsets in characters
+    except parser.ParseError as exc:
+        raise syntax_error(text, exc) from None
+    names = []
+    for token in tokens:
+        if token.name == "IDENT":
+            word = text[token.start:token.end + 1]
+            names.append(word[1:-1].replace('""', '"') if word.startswith('"') else word)
+    return names
+
+
 def _parse_one(text: str):
     import pglast
 
