@@ -233,7 +233,7 @@ def _changes_schema(stmt) -> bool:
 
 @rule("ST114", "require-down", "warning", "an UP that changes the schema without a DOWN")
 def require_down(stmt: Stmt, ctx) -> Iterator[Finding]:
-    if getattr(ctx, "has_down", None) is not False or stmt.inside or \
+    if ctx.has_down is not False or stmt.inside or \
             not _changes_schema(stmt) or any(_changes_schema(s) for s in ctx.before):
         return
     yield found("ST114", stmt, ctx, "the UP changes the schema and the file has no DOWN",

@@ -5,6 +5,7 @@ and a string literal (never a finding: rules read parse trees)."""
 from __future__ import annotations
 
 import pytest
+from conftest import Project
 
 from nself import sql
 from nself.lint import REGISTRY, Context, lint_statements
@@ -182,3 +183,47 @@ def test_adding_a_required_column_fails_on_a_table_with_rows(db):
     with pytest.raises(Exception, match="contains null values"):
         db.query(text)
     db.query("ALTER TABLE users ADD COLUMN plan text NOT NULL DEFAULT 'free'")
+
+
+def test_through_the_command(tmp_path, monkeypatch, capsys):
+    """`nself db migrate lint`: a rename and a dropped column of a table an earlier
+    migration built are errors (exit 6) with file:line, why and the safe form; the missing
+    DOWN is a warning; the same words in comments and strings are nothing; an
+    acknowledgement lets the file through."""
+    root = tmp_path / "proj"
+    folder = root / "migrations"
+    folder.mkdir(parents=True)
+    (root / "nself.toml").write_text("")
+    (folder / "001_users.sql").write_text(
+        "-- UP\nCREATE TABLE users (id bigint PRIMARY KEY, email text, nick text);\n"
+        "-- DOWN\nDROP TABLE users;\n")
+    (folder / "002_rename.sql").write_text(
+        "-- UP\n-- was: ALTER TABLE users DROP COLUMN nick\n"
+        "ALTER TABLE users RENAME COLUMN email TO mail;\n"
+        "ALTER TABLE users DROP COLUMN nick;\n")
+    (folder / "003_note.sql").write_text(
+        "-- UP\n-- DROP TABLE users; TRUNCATE users CASCADE\n"
+        "COMMENT ON TABLE users IS 'DROP TABLE users; DELETE FROM users';\n"
+        "-- DOWN\nCOMMENT ON TABLE users IS NULL;\n")
+    monkeypatch.chdir(root)
+    project = Project(root=root, db=None, capsys=capsys)
+    result = project.run("db", "migrate", "lint", "--no-database")
+    assert result.code == 6, result
+    lines = result.out.splitlines()
+    assert "migrations/002_rename.sql:3: BC102 error: RENAME COLUMN users.email TO mail " \
+           "[lock: ACCESS EXCLUSIVE, blocks: reads and writes]" in lines
+    assert "migrations/002_rename.sql:4: DS103 error: DROP COLUMN users.nick " \
+           "[lock: ACCESS EXCLUSIVE, blocks: reads and writes]" in lines
+    assert any(line.startswith("migrations/002_rename.sql:3: ST114 warning:")
+               for line in lines)
+    assert "    safe: add the column mail, backfill it (and keep both in step with a " \
+           "trigger), switch the application, drop the old column later" in lines
+    assert "003_note.sql" not in result.out
+    assert "001_users.sql" not in result.out  # the table is new in that migration
+    (folder / "002_rename.sql").write_text(
+        "-- nself:allow BC102 the app reads both names since release 41\n"
+        "-- nself:allow DS103 nick has been unused since release 38\n"
+        + (folder / "002_rename.sql").read_text())
+    allowed = project.run("db", "migrate", "lint", "--no-database")
+    assert allowed.code == 0, allowed
+    assert "    allowed: nick has been unused since release 38" in allowed.out
