@@ -92,6 +92,13 @@ DEFAULT_FUNCTIONS = {
     "curdate": "CURRENT_DATE", "curtime": "CURRENT_TIME", "newid": "gen_random_uuid()",
     "newsequentialid": "gen_random_uuid()", "uuid": "gen_random_uuid()",
 }
+# ... and MySQL's with a fractional-second precision, now(3) -> CURRENT_TIMESTAMP(3)
+PRECISION_FUNCTIONS = {
+    "now": "CURRENT_TIMESTAMP({})", "current_timestamp": "CURRENT_TIMESTAMP({})",
+    "sysdate": "CURRENT_TIMESTAMP({})", "localtimestamp": "LOCALTIMESTAMP({})",
+    "localtime": "LOCALTIME({})", "current_time": "CURRENT_TIME({})",
+    "curtime": "CURRENT_TIME({})", "utc_timestamp": "(CURRENT_TIMESTAMP({}) AT TIME ZONE 'utc')",
+}
 
 COLUMN_SETTINGS = ("column settings are pk, primary key, not null, null, unique, increment, "
                    "default: value, note: 'text', ref: > table.column, check: `expression`")
@@ -673,9 +680,11 @@ class _Builder:
         written = f"`{value.text}`" if value.kind == "expression" else value.text
         mapped = None
         if value.kind == "expression":
-            match = re.fullmatch(r"\s*(\w+)\s*\(\s*\)\s*", value.text)
-            name = match.group(1).lower() if match else ""
-            if name in DEFAULT_FUNCTIONS:
+            match = re.fullmatch(r"\s*(\w+)\s*\(\s*([0-6]?)\s*\)\s*", value.text)
+            name, digits = (match.group(1).lower(), match.group(2)) if match else ("", "")
+            if digits and name in PRECISION_FUNCTIONS:
+                mapped = Value("expression", PRECISION_FUNCTIONS[name].format(digits))
+            elif not digits and name in DEFAULT_FUNCTIONS:
                 mapped = Value("expression", DEFAULT_FUNCTIONS[name])
         elif type_text == "boolean" and value.kind == "number" and value.text in ("0", "1"):
             mapped = Value("boolean", "true" if value.text == "1" else "false")

@@ -71,3 +71,23 @@ def test_rename_of_a_table_a_hand_written_migration_made(project):
     assert again.code == 0 and "No schema changes" in again.out, again
     assert project.db.query("SELECT id, title FROM articles") == [(1, "kept")]
     assert _constraints(project, "articles") == {"articles_pkey": "p"}
+
+
+# MySQL writes a default's fractional-second precision as an argument: now(3),
+# current_timestamp(6) (sql2dbml and hand-written MySQL-style files keep it).
+def test_mysql_time_defaults_with_a_precision(project):
+    _dbml(project, """
+        Table events {
+          id int [pk]
+          created_at datetime(3) [not null, default: `now(3)`]
+          updated_at datetime [default: `CURRENT_TIMESTAMP(6)`]
+          seen_at datetime [default: `utc_timestamp(3)`]
+          day_time time [default: `curtime(2)`]
+        }
+        """)
+    result = _import_up(project)
+    assert "`now(3)` is not PostgreSQL's" in result.err, result.err
+    project.db.query("INSERT INTO events (id) VALUES (1)")
+    assert project.db.query(
+        "SELECT created_at IS NOT NULL AND seen_at IS NOT NULL AND day_time IS NOT NULL "
+        "FROM events") == [(True,)]
