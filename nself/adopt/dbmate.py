@@ -28,10 +28,10 @@ def detect(root: Path) -> list[Path]:
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     migrations, problems = [], []
     for match, shown, text in source.matching(folder, FILE, problems):
-        found = len(problems)
-        up, up_line, down, down_line, marker = source.split_marked(text, UP, DOWN, shown, problems)
-        if len(problems) > found:
+        sections = source.split_marked(text, UP, DOWN, shown, problems)
+        if sections is None:
             continue
+        up, up_line, down, down_line, marker = sections
         down_marker = next((line for line in text.split("\n") if re.match(DOWN, line.strip())),
                            "")
         migrations.append(SourceMigration(

@@ -102,8 +102,7 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
                 down = undo.text
         migrations.append(SourceMigration(
             key=(index, app, name), version_text=f"{app}.{name}", name=f"{app}_{name}", up=up.text,
-            down=down, no_transaction=not up.wrapped, files=files,
-            down_line=1 if down is not None else None))
+            down=down, no_transaction=not up.wrapped, files=files))
     return migrations, problems
 
 

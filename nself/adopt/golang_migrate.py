@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from nself.adopt import source
-from nself.adopt.source import AdoptError, Applied, Part, Problem, SourceMigration
+from nself.adopt.source import AdoptError, Applied, Problem, SourceMigration
 
 NAME = "golang-migrate"
-FILE = r"^(\d+)_(.*)\.(up|down)\.sql$"
+FILE = r"^(?P<version>\d+)_(?P<name>.*)\.(?P<direction>up|down)\.sql$"
 
 
 def detect(root: Path) -> list[Path]:
@@ -20,11 +20,7 @@ def detect(root: Path) -> list[Path]:
 
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     problems: list[Problem] = []
-    parts = [Part((int(m.group(1)),), m.group(3) == "up", shown, text, (m.group(2), m.group(1)))
-             for m, shown, text in source.matching(folder, FILE, problems)]
-    migrations = [source.joined(up, down, str(up.key[0]), up.info[0], label=up.info[1])
-                  for up, down in source.paired(parts, problems, "up")]
-    return migrations, problems
+    return source.numbered_pairs(folder, FILE, "up", problems), problems
 
 
 def applied(conn, folder: Path | None = None) -> Applied | None:

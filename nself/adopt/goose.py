@@ -49,11 +49,10 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
                 bad = True
         if bad:
             continue
-        found = len(problems)
-        up, up_line, down, down_line, _ = source.split_marked(
-            "\n".join(lines), UP, DOWN, shown, problems)
-        if len(problems) > found:
+        sections = source.split_marked("\n".join(lines), UP, DOWN, shown, problems)
+        if sections is None:
             continue
+        up, up_line, down, down_line, _ = sections
         migrations.append(SourceMigration(
             key=(int(match.group(1)),), version_text=str(int(match.group(1))),
             name=match.group(2), up=up, down=down, no_transaction=no_tx, files=[shown],

@@ -72,15 +72,11 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
         up = source.read_text(folder, up_path, problems) if up_path.is_file() else ""
         if up is None:
             continue
-        files, down = [source.relative(folder, up_path)], None
-        if (path / "down.sql").is_file():
-            down = source.read_text(folder, path / "down.sql", problems)
-            if down is not None:
-                files.append(source.relative(folder, path / "down.sql"))
+        files, down = source.with_down(folder, up_path, problems)
         migrations.append(SourceMigration(
             key=(int(match.group(1)),), version_text=match.group(1),
             name=match.group(2) or "migration", up=up, down=down, no_transaction=False,
-            files=files, down_line=1 if down is not None else None))
+            files=files))
     return migrations, problems
 
 

@@ -35,11 +35,10 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
         if not any(re.match(UP, line.strip()) for line in text.split("\n")):
             up, up_line, down, down_line = text, 1, None, None
         else:
-            found = len(problems)
-            up, up_line, down, down_line, _ = source.split_marked(text, UP, DOWN, shown,
-                                                                  problems)
-            if len(problems) > found:
+            sections = source.split_marked(text, UP, DOWN, shown, problems)
+            if sections is None:
                 continue
+            up, up_line, down, down_line, _ = sections
         migrations.append(SourceMigration(
             key=(int(match.group(1)),), version_text=shown.removesuffix(".sql"),
             name=match.group(2), up=up, down=down, no_transaction=False, files=[shown],

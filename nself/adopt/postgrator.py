@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from nself.adopt import source
-from nself.adopt.source import Applied, Part, Problem, SourceMigration
+from nself.adopt.source import Applied, Problem, SourceMigration
 
 NAME = "postgrator"
-FILE = r"^(\d+)\.(do|undo)(?:\.(.*))?\.sql$"
+FILE = r"^(?P<version>\d+)\.(?P<direction>do|undo)(?:\.(?P<name>.*))?\.sql$"
 CODE = r"^\d+\.(do|undo)(\..*)?\.(js|cjs|mjs)$"
 
 
@@ -23,12 +23,7 @@ def detect(root: Path) -> list[Path]:
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     problems: list[Problem] = []
     source.code_files(folder, CODE, NAME, problems)
-    parts = [Part((int(m.group(1)),), m.group(2) == "do", shown, text,
-                  (m.group(3) or "migration", m.group(1)))
-             for m, shown, text in source.matching(folder, FILE, problems)]
-    migrations = [source.joined(do, undo, str(do.key[0]), do.info[0], label=do.info[1])
-                  for do, undo in source.paired(parts, problems, "do")]
-    return migrations, problems
+    return source.numbered_pairs(folder, FILE, "do", problems), problems
 
 
 def applied(conn, folder: Path | None = None) -> Applied | None:

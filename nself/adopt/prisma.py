@@ -44,11 +44,7 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
         up = source.read_text(folder, script, problems)
         if up is None:
             continue
-        files, down = [source.relative(folder, script)], None
-        if (path / "down.sql").is_file():
-            down = source.read_text(folder, path / "down.sql", problems)
-            if down is not None:
-                files.append(source.relative(folder, path / "down.sql"))
+        files, down = source.with_down(folder, script, problems)
         found.append((path.name, up, down, files))
     numbers = [int(m.group(1)) if (m := FOLDER.match(name)) else None for name, *_ in found]
     keys = transaction.ordered_keys([name for name, *_ in found], numbers)
@@ -57,8 +53,7 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
         match = FOLDER.match(name)
         migrations.append(SourceMigration(
             key=key, version_text=name, name=(match.group(2) if match else name) or name,
-            up=up, down=down, no_transaction=False, files=files,
-            down_line=1 if down is not None else None))
+            up=up, down=down, no_transaction=False, files=files))
     return migrations, problems
 
 

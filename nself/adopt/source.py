@@ -194,6 +194,29 @@ def joined(up: Part, down: Part | None, version_text: str, name: str, **more
                            files=[up.shown] + ([down.shown] if down else []), **more)
 
 
+def numbered_pairs(folder: Path, pattern: str, up_word: str, problems: list[Problem]
+                   ) -> list[SourceMigration]:
+    """The migrations of a tool that keeps UP and DOWN in files of their own named by
+    `pattern`'s groups `version` (digits: the order and, as written, the label), `name`
+    (optional: "migration") and `direction` (`up_word` for UP)."""
+    parts = [Part((int(m["version"]),), m["direction"] == up_word, shown, text,
+                  (m["name"] or "migration", m["version"]))
+             for m, shown, text in matching(folder, pattern, problems)]
+    return [joined(up, down, str(up.key[0]), up.info[0], label=up.info[1])
+            for up, down in paired(parts, problems, up_word)]
+
+
+def with_down(folder: Path, up_path: Path, problems: list[Problem]) -> tuple[list[str], str | None]:
+    """(the files, the DOWN text or None) of a migration whose DOWN, when there is one, is
+    the `down.sql` beside `up_path`; a `down.sql` that cannot be read is a problem."""
+    files, down, down_path = [relative(folder, up_path)], None, up_path.parent / "down.sql"
+    if down_path.is_file():
+        down = read_text(folder, down_path, problems)
+        if down is not None:
+            files.append(relative(folder, down_path))
+    return files, down
+
+
 def code_files(folder: Path, pattern: str, tool: str, problems: list[Problem]) -> None:
     """A problem for each file of `folder` whose name matches `pattern`: a migration that
     `tool` runs as code, which nself cannot convert."""
@@ -239,10 +262,10 @@ def has_column(conn, table: str, column: str) -> bool:
 
 
 def split_marked(text: str, up_marker: str, down_marker: str, shown: str,
-                 problems: list[Problem]) -> tuple[str, int, str | None, int | None, str]:
+                 problems: list[Problem]) -> tuple[str, int, str | None, int | None, str] | None:
     """Cut `text` at the lines matching `up_marker` and `down_marker` (regular expressions
     on the stripped line): (up, up_line, down, down_line, up marker line's text). A file
-    without an up marker or with a second one is a problem."""
+    without an up marker or with a second one is a problem, and None."""
     lines = text.split("\n")
     up_at = down_at = None
     for number, line in enumerate(lines, 1):
@@ -250,17 +273,17 @@ def split_marked(text: str, up_marker: str, down_marker: str, shown: str,
         if re.match(up_marker, stripped):
             if up_at is not None:
                 problems.append(Problem(shown, number, "a second up marker"))
-                return "", 1, None, None, ""
+                return None
             up_at = number
         elif re.match(down_marker, stripped):
             if down_at is not None:
                 problems.append(Problem(shown, number, "a second down marker"))
-                return "", 1, None, None, ""
+                return None
             down_at = number
     if up_at is None:
         problems.append(Problem(shown, 1, "no up marker: the tool would not run this file "
                                           "either"))
-        return "", 1, None, None, ""
+        return None
     if down_at is not None and down_at < up_at:
         # the DOWN part written first: each part runs to the other marker or the end
         up = "\n".join(lines[up_at:])
