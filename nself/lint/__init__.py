@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nself import sql
-from nself.errors import ConfigError, UsageError
+from nself.errors import ConfigError, NselfError, UsageError
 from nself.lint import locks  # noqa: F401  (registers its rules)
-from nself.lint.context import Context, Schema
+from nself.lint.context import Context, Schema, live_sizes
 from nself.lint.rule import REGISTRY, Finding, Stmt, statements
 from nself.migrations import files
+from nself.migrations.engine import Settings
+from nself.pg import connection
 
 __all__ = ["REGISTRY", "Config", "Context", "Finding", "Project", "lint", "policy"]
 
@@ -276,8 +279,6 @@ def chosen_files(env, names: list[str], since: str | None, changed: bool) -> lis
 
 
 def _changed(env, folder: Path) -> set[str]:
-    import subprocess
-
     try:
         done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--",
                                str(folder)], cwd=env.root, capture_output=True, text=True,
@@ -294,14 +295,8 @@ def _changed(env, folder: Path) -> set[str]:
 def project_for(env, read_database: bool) -> Project:
     """The Project of `env`: its migrations folder, the runner's lock_timeout, and (when
     `read_database` and the configured database answers) its table sizes and version."""
-    from nself.migrations.engine import Settings
-
     sizes = version = None
     if read_database:
-        from nself.errors import NselfError
-        from nself.lint.context import live_sizes
-        from nself.pg import connection
-
         try:
             with connection.connect(connection.target(env)) as conn:
                 sizes, version = live_sizes(conn)
