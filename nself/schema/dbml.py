@@ -658,6 +658,16 @@ class _Builder:
             self.sequences.append(Sequence(
                 front.schema, sequence, kind.type,
                 owned_by=f"{front.schema}.{front.name}.{col.front.name}"))
+        elif col.increment and kind.type == "uuid":  # no identity of type uuid
+            if self.strict or value is not None and value.kind != "null":
+                self.problem(col.front.type_offset, construct,
+                             "increment on a uuid column: PostgreSQL has no identity of type "
+                             "uuid", "write default: `gen_random_uuid()` instead of increment")
+                return True
+            column.default = "gen_random_uuid()"
+            self.mapped.setdefault("increment on uuid", []).append(
+                ("uuid [increment]", "default gen_random_uuid()", shown,
+                 col.front.type_offset))
         elif kind.identity or col.increment:
             if value is not None and value.kind != "null":
                 self.problem(col.front.default_offset, construct,
@@ -760,8 +770,8 @@ class _Builder:
             targets = list(dict.fromkeys(target for _, target, _, _ in uses))
             read_as = targets[0] if len(targets) == 1 else ", ".join(
                 f"{w} as {t}" for w, t in dict.fromkeys((w, t) for w, t, _, _ in uses))
-            what = f"the {key} is not PostgreSQL's" if key.startswith("default ") else \
-                f"{key!r} is not a PostgreSQL type"
+            what = f"the {key} is not PostgreSQL's" if key.startswith(
+                ("default ", "increment ")) else f"{key!r} is not a PostgreSQL type"
             self.warnings.append(f"{self.source}: {what}; read as {read_as} (--strict "
                                  f"refuses it): {places}")
             pairs: dict[tuple[str, str], list[str]] = {}

@@ -91,3 +91,29 @@ def test_mysql_time_defaults_with_a_precision(project):
     assert project.db.query(
         "SELECT created_at IS NOT NULL AND seen_at IS NOT NULL AND day_time IS NOT NULL "
         "FROM events") == [(True,)]
+
+
+# `uuid [pk, increment]` (written at dbdiagram.io, and by exporters of ORMs whose key is a
+# generated uuid): PostgreSQL has no identity of type uuid; the value it generates is
+# gen_random_uuid().
+def test_increment_on_a_uuid_column_is_a_generated_uuid(project):
+    _dbml(project, """
+        Table users {
+          id uuid [pk, increment]
+          name varchar
+        }
+        """)
+    result = _import_up(project)
+    assert "increment" in result.err and "gen_random_uuid()" in result.err, result.err
+    project.db.query("INSERT INTO users (name) VALUES ('a')")
+    assert project.db.query("SELECT count(*) FROM users WHERE id IS NOT NULL") == [(1,)]
+    _dbml(project, """
+        Table users {
+          id uuid [pk, increment]
+          name varchar
+          code uuid [increment]
+        }
+        """)
+    strict = project.run("db", "schema", "import", "--strict")  # refuses what it would map
+    assert strict.code == 2, strict
+    assert "schema.dbml:4:" in strict.err and "users.code" in strict.err, strict.err
