@@ -227,3 +227,11 @@ def test_through_the_command(tmp_path, monkeypatch, capsys):
     allowed = project.run("db", "migrate", "lint", "--no-database")
     assert allowed.code == 0, allowed
     assert "    allowed: nick has been unused since release 38" in allowed.out
+
+
+def test_a_long_name_counts_bytes_and_quoted_names():
+    quoted = "a name " * 9 + "x"  # 64 bytes, spaces inside quotes
+    assert "ST109" in ids(f'CREATE TABLE "{quoted}" (id bigint)')
+    assert "ST109" in ids(f"ALTER TABLE users ADD COLUMN {'é' * 32} text")  # 64 bytes
+    assert "ST109" not in ids(f"ALTER TABLE users ADD COLUMN {'é' * 31} text")
+    assert "ST109" not in ids(f"COMMENT ON TABLE users IS '{'c' * 80}'")
