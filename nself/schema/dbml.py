@@ -767,6 +767,8 @@ class _Builder:
                 header += [f"{written} -> enum type {name}: {shown}"
                            for written, name, shown, _ in uses]
                 continue
+            uses = [(w + "[]" if t.endswith("[]") and not w.endswith("]") else w, t, col, at)
+                    for w, t, col, at in uses]  # String[] as text[], not String as text[]
             targets = list(dict.fromkeys(target for _, target, _, _ in uses))
             read_as = targets[0] if len(targets) == 1 else ", ".join(
                 f"{w} as {t}" for w, t in dict.fromkeys((w, t) for w, t, _, _ in uses))

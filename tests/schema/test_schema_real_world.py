@@ -4,7 +4,7 @@ or SQL written here, in the style of what was found (no project's file is copied
 
 from __future__ import annotations
 
-from test_schema_dbml_real import _dbml, _import_up
+from test_schema_dbml_real import _dbml, _import_up, _migration
 
 
 def _constraints(project, table: str) -> dict[str, str]:
@@ -117,3 +117,16 @@ def test_increment_on_a_uuid_column_is_a_generated_uuid(project):
     strict = project.run("db", "schema", "import", "--strict")  # refuses what it would map
     assert strict.code == 2, strict
     assert "schema.dbml:4:" in strict.err and "users.code" in strict.err, strict.err
+
+
+# Prisma's String[] beside String: the warning names each as written.
+def test_mapped_array_type_is_named_as_written(project):
+    _dbml(project, """
+        Table posts {
+          id String [pk]
+          tags String[]
+        }
+        """)
+    result = _import_up(project)
+    assert "read as String as text, String[] as text[]" in result.err, result.err
+    assert "String[] -> text[]: posts.tags" in _migration(project), _migration(project)
