@@ -154,6 +154,29 @@ def truncate(stmt: Stmt, ctx) -> Iterator[Finding]:
                 "after a backup", table=tables[0])
 
 
+@rule("DS112", "ban-drop-cascade", "error", "DROP ... CASCADE")
+def drop_cascade(stmt: Stmt, ctx) -> Iterator[Finding]:
+    node = stmt.node
+    if stmt.kind == "DropStmt" and node.behavior.name == "DROP_CASCADE":
+        names = drop_names(node)
+        if node.removeType.name == "OBJECT_TABLE" and all(is_new(ctx, n) for n in names):
+            return
+        noun = node.removeType.name.removeprefix("OBJECT_").replace("_", " ")
+        what = f"DROP {noun} {', '.join(names)} CASCADE"
+    else:
+        cascading = [cmd for cmd, _ in on_existing(stmt, ctx, "AT_DropColumn",
+                                                   "AT_DropConstraint")
+                     if cmd.behavior.name == "DROP_CASCADE"]
+        if not cascading:
+            return
+        what = f"ALTER TABLE {table_name(node.relation)} DROP {cascading[0].name} CASCADE"
+    yield found("DS112", stmt, ctx, what,
+                "CASCADE also drops what depends on it, unnamed: views, foreign keys, "
+                "defaults, triggers, and with a type or domain the columns of that type",
+                "drop the dependent objects by name first (the error without CASCADE "
+                "lists them), then this one without CASCADE")
+
+
 @rule("DS106", "ban-truncate-cascade", "error", "TRUNCATE ... CASCADE")
 def truncate_cascade(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind == "TruncateStmt" and stmt.node.behavior.name == "DROP_CASCADE":
@@ -227,9 +250,14 @@ def lossy_type(stmt: Stmt, ctx) -> Iterator[Finding]:
         return
     for change in stmt.statement.type_changes:
         table = f"{change.schema}.{change.table}" if change.schema else change.table
-        if is_new(ctx, table) or (not change.using and change.new_type in ROOMY_TYPES):
+        if is_new(ctx, table):
             continue
-        how = " USING an expression" if change.using else ""
+        old = ctx.earlier.columns.get(key(table), {}).get(change.column)
+        if old is None and not change.using and change.new_type in ROOMY_TYPES:
+            continue  # the usual types all fit in these
+        if not change.loses_data(old):
+            continue
+        how = " USING an expression" if change.using else f" (from {old})" if old else ""
         yield found("DS111", stmt, ctx, f"{change}{how}",
                   "values that do not fit the new type are cut, rounded or refused (the "
                   "migration fails on production's rows), and the change cannot be "

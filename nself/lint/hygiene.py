@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from nself import sql
-from nself.lint.data import alter_cmds, found, table_name
+from nself.lint.data import alter_cmds, found, key, table_name
 from nself.lint.rule import Finding, Stmt, rule
 
 # PostgreSQL keeps the first NAMEDATALEN - 1 bytes of a name and drops the rest silently
@@ -249,3 +249,30 @@ def require_down(stmt: Stmt, ctx) -> Iterator[Finding]:
                 "SQL written under pressure",
                 "add `-- DOWN` with the statements that undo the UP (a DROP for each "
                 "CREATE, in reverse order)")
+
+
+def _declares_key(node) -> bool:
+    for e in node.tableElts or ():
+        if type(e).__name__ == "TableLikeClause":
+            return True  # LIKE ... INCLUDING may bring one: not told by the tree
+        cons = e.constraints or () if type(e).__name__ == "ColumnDef" else (e,)
+        if any(type(c).__name__ == "Constraint" and c.contype.name == "CONSTR_PRIMARY"
+               for c in cons):
+            return True
+    return False
+
+
+@rule("ST115", "require-primary-key", "warning", "CREATE TABLE without a primary key")
+def require_primary_key(stmt: Stmt, ctx) -> Iterator[Finding]:
+    node = stmt.node
+    if stmt.kind != "CreateStmt" or node.relation.relpersistence != "p" or \
+            node.partbound is not None or node.inhRelations or _declares_key(node):
+        return
+    table = table_name(node.relation)
+    if ctx.whole.indexed.get(key(table)):
+        return  # a primary key (or a unique index) added later in the migration
+    yield found("ST115", stmt, ctx, f"CREATE TABLE {table} without a primary key",
+                "rows cannot be told apart: logical replication refuses UPDATE and DELETE "
+                "on it (no replica identity), and duplicates cannot be removed one by one",
+                "a primary key (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, or "
+                "the natural key's columns)")

@@ -9,7 +9,7 @@ from conftest import Project
 
 from nself import sql
 from nself.lint import REGISTRY, Context, lint_statements
-from nself.lint.context import live_sizes
+from nself.lint.context import Schema, live_sizes
 
 # rule -> (reported, safe form). Every statement runs on a table no statement of the same
 # migration creates (so the table may hold rows and the application uses it).
@@ -29,6 +29,7 @@ CASES = {
     "DS110": ("DROP OWNED BY old_app", "REASSIGN OWNED BY old_app TO app"),
     "DS111": ("ALTER TABLE users ALTER COLUMN name TYPE varchar(20)",
               "ALTER TABLE users ALTER COLUMN id TYPE bigint"),
+    "DS112": ("DROP FUNCTION total(int) CASCADE", "DROP FUNCTION total(int)"),
     "BC101": ("ALTER TABLE users RENAME TO accounts", "CREATE VIEW accounts AS SELECT 1 AS id"),
     "BC102": ("ALTER TABLE users RENAME COLUMN email TO mail",
               "ALTER TABLE users ADD COLUMN mail text"),
@@ -76,6 +77,9 @@ CASES = {
               "CREATE DOMAIN amount AS numeric(12, 2)"),
     "ST113": ("ALTER DOMAIN positive ADD CONSTRAINT p CHECK (VALUE > 0)",
               "ALTER DOMAIN positive SET DEFAULT 1"),
+    "ST115": ("CREATE TABLE events (at timestamptz, kind text)",
+              "CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+              "at timestamptz)"),
 }
 
 
@@ -235,3 +239,28 @@ def test_a_long_name_counts_bytes_and_quoted_names():
     assert "ST109" in ids(f"ALTER TABLE users ADD COLUMN {'é' * 32} text")  # 64 bytes
     assert "ST109" not in ids(f"ALTER TABLE users ADD COLUMN {'é' * 31} text")
     assert "ST109" not in ids(f"COMMENT ON TABLE users IS '{'c' * 80}'")
+
+
+def test_a_column_type_change_is_judged_from_the_type_earlier_migrations_gave():
+    earlier = Schema(columns={"public.users": {"name": "character varying(20)",
+                                               "id": "bigint"}})
+    widen = "ALTER TABLE users ALTER COLUMN name TYPE varchar(40)"
+    assert "DS111" not in ids(widen, earlier=earlier)
+    assert "DS111" in ids(widen)  # the old type unknown: it may have been longer
+    (f,) = [f for f in run("ALTER TABLE users ALTER COLUMN id TYPE integer", earlier=earlier)
+            if f.rule == "DS111"]
+    assert f.message == "ALTER COLUMN users.id TYPE integer (from bigint)"
+
+
+def test_drop_cascade_of_columns_and_new_tables():
+    assert "DS112" in ids("ALTER TABLE users DROP COLUMN email CASCADE")
+    assert "DS112" not in ids("ALTER TABLE users DROP COLUMN email")
+    assert "DS112" not in ids("CREATE TABLE t (id bigint); DROP TABLE t CASCADE")
+
+
+def test_a_primary_key_added_later_in_the_migration_or_by_the_parent_counts():
+    assert "ST115" not in ids("CREATE TABLE t (id bigint, at timestamptz);\n"
+                              "ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY (id);\n")
+    assert "ST115" not in ids("CREATE TABLE m_2025 PARTITION OF m FOR VALUES IN (2025)")
+    assert "ST115" not in ids("CREATE TEMP TABLE scratch (a text)")
+    assert "ST115" not in ids("CREATE TABLE copy (LIKE users INCLUDING ALL)")
