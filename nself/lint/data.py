@@ -48,6 +48,11 @@ def key(name: str) -> str:
     return qualified(schema or None, table)
 
 
+def same_table(rel, table: str) -> bool:
+    """Whether RangeVar `rel` names `table` (as written; no schema means public)."""
+    return key(table_name(rel)) == key(table)
+
+
 def is_new(ctx, table: str) -> bool:
     """Whether `table` (as written) is created earlier in the same migration: it has no
     rows, and no running application uses it yet."""
@@ -494,7 +499,7 @@ def add_required(stmt: Stmt, ctx) -> Iterator[Finding]:
 def _backfilled(ctx, table: str, column: str) -> bool:
     """Whether an UPDATE earlier in the migration sets `column` of `table`."""
     for node in earlier(ctx):
-        if type(node).__name__ == "UpdateStmt" and table_name(node.relation) == table and \
+        if type(node).__name__ == "UpdateStmt" and same_table(node.relation, table) and \
                 any(t.name == column for t in node.targetList or ()):
             return True
     return False
@@ -518,7 +523,7 @@ def _created_columns(ctx, stmt: Stmt, table: str) -> dict[str, bool]:
     """The columns of `table` as a CREATE TABLE in this migration (this statement or an
     earlier one) declares them: name -> NOT NULL."""
     for node in [stmt.node, *earlier(ctx)]:
-        if type(node).__name__ == "CreateStmt" and table_name(node.relation) == table:
+        if type(node).__name__ == "CreateStmt" and same_table(node.relation, table):
             columns = {e.colname: _not_null(e) for e in node.tableElts or ()
                        if type(e).__name__ == "ColumnDef"}
             for e in node.tableElts or ():

@@ -264,3 +264,11 @@ def test_a_primary_key_added_later_in_the_migration_or_by_the_parent_counts():
     assert "ST115" not in ids("CREATE TABLE m_2025 PARTITION OF m FOR VALUES IN (2025)")
     assert "ST115" not in ids("CREATE TEMP TABLE scratch (a text)")
     assert "ST115" not in ids("CREATE TABLE copy (LIKE users INCLUDING ALL)")
+
+
+def test_a_schema_qualified_name_is_the_same_table_as_the_unqualified_one():
+    assert "MF104" not in ids("UPDATE public.users SET plan = 'free' WHERE plan IS NULL;\n"
+                              "ALTER TABLE users ALTER COLUMN plan SET NOT NULL;\n")
+    assert "MF105" in ids("CREATE TABLE public.t (id bigint PRIMARY KEY, email text);\n"
+                          "ALTER TABLE t ADD CONSTRAINT t_email UNIQUE (email);\n")
+    assert "DS102" not in ids("CREATE TABLE t (id bigint); DROP TABLE public.t")
