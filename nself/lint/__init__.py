@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nself import sql
-from nself.errors import ConfigError, NselfError, UsageError
+from nself.errors import ConfigError, NselfError, Refused, UsageError
 from nself.lint import locks  # noqa: F401  (registers its rules)
 from nself.lint.context import Context, Schema, live_sizes
 from nself.lint.rule import REGISTRY, Finding, Stmt, statements
@@ -210,6 +210,8 @@ class Verdict:
     shown: list[Finding]      # to print (staging: errors as warnings)
     refused: list[Finding]    # production: error-level findings nobody acknowledged
     acknowledged: list[Finding]  # error-level findings the file allows (printed at apply)
+    errors: list[Finding] = field(default_factory=list)  # error-level, not acknowledged
+    # (staging: still named, though it only warns)
 
 
 def policy(found: list[Finding], environment: str) -> Verdict:
@@ -217,11 +219,11 @@ def policy(found: list[Finding], environment: str) -> Verdict:
     staging shows them as warnings, production refuses an error-level finding unless the
     file acknowledges it (`-- nself:allow RULE reason`)."""
     acknowledged = [f for f in found if f.level == "error" and f.allowed]
+    errors = blocking(found)
     if environment == "staging":
-        return Verdict([replace(f, level="warning") for f in found], [], acknowledged)
-    refused = [f for f in found if f.level == "error" and not f.allowed] \
-        if environment == "production" else []
-    return Verdict(list(found), refused, acknowledged)
+        return Verdict([replace(f, level="warning") for f in found], [], acknowledged, errors)
+    refused = errors if environment == "production" else []
+    return Verdict(list(found), refused, acknowledged, errors)
 
 
 def blocking(found: list[Finding]) -> list[Finding]:
@@ -312,3 +314,26 @@ def run(env, names: list[str], since: str | None, changed: bool,
     config = Config.from_settings(env.get)
     paths = chosen_files(env, names, since, changed)
     return lint(paths, project_for(env, read_database).context, config)
+
+
+def before_apply(env, conn, paths: list[Path], lock_timeout_ms: int, say, warn) -> None:
+    """Lint the migrations about to be applied (`paths`) by `env`'s policy: local shows
+    the error-level findings, staging warns of them, production refuses (exit 3) one the
+    file does not acknowledge; each acknowledgement is printed. Warnings are for `nself db
+    migrate lint` only (they would bury what applying prints)."""
+    if not paths:
+        return
+    sizes, version = live_sizes(conn)
+    project = Project(env.migrations_dir, env.root, sizes, version, lock_timeout_ms)
+    verdict = policy(lint(paths, project.context, Config.from_settings(env.get)), env.name)
+    for f in verdict.acknowledged:
+        say(f"Lint: {f.file}:{f.line}: {f.rule} acknowledged: {f.allowed}")
+    if verdict.refused:
+        listed = "; ".join(f"{f.file}:{f.line} {f.rule} {f.message}" for f in verdict.refused)
+        raise Refused(f"Refused in {env.name}: {len(verdict.refused)} lint error"
+                      f"{'s' if len(verdict.refused) != 1 else ''} ({listed}). Nothing was "
+                      "changed. `nself db migrate lint` shows why and the safe form; fix the "
+                      "file, or acknowledge a finding with `-- nself:allow RULE reason`.")
+    tell = warn if env.name == "staging" else say
+    for f in verdict.errors:
+        tell(f"Lint: {f.file}:{f.line}: {f.rule} error: {f.message}")

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import psycopg
 
+from nself import lint
 from nself.config import Environment
 from nself.errors import DifferencesFound, Interrupted, UsageError
 from nself.guard import PRE_MIGRATION, Change, Guard, Plan
@@ -65,6 +66,13 @@ class Runner:
             self.say(f"Destroys data{skipped}:\n" + "\n".join(f"  {line}" for line in found))
         return found
 
+    def lint(self, pending: list[MigrationState]) -> None:
+        """The environment's lint policy on the migrations about to be applied (local
+        shows errors, staging warns, production refuses one not acknowledged: exit 3)."""
+        lint.before_apply(self.env, self.conn, [self.env.migrations_dir / s.migration.filename
+                                                for s in pending],
+                          self.engine.settings.lock_timeout_ms, self.say, self.engine.warn)
+
     def plan_for(self, command: str, touched: list[MigrationState], verb: str, **more) -> Plan:
         """The pipeline's plan for `command` on the migrations it will touch (none: only
         the recorded environment's rule applies); `more` as `nself.guard.Plan` takes it."""
@@ -85,6 +93,7 @@ class Runner:
         production = self.env.name == "production" and bool(pending)
         if production:
             self.validate_schema(pending)
+        self.lint(pending)
         destroyed = self.destroyed(prepared)
         done: list[tuple[MigrationState, float]] = []
 

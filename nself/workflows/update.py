@@ -151,6 +151,7 @@ class Update:
             self.say(f"Schema validation... Passed ({len(pending)} pending migration"
                      f"{'s' if len(pending) != 1 else ''} parsed and checked; applied files "
                      f"unchanged; {known})")
+        runner.lint(pending)  # production refuses an unacknowledged lint error
         runner.destroyed(prepared)  # named before the confirmation; the backup covers them
         listed = "\n".join(f"  {e.id}" for e in pending)
         started = time.perf_counter()

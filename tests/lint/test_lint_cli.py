@@ -133,3 +133,29 @@ def test_the_live_tables_size_is_shown(project):
     assert result.code == 6, result
     pg101 = next(f for f in json.loads(result.out) if f["rule"] == "PG101")
     assert pg101["table"].startswith("users: 2k rows, ")
+
+
+def test_migrate_up_follows_the_environments_policy(project):
+    """Local shows a lint error and applies; production refuses it (exit 3, nothing
+    applied) until the file acknowledges it, and then prints the acknowledgement."""
+    project.write("nself.toml", "")
+    project.migration("001_users.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);",
+                      "DROP TABLE users;")
+    project.migration("002_index.sql", "CREATE INDEX users_email ON users (email);",
+                      "DROP INDEX users_email;")
+    local = project.run("db", "migrate", "up")
+    assert local.code == 0, local
+    assert "Lint: migrations/002_index.sql:3: PG101 error: CREATE INDEX users_email" in local.out
+    assert project.run("db", "migrate", "down").code == 0
+    prod = {"ENV": "production"}
+    refused = project.run_process("db", "migrate", "up", "--yes", "--no-backup", env=prod)
+    assert refused.code == 3, refused
+    assert "Refused in production: 1 lint error (migrations/002_index.sql:3 PG101" in \
+        refused.err
+    assert project.db.query("SELECT version FROM nself.migrations ORDER BY 1") == [(1,)]
+    path = project.migrations / "002_index.sql"
+    path.write_text("-- nself:allow PG101 users holds 12 rows\n" + path.read_text())
+    allowed = project.run_process("db", "migrate", "up", "--yes", "--no-backup", env=prod)
+    assert allowed.code == 0, allowed
+    assert "Lint: migrations/002_index.sql:4: PG101 acknowledged: users holds 12 rows" in \
+        allowed.out
