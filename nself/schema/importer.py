@@ -59,7 +59,7 @@ from nself.schema.dbml import (
     read_sql_note,
 )
 from nself.schema.ddl import ident, qualified
-from nself.schema.diff import NEEDS_A_VALUE, Plan, diff, invert_renames, type_key
+from nself.schema.diff import NEEDS_A_VALUE, Plan, diff, display, invert_renames, type_key
 from nself.schema.introspect import introspect
 from nself.schema.model import Schema
 from nself.schema.render import (
@@ -590,6 +590,7 @@ def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dic
     with clock("diff"):
         plan = diff(old, new, renames)
     result.plan = plan
+    _check_casts(a.conn, old, new, renames, document.places if document else {})
     records = _records(document, old, new, result) if document else ""
     if plan.empty and not records:
         return result
@@ -599,6 +600,37 @@ def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dic
         result.warnings.append(f"{change.name}: {change.hazard}")
     result.warnings += [w for part in result.parts for w in part.down_warnings]
     return result
+
+
+def _check_casts(conn, old: Schema, new: Schema, renames: dict[str, str],
+                 places: dict) -> None:
+    """A column whose type changes to one PostgreSQL has no cast to (integer -> uuid): one
+    line naming it (and its DBML line) and what to do, exit 2, rather than a migration
+    that cannot run. Asked of the server (CONN, holding OLD) as `CAST(NULL::old AS new)`,
+    which refuses exactly what `ALTER COLUMN ... TYPE new USING col::new` would."""
+    before = {renames.get(t.qualified, t.qualified): t for t in old.tables}
+    for table in new.tables:
+        was = before.get(table.qualified)
+        columns = {renames.get(f"{was.qualified}.{c.name}", c.name).rpartition(".")[2]: c
+                   for c in was.columns} if was is not None else {}
+        for column in table.columns:
+            prior = columns.get(column.name)
+            if prior is None or prior.type == column.type:
+                continue
+            try:
+                with conn.transaction(force_rollback=True):
+                    conn.execute(f"SELECT CAST(NULL::{prior.type} AS {column.type})")
+            except psycopg.errors.CannotCoerce as exc:
+                place = places.get((table.schema, table.name, column.name))
+                raise UsageError(
+                    f"{place + ': ' if place else ''}column "
+                    f"{display(table.schema, table.name)}.{column.name}: "
+                    f"its type cannot change from {prior.type} to {column.type} in place "
+                    f"({connection.describe_error(exc)}); nothing was written. Add a new "
+                    "column of the new type, fill it with an UPDATE, then drop the old one; "
+                    "or drop the column and add it again (its data is lost).") from None
+            except psycopg.Error:
+                continue  # a type the migration creates: the verification decides
 
 
 def _settled(shadows, desired: Schema, shown: str, note: NoteSql | None = None,

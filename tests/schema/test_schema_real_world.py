@@ -130,3 +130,28 @@ def test_mapped_array_type_is_named_as_written(project):
     result = _import_up(project)
     assert "read as String as text, String[] as text[]" in result.err, result.err
     assert "String[] -> text[]: posts.tags" in _migration(project), _migration(project)
+
+
+# A type PostgreSQL cannot cast to (integer -> uuid): one line saying so and what to do,
+# never "This is a bug in nself".
+def test_a_type_change_postgresql_cannot_cast(project):
+    _dbml(project, """
+        Table tokens {
+          id int [pk]
+          owner int
+        }
+        """)
+    _import_up(project)
+    _dbml(project, """
+        Table tokens {
+          id int [pk]
+          owner uuid
+        }
+        """)
+    result = project.run("db", "schema", "import")
+    assert result.code == 2, result
+    assert "bug in nself" not in result.err and "Traceback" not in result.err, result.err
+    assert "tokens.owner" in result.err and "integer" in result.err \
+        and "uuid" in result.err, result.err
+    assert "schema.dbml:3:" in result.err, result.err
+    assert len(list(project.migrations.glob("*.sql"))) == 1
