@@ -10,7 +10,6 @@ environment; `policy` says what an environment does with the findings.
 
 from __future__ import annotations
 
-import copy
 import re
 import subprocess
 from collections.abc import Callable, Iterable
@@ -73,7 +72,11 @@ class Project:
     sizes: dict[str, tuple[int, int]] | None = None
     server_version: int | None = None
     lock_timeout_ms: int | None = None
-    _built: list = field(default_factory=list)  # [(version, Schema after it)]
+    # the folder's migrations, and the schema those before `_next` build (learned once,
+    # in order: linting a folder costs one more parse per file, not a copy per file)
+    _folder: list = field(default_factory=list)
+    _running: Schema = field(default_factory=Schema)
+    _next: int = 0
 
     def shown(self, path: Path) -> str:
         if self.root is not None:
@@ -85,25 +88,39 @@ class Project:
 
     def earlier(self, path: Path) -> Schema:
         """The schema the folder's migrations older than `path` build (empty for a file
-        outside the folder or without a version)."""
+        outside the folder or without a version). It is shared, read-only, and valid until
+        the next call: `lint` reads it for one file at a time."""
         match = files.FILENAME.match(path.name)
         if self.folder is None or not match or \
                 path.resolve().parent != self.folder.resolve():
             return Schema()
         version = int(match.group(1))
-        if not self._built:
-            running = Schema()
-            for m in files.read_folder(self.folder, self.root):
-                try:
-                    found = files.split(m.up, m, parse=True)
-                except (files.MigrationFileError, files.SqlSyntaxFailure):
-                    found = []
-                for st in found:
-                    if st.node is not None:
-                        running.learn(st.node)
-                self._built.append((m.version, copy.deepcopy(running)))
-        before = [schema for v, schema in self._built if v < version]
-        return copy.deepcopy(before[-1]) if before else Schema()
+        if not self._folder:
+            self._folder = files.read_folder(self.folder, self.root)
+        if self._next and self._folder[self._next - 1].version >= version:
+            self._running, self._next = Schema(), 0  # out of order: learn again
+        while self._next < len(self._folder) and self._folder[self._next].version < version:
+            m = self._folder[self._next]
+            try:
+                found = files.split(m.up, m, parse=True)
+            except (files.MigrationFileError, files.SqlSyntaxFailure):
+                found = []
+            for st in found:
+                if st.node is not None:
+                    self._running.learn(st.node)
+            self._next += 1
+        return self._running
+
+    def learned(self, path: Path, top: list[sql.Statement]) -> None:
+        """File `path` was just linted with statements `top`: when it is the folder's next
+        migration, the schema learns them (the next file needs no second parse of it)."""
+        if self._folder and self._next < len(self._folder) and \
+                self._folder[self._next].filename == path.name and \
+                path.resolve().parent == self.folder.resolve():
+            for st in top:
+                if st.node is not None:
+                    self._running.learn(st.node)
+            self._next += 1
 
     def context(self, path: Path, text: str, transactional: bool) -> Context:
         return Context.for_text(self.shown(path), text, transactional,
@@ -119,14 +136,17 @@ def lint(paths: Iterable[Path],
     each with its level from `config` (rules it turns off are not run) and the file's
     acknowledgement when it has one."""
     factory = context_factory or Project().context
+    owner = getattr(factory, "__self__", None)  # a Project's context: its shown(), learned()
     found: list[Finding] = []
     for path in paths:
         path = Path(path)
-        shown = getattr(getattr(factory, "__self__", None), "shown", Project().shown)(path)
+        shown = getattr(owner, "shown", Project().shown)(path)
         read = read_file(path, shown)
         ctx = factory(path, read.text, read.transactional)
         ctx.has_down = read.has_down
         found += lint_statements(read.statements, ctx, config)
+        if hasattr(owner, "learned"):
+            owner.learned(path, read.statements)
     return found
 
 
