@@ -50,6 +50,7 @@ migration_status = Deferred("nself.migrations.status")
 repair_history = Deferred("nself.migrations.repair")
 adopt = Deferred("nself.adopt")  # `db migrate import`: other tools' migrations
 linter = Deferred("nself.lint")  # `db migrate lint`
+lock_trace = Deferred("nself.lint.trace")  # `db migrate lint --trace`
 pg_connection = Deferred("nself.pg.connection")
 seed_files = Deferred("nself.seeds.files")
 seeds_runner = Deferred("nself.seeds.runner")

@@ -17,6 +17,7 @@ from nself.tasks.library import (
     adopt,
     history,
     linter,
+    lock_trace,
     migration_baseline,
     migration_runner,
     migration_status,
@@ -309,12 +310,26 @@ LINT_FORMATS = ("text", "github", "gcc")
     "format": "text (default), github (::error annotations) or gcc (file:line:col: error:).",
     "no_database": "Do not read table sizes and the server version from the configured "
                    "database (lint the files alone).",
-    "rules": "List every rule with its id, level and summary, then stop."})
+    "rules": "List every rule with its id, level and summary, then stop.",
+    "trace": "Apply this migration to a shadow database (after the ones before it) and "
+             "list each lock it really takes, on what, for how long; the configured "
+             "database is never touched."})
 def lint(c, file=None, since=None, changed=False, json=False, format="text",
-         no_database=False, rules=False):
+         no_database=False, rules=False, trace=None):
     """Name every unsafe statement of the migrations: the lock it takes, what that blocks,
     why it matters and the safe form (exit 6 when an error-level finding is not allowed)."""
     env = environment()
+    if trace:
+        env.require_project()
+        held = lock_trace.trace(env, Path(trace), output.notice)
+        if json:
+            output.as_json([h.as_dict() for h in held])
+        for h in held if not json else ():
+            output.line(f"{trace}:{h.line}: {h.mode} on {h.relation}, held "
+                        f"{h.seconds * 1000:.1f} ms")
+        if not json:
+            output.ok(f"Traced {trace}: {_plural(len(held), 'lock')} taken")
+        return
     if rules:
         config = linter.Config.from_settings(env.get)
         for r in sorted(linter.REGISTRY.values(), key=lambda r: r.id):

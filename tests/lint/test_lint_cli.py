@@ -159,3 +159,22 @@ def test_migrate_up_follows_the_environments_policy(project):
     assert allowed.code == 0, allowed
     assert "Lint: migrations/002_index.sql:4: PG101 acknowledged: users holds 12 rows" in \
         allowed.out
+
+
+def test_trace_lists_the_locks_taken_in_a_shadow_database(project):
+    """--trace replays the earlier migrations into a shadow database, runs the file there
+    and lists each lock with its mode and time; the configured database is untouched."""
+    project.write("nself.toml", "")
+    project.migration("001_users.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);",
+                      "DROP TABLE users;")
+    project.migration("002_index.sql", "SELECT 1;\nCREATE INDEX users_email ON users (email);\n"
+                      "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
+                      "DROP INDEX users_email;")
+    result = project.run("db", "migrate", "lint", "--trace", "migrations/002_index.sql", "--json")
+    assert result.code == 0, result
+    held = {(h["line"], h["relation"], h["mode"]) for h in json.loads(result.out)}
+    assert {(4, "public.users", "SHARE"), (5, "public.users", "ACCESS EXCLUSIVE")} <= held
+    assert all(h["ms"] >= 0 for h in json.loads(result.out))
+    assert project.db.query("SELECT to_regclass('public.users') IS NULL") == [(True,)]
+    text = project.run("db", "migrate", "lint", "--trace", "migrations/002_index.sql")
+    assert "migrations/002_index.sql:4: SHARE on public.users, held " in text.out
