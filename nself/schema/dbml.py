@@ -997,6 +997,11 @@ class _Builder:
                    f"add ({shown}) [unique] to the indexes of {target.name}")
             if pk is not None:
                 fix += f", or refer to its primary key {target.name}.{', '.join(pk.columns)}"
+            spk = source.primary_key  # `a.x < b.id`: written the wrong way round?
+            if source is not target and spk and sorted(spk.columns) == sorted(scols):
+                fix = (f"if {target.name}.{shown} is what refers to {source.name}."
+                       f"{', '.join(scols)} (its primary key), turn the ref around: > for <, "
+                       f"< for >; or {fix}")
             self.problem(ref.offset, ref.construct,
                          f"{target.name}({shown}) is neither a primary key nor unique, so "
                          "it cannot be referenced", fix)

@@ -155,3 +155,24 @@ def test_a_type_change_postgresql_cannot_cast(project):
         and "uuid" in result.err, result.err
     assert "schema.dbml:3:" in result.err, result.err
     assert len(list(project.migrations.glob("*.sql"))) == 1
+
+
+# A ref written the wrong way round (`<` for `>`): the referenced side is no key, but the
+# other side is. PostgreSQL would refuse it either way; the error says which way works.
+def test_a_ref_written_the_wrong_way_round_says_so(project):
+    _dbml(project, """
+        Table course {
+          id bigserial [pk]
+          name text
+        }
+        Table lesson {
+          id bigserial [pk]
+          course_id bigint
+        }
+        Ref: lesson.course_id < course.id
+        """)
+    result = project.run("db", "schema", "import")
+    assert result.code == 2, result
+    assert "schema.dbml:9:" in result.err, result.err
+    assert ("if lesson.course_id is what refers to course.id (its primary key), turn the ref around"
+            in result.err), result.err
