@@ -19,7 +19,7 @@ from pathlib import Path
 from nself import sql
 from nself.errors import ConfigError, NselfError, Refused, UsageError
 from nself.lint import locks  # noqa: F401  (registers its rules)
-from nself.lint.context import Context, Schema, live_sizes
+from nself.lint.context import SMALL_TABLE_MB, Context, Schema, live_sizes
 from nself.lint.rule import REGISTRY, Finding, Stmt, statements
 from nself.migrations import files
 from nself.migrations.engine import Settings
@@ -72,6 +72,8 @@ class Project:
     sizes: dict[str, tuple[int, int]] | None = None
     server_version: int | None = None
     lock_timeout_ms: int | None = None
+    small_bytes: int = SMALL_TABLE_MB << 20
+    absent_is_new: bool = False  # see Context.absent_is_new (at apply time)
     # the folder's migrations, and the schema those before `_next` build (learned once,
     # in order: linting a folder costs one more parse per file, not a copy per file)
     _folder: list = field(default_factory=list)
@@ -126,7 +128,9 @@ class Project:
         return Context.for_text(self.shown(path), text, transactional,
                                 earlier=self.earlier(path), sizes=self.sizes,
                                 server_version=self.server_version,
-                                lock_timeout_ms=self.lock_timeout_ms)
+                                lock_timeout_ms=self.lock_timeout_ms,
+                                small_bytes=self.small_bytes,
+                                absent_is_new=self.absent_is_new)
 
 
 def lint(paths: Iterable[Path],
@@ -163,7 +167,7 @@ def lint_statements(top: list[sql.Statement], ctx: Context,
             continue
         for r in rules:
             for f in r.check(stmt, ctx):
-                level = config.level(r) if config is not None else f.level
+                level = config.levels.get(r.id, f.level) if config is not None else f.level
                 allowed = ctx.allowed.get(f.rule)
                 found.append(replace(f, level=level,
                                      allowed=allowed[1] or "(no reason given)"
@@ -325,7 +329,13 @@ def project_for(env, read_database: bool) -> Project:
         except NselfError:
             pass  # no database here: lint what the files say
     return Project(env.migrations_dir, env.root, sizes, version,
-                   Settings.from_env(env).lock_timeout_ms)
+                   Settings.from_env(env).lock_timeout_ms, small_table(env))
+
+
+def small_table(env) -> int:
+    """NSELF_LINT_SMALL_TABLE_MB in bytes: a live table under it only gets warnings from
+    the rules whose harm is a long scan or rewrite."""
+    return max(env.get_int("NSELF_LINT_SMALL_TABLE_MB", SMALL_TABLE_MB), 0) << 20
 
 
 def run(env, names: list[str], since: str | None, changed: bool,
@@ -344,7 +354,8 @@ def before_apply(env, conn, paths: list[Path], lock_timeout_ms: int, say, warn) 
     if not paths:
         return
     sizes, version = live_sizes(conn)
-    project = Project(env.migrations_dir, env.root, sizes, version, lock_timeout_ms)
+    project = Project(env.migrations_dir, env.root, sizes, version, lock_timeout_ms,
+                      small_table(env), absent_is_new=True)
     verdict = policy(lint(paths, project.context, Config.from_settings(env.get)), env.name)
     for f in verdict.acknowledged:
         say(f"Lint: {f.file}:{f.line}: {f.rule} acknowledged: {f.allowed}")

@@ -15,6 +15,7 @@ from nself import sql
 # `-- nself:allow PG101 the table is empty until the feature launches`
 ALLOW = re.compile(r"(?im)^[ \t]*--[ \t]*nself:allow[ \t]+([A-Za-z]+[0-9]+)[ \t]*(.*?)[ \t]*$")
 DEFAULT_SCHEMA = "public"
+SMALL_TABLE_MB = 10
 
 
 def qualified(schema: str | None, name: str) -> str:
@@ -126,6 +127,12 @@ class Context:
     whole: Schema = field(default_factory=Schema)
     enum_values: dict[str, int] = field(default_factory=dict)  # label -> line added
     has_down: bool | None = None  # a DOWN section with SQL (None: not a migration file)
+    # a live table this small (bytes, NSELF_LINT_SMALL_TABLE_MB) is scanned or rewritten
+    # in moments: the scan/rewrite rules only warn
+    small_bytes: int = SMALL_TABLE_MB << 20
+    # the sizes are read just before these migrations are applied, in order: a table the
+    # live database lacks is created by one applied before this one in the same run
+    absent_is_new: bool = False
 
     @classmethod
     def for_text(cls, path: str, text: str, transactional: bool = True, **known) -> Context:
@@ -158,6 +165,16 @@ class Context:
         shown = table.removeprefix(DEFAULT_SCHEMA + ".")
         counted = f"{_count(rows)} rows" if rows >= 0 else "rows unknown (never analyzed)"
         return f"{shown}: {counted}, {_bytes(size)}"
+
+    def is_small(self, table: str) -> bool:
+        """Whether the live database says `table` is under `small_bytes`, or (when
+        `absent_is_new`) lacks it: a migration applied earlier in the same run creates it,
+        empty. False when unknown."""
+        if self.sizes is None:
+            return False
+        if table not in self.sizes:
+            return self.absent_is_new
+        return self.sizes[table][1] < self.small_bytes
 
     def rows(self, table: str) -> int | None:
         """The live table's estimated rows; None when unknown (no database, or never

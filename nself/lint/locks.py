@@ -7,6 +7,8 @@ Each rule skips a table created earlier in the same migration: nobody uses it ye
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nself import sql
 from nself.lint.context import Context, of_range, qualified
 from nself.lint.rule import Stmt, finding, rule
@@ -55,7 +57,7 @@ def index_create(stmt: Stmt, ctx: Context):
                           .replace("  ", " "),
                           "The SHARE lock blocks every INSERT, UPDATE and DELETE on the table "
                           "while the whole index is built.",
-                          f"CREATE INDEX CONCURRENTLY ... {NO_TX}.", table)
+                          f"CREATE INDEX CONCURRENTLY ... {NO_TX}.", table, scans=True)
 
 
 @rule("PG102", "require-concurrent-index-deletion", "error",
@@ -80,7 +82,7 @@ def reindex(stmt: Stmt, ctx: Context):
         yield finding("PG103", stmt, ctx, "REINDEX without CONCURRENTLY",
                       "It locks the table against writes (and the index against the reads "
                       "that would use it) until every index is rebuilt.",
-                      f"REINDEX (CONCURRENTLY) ... (PostgreSQL 12+) {NO_TX}.", table)
+                      f"REINDEX (CONCURRENTLY) ... (PostgreSQL 12+) {NO_TX}.", table, scans=True)
 
 
 @rule("TX101", "concurrently-in-transaction", "error",
@@ -109,7 +111,7 @@ def foreign_key(stmt: Stmt, ctx: Context):
                           "for the whole scan.",
                           f"ADD CONSTRAINT {name} FOREIGN KEY ... NOT VALID; then, in a "
                           f"later statement or migration, VALIDATE CONSTRAINT {name} (it "
-                          "lets writes run).", table, lock="SHARE ROW EXCLUSIVE")
+                          "lets writes run).", table, lock="SHARE ROW EXCLUSIVE", scans=True)
 
 
 @rule("PG105", "constraint-missing-not-valid", "error",
@@ -124,7 +126,7 @@ def check_constraint(stmt: Stmt, ctx: Context):
                           "writes wait for the whole scan.",
                           f"ADD CONSTRAINT {name} CHECK (...) NOT VALID; then VALIDATE "
                           f"CONSTRAINT {name} (SHARE UPDATE EXCLUSIVE: reads and writes "
-                          "go on).", table)
+                          "go on).", table, scans=True)
 
 
 @rule("PG106", "adding-not-nullable-field", "error",
@@ -141,7 +143,7 @@ def set_not_null(stmt: Stmt, ctx: Context):
                       f"ADD CONSTRAINT {cmd.name}_not_null CHECK ({cmd.name} IS NOT NULL) "
                       f"NOT VALID; VALIDATE CONSTRAINT {cmd.name}_not_null; then SET NOT "
                       "NULL (PostgreSQL 12+ uses the check, no scan) and drop the check.",
-                      table)
+                      table, scans=True)
 
 
 def _default_problem(col, version: int | None) -> str:
@@ -176,7 +178,7 @@ def volatile_default(stmt: Stmt, ctx: Context):
                           "The table is rewritten under an ACCESS EXCLUSIVE lock: reads and "
                           "writes wait until every row is written again.",
                           "ADD COLUMN without the default (or with a constant one), SET "
-                          "DEFAULT for new rows, then fill old rows in batches.", table)
+                          "DEFAULT for new rows, then fill old rows in batches.", table, scans=True)
 
 
 @rule("PG108", "adding-stored-generated-column", "error",
@@ -191,7 +193,7 @@ def stored_generated(stmt: Stmt, ctx: Context):
                           "Every row is computed and written again under an ACCESS "
                           "EXCLUSIVE lock: reads and writes wait for the rewrite.",
                           "A VIRTUAL generated column (PostgreSQL 18+), or a plain column "
-                          "filled in batches and kept by a trigger.", table)
+                          "filled in batches and kept by a trigger.", table, scans=True)
 
 
 def rewrites(old: str | None, new: str, using: bool) -> bool:
@@ -227,7 +229,7 @@ def column_type(stmt: Stmt, ctx: Context):
                           "ACCESS EXCLUSIVE lock: reads and writes wait until it is done.",
                           "Add a new column of the new type, fill it in batches (and a "
                           "trigger), then switch the application and drop the old one.",
-                          table)
+                          table, scans=True)
 
 
 @rule("PG110", "disallowed-unique-constraint", "error",
@@ -243,7 +245,7 @@ def unique_constraint(stmt: Stmt, ctx: Context):
                               "writes wait for the whole build.",
                               f"CREATE UNIQUE INDEX CONCURRENTLY idx ON {table} (...) {NO_TX}; "
                               f"then ALTER TABLE {table} ADD CONSTRAINT name {word} USING "
-                              "INDEX idx.", table)
+                              "INDEX idx.", table, scans=True)
 
 
 @rule("PG111", "ban-vacuum-full", "error", "VACUUM FULL")
@@ -258,7 +260,8 @@ def vacuum_full(stmt: Stmt, ctx: Context):
                       "It rewrites each table under an ACCESS EXCLUSIVE lock: reads and "
                       "writes wait for the whole copy.",
                       "Plain VACUUM (no lock on reads or writes), or pg_repack / "
-                      "pg_squeeze to give space back online.", rels[0] if rels else None)
+                      "pg_squeeze to give space back online.", rels[0] if rels else None,
+                      scans=True)
 
 
 @rule("PG112", "ban-cluster", "error", "CLUSTER")
@@ -270,7 +273,7 @@ def cluster(stmt: Stmt, ctx: Context):
         yield finding("PG112", stmt, ctx, f"CLUSTER {table or '(every clustered table)'}",
                       "It rewrites the table in index order under an ACCESS EXCLUSIVE lock: "
                       "reads and writes wait for the whole copy.",
-                      "pg_repack --order-by (online), outside migrations.", table)
+                      "pg_repack --order-by (online), outside migrations.", table, scans=True)
 
 
 @rule("PG113", "ban-lock-table", "warning", "LOCK TABLE")
@@ -402,9 +405,11 @@ def transaction_nesting(stmt: Stmt, ctx: Context):
     if ctx.transactional and not stmt.inside and kind.startswith("TransactionStmt:") and \
             not any(w in kind for w in ("SAVEPOINT", "RELEASE", "ROLLBACK_TO")):
         word = kind.split(":", 1)[1].removeprefix("TRANS_STMT_")
-        yield finding("TX105", stmt, ctx, f"{word} inside a transactional migration",
-                      "nself already runs the migration in one transaction with its "
-                      "tracking row: a COMMIT here ends it early (a later failure leaves "
-                      "half the migration applied), a BEGIN only warns.",
-                      "Remove the transaction statements; for statements that need their "
-                      f"own transactions, use a migration {NO_TX}.", lock="")
+        found = finding("TX105", stmt, ctx, f"{word} inside a transactional migration",
+                        "Another tool would commit part of the migration here (a later "
+                        "failure leaves half of it applied); nself blanks a top-level BEGIN "
+                        "and COMMIT and refuses the others.",
+                        "Remove the transaction statements; for statements that need their "
+                        f"own transactions, use a migration {NO_TX}.", lock="")
+        stripped = word in ("BEGIN", "START", "COMMIT")
+        yield replace(found, level="warning") if stripped else found

@@ -119,12 +119,18 @@ def rule(id: str, name: str, level: str, summary: str):
 
 
 def finding(rule_id: str, stmt: Stmt, ctx: Context, message: str, why: str, safe: str,
-            table: str | None = None, lock: str | None = None) -> Finding:
+            table: str | None = None, lock: str | None = None,
+            scans: bool = False) -> Finding:
     """A Finding of rule `rule_id` at `stmt`, with the statement's lock (or `lock`) and
-    what it blocks, and `table`'s size when the context knows it."""
+    what it blocks, and `table`'s size when the context knows it. `scans`: the harm is
+    the time the statement scans or rewrites `table`, so on a live table the context
+    knows to be small (`Context.is_small`) it is a warning: the lock is brief."""
     taken = (lock if lock is not None else stmt.lock) or None
     where = f" (in a {stmt.inside})" if stmt.inside else ""
-    return Finding(rule_id, REGISTRY[rule_id].level, ctx.path, stmt.line, taken,
+    level = REGISTRY[rule_id].level
+    if scans and table and ctx.is_small(table):
+        level, where = "warning", where + " (a small table: the lock is brief)"
+    return Finding(rule_id, level, ctx.path, stmt.line, taken,
                    BLOCKS.get(taken or ""), message + where, why, safe,
                    ctx.size_text(table) if table else None)
 

@@ -122,27 +122,39 @@ def test_inv_front_end(files_only):
     assert "migrations/002_index.sql:2:1: error:" in proc.stdout
 
 
-def test_the_live_tables_size_is_shown(project):
-    """With the configured database answering, a finding names its table's size."""
+def test_the_live_tables_size_is_shown(project, monkeypatch):
+    """With the configured database answering, a finding names its table's size; a table
+    under NSELF_LINT_SMALL_TABLE_MB (10 by default) gets a warning: its lock is brief."""
     project.db.query("CREATE TABLE users (id bigint PRIMARY KEY, email text);"
                      "INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 2000) g;"
                      "ANALYZE users")
     project.write("nself.toml", "")
     project.write("migrations/002_index.sql", INDEX)
+    small = project.run("db", "migrate", "lint", "--json")
+    assert small.code == 0, small
+    pg101 = next(f for f in json.loads(small.out) if f["rule"] == "PG101")
+    assert pg101["level"] == "warning" and pg101["message"].endswith(
+        "(a small table: the lock is brief)")
+    monkeypatch.setenv("NSELF_LINT_SMALL_TABLE_MB", "0")
     result = project.run("db", "migrate", "lint", "--json")
     assert result.code == 6, result
     pg101 = next(f for f in json.loads(result.out) if f["rule"] == "PG101")
-    assert pg101["table"].startswith("users: 2k rows, ")
+    assert pg101["table"].startswith("users: 2k rows, ") and pg101["level"] == "error"
 
 
-def test_migrate_up_follows_the_environments_policy(project):
+def test_migrate_up_follows_the_environments_policy(project, monkeypatch):
     """Local shows a lint error and applies; production refuses it (exit 3, nothing
-    applied) until the file acknowledges it, and then prints the acknowledgement."""
+    applied) until the file acknowledges it, and then prints the acknowledgement. A table
+    an earlier migration of the same run creates is new: no finding."""
+    monkeypatch.setenv("NSELF_LINT_SMALL_TABLE_MB", "0")  # the test's table is tiny
     project.write("nself.toml", "")
     project.migration("001_users.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);",
                       "DROP TABLE users;")
     project.migration("002_index.sql", "CREATE INDEX users_email ON users (email);",
                       "DROP INDEX users_email;")
+    together = project.run("db", "migrate", "up")  # users is new in this run: no finding
+    assert together.code == 0 and "Lint:" not in together.out, together
+    assert project.run("db", "migrate", "down").code == 0
     local = project.run("db", "migrate", "up")
     assert local.code == 0, local
     assert "Lint: migrations/002_index.sql:3: PG101 error: CREATE INDEX users_email" in local.out

@@ -60,7 +60,7 @@ CASES = {
     "TX104": ("ALTER TYPE mood ADD VALUE 'meh';"
               "UPDATE users SET mood = 'meh' WHERE id = 1",
               "ALTER TYPE mood ADD VALUE 'meh'; UPDATE users SET mood = 'ok' WHERE id = 1"),
-    "TX105": ("BEGIN; ALTER TABLE users ADD COLUMN note text; COMMIT",
+    "TX105": ("ALTER TABLE users ADD COLUMN note text; ROLLBACK",
               "ALTER TABLE users ADD COLUMN note text"),
 }
 # the safe form of these is the same SQL in a `-- nself:no-transaction` migration
@@ -211,8 +211,21 @@ def test_set_not_null_after_a_check_validated_by_an_earlier_migration():
 
 
 def test_the_size_of_a_live_table_is_shown():
+    """A live table's size is named; on a small one (under 10 MB) the rules whose harm is
+    a long scan or rewrite only warn, the others keep their level."""
     sizes = {"public.users": (1_234_567, 480 * 2**20), "public.orders": (-1, 8192)}
-    found = run("CREATE INDEX i ON users (email); VACUUM FULL orders", sizes=sizes)
+    found = run("CREATE INDEX i ON users (email); VACUUM FULL orders;\n"
+                "LOCK TABLE orders", sizes=sizes)
     by_rule = {f.rule: f for f in found}
     assert by_rule["PG101"].table == "users: 1.2M rows, 480 MB"
+    assert by_rule["PG101"].level == "error"
     assert by_rule["PG111"].table == "orders: rows unknown (never analyzed), 8.0 kB"
+    assert by_rule["PG111"].level == "warning" and "small table" in by_rule["PG111"].message
+    assert by_rule["TX102"].level == "error"
+
+
+def test_begin_and_commit_are_warnings_rollback_an_error():
+    """nself blanks a top-level BEGIN/COMMIT (other tools would commit there)."""
+    levels = {(f.line, f.level) for f in run("BEGIN;\nSELECT 1;\nCOMMIT;\nROLLBACK;")
+              if f.rule == "TX105"}
+    assert levels == {(1, "warning"), (3, "warning"), (4, "error")}
