@@ -619,6 +619,11 @@ def _check_casts(conn, old: Schema, new: Schema, renames: dict[str, str],
                 continue
             try:
                 with conn.transaction(force_rollback=True):
+                    for enum in new.enums:  # a new enum: its stand-in, for the cast
+                        if (type_key(enum.schema, enum.name) == column.type.removesuffix("[]")
+                                and old.enum(enum.qualified) is None):
+                            conn.execute(f"CREATE TYPE {qualified(enum.schema, enum.name)} "
+                                         "AS ENUM ()")
                     conn.execute(f"SELECT CAST(NULL::{prior.type} AS {column.type})")
             except psycopg.errors.CannotCoerce as exc:
                 place = places.get((table.schema, table.name, column.name))

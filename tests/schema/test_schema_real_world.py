@@ -176,3 +176,31 @@ def test_a_ref_written_the_wrong_way_round_says_so(project):
     assert "schema.dbml:9:" in result.err, result.err
     assert ("if lesson.course_id is what refers to course.id (its primary key), turn the ref around"
             in result.err), result.err
+
+
+# The same when the new type is an enum the change creates (a smallint code column turned
+# into an enum, as a forum's migrations did between two releases): schema diff between a
+# database before that change and one after it.
+def test_a_type_change_to_a_new_enum_postgresql_cannot_cast(project):
+    _dbml(project, """
+        Table site {
+          id int [pk]
+          listing smallint
+        }
+        """)
+    _import_up(project)
+    _dbml(project, """
+        Enum listing_kind {
+          all
+          local
+        }
+        Table site {
+          id int [pk]
+          listing listing_kind
+        }
+        """)
+    result = project.run("db", "schema", "import")
+    assert result.code == 2, result
+    assert "bug in nself" not in result.err, result.err
+    assert "schema.dbml:7:" in result.err and "site.listing" in result.err \
+        and "smallint to listing_kind" in result.err, result.err
