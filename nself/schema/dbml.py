@@ -37,6 +37,7 @@ Mapping (DBML -> PostgreSQL, names as PostgreSQL would choose them):
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import warnings
 from bisect import bisect_right
@@ -679,7 +680,8 @@ class _Builder:
             if not self.strict:
                 value = self.map_default(value, kind.type, shown, col.front.default_offset)
             if value.kind == "expression":
-                self.check_expression(col.front.default_offset, construct, value.text)
+                self.check_expression(col.front.default_offset, construct, value.text,
+                                      json_column=kind.type in ("json", "jsonb"))
             column.default = _default_sql(value, kind.type)
         return True
 
@@ -782,13 +784,18 @@ class _Builder:
             header += [f"{w} -> {t}: {', '.join(cols)}" for (w, t), cols in pairs.items()]
         return header
 
-    def check_expression(self, offset: int, construct: str, text: str) -> bool:
+    def check_expression(self, offset: int, construct: str, text: str,
+                         json_column: bool = False) -> bool:
         """A problem (and False) unless TEXT is one SQL expression: a backtick value is
-        pasted into the SQL, so `now(` must be this file's error, not the server's."""
+        pasted into the SQL, so `now(` must be this file's error, not the server's.
+        JSON_COLUMN: a JSON value in backticks (drizzle-dbml-generator writes them) is told
+        to go in quotes."""
         why = not_an_expression(text)
         if why is not None:
-            self.problem(offset, construct, f"`{text}` is not an SQL expression: {why}",
-                         "fix the expression between the backticks")
+            fix = "fix the expression between the backticks"
+            if json_column and _is_json(text):
+                fix = "a JSON value is a string: write it in single quotes, default: '{...}'"
+            self.problem(offset, construct, f"`{text}` is not an SQL expression: {why}", fix)
         return why is None
 
     def build_index(self, table: Table, offset: int, bp, names: set[str], label: str) -> None:
@@ -1111,6 +1118,14 @@ def _typed_with_table(written: str, user_types, table_names) -> bool:
     except types.TypeProblem:
         return True
     return False
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _mapped_key(written: str) -> str:

@@ -204,3 +204,27 @@ def test_a_type_change_to_a_new_enum_postgresql_cannot_cast(project):
     assert "bug in nself" not in result.err, result.err
     assert "schema.dbml:7:" in result.err and "site.listing" in result.err \
         and "smallint to listing_kind" in result.err, result.err
+
+
+# drizzle-dbml-generator writes a JSON default in backticks: still the file's problem (it
+# is no SQL expression), with the fix that works.
+def test_a_json_value_in_backticks_is_told_to_go_in_quotes(project):
+    _dbml(project, """
+        Table server {
+          id int [pk]
+          config jsonb [default: `{"refresh":60,"include":[]}`]
+        }
+        """)
+    result = project.run("db", "schema", "import")
+    assert result.code == 2, result
+    assert "schema.dbml:3:" in result.err and "write it in single quotes" in result.err, \
+        result.err
+    _dbml(project, """
+        Table server {
+          id int [pk]
+          config jsonb [default: '{"refresh":60,"include":[]}']
+        }
+        """)
+    _import_up(project)
+    project.db.query("INSERT INTO server (id) VALUES (1)")
+    assert project.db.query("SELECT config->>'refresh' FROM server") == [("60",)]
