@@ -85,7 +85,7 @@ def reindex(stmt: Stmt, ctx: Context):
                       f"REINDEX (CONCURRENTLY) ... (PostgreSQL 12+) {NO_TX}.", table, scans=True)
 
 
-@rule("TX101", "concurrently-in-transaction", "error",
+@rule("TX101", "ban-concurrent-index-creation-in-transaction", "error",
       "A statement that cannot run in a transaction block, in a transactional migration")
 def outside_transaction(stmt: Stmt, ctx: Context):
     why = stmt.statement.no_transaction
@@ -350,7 +350,7 @@ def takes_exclusive(stmt: Stmt, ctx: Context) -> bool:
     return not tables or any(not ctx.is_new(t) for t in tables)
 
 
-@rule("TX102", "require-timeout-settings", "error",
+@rule("TX102", "require-lock-timeout", "error",
       "No lock_timeout before the first statement that takes ACCESS EXCLUSIVE")
 def lock_timeout(stmt: Stmt, ctx: Context):
     if ctx.lock_timeout_set or ctx.lock_timeout_ms or ctx.exclusive_at is not None:
