@@ -397,22 +397,23 @@ class _Differ:
 
     # -- schemas, extensions, comments --------------------------------------------------
     def diff_schemas(self) -> None:
-        old, new = set(self.old.schemas), set(self.new.schemas)
-        for name in sorted(new - old):
-            self.emit(SCHEMAS, "create schema", name, f"CREATE SCHEMA {ident(name)};")
-            self.note("-", "Schema", name)
-        for name in sorted(old - new):
-            self.emit(DROP_SCHEMAS, "drop schema", name, f"DROP SCHEMA {ident(name)};")
-            self.note("+", "Schema", name)
+        self.diff_names("Schema", self.old.schemas, self.new.schemas, SCHEMAS, DROP_SCHEMAS)
 
     def diff_extensions(self) -> None:
-        old, new = set(self.old.extensions), set(self.new.extensions)
-        for name in sorted(new - old):
-            self.emit(EXTENSIONS, "create extension", name, f"CREATE EXTENSION {ident(name)};")
-            self.note("-", "Extension", name)
-        for name in sorted(old - new):
-            self.emit(DROP_EXTENSIONS, "drop extension", name, f"DROP EXTENSION {ident(name)};")
-            self.note("+", "Extension", name)
+        self.diff_names("Extension", self.old.extensions, self.new.extensions, EXTENSIONS,
+                        DROP_EXTENSIONS)
+
+    def diff_names(self, what: str, old: list[str], new: list[str], create_phase: int,
+                   drop_phase: int) -> None:
+        """Objects known by name alone (schemas, extensions): CREATE the new, DROP the gone."""
+        word = what.lower()
+        for name in sorted(set(new) - set(old)):
+            self.emit(create_phase, f"create {word}", name,
+                      f"CREATE {word.upper()} {ident(name)};")
+            self.note("-", what, name)
+        for name in sorted(set(old) - set(new)):
+            self.emit(drop_phase, f"drop {word}", name, f"DROP {word.upper()} {ident(name)};")
+            self.note("+", what, name)
 
     def diff_comments(self) -> None:
         words = {"schema": "SCHEMA", "extension": "EXTENSION"}

@@ -22,6 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 
+class Named:
+    """An object named inside a schema (its dataclass has `schema` and `name`)."""
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
 @dataclass
 class Column:
     name: str
@@ -73,7 +81,7 @@ class Index:
 
 
 @dataclass
-class Table:
+class Table(Named):
     schema: str
     name: str
     columns: list[Column] = field(default_factory=list)
@@ -89,10 +97,6 @@ class Table:
     # for the order of statements only: not compared
     uses: list[str] = field(default_factory=list, compare=False)
 
-    @property
-    def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
-
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
 
@@ -106,19 +110,15 @@ class Table:
 
 
 @dataclass
-class Enum:
+class Enum(Named):
     schema: str
     name: str
     values: list[str] = field(default_factory=list)   # declared order, never sorted
     comment: str | None = None
 
-    @property
-    def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
-
 
 @dataclass
-class Domain:
+class Domain(Named):
     schema: str
     name: str
     type: str
@@ -129,13 +129,9 @@ class Domain:
     # functions and types its base type, default and checks use: order only, not compared
     uses: list[str] = field(default_factory=list, compare=False)
 
-    @property
-    def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
-
 
 @dataclass
-class Sequence:
+class Sequence(Named):
     schema: str
     name: str
     type: str = "bigint"
@@ -147,16 +143,12 @@ class Sequence:
     owned_by: str | None = None     # "schema.table.column"
     comment: str | None = None
 
-    @property
-    def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
-
 
 DEFINITION_KINDS = ("type", "function", "view", "materialized view", "trigger", "policy")
 
 
 @dataclass
-class Definition:
+class Definition(Named):
     """A composite type, view, materialized view, function, trigger or policy, carried
     whole."""
     kind: str                       # one of DEFINITION_KINDS
@@ -165,10 +157,6 @@ class Definition:
     sql: str                        # the full CREATE statement
     depends_on: list[str] = field(default_factory=list)   # qualified names it uses
     comment: str | None = None
-
-    @property
-    def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
 
 
 @dataclass

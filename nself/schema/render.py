@@ -112,12 +112,9 @@ def _sql_comments(s: Schema, tables: list[Table]) -> list[str]:
     for key, text in s.comments.items():
         kind, _, name = key.partition(":")
         out.append(ddl.comment(f"{kind.upper()} {ident(name)}", text))
-    out += [ddl.comment(f"TYPE {qualified(e.schema, e.name)}", e.comment)
-            for e in s.enums if e.comment is not None]
-    out += [ddl.comment(f"DOMAIN {qualified(d.schema, d.name)}", d.comment)
-            for d in s.domains if d.comment is not None]
-    out += [ddl.comment(f"SEQUENCE {qualified(q.schema, q.name)}", q.comment)
-            for q in s.sequences if q.comment is not None]
+    for word, named in (("TYPE", s.enums), ("DOMAIN", s.domains), ("SEQUENCE", s.sequences)):
+        out += [ddl.comment(f"{word} {qualified(o.schema, o.name)}", o.comment)
+                for o in named if o.comment is not None]
     for t in tables:
         name = ddl.table_name(t)
         if t.comment is not None:
