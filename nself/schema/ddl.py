@@ -135,9 +135,11 @@ def index_tail(index: Index) -> str:
 
 
 def index_column(text: str) -> str:
-    """A plain column name is quoted when needed; expressions are kept as written."""
-    if re.fullmatch(r"[^\s()\"',:]+", text):
-        return ident(text)
+    """A plain column name is quoted when needed ("created at" too: two words are no
+    expression); expressions are kept as written."""
+    if re.fullmatch(r"[^()\"',:]+", text) and not re.search(
+            r"\s(asc|desc|nulls\s+(first|last)|collate\s.*)\s*\Z", text, re.I):
+        return ident(text.strip())
     return text
 
 

@@ -214,6 +214,16 @@ def _same_constraint(a: Constraint, b: Constraint) -> bool:
     return same
 
 
+def _key_kept(fk: Constraint, before: Table, after: Table) -> bool:
+    """Whether the key (or unique index) of BEFORE that FK references is in AFTER as it was."""
+    def keys(table: Table) -> set:
+        return ({(c.name, tuple(c.columns)) for c in table.constraints if c.kind in "pu"}
+                | {(i.name, tuple(i.columns)) for i in table.indexes
+                   if i.unique and i.where is None})
+    used = {k for k in keys(before) if sorted(k[1]) == sorted(fk.ref_columns)}
+    return bool(used) and used <= keys(after)
+
+
 def _ref_table(constraint: Constraint) -> str:
     return f"{constraint.ref_schema or 'public'}.{constraint.ref_table}"
 
@@ -623,9 +633,11 @@ class _Differ:
         for key in (k for k in old if k not in new):
             table = old[key]
             for fk in table.constraints:
-                if fk.kind == "f" and _ref_table(fk) in old and _ref_table(fk) not in new \
-                        and _ref_table(fk) != key:
-                    # Tables dropped together may reference each other (a cycle): keys go first.
+                ref = _ref_table(fk)
+                if fk.kind == "f" and ref in old and ref != key and (
+                        ref not in new or not _key_kept(fk, old[ref], new[ref])):
+                    # Tables dropped together may reference each other (a cycle), or the key
+                    # this table's foreign key uses goes before the table: keys go first.
                     self.emit(DROP_FOREIGN_KEYS, "drop foreign key", f"{key}.{fk.name}",
                               f"ALTER TABLE {ddl.table_name(table)} "
                               f"DROP CONSTRAINT {ident(fk.name)};")
@@ -827,7 +839,8 @@ class _Differ:
         self.column_order(before, after, {
             c.name for c in after.columns if c.generated and c.name in old
             and old[c.name].generated != c.generated})
-        for column in before.columns:
+        # generated columns first: one may use another column dropped with it
+        for column in sorted(before.columns, key=lambda c: c.generated is None):
             if column.name not in new_names:
                 self.emit(DROP_COLUMNS, "drop column", f"{label}.{column.name}",
                           f"ALTER TABLE {name} DROP COLUMN {ident(column.name)};",

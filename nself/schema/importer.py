@@ -314,7 +314,9 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
         # the full parse has the note already; without it (domain names pending) read just that
         text = document.sql if document is not None else read_sql_note(source)
         note = NoteSql.parse(text, shown, _file_text(source)) if text else None
-        if document is None:  # it used type names the migrations' domains may explain
+        # it used type names the migrations' domains may explain, or the note declares types
+        # a name read alone could take for a built-in one ("Money" is not money)
+        if document is None or note is not None and note.domains:
             with clock("parse"), parse_cache.using(env.state_dir):
                 types = note.domains if note is not None else domain_types(old)
                 document = load_dbml_document(source, types, shown, strict)
@@ -547,7 +549,9 @@ def _precheck(source: Path, shown: str, strict: bool = False) -> DbmlDocument | 
     try:
         return load_dbml_document(source, shown=shown, strict=strict)
     except DbmlError as exc:
-        if not all("or define `Enum" in problem for problem in exc.problems):
+        # a name that is no enum nor built-in type ("App"."Short Text" too) may be a domain
+        # or composite type of the note or the migrations; the second parse reports the rest
+        if not all("(use a PostgreSQL type (" in problem for problem in exc.problems):
             raise
         return None
 
