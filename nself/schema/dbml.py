@@ -1211,7 +1211,8 @@ def not_an_expression(text: str) -> str | None:
 
 def _default_sql(value: Value, type_text: str) -> str:
     """A default: value as PostgreSQL prints it back (pg_get_expr) as far as it can be
-    told without a server: 'user'::user_role, now(), 0, '-1'::integer, true."""
+    told without a server: 'user'::user_role, now(), 0, '-1'::integer (also on a smallint
+    or numeric column, as `DEFAULT -1` in SQL), true."""
     base = _base(type_text)
     if value.kind == "expression":
         if re.fullmatch(r"'(?:[^']|'')*'", value.text):
@@ -1219,9 +1220,21 @@ def _default_sql(value: Value, type_text: str) -> str:
         return value.text
     if value.kind == "boolean":
         return value.text
-    if value.kind == "number":
-        return f"{literal(value.text)}::{base}" if value.text.startswith("-") else value.text
+    if value.kind == "number":  # as `DEFAULT -1` prints: the literal's type, not the column's
+        return f"{literal(value.text)}::{_number_type(value.text)}" \
+            if value.text.startswith("-") else value.text
     return f"{literal(value.text)}::{base}"
+
+
+def _number_type(text: str) -> str:
+    """The type PostgreSQL gives a numeric literal: integer, bigint (beyond 32 bits), else
+    numeric (a fraction, an exponent or beyond 64 bits)."""
+    if re.fullmatch(r"-?\d+", text):
+        if -2**31 <= int(text) < 2**31:
+            return "integer"
+        if -2**63 <= int(text) < 2**63:
+            return "bigint"
+    return "numeric"
 
 
 def _record_sql(value: Value) -> Literal:

@@ -113,7 +113,7 @@ def test_rich_file_covers_partials_checks_records_schemas_and_refs():
     assert users.column("email").type == "character varying(320)"
     assert users.column("email").comment == "Login, \"unique\" and 'quoted'"
     assert users.column("mood").default == "'happy'::app.mood"
-    assert users.column("score").default == "'-1.5'::double precision"
+    assert users.column("score").default == "'-1.5'::numeric"  # as DEFAULT -1.5 prints
     assert users.column("tags").type == "text[]"
     assert users.column("tags").default == "'{}'::text[]"
     assert users.column("nickname").default is None and users.column("nickname").nullable

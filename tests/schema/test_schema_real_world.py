@@ -228,3 +228,37 @@ def test_a_json_value_in_backticks_is_told_to_go_in_quotes(project):
     _import_up(project)
     project.db.query("INSERT INTO server (id) VALUES (1)")
     assert project.db.query("SELECT config->>'refresh' FROM server") == [("60",)]
+
+
+# A negative default means in DBML what it means in SQL: `DEFAULT -1` on a smallint or
+# numeric column is printed '-1'::integer (the literal's type). A hand-written migration's
+# default is the DBML's, and a schema export of it imports back exactly (an ORM's
+# numeric(65,30) DEFAULT -1 came back '-1'::numeric).
+NEGATIVE_DEFAULTS = """\
+-- UP
+CREATE TABLE field (id int PRIMARY KEY, s smallint DEFAULT -1, n numeric(65,30) DEFAULT -1,
+                    d double precision DEFAULT -1.5, b bigint DEFAULT -3000000000);
+-- DOWN
+DROP TABLE field;
+"""
+
+
+def test_negative_defaults_mean_what_they_mean_in_sql(project):
+    project.write("migrations/001_field.sql", NEGATIVE_DEFAULTS)
+    assert project.run("db", "migrate", "up").code == 0
+    _dbml(project, """
+        Table field {
+          id int [pk]
+          s smallint [default: -1]
+          n numeric(65,30) [default: -1]
+          d double precision [default: -1.5]
+          b bigint [default: -3000000000]
+        }
+        """)
+    result = project.run("db", "schema", "import")
+    assert result.code == 0 and "No schema changes" in result.out, result
+    exported = project.run("db", "schema", "export")
+    assert exported.code == 0, exported
+    project.write("schema.dbml", exported.out)
+    again = project.run("db", "schema", "import")
+    assert again.code == 0 and "No schema changes" in again.out, again
