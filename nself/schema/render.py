@@ -370,14 +370,17 @@ def _serial_sequence(sequence, tables: dict[str, Table]) -> bool:
     table_name, _, column_name = sequence.owned_by.rpartition(".")
     table = tables.get(table_name)
     column = table.column(column_name) if table else None
-    return column is not None and _serial_of(column, sequence.qualified)
+    return column is not None and _serial_of(table, column, sequence.qualified)
 
 
-def _serial_of(column, sequence_qualified: str) -> bool:
-    """Whether COLUMN is a serial one: an integer type defaulting to the sequence's nextval."""
+def _serial_of(table: Table, column, sequence_qualified: str) -> bool:
+    """Whether COLUMN of TABLE is a serial one: an integer type defaulting to the nextval of
+    the sequence serial would make, <table>_<column>_seq in the table's schema (a table
+    renamed since keeps its old sequence: that one is no serial's, it is kept by name)."""
     schema, _, name = sequence_qualified.partition(".")
     regclass = ident(name) if schema == "public" else qualified(schema, name)
-    return column.type in _SERIAL and column.default == f"nextval('{regclass}'::regclass)"
+    return (column.type in _SERIAL and column.default == f"nextval('{regclass}'::regclass)"
+            and schema == table.schema and name == f"{table.name}_{column.name}_seq")
 
 
 def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> str:
@@ -398,7 +401,7 @@ def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> st
         settings = []
         type_ = dbml_type(c.type)
         default = c.default
-        if c.name in owned and _serial_of(c, owned[c.name].qualified):
+        if c.name in owned and _serial_of(t, c, owned[c.name].qualified):
             type_, default = _SERIAL[c.type], None
         if c.name == single_pk:
             settings.append("pk")
