@@ -14,6 +14,7 @@ fix) for nself.schema.dbml to report together."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 KEYWORDS = ("project", "table", "tablepartial", "enum", "ref", "tablegroup", "note", "records")
@@ -247,43 +248,38 @@ class _Scanner:
                     return k
         return end
 
-    def line_end(self, i: int, end: int) -> int:
-        """Index of the newline ending the item starting at i, brackets spanning lines."""
+    def outside(self, i: int, end: int, opens: str, closes: str) -> Iterator[tuple[int, Token]]:
+        """(index, token) of the tokens from i to end that are outside the brackets `opens`
+        and `closes` (those brackets themselves left out)."""
         depth = 0
         for k in range(i, end):
             token = self.tokens[k]
-            if token.kind == "punct":
-                if token.text in "[({":
-                    depth += 1
-                elif token.text in "])}":
-                    depth = max(0, depth - 1)
-            elif token.kind == "nl" and depth == 0:
-                return k
-        return end
+            if token.kind == "punct" and token.text in opens:
+                depth += 1
+            elif token.kind == "punct" and token.text in closes:
+                depth = max(0, depth - 1)
+            elif depth == 0:
+                yield k, token
+
+    def line_end(self, i: int, end: int) -> int:
+        """Index of the newline ending the item starting at i, brackets spanning lines."""
+        return next((k for k, token in self.outside(i, end, "[({", "])}") if token.kind == "nl"),
+                    end)
 
     def block_end(self, i: int, keyword: str) -> int:
         """Index after the last token of the top-level block starting at i."""
         n = len(self.tokens)
-        depth = 0
-        k = i + 1
-        while k < n:
-            token = self.tokens[k]
-            if token.kind == "punct":
-                if token.text in "[(":
-                    depth += 1
-                elif token.text in "])":
-                    depth = max(0, depth - 1)
-                elif token.text == "{" and depth == 0:
-                    return min(n, self.match_close(k, n) + 1)
-                elif token.text == "}" and depth == 0:
-                    return k
-            elif token.kind == "nl" and depth == 0:
+        for k, token in self.outside(i + 1, n, "[(", "])"):
+            if token.kind == "punct" and token.text == "{":
+                return min(n, self.match_close(k, n) + 1)
+            if token.kind == "punct" and token.text == "}":
+                return k
+            if token.kind == "nl":
                 if keyword == "ref":
                     return k
                 following = self.next_solid(k, n)
                 if following >= n or not self.tokens[following].is_punct("{"):
                     return k
-            k += 1
         return n
 
     def settings(self, i: int, close: int) -> list[Setting]:

@@ -662,18 +662,15 @@ class _Differ:
     def row_security(self, table: Table, before: Table | None = None) -> None:
         name, label = ddl.table_name(table), table.qualified
         shown = display(table.schema, table.name)
-        if table.row_security != (before.row_security if before else False):
-            word = "ENABLE" if table.row_security else "DISABLE"
-            self.emit(TABLES, "alter table", label,
-                      f"ALTER TABLE {name} {word} ROW LEVEL SECURITY;")
-            if before:
-                self.note("~", "Table", shown, "different row security")
-        if table.force_row_security != (before.force_row_security if before else False):
-            word = "FORCE" if table.force_row_security else "NO FORCE"
-            self.emit(TABLES, "alter table", label,
-                      f"ALTER TABLE {name} {word} ROW LEVEL SECURITY;")
-            if before:
-                self.note("~", "Table", shown, "different forced row security")
+        for field_name, on, off, what in (("row_security", "ENABLE", "DISABLE", "row security"),
+                                          ("force_row_security", "FORCE", "NO FORCE",
+                                           "forced row security")):
+            now = getattr(table, field_name)
+            if now != (getattr(before, field_name) if before else False):
+                self.emit(TABLES, "alter table", label,
+                          f"ALTER TABLE {name} {on if now else off} ROW LEVEL SECURITY;")
+                if before:
+                    self.note("~", "Table", shown, f"different {what}")
 
     def drop_table(self, table: Table, old: dict[str, Table], new: dict[str, Table]) -> None:
         parent = old.get(table.partition_of) if table.partition_of else None
@@ -779,28 +776,23 @@ class _Differ:
         shown = display(after.schema, after.name)
         old_constraints = {c.name: c for c in before.constraints} if before else {}
         old_indexes = {i.name: i for i in before.indexes} if before else {}
-        for constraint in after.constraints:
-            key = ("constraint", label, constraint.name)
-            previous = old_constraints.get(self.renamed.get(key, constraint.name))
+        # (kind, the object, the table's objects before by name, emitted as, COMMENT ON what,
+        # noted as)
+        keys = [("constraint", c, old_constraints, f"{label}.{c.name}",
+                 f"CONSTRAINT {ident(c.name)} ON {name}", _CONSTRAINT_WORD[c.kind],
+                 f"{shown}.{c.name}") for c in after.constraints]
+        keys += [("index", i, old_indexes, f"{after.schema}.{i.name}",
+                  f"INDEX {qualified(after.schema, i.name)}", "Index",
+                  display(after.schema, i.name)) for i in after.indexes]
+        for kind, obj, olds, emitted, target, word, noted in keys:
+            key = (kind, label, obj.name)
+            previous = olds.get(self.renamed.get(key, obj.name))
             was = None if before is None or key in self.created or previous is None \
                 else previous.comment
-            if constraint.comment != was:
-                self.emit(COMMENTS, "comment", f"{label}.{constraint.name}", ddl.comment(
-                    f"CONSTRAINT {ident(constraint.name)} ON {name}", constraint.comment))
+            if obj.comment != was:
+                self.emit(COMMENTS, "comment", emitted, ddl.comment(target, obj.comment))
                 if was is not None or (before is not None and key not in self.created):
-                    self.note("~", _CONSTRAINT_WORD[constraint.kind],
-                              f"{shown}.{constraint.name}", "different comment")
-        for index in after.indexes:
-            key = ("index", label, index.name)
-            previous = old_indexes.get(self.renamed.get(key, index.name))
-            was = None if before is None or key in self.created or previous is None \
-                else previous.comment
-            if index.comment != was:
-                self.emit(COMMENTS, "comment", f"{after.schema}.{index.name}", ddl.comment(
-                    f"INDEX {qualified(after.schema, index.name)}", index.comment))
-                if was is not None or (before is not None and key not in self.created):
-                    self.note("~", "Index", display(after.schema, index.name),
-                              "different comment")
+                    self.note("~", word, noted, "different comment")
 
     def diff_column_comments(self, before: Table, after: Table) -> None:
         old = {c.name: c for c in before.columns}
