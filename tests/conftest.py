@@ -23,6 +23,11 @@ from psycopg import sql
 from nself.config import Database
 
 REPO = Path(__file__).resolve().parent.parent
+# A test module may use a helper of another section's module (`from test_guide_lines import
+# commands_in`): every section folder is importable whatever folder pytest was given.
+for _section in sorted(Path(__file__).resolve().parent.iterdir()):
+    if _section.is_dir() and any(_section.glob("test_*.py")) and str(_section) not in sys.path:
+        sys.path.append(str(_section))
 EXTERNAL_URL = os.environ.get("NSELF_TEST_EXTERNAL_URL")
 BACKENDS = ["embedded"] + (["external"] if EXTERNAL_URL else [])
 ISOLATED_PREFIXES = ("NSELF_", "PG", "BACKUP_", "AWS_")
