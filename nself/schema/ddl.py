@@ -134,13 +134,16 @@ def index_tail(index: Index) -> str:
     return text
 
 
+def index_expression(text: str) -> bool:
+    """Whether an index column text is an expression (or already quoted), not a column's
+    name: "created at" is a name (two words are no expression), lower(name) is one."""
+    return bool(re.search(r"[()\"',:]", text) or re.search(
+        r"\s(asc|desc|nulls\s+(first|last)|collate\s.*)\s*\Z", text, re.I))
+
+
 def index_column(text: str) -> str:
-    """A plain column name is quoted when needed ("created at" too: two words are no
-    expression); expressions are kept as written."""
-    if re.fullmatch(r"[^()\"',:]+", text) and not re.search(
-            r"\s(asc|desc|nulls\s+(first|last)|collate\s.*)\s*\Z", text, re.I):
-        return ident(text.strip())
-    return text
+    """A plain column name is quoted when needed; expressions are kept as written."""
+    return text if index_expression(text) else ident(text.strip())
 
 
 def create_index(index: Index, table: Table) -> str:

@@ -543,7 +543,7 @@ def key_index(index: Index) -> bool:
 
 def is_expression(text: str) -> bool:
     """Whether an index column text is an expression rather than a column name."""
-    return bool(re.search(r"[()\s:']", text)) and not text.startswith('"')
+    return ddl.index_expression(text) and not text.startswith('"')
 
 
 def _dbml_index_ok(i: Index) -> bool:

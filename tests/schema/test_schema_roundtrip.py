@@ -566,6 +566,10 @@ CREATE TABLE accounts (id bigint PRIMARY KEY, "created at" "Money");
     # a column name with a space in a composite index or UNIQUE: it was written unquoted
     'CREATE TABLE z_log (id int, "created at" character(3) NOT NULL, UNIQUE ("created at", id));'
     'CREATE INDEX ix ON z_log ("created at", id);',
+    # ... and a foreign key to such a UNIQUE: its index was taken for an expression index,
+    # created after the foreign keys
+    'CREATE TABLE tag (id int, "created at" int, UNIQUE ("created at", id));'
+    'CREATE TABLE t2 (x int, y int, FOREIGN KEY (x, y) REFERENCES tag ("created at", id));',
 ])
 def test_found_export_cases(project, tmp_path, monkeypatch, sql):
     export_import_same(project, project.db.create_sibling(), tmp_path / "other", monkeypatch,
