@@ -643,8 +643,8 @@ def test_arbitrary_text_raises_nothing_but_dbml_error(text):
 RICH = (DATA / "rich.dbml").read_text()
 
 
-@settings(max_examples=300)
-@given(st.integers(0, len(RICH)), st.integers(0, 30), st.text(max_size=8))
+@given(st.integers(0, len(RICH)), st.integers(0, 30), st.text(max_size=8))  # conftest's profile:
+# the default run's examples, 300 with --slow (each is a whole pydbml parse of rich.dbml)
 def test_edits_of_a_real_file_raise_nothing_but_dbml_error(at, cut, inserted):
     """Cutting and inserting text anywhere in rich.dbml gives a model or a DbmlError."""
     try:
