@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from conftest import TestDatabase
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from nself.schema.diff import diff
@@ -514,7 +514,10 @@ def _property(request):
     """Hypothesis settings: derandomized (the same examples on every run, so a failure in CI
     reproduces here), no deadline; DEFAULT_EXAMPLES, or the --slow profile's count."""
     slow = request.config.getoption("--slow")
-    return settings(derandomize=True, deadline=None, database=None,
+    # No shrinking in the default run: shrinking a failing schema takes many minutes of
+    # imports (the derandomized example is printed whole anyway); --slow shrinks.
+    phases = list(Phase) if slow else [Phase.explicit, Phase.reuse, Phase.generate]
+    return settings(derandomize=True, deadline=None, database=None, phases=phases,
                     max_examples=settings().max_examples if slow else DEFAULT_EXAMPLES,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow, HealthCheck.data_too_large])
