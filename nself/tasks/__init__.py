@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from nself.tasks import backup, db, migrate, mock, project, schema, seed, update
+from nself.tasks import backup, db, fleet, migrate, mock, project, schema, seed, update
 
 db_collection = Collection("db", db.status, db.shell, db.start, db.stop)
 db_collection.add_task(seed.seed)
@@ -13,6 +13,7 @@ db_collection.add_collection(migrate.collection)
 db_collection.add_collection(backup.collection)
 db_collection.add_collection(schema.collection)
 db_collection.add_task(backup.restore)
+db_collection.add_collection(fleet.collection)
 
 namespace = Collection(project.init, project.logs, project.restart, db_collection)
 # The guides' `nself status` ("check database is running") is `db status` under a second name.
