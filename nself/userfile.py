@@ -175,10 +175,12 @@ def last_lines(path: str | os.PathLike, count: int, what: str, *,
     return lines[-count:] if count > 0 else []
 
 
-def write_synced(fd: int, text: str) -> None:
-    """Write `text` (UTF-8) to the open file `fd`, close it, and wait until it is on disk
-    (the temporary file of an atomic write, before it is renamed or linked into place)."""
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+def write_synced(fd: int, text: str | bytes) -> None:
+    """Write `text` (UTF-8; bytes as they are) to the open file `fd`, close it, and wait
+    until it is on disk (the temporary file of an atomic write, before it is renamed or
+    linked into place)."""
+    binary = isinstance(text, bytes)
+    with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())

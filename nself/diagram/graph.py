@@ -4,7 +4,14 @@ key between columns, and clusters (schemas, DBML TableGroups) with their colours
 Every output format (SVG, PNG, DOT, Mermaid, HTML) is drawn from a Graph, and a Graph is
 made from the schema model (`from_schema`), whether the model was read from a live
 database or built from a DBML file; what only DBML has (TableGroups, header colours) comes
-in as `Extras`. The views (`keys_only`, `around`, `only_schema`) return new Graphs."""
+in as `Extras`. The views (`keys_only`, `around`, `only_schema`) return new Graphs.
+
+For the writers of the other formats (names here stay stable; additions are noted here):
+- `keys_only` also keeps the columns a foreign key references (part of a multi-column
+  key), so that every edge has both its end rows;
+- `nself.diagram.sources.from_dbml` fills Extras from the DBML's TableGroups (colour as
+  #rrggbb, note) and headercolors; `nself.diagram.layout.blocks(graph)` is the one
+  split into frames (first TableGroup, else schema) the SVG, PNG and DOT share."""
 
 from __future__ import annotations
 
@@ -80,8 +87,12 @@ class Graph:
     clusters: list[Cluster] = field(default_factory=list)
 
     def keys_only(self) -> Graph:
-        """The same graph with only primary-key, foreign-key and unique columns shown."""
-        nodes = {i: replace(n, columns=[c for c in n.columns if c.pk or c.fk or c.unique])
+        """The same graph with only primary-key, foreign-key and unique columns shown, and
+        the columns a foreign key references (part of a multi-column key), which its
+        edge is drawn to."""
+        referenced = {(e.target, c) for e in self.edges for c in e.target_columns}
+        nodes = {i: replace(n, columns=[c for c in n.columns if c.pk or c.fk or c.unique
+                                        or (i, c.name) in referenced])
                  for i, n in self.nodes.items()}
         return Graph(nodes, list(self.edges), list(self.clusters))
 

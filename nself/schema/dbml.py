@@ -32,7 +32,8 @@ Mapping (DBML -> PostgreSQL, names as PostgreSQL would choose them):
 - `checks` and column `check:` -> check constraints (<table>_<col>_check when the
   expression uses one column, else <table>_check);
 - notes -> comments; Project (database_type other than PostgreSQL: a warning),
-  TableGroup, sticky Notes and header colors are not part of the database."""
+  TableGroup, sticky Notes and header colors are not part of the database (TableGroups
+  and header colors are kept in the DbmlDocument for `schema diagram`)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ with warnings.catch_warnings():
         ReferenceBlueprint,
         StickyNoteBlueprint,
         TableBlueprint,
+        TableGroupBlueprint,
     )
 
 from nself import sql, userfile
@@ -138,6 +140,19 @@ class DbmlDocument:
     mapped: list[str] = field(default_factory=list)
     # (schema, table, column or None) -> "file:line:column" of its definition
     places: dict[tuple[str, str, str | None], str] = field(default_factory=dict)
+    # what only a diagram uses: TableGroups in the order written, and header colours
+    # ("schema.table" -> "#rrggbb")
+    groups: list[TableGroup] = field(default_factory=list)
+    colors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TableGroup:
+    """A DBML TableGroup: its member tables as "schema.table", colour and note."""
+    name: str
+    members: list[str]
+    color: str | None = None
+    note: str | None = None
 
 
 def load_dbml(path: str | Path) -> Schema:
@@ -448,8 +463,28 @@ class _Builder:
         notes = [bp.text for _, bp in parsed
                  if isinstance(bp, StickyNoteBlueprint) and bp.name == SQL_NOTE]
         mapped = self.mapped_lines()
+        groups = [self.table_group(b, bp, by_name) for b, bp in parsed
+                  if isinstance(bp, TableGroupBlueprint)]
+        colors = {key: e.front.color for key, e in by_name.items() if e.front.color}
         return DbmlDocument(schema, records, self.warnings, "\n".join(notes) if notes else None,
-                            mapped, self.places)
+                            mapped, self.places, groups, colors)
+
+    def table_group(self, block: Block, blueprint, tables: dict[str, _Tbl]) -> TableGroup:
+        """BLUEPRINT's TableGroup with its members known by "schema.table" (an alias read
+        as its table); a member that is no table is a warning, left out."""
+        members = []
+        for item in blueprint.items:
+            schema, _, name = item.rpartition(".")
+            key = f"{schema or 'public'}.{name}"
+            if key not in tables and not schema and name in self.aliases:
+                key = self.aliases[name]
+            if key in tables:
+                members.append(key)
+            else:
+                self.warnings.append(f"{self.where(block.start)}: TableGroup {blueprint.name}: "
+                                     f"no table {item!r}; left out of the group")
+        return TableGroup(blueprint.name, list(dict.fromkeys(members)), blueprint.color,
+                          _note(blueprint.note))
 
     def parse_block(self, block: Block):
         """pydbml's blueprint for BLOCK, or None after recording its syntax error."""
@@ -1142,7 +1177,7 @@ _FK_FAMILIES = ({"smallint", "integer", "bigint"}, {"text", "character varying"}
 
 
 def _family(type_text: str) -> str:
-    base = _base(type_text)
+    base = types.unmodified(type_text)
     for family in _FK_FAMILIES:
         if base in family:
             return min(family)
@@ -1161,11 +1196,6 @@ def _one_to_one_from_right(t1: Table, c1: list[str], t2: Table, c2: list[str]) -
     if key(t1, c1, True) and not key(t2, c2, True):
         return True
     return key(t1, c1, False) and not key(t2, c2, False)
-
-
-def _base(type_text: str) -> str:
-    """A type without its modifiers: character varying(255) -> character varying."""
-    return re.sub(r"\(\s*[\d,\s]+\)", "", type_text)
 
 
 def _suggest(name: str, known, what: str) -> str:
@@ -1213,7 +1243,7 @@ def _default_sql(value: Value, type_text: str) -> str:
     """A default: value as PostgreSQL prints it back (pg_get_expr) as far as it can be
     told without a server: 'user'::user_role, now(), 0, '-1'::integer (also on a smallint
     or numeric column, as `DEFAULT -1` in SQL), true."""
-    base = _base(type_text)
+    base = types.unmodified(type_text)
     if value.kind == "expression":
         if re.fullmatch(r"'(?:[^']|'')*'", value.text):
             return f"{value.text}::{base}"     # a bare literal: cast as the server prints it

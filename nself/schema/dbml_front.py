@@ -172,6 +172,7 @@ class FrontTable:
     index_offsets: list[int] = field(default_factory=list)
     checks: list[FrontCheck] = field(default_factory=list)
     has_note_item: bool = False
+    color: str | None = None        # headercolor: #rrggbb (for diagrams only)
 
     @property
     def label(self) -> str:
@@ -425,6 +426,7 @@ class _Scanner:
                         table.note = value[0].value
                         continue
                 elif key in ("headercolor", "color"):
+                    table.color = "".join(t.text for t in item.after_colon()) or None
                     continue
                 self.problems.append(Problem(
                     item.start, table.label, f"unknown table setting {key or '(empty)'!r}",

@@ -54,7 +54,7 @@ def output_path(name: str) -> Path:
     return path
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str | bytes) -> None:
     """Write TEXT to a temporary file beside PATH and rename it over PATH: PATH is either
     its old self or the complete new text, never empty or partial (a full disk or Ctrl-C
     removes the temporary file and leaves PATH alone)."""

@@ -69,6 +69,7 @@ embedded = Deferred("nself.pg.embedded")
 shell = Deferred("nself.pg.shell")
 # schemas (`db schema ...`)
 compare = Deferred("nself.schema.compare")
+diagrams = Deferred("nself.diagram")  # `db schema diagram`
 exporting = Deferred("nself.schema.export")
 importer = Deferred("nself.schema.importer")
 migration_files = Deferred("nself.migrations.files")

@@ -1,5 +1,6 @@
 """`db schema` tasks: export, diff (against another environment or the migration files),
-import (DBML -> verified migration), and sync (which says how to do it by hand).
+import (DBML -> verified migration), diagram (the schema as a picture), and sync (which
+says how to do it by hand).
 
 The schema package is reached through `nself.tasks.library` (imported when a task first
 uses it): it pulls in pglast, which `nself db status` and every other command's start-up
@@ -19,7 +20,7 @@ from nself import safety
 from nself.errors import DIFFERENCES, UsageError
 from nself.tasks.base import command, environment
 from nself.tasks.flags import guard
-from nself.tasks.library import compare, exporting, importer, migration_files
+from nself.tasks.library import compare, diagrams, exporting, importer, migration_files
 
 
 @command(help={
@@ -200,6 +201,48 @@ def _apply(env, version: str | None, no_backup: bool) -> None:
                    out.notice, out.warn)
 
 
+@command(help={
+    "from": "Draw this DBML file (e.g. schema.dbml: its TableGroups become frames, its "
+            "headercolors the tables' colours) instead of the environment's live database.",
+    "format": "svg (the default), png, mermaid (Markdown with erDiagram blocks each under "
+              "GitHub's 50,000-character limit), html (one self-contained searchable page) "
+              "or dot (Graphviz text); without it, --output's ending decides (.svg .png .md "
+              ".mmd .html .dot).",
+    "output": "Write to FILE (replaced only once complete) instead of standard output; png "
+              "needs it.",
+    "keys_only": "Show only key columns (primary, foreign, unique) of each table.",
+    "around": "Draw only TABLE (name or schema.name) and the tables within --depth foreign "
+              "keys of it, either direction.",
+    "depth": "With --around: how many foreign keys away to go (default 1; 0: the table "
+             "alone).",
+    "schema": "Draw only the tables of schema NAME (and the foreign keys among them).",
+    "engine": "nself (the default: nself's own layout, no Graphviz needed) or dot (Graphviz's "
+              "dot on PATH draws svg/png from the same DOT text).",
+})
+def diagram(c, format=None, output=None, from_=None, keys_only=False, around=None,
+            depth=None, schema=None, engine="nself"):
+    """Draw the schema (tables, columns, keys, one line per foreign key, schemas and
+    TableGroups as frames) from the live database or a DBML file."""
+    chosen = diagrams.choose_format(format, output)
+    hops = diagrams.check_depth(depth, around)
+    target = exporting.output_path(output) if output is not None else None
+    if chosen == "png" and target is None:
+        raise UsageError("--format png writes a file: add --output FILE.png.")
+    graph = diagrams.read(None if from_ is not None else environment(), from_)
+    graph = diagrams.view(graph, schema=schema, around=around, depth=hops, keys_only=keys_only)
+    drawing = diagrams.draw(graph, chosen, target, engine)
+    if drawing.summary is not None:
+        out.ok(drawing.summary)
+    elif target is None:
+        out.line(drawing.content.removesuffix("\n"))
+    else:
+        exporting.write_atomically(target, drawing.content)
+        tables, keys = len(graph.nodes), len(graph.edges)
+        out.ok(f"Diagram written: {output} ({chosen.upper()}, {tables} "
+               f"table{'s' if tables != 1 else ''}, {keys} foreign "
+               f"key{'s' if keys != 1 else ''})")
+
+
 @command(help={"token": "A dbdiagram.io API token (not used: see the message)."})
 def sync(c, token=None):
     """dbdiagram.io sync: not available; says which commands do the same by hand."""
@@ -209,4 +252,4 @@ def sync(c, token=None):
         "bring the edited file back with `nself db schema import schema.dbml`.")
 
 
-collection = Collection("schema", export, diff, sync, import_)
+collection = Collection("schema", export, diff, diagram, sync, import_)
