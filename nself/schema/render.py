@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import replace
 
-from nself.schema import ddl, order
+from nself.schema import ddl, order, types
 from nself.schema.ddl import ident, qualified
 from nself.schema.model import DEFINITION_KINDS, Constraint, Definition, Index, Schema, Table
 
@@ -210,7 +210,9 @@ def dbml_default(expression: str, column_type: str) -> str:
         number = re.fullmatch(r"-?\d+(\.\d+)?", value)
         if number and cast in ("integer", "bigint", "smallint", "numeric"):
             return value
-        if cast is None or cast == column_type or cast in ("text", "character varying"):
+        # schema import casts a string to the column's type: only a literal printed so
+        # is one (a domain's prints its base type: 's'::text, kept as the expression)
+        if cast is None or cast in (column_type, types.unmodified(column_type)):
             return dbml_string(value)
     return "`" + text + "`"
 

@@ -122,6 +122,12 @@ MAPPED = {
 _MAX_PRECISION = {"timestamp": 6, "timestamptz": 6}
 
 
+def unmodified(type_text: str) -> str:
+    """A type without its modifiers: character varying(255) -> character varying (what a
+    literal cast to it prints)."""
+    return re.sub(r"\(\s*[\d,\s]+\)", "", type_text)
+
+
 def map_type(text: str) -> str | None:
     """TEXT (another database's type, no array brackets) -> the PostgreSQL type it is read
     as (a spelling `canonical` accepts), or None when MAPPED has no entry for it."""

@@ -144,6 +144,11 @@ def test_dbml_spellings():
     assert dbml_default("'draft'::post_status", "post_status") == "'draft'"
     assert dbml_default("'{}'::jsonb", "integer") == "`'{}'::jsonb`"
     assert dbml_default("now()", "timestamp with time zone") == "`now()`"
+    # a string is what the import casts to the column's type: a domain's default prints
+    # its base type ('s'::text), a varchar literal on a text column keeps its cast
+    assert dbml_default("'ab'::character varying", "character varying(20)") == "'ab'"
+    assert dbml_default("'s'::text", '"App"."Short Text"') == "`'s'::text`"
+    assert dbml_default("'s'::character varying", "text") == "`'s'::character varying`"
     assert dbml_string("a\\b") == "'a\\\\b'"
 
 
