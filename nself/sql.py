@@ -467,7 +467,7 @@ def _do_block(node) -> tuple[str, tuple[TypeChange, ...]]:
     reasons, changes = [], []
     for query in _plpgsql_queries(tree):
         try:
-            statements = split(query, parse=True)
+            statements = body_statements(query)
         except SqlSyntaxError:
             continue
         for st in statements:
@@ -475,6 +475,14 @@ def _do_block(node) -> tuple[str, tuple[TypeChange, ...]]:
                 reasons.append(f"DO block: {st.destroys}")
             changes += st.type_changes
     return "; ".join(reasons), tuple(changes)
+
+
+@lru_cache(maxsize=256)
+def body_statements(query: str) -> tuple[Statement, ...]:
+    """`split(query, parse=True)` of SQL found in a DO block or routine body, remembered:
+    the classification of the block and lint both read it (a parse tree costs more than
+    the statement)."""
+    return tuple(split(query, parse=True))
 
 
 def _do_tree(node):

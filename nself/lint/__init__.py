@@ -20,7 +20,7 @@ from nself import sql
 from nself.errors import ConfigError, NselfError, Refused, UsageError
 from nself.lint import locks  # noqa: F401  (registers its rules)
 from nself.lint.context import SMALL_TABLE_MB, Context, Schema, live_sizes
-from nself.lint.rule import REGISTRY, Finding, Stmt, statements
+from nself.lint.rule import REGISTRY, Finding, Stmt, for_kind, statements
 from nself.migrations import files
 from nself.migrations.engine import Settings
 from nself.pg import connection
@@ -80,10 +80,21 @@ class Project:
     _running: Schema = field(default_factory=Schema)
     _next: int = 0
 
+    _real: dict = field(default_factory=dict)  # path -> path.resolve(), once each
+
+    def resolved(self, path: Path) -> Path:
+        if path not in self._real:
+            self._real[path] = path.resolve()
+        return self._real[path]
+
+    def in_folder(self, path: Path) -> bool:
+        return self.folder is not None and \
+            self.resolved(path).parent == self.resolved(self.folder)
+
     def shown(self, path: Path) -> str:
         if self.root is not None:
             try:
-                return str(path.resolve().relative_to(self.root.resolve()))
+                return str(self.resolved(path).relative_to(self.resolved(self.root)))
             except ValueError:
                 pass
         return str(path)
@@ -93,12 +104,10 @@ class Project:
         outside the folder or without a version). It is shared, read-only, and valid until
         the next call: `lint` reads it for one file at a time."""
         match = files.FILENAME.match(path.name)
-        if self.folder is None or not match or \
-                path.resolve().parent != self.folder.resolve():
+        if not match or not self.in_folder(path):
             return Schema()
         version = int(match.group(1))
-        if not self._folder:
-            self._folder = files.read_folder(self.folder, self.root)
+        self.migrations()
         if self._next and self._folder[self._next - 1].version >= version:
             self._running, self._next = Schema(), 0  # out of order: learn again
         while self._next < len(self._folder) and self._folder[self._next].version < version:
@@ -113,12 +122,17 @@ class Project:
             self._next += 1
         return self._running
 
+    def migrations(self) -> list:
+        """The folder's migrations, read once."""
+        if not self._folder and self.folder is not None:
+            self._folder = files.read_folder(self.folder, self.root)
+        return self._folder
+
     def learned(self, path: Path, top: list[sql.Statement]) -> None:
         """File `path` was just linted with statements `top`: when it is the folder's next
         migration, the schema learns them (the next file needs no second parse of it)."""
         if self._folder and self._next < len(self._folder) and \
-                self._folder[self._next].filename == path.name and \
-                path.resolve().parent == self.folder.resolve():
+                self._folder[self._next].filename == path.name and self.in_folder(path):
             for st in top:
                 if st.node is not None:
                     self._running.learn(st.node)
@@ -162,10 +176,13 @@ def lint_statements(top: list[sql.Statement], ctx: Context,
         if st.node is not None:
             ctx.whole.learn(st.node)
     found: list[Finding] = []
+    by_kind: dict[str, list] = {}
     for stmt in statements(top):
         if stmt.node is None:
             continue
-        for r in rules:
+        if stmt.kind not in by_kind:
+            by_kind[stmt.kind] = for_kind(rules, stmt.kind)
+        for r in by_kind[stmt.kind]:
             for f in r.check(stmt, ctx):
                 level = config.levels.get(r.id, f.level) if config is not None else f.level
                 allowed = ctx.allowed.get(f.rule)
@@ -283,9 +300,11 @@ def gcc_line(f: Finding) -> str:
 # The command ---------------------------------------------------------------------------
 
 
-def chosen_files(env, names: list[str], since: str | None, changed: bool) -> list[Path]:
+def chosen_files(env, names: list[str], since: str | None, changed: bool,
+                 project: Project | None = None) -> list[Path]:
     """The files `lint` reads: `names`, or the folder's migrations newer than `since`, or
-    those git sees changed against HEAD (untracked too), or every migration."""
+    those git sees changed against HEAD (untracked too), or every migration (read through
+    `project` when given: it reads the folder once)."""
     folder = env.migrations_dir
     if names:
         if since or changed:
@@ -293,7 +312,8 @@ def chosen_files(env, names: list[str], since: str | None, changed: bool) -> lis
         return [Path(n) if Path(n).is_absolute() else Path.cwd() / n for n in names]
     if since and changed:
         raise UsageError("Give either --since or --changed, not both.")
-    migrations = files.read_folder(folder, env.root)
+    migrations = project.migrations() if project is not None else \
+        files.read_folder(folder, env.root)
     if since:
         if not str(since).isdigit():
             raise UsageError(f"--since expects a migration version (042), got {since!r}.")
@@ -342,8 +362,8 @@ def run(env, names: list[str], since: str | None, changed: bool,
         read_database: bool) -> list[Finding]:
     """`nself db migrate lint`'s findings (its Config from the environment's settings)."""
     config = Config.from_settings(env.get)
-    paths = chosen_files(env, names, since, changed)
-    return lint(paths, project_for(env, read_database).context, config)
+    project = project_for(env, read_database)
+    return lint(chosen_files(env, names, since, changed, project), project.context, config)
 
 
 def before_apply(env, conn, paths: list[Path], lock_timeout_ms: int, say, warn) -> None:

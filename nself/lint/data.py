@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from nself import sql
 from nself.lint.context import qualified
-from nself.lint.rule import Finding, Stmt, finding, rule
+from nself.lint.rule import TABLE_CHANGES, Finding, Stmt, finding, rule
 
 # Types a column may be declared with that give every row a value without a DEFAULT
 FILLED_TYPES = {"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"}
@@ -102,7 +102,8 @@ def drop_names(node) -> list[str]:
 # DS: destructive -------------------------------------------------------------------------
 
 
-@rule("DS101", "ban-drop-schema", "error", "DROP SCHEMA deletes every object in it")
+@rule("DS101", "ban-drop-schema", "error", "DROP SCHEMA deletes every object in it",
+      kinds=("DropStmt",))
 def drop_schema(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind == "DropStmt" and stmt.node.removeType.name == "OBJECT_SCHEMA":
         yield found("DS101", stmt, ctx, f"DROP SCHEMA {', '.join(drop_names(stmt.node))}",
@@ -112,7 +113,8 @@ def drop_schema(stmt: Stmt, ctx) -> Iterator[Finding]:
                     "migration of its own")
 
 
-@rule("DS102", "ban-drop-table", "error", "DROP TABLE deletes the table's rows")
+@rule("DS102", "ban-drop-table", "error", "DROP TABLE deletes the table's rows",
+      kinds=("DropStmt",))
 def drop_table(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind != "DropStmt" or stmt.node.removeType.name != "OBJECT_TABLE":
         return
@@ -126,7 +128,8 @@ def drop_table(stmt: Stmt, ctx) -> Iterator[Finding]:
                         table=table)
 
 
-@rule("DS103", "ban-drop-column", "error", "DROP COLUMN deletes the column's values")
+@rule("DS103", "ban-drop-column", "error", "DROP COLUMN deletes the column's values",
+      kinds=TABLE_CHANGES)
 def drop_column(stmt: Stmt, ctx) -> Iterator[Finding]:
     for cmd, table in on_existing(stmt, ctx, "AT_DropColumn"):
         yield found("DS103", stmt, ctx, f"DROP COLUMN {table}.{cmd.name}",
@@ -136,7 +139,8 @@ def drop_column(stmt: Stmt, ctx) -> Iterator[Finding]:
                     "it in a later migration", table=table)
 
 
-@rule("DS104", "ban-drop-database", "error", "DROP DATABASE in a migration")
+@rule("DS104", "ban-drop-database", "error", "DROP DATABASE in a migration",
+      kinds=("DropdbStmt",))
 def drop_database(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind == "DropdbStmt":
         yield found("DS104", stmt, ctx, f"DROP DATABASE {stmt.node.dbname}",
@@ -146,7 +150,8 @@ def drop_database(stmt: Stmt, ctx) -> Iterator[Finding]:
                     "in a migration")
 
 
-@rule("DS105", "ban-truncate", "error", "TRUNCATE deletes every row")
+@rule("DS105", "ban-truncate", "error", "TRUNCATE deletes every row",
+      kinds=("TruncateStmt",))
 def truncate(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind != "TruncateStmt":
         return
@@ -159,7 +164,8 @@ def truncate(stmt: Stmt, ctx) -> Iterator[Finding]:
                 "after a backup", table=tables[0])
 
 
-@rule("DS112", "ban-drop-cascade", "error", "DROP ... CASCADE")
+@rule("DS112", "ban-drop-cascade", "error", "DROP ... CASCADE",
+      kinds=("DropStmt", "AlterTableStmt"))
 def drop_cascade(stmt: Stmt, ctx) -> Iterator[Finding]:
     node = stmt.node
     if stmt.kind == "DropStmt" and node.behavior.name == "DROP_CASCADE":
@@ -182,7 +188,8 @@ def drop_cascade(stmt: Stmt, ctx) -> Iterator[Finding]:
                 "lists them), then this one without CASCADE")
 
 
-@rule("DS106", "ban-truncate-cascade", "error", "TRUNCATE ... CASCADE")
+@rule("DS106", "ban-truncate-cascade", "error", "TRUNCATE ... CASCADE",
+      kinds=("TruncateStmt",))
 def truncate_cascade(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind == "TruncateStmt" and stmt.node.behavior.name == "DROP_CASCADE":
         tables = [table_name(r) for r in stmt.node.relations or ()]
@@ -193,8 +200,15 @@ def truncate_cascade(stmt: Stmt, ctx) -> Iterator[Finding]:
                     "refuses when another table still refers to them")
 
 
+# the last statement's run nodes: DS107 and DS108 walk the same statement in turn
+_last_run: list = [None, ()]
+
+
 def _run_nodes(stmt: Stmt, kind: str) -> Iterator:
-    for node in sql._run_nodes(stmt.node) if stmt.node is not None else ():
+    if _last_run[0] is not stmt:
+        _last_run[:] = [stmt, tuple(sql._run_nodes(stmt.node)) if stmt.node is not None
+                        else ()]
+    for node in _last_run[1]:
         if type(node).__name__ == kind:
             yield node
 
@@ -224,7 +238,8 @@ def update_all(stmt: Stmt, ctx) -> Iterator[Finding]:
 
 
 @rule("DS109", "ban-drop-data-object", "warning",
-      "DROP SEQUENCE / MATERIALIZED VIEW / FOREIGN TABLE")
+      "DROP SEQUENCE / MATERIALIZED VIEW / FOREIGN TABLE",
+      kinds=("DropStmt",))
 def drop_holding(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind != "DropStmt":
         return
@@ -238,7 +253,8 @@ def drop_holding(stmt: Stmt, ctx) -> Iterator[Finding]:
                     "(SELECT last_value) to restart a new one from there")
 
 
-@rule("DS110", "ban-drop-owned", "error", "DROP OWNED BY")
+@rule("DS110", "ban-drop-owned", "error", "DROP OWNED BY",
+      kinds=("DropOwnedStmt",))
 def drop_owned(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind == "DropOwnedStmt":
         yield found("DS110", stmt, ctx, "DROP OWNED",
@@ -249,7 +265,8 @@ def drop_owned(stmt: Stmt, ctx) -> Iterator[Finding]:
 
 
 @rule("DS111", "lossy-column-type", "warning",
-      "ALTER COLUMN ... TYPE that may change or drop values")
+      "ALTER COLUMN ... TYPE that may change or drop values",
+      kinds=TABLE_CHANGES)
 def lossy_type(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.node is None or stmt.kind != "AlterTableStmt":
         return
@@ -274,7 +291,8 @@ def lossy_type(stmt: Stmt, ctx) -> Iterator[Finding]:
 # BC: backward incompatible ---------------------------------------------------------------
 
 
-@rule("BC101", "renaming-table", "error", "RENAME of a table")
+@rule("BC101", "renaming-table", "error", "RENAME of a table",
+      kinds=("RenameStmt",))
 def rename_table(stmt: Stmt, ctx) -> Iterator[Finding]:
     node = stmt.node
     if stmt.kind != "RenameStmt" or node.renameType.name not in ("OBJECT_TABLE",):
@@ -290,7 +308,8 @@ def rename_table(stmt: Stmt, ctx) -> Iterator[Finding]:
                     table=table)
 
 
-@rule("BC102", "renaming-column", "error", "RENAME of a column")
+@rule("BC102", "renaming-column", "error", "RENAME of a column",
+      kinds=("RenameStmt",))
 def rename_column(stmt: Stmt, ctx) -> Iterator[Finding]:
     node = stmt.node
     if stmt.kind != "RenameStmt" or node.renameType.name != "OBJECT_COLUMN" \
@@ -307,7 +326,8 @@ def rename_column(stmt: Stmt, ctx) -> Iterator[Finding]:
                     table=table)
 
 
-@rule("BC103", "ban-drop-not-null", "warning", "ALTER COLUMN ... DROP NOT NULL")
+@rule("BC103", "ban-drop-not-null", "warning", "ALTER COLUMN ... DROP NOT NULL",
+      kinds=TABLE_CHANGES)
 def drop_not_null(stmt: Stmt, ctx) -> Iterator[Finding]:
     for cmd, table in on_existing(stmt, ctx, "AT_DropNotNull"):
         yield found("BC103", stmt, ctx, f"ALTER COLUMN {table}.{cmd.name} DROP NOT NULL",
@@ -318,7 +338,8 @@ def drop_not_null(stmt: Stmt, ctx) -> Iterator[Finding]:
 
 
 @rule("BC104", "renaming-object", "warning",
-      "RENAME of a schema, view, function, type, sequence or enum value")
+      "RENAME of a schema, view, function, type, sequence or enum value",
+      kinds=("AlterEnumStmt", "RenameStmt"))
 def rename_other(stmt: Stmt, ctx) -> Iterator[Finding]:
     node = stmt.node
     if stmt.kind == "AlterEnumStmt" and node.oldVal is not None:
@@ -344,7 +365,8 @@ def rename_other(stmt: Stmt, ctx) -> Iterator[Finding]:
                 "application, drop the old one later")
 
 
-@rule("BC105", "ban-drop-type", "warning", "DROP TYPE / DOMAIN")
+@rule("BC105", "ban-drop-type", "warning", "DROP TYPE / DOMAIN",
+      kinds=("DropStmt",))
 def drop_type(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind == "DropStmt" and stmt.node.removeType.name in TYPE_OBJECTS:
         noun = TYPE_OBJECTS[stmt.node.removeType.name]
@@ -355,7 +377,8 @@ def drop_type(stmt: Stmt, ctx) -> Iterator[Finding]:
                     "uses them, and the type last, without CASCADE")
 
 
-@rule("BC106", "ban-drop-code-object", "warning", "DROP VIEW / FUNCTION / PROCEDURE / TRIGGER")
+@rule("BC106", "ban-drop-code-object", "warning", "DROP VIEW / FUNCTION / PROCEDURE / TRIGGER",
+      kinds=("DropStmt",))
 def drop_code(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind == "DropStmt" and stmt.node.removeType.name in CODE_OBJECTS:
         noun = CODE_OBJECTS[stmt.node.removeType.name]
@@ -369,7 +392,8 @@ def drop_code(stmt: Stmt, ctx) -> Iterator[Finding]:
                     "later migration; to change it, CREATE OR REPLACE it")
 
 
-@rule("BC107", "ban-set-schema", "warning", "ALTER ... SET SCHEMA")
+@rule("BC107", "ban-set-schema", "warning", "ALTER ... SET SCHEMA",
+      kinds=("AlterObjectSchemaStmt",))
 def set_schema(stmt: Stmt, ctx) -> Iterator[Finding]:
     node = stmt.node
     if stmt.kind != "AlterObjectSchemaStmt":
@@ -384,7 +408,8 @@ def set_schema(stmt: Stmt, ctx) -> Iterator[Finding]:
                 "drop the old one later")
 
 
-@rule("BC108", "ban-drop-default", "warning", "ALTER COLUMN ... DROP DEFAULT / DROP IDENTITY")
+@rule("BC108", "ban-drop-default", "warning", "ALTER COLUMN ... DROP DEFAULT / DROP IDENTITY",
+      kinds=TABLE_CHANGES)
 def drop_default(stmt: Stmt, ctx) -> Iterator[Finding]:
     for cmd, table in on_existing(stmt, ctx, "AT_ColumnDefault", "AT_DropIdentity"):
         if cmd.subtype.name == "AT_ColumnDefault" and cmd.def_ is not None:
@@ -419,7 +444,8 @@ def _has_rows(ctx, table: str) -> bool:
 
 
 @rule("MF101", "unique-may-fail", "warning",
-      "UNIQUE index or constraint on a table that has rows")
+      "UNIQUE index or constraint on a table that has rows",
+      kinds=("IndexStmt", "AlterTableStmt"))
 def unique_may_fail(stmt: Stmt, ctx) -> Iterator[Finding]:
     target = _unique_target(stmt)
     if target is None or not _has_rows(ctx, target[0]) or _was_dropped_index(stmt, ctx):
@@ -451,7 +477,8 @@ def _dropped_before(stmt: Stmt, ctx) -> str | None:
     return None
 
 
-@rule("MF102", "index-made-unique", "warning", "a non-unique index made unique")
+@rule("MF102", "index-made-unique", "warning", "a non-unique index made unique",
+      kinds=("IndexStmt",))
 def made_unique(stmt: Stmt, ctx) -> Iterator[Finding]:
     dropped = _dropped_before(stmt, ctx)
     if dropped is None:
@@ -479,7 +506,8 @@ def _not_null(column) -> bool:
 
 
 @rule("MF103", "adding-required-field", "error",
-      "ADD COLUMN ... NOT NULL without a DEFAULT on a table with rows")
+      "ADD COLUMN ... NOT NULL without a DEFAULT on a table with rows",
+      kinds=TABLE_CHANGES)
 def add_required(stmt: Stmt, ctx) -> Iterator[Finding]:
     for cmd in alter_cmds(stmt, "AT_AddColumn"):
         column = cmd.def_
@@ -506,7 +534,8 @@ def _backfilled(ctx, table: str, column: str) -> bool:
 
 
 @rule("MF104", "set-not-null-may-fail", "warning",
-      "ALTER COLUMN ... SET NOT NULL on a table that has rows")
+      "ALTER COLUMN ... SET NOT NULL on a table that has rows",
+      kinds=TABLE_CHANGES)
 def set_not_null(stmt: Stmt, ctx) -> Iterator[Finding]:
     for cmd in alter_cmds(stmt, "AT_SetNotNull"):
         table = table_name(stmt.node.relation)
@@ -555,7 +584,8 @@ def _unique_column_sets(stmt: Stmt) -> Iterator[tuple[str, list[str], bool]]:
                     cmd.def_.nulls_not_distinct
 
 
-@rule("MF105", "unique-on-nullable", "warning", "UNIQUE over nullable columns")
+@rule("MF105", "unique-on-nullable", "warning", "UNIQUE over nullable columns",
+      kinds=("CreateStmt", "IndexStmt", "AlterTableStmt"))
 def unique_nullable(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.node is None:
         return
@@ -577,7 +607,8 @@ def unique_nullable(stmt: Stmt, ctx) -> Iterator[Finding]:
 
 
 @rule("CD101", "ban-drop-constraint", "warning",
-      "DROP CONSTRAINT (a foreign key, unique, check or primary key)")
+      "DROP CONSTRAINT (a foreign key, unique, check or primary key)",
+      kinds=TABLE_CHANGES)
 def drop_constraint(stmt: Stmt, ctx) -> Iterator[Finding]:
     for cmd, table in on_existing(stmt, ctx, "AT_DropConstraint"):
         yield found("CD101", stmt, ctx, f"DROP CONSTRAINT {cmd.name} on {table}",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from nself import sql
 from nself.lint.data import alter_cmds, found, key, table_name
-from nself.lint.rule import Finding, Stmt, rule
+from nself.lint.rule import COLUMN_DECLARATIONS, Finding, Stmt, rule
 
 # PostgreSQL keeps the first NAMEDATALEN - 1 bytes of a name and drops the rest silently
 NAME_BYTES = 63
@@ -36,9 +36,19 @@ def _column_type(column) -> str:
     return names[-1]
 
 
-def columns(stmt: Stmt) -> Iterator[tuple[str, object, bool]]:
+# the last statement's columns: the eight type rules ask for them one after the other
+_last_columns: list = [None, ()]
+
+
+def columns(stmt: Stmt) -> tuple[tuple[str, object, bool], ...]:
     """(table, ColumnDef, whether it is a key: primary key, identity, serial, foreign key
     or named `id`/`..._id`) for every column the statement declares or gives a type."""
+    if _last_columns[0] is not stmt:
+        _last_columns[:] = [stmt, tuple(_columns(stmt))]
+    return _last_columns[1]
+
+
+def _columns(stmt: Stmt) -> Iterator[tuple[str, object, bool]]:
     node = stmt.node
     if stmt.kind == "CreateStmt":
         table = table_name(node.relation)
@@ -133,7 +143,8 @@ TYPE_RULES = [
              "numeric(p, s), with the currency in its own column"),
 ]
 for _type_rule in TYPE_RULES:
-    rule(_type_rule.id, _type_rule.name, "warning", _type_rule.summary)(_type_rule.check)
+    rule(_type_rule.id, _type_rule.name, "warning", _type_rule.summary,
+         kinds=COLUMN_DECLARATIONS)(_type_rule.check)
 
 
 def _may_hold_long_name(text: str) -> bool:
@@ -143,7 +154,8 @@ def _may_hold_long_name(text: str) -> bool:
     return re.search(rf'[^\s,();.]{{{run},}}|"(?:[^"]|""){{{run},}}"', text) is not None
 
 
-@rule("ST109", "identifier-too-long", "error", "a name longer than 63 bytes")
+@rule("ST109", "identifier-too-long", "error", "a name longer than 63 bytes",
+      kinds=tuple(GIVES_NAMES))
 def name_too_long(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind not in GIVES_NAMES or not _may_hold_long_name(stmt.text):
         return
@@ -180,7 +192,8 @@ def _not_rerunnable(stmt: Stmt) -> str:
 
 
 @rule("ST110", "prefer-robust-stmts", "warning",
-      "a statement of a no-transaction migration that fails when run again")
+      "a statement of a no-transaction migration that fails when run again",
+      kinds=(*_ROBUST, "DropStmt", "AlterTableStmt"))
 def robust(stmt: Stmt, ctx) -> Iterator[Finding]:
     if ctx.transactional or stmt.node is None or stmt.inside:
         return
@@ -194,7 +207,8 @@ def robust(stmt: Stmt, ctx) -> Iterator[Finding]:
 
 
 @rule("ST111", "require-enum-value-ordering", "warning",
-      "ALTER TYPE ... ADD VALUE without BEFORE or AFTER")
+      "ALTER TYPE ... ADD VALUE without BEFORE or AFTER",
+      kinds=("AlterEnumStmt",))
 def enum_ordering(stmt: Stmt, ctx) -> Iterator[Finding]:
     node = stmt.node
     if stmt.kind == "AlterEnumStmt" and node.newVal is not None and node.oldVal is None \
@@ -207,7 +221,8 @@ def enum_ordering(stmt: Stmt, ctx) -> Iterator[Finding]:
                     f"ADD VALUE {node.newVal!r} BEFORE|AFTER 'existing' to state its place")
 
 
-@rule("ST112", "ban-create-domain-with-constraint", "warning", "CREATE DOMAIN ... CHECK")
+@rule("ST112", "ban-create-domain-with-constraint", "warning", "CREATE DOMAIN ... CHECK",
+      kinds=("CreateDomainStmt",))
 def domain_with_check(stmt: Stmt, ctx) -> Iterator[Finding]:
     node = stmt.node
     if stmt.kind == "CreateDomainStmt" and any(c.contype.name == "CONSTR_CHECK"
@@ -221,7 +236,8 @@ def domain_with_check(stmt: Stmt, ctx) -> Iterator[Finding]:
 
 
 @rule("ST113", "ban-alter-domain-with-add-constraint", "warning",
-      "ALTER DOMAIN ... ADD CONSTRAINT")
+      "ALTER DOMAIN ... ADD CONSTRAINT",
+      kinds=("AlterDomainStmt",))
 def domain_add_check(stmt: Stmt, ctx) -> Iterator[Finding]:
     node = stmt.node
     if stmt.kind == "AlterDomainStmt" and node.subtype == "C":
@@ -262,7 +278,8 @@ def _declares_key(node) -> bool:
     return False
 
 
-@rule("ST115", "require-primary-key", "warning", "CREATE TABLE without a primary key")
+@rule("ST115", "require-primary-key", "warning", "CREATE TABLE without a primary key",
+      kinds=("CreateStmt",))
 def require_primary_key(stmt: Stmt, ctx) -> Iterator[Finding]:
     node = stmt.node
     if stmt.kind != "CreateStmt" or node.relation.relpersistence != "p" or \

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from nself import sql
 from nself.lint.context import Context, of_range, qualified
-from nself.lint.rule import Stmt, finding, rule
+from nself.lint.rule import COLUMN_DECLARATIONS, TABLE_CHANGES, Stmt, finding, rule
 
 NO_TX = "in a migration marked `-- nself:no-transaction` (first line)"
 # Functions whose value differs per row: as a column default they make ADD COLUMN write
@@ -46,7 +46,8 @@ def _constraints(stmt: Stmt, contype: str):
 
 
 @rule("PG101", "require-concurrent-index-creation", "error",
-      "CREATE INDEX without CONCURRENTLY on a table that exists before the migration")
+      "CREATE INDEX without CONCURRENTLY on a table that exists before the migration",
+      kinds=("IndexStmt",))
 def index_create(stmt: Stmt, ctx: Context):
     node = stmt.node
     if stmt.kind == "IndexStmt" and not node.concurrent:
@@ -61,7 +62,8 @@ def index_create(stmt: Stmt, ctx: Context):
 
 
 @rule("PG102", "require-concurrent-index-deletion", "error",
-      "DROP INDEX without CONCURRENTLY")
+      "DROP INDEX without CONCURRENTLY",
+      kinds=("DropStmt",))
 def index_drop(stmt: Stmt, ctx: Context):
     node = stmt.node
     if stmt.kind == "DropStmt" and node.removeType.name == "OBJECT_INDEX" \
@@ -73,7 +75,8 @@ def index_drop(stmt: Stmt, ctx: Context):
                       f"DROP INDEX CONCURRENTLY {names} {NO_TX}.")
 
 
-@rule("PG103", "require-concurrent-reindex", "error", "REINDEX without CONCURRENTLY")
+@rule("PG103", "require-concurrent-reindex", "error", "REINDEX without CONCURRENTLY",
+      kinds=("ReindexStmt",))
 def reindex(stmt: Stmt, ctx: Context):
     node = stmt.node
     if stmt.kind == "ReindexStmt" and not any(
@@ -98,7 +101,8 @@ def outside_transaction(stmt: Stmt, ctx: Context):
 
 
 @rule("PG104", "adding-foreign-key-constraint", "error",
-      "ADD FOREIGN KEY without NOT VALID on an existing table")
+      "ADD FOREIGN KEY without NOT VALID on an existing table",
+      kinds=TABLE_CHANGES)
 def foreign_key(stmt: Stmt, ctx: Context):
     table = _existing(ctx, getattr(stmt.node, "relation", None))
     for con in _constraints(stmt, "CONSTR_FOREIGN") if table else ():
@@ -115,7 +119,8 @@ def foreign_key(stmt: Stmt, ctx: Context):
 
 
 @rule("PG105", "constraint-missing-not-valid", "error",
-      "ADD CHECK without NOT VALID on an existing table")
+      "ADD CHECK without NOT VALID on an existing table",
+      kinds=TABLE_CHANGES)
 def check_constraint(stmt: Stmt, ctx: Context):
     table = _existing(ctx, getattr(stmt.node, "relation", None))
     for con in _constraints(stmt, "CONSTR_CHECK") if table else ():
@@ -130,7 +135,8 @@ def check_constraint(stmt: Stmt, ctx: Context):
 
 
 @rule("PG106", "adding-not-nullable-field", "error",
-      "SET NOT NULL without a validated CHECK (col IS NOT NULL) first")
+      "SET NOT NULL without a validated CHECK (col IS NOT NULL) first",
+      kinds=TABLE_CHANGES)
 def set_not_null(stmt: Stmt, ctx: Context):
     table = _existing(ctx, getattr(stmt.node, "relation", None))
     for cmd in _cmds(stmt, "AT_SetNotNull") if table else ():
@@ -167,7 +173,8 @@ def _default_problem(col, version: int | None) -> str:
 
 
 @rule("PG107", "adding-field-with-default", "error",
-      "ADD COLUMN whose default rewrites the table (volatile; any default before PG 11)")
+      "ADD COLUMN whose default rewrites the table (volatile; any default before PG 11)",
+      kinds=TABLE_CHANGES)
 def volatile_default(stmt: Stmt, ctx: Context):
     table = _existing(ctx, getattr(stmt.node, "relation", None))
     for cmd in _cmds(stmt, "AT_AddColumn") if table else ():
@@ -182,7 +189,8 @@ def volatile_default(stmt: Stmt, ctx: Context):
 
 
 @rule("PG108", "adding-stored-generated-column", "error",
-      "ADD COLUMN ... GENERATED ALWAYS AS (...) STORED on an existing table")
+      "ADD COLUMN ... GENERATED ALWAYS AS (...) STORED on an existing table",
+      kinds=TABLE_CHANGES)
 def stored_generated(stmt: Stmt, ctx: Context):
     table = _existing(ctx, getattr(stmt.node, "relation", None))
     for cmd in _cmds(stmt, "AT_AddColumn") if table else ():
@@ -214,8 +222,11 @@ def rewrites(old: str | None, new: str, using: bool) -> bool:
 
 
 @rule("PG109", "changing-column-type", "error",
-      "ALTER COLUMN TYPE that rewrites the table (or may: the old type is unknown)")
+      "ALTER COLUMN TYPE that rewrites the table (or may: the old type is unknown)",
+      kinds=TABLE_CHANGES)
 def column_type(stmt: Stmt, ctx: Context):
+    if stmt.kind != "AlterTableStmt":
+        return  # a DO block's type_changes are its ALTERs', each linted by itself
     for change in stmt.statement.type_changes:
         table = qualified(change.schema, change.table)
         if ctx.is_new(table):
@@ -233,7 +244,8 @@ def column_type(stmt: Stmt, ctx: Context):
 
 
 @rule("PG110", "disallowed-unique-constraint", "error",
-      "ADD UNIQUE / PRIMARY KEY that builds its index under the table lock (not USING INDEX)")
+      "ADD UNIQUE / PRIMARY KEY that builds its index under the table lock (not USING INDEX)",
+      kinds=TABLE_CHANGES)
 def unique_constraint(stmt: Stmt, ctx: Context):
     table = _existing(ctx, getattr(stmt.node, "relation", None))
     for kind in ("CONSTR_UNIQUE", "CONSTR_PRIMARY"):
@@ -248,7 +260,8 @@ def unique_constraint(stmt: Stmt, ctx: Context):
                               "INDEX idx.", table, scans=True)
 
 
-@rule("PG111", "ban-vacuum-full", "error", "VACUUM FULL")
+@rule("PG111", "ban-vacuum-full", "error", "VACUUM FULL",
+      kinds=("VacuumStmt",))
 def vacuum_full(stmt: Stmt, ctx: Context):
     node = stmt.node
     if stmt.kind == "VacuumStmt" and any(getattr(o, "defname", "") == "full"
@@ -264,7 +277,8 @@ def vacuum_full(stmt: Stmt, ctx: Context):
                       scans=True)
 
 
-@rule("PG112", "ban-cluster", "error", "CLUSTER")
+@rule("PG112", "ban-cluster", "error", "CLUSTER",
+      kinds=("ClusterStmt",))
 def cluster(stmt: Stmt, ctx: Context):
     if stmt.kind == "ClusterStmt":
         table = of_range(stmt.node.relation) if stmt.node.relation is not None else None
@@ -276,7 +290,8 @@ def cluster(stmt: Stmt, ctx: Context):
                       "pg_repack --order-by (online), outside migrations.", table, scans=True)
 
 
-@rule("PG113", "ban-lock-table", "warning", "LOCK TABLE")
+@rule("PG113", "ban-lock-table", "warning", "LOCK TABLE",
+      kinds=("LockStmt",))
 def lock_table(stmt: Stmt, ctx: Context):
     if stmt.kind == "LockStmt":
         tables = [of_range(r) for r in stmt.node.relations or ()]
@@ -314,7 +329,8 @@ def _foreign_keys(stmt: Stmt):
 
 
 @rule("PG114", "foreign-key-without-index", "warning",
-      "A foreign key without an index on its referencing columns")
+      "A foreign key without an index on its referencing columns",
+      kinds=COLUMN_DECLARATIONS)
 def foreign_key_index(stmt: Stmt, ctx: Context):
     for table, columns in _foreign_keys(stmt):
         if columns and not ctx.has_index(table, columns):
@@ -399,7 +415,8 @@ def enum_value_used(stmt: Stmt, ctx: Context):
 
 
 @rule("TX105", "transaction-nesting", "error",
-      "BEGIN / COMMIT / ROLLBACK inside a migration nself runs in a transaction")
+      "BEGIN / COMMIT / ROLLBACK inside a migration nself runs in a transaction",
+      kinds=("TransactionStmt",))
 def transaction_nesting(stmt: Stmt, ctx: Context):
     kind = stmt.statement.kind
     if ctx.transactional and not stmt.inside and kind.startswith("TransactionStmt:") and \
