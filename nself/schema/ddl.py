@@ -98,15 +98,39 @@ def create_table(table: Table, parent: Table | None = None) -> str:
     if table.partition_of:
         parent_schema, parent_name = split_qualified(table.partition_of)
         bound = table.partition_bound or "DEFAULT"
-        items = [f"CONSTRAINT {ident(c.name)} {constraint_body(c)}"
-                 for c in own_constraints(table, parent) if c.kind != "f"]
+        inline, after = _inline_constraints(own_constraints(table, parent))
+        items = [f"CONSTRAINT {ident(c.name)} {constraint_body(c)}" for c in inline]
         body = (" (\n    " + ",\n    ".join(items) + "\n)") if items else ""
         return (f"CREATE TABLE {name} PARTITION OF {qualified(parent_schema, parent_name)}"
-                f"{body} {bound}{tail};")
+                f"{body} {bound}{tail};" + _added(name, after))
+    inline, after = _inline_constraints(table.constraints)
     items = [column_sql(c) for c in table.columns]
-    items += [f"CONSTRAINT {ident(c.name)} {constraint_body(c)}"
-              for c in table.constraints if c.kind != "f"]
-    return f"CREATE TABLE {name} (\n    " + ",\n    ".join(items) + f"\n){tail};"
+    items += [f"CONSTRAINT {ident(c.name)} {constraint_body(c)}" for c in inline]
+    return f"CREATE TABLE {name} (\n    " + ",\n    ".join(items) + f"\n){tail};" + _added(
+        name, after)
+
+
+def _inline_constraints(constraints: list[Constraint]) -> tuple[list[Constraint],
+                                                                 list[Constraint]]:
+    """The constraints (other than foreign keys) CREATE TABLE holds, and the keys added
+    after it: inside one CREATE TABLE, PostgreSQL merges a primary key or UNIQUE on the
+    columns of an earlier one into it (one index, one name), while ALTER TABLE adds both."""
+    inline, after, seen = [], [], set()
+    for c in constraints:
+        if c.kind == "f":
+            continue
+        if c.kind in ("p", "u") and c.columns:
+            if tuple(c.columns) in seen:
+                after.append(c)
+                continue
+            seen.add(tuple(c.columns))
+        inline.append(c)
+    return inline, after
+
+
+def _added(name: str, constraints: list[Constraint]) -> str:
+    return "".join(f"\nALTER TABLE {name} ADD CONSTRAINT {ident(c.name)} {constraint_body(c)};"
+                   for c in constraints)
 
 
 def own_constraints(table: Table, parent: Table | None) -> list[Constraint]:

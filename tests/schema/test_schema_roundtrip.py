@@ -292,12 +292,6 @@ def pools(draw, sides: bool):
                 break
             ucols = draw(st.lists(st.sampled_from(keyable), min_size=1, max_size=2,
                                   unique_by=lambda c: c.name))
-            # NOT COVERED (unfixed, issue 17): two keys on the same column list (a UNIQUE
-            # repeating the primary key's or another UNIQUE's columns, in the same order):
-            # the DBML export keeps one of them and `schema diff` sees no difference.
-            if [c.name for c in ucols] in [[c.name for c in k] for t, k, _ in keys
-                                           if t == tname]:
-                continue
             cols_sql = ", ".join(q(c.name) for c in ucols)
             if draw(st.booleans()):
                 uname = fresh([f"{name} unique", f"uq_{name}", f"{name}_Key"], "constraint:")
@@ -558,6 +552,18 @@ CREATE TABLE accounts (id bigint PRIMARY KEY, "created at" "Money");
 """
 
 
+TWO_KEYS_ON_ONE_COLUMN_LIST = """
+CREATE TABLE t (id int PRIMARY KEY, a int, b int);
+ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE (a);
+ALTER TABLE t ADD CONSTRAINT other UNIQUE (a);
+ALTER TABLE t ADD CONSTRAINT "id again" UNIQUE (id);
+ALTER TABLE t ADD CONSTRAINT ab UNIQUE (a, b);
+ALTER TABLE t ADD CONSTRAINT ab2 UNIQUE (a, b);
+CREATE UNIQUE INDEX ab_idx ON t (a, b);
+CREATE TABLE r (x int, y int, FOREIGN KEY (x, y) REFERENCES t (a, b));
+"""
+
+
 @pytest.mark.parametrize("sql", [
     # a composite type (from the export's Note nself_sql) whose name is a built-in one in
     # other capitals: "Money" was read as money
@@ -578,6 +584,9 @@ CREATE TABLE accounts (id bigint PRIMARY KEY, "created at" "Money");
     'CREATE SCHEMA "App"; CREATE DOMAIN "App"."Short Text" AS text DEFAULT \'s\';'
     'CREATE TABLE people (id int, flag "App"."Short Text" DEFAULT \'s\' NOT NULL,'
     ' note text DEFAULT \'x\'::character varying);',
+    # two keys on one column list (a UNIQUE repeating the primary key's or another UNIQUE's
+    # columns, a unique index beside them): CREATE TABLE merged them into one
+    TWO_KEYS_ON_ONE_COLUMN_LIST,
 ])
 def test_found_export_cases(project, tmp_path, monkeypatch, sql):
     export_import_same(project, project.db.create_sibling(), tmp_path / "other", monkeypatch,
@@ -593,6 +602,10 @@ def test_found_export_cases(project, tmp_path, monkeypatch, sql):
     ("CREATE TABLE t1 (id int, note int, UNIQUE (id, note));"
      "CREATE TABLE t2 (a int, b int, FOREIGN KEY (a, b) REFERENCES t1 (id, note));",
      "CREATE TABLE t1 (id int);"),
+    # a table created with two keys on one column list, another given a second one
+    ("CREATE TABLE t1 (id int PRIMARY KEY);",
+     "CREATE TABLE t1 (id int PRIMARY KEY); ALTER TABLE t1 ADD CONSTRAINT t1_u UNIQUE (id);"
+     + TWO_KEYS_ON_ONE_COLUMN_LIST),
 ])
 def test_found_diff_cases(project, monkeypatch, a_sql, b_sql):
     staging = project.db.create_sibling()
