@@ -69,11 +69,15 @@ class Project:
 
     folder: Path | None = None
     root: Path | None = None
-    sizes: dict[str, tuple[int, int]] | None = None
+    sizes: dict[str, tuple] | None = None
     server_version: int | None = None
     lock_timeout_ms: int | None = None
     small_bytes: int = SMALL_TABLE_MB << 20
     absent_is_new: bool = False  # see Context.absent_is_new (at apply time)
+    # the files linted are all pending (being applied, or newer than `lint --since`): what
+    # an earlier one creates is new to the later ones (Context.fresh)
+    pending: bool = False
+    _fresh: Schema = field(default_factory=Schema)
     # the folder's migrations, and the schema those before `_next` build (learned once,
     # in order: linting a folder costs one more parse per file, not a copy per file)
     _folder: list = field(default_factory=list)
@@ -130,7 +134,12 @@ class Project:
 
     def learned(self, path: Path, top: list[sql.Statement]) -> None:
         """File `path` was just linted with statements `top`: when it is the folder's next
-        migration, the schema learns them (the next file needs no second parse of it)."""
+        migration, the schema learns them (the next file needs no second parse of it);
+        in a pending run, what they create is new to the files after it."""
+        if self.pending:
+            for st in top:
+                if st.node is not None:
+                    self._fresh.learn(st.node)
         if self._folder and self._next < len(self._folder) and \
                 self._folder[self._next].filename == path.name and self.in_folder(path):
             for st in top:
@@ -144,7 +153,7 @@ class Project:
                                 server_version=self.server_version,
                                 lock_timeout_ms=self.lock_timeout_ms,
                                 small_bytes=self.small_bytes,
-                                absent_is_new=self.absent_is_new)
+                                absent_is_new=self.absent_is_new, fresh=self._fresh)
 
 
 def lint(paths: Iterable[Path],
@@ -363,6 +372,7 @@ def run(env, names: list[str], since: str | None, changed: bool,
     """`nself db migrate lint`'s findings (its Config from the environment's settings)."""
     config = Config.from_settings(env.get)
     project = project_for(env, read_database)
+    project.pending = bool(since)  # the files production lacks: applied together
     return lint(chosen_files(env, names, since, changed, project), project.context, config)
 
 
@@ -375,7 +385,7 @@ def before_apply(env, conn, paths: list[Path], lock_timeout_ms: int, say, warn) 
         return
     sizes, version = live_sizes(conn)
     project = Project(env.migrations_dir, env.root, sizes, version, lock_timeout_ms,
-                      small_table(env), absent_is_new=True)
+                      small_table(env), absent_is_new=True, pending=True)
     verdict = policy(lint(paths, project.context, Config.from_settings(env.get)), env.name)
     for f in verdict.acknowledged:
         say(f"Lint: {f.file}:{f.line}: {f.rule} acknowledged: {f.allowed}")

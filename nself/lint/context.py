@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import psycopg
+
 from nself import sql
 
 # `-- nself:allow PG101 the table is empty until the feature launches`
@@ -27,6 +29,45 @@ def of_range(rel) -> str:
     return qualified(rel.schemaname, rel.relname)
 
 
+def _names(parts) -> str:
+    """`[schema,] name` parts as `schema.name` (public when none)."""
+    names = [p.sval for p in parts]
+    return qualified(names[-2] if len(names) > 1 else None, names[-1])
+
+
+def created_object(node) -> tuple[str, str] | None:
+    """(the DropStmt.removeType that drops it, its key) of the view, sequence, foreign
+    table, function, procedure or trigger statement `node` creates (tables and
+    materialized views are `Schema.tables`); None for other statements."""
+    kind = type(node).__name__
+    if kind == "ViewStmt":
+        return "OBJECT_VIEW", of_range(node.view)
+    if kind == "CreateTableAsStmt" and node.objtype.name == "OBJECT_MATVIEW":
+        return "OBJECT_MATVIEW", of_range(node.into.rel)
+    if kind == "CreateSeqStmt":
+        return "OBJECT_SEQUENCE", of_range(node.sequence)
+    if kind == "CreateForeignTableStmt":
+        return "OBJECT_FOREIGN_TABLE", of_range(node.base.relation)
+    if kind == "CreateFunctionStmt":
+        return ("OBJECT_PROCEDURE" if node.is_procedure else "OBJECT_FUNCTION",
+                _names(node.funcname))
+    if kind == "CreateTrigStmt":
+        return "OBJECT_TRIGGER", f"{of_range(node.relation)}.{node.trigname}"
+    return None
+
+
+def object_key(removed: str, obj) -> str | None:
+    """The key `created_object` gives the object `obj` of a DropStmt whose removeType is
+    `removed` (a function without its argument types; a trigger under its table)."""
+    if type(obj).__name__ == "ObjectWithArgs":
+        return _names(obj.objname)
+    if not isinstance(obj, (tuple, list)) or not all(hasattr(p, "sval") for p in obj):
+        return None
+    if removed == "OBJECT_TRIGGER":
+        return f"{_names(obj[:-1])}.{obj[-1].sval}" if len(obj) > 1 else None
+    return _names(obj)
+
+
 @dataclass
 class Schema:
     """What migrations build, as far as lint needs it: tables, and the column lists that
@@ -39,6 +80,8 @@ class Schema:
     # (table, column) with a validated CHECK (column IS NOT NULL); NOT VALID ones by name
     not_null: set[tuple[str, str]] = field(default_factory=set)
     unvalidated: dict[tuple[str, str], str] = field(default_factory=dict)
+    # other objects created, by DropStmt.removeType: {("OBJECT_VIEW", "public.v"), ...}
+    objects: set[tuple[str, str]] = field(default_factory=set)
 
     def add_index(self, table: str, columns: tuple[str, ...]) -> None:
         self.indexed.setdefault(table, []).append(columns)
@@ -85,6 +128,9 @@ class Schema:
                             self.not_null.add(key)
         elif kind == "CreateEnumStmt":
             self.enums.add(".".join(p.sval for p in node.typeName))
+        created = created_object(node)
+        if created:
+            self.objects.add(created)
 
     def _column(self, table: str, col) -> None:
         if col.typeName is not None:
@@ -114,7 +160,7 @@ class Context:
     created: Schema = field(default_factory=Schema)   # built by this one, so far
     before: list = field(default_factory=list)        # this migration's earlier Stmts
     # {schema.table: (rows, bytes)} of the live database, when lint could read it
-    sizes: dict[str, tuple[int, int]] | None = None
+    sizes: dict[str, tuple] | None = None  # (rows, bytes[, how]): see live_sizes
     allowed: dict[str, tuple[int, str]] = field(default_factory=dict)  # rule -> (line, why)
     server_version: int | None = None  # server_version_num (e.g. 150004), when known
     # the lock_timeout nself's runner sets for each migration (NSELF_LOCK_TIMEOUT_MS),
@@ -133,6 +179,9 @@ class Context:
     # the sizes are read just before these migrations are applied, in order: a table the
     # live database lacks is created by one applied before this one in the same run
     absent_is_new: bool = False
+    # what the earlier files of the same run create when the run's files are all pending
+    # (being applied, or `lint --since`): new too, nobody uses them yet
+    fresh: Schema = field(default_factory=Schema)
 
     @classmethod
     def for_text(cls, path: str, text: str, transactional: bool = True, **known) -> Context:
@@ -142,9 +191,17 @@ class Context:
         return cls(path, transactional, allowed=allowed, **known)
 
     def is_new(self, table: str) -> bool:
-        """Whether `table` is created earlier in this same migration (so nobody uses it
-        yet: locks on it block no one)."""
-        return table in self.created.tables
+        """Whether `table` is created earlier in this same migration, or by an earlier
+        pending migration of the same run (so nobody uses it yet: locks on it block no
+        one)."""
+        return table in self.created.tables or table in self.fresh.tables
+
+    def is_new_object(self, removed: str, key: str) -> bool:
+        """`is_new` for any object a DROP names (`object_key`; a materialized view is a
+        table too)."""
+        if (removed, key) in self.created.objects or (removed, key) in self.fresh.objects:
+            return True
+        return removed in ("OBJECT_TABLE", "OBJECT_MATVIEW") and self.is_new(key)
 
     def has_index(self, table: str, columns: tuple[str, ...]) -> bool:
         return self.whole.has_index(table, columns) or self.earlier.has_index(table, columns)
@@ -158,12 +215,15 @@ class Context:
         return None
 
     def size_text(self, table: str) -> str | None:
-        """'users: 1.2M rows, 480 MB' when the live database's size of `table` is known."""
+        """'users: 1.2M rows (last ANALYZE), 480 MB' when the live database's size of
+        `table` is known."""
         if not self.sizes or table not in self.sizes:
             return None
-        rows, size = self.sizes[table]
+        rows, size, *how = self.sizes[table]
         shown = table.removeprefix(DEFAULT_SCHEMA + ".")
-        counted = f"{_count(rows)} rows" if rows >= 0 else "rows unknown (never analyzed)"
+        counted = f"{_count(rows)} rows" if rows >= 0 else "rows unknown"
+        if how or rows < 0:
+            counted += f" ({ROWS_HOW[how[0] if how else 'unknown']})"
         return f"{shown}: {counted}, {_bytes(size)}"
 
     def is_small(self, table: str) -> bool:
@@ -177,8 +237,8 @@ class Context:
         return self.sizes[table][1] < self.small_bytes
 
     def rows(self, table: str) -> int | None:
-        """The live table's estimated rows; None when unknown (no database, or never
-        analyzed: reltuples -1)."""
+        """The live table's rows (`live_sizes` says how they are known); None when
+        unknown (no database)."""
         if not self.sizes or table not in self.sizes or self.sizes[table][0] < 0:
             return None
         return self.sizes[table][0]
@@ -198,17 +258,83 @@ def _bytes(n: int) -> str:
     return f"{n} bytes"
 
 
+# Each table's planner estimate (reltuples: -1, or 0, until the first VACUUM/ANALYZE/CREATE
+# INDEX, and stale after), whether it was ever analyzed or vacuumed, its heap and total
+# bytes (a partitioned table: its partitions'), and the rows its heap holds by its size
+# (pages x rows a page holds at the columns' widths: a varlena counts 32 bytes, as the
+# planner guesses; 24 bytes of tuple header and 4 of item pointer each).
 SIZES_SQL = """
-SELECT n.nspname || '.' || c.relname, c.reltuples::bigint,
-       pg_total_relation_size(c.oid)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'm')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+WITH rel AS (
+  SELECT c.oid, c.relkind, n.nspname, c.relname, c.reltuples,
+         CASE WHEN c.relkind = 'p' THEN ARRAY(SELECT relid FROM pg_partition_tree(c.oid)
+                                              WHERE isleaf)
+              ELSE ARRAY[c.oid] END AS parts
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'm')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname NOT LIKE 'pg_toast%'
+)
+SELECT r.nspname || '.' || r.relname, r.reltuples::bigint,
+       (SELECT coalesce(sum(pg_total_relation_size(p)), 0) FROM unnest(r.parts) p)::bigint,
+       (SELECT coalesce(sum(pg_relation_size(p)), 0) FROM unnest(r.parts) p)::bigint,
+       EXISTS (SELECT FROM pg_stat_all_tables s WHERE s.relid = ANY (r.parts || r.oid)
+               AND coalesce(s.last_analyze, s.last_autoanalyze, s.last_vacuum,
+                            s.last_autovacuum) IS NOT NULL),
+       ((SELECT coalesce(sum(pg_relation_size(p)), 0) FROM unnest(r.parts) p)
+        / current_setting('block_size')::int
+        * floor((current_setting('block_size')::int - 24) / (28 + coalesce(
+            (SELECT sum(CASE WHEN a.attlen > 0 THEN a.attlen ELSE 32 END)
+             FROM pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0
+               AND NOT a.attisdropped), 0))))::bigint,
+       format('%I.%I', r.nspname, r.relname),
+       r.relkind <> 'm' AND has_table_privilege(r.oid, 'SELECT')
+FROM rel r
 """
+# A never-analyzed table with pages is counted, up to this many rows (one query for all)
+COUNT_LIMIT = 10000
+# How a table's rows are known, as a finding says it
+ROWS_HOW = {"analyzed": "last ANALYZE", "counted": "counted", "empty": "empty",
+            "size": "from its size: never analyzed", "unknown": "never analyzed"}
 
 
-def live_sizes(conn) -> tuple[dict[str, tuple[int, int]], int]:
-    """Every table's (estimated rows, bytes) on connection `conn`, and the server version
-    (one query; rows is the planner's estimate: -1 before the first VACUUM or ANALYZE)."""
-    rows = conn.execute(SIZES_SQL).fetchall()
-    return {name: (int(n), int(size)) for name, n, size in rows}, conn.info.server_version
+def live_sizes(conn) -> tuple[dict[str, tuple[int, int, str]], int]:
+    """Every table's (rows, bytes, how the rows are known) on connection `conn`, and the
+    server version. Rows: the planner's estimate when the table was analyzed (or
+    vacuumed); 0 for an empty heap; else counted, at most COUNT_LIMIT rows each, in one
+    query (lock_timeout 1 s); past that, or when it cannot count, estimated from the
+    heap's size (`ROWS_HOW` names each)."""
+    found, to_count = {}, {}
+    for name, tuples, total, heap, analyzed, by_size, ident, countable in \
+            conn.execute(SIZES_SQL).fetchall():
+        if heap == 0:
+            found[name] = (0, int(total), "empty")
+        elif analyzed and tuples > 0:  # 0 after an ANALYZE of the empty table: count
+            found[name] = (int(tuples), int(total), "analyzed")
+        else:
+            found[name] = (int(by_size), int(total), "size")
+            if countable:
+                to_count[name] = ident
+    for name, counted in _bounded_counts(conn, to_count).items():
+        rows, total, _ = found[name]
+        if counted < COUNT_LIMIT:
+            found[name] = (counted, total, "counted")
+        else:
+            found[name] = (max(rows, counted), total, "size")
+    return found, conn.info.server_version
+
+
+def _bounded_counts(conn, tables: dict[str, str]) -> dict[str, int]:
+    """{name: rows, at most COUNT_LIMIT} of `tables` ({name: quoted identifier}), in one
+    query; nothing when the connection is inside a transaction, or a table is locked."""
+    if not tables or not conn.autocommit:
+        return {}
+    parts = " UNION ALL ".join(
+        f"SELECT %s, (SELECT count(*) FROM (SELECT FROM {ident} LIMIT {COUNT_LIMIT}) s)"
+        for ident in tables.values())
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL lock_timeout = '1s'")
+            rows = conn.execute(parts, list(tables)).fetchall()
+    except psycopg.Error:
+        return {}
+    return {name: int(n) for name, n in rows}

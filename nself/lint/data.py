@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from nself import sql
-from nself.lint.context import qualified
+from nself.lint.context import object_key, qualified
 from nself.lint.rule import TABLE_CHANGES, Finding, Stmt, finding, rule
 
 # Types a column may be declared with that give every row a value without a DEFAULT
@@ -97,6 +97,14 @@ def on_existing(stmt: Stmt, ctx, *subtypes: str) -> Iterator[tuple[object, str]]
 
 def drop_names(node) -> list[str]:
     return [sql._dotted(o) for o in node.objects or ()]
+
+
+def old_drop_names(node, ctx) -> list[str]:
+    """The objects DropStmt `node` names (as written) that neither this migration nor an
+    earlier pending one of the same run creates."""
+    removed = node.removeType.name
+    return [sql._dotted(o) for o in node.objects or ()
+            if not ctx.is_new_object(removed, object_key(removed, o) or "")]
 
 
 # DS: destructive -------------------------------------------------------------------------
@@ -244,7 +252,7 @@ def drop_holding(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind != "DropStmt":
         return
     noun = HOLDING_OBJECTS.get(stmt.node.removeType.name)
-    names = [n for n in drop_names(stmt.node) if not is_new(ctx, n)]
+    names = old_drop_names(stmt.node, ctx)
     if noun and names:
         yield found("DS109", stmt, ctx, f"DROP {noun} {', '.join(names)}",
                     "a sequence's counter (ids handed out again from the start when it "
@@ -382,8 +390,8 @@ def drop_type(stmt: Stmt, ctx) -> Iterator[Finding]:
 def drop_code(stmt: Stmt, ctx) -> Iterator[Finding]:
     if stmt.kind == "DropStmt" and stmt.node.removeType.name in CODE_OBJECTS:
         noun = CODE_OBJECTS[stmt.node.removeType.name]
-        names = drop_names(stmt.node)
-        if noun == "VIEW" and all(is_new(ctx, n) for n in names):
+        names = old_drop_names(stmt.node, ctx)
+        if not names:
             return
         yield found("BC106", stmt, ctx, f"DROP {noun} {', '.join(names)}",
                     "the running application may still query or call it (a trigger: "

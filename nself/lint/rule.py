@@ -50,7 +50,7 @@ class Finding:
     message: str
     why: str
     safe: str
-    table: str | None = None  # 'users: 1.2M rows, 480 MB'
+    table: str | None = None  # 'users: 1.2M rows (last ANALYZE), 480 MB'
     allowed: str | None = None  # the reason of the file's `-- nself:allow RULE reason`
 
     def as_dict(self) -> dict:

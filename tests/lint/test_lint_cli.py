@@ -139,7 +139,7 @@ def test_the_live_tables_size_is_shown(project, monkeypatch):
     result = project.run("db", "migrate", "lint", "--json")
     assert result.code == 6, result
     pg101 = next(f for f in json.loads(result.out) if f["rule"] == "PG101")
-    assert pg101["table"].startswith("users: 2k rows, ") and pg101["level"] == "error"
+    assert pg101["table"].startswith("users: 2k rows (") and pg101["level"] == "error"
 
 
 def test_migrate_up_follows_the_environments_policy(project, monkeypatch):

@@ -4,6 +4,8 @@ partition and transaction rules squawk has."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import test_lint_data
 import test_lint_locks
@@ -44,3 +46,84 @@ def test_a_rule_runs_on_every_kind_it_declares(text):
     ... DROP COLUMN ... CASCADE, PG101 on CREATE INDEX)."""
     found = {rule for rule, _, _ in _findings(text)}
     assert found & {"PG101", "DS112"}
+
+
+def _ids(text: str, **known) -> list[str]:
+    ctx = Context.for_text("001_m.sql", text, **known)
+    return [f.rule for f in lint_statements(sql.split(text, parse=True), ctx)]
+
+
+NEW_THEN_DROPPED = {
+    "DS109": ("CREATE SEQUENCE invoice_numbers;", "DROP SEQUENCE invoice_numbers"),
+    "BC106": ("CREATE VIEW active_users AS SELECT 1 AS id;\n"
+              "CREATE FUNCTION total(int) RETURNS int LANGUAGE sql AS 'SELECT $1';\n"
+              "CREATE TRIGGER t BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION f();",
+              "DROP VIEW active_users; DROP FUNCTION total(int); DROP TRIGGER t ON users"),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(NEW_THEN_DROPPED))
+def test_an_object_created_earlier_in_the_migration_is_dropped_without_a_finding(rule_id):
+    """DS109/BC106: dropping a sequence, view, function or trigger the same migration
+    created is no finding; dropping one it did not create is; the words in a comment or a
+    string are nothing."""
+    create, drop = NEW_THEN_DROPPED[rule_id]
+    assert rule_id not in _ids(f"{create}\n{drop}")
+    assert rule_id in _ids(drop)
+    assert rule_id not in _ids(f"-- {drop}\nSELECT $q${drop}$q$")
+    # another schema's object of the same name is not the new one
+    assert rule_id in _ids(f"{create}\n{drop.replace('DROP VIEW ', 'DROP VIEW other.')}"
+                           .replace("DROP SEQUENCE ", "DROP SEQUENCE other."))
+
+
+def test_objects_of_earlier_pending_migrations_are_new_to_later_ones(tmp_path, monkeypatch,
+                                                                     capsys):
+    """`lint --since` lints migrations applied together: a table, sequence or view an
+    earlier one of them creates is new to the later ones (no DS102/DS109/BC106/PG101);
+    linting the whole folder (earlier files may be in production) still reports them."""
+    from conftest import Project
+
+    root = tmp_path / "proj"
+    (root / "migrations").mkdir(parents=True)
+    (root / "nself.toml").write_text("")
+    (root / "migrations" / "001_make.sql").write_text(
+        "-- UP\nCREATE TABLE scratch (id bigint PRIMARY KEY, a text);\n"
+        "CREATE SEQUENCE scratch_numbers;\nCREATE VIEW scratch_view AS SELECT id FROM scratch;\n"
+        "-- DOWN\nDROP VIEW scratch_view; DROP SEQUENCE scratch_numbers; DROP TABLE scratch;\n")
+    (root / "migrations" / "002_drop.sql").write_text(
+        "-- UP\nCREATE INDEX scratch_a ON scratch (a);\nDROP VIEW scratch_view;\n"
+        "DROP SEQUENCE scratch_numbers;\nDROP TABLE scratch;\n-- DOWN\nSELECT 1;\n")
+    monkeypatch.chdir(root)
+    project = Project(root=root, db=None, capsys=capsys)
+    rules = {"DS102", "DS109", "BC106", "PG101"}
+    pending = project.run("db", "migrate", "lint", "--no-database", "--json", "--since", "0")
+    assert pending.code == 0, pending
+    assert not rules & {f["rule"] for f in json.loads(pending.out)}
+    whole = project.run("db", "migrate", "lint", "--no-database", "--json")
+    assert rules <= {f["rule"] for f in json.loads(whole.out)}
+
+
+def test_rows_of_a_never_analyzed_table_are_counted_or_estimated_from_its_size(db):
+    """A table never analyzed (reltuples -1, or 0 after CREATE INDEX on it while empty)
+    is counted up to COUNT_LIMIT rows, past that estimated from its heap's size, an empty
+    heap is 0 rows; each finding says which; MF103 then reports the table with rows."""
+    from nself.lint.context import COUNT_LIMIT, live_sizes
+
+    db.query("CREATE TABLE users (id bigint, email text); CREATE INDEX ON users (id);"
+             "INSERT INTO users SELECT g, 'u' FROM generate_series(1, 50) g;"
+             "CREATE TABLE events (id bigint);"
+             f"INSERT INTO events SELECT generate_series(1, {COUNT_LIMIT * 3});"
+             "CREATE TABLE empty (id bigint); ANALYZE empty")
+    with db.connect() as conn:
+        sizes, version = live_sizes(conn)
+    assert sizes["public.users"][0::2] == (50, "counted")
+    assert sizes["public.empty"][0::2] == (0, "empty")
+    rows, _, how = sizes["public.events"]
+    assert how == "size" and COUNT_LIMIT * 2 < rows < COUNT_LIMIT * 4
+    text = "ALTER TABLE users ADD COLUMN plan text NOT NULL"
+    ctx = Context.for_text("001_m.sql", text, sizes=sizes, server_version=version)
+    (f,) = [f for f in lint_statements(sql.split(text, parse=True), ctx) if f.rule == "MF103"]
+    assert f.table.startswith("users: 50 rows (counted)")
+    assert "MF103" not in _ids(text.replace("users", "empty"), sizes=sizes)
+    ctx = Context.for_text("001_m.sql", "TRUNCATE events", sizes=sizes)
+    assert "rows (from its size: never analyzed)" in ctx.size_text("public.events")
