@@ -17,3 +17,6 @@ pytestmark  # read by pytest from a test module
 print_  # tests/cli/test_cli.py: a task's flag (--print), read by invoke from the signature
 with_nself  # nself/tasks/include.py: called by the tasks.py nself init writes (scaffold.TASKS_FILE)
 ACCEPTS_FILE  # nself/adopt/__init__.py convert: getattr on a format module (issue 18)
+handle_starttag  # tests/diagram/test_diagram_html.py: html.parser.HTMLParser calls handle_<event>
+handle_endtag  # the same
+handle_data  # the same
