@@ -78,8 +78,10 @@ def read(env, dbml: str | None) -> Graph:
 
 def view(graph: Graph, *, schema: str | None = None, around: str | None = None,
          depth: int = 1, keys_only: bool = False) -> Graph:
-    """GRAPH narrowed to SCHEMA, then to the tables within DEPTH foreign keys of AROUND,
-    then to key columns (in that order: --around names a table of --schema)."""
+    """GRAPH with partitions folded into their tables, narrowed to SCHEMA, then to the
+    tables within DEPTH foreign keys of AROUND, then to key columns (in that order:
+    --around names a table of --schema)."""
+    graph = graph.fold_partitions()
     if schema is not None:
         graph = graph.only_schema(schema)
     if around is not None:

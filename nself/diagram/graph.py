@@ -9,6 +9,8 @@ in as `Extras`. The views (`keys_only`, `around`, `only_schema`) return new Grap
 For the writers of the other formats (names here stay stable; additions are noted here):
 - `keys_only` also keeps the columns a foreign key references (part of a multi-column
   key), so that every edge has both its end rows;
+- `fold_partitions()` (applied by `schema diagram` before the other views) leaves out the
+  partitions of a partitioned table; the parent's `Node.partitions` lists their ids;
 - `nself.diagram.sources.from_dbml` fills Extras from the DBML's TableGroups (colour as
   #rrggbb, note) and headercolors; `nself.diagram.layout.blocks(graph)` is the one
   split into frames (first TableGroup, else schema) the SVG, PNG and DOT share."""
@@ -47,6 +49,7 @@ class Node:
     constraints: list[str] = field(default_factory=list)   # "name: definition"
     indexes: list[str] = field(default_factory=list)       # CREATE INDEX text
     partition_of: str | None = None
+    partitions: list[str] = field(default_factory=list)    # node ids folded in (the view)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -125,6 +128,35 @@ class Graph:
             raise UsageError(f"No table is in schema {name!r}; the schemas with tables are: "
                              f"{', '.join(schemas) or 'none'}.")
         return self._subgraph(keep)
+
+    def fold_partitions(self) -> Graph:
+        """The same graph without the partitions of a partitioned table it also holds: each
+        parent lists them in `partitions` (sub-partitions under the top parent). A
+        partition's foreign keys are its parent's (PostgreSQL clones them), so no edge is
+        lost; a key of a partition's own is drawn from its parent."""
+        top: dict[str, str] = {}
+        for i, n in self.nodes.items():
+            seen, up = {i}, n.partition_of
+            while up in self.nodes and up not in seen:
+                seen.add(up)
+                top[i] = up
+                up = self.nodes[up].partition_of
+        if not top:
+            return self
+        nodes = {i: replace(n, partitions=sorted(p for p, t in top.items() if t == i))
+                 for i, n in self.nodes.items() if i not in top}
+        edges, kept = [], set()
+        for e in self.edges:
+            moved = replace(e, source=top.get(e.source, e.source),
+                            target=top.get(e.target, e.target))
+            key = (moved.source, tuple(moved.source_columns), moved.target,
+                   tuple(moved.target_columns))
+            if key not in kept:
+                kept.add(key)
+                edges.append(moved)
+        clusters = [replace(c, members=[m for m in c.members if m in nodes])
+                    for c in self.clusters]
+        return Graph(nodes, edges, [c for c in clusters if c.members])
 
     def find(self, table: str) -> str:
         """The node id for TABLE ("name" or "schema.name"); a UsageError naming close

@@ -101,7 +101,11 @@ def marks(column) -> str:
 
 
 def title(node: Node) -> str:
-    return node.name if node.schema == "public" else node.id
+    """The header's text: the name (schema-qualified outside public), and how many
+    partitions it holds when they are folded in."""
+    name = node.name if node.schema == "public" else node.id
+    count = len(node.partitions)
+    return f"{name} ({count} partition{'s' if count != 1 else ''})" if count else name
 
 
 def text_width(text: str, bold: bool = False) -> float:

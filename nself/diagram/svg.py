@@ -110,8 +110,10 @@ def _table(n: int, box, color: str) -> str:
     x, y, w = box.x, box.y, box.width
     parts = [f'<g class="table" id="table-{n}" data-table={attr(node.id)} '
              f"data-schema={attr(node.schema)} data-name={attr(node.name)}>"]
-    if node.note:
-        parts.append(f"<title>{text(node.note)}</title>")
+    tip = "\n".join(([node.note] if node.note else [])
+                    + ([f"Partitions: {', '.join(node.partitions)}"] if node.partitions else []))
+    if tip:
+        parts.append(f"<title>{text(tip)}</title>")
     parts.append(f'<rect class="box" x="{_n(x)}" y="{_n(y)}" width="{_n(w)}" '
                  f'height="{_n(box.height)}" rx="4"/>')
     parts.append(f'<path class="header" d="M{_n(x)},{_n(y + HEADER)}V{_n(y + 4)}'

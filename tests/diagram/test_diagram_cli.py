@@ -23,8 +23,9 @@ from nself.schema.introspect import introspect
 
 
 def live_graph(db):
+    """DB's diagram as the command draws it (partitions folded into their tables)."""
     with db.connect() as conn:
-        return from_schema(introspect(conn))
+        return from_schema(introspect(conn)).fold_partitions()
 
 
 @pytest.fixture
@@ -198,3 +199,31 @@ def test_inv_runs_it_too(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("digraph schema {") and "public.posts" in done.stdout
+
+
+PARTITIONED = """
+CREATE TABLE u (id int PRIMARY KEY);
+CREATE TABLE ev (id int, at date, uid int REFERENCES u, PRIMARY KEY (id, at))
+    PARTITION BY RANGE (at);
+CREATE TABLE ev_2024 PARTITION OF ev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')
+    PARTITION BY HASH (id);
+CREATE TABLE ev_2024_a PARTITION OF ev_2024 FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE ev_2024_b PARTITION OF ev_2024 FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE TABLE ev_2025 PARTITION OF ev FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE seen (ev_id int, ev_at date, FOREIGN KEY (ev_id, ev_at) REFERENCES ev);
+"""
+
+
+def test_partitions_are_folded_into_their_table(project):
+    """A partitioned table is one box naming how many partitions it holds (sub-partitions
+    included) and listing them in its tooltip; its keys and the keys to it are drawn once."""
+    project.db.query(PARTITIONED)
+    result = project.run("db", "schema", "diagram")
+    assert result.code == 0, result
+    tables, edges, _ = parse_svg(result.out)
+    assert set(tables) == {"public.u", "public.ev", "public.seen"}
+    assert tables["public.ev"].title == ("Partitions: public.ev_2024, public.ev_2024_a, "
+                                         "public.ev_2024_b, public.ev_2025")
+    assert "ev (4 partitions)" in result.out
+    assert sorted((e.source, e.target) for e in edges) == [("public.ev", "public.u"),
+                                                           ("public.seen", "public.ev")]

@@ -144,3 +144,29 @@ def test_a_bare_name_in_two_schemas_must_be_qualified(tmp_path):
     with pytest.raises(UsageError, match="is in several schemas: app.users, public.users"):
         graph.around("users")
     assert set(graph.around("app.users", 3).nodes) == {"app.users"}
+
+
+def test_fold_partitions_moves_edges_to_the_top_table():
+    """Partitions (and theirs) leave the graph; a key of a partition's own is drawn from
+    the partitioned table, a duplicate of the parent's key once."""
+    from nself.diagram.graph import Cluster, Column, Edge, Graph, Node
+
+    def node(name, parent=None):
+        return Node(f"public.{name}", "public", name, [Column("id", "int")],
+                    partition_of=f"public.{parent}" if parent else None)
+
+    nodes = [node("u"), node("ev"), node("ev_1", "ev"), node("ev_1_a", "ev_1"), node("ev_2", "ev")]
+    graph = Graph({n.id: n for n in nodes},
+                  [Edge("a", "public.ev", ["id"], "public.u", ["id"]),
+                   Edge("b", "public.ev_1_a", ["id"], "public.u", ["id"]),
+                   Edge("c", "public.ev_2", ["id"], "public.ev_1", ["id"])],
+                  [Cluster("public", "schema", [n.id for n in nodes])])
+    folded = graph.fold_partitions()
+    assert list(folded.nodes) == ["public.u", "public.ev"]
+    assert folded.nodes["public.ev"].partitions == ["public.ev_1", "public.ev_1_a",
+                                                    "public.ev_2"]
+    assert [(e.name, e.source, e.target) for e in folded.edges] == \
+        [("a", "public.ev", "public.u"), ("c", "public.ev", "public.ev")]
+    assert folded.clusters[0].members == ["public.u", "public.ev"]
+    assert graph.fold_partitions().nodes["public.ev"].partitions  # the original is untouched
+    assert graph.nodes["public.ev"].partitions == []

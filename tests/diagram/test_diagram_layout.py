@@ -146,6 +146,32 @@ def test_layout_is_deterministic():
     assert [r.points for r in first.routes] == [r.points for r in second.routes]
 
 
+def test_the_svg_does_not_depend_on_the_hash_seed():
+    """Two processes with different string hash seeds draw byte-identical SVG (no set's
+    order leaks into the picture)."""
+    import hashlib
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, hashlib; from test_diagram_layout import generated; "
+            "from nself.diagram import layout, svg; "
+            "print(hashlib.sha256(svg.render(layout.layout(generated(80, 150, seed=3)"
+            ".graph())).encode()).hexdigest())")
+    here = str(Path(__file__).parent)
+    digests = set()
+    for seed in ("1", "2"):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={"PYTHONHASHSEED": seed, "PYTHONPATH": here}, timeout=120)
+        assert done.returncode == 0, done.stderr
+        digests.add(done.stdout.strip())
+    from nself.diagram import svg
+
+    here_digest = hashlib.sha256(svg.render(diagram_layout.layout(
+        generated(80, 150, seed=3).graph())).encode()).hexdigest()
+    assert digests == {here_digest}
+
+
 def test_referenced_tables_sit_left_of_the_tables_referencing_them():
     """A chain a -> b -> c (a references b, b references c) goes c, b, a from left to
     right, and each route leaves its table on the side facing the other."""
