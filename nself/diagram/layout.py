@@ -7,7 +7,8 @@ the SVG asks for). The nodes are split into blocks, one per cluster (a DBML Tabl
 first, else the table's schema), and each block into its connected pieces. A piece is
 laid out left to right in layers: a table referenced by a foreign key sits left of the
 table that references it (cycles broken by turning the edges a depth-first walk finds
-going back), a long edge passes through one point per layer it crosses, a few
+going back; tables nothing references move right out of a layer much taller than the
+piece is wide), a long edge passes through one point per layer it crosses, a few
 barycenter sweeps order each layer to cross fewer edges, and each layer's boxes are
 placed as near the rows they connect to as the boxes' heights allow (an isotonic
 regression, so boxes never overlap). Tables without foreign keys, pieces and blocks are
@@ -256,6 +257,7 @@ def _layered(ids, edges, sizes, graph):
             else:
                 dag[a].append(b)
     layer = _layers(ids, dag)
+    _spread_leaves(ids, dag, layer, sizes)
     # nodes: the tables, then one point per layer an edge crosses
     node_layer: dict[object, int] = dict(layer)
     chains: list[tuple[Edge, list[object]]] = []    # edge -> its nodes, source to target
@@ -379,6 +381,26 @@ def _layers(ids, dag) -> dict[str, int]:
         if not dag[i] and referencing[i]:
             layer[i] = min(layer[r] for r in referencing[i]) - 1
     return layer
+
+
+def _spread_leaves(ids, dag, layer, sizes) -> None:
+    """Move tables nothing references out of a layer taller than the piece is wide would
+    be on a square, one layer right at a time: forty tables referencing `users` become
+    columns of a few each instead of one column forty boxes high."""
+    area = sum(sizes[i][0] * sizes[i][1] for i in ids)
+    limit = max(max(sizes[i][1] for i in ids), math.sqrt(area))
+    referenced = {b for a in ids for b in dag[a]}
+    k = 0
+    while k <= max(layer.values()):
+        members = [i for i in ids if layer[i] == k]
+        excess = sum(sizes[i][1] + GAP_Y for i in members) - GAP_Y - limit
+        for i in reversed(members):
+            if excess <= 0:
+                break
+            if i not in referenced:
+                layer[i] = k + 1
+                excess -= sizes[i][1] + GAP_Y
+        k += 1
 
 
 def _first_order(ids, index, dag, node_layer):
