@@ -244,6 +244,9 @@ class _Differ:
         self.created: set[tuple[str, str, str]] = set()        # ("index", table, name), ...
         self.remade_definitions: set[tuple[str, str, str]] = set()
         self.renamed: dict[tuple[str, str, str], str] = {}     # the same -> old name
+        # functions dropped and made again that a table or domain uses (release_users)
+        self.released_functions: set[str] = set()
+        self.quiet: set[tuple[str, str]] = set()   # (what, name) made again unchanged
 
     # -- recording -------------------------------------------------------------------------
     def emit(self, phase: int, kind: str, name: str, sql: str, hazard: str | None = None,
@@ -254,10 +257,12 @@ class _Differ:
                              Change(kind, name, sql, hazard, autocommit, phase)))
 
     def note(self, sign: str, what: str, name: str, detail: str = "") -> None:
-        self.differences.append(Difference(sign, what, name, detail))
+        if (what, name) not in self.quiet:
+            self.differences.append(Difference(sign, what, name, detail))
 
     def plan(self) -> Plan:
         self.apply_renames()
+        self.release_users()
         self.diff_schemas()
         self.diff_extensions()
         self.diff_enums()
@@ -290,6 +295,125 @@ class _Differ:
             result += run
             at = end
         return result
+
+    # -- functions made again --------------------------------------------------------------
+    def dropped_functions(self) -> set[str]:
+        """The functions (qualified) dropped, and created again when NEW has them: gone
+        (another signature), their parameters or return type changed (CREATE OR REPLACE
+        cannot), or a function they use is dropped."""
+        old = {d.qualified: d for d in self.old.definitions if d.kind == "function"}
+        new = {d.qualified: d for d in self.new.definitions if d.kind == "function"}
+        dropped = {k for k, d in old.items() if k not in new or (
+            not _same_definition(d, new[k]) and not _replaceable(d, new[k]))}
+        grown = True
+        while grown:
+            more = {k for k, d in old.items() if k not in dropped and dropped & set(d.depends_on)}
+            dropped |= more
+            grown = bool(more)
+        return dropped
+
+    def release_users(self) -> None:
+        """PostgreSQL refuses to drop a function an index, a column default, a generated
+        column or a check (of a table or a domain) uses: around a function dropped (and
+        made again, or replaced by another signature), they are dropped before it (in the
+        drop phases of indexes, constraints and columns; the function with the tables) and
+        made again after it (OLD is rewritten without them, so the diff of tables and
+        domains creates them), in UP and in DOWN alike."""
+        remade = self.dropped_functions()
+        if not remade:
+            return
+        kept = {t.qualified: t for t in self.new.tables}
+        tables = [self.release_table(t, kept[t.qualified], remade)
+                  if t.qualified in kept else t for t in self.old.tables]
+        domains = [self.release_domain(d, remade) for d in self.old.domains]
+        self.old = replace(self.old, tables=tables, domains=domains)
+
+    def release_table(self, table: Table, after: Table, remade: set[str]) -> Table:
+        functions = [f for f in remade if not table.uses or f in table.uses]
+        if not functions:
+            return table
+        label, name = table.qualified, ddl.table_name(table)
+        shown = display(table.schema, table.name)
+        calls = functools.partial(_calls_any, functions)
+        generated = {c.name for c in table.columns if calls(c.generated)}
+        columns = []
+        for c in table.columns:
+            if c.name in generated:
+                # no way back to generated for a plain column before 17: dropped, added again
+                self.emit(DROP_COLUMNS, "drop column", f"{label}.{c.name}",
+                          f"ALTER TABLE {name} DROP COLUMN {ident(c.name)};")
+                self.type_changed.add((label, c.name))
+                self.tables_touched.add(label)
+                self.release(c, after.column(c.name), "Column", f"{shown}.{c.name}",
+                             "different generated expression")
+                continue
+            if calls(c.default) and not c.identity:
+                self.emit(DROP_COLUMNS, "alter column", f"{label}.{c.name}",
+                          f"ALTER TABLE {name} ALTER COLUMN {ident(c.name)} DROP DEFAULT;")
+                self.release(c, after.column(c.name), "Column", f"{shown}.{c.name}",
+                             "different default")
+                c = replace(c, default=None)
+            columns.append(c)
+        on_generated = functools.partial(_calls_any, [ident(g) for g in generated],
+                                         call=False)
+        constraints = []
+        for c in table.constraints:
+            if c.kind == "f" or not (calls(c.definition) or on_generated(c.definition)
+                                     or generated & set(c.columns)):
+                constraints.append(c)
+                continue
+            if c.kind in ("p", "u"):
+                self.keys_dropped.add((label, frozenset(c.columns)))
+            self.emit(DROP_CONSTRAINTS, "drop constraint", f"{label}.{c.name}",
+                      f"ALTER TABLE {name} DROP CONSTRAINT {ident(c.name)};")
+            self.release(c, next((x for x in after.constraints if x.name == c.name), None),
+                         _CONSTRAINT_WORD[c.kind], f"{shown}.{c.name}")
+        indexes = []
+        for i in table.indexes:
+            text = i.definition or " ".join([*i.columns, i.where or ""])
+            if not (calls(text) or on_generated(text) or generated & set(i.columns)):
+                indexes.append(i)
+                continue
+            self.emit(DROP_INDEXES, "drop index", f"{table.schema}.{i.name}",
+                      ddl.drop_index(i, table))
+            self.release(i, next((x for x in after.indexes if x.name == i.name), None),
+                         "Index", display(table.schema, i.name))
+        if len(columns) + len(constraints) + len(indexes) < len(table.columns) + len(
+                table.constraints) + len(table.indexes) or columns != table.columns:
+            self.released_functions.update(functions)
+        return replace(table, columns=columns, constraints=constraints, indexes=indexes)
+
+    def release_domain(self, domain, remade: set[str]):
+        functions = [f for f in remade if not domain.uses or f in domain.uses]
+        calls = functools.partial(_calls_any, functions)
+        checks = [c for c in domain.checks if not calls(c)]
+        default = None if calls(domain.default) else domain.default
+        if checks == domain.checks and default == domain.default:
+            return domain
+        name, label = qualified(domain.schema, domain.name), domain.qualified
+        for check in domain.checks:
+            if check not in checks:
+                self.emit(DROP_CONSTRAINTS, "alter domain", label,
+                          f"ALTER DOMAIN {name} DROP CONSTRAINT {ident(_named_check(check)[0])};")
+        if default != domain.default:
+            self.emit(DROP_CONSTRAINTS, "alter domain", label,
+                      f"ALTER DOMAIN {name} DROP DEFAULT;")
+        after = next((d for d in self.new.domains if d.qualified == label), None)
+        self.release(domain, after, "Domain", display(domain.schema, domain.name))
+        self.released_functions.update(functions)
+        return replace(domain, checks=checks, default=default)
+
+    def release(self, before, after, what: str, name: str,
+                detail: str = "different definition") -> None:
+        """BEFORE, dropped around a function, comes back as AFTER (None: it does not): the
+        diff of tables and domains, which sees it missing, says nothing of it; this says
+        what changed (DETAIL), if anything."""
+        if after is None:
+            return
+        if before != after and what != "Domain":   # diff_domains says what differs
+            self.note("~", what, name, detail)
+        if before == after or what != "Domain":
+            self.quiet.add((what, name))
 
     # -- renames ---------------------------------------------------------------------------
     def apply_renames(self) -> None:
@@ -1047,7 +1171,9 @@ class _Differ:
         for key in _topological(old, drop, reverse=True):
             d = old[key]
             place = order.tier(d, tables, views)
-            if key in create:
+            if key in create and d.qualified in self.released_functions:
+                place = order.WITH_TABLES  # after what used it was dropped (release_users)
+            elif key in create:
                 place = order.LATE  # made again: gone before it is created
             elif place == order.WITH_TABLES:
                 if d.qualified not in used and any(
@@ -1086,6 +1212,19 @@ def _bodies_unchecked(changes: list[Change]) -> list[Change]:
     at = next(i for i, c in enumerate(changes) if not c.needs_autocommit)
     return [*changes[:at], Change("set", "check_function_bodies", BODIES_UNCHECKED,
                                   phase=changes[at].phase), *changes[at:]]
+
+
+def _calls_any(functions: list[str], text: str | None, call: bool = True) -> bool:
+    """Whether expression TEXT names one of FUNCTIONS ('schema.name(argtypes)'; with CALL
+    False, identifiers as written) as a call: by its name, as PostgreSQL prints it."""
+    if not text:
+        return False
+    for function in functions:
+        name = ident(function.partition(".")[2].partition("(")[0]) if call else function
+        if re.search(r"(?<![\w$])" + re.escape(name) + (r"\s*\(" if call else r"(?![\w$])"),
+                     text):
+            return True
+    return False
 
 
 def _replaceable(old: Definition, new: Definition) -> bool:
