@@ -147,9 +147,10 @@ def test_layout_is_deterministic():
 
 
 def test_the_svg_does_not_depend_on_the_hash_seed():
-    """Two processes with different string hash seeds draw byte-identical SVG (no set's
-    order leaks into the picture)."""
+    """A process with another string hash seed than this one draws byte-identical SVG
+    (no set's order leaks into the picture)."""
     import hashlib
+    import os
     import subprocess
     import sys
     from pathlib import Path
@@ -160,7 +161,7 @@ def test_the_svg_does_not_depend_on_the_hash_seed():
             ".graph())).encode()).hexdigest())")
     here = str(Path(__file__).parent)
     digests = set()
-    for seed in ("1", "2"):
+    for seed in ("0" if os.environ.get("PYTHONHASHSEED") == "1" else "1",):
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               env={"PYTHONHASHSEED": seed, "PYTHONPATH": here}, timeout=120)
         assert done.returncode == 0, done.stderr
