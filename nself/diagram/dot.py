@@ -60,15 +60,19 @@ def _label(node, color: str) -> str:
             f'"{readable_on(color)}"><B>{_html(title(node))}</B></FONT></TD></TR>']
     for at, c in enumerate(node.columns):
         name = f"<B>{_html(c.name)}</B>" if c.pk else _html(c.name)
-        rows.append(f'<TR><TD ALIGN="LEFT"><FONT COLOR="#9a6700">{_html(marks(c))}</FONT>'
-                    f'</TD><TD ALIGN="LEFT" PORT="c{at}">{name}</TD><TD ALIGN="RIGHT">'
-                    f'<FONT COLOR="#57606a">{_html(c.type)}</FONT></TD></TR>')
+        # Graphviz's HTML grammar refuses an empty <FONT></FONT>: an unmarked column's
+        # cell is empty
+        mark = f'<FONT COLOR="#9a6700">{_html(marks(c))}</FONT>' if marks(c) else ""
+        rows.append(f'<TR><TD ALIGN="LEFT">{mark}</TD><TD ALIGN="LEFT" PORT="c{at}">{name}'
+                    f'</TD><TD ALIGN="RIGHT"><FONT COLOR="#57606a">{_html(c.type)}</FONT>'
+                    "</TD></TR>")
     return ('<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="4" '
             'COLOR="#9aa3ad">' + "".join(rows) + "</TABLE>")
 
 
 def _port(node, column: str) -> str:
-    """`:cN:w` (the row's west side) for COLUMN's row; nothing when the label lacks it."""
+    """`:cN` (Graphviz picks the side facing the other end) for COLUMN's row; nothing when
+    the label does not show it."""
     for at, c in enumerate(node.columns):
         if c.name == column:
             return f":c{at}"
@@ -76,8 +80,7 @@ def _port(node, column: str) -> str:
 
 
 def _html(text: str) -> str:
-    """TEXT for an HTML-like label: entities for & < > " and nothing XML refuses; a cell
-    must not be empty text-wise for Graphviz, so an empty TEXT stays empty (allowed)."""
+    """TEXT for an HTML-like label: entities for & < > " ' and nothing XML refuses."""
     return escape(clean(text), quote=True)
 
 

@@ -24,6 +24,8 @@ from nself.diagram.graph import Column, Edge, Graph, Node
 
 def check_dot(text: str, graph: Graph) -> pydot.Dot:
     """TEXT parses as DOT and holds GRAPH: nodes, ports, edges between the right ports."""
+    # what Graphviz's HTML grammar refuses and pydot does not check: empty font/bold text
+    assert re.search(r"<(FONT|B)( [^>]*)?></\1>", text) is None
     (parsed,) = parse_dot(text)
     nodes = {}
     for holder in [parsed, *parsed.get_subgraphs()]:
