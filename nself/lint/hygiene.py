@@ -252,7 +252,12 @@ def domain_add_check(stmt: Stmt, ctx) -> Iterator[Finding]:
 
 
 def _changes_schema(stmt) -> bool:
-    return stmt.node is not None and type(stmt.node).__name__ not in NOT_SCHEMA
+    node = stmt.node
+    if node is None or type(node).__name__ in NOT_SCHEMA:
+        return False
+    # VALIDATE CONSTRAINT only checks rows: there is nothing to undo
+    return type(node).__name__ != "AlterTableStmt" or not node.cmds or any(
+        c.subtype.name != "AT_ValidateConstraint" for c in node.cmds)
 
 
 @rule("ST114", "require-down", "warning", "an UP that changes the schema without a DOWN")

@@ -41,10 +41,12 @@ from pathlib import Path
 
 import psycopg
 
-from nself import sql, userfile
+from nself import lint, sql, userfile
 from nself.config import Environment
 from nself.errors import LockTimeout, NselfError, OperationFailed, UsageError
+from nself.lint import safe
 from nself.migrations import files
+from nself.migrations.engine import Settings
 from nself.migrations.runner import session
 from nself.migrations.status import PENDING
 from nself.pg import connection
@@ -783,15 +785,15 @@ def _verify(a, old: Schema, new: Schema, plan: Plan, renames: dict[str, str],
     """Apply each part's UP to shadow A (which holds OLD), derive its DOWN from the schemas
     before and after it, then check UP reaches NEW and the DOWNs lead back to OLD. Records
     the server refuses ('abc' for an integer) are the file's problem, exit 2."""
-    groups = plan.groups()
-    last_tx = max((i for i, g in enumerate(groups) if not g.autocommit), default=None)
+    groups = safe.safe_parts([(g.sql(), g.autocommit) for g in plan.groups()])
+    last_tx = max((i for i, (_, autocommit) in enumerate(groups) if not autocommit),
+                  default=None)
     ups, schema_of = [], {}
-    for i, group in enumerate(groups):
-        text = group.sql()
+    for i, (text, autocommit) in enumerate(groups):
         if records and i == last_tx:
             schema_of[i] = text
             text += "\n-- Data from the DBML file's Records\n" + records + "\n"
-        ups.append((text, group.autocommit))
+        ups.append((text, autocommit))
     if not groups:  # only Records (tables equal, e.g. created empty by an earlier run)
         schema_of[0] = ""
         ups.append(("-- Data from the DBML file's Records\n" + records + "\n", False))
@@ -814,7 +816,7 @@ def _verify(a, old: Schema, new: Schema, plan: Plan, renames: dict[str, str],
     for i, (text, autocommit) in enumerate(ups):
         # a part's DOWN undoes only that part: the schema after it back to the one before
         down = diff(models[i + 1], models[i], _applicable(inverse, models[i + 1], models[i]))
-        parts.append(Part(text, down.up_sql(), autocommit, [
+        parts.append(Part(text, safe.down_of(text, down.up_sql()), autocommit, [
             f"DOWN: {c.name}: {c.hazard}" for c in down.hazards() if c.hazard == NEEDS_A_VALUE]))
     for i in reversed(range(len(parts))):
         _apply(a, parts[i].down, parts[i].autocommit, "DOWN", parts[i].down)
@@ -1003,12 +1005,17 @@ def _write(env: Environment, generated: Generated, name: str | None,
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(folder)
+        # the lint errors the safe forms leave (drops and changes the source asks for)
+        project = lint.Project(folder, env.root, lock_timeout_ms=Settings.from_env(env)
+                               .lock_timeout_ms, pending=True)
         for i, part in enumerate(generated.parts):
             part_name = name if i == 0 else f"{name}_{i + 1}"
             path = files.next_file(folder, part_name, now)
+            allowed = safe.acknowledgements(path, part.up, part.autocommit, project,
+                                            generated.source)
             text = render(path, description or f"Generated from {generated.source} by nself "
                                                "db schema import", part, now,
-                          generated.declared, generated.mapped)
+                          generated.declared, generated.mapped, allowed)
             _create(path, text)
             written.append(path)
     except FileExistsError as exc:
@@ -1059,10 +1066,15 @@ def _create(path: Path, text: str) -> None:
 
 
 def render(path: Path, description: str, part: Part, now: datetime,
-           declared_by: declared.Declared | None = None, mapped: list[str] = ()) -> str:
+           declared_by: declared.Declared | None = None, mapped: list[str] = (),
+           allowed: list[str] = ()) -> str:
     ident_ = path.name.removesuffix(".sql")
     lines = [f"-- Migration: {ident_}", f"-- Created: {now:%Y-%m-%d}",
              f"-- Description: {description}"]
+    if allowed:
+        lines.append("-- What lint reports and this change cannot avoid (`nself db migrate "
+                     "lint` explains each):")
+        lines += allowed
     if mapped:
         lines.append("-- Type names of other databases in the DBML, read as PostgreSQL's:")
         lines += [f"--   {line}" for line in mapped]

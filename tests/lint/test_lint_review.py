@@ -127,3 +127,70 @@ def test_rows_of_a_never_analyzed_table_are_counted_or_estimated_from_its_size(d
     assert "MF103" not in _ids(text.replace("users", "empty"), sizes=sizes)
     ctx = Context.for_text("001_m.sql", "TRUNCATE events", sizes=sizes)
     assert "rows (from its size: never analyzed)" in ctx.size_text("public.events")
+
+
+def test_a_generated_migration_passes_lint_in_its_safe_forms_or_acknowledges(project):
+    """`schema import` of a DBML change on existing tables (a foreign key, an index, a
+    unique key, a dropped column) writes the index CONCURRENTLY and the foreign key NOT
+    VALID then VALIDATE in a no-transaction part, and `-- nself:allow` lines for what has
+    no safe form (the drop, the UNIQUE); lint then passes (exit 0), and the parts apply
+    and roll back."""
+    project.write("nself.toml", "")
+    project.migration("001_base.sql",
+                      "CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, "
+                      "nick text);\nCREATE TABLE posts (id bigint PRIMARY KEY, "
+                      "user_id bigint NOT NULL, title text NOT NULL);",
+                      "DROP TABLE posts; DROP TABLE users;")
+    assert project.run("db", "migrate", "up").code == 0
+    project.write("schema.dbml", """
+        Table users {
+          id bigint [pk]
+          email text [not null, unique]
+        }
+        Table posts {
+          id bigint [pk]
+          user_id bigint [not null, ref: > users.id]
+          title text [not null]
+          indexes {
+            title [name: 'posts_title_idx']
+          }
+        }
+        """)
+    result = project.run("db", "schema", "import", "--drop-undeclared")
+    assert result.code == 0, result
+    written = sorted(p for p in project.migrations.glob("*.sql") if p.name != "001_base.sql")
+    assert len(written) == 2, written
+    main, concurrent = (p.read_text() for p in written)
+    assert "-- nself:allow DS103 " in main and "-- nself:allow PG110 " in main
+    assert "NOT VALID" in main and "nself:allow PG104" not in main
+    assert "-- nself:no-transaction" in concurrent
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS posts_title_idx" in concurrent
+    assert "VALIDATE CONSTRAINT posts_user_id_fkey" in concurrent
+    lint = project.run("db", "migrate", "lint", "--no-database", "--json")
+    assert lint.code == 0, lint
+    errors = [f for f in json.loads(lint.out) if f["level"] == "error"]
+    assert errors and all(f["allowed"] for f in errors)
+    assert project.run("db", "migrate", "up").code == 0
+    assert project.db.scalar("SELECT convalidated FROM pg_constraint "
+                             "WHERE conname = 'posts_user_id_fkey'") is True
+    assert project.run("db", "migrate", "down", "--steps", "2").code == 0
+    assert project.db.scalar("SELECT count(*) FROM pg_constraint "
+                             "WHERE conname = 'posts_user_id_fkey'") == 0
+
+
+def test_a_part_that_only_validates_gets_a_down_that_does_nothing():
+    """A generated part of only VALIDATE CONSTRAINT has nothing to undo: its DOWN is a
+    statement that does nothing (so `migrate down` passes over it); other DOWNs stay."""
+    from nself.lint import safe
+
+    assert safe.down_of("ALTER TABLE t VALIDATE CONSTRAINT c;", "") == safe.NOTHING_TO_UNDO
+    assert safe.down_of("CREATE INDEX CONCURRENTLY i ON t (a);", "") == ""
+    assert safe.down_of("ALTER TABLE t VALIDATE CONSTRAINT c;", "DROP INDEX i;") == \
+        "DROP INDEX i;"
+    moved = safe.safe_parts([("CREATE TABLE n (id bigint);\nCREATE INDEX n_i ON n (id);\n"
+                              "-- CREATE INDEX x ON t (a)\nCREATE UNIQUE INDEX u ON t (a);\n"
+                              "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0);\n", False)])
+    assert moved == [("CREATE TABLE n (id bigint);\nCREATE INDEX n_i ON n (id);\n"
+                      "-- CREATE INDEX x ON t (a)\nCREATE UNIQUE INDEX u ON t (a);\n"
+                      "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n", False),
+                     ("ALTER TABLE t VALIDATE CONSTRAINT c;\n", True)]

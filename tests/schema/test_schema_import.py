@@ -486,8 +486,10 @@ def test_generate_migration_brings_this_database_to_the_other(project):
     result = project.run("db", "schema", "diff", "staging", "--generate-migration")
     assert result.code == 0, result
     assert "Schema Differences (local vs staging)" in result.out
-    (name,) = _files(project)
+    name, indexes = _files(project)  # the index on an existing table: built CONCURRENTLY
     assert name.endswith("_match_staging_schema.sql")
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_email" in \
+        (project.migrations / indexes).read_text()
     text = (project.migrations / name).read_text()
     assert "-- Description: Brings local's schema to staging's" in text
     assert re.search(r"ALTER COLUMN last_login TYPE timestamp with time zone", text)
