@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
-import stat
 from pathlib import Path
 
 from nself import config, userfile
@@ -152,71 +149,7 @@ def _covered(entry: str, present: set[str]) -> bool:
     return bool({entry, first, "**/" + first} & present)
 
 
-# Another tool's migrations (`nself init` names them and the adopt command) ----------------
-
-# folders never searched: dependencies, virtualenvs, build output, version control, nself's
-SKIPPED = {".git", ".hg", "node_modules", ".venv", "venv", "env", "__pycache__", ".nself",
-           "site-packages", "dist", "build", "target", "vendor", ".tox"}
-DEPTH = 5  # folders below the root searched
-FLYWAY = re.compile(r"^[VU]\d+(?:[._]\d+)*__.+\.sql$")
-NUMBERED_SQL = re.compile(r"^\d+_.+\.sql$")
-UP_SQL = re.compile(r"^\d+_.+\.up\.sql$")
-DJANGO = re.compile(r"^0001_\w+\.py$")
-HEAD_BYTES = 4096  # how much of a file is read to tell dbmate from goose
-# format -> how to tell its migration files by their text
-MARKERS = (("goose", re.compile(r"(?im)^--\s*\+goose\s+up\b")),
-           ("dbmate", re.compile(r"(?im)^--\s*migrate:up\b")))
-
-
-def found_migrations(root: Path) -> list[tuple[str, str]]:
-    """Other tools' migration folders under ROOT, as (format, folder relative to ROOT):
-    dbmate, goose, golang-migrate, Flyway, Prisma, Alembic, Django, Sqitch. A small
-    detection for `nself init` (issue 18); nself.adopt's importers read the files."""
-    found: list[tuple[str, str]] = []
-    for folder, subfolders, names in os.walk(root):
-        here = Path(folder)
-        depth = len(here.relative_to(root).parts)
-        subfolders[:] = sorted(d for d in subfolders
-                               if d not in SKIPPED and depth < DEPTH)
-        kind = _format_of(here, set(names), subfolders)
-        if kind:
-            found.append((kind, here.relative_to(root).as_posix() or "."))
-    return found
-
-
-def _format_of(folder: Path, names: set[str], subfolders: list[str]) -> str | None:
-    if "sqitch.plan" in names:
-        return "sqitch"
-    if folder.name == "versions" and "env.py" in os.listdir(folder.parent):
-        return "alembic"
-    if folder.name == "migrations" and "__init__.py" in names and any(
-            DJANGO.match(n) for n in names):
-        return "django"
-    if any((folder / d / "migration.sql").is_file() for d in subfolders):
-        return "prisma"
-    sql_files = sorted(n for n in names if n.endswith(".sql"))
-    if any(FLYWAY.match(n) for n in sql_files):
-        return "flyway"
-    if any(UP_SQL.match(n) for n in sql_files):
-        return "golang-migrate"
-    for name in (n for n in sql_files if NUMBERED_SQL.match(n)):
-        head = _head(folder / name)
-        for kind, marker in MARKERS:
-            if marker.search(head):
-                return kind
-    return None
-
-
-def _head(path: Path) -> str:
-    """The start of PATH, or nothing when it is not a regular file (a FIFO would wait)."""
-    try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            return ""
-        with path.open("rb") as handle:
-            return handle.read(HEAD_BYTES).decode("utf-8", "replace")
-    except OSError:
-        return ""
-
+# Another tool's migrations (`nself init` names them, found by nself.adopt.detect) ----------
 
 # formats whose migrations are Python: nself reads the SQL the tool prints, never runs them
 PRINTED_SQL = {"alembic": "`alembic upgrade head --sql`",

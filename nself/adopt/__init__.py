@@ -20,18 +20,19 @@ import contextlib
 import importlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 from nself import sql
+from nself.adopt import source
 from nself.adopt.source import AdoptError, Applied, Problem, SourceMigration
 from nself.errors import UsageError
 from nself.guard import Plan
 from nself.migrations import files as nself_files
 from nself.migrations import history
 from nself.migrations.engine import applied_by
-from nself.pg import layout
+from nself.pg import layout, meta
 
 __all__ = ["AdoptError", "Applied", "Problem", "SourceMigration"]
 
@@ -79,8 +80,9 @@ def module(name: str) -> ModuleType:
 def detect(root: Path) -> list[tuple[str, Path]]:
     """(format, folder) for every folder under `root` that holds another tool's migrations."""
     found = []
+    every = source.folders(Path(root))  # one walk for every format
     for name in available():
-        folders = module(name).detect(Path(root))
+        folders = [f for f in every if module(name).holds_migrations(f)]
         # a folder inside another of the same format is part of it (Flyway reads subfolders)
         found.extend((name, folder) for folder in folders
                      if not any(other in folder.parents for other in folders))
@@ -116,17 +118,29 @@ class Conversion:
     problems: list[Problem]
     renumbered: bool
     sources: list[SourceMigration]  # every migration read, those with problems too
+    options: dict = field(default_factory=dict)  # the format's own (Sqitch's plan_file)
 
 
-def convert(fmt: str, folder: Path, partial: bool = False) -> Conversion:
+# the options a format's reader takes (`--plan-file`), by --from word
+OPTIONS = {"sqitch": ("plan_file",)}
+
+
+def convert(fmt: str, folder: Path, partial: bool = False, **options) -> Conversion:
     """Read `folder` as format `fmt` and convert every migration; a problem anywhere raises
-    `UsageError` (after which nothing may be written) unless `partial`."""
+    `UsageError` (after which nothing may be written) unless `partial`. `options`: the
+    format's own (None values are left out)."""
     reader = module(fmt)
     folder = Path(folder)
+    options = {k: v for k, v in options.items() if v not in (None, "")}
+    for key in options:
+        if key not in OPTIONS.get(fmt, ()):
+            users = [name for name, keys in OPTIONS.items() if key in keys]
+            raise UsageError(f"--{key.replace('_', '-')} is for --from {' or '.join(users)} "
+                             f"only.")
     if not (folder.is_dir() or (folder.is_file() and getattr(reader, "ACCEPTS_FILE", False))):
         raise UsageError(f"{folder}: no such folder (give the folder that holds the "
                          f"{fmt} migrations).")
-    migrations, problems = reader.read(folder)
+    migrations, problems = reader.read(folder, **options)
     problems = list(problems)
     migrations = order(migrations, problems)
     if not migrations and not problems:
@@ -145,7 +159,7 @@ def convert(fmt: str, folder: Path, partial: bool = False) -> Conversion:
         converted.append(Converted(m, version, label, name, render(fmt, m)))
     if problems and not partial:
         raise ConversionFailed(problems)
-    return Conversion(fmt, folder, converted, problems, renumbered, migrations)
+    return Conversion(fmt, folder, converted, problems, renumbered, migrations, options)
 
 
 class ConversionFailed(UsageError):
@@ -304,20 +318,42 @@ def applied_source(conversion: Conversion, conn) -> tuple[list[Converted], list[
     Raises `AdoptError` for a failed or dirty row (from the format module) and when the
     tool's tracking table is absent."""
     reader = module(conversion.format)
-    found: Applied | None = reader.applied(conn, conversion.folder)
+    found: Applied | None = reader.applied(conn, conversion.folder, **conversion.options)
     if found is None:
         raise AdoptError(f"No {conversion.format} tracking table in this database: nothing "
                          "to adopt (drop --adopt-applied to import the files only).")
     done = [c for c in conversion.converted if found.has(c.source)]
     known = {m.version_text for m in conversion.sources}
-    missing = [v for v in found.versions if v not in known]
+    missing = [v for v in found.versions if v not in known and v not in found.replaced]
     return done, missing
 
 
-def record(conn, migrations: list[nself_files.Migration]) -> list[str]:
-    """Record `migrations` (read back from nself's folder) as applied, in one transaction;
-    a version nself already records with the same checksum is left as it is, another
-    checksum refuses. Returns what was recorded."""
+TRACKING_TABLE_SQL = """
+SELECT n.nspname || '.' || c.relname FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)"""
+SCHEMA_EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)"
+
+
+def tracking(conversion: Conversion, conn) -> tuple[list[str], list[str]]:
+    """(qualified tables, schemas) where the source tool keeps its history on `conn`."""
+    reader = module(conversion.format)
+    tables = []
+    for name in getattr(reader, "TRACKING_TABLES", ()):
+        row = conn.execute(TRACKING_TABLE_SQL, (name,)).fetchone()
+        if row is not None:
+            tables.append(row[0])
+    schemas = (reader.tracking_schemas(conversion.folder, **conversion.options)
+               if hasattr(reader, "tracking_schemas")
+               else getattr(reader, "TRACKING_SCHEMAS", ()))
+    return tables, [s for s in schemas if conn.execute(SCHEMA_EXISTS_SQL, (s,)).fetchone()[0]]
+
+
+def record(conn, migrations: list[nself_files.Migration],
+           other_tracking: tuple[list[str], list[str]] = ([], [])) -> list[str]:
+    """Record `migrations` (read back from nself's folder) as applied, and the source tool's
+    tracking tables and schemas (`other_tracking`: they stay, the old tool's, left out of
+    the schema from now on), in one transaction; a version nself already records with the
+    same checksum is left as it is, another checksum refuses. Returns what was recorded."""
     layout.ensure(conn)
     rows = {row.version: row for row in history.applied(conn)}
     for m in migrations:
@@ -337,16 +373,20 @@ def record(conn, migrations: list[nself_files.Migration]) -> list[str]:
                 m.version, m.label, m.name, m.checksum, 0, by, sections.no_transaction,
                 sections.down.text if sections.down else None, m.text))
             recorded.append(m.id)
-        if recorded:
+        if any(other_tracking):
+            meta.record_other_tracking(conn, *other_tracking)
+        if recorded or any(other_tracking):
             # the schema the adopted migrations made: drift is measured from here on
             history.record_fingerprint(conn)
     return recorded
 
 
-def adopt(runner, conversion: Conversion, folder: Path) -> tuple[list[Path], list[str]]:
+def adopt(runner, conversion: Conversion, folder: Path
+          ) -> tuple[list[Path], list[str], list[str]]:
     """Write the converted files into `folder` and record what the source tool applied, on
     the migrate session `runner` (its guard asks first, as for any change to the configured
-    database). Files and rows go together: a refusal or failure leaves neither."""
+    database). Files and rows go together: a refusal or failure leaves neither. Returns
+    (files written, versions recorded, the source tool's tracking tables and schemas)."""
     done, missing = applied_source(conversion, runner.conn)
     if missing:
         raise AdoptError(
@@ -360,13 +400,14 @@ def adopt(runner, conversion: Conversion, folder: Path) -> tuple[list[Path], lis
                        f"{'s' if len(done) != 1 else ''} as applied (not run):\n{shown}")
 
     made: list[Path] = []
+    kept = tracking(conversion, runner.conn)
 
     def apply(change) -> list[str]:
         written = write(conversion, folder)
         made.extend(written)
         try:
             ours = {m.version: m for m in nself_files.read_folder(folder, runner.env.root)}
-            return record(runner.conn, [ours[c.version] for c in done])
+            return record(runner.conn, [ours[c.version] for c in done], kept)
         except BaseException:
             for path in written:
                 with contextlib.suppress(OSError):
@@ -375,4 +416,4 @@ def adopt(runner, conversion: Conversion, folder: Path) -> tuple[list[Path], lis
             raise
 
     change = runner.guard.run(runner.conn, plan, apply)
-    return made, change.changed
+    return made, change.changed, kept[0] + [f"schema {s}" for s in kept[1]]

@@ -28,6 +28,7 @@ from nself.adopt.source import AdoptError, Applied, Problem, SourceMigration
 NAME = "alembic"
 ACCEPTS_FILE = True  # the `--sql` output may be given as one file
 VERSION_TABLE = "alembic_version"
+TRACKING_TABLES = (VERSION_TABLE,)  # left out of the schema once adopted
 RUNNING = re.compile(r"^-- Running (upgrade|downgrade) (.*?) -> (.*?)\s*$")
 BOOKKEEPING = ("InsertStmt", "UpdateStmt", "DeleteStmt")
 REVISION = re.compile(r"""(?m)^revision(?:\s*:\s*str)?\s*=\s*['"]([^'"]+)['"]""")
@@ -62,8 +63,9 @@ def _is_project(folder: Path) -> bool:
         (folder / "env.py").is_file() and (folder / "versions").is_dir())
 
 
-def detect(root: Path) -> list[Path]:
-    return source.folders(root, _is_project)
+def holds_migrations(folder: Path) -> bool:
+    """Whether `folder` holds alembic migrations (`nself init` and `detect` ask)."""
+    return _is_project(folder)
 
 
 def _files(given: Path) -> list[Path]:

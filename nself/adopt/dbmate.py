@@ -15,14 +15,16 @@ from nself.adopt import source, transaction
 from nself.adopt.source import Applied, Problem, SourceMigration
 
 NAME = "dbmate"
+TRACKING_TABLES = ("schema_migrations",)  # left out of the schema once adopted
 FILE = r"^(\d+)_?(.*)\.sql$"
 UP = r"(?i)^--\s*migrate:up(\s|$)"
 DOWN = r"(?i)^--\s*migrate:down(\s|$)"
 NO_TRANSACTION = r"(?i)(^|\s)transaction:false(\s|$)"
 
 
-def detect(root: Path) -> list[Path]:
-    return source.folders(root, lambda f: source.marked(f, FILE, UP))
+def holds_migrations(folder: Path) -> bool:
+    """Whether `folder` holds dbmate migrations (`nself init` and `detect` ask)."""
+    return source.marked(folder, FILE, UP)
 
 
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:

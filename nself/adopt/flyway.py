@@ -2,6 +2,7 @@
 part by part, trailing zeros ignored), `U<version>__...sql` (the undo of that version: its
 DOWN) and `R__<description>.sql` (repeatable), in the folder and its subfolders;
 `<script>.conf` with `executeInTransaction=false` runs a script outside a transaction.
+Java-based migrations (`V3__Backfill.java`) are code: listed, not converted.
 
 Its tracking table, `flyway_schema_history (installed_rank int PRIMARY KEY, version
 varchar(50), description varchar(200), type varchar(20), script varchar(1000), checksum int,
@@ -25,11 +26,13 @@ from nself.adopt import source
 from nself.adopt.source import AdoptError, Applied, Part, Problem, SourceMigration
 
 NAME = "flyway"
+TRACKING_TABLES = ("flyway_schema_history",)  # left out of the schema once adopted
 VERSIONED = r"^([VU])(\d+(?:[._]\d+)*)__(.+)\.sql$"
 REPEATABLE = r"^R__(.+)\.sql$"
 ANY = r"^(?:[VU]\d+(?:[._]\d+)*|R)__.+\.sql$"
 NO_TRANSACTION = r"(?i)^\s*executeInTransaction\s*=\s*false\s*$"
 PLACEHOLDER = r"\$\{[^}\n]*\}"
+CODE = r"^(?:[VU]\d+(?:[._]\d+)*|R)__.+\.(java|kt|scala|groovy)$"  # Java-based migrations
 
 
 def key(version: str) -> tuple[int, ...]:
@@ -54,8 +57,9 @@ def checksum(text: str) -> str:
     return str(crc - 2**32 if crc >= 2**31 else crc)
 
 
-def detect(root: Path) -> list[Path]:
-    return source.folders(root, lambda f: source.holds(f, ANY))
+def holds_migrations(folder: Path) -> bool:
+    """Whether `folder` holds flyway migrations (`nself init` and `detect` ask)."""
+    return source.holds(folder, ANY)
 
 
 def _no_transaction(folder: Path, shown: str) -> bool:
@@ -68,6 +72,7 @@ def _no_transaction(folder: Path, shown: str) -> bool:
 
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     problems: list[Problem] = []
+    source.code_files(folder, CODE, NAME, problems, r"\bclass\b", recursive=True)
     migrations, parts = [], []
     for _, shown, text in source.matching(folder, ANY, problems, recursive=True):
         name = Path(shown).name

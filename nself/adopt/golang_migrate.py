@@ -11,11 +11,13 @@ from nself.adopt import source
 from nself.adopt.source import AdoptError, Applied, Problem, SourceMigration
 
 NAME = "golang-migrate"
+TRACKING_TABLES = ("schema_migrations",)  # left out of the schema once adopted
 FILE = r"^(?P<version>\d+)_(?P<name>.*)\.(?P<direction>up|down)\.sql$"
 
 
-def detect(root: Path) -> list[Path]:
-    return source.folders(root, lambda f: source.holds(f, FILE))
+def holds_migrations(folder: Path) -> bool:
+    """Whether `folder` holds golang-migrate migrations (`nself init` and `detect` ask)."""
+    return source.holds(folder, FILE)
 
 
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:

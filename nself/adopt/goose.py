@@ -15,8 +15,10 @@ from nself.adopt import source
 from nself.adopt.source import Applied, Problem, SourceMigration
 
 NAME = "goose"
+TRACKING_TABLES = ("goose_db_version",)  # left out of the schema once adopted
 FILE = r"^(\d+)_(.*)\.sql$"
 GO_FILE = r"^(\d+)_(.*)\.go$"
+GO_REGISTERED = r"\bgoose\.Add\w*Migration\w*\("  # where a Go migration registers itself
 UP = r"(?i)^--\s*\+goose\s+up\b"
 DOWN = r"(?i)^--\s*\+goose\s+down\b"
 NO_TRANSACTION = r"(?i)^--\s*\+goose\s+no\s+transaction\b"
@@ -24,13 +26,14 @@ STATEMENT = r"(?i)^--\s*\+goose\s+statement(begin|end)\b"
 ENVSUB = r"(?i)^--\s*\+goose\s+envsub\s+on\b"
 
 
-def detect(root: Path) -> list[Path]:
-    return source.folders(root, lambda f: source.marked(f, FILE, UP))
+def holds_migrations(folder: Path) -> bool:
+    """Whether `folder` holds goose migrations (`nself init` and `detect` ask)."""
+    return source.marked(folder, FILE, UP)
 
 
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     migrations, problems = [], []
-    source.code_files(folder, GO_FILE, NAME, problems)
+    source.code_files(folder, GO_FILE, NAME, problems, GO_REGISTERED)
     for match, shown, text in source.matching(folder, FILE, problems):
         lines = text.split("\n")
         no_tx = False

@@ -23,6 +23,7 @@ from nself.adopt import source, transaction
 from nself.adopt.source import AdoptError, Applied, Problem, SourceMigration
 
 NAME = "graphile-migrate"
+TRACKING_SCHEMAS = ("graphile_migrate",)  # left out of the schema once adopted
 FILE = re.compile(r"^([0-9]+)(-[-_a-zA-Z0-9]*)?\.sql$")
 HEADER = re.compile(r"^--! ([A-Z][a-zA-Z0-9_]*)(?::(.*))?$")
 NO_TRANSACTION = re.compile(r"^--!\s*no-transaction\b")
@@ -40,8 +41,9 @@ def _is_graphile(folder: Path) -> bool:
     return inside.is_dir() and any(FILE.match(p.name) for p in inside.glob("*.sql"))
 
 
-def detect(root: Path) -> list[Path]:
-    return source.folders(root, _is_graphile)
+def holds_migrations(folder: Path) -> bool:
+    """Whether `folder` holds graphile-migrate migrations (`nself init` and `detect` ask)."""
+    return _is_graphile(folder)
 
 
 def calculate_hash(body: str, previous: str | None) -> str:

@@ -18,6 +18,7 @@ from nself.adopt import source
 from nself.adopt.source import AdoptError, Applied, Problem, SourceMigration
 
 NAME = "hasura"
+TRACKING_SCHEMAS = ("hdb_catalog",)  # left out of the schema once adopted
 VERSION = re.compile(r"^(\d+)_(.*)$")
 
 
@@ -38,8 +39,9 @@ def _is_hasura(folder: Path) -> bool:
         (p / "migration.sql").is_file() for p in versions)
 
 
-def detect(root: Path) -> list[Path]:
-    return source.folders(root, _is_hasura)
+def holds_migrations(folder: Path) -> bool:
+    """Whether `folder` holds hasura migrations (`nself init` and `detect` ask)."""
+    return _is_hasura(folder)
 
 
 def source_folder(folder: Path, problems: list[Problem]) -> Path | None:

@@ -17,20 +17,23 @@ from nself.adopt import source
 from nself.adopt.source import Applied, Problem, SourceMigration
 
 NAME = "node-pg-migrate"
+TRACKING_TABLES = ("pgmigrations",)  # left out of the schema once adopted
 FILE = r"^(\d+)_(.*)\.sql$"
 CODE = r"^\d+_.*\.(js|cjs|mjs|ts)$"
+CODE_UP = r"\b(exports\.up|export\s+(async\s+)?(const|function|let)\s+up)\b"  # its up
 UP = r"(?i)^--[\s-]*up\s+migration\b"
 DOWN = r"(?i)^--[\s-]*down\s+migration\b"
 UTC_DIGITS = 17  # the `utc` file name format: YYYYMMDDHHmmssSSS
 
 
-def detect(root: Path) -> list[Path]:
-    return source.folders(root, lambda f: source.marked(f, FILE, UP))
+def holds_migrations(folder: Path) -> bool:
+    """Whether `folder` holds node-pg-migrate migrations (`nself init` and `detect` ask)."""
+    return source.marked(folder, FILE, UP)
 
 
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     migrations, problems = [], []
-    source.code_files(folder, CODE, NAME, problems)
+    source.code_files(folder, CODE, NAME, problems, CODE_UP)
     for match, shown, text in source.matching(folder, FILE, problems):
         if not any(re.match(UP, line.strip()) for line in text.split("\n")):
             up, up_line, down, down_line = text, 1, None, None

@@ -12,17 +12,19 @@ from nself.adopt import source
 from nself.adopt.source import Applied, Problem, SourceMigration
 
 NAME = "postgrator"
+TRACKING_TABLES = ("schemaversion",)  # left out of the schema once adopted
 FILE = r"^(?P<version>\d+)\.(?P<direction>do|undo)(?:\.(?P<name>.*))?\.sql$"
 CODE = r"^\d+\.(do|undo)(\..*)?\.(js|cjs|mjs)$"
 
 
-def detect(root: Path) -> list[Path]:
-    return source.folders(root, lambda f: source.holds(f, FILE))
+def holds_migrations(folder: Path) -> bool:
+    """Whether `folder` holds postgrator migrations (`nself init` and `detect` ask)."""
+    return source.holds(folder, FILE)
 
 
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     problems: list[Problem] = []
-    source.code_files(folder, CODE, NAME, problems)
+    source.code_files(folder, CODE, NAME, problems, r"\bmodule\.exports\b|\bexport\b")
     return source.numbered_pairs(folder, FILE, "do", problems), problems
 
 

@@ -19,6 +19,7 @@ from nself.adopt.source import AdoptError, Applied, Problem, SourceMigration
 NAME = "prisma"
 FOLDER = re.compile(r"^(\d+)(?:_(.*))?$")
 TABLE = "_prisma_migrations"
+TRACKING_TABLES = (TABLE,)  # left out of the schema once adopted
 
 
 def _is_prisma(folder: Path) -> bool:
@@ -27,8 +28,9 @@ def _is_prisma(folder: Path) -> bool:
         if p.is_dir() and FOLDER.match(p.name))
 
 
-def detect(root: Path) -> list[Path]:
-    return source.folders(root, _is_prisma)
+def holds_migrations(folder: Path) -> bool:
+    """Whether `folder` holds prisma migrations (`nself init` and `detect` ask)."""
+    return _is_prisma(folder)
 
 
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:

@@ -1,9 +1,13 @@
 """What every format module reads: another tool's migrations and what it recorded applied.
 
-A format module (`nself/adopt/<format>.py`) has `NAME` (the `--from` word), `detect(root)`
-(folders under `root` holding that format), `read(folder)` -> (migrations, problems) and
-`applied(conn, folder)` -> `Applied` or None (the tool's tracking table is absent); a failed
-or dirty row raises `AdoptError` naming it. `ACCEPTS_FILE = True`: DIR may be one file.
+A format module (`nself/adopt/<format>.py`) has `NAME` (the `--from` word),
+`holds_migrations(folder)` (whether a folder holds that format: `nself init` asks),
+`read(folder)` -> (migrations, problems) and `applied(conn, folder)` -> `Applied` or None
+(the tool's tracking table is absent); a failed or dirty row raises `AdoptError` naming it.
+`ACCEPTS_FILE = True`: DIR may be one file.
+`TRACKING_TABLES` (found on the search_path) and `TRACKING_SCHEMAS` (or `tracking_schemas
+(folder)`) name where the tool keeps its history: once adopted they stay, and are left out
+of every schema nself reads from that database.
 The core (`nself.adopt`) orders, numbers, checks, renders and writes them.
 """
 
@@ -76,11 +80,13 @@ class Applied:
     records them); `up_to`: every migration whose key is at most this is applied too
     (golang-migrate's single row, Flyway's baseline); `checksums`: version_text -> the
     tool's checksum of what it applied (a repeatable migration whose file changed since is
-    not applied: nself applies it once more, as the tool would have)."""
+    not applied: nself applies it once more, as the tool would have); `replaced`: versions
+    another migration stands for, which need no file of their own."""
 
     versions: list[str]
     up_to: tuple | None = None
     checksums: dict[str, str] = field(default_factory=dict)
+    replaced: set[str] = field(default_factory=set)  # stood for by another (Django's squash)
 
     def has(self, migration: SourceMigration) -> bool:
         if migration.repeatable:
@@ -217,13 +223,22 @@ def with_down(folder: Path, up_path: Path, problems: list[Problem]) -> tuple[lis
     return files, down
 
 
-def code_files(folder: Path, pattern: str, tool: str, problems: list[Problem]) -> None:
+def code_files(folder: Path, pattern: str, tool: str, problems: list[Problem],
+               marker: str = r"\S", recursive: bool = False) -> None:
     """A problem for each file of `folder` whose name matches `pattern`: a migration that
-    `tool` runs as code, which nself cannot convert."""
-    for path in sorted(folder.iterdir()):
-        if re.match(pattern, path.name):
-            problems.append(Problem(path.name, None, f"a migration in code: {tool} runs it; "
-                                    "write its SQL as a .sql migration to import it"))
+    `tool` runs as code, which nself cannot convert; its line is the first that matches
+    `marker` (where the migration is declared), else 1."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    for path in sorted(p for p in found if p.is_file() and re.match(pattern, p.name)):
+        line = 1
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            line = next((n for n, body in enumerate(text.split("\n"), 1)
+                         if re.search(marker, body)), 1)
+        except OSError:
+            pass
+        problems.append(Problem(relative(folder, path), line, f"a migration in code: {tool} "
+                                "runs it; write its SQL as a .sql migration to import it"))
 
 
 def holds(folder: Path, pattern: str, recursive: bool = False) -> bool:
@@ -231,22 +246,29 @@ def holds(folder: Path, pattern: str, recursive: bool = False) -> bool:
     return any(re.match(pattern, p.name) for p in sql_files(folder, recursive))
 
 
-def folders(root: Path, test) -> list[Path]:
-    """Folders under `root` (itself included; hidden folders, node_modules, .venv and the
-    like skipped) for which `test(folder)` is true."""
+# folders never searched for migrations: dependencies, virtualenvs, build output (hidden
+# folders, .git and .venv among them, are skipped too)
+SKIPPED = {"node_modules", "vendor", "__pycache__", "site-packages", "venv", "env", "dist",
+           "build", "target"}
+DEPTH = 6  # folders below the root searched (src/main/resources/db/migration is 5)
+
+
+def folders(root: Path) -> list[Path]:
+    """`root` and the folders below it, at most DEPTH deep, without hidden ones, SKIPPED and
+    symbolic links (a link back up would loop)."""
     found = []
-    skip = {"node_modules", "vendor", "__pycache__", "site-packages"}
-    stack = [root]
+    stack = [(root, 0)]
     while stack:
-        folder = stack.pop()
+        folder, depth = stack.pop()
+        found.append(folder)
+        if depth >= DEPTH:
+            continue
         try:
-            children = sorted(p for p in folder.iterdir() if p.is_dir())
+            children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
         except OSError:
             continue
-        if test(folder):
-            found.append(folder)
-        stack.extend(c for c in reversed(children)
-                     if not c.name.startswith(".") and c.name not in skip)
+        stack.extend((c, depth + 1) for c in reversed(children)
+                     if not c.name.startswith(".") and c.name not in SKIPPED)
     return sorted(found)
 
 

@@ -3,6 +3,12 @@ project); each change has `deploy/<change>.sql` and `revert/<change>.sql` (`veri
 a deploy and has no counterpart here). A change reworked later in the plan keeps its
 earlier scripts as `deploy/<change>@<tag>.sql`, the tag being one that follows it.
 
+Where they are comes from `sqitch.conf` as Sqitch reads it (`[engine "pg"]` over `[core]`):
+`top_dir` (default `.`), `plan_file` (default `<top_dir>/sqitch.plan`), `deploy_dir` and
+`revert_dir` (default `<top_dir>/deploy`, `/revert`) and `registry`, relative to the folder
+given (where sqitch.conf is, where Sqitch runs); `--plan-file` names the plan instead, as
+`sqitch --plan-file` does.
+
 Sqitch runs a script with psql as it is written: the scripts `sqitch add` writes open with
 `BEGIN;` and end with `COMMIT;`, which become nself's own transaction; a script without
 them runs statement by statement, so it becomes a no-transaction migration.
@@ -24,7 +30,9 @@ from nself.adopt.source import AdoptError, Applied, Problem, SourceMigration
 
 NAME = "sqitch"
 PLAN = "sqitch.plan"
-REGISTRY = re.compile(r"(?m)^\s*registry\s*=\s*(\S+)\s*$")  # sqitch.conf's registry schema
+CONF = "sqitch.conf"
+CONF_SECTION = re.compile(r'^\s*\[\s*([A-Za-z0-9_.-]+)(?:\s+"([^"]*)")?\s*\]')
+CONF_VALUE = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=\s*(.*?)\s*$")
 PRAGMA = re.compile(r"^\s*%\s*([^\s=]+)\s*(?:=\s*(.*?))?\s*$")
 # name [dependencies] timestamp planner <email> # note  (a tag line starts with @)
 ENTRY = re.compile(r"^\s*(?P<op>[+-])?\s*(?P<tag>@)?(?P<name>[^\s\[\]#@:]+)\s*"
@@ -49,17 +57,72 @@ class Plan:
     changes: list[Change]
 
 
-def detect(root: Path) -> list[Path]:
-    return source.folders(root, lambda f: (f / PLAN).is_file())
+@dataclass
+class Layout:
+    """Where a Sqitch project keeps its plan and scripts, and its registry schema."""
+
+    folder: Path   # the folder given: where sqitch.conf is and Sqitch runs
+    plan: Path
+    deploy: Path
+    revert: Path
+    registry: str
+
+    def shown(self, path: Path) -> str:
+        return source.relative(self.folder, path)
 
 
-def read_plan(folder: Path, problems: list[Problem]) -> Plan | None:
+def holds_migrations(folder: Path) -> bool:
+    """Whether `folder` holds sqitch migrations (`nself init` and `detect` ask)."""
+    return (folder / PLAN).is_file() or (folder / CONF).is_file()
+
+
+def settings(folder: Path) -> dict[str, str]:
+    """sqitch.conf's values as `section.key` (`engine.pg.registry`; git-config syntax)."""
+    conf = folder / CONF
+    if not conf.is_file():
+        return {}
+    found, section = {}, ""
+    for line in conf.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.strip().startswith(("#", ";")):
+            continue
+        head = CONF_SECTION.match(line)
+        if head:
+            section = head.group(1).lower() + (f".{head.group(2)}" if head.group(2) else "")
+            continue
+        value = CONF_VALUE.match(line)
+        if value and section:
+            text = value.group(2)
+            if len(text) > 1 and text[0] == text[-1] == '"':
+                text = text[1:-1]
+            found[f"{section}.{value.group(1).lower()}"] = text
+    return found
+
+
+def layout(folder: Path, plan_file: str | Path | None = None) -> Layout:
+    """The project's layout from the folder's sqitch.conf (`--plan-file` wins for the plan)."""
+    conf = settings(folder)
+
+    def setting(key: str) -> str | None:
+        return conf.get(f"engine.pg.{key}") or conf.get(f"core.{key}")
+
+    top = folder / (setting("top_dir") or ".")
+    plan = Path(plan_file) if plan_file else (
+        folder / setting("plan_file") if setting("plan_file") else top / PLAN)
+    return Layout(folder, plan,
+                  folder / setting("deploy_dir") if setting("deploy_dir") else top / "deploy",
+                  folder / setting("revert_dir") if setting("revert_dir") else top / "revert",
+                  setting("registry") or "sqitch")
+
+
+def read_plan(where: Layout, problems: list[Problem]) -> Plan | None:
     """The plan's project and changes in deploy order; problems name plan lines."""
-    text = source.read_text(folder, folder / PLAN, problems) if (folder / PLAN).is_file() else None
+    shown = where.shown(where.plan)
+    if not where.plan.is_file():
+        problems.append(Problem(shown, None, f"no plan {shown} here: give the folder that holds "
+                                "sqitch.conf or sqitch.plan (or the plan with --plan-file)"))
+        return None
+    text = source.read_text(where.folder, where.plan, problems)
     if text is None:
-        if not (folder / PLAN).is_file():
-            problems.append(Problem(PLAN, None, "no sqitch.plan in this folder: give the "
-                                                "folder that holds it"))
         return None
     project, changes, seen = None, [], {}
     for number, line in enumerate(text.split("\n"), 1):
@@ -73,16 +136,16 @@ def read_plan(folder: Path, problems: list[Problem]) -> Plan | None:
             continue
         entry = ENTRY.match(line)
         if not entry:
-            problems.append(Problem(PLAN, number, "not a change, tag or pragma line Sqitch "
-                                                  "would read"))
+            problems.append(Problem(shown, number, "not a change, tag or pragma line Sqitch "
+                                                   "would read"))
             continue
         if entry.group("tag"):
             for change in changes:
                 change.tags_after.append(entry.group("name"))
             continue
         if entry.group("op") == "-":
-            problems.append(Problem(PLAN, number, "a `-` (revert) entry: deploy the plan "
-                                                  "without it, then import"))
+            problems.append(Problem(shown, number, "a `-` (revert) entry: deploy the plan "
+                                                   "without it, then import"))
             continue
         name = entry.group("name")
         if name in seen:
@@ -93,40 +156,42 @@ def read_plan(folder: Path, problems: list[Problem]) -> Plan | None:
         changes.append(change)
     for change in changes:
         change.label = change.name
-    _label_reworked(folder, changes)
+    _label_reworked(where, changes)
     if project is None:
-        problems.append(Problem(PLAN, None, "no %project pragma: Sqitch would refuse this "
-                                            "plan"))
+        problems.append(Problem(shown, None, "no %project pragma: Sqitch would refuse this "
+                                             "plan"))
     return Plan(project, changes)
 
 
-def _label_reworked(folder: Path, changes: list[Change]) -> None:
+def _label_reworked(where: Layout, changes: list[Change]) -> None:
     """A reworked change's scripts carry the first tag after it whose deploy file exists."""
     for change in changes:
         if not change.reworked:
             continue
         tags = change.tags_after
-        found = next((t for t in tags if _script(folder, "deploy", f"{change.name}@{t}")
+        found = next((t for t in tags if _script(where.deploy, f"{change.name}@{t}")
                       .is_file()), tags[0] if tags else None)
         change.label = f"{change.name}@{found}" if found else change.name
 
 
-def _script(folder: Path, kind: str, label: str) -> Path:
-    return folder.joinpath(kind, *label.split("/")).with_name(label.split("/")[-1] + ".sql")
+def _script(folder: Path, label: str) -> Path:
+    return folder.joinpath(*label.split("/")).with_name(label.split("/")[-1] + ".sql")
 
 
-def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
+def read(folder: Path, plan_file: str | Path | None = None
+         ) -> tuple[list[SourceMigration], list[Problem]]:
     problems: list[Problem] = []
-    plan = read_plan(folder, problems)
+    where = layout(folder, plan_file)
+    plan = read_plan(where, problems)
     if plan is None:
         return [], problems
     migrations = []
     for index, change in enumerate(plan.changes, 1):
-        deploy = _script(folder, "deploy", change.label)
-        shown = source.relative(folder, deploy)
+        deploy = _script(where.deploy, change.label)
+        shown = where.shown(deploy)
         if not deploy.is_file():
-            problems.append(Problem(PLAN, change.line, f"no deploy script {shown} for change "
-                                                       f"{change.label}"))
+            problems.append(Problem(where.shown(where.plan), change.line, f"no deploy script "
+                                    f"{shown} for change {change.label}"))
             continue
         text = source.read_text(folder, deploy, problems)
         if text is None:
@@ -134,13 +199,13 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
         up = transaction.unwrap(text)
         transaction.report_inside(up, shown, problems)
         files, down, down_line = [shown], None, None
-        revert = _script(folder, "revert", change.label)
+        revert = _script(where.revert, change.label)
         if revert.is_file():
             revert_text = source.read_text(folder, revert, problems)
             if revert_text is not None:
                 undo = transaction.unwrap(revert_text)
-                transaction.report_inside(undo, source.relative(folder, revert), problems)
-                files.append(source.relative(folder, revert))
+                transaction.report_inside(undo, where.shown(revert), problems)
+                files.append(where.shown(revert))
                 down, down_line = undo.text, 1
         migrations.append(SourceMigration(
             # a position, not a version: the core numbers these 001, 002, ...
@@ -150,22 +215,19 @@ def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:
     return migrations, problems
 
 
-def registry(folder: Path | None) -> str:
-    """The registry schema: `registry` in the folder's sqitch.conf, else `sqitch`."""
-    conf = folder / "sqitch.conf" if folder is not None else None
-    if conf is not None and conf.is_file():
-        match = REGISTRY.search(conf.read_text(encoding="utf-8", errors="replace"))
-        if match:
-            return match.group(1)
-    return "sqitch"
+def tracking_schemas(folder: Path, plan_file: str | Path | None = None) -> tuple[str, ...]:
+    """The registry schema, left out of the schema once adopted."""
+    return (layout(folder, plan_file).registry,)
 
 
-def applied(conn, folder: Path | None = None) -> Applied | None:
-    schema = registry(Path(folder) if folder is not None else None)
+def applied(conn, folder: Path | None = None, plan_file: str | Path | None = None
+            ) -> Applied | None:
+    at = layout(Path(folder) if folder is not None else Path("."), plan_file)
+    schema = at.registry
     quoted = '"' + schema.replace('"', '""') + '"'
     if not source.table_exists(conn, f"{quoted}.changes"):
         return None
-    plan = read_plan(Path(folder), []) if folder is not None else None
+    plan = read_plan(at, []) if folder is not None else None
     project = plan.project if plan else None
     where, args = ("WHERE project = %s", (project,)) if project else ("", ())
     if source.table_exists(conn, f"{quoted}.events"):

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from nself import sql
 from nself.errors import OperationFailed, UsageError
 from nself.guard import Change, Plan
-from nself.migrations import files, history
+from nself.migrations import files, history, plan
 from nself.migrations.engine import applied_by
 from nself.migrations.runner import Runner
-from nself.pg import layout
+from nself.pg import connection, layout
 from nself.schema import shadow as shadows
 from nself.schema.diff import diff
 from nself.schema.introspect import introspect
@@ -70,10 +71,18 @@ def path_for(folder: Path, name: str, existing: list[files.Migration]) -> Path:
     return folder / f"{label}_{name}.sql"
 
 
-def baseline(runner: Runner, name: str = DEFAULT_NAME, say=print) -> Baselined:
-    """Write the baseline migration from the live schema and record it as applied."""
-    env, conn = runner.env, runner.conn
-    existing = runner.migrations()
+@dataclass
+class Written:
+    """What a baseline writes: the file and its text, and what is said of it."""
+
+    path: Path
+    content: str
+    result: Baselined
+
+
+def prepare(env, conn, existing: list[files.Migration], name: str = DEFAULT_NAME) -> Written:
+    """The baseline file for the live schema on CONN (nothing written or recorded); refuses
+    when nself already tracks migrations there or when there is nothing to baseline."""
     rows = history.applied(conn)
     if rows:
         raise UsageError(
@@ -94,13 +103,32 @@ def baseline(runner: Runner, name: str = DEFAULT_NAME, say=print) -> Baselined:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     ident = path.name.removesuffix(".sql")
     content = HEADER.format(id=ident, date=stamp, env=env.name) + text
-    result = Baselined(env.relative(path), ident, 0, [m.id for m in existing])
+    statements = len(sql.split(text, 1))
+    return Written(path, content, Baselined(env.relative(path), ident, statements,
+                                            [m.id for m in existing]))
+
+
+def dry_run(env, name: str = DEFAULT_NAME) -> tuple[Written, str]:
+    """(what `baseline` would write, the database shown), read on a plain connection: no
+    lock, no tracking table made, nothing written."""
+    existing = files.read_folder(env.migrations_dir, env.root)
+    plan.check_folder(existing)
+    target = connection.target(env)
+    with connection.connect(target) as conn:
+        return prepare(env, conn, existing, name), target.display()
+
+
+def baseline(runner: Runner, name: str = DEFAULT_NAME, say=print) -> Baselined:
+    """Write the baseline migration from the live schema and record it as applied."""
+    env, conn = runner.env, runner.conn
+    written = prepare(env, conn, runner.migrations(), name)
+    path, result = written.path, written.result
 
     def apply(change: Change) -> list[str]:
         env.migrations_dir.mkdir(parents=True, exist_ok=True)
         try:
             with open(path, "x", encoding="utf-8") as handle:
-                handle.write(content)
+                handle.write(written.content)
         except FileExistsError:
             raise UsageError(f"{result.path} already exists.") from None
         try:
@@ -117,7 +145,7 @@ def baseline(runner: Runner, name: str = DEFAULT_NAME, say=print) -> Baselined:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        return [f"recorded {ident} as applied"]
+        return [f"recorded {result.id} as applied"]
 
     runner.guard.run(conn, Plan(
         COMMAND, target=runner.db.display(), reason="baseline",

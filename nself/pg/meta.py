@@ -6,15 +6,22 @@ database, and raised when a stricter one does (local < staging < production): a 
 once touched as production stays production. A command run under another environment
 against a database recorded as staging or production is refused before anything changes
 (`nself.safety.check_recorded_environment`).
+
+It also names the tracking tables (and schemas) of the tools whose history `db migrate import
+--adopt-applied` adopted (`other_tools_tracking`): they stay in the database, the old tool's
+own, and are no user object of it (`nself.schema.introspect` leaves them out).
 """
 
 from __future__ import annotations
+
+import json
 
 import psycopg
 
 from nself.pg import layout
 
 ENVIRONMENT_KEY = "environment"
+OTHER_TRACKING_KEY = "other_tools_tracking"
 STRICTNESS = {"local": 0, "staging": 1, "production": 2}
 
 READ_SQL = "SELECT value FROM nself.meta WHERE key = %s"
@@ -67,3 +74,20 @@ def set_environment(conn: psycopg.Connection, env_name: str) -> None:
     `nself.guard.Guard.record`, never a lower environment)."""
     ensure(conn)
     conn.execute(WRITE_SQL, (ENVIRONMENT_KEY, env_name))
+
+
+def other_tracking(conn: psycopg.Connection) -> tuple[set[str], set[str]]:
+    """(qualified tables, schemas) other tools keep their history in, as adopted here."""
+    value = read(conn, OTHER_TRACKING_KEY)
+    found = json.loads(value) if value else {}
+    return set(found.get("tables", [])), set(found.get("schemas", []))
+
+
+def record_other_tracking(conn: psycopg.Connection, tables: list[str],
+                          schemas: list[str]) -> None:
+    """Add `tables` (qualified) and `schemas` to the other tools' tracking recorded here."""
+    known_tables, known_schemas = other_tracking(conn)
+    ensure(conn)
+    conn.execute(WRITE_SQL, (OTHER_TRACKING_KEY, json.dumps({
+        "tables": sorted(known_tables | set(tables)),
+        "schemas": sorted(known_schemas | set(schemas))})))

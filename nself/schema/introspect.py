@@ -4,7 +4,9 @@ All the SQL is in nself.pg.catalog (`schema_rows`): a dozen set-based queries fo
 whole database in one snapshot, never one per table; this module only assembles the rows.
 What lives in a user schema but is not modelled (collations, operators, text search
 objects, aggregates, other kinds of types, rules, ...) is listed by name in
-`Schema.unsupported`. Owners and grants are read only with `grants=True`."""
+`Schema.unsupported`. Owners and grants are read only with `grants=True`. The tracking
+tables and schemas of another tool whose history nself adopted (`nself.pg.meta.other_tracking`)
+are that tool's, not the user's: left out."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from dataclasses import replace
 
 import psycopg
 
-from nself.pg import catalog
+from nself.pg import catalog, meta
 from nself.schema.model import (
     Column,
     Constraint,
@@ -64,7 +66,36 @@ def introspect(conn: psycopg.Connection, *, grants: bool = False) -> Schema:
         unsupported=unsupported,
         privileges=[r[0] for r in rows.privileges],
     )
+    tracking, tracking_schemas = meta.other_tracking(conn)
+    if tracking or tracking_schemas:
+        schema = _without(schema, tracking, tracking_schemas)
     return schema.normalised()
+
+
+def _without(schema: Schema, tables: set[str], schemas: set[str]) -> Schema:
+    """`schema` without the tables `tables` (their sequences and triggers too) and every
+    object of the schemas `schemas`."""
+    def kept(item) -> bool:
+        return item.schema not in schemas
+
+    def trigger_of(d: Definition) -> bool:
+        return (d.kind in ("trigger", "policy")
+                and f"{d.schema}.{d.name.split('.')[0]}" in tables)
+
+    return replace(
+        schema,
+        schemas=[s for s in schema.schemas if s not in schemas],
+        enums=[e for e in schema.enums if kept(e)],
+        domains=[d for d in schema.domains if kept(d)],
+        sequences=[s for s in schema.sequences if kept(s) and not (
+            s.owned_by and s.owned_by.rsplit(".", 1)[0] in tables)],
+        tables=[t for t in schema.tables if kept(t) and t.qualified not in tables],
+        definitions=[d for d in schema.definitions if kept(d) and not trigger_of(d)],
+        comments={k: v for k, v in schema.comments.items()
+                  if not (k.startswith("schema:") and k[7:] in schemas)},
+        unsupported=[u for u in schema.unsupported
+                     if not any(word.split(".")[0] in schemas for word in u.split()
+                                if "." in word)])
 
 
 def _domain(row: tuple) -> Domain:

@@ -201,10 +201,12 @@ FORMATS_HELP = ("dbmate, golang-migrate, goose, flyway, sqitch, alembic, django,
                      "next `migrate up` applies only the others.",
     "partial": "Write the migrations that convert even when others cannot (those are "
                "listed; by default nothing is written unless all convert).",
+    "plan_file": "Sqitch only: the plan to read (as `sqitch --plan-file`); default: "
+                 "sqitch.conf's plan_file, else <top_dir>/sqitch.plan.",
     "allow_env_mismatch": MISMATCH_HELP, "yes": yes_help("migrate import"),
     "confirm": confirm_help("migrate import"), "lock_timeout": LOCK_HELP})
 def import_(c, dir="", from_="", dry_run=False, adopt_applied=False, partial=False, yes=False,
-            confirm=None, lock_timeout=60.0, allow_env_mismatch=False):
+            confirm=None, lock_timeout=60.0, allow_env_mismatch=False, plan_file=""):
     """Convert another tool's migration folder into nself migrations (-- UP / -- DOWN), and
     with --adopt-applied record what that tool had applied."""
     env = environment()
@@ -216,7 +218,7 @@ def import_(c, dir="", from_="", dry_run=False, adopt_applied=False, partial=Fal
                          "db/migrations`.")
     folder = Path(dir)
     try:
-        conversion = adopt.convert(from_, folder, partial)
+        conversion = adopt.convert(from_, folder, partial, plan_file=plan_file)
     except adopt.ConversionFailed as exc:
         for problem in exc.problems:
             output.line(f"  {problem}", err=True)
@@ -244,26 +246,41 @@ def import_(c, dir="", from_="", dry_run=False, adopt_applied=False, partial=Fal
         return
     if adopt_applied:
         with _session(env, lock_timeout, yes, confirm, allow_env_mismatch) as runner:
-            written, recorded = adopt.adopt(runner, conversion, target)
+            written, recorded, tracking = adopt.adopt(runner, conversion, target)
     else:
-        written, recorded = adopt.write(conversion, target), []
+        written, recorded, tracking = adopt.write(conversion, target), [], []
     note = " (renumbered: each file's header keeps the tool's version)" \
         if conversion.renumbered else ""
     output.ok(f"Imported {_plural(len(written), 'file')} from {from_} into {shown}/{note}")
     if adopt_applied:
         output.ok(f"Recorded {_plural(len(recorded))} as applied (not run); `nself db migrate "
                   "up` applies the others")
+    if tracking:
+        output.line(f"{from_}'s own tracking ({', '.join(tracking)}) stays as it was; nself "
+                    f"leaves it out of its schema (diff, export, update's checks). Drop it when "
+                    f"nobody runs {from_} any more.")
 
 
 @command(help={"name": "The migration's name (default baseline): migrations/001_baseline.sql, "
                        "or numbered just before the folder's first file.",
+               "dry_run": "Print the file it would write and what it would record; write and "
+                          "record nothing.",
                "allow_env_mismatch": MISMATCH_HELP, "yes": yes_help("migrate baseline"),
                "confirm": confirm_help("migrate baseline"), "lock_timeout": LOCK_HELP})
-def baseline(c, name="baseline", yes=False, confirm=None, lock_timeout=60.0,
+def baseline(c, name="baseline", dry_run=False, yes=False, confirm=None, lock_timeout=60.0,
              allow_env_mismatch=False):
     """Write the first migration from the live schema (the SQL export) and record it as
     applied, for a database that predates its migrations (refused once any is applied)."""
     env = environment()
+    if dry_run:
+        env.require_project()
+        written, shown = migration_baseline.dry_run(env, name)
+        done = written.result
+        output.line(written.content.rstrip("\n"))
+        output.ok(f"Dry run: would write {done.path} ({_plural(done.statements, 'statement')}) "
+                  f"and record it as applied on {shown} (not run), after checking in a shadow "
+                  "database that it rebuilds the schema; nothing was changed")
+        return
     with _session(env, lock_timeout, yes, confirm, allow_env_mismatch) as runner:
         done = migration_baseline.baseline(runner, name, output.line)
     output.ok(f"Baseline written: {done.path} ({_plural(done.statements, 'statement')}), "

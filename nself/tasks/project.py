@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nself import output
 from nself.errors import UsageError
-from nself.scaffold import adopt_advice, found_migrations, scaffold, tasks_advice
+from nself.scaffold import adopt_advice, scaffold, tasks_advice
 from nself.tasks.base import command, environment
 from nself.tasks.db import embedded_server
 from nself.tasks.library import adopt
@@ -37,12 +37,9 @@ def init(c):
 
 
 def _other_tools(root) -> list[tuple[str, str]]:
-    """(format, folder relative to ROOT) of other tools' migrations: nself.adopt's detection
-    for the formats it reads, scaffold's small one for the others."""
-    read = set(adopt.available())
-    found = [(kind, folder.relative_to(root).as_posix()) for kind, folder in adopt.detect(root)]
-    return found + [(kind, folder) for kind, folder in found_migrations(root)
-                    if kind not in read]
+    """(format, folder relative to ROOT) of other tools' migrations (nself.adopt's detection)."""
+    return [(kind, folder.relative_to(root).as_posix() or ".")
+            for kind, folder in adopt.detect(root)]
 
 
 def _service(name: str) -> str:

@@ -218,3 +218,35 @@ def test_init_names_other_tools_migrations_and_the_adopt_command(tmp_path, monke
     for kind in ("alembic", "django"):
         assert f"--from {kind} FOLDER --adopt-applied" in found[kind]
     assert "node_modules" not in out
+
+
+def test_init_uses_the_importers_detection_for_every_format(tmp_path, monkeypatch, capsys):
+    """init names the formats only the importers knew (Sqitch, graphile-migrate, Hasura,
+    node-pg-migrate, postgrator) with the same detection as `migrate import`; build output
+    and a FIFO named like a migration are passed over, not waited on."""
+    from nself import adopt
+    from nself.cli import program
+
+    for rel, text in {
+        "db/sqitch.plan": "%project=shop\n",
+        "gm/committed/000001.sql": "--! Previous: -\n--! Hash: sha1:0\n\nselect 1;\n",
+        "hasura/migrations/default/1700000000000_init/up.sql": "CREATE TABLE u (id int);\n",
+        "pgm/1700000000000_init.sql": "-- Up Migration\nCREATE TABLE u (id int);\n",
+        "pg/001.do.users.sql": "CREATE TABLE u (id int);\n",
+        "build/db/migrations/1_x.sql": "-- migrate:up\nSELECT 1;\n",
+    }.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    os.mkfifo(tmp_path / "pgm" / "1700000000001_pipe.sql")
+    monkeypatch.chdir(tmp_path)
+    assert program.run(["nself", "init"], exit=False) == 0
+    out = capsys.readouterr().out
+    said = {(line.split(" migrations in ")[0].removeprefix("Found "),
+             line.split(" migrations in ")[1].split("/:")[0])
+            for line in out.splitlines() if line.startswith("Found ")}
+    assert said == {(kind, folder.relative_to(tmp_path).as_posix())
+                    for kind, folder in adopt.detect(tmp_path)}
+    assert {kind for kind, _ in said} == {"sqitch", "graphile-migrate", "hasura",
+                                          "node-pg-migrate", "postgrator"}
+    assert "build" not in out

@@ -169,3 +169,20 @@ def test_baseline_is_numbered_before_the_first_file(tmp_path):
     (zero / "000_a.sql").write_text("-- UP\nSELECT 1;\n")
     with pytest.raises(UsageError, match="No version comes before"):
         path_for(zero, "baseline", files.read_folder(zero))
+
+
+def test_baseline_dry_run_prints_the_file_and_changes_nothing(project):
+    """--dry-run prints the file the baseline would write and where it would record it; no
+    file, no nself schema on the database; the real run then writes that same text."""
+    project.db.query(PLAIN_SQL)
+    result = project.run("db", "migrate", "baseline", "--dry-run")
+    assert result.code == 0, result
+    assert "CREATE TABLE shop.orders" in result.out
+    assert "Dry run: would write migrations/001_baseline.sql" in result.out
+    assert list(project.migrations.glob("*.sql")) == []
+    assert project.db.scalar("SELECT to_regnamespace('nself')") is None
+    assert project.run("db", "migrate", "baseline").code == 0
+    written = (project.migrations / "001_baseline.sql").read_text()
+    assert written.rstrip("\n") in result.out
+    again = project.run("db", "migrate", "baseline", "--dry-run")
+    assert again.code == 2 and "Refusing to baseline" in again.err, again
