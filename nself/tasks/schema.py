@@ -203,7 +203,7 @@ def _apply(env, version: str | None, no_backup: bool) -> None:
 
 @command(help={
     "from_": "Draw this DBML file (e.g. schema.dbml: its TableGroups become frames, its "
-            "headercolors the tables' colours) instead of the environment's live database.",
+             "headercolors the tables' colours) instead of the environment's live database.",
     "format": "svg (the default), png, mermaid (Markdown with erDiagram blocks each under "
               "GitHub's 50,000-character limit), html (one self-contained searchable page) "
               "or dot (Graphviz text); without it, --output's ending decides (.svg .png .md "
