@@ -9,7 +9,8 @@ laid out left to right in layers: a table referenced by a foreign key sits left 
 table that references it (cycles broken by turning the edges a depth-first walk finds
 going back; tables nothing references move right out of a layer much taller than the
 piece is wide), a long edge passes through one point per layer it crosses, a few
-barycenter sweeps order each layer to cross fewer edges, and each layer's boxes are
+barycenter sweeps order each layer to cross fewer edges (the order with the fewest
+crossings is kept), and each layer's boxes are
 placed as near the rows they connect to as the boxes' heights allow (an isotonic
 regression, so boxes never overlap). Tables without foreign keys, pieces and blocks are
 packed in rows. An edge runs from the referencing column's row to the referenced
@@ -431,8 +432,10 @@ def _first_order(ids, index, dag, node_layer):
 
 
 def _reduce_crossings(layers, left_nb, right_nb) -> None:
-    """Barycenter sweeps, left to right then back, SWEEPS times."""
+    """Barycenter sweeps, left to right then back, SWEEPS times, keeping the order that
+    crossed the fewest edges (a sweep can make it worse)."""
     pos = {n: at for lay in layers for at, n in enumerate(lay)}
+    best = (_crossings(layers, right_nb, pos), [list(lay) for lay in layers])
     for _ in range(SWEEPS):
         for sweep, nbs in ((range(1, len(layers)), left_nb),
                            (range(len(layers) - 2, -1, -1), right_nb)):
@@ -446,6 +449,30 @@ def _reduce_crossings(layers, left_nb, right_nb) -> None:
                 lay.sort(key=center)
                 for k, n in enumerate(lay):
                     pos[n] = k
+        count = _crossings(layers, right_nb, pos)
+        if count < best[0]:
+            best = (count, [list(lay) for lay in layers])
+    layers[:] = best[1]
+
+
+def _crossings(layers, right_nb, pos) -> int:
+    """How many pairs of edges cross between neighbouring layers (pairs inverted in the
+    second layer's order once sorted by the first's), counted with a Fenwick tree."""
+    total = 0
+    for lay, nxt in zip(layers, layers[1:], strict=False):
+        ends = sorted((pos[u], pos[v]) for u in lay for v in right_nb.get(u, ()))
+        tree = [0] * (len(nxt) + 1)
+        for seen, (_, v) in enumerate(ends):
+            k, below = v + 1, 0
+            while k > 0:                      # edges so far ending at or above v
+                below += tree[k]
+                k -= k & -k
+            total += seen - below
+            k = v + 1
+            while k <= len(nxt):
+                tree[k] += 1
+                k += k & -k
+    return total
 
 
 def _place_rows(layers, height, left_nb, right_nb, chains, graph) -> dict[object, float]:

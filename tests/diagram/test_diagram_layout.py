@@ -263,3 +263,23 @@ def test_an_empty_schema_lays_out_as_an_empty_picture():
     """No tables: no boxes, a small canvas."""
     placed = diagram_layout.layout(Graph())
     assert placed.boxes == {} and placed.routes == [] and placed.width > 0
+
+
+def test_crossings_are_counted_and_removed_when_an_order_removes_them():
+    """Two layers a b / c d with a-d and b-c cross once; the sweeps swap c and d; a
+    complete bipartite pair of layers keeps its (unavoidable) crossing count."""
+    layers = [["a", "b"], ["c", "d"]]
+    right = {"a": ["d"], "b": ["c"]}
+    left = {"d": ["a"], "c": ["b"]}
+    pos = {"a": 0, "b": 1, "c": 0, "d": 1}
+    assert diagram_layout._crossings(layers, right, pos) == 1
+    diagram_layout._reduce_crossings(layers, left, right)
+    assert layers == [["a", "b"], ["d", "c"]]
+    full = [["a", "b", "c"], ["x", "y", "z"]]
+    right = {u: ["x", "y", "z"] for u in "abc"}
+    left = {v: ["a", "b", "c"] for v in "xyz"}
+    pos = {n: at for lay in full for at, n in enumerate(lay)}
+    assert diagram_layout._crossings(full, right, pos) == 9    # 3 pairs of sources x 3
+    diagram_layout._reduce_crossings(full, left, right)
+    pos = {n: at for lay in full for at, n in enumerate(lay)}
+    assert diagram_layout._crossings(full, right, pos) == 9
