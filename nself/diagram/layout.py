@@ -6,16 +6,15 @@ How: tables are boxes sized by their column lists (a monospace font's metrics, t
 the SVG asks for). The nodes are split into blocks, one per cluster (a DBML TableGroup
 first, else the table's schema), and each block into its connected pieces. A piece is
 laid out left to right in layers: a table referenced by a foreign key sits left of the
-table that references it (cycles broken by turning the edges a depth-first walk finds
-going back; tables nothing references move right out of a layer much taller than the
-piece is wide), a long edge passes through one point per layer it crosses, a few
-barycenter sweeps order each layer to cross fewer edges (the order with the fewest
-crossings is kept), and each layer's boxes are
-placed as near the rows they connect to as the boxes' heights allow (an isotonic
-regression, so boxes never overlap). Tables without foreign keys, pieces and blocks are
-packed in rows. An edge runs from the referencing column's row to the referenced
-column's row as cubic curves with horizontal tangents (`Route.curves`), which the SVG
-draws as they are and the PNG samples.
+table that references it (cycles broken by turning round the few edges that go against
+Eades, Lin and Smyth's greedy order; tables nothing references move right out of a layer
+much taller than the piece is wide), a long edge passes through one point per layer it
+crosses, a few barycenter sweeps order each layer to cross fewer edges (the order with
+the fewest crossings is kept), and each layer's boxes are placed as near the rows they
+connect to as the boxes' heights allow (an isotonic regression, so boxes never overlap).
+Tables without foreign keys, pieces and blocks are packed in rows. An edge runs from the
+referencing column's row to the referenced column's row as cubic curves with horizontal
+tangents (`Route.curves`), which the SVG draws as they are and the PNG samples.
 """
 
 from __future__ import annotations
