@@ -20,6 +20,7 @@ tangents (`Route.curves`), which the SVG draws as they are and the PNG samples.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -110,7 +111,10 @@ def title(node: Node) -> str:
 
 
 def text_width(text: str, bold: bool = False) -> float:
-    return len(text) * CHAR * (1.08 if bold else 1)
+    """TEXT's width in FONT: a wide character (CJK, most emoji) takes two cells."""
+    cells = len(text) + sum(1 for ch in text if ord(ch) > 0x10ff
+                            and unicodedata.east_asian_width(ch) in "WF")
+    return cells * CHAR * (1.08 if bold else 1)
 
 
 def layout(graph: Graph) -> Layout:

@@ -283,3 +283,9 @@ def test_crossings_are_counted_and_removed_when_an_order_removes_them():
     diagram_layout._reduce_crossings(full, left, right)
     pos = {n: at for lay in full for at, n in enumerate(lay)}
     assert diagram_layout._crossings(full, right, pos) == 9
+
+
+def test_wide_characters_take_two_cells():
+    """A name in CJK letters gets a box twice as wide as the same count of Latin ones."""
+    assert diagram_layout.text_width("顧客テーブル") == 2 * diagram_layout.text_width("abcdef")
+    assert diagram_layout.text_width("café") == diagram_layout.text_width("cafe")
