@@ -227,3 +227,12 @@ def test_partitions_are_folded_into_their_table(project):
     assert "ev (4 partitions)" in result.out
     assert sorted((e.source, e.target) for e in edges) == [("public.ev", "public.u"),
                                                            ("public.seen", "public.ev")]
+
+
+def test_a_format_module_missing_is_named_not_a_traceback():
+    """A format whose module is not in this nself says so as a usage error."""
+    from nself import diagram
+    from nself.errors import UsageError
+
+    with pytest.raises(UsageError, match="--format gif is not built yet"):
+        diagram._module("gif")
