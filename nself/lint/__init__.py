@@ -181,6 +181,7 @@ def lint_statements(top: list[sql.Statement], ctx: Context,
                     config: Config | None = None) -> list[Finding]:
     """The findings in statements `top` of the migration `ctx` describes."""
     rules = [r for r in REGISTRY.values() if config is None or config.level(r) is not None]
+    ctx.top = top
     for st in top:
         if st.node is not None:
             ctx.whole.learn(st.node)
@@ -214,6 +215,8 @@ def _advance(stmt: Stmt, ctx: Context) -> None:
         ctx.exclusive_at = stmt.line
     if stmt.statement.adds_enum_value:
         ctx.enum_values.setdefault(stmt.statement.value, stmt.line)
+        ctx.enum_types.setdefault(stmt.statement.value, set()).add(
+            stmt.statement.target.rsplit(".", 1)[-1].strip('"'))
     ctx.created.learn(node)
     if not stmt.inside:
         ctx.before.append(stmt)

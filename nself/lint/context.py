@@ -172,7 +172,9 @@ class Context:
     # the whole migration's Schema (an index created after its foreign key counts)
     whole: Schema = field(default_factory=Schema)
     enum_values: dict[str, int] = field(default_factory=dict)  # label -> line added
+    enum_types: dict[str, set[str]] = field(default_factory=dict)  # label -> its types
     has_down: bool | None = None  # a DOWN section with SQL (None: not a migration file)
+    top: list = field(default_factory=list)  # the migration's top-level sql.Statements
     # a live table this small (bytes, NSELF_LINT_SMALL_TABLE_MB) is scanned or rewritten
     # in moments: the scan/rewrite rules only warn
     small_bytes: int = SMALL_TABLE_MB << 20

@@ -395,9 +395,73 @@ def after_exclusive(stmt: Stmt, ctx: Context):
                       "migration, or make it the last one.", lock="")
 
 
-def _labels(node) -> set[str]:
-    return {n.val.sval for n in sql._walk(node)
-            if type(n).__name__ == "A_Const" and type(n.val).__name__ == "String"}
+def _string(node) -> str | None:
+    """The text of a string constant (None for any other node)."""
+    if type(node).__name__ == "A_Const" and type(node.val).__name__ == "String":
+        return node.val.sval
+    return None
+
+
+def _short(type_name: str | None) -> str:
+    return (type_name or "").rsplit(".", 1)[-1].strip('"')
+
+
+def _column_types(node, ctx: Context) -> dict[str, str | None]:
+    """The columns statement `node` writes or compares, by name, with their types as the
+    migrations so far left them (None: unknown), for the table it works on."""
+    rel = getattr(node, "relation", None)
+    table = of_range(rel) if type(rel).__name__ == "RangeVar" else None
+    if table is None:
+        return {}
+    found = dict(ctx.created.columns.get(table, {}))
+    for column, kind in ctx.earlier.columns.get(table, {}).items():
+        found.setdefault(column, kind)
+    return found
+
+
+def _bound_strings(node, ctx: Context):
+    """(string, the enum type it is read as, or None when unknown) for each string constant
+    statement `node` casts to a type or binds to a column (SET col = 'x', WHERE col = 'x',
+    col IN ('x'), INSERT's VALUES, a column DEFAULT); other strings (a message, a function
+    argument, SELECT 'x') are text."""
+    types = _column_types(node, ctx)
+
+    def of_column(ref) -> tuple[bool, str | None]:
+        if type(ref).__name__ != "ColumnRef" or not ref.fields or \
+                type(ref.fields[-1]).__name__ != "String":
+            return False, None
+        return True, types.get(ref.fields[-1].sval)
+
+    for n in sql._walk(node):
+        kind = type(n).__name__
+        if kind == "TypeCast" and _string(n.arg) is not None:
+            yield _string(n.arg), _short(sql.type_name(n.typeName))
+        elif kind == "A_Expr":
+            for ref, value in ((n.lexpr, n.rexpr), (n.rexpr, n.lexpr)):
+                is_column, column_type = of_column(ref)
+                values = value if isinstance(value, (tuple, list)) else (value,)
+                for v in values if is_column else ():
+                    if _string(v) is not None:
+                        yield _string(v), _short(column_type) or None
+        elif kind == "UpdateStmt":
+            for target in n.targetList or ():
+                if _string(target.val) is not None:
+                    yield _string(target.val), _short(types.get(target.name)) or None
+        elif kind == "InsertStmt" and n.selectStmt is not None:
+            names = [c.name for c in n.cols or ()]
+            for row in getattr(n.selectStmt, "valuesLists", None) or ():
+                for i, v in enumerate(row):
+                    if _string(v) is not None:
+                        column = names[i] if i < len(names) else None
+                        yield _string(v), _short(types.get(column)) or None
+        elif kind == "ColumnDef":
+            for con in n.constraints or ():
+                if con.contype.name == "CONSTR_DEFAULT" and _string(con.raw_expr) is not None:
+                    yield _string(con.raw_expr), _short(sql.type_name(n.typeName)) \
+                        if n.typeName is not None else None
+        elif kind == "AlterTableCmd" and n.subtype.name == "AT_ColumnDefault" and \
+                _string(n.def_) is not None:
+            yield _string(n.def_), _short(types.get(n.name)) or None
 
 
 @rule("TX104", "enum-value-used-in-same-transaction", "error",
@@ -405,7 +469,13 @@ def _labels(node) -> set[str]:
 def enum_value_used(stmt: Stmt, ctx: Context):
     if not ctx.transactional or not ctx.enum_values or stmt.kind == "AlterEnumStmt":
         return
-    for label in sorted(_labels(stmt.node) & set(ctx.enum_values)):
+    used = set()
+    for label, as_type in _bound_strings(stmt.node, ctx):
+        # a string read as the enum's type, or bound to a column whose type no migration
+        # before tells (it may be that enum); not one read as another type
+        if label in ctx.enum_values and (as_type is None or as_type in ctx.enum_types[label]):
+            used.add(label)
+    for label in sorted(used):
         yield finding("TX104", stmt, ctx,
                       f"enum value '{label}' (added on line {ctx.enum_values[label]}) used "
                       "in the same transaction",
@@ -430,3 +500,44 @@ def transaction_nesting(stmt: Stmt, ctx: Context):
                         f"own transactions, use a migration {NO_TX}.", lock="")
         stripped = word in ("BEGIN", "START", "COMMIT")
         yield replace(found, level="warning") if stripped else found
+
+
+@rule("PG115", "require-concurrent-partition-detach", "error",
+      "DETACH PARTITION without CONCURRENTLY on a table that exists before the migration",
+      kinds=TABLE_CHANGES)
+def detach_partition(stmt: Stmt, ctx: Context):
+    table = _existing(ctx, getattr(stmt.node, "relation", None))
+    for cmd in _cmds(stmt, "AT_DetachPartition") if table else ():
+        if not cmd.def_.concurrent:
+            part = of_range(cmd.def_.name)
+            yield finding("PG115", stmt, ctx,
+                          f"DETACH PARTITION {part} from {table} without CONCURRENTLY",
+                          f"The ACCESS EXCLUSIVE lock on {table} blocks every read and write "
+                          "of every partition, and waits behind each running query on it.",
+                          f"ALTER TABLE {table} DETACH PARTITION {part} CONCURRENTLY "
+                          f"(PostgreSQL 14+; a table without a DEFAULT partition) {NO_TX}.",
+                          table, lock="ACCESS EXCLUSIVE")
+
+
+# a transaction block's end: COMMIT (END), ROLLBACK, PREPARE TRANSACTION
+_ENDS = ("TransactionStmt:TRANS_STMT_COMMIT", "TransactionStmt:TRANS_STMT_ROLLBACK",
+         "TransactionStmt:TRANS_STMT_PREPARE")
+
+
+@rule("TX106", "ban-uncommitted-transaction", "warning",
+      "BEGIN without a COMMIT or ROLLBACK after it in the migration",
+      kinds=("TransactionStmt",))
+def uncommitted(stmt: Stmt, ctx: Context):
+    if stmt.inside or stmt.statement.kind not in ("TransactionStmt:TRANS_STMT_BEGIN",
+                                                  "TransactionStmt:TRANS_STMT_START"):
+        return
+    if any(st.kind in _ENDS for st in ctx.top[stmt.index + 1:]):
+        return
+    found = finding("TX106", stmt, ctx, "transaction begun and never committed or rolled back",
+                    "What follows runs in a transaction nothing ends: the session's end "
+                    "rolls it all back (a no-transaction migration then loses its work), or "
+                    "a tool that commits by itself keeps locks held until it does.",
+                    "End it with COMMIT; or, in a migration nself runs in a transaction, "
+                    "leave BEGIN/COMMIT out.", lock="")
+    # nself blanks a transactional migration's top-level BEGIN; without one it matters
+    yield found if ctx.transactional else replace(found, level="error")

@@ -62,6 +62,10 @@ CASES = {
               "ALTER TYPE mood ADD VALUE 'meh'; UPDATE users SET mood = 'ok' WHERE id = 1"),
     "TX105": ("ALTER TABLE users ADD COLUMN note text; ROLLBACK",
               "ALTER TABLE users ADD COLUMN note text"),
+    "PG115": ("ALTER TABLE measurements DETACH PARTITION measurements_2020",
+              "ALTER TABLE measurements DETACH PARTITION measurements_2020 CONCURRENTLY"),
+    "TX106": ("BEGIN; ALTER TABLE users ADD COLUMN note text",
+              "BEGIN; ALTER TABLE users ADD COLUMN note text; COMMIT"),
 }
 # the safe form of these is the same SQL in a `-- nself:no-transaction` migration
 SAFE_OUTSIDE_TRANSACTION = {"TX101", "TX103", "TX104", "TX105"}

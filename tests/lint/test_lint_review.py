@@ -194,3 +194,59 @@ def test_a_part_that_only_validates_gets_a_down_that_does_nothing():
                       "-- CREATE INDEX x ON t (a)\nCREATE UNIQUE INDEX u ON t (a);\n"
                       "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n", False),
                      ("ALTER TABLE t VALIDATE CONSTRAINT c;\n", True)]
+
+
+ADD = "ALTER TYPE mood ADD VALUE 'meh';\n"
+
+
+@pytest.mark.parametrize("use", [
+    "UPDATE users SET mood = 'meh' WHERE id = 1",
+    "SELECT 'meh'::mood",
+    "INSERT INTO users (id, mood) VALUES (1, 'meh')",
+    "DELETE FROM users WHERE mood IN ('ok', 'meh')",
+    "ALTER TABLE users ALTER COLUMN mood SET DEFAULT 'meh'",
+    "ALTER TABLE users ADD COLUMN later mood DEFAULT 'meh'",
+    "DO $$ BEGIN UPDATE users SET mood = 'meh' WHERE id = 1; END $$",
+])
+def test_a_new_enum_value_read_as_the_enum_in_the_same_transaction_is_reported(use):
+    """TX104 reads where the string goes: cast to the enum, bound to a column of that
+    type (or of a type no earlier migration tells), or a default of such a column."""
+    assert "TX104" in _ids(ADD + use)
+    assert "TX104" not in _ids(ADD + use, transactional=False)
+    assert "TX104" not in _ids(ADD + f"-- {use}\nSELECT $q${use}$q$")
+
+
+@pytest.mark.parametrize("text", [
+    "SELECT 'meh'",
+    "SELECT 'meh'::text",
+    "COMMENT ON TYPE mood IS 'meh'",
+    "DO $$ BEGIN RAISE NOTICE 'meh'; END $$",
+    "SELECT lower('meh')",
+    "CREATE TABLE notes (id bigint, body text);\nINSERT INTO notes (id, body) VALUES (1, 'meh')",
+    "UPDATE users SET mood = 'ok' WHERE nick = 'meh'",
+])
+def test_the_same_word_as_text_is_not_a_use_of_the_new_value(text):
+    """A string that is not read as the enum (a message, a function's argument, text, a
+    column whose type is text) is no TX104."""
+    known = Context.for_text("001_m.sql", ADD + text).earlier
+    known.columns["public.users"] = {"nick": "text", "mood": "mood"}
+    assert "TX104" not in _ids(ADD + text, earlier=known)
+
+
+def test_a_detach_of_a_new_partitioned_table_and_an_uncommitted_begin():
+    """PG115: detaching from a table created in the same migration is no finding. TX106:
+    a BEGIN without COMMIT is an error in a no-transaction migration (nothing commits it)
+    and a warning in a transactional one (nself leaves BEGIN out); ROLLBACK or END ends it."""
+    new = ("CREATE TABLE m (at date) PARTITION BY RANGE (at);\n"
+           "CREATE TABLE m1 PARTITION OF m FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');\n"
+           "ALTER TABLE m DETACH PARTITION m1;")
+    assert "PG115" not in _ids(new)
+    text = "BEGIN; UPDATE t SET a = 1 WHERE id = 2"
+    ctx = Context.for_text("001_m.sql", text, False)
+    (f,) = [f for f in lint_statements(sql.split(text, parse=True), ctx) if f.rule == "TX106"]
+    assert f.level == "error"
+    assert [f.level for f in lint_statements(sql.split(text, parse=True), Context.for_text(
+        "001_m.sql", text)) if f.rule == "TX106"] == ["warning"]
+    assert "TX106" not in _ids("BEGIN; UPDATE t SET a = 1 WHERE id = 2; END",
+                               transactional=False)
+    assert "TX106" not in _ids("START TRANSACTION; SELECT 1; ROLLBACK", transactional=False)
