@@ -174,8 +174,10 @@ class Browser:
         self.answers, from_browser = os.pipe()
 
         def pipes():
-            os.dup2(to_browser, 3)
-            os.dup2(from_browser, 4)
+            # through spare copies: a pipe may already be fd 3 or 4, then closed on exec
+            spare = os.dup(to_browser), os.dup(from_browser)
+            os.dup2(spare[0], 3)
+            os.dup2(spare[1], 4)
 
         self.proc = subprocess.Popen(
             [self.binary, "--headless", "--no-sandbox", "--disable-gpu",
