@@ -66,7 +66,11 @@ def collation(name: str) -> str:
 
 
 def constraint_body(constraint: Constraint) -> str:
-    """What follows CONSTRAINT name: the catalog's definition, or one built from the fields."""
+    """What follows CONSTRAINT name: the catalog's definition, or one built from the fields.
+    A foreign key names its table qualified whatever the catalog printed (`REFERENCES t`
+    is public.t where it was read, and another schema's t under DATABASE_SEARCH_PATH)."""
+    if constraint.definition and constraint.kind == "f":
+        return _qualified_reference(constraint)
     if constraint.definition:
         return constraint.definition
     columns = ", ".join(ident(c) for c in constraint.columns)
@@ -88,6 +92,17 @@ def constraint_body(constraint: Constraint) -> str:
                 text += " INITIALLY DEFERRED"
         return text
     raise ValueError(f"constraint {constraint.name} of kind {constraint.kind!r} has no definition")
+
+
+def _qualified_reference(constraint: Constraint) -> str:
+    """A foreign key's catalog definition with the table it references schema-qualified."""
+    text, table = constraint.definition, constraint.ref_table or ""
+    head = f"FOREIGN KEY ({', '.join(ident(c) for c in constraint.columns)}) REFERENCES "
+    target = qualified(constraint.ref_schema or "public", table)
+    for printed in (ident(table), target):
+        if text.startswith(head + printed + "("):
+            return head + target + text[len(head + printed):]
+    return text
 
 
 def create_table(table: Table, parent: Table | None = None) -> str:

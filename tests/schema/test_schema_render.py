@@ -76,7 +76,8 @@ def test_sql_is_in_dependency_order():
     assert at("CREATE TABLE public.ev (") < at("CREATE TABLE public.aa_ev_1 PARTITION OF public.ev")
     assert "REFERENCES" not in text[:at("ALTER TABLE")]
     assert at("CREATE TABLE public.users (") < at(
-        "ALTER TABLE public.a ADD CONSTRAINT a_b_id_fkey FOREIGN KEY (b_id) REFERENCES b(id);")
+        "ALTER TABLE public.a ADD CONSTRAINT a_b_id_fkey FOREIGN KEY (b_id) "
+        "REFERENCES public.b(id);")
     assert ('ALTER TABLE app."Order Lines" ADD CONSTRAINT lines_fk FOREIGN KEY (o, r) '
             'REFERENCES app.orders(o, r);') in text
     assert at("ADD CONSTRAINT b_to_a") < at("CREATE UNIQUE INDEX users_lower_idx") < at(
