@@ -133,9 +133,10 @@ def _destination(env, options: BackupOptions, fmt: str, compress: bool, dbname: 
         return path
     stamp = now().strftime("%Y-%m-%d_%H%M%S")
     stem = f"{stamp}_{_safe_filename(dbname)}" + (f"_{options.suffix}" if options.suffix else "")
-    # two backups within one second (a script's `down; down`) get _2, _3, ...
+    # two backups within one second (a script's `down; down`, or two of the fleet's targets
+    # in one database) get _2, _3, ...; a name another thread is writing is taken too
     path, n = folder / f"{stem}{ext}", 1
-    while path.exists():
+    while path.exists() or partial_name(path).exists():
         n += 1
         path = folder / f"{stem}_{n}{ext}"
     return path
@@ -222,14 +223,18 @@ def create_backup(env, options: BackupOptions, progress: Callable[[int], None] |
         tables = _check_relations(conn, options.tables, "--tables", db)
         exclude = _check_relations(conn, options.exclude, "--exclude", db)
     pg_dump = pgtools.find("pg_dump", major, pgtools.extra_dirs(env))
-    final = _destination(env, options, fmt, compress, db.name)
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        clean_partials(final.parent)
-        partial = partial_name(final)
-        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except OSError as exc:
-        raise _file_error(exc, final.parent, env, bool(options.output)) from None
+    while True:
+        final = _destination(env, options, fmt, compress, db.name)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            clean_partials(final.parent)
+            partial = partial_name(final)
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            break
+        except OSError as exc:
+            if isinstance(exc, FileExistsError) and not (options.name or options.output):
+                continue  # another thread of this process took the name a moment ago
+            raise _file_error(exc, final.parent, env, bool(options.output)) from None
     sidecars = [(partial_name(meta_path(final)), meta_path(final)),
                 (partial_name(checksum_path(final)), checksum_path(final))]
     published: list[Path] = []

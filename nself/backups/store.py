@@ -360,8 +360,8 @@ def clean_partials(folder: Path) -> list[Path]:
         return removed
     for path in folder.glob(f".*{PARTIAL_SUFFIX}"):
         match = re.search(r"\.(\d+)\.partial$", path.name)
-        if not match or _pid_alive(int(match.group(1))):
-            continue  # not ours, or its nself still runs
+        if not match or _pid_alive(int(match.group(1))) or path.name in _named_partials:
+            continue  # not ours, or its nself still runs, or this process writes it
         try:
             path.unlink()
             removed.append(path)
@@ -396,9 +396,17 @@ def unlink(path: Path) -> None:
         pass
 
 
+# the partial files this process named: the fleet backs up several databases at once, a
+# thread each, and one thread's clean-up must not take another's file for a leftover (one of
+# our pid that we never named is a killed process's whose pid we got)
+_named_partials: set[str] = set()
+
+
 def partial_name(final: Path) -> Path:
     """The hidden name a file is written under until it is published."""
-    return final.with_name(f".{final.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    path = final.with_name(f".{final.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    _named_partials.add(path.name)
+    return path
 
 
 def publish(hidden: Path, shown: Path, dump: Path) -> None:
