@@ -50,6 +50,8 @@ class Node:
     indexes: list[str] = field(default_factory=list)       # CREATE INDEX text
     partition_of: str | None = None
     partitions: list[str] = field(default_factory=list)    # node ids folded in (the view)
+    # the column lists of its primary key, UNIQUE constraints and full unique indexes
+    unique_keys: list[list[str]] = field(default_factory=list)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -200,7 +202,9 @@ def from_schema(schema: Schema, extras: Extras | None = None) -> Graph:
             note=table.comment, color=extras.colors.get(table.qualified),
             constraints=[f"{c.name}: {ddl.constraint_body(c)}" for c in table.constraints],
             indexes=[ddl.create_index(i, table) for i in table.indexes],
-            partition_of=table.partition_of)
+            partition_of=table.partition_of,
+            unique_keys=[list(c.columns) for c in table.constraints if c.kind in ("p", "u")]
+            + [list(i.columns) for i in table.indexes if i.unique and not i.where])
         graph.nodes[node.id] = node
         for fk in table.foreign_keys:
             target = f"{fk.ref_schema}.{fk.ref_table}"

@@ -259,6 +259,9 @@ def _article(node: Node, graph: Graph, anchors: dict[str, str]) -> str:
            f'<h2><a href="#{anchors[node.id]}">{escape(node.id)}</a></h2>']
     if node.partition_of:
         out.append(f"<p>Partition of {_link(node.partition_of, anchors)}.</p>")
+    if node.partitions:
+        out.append("<p>Partitions: " + ", ".join(_link(p, anchors) for p in node.partitions)
+                   + ".</p>")
     if node.note:
         out.append(f'<p class="note">{escape(node.note)}</p>')
     rows = []

@@ -23,7 +23,7 @@ parse (GitLab's and GitHub's alike):
   characters;
 - one relationship per foreign key, from the referenced table to the referencing one:
   `||` when every referencing column is NOT NULL, else `|o`; `o|` when the referencing
-  columns are unique (the primary key or a single-column UNIQUE), else `o{`; a solid line
+  columns hold a unique key (primary key, UNIQUE, full unique index), else `o{`; a solid line
   (`--`, identifying) when they are part of the referencing table's primary key, else
   dotted (`..`); labelled with the referencing columns."""
 
@@ -150,6 +150,8 @@ class _Writer:
         note = f"in block {block_number}"
         rows = [self._attribute(node, c, comments=False, note=note)
                 for c in node.columns if c.name in columns]
+        if not rows:
+            return f"  {self.names[node_id]}\n"
         return f"  {self.names[node_id]} {{\n" + "".join(rows) + "  }\n"
 
     def _relationship(self, edge: Edge) -> str:
@@ -157,8 +159,8 @@ class _Writer:
         cols = [child.column(c) for c in edge.source_columns]
         required = all(c is not None and not c.nullable for c in cols)
         pk = {c.name for c in child.columns if c.pk}
-        unique = (set(edge.source_columns) == pk
-                  or (len(cols) == 1 and cols[0] is not None and cols[0].unique))
+        # columns holding a unique key are unique whatever else they hold
+        unique = any(key and set(key) <= set(edge.source_columns) for key in child.unique_keys)
         line = "--" if set(edge.source_columns) <= pk else ".."
         card = ("||" if required else "|o") + line + ("o|" if unique else "o{")
         label = text(", ".join(edge.source_columns))

@@ -49,13 +49,15 @@ CREATE TABLE "{NASTY_TABLE.replace('"', '""')}" (
 );
 COMMENT ON TABLE "{NASTY_TABLE.replace('"', '""')}" IS $c${NASTY_COMMENT}$c$;
 COMMENT ON COLUMN posts.title IS $c${NASTY_COMMENT}$c$;
+CREATE TABLE events (at date NOT NULL, user_id bigint REFERENCES users) PARTITION BY RANGE (at);
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 """
 
 
 def _graph(db):
     db.query(SCHEMA_SQL)
     with db.connect() as conn:
-        return from_schema(introspect(conn))
+        return from_schema(introspect(conn)).fold_partitions()   # as schema diagram does
 
 
 def _svg(graph) -> str:
@@ -127,6 +129,7 @@ def test_page_describes_every_table(db):
     users = _article(page, "public.users")
     assert "login name" in users and "now()" in users and "billing.invoices" in users
     assert "character varying(255)" in users
+    assert "Partitions: public.events_2026." in _article(page, "public.events")
 
 
 def test_scripts_and_event_handlers_in_the_svg_are_removed():
@@ -332,7 +335,7 @@ def test_page_in_a_real_browser_searches_and_draws(db, browser, tmp_path):
 
     browser.open(url + "#search=" + "user")
     assert browser.js("document.getElementById('nself-search').value") == "user"
-    assert sorted(browser.js(VISIBLE)) == ["billing.invoices", "public.users"]
+    assert sorted(browser.js(VISIBLE)) == ["billing.invoices", "public.events", "public.users"]
 
     for _ in range(3):            # let the page finish anything late
         browser.call("Runtime.evaluate", session=True, expression="1")

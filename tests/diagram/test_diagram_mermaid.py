@@ -235,6 +235,18 @@ Table tags {
   name text [not null]
   indexes { (post_id, name) [pk] }
 }
+Table seats {
+  event_id int [not null]
+  seat_no int [not null]
+  indexes { (event_id, seat_no) [pk] }
+}
+Table tickets {
+  id int [pk]
+  event_id int [not null]
+  seat_no int [not null]
+  indexes { (event_id, seat_no) [unique] }
+}
+Ref: tickets.(event_id, seat_no) > seats.(event_id, seat_no)
 """
 
 
@@ -248,6 +260,7 @@ def test_cardinality_follows_nullability_and_uniqueness():
     assert '"users" ||--o| "profiles" : "user_id"' in text
     assert '"users" ||..o| "avatars" : "user_id"' in text
     assert '"posts" ||--o{ "tags" : "post_id"' in text
+    assert '"seats" ||..o| "tickets" : "event_id, seat_no"' in text
     parse_block(text)
 
 
@@ -301,7 +314,7 @@ def test_output_files(tmp_path):
     pages; FILE.mmd: the bare diagram, refused naming FILE.md when it needs more blocks."""
     small = from_schema(parse_dbml(CARDINALITY_DBML))
     summary = mermaid.render(small, tmp_path / "d.md")
-    assert summary == f"Wrote {tmp_path / 'd.md'}: 5 tables."
+    assert summary == f"Wrote {tmp_path / 'd.md'}: 7 tables."
     assert (tmp_path / "d.md").read_text().count("```mermaid") == 1
     mermaid.render(small, tmp_path / "d.mmd")
     parse_block((tmp_path / "d.mmd").read_text())
