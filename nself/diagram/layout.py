@@ -14,7 +14,9 @@ the fewest crossings is kept), and each layer's boxes are placed as near the row
 connect to as the boxes' heights allow (an isotonic regression, so boxes never overlap).
 Tables without foreign keys, pieces and blocks are packed in rows. An edge runs from the
 referencing column's row to the referenced column's row as cubic curves with horizontal
-tangents (`Route.curves`), which the SVG draws as they are and the PNG samples.
+tangents (`Route.curves`), which the SVG draws as they are and the PNG samples; an edge
+between two frames runs in straight pieces through the gaps between them (when its
+tables have a free lane beside them).
 """
 
 from __future__ import annotations
@@ -147,9 +149,15 @@ def layout(graph: Graph) -> Layout:
             result.routes.append(_route(e, [(x + ox, y + oy) for x, y in pts], loop, result))
         if cluster is not None:
             result.frames.append(Frame(cluster, ox, oy, w, h))
+    rows = _rows(offsets, [(w, h) for w, h, *_ in placed])
+    members = defaultdict(list)
+    for i, at in block_of.items():
+        members[at].append(result.boxes[i])
     for e in graph.edges:
-        if block_of[e.source] != block_of[e.target]:
-            result.routes.append(_route(e, [], False, result))
+        source, target = block_of[e.source], block_of[e.target]
+        if source != target:
+            result.routes.append(_detour(e, result, rows[source], rows[target],
+                                         members[source], members[target]))
     order = {id(e): at for at, e in enumerate(graph.edges)}
     result.routes.sort(key=lambda r: order[id(r.edge)])
     result.width, result.height = width + 2 * MARGIN, height + 2 * MARGIN
@@ -578,6 +586,65 @@ def _route(edge: Edge, through: list[Point], loop: bool, result: Layout) -> Rout
     points = [start, *through, end]
     pairs = zip(points, points[1:], strict=False)
     return Route(edge, points, [_curve(a, b) for a, b in pairs])
+
+
+def _rows(offsets: list[Point], sizes: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Each packed block's row of blocks as (top, bottom), on the canvas."""
+    bottom: dict[float, float] = {}
+    for (_, y), (_, h) in zip(offsets, sizes, strict=True):
+        bottom[y] = max(bottom.get(y, y), y + h)
+    return [(y + MARGIN, bottom[y] + MARGIN) for _, y in offsets]
+
+
+def _detour(edge: Edge, result: Layout, source_row, target_row, source_boxes,
+            target_boxes) -> Route:
+    """An edge between two frames, in straight pieces through the empty space: out of
+    its table's side into the nearest free lane, along it to the gap between rows of
+    frames, along that gap (and down the left margin when the rows are not neighbours),
+    then down the target's lane into its row."""
+    s, t = result.boxes[edge.source], result.boxes[edge.target]
+    y0, y1 = s.row_y(edge.source_columns[0]), t.row_y(edge.target_columns[0])
+    right = t.x + t.width / 2 >= s.x + s.width / 2
+    x0 = s.x + s.width if right else s.x
+    x1 = t.x if right else t.x + t.width
+    half = GAP_PIECE / 2
+    if source_row == target_row:
+        gs = gt = max(source_row[0] - half, MARGIN / 2)
+    elif target_row[0] > source_row[0]:
+        gs, gt = source_row[1] + half, target_row[0] - half
+    else:
+        gs, gt = max(source_row[0] - half, MARGIN / 2), target_row[1] + half
+    xs = _lane(x0, 1 if right else -1, y0, gs, source_boxes)
+    xt = _lane(x1, -1 if right else 1, y1, gt, target_boxes)
+    if abs(xs - x0) > GAP_PIECE or abs(xt - x1) > GAP_PIECE:
+        # no free lane beside the table (it is deep inside a big block): the way out would
+        # cross its neighbours, so the edge goes straight across instead
+        return _route(edge, [], False, result)
+    points = [(x0, y0), (xs, y0), (xs, gs)]
+    if gs != gt:
+        points += [(MARGIN / 2, gs), (MARGIN / 2, gt)]
+    points += [(xt, gt), (xt, y1), (x1, y1)]
+    pairs = zip(points, points[1:], strict=False)
+    return Route(edge, points, [_line(a, b) for a, b in pairs])
+
+
+def _lane(x: float, sign: int, y0: float, y1: float, boxes: list[Box]) -> float:
+    """Half a gap beyond X in direction SIGN when a vertical line there from Y0 to Y1 meets
+    none of BOXES; else a place beyond the boxes it meets (which the caller refuses)."""
+    lane = x + sign * GAP_PIECE / 2
+    low, high = min(y0, y1), max(y0, y1)
+    hit = [b for b in boxes if b.x - 4 < lane < b.x + b.width + 4
+           and b.y < high and low < b.y + b.height]
+    if hit:     # the first lane is blocked: say so with one beyond the blocking boxes
+        lane = (max(b.x + b.width for b in hit) + GAP_PIECE / 2 if sign > 0
+                else min(b.x for b in hit) - GAP_PIECE / 2)
+    return lane
+
+
+def _line(a: Point, b: Point) -> Curve:
+    """A straight piece from A to B, as a cubic."""
+    return (a, (a[0] + (b[0] - a[0]) / 3, a[1] + (b[1] - a[1]) / 3),
+            (a[0] + 2 * (b[0] - a[0]) / 3, a[1] + 2 * (b[1] - a[1]) / 3), b)
 
 
 def _overlap(a: Box, b: Box) -> bool:

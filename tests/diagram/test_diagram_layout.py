@@ -289,3 +289,39 @@ def test_wide_characters_take_two_cells():
     """A name in CJK letters gets a box twice as wide as the same count of Latin ones."""
     assert diagram_layout.text_width("顧客テーブル") == 2 * diagram_layout.text_width("abcdef")
     assert diagram_layout.text_width("café") == diagram_layout.text_width("cafe")
+
+
+def crossed_boxes(placed) -> list[tuple[str, str]]:
+    """(edge name, table) for every table box a route passes through (sampled along its
+    curves; the edge's own two tables left out)."""
+    from nself.diagram.png import _bezier
+
+    found = []
+    for route in placed.routes:
+        e = route.edge
+        for box in placed.boxes.values():
+            if box.node.id in (e.source, e.target):
+                continue
+            if any(box.x + 2 < x < box.x + box.width - 2 and box.y + 2 < y < box.y + box.height - 2
+                   for curve in route.curves for k in range(1, 20)
+                   for x, y in [_bezier(*curve, k / 20)]):
+                found.append((e.name, box.node.id))
+    return found
+
+
+def test_edges_between_frames_go_around_the_tables():
+    """The rich schema (two schemas and a TableGroup, keys between all three frames): no
+    edge passes through a table's box; those between frames run in the gaps."""
+    from conftest import REPO
+
+    from nself.diagram import sources
+
+    placed = check_layout(sources.from_dbml(REPO / "tests/data/dbml/rich.dbml"))
+    assert len(placed.frames) == 3
+    assert crossed_boxes(placed) == []
+    between = [r for r in placed.routes
+               if _block_of(placed, r.edge.source) is not _block_of(placed, r.edge.target)]
+    assert len(between) == 3
+    for route in between:       # straight pieces, each horizontal or vertical
+        assert all(a[0] == b[0] or a[1] == b[1]
+                   for a, b in zip(route.points, route.points[1:], strict=False))
