@@ -379,6 +379,12 @@ def run(env, names: list[str], since: str | None, changed: bool,
     return lint(chosen_files(env, names, since, changed, project), project.context, config)
 
 
+def review(env, path: Path) -> list[Finding]:
+    """What lint finds in the new migration `path` (`migrate create` prints it), by the
+    earlier migrations and the environment's levels; no database."""
+    return lint([path], project_for(env, False).context, Config.from_settings(env.get))
+
+
 def before_apply(env, conn, paths: list[Path], lock_timeout_ms: int, say, warn) -> None:
     """Lint the migrations about to be applied (`paths`) by `env`'s policy: local shows
     the error-level findings, staging warns of them, production refuses (exit 3) one the

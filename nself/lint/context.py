@@ -82,6 +82,7 @@ class Schema:
     unvalidated: dict[tuple[str, str], str] = field(default_factory=dict)
     # other objects created, by DropStmt.removeType: {("OBJECT_VIEW", "public.v"), ...}
     objects: set[tuple[str, str]] = field(default_factory=set)
+    constraints: set[tuple[str, str]] = field(default_factory=set)  # (table, name) added
 
     def add_index(self, table: str, columns: tuple[str, ...]) -> None:
         self.indexed.setdefault(table, []).append(columns)
@@ -138,6 +139,8 @@ class Schema:
 
     def _constraint(self, table: str, con) -> None:
         kind = con.contype.name
+        if con.conname:
+            self.constraints.add((table, con.conname))
         if kind in ("CONSTR_PRIMARY", "CONSTR_UNIQUE") and con.keys:
             self.add_index(table, tuple(k.sval for k in con.keys))
         elif kind == "CONSTR_CHECK" and type(con.raw_expr).__name__ == "NullTest" and \
@@ -197,6 +200,12 @@ class Context:
         pending migration of the same run (so nobody uses it yet: locks on it block no
         one)."""
         return table in self.created.tables or table in self.fresh.tables
+
+    def is_new_constraint(self, table: str, name: str) -> bool:
+        """Whether constraint `name` of `table` is added earlier in this migration (or an
+        earlier pending one of the run): nothing relies on it yet."""
+        return (table, name) in self.created.constraints or \
+            (table, name) in self.fresh.constraints
 
     def is_new_object(self, removed: str, key: str) -> bool:
         """`is_new` for any object a DROP names (`object_key`; a materialized view is a

@@ -619,6 +619,8 @@ def unique_nullable(stmt: Stmt, ctx) -> Iterator[Finding]:
       kinds=TABLE_CHANGES)
 def drop_constraint(stmt: Stmt, ctx) -> Iterator[Finding]:
     for cmd, table in on_existing(stmt, ctx, "AT_DropConstraint"):
+        if ctx.is_new_constraint(key(table), cmd.name):
+            continue  # a helper of the same migration (a CHECK before SET NOT NULL)
         yield found("CD101", stmt, ctx, f"DROP CONSTRAINT {cmd.name} on {table}",
                     "the guarantee it gave is gone: rows that break it (orphans, "
                     "duplicates, bad values) can be written from now on, and adding it "

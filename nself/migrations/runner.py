@@ -19,7 +19,7 @@ from nself import lint
 from nself.config import Environment
 from nself.errors import DifferencesFound, Interrupted, UsageError
 from nself.guard import PRE_MIGRATION, Change, Guard, Plan
-from nself.migrations import files, history, plan
+from nself.migrations import files, history, plan, templates
 from nself.migrations.engine import Engine, Settings, applied_by, duration, quote
 from nself.migrations.plan import Prepared
 from nself.migrations.status import APPLIED, MISSING, MigrationState, merge
@@ -383,14 +383,19 @@ def dry_run(env: Environment, steps: int | None, to: str | None
     return [(e, prep.text) for e, prep in zip(pending, plan.prepare_up(pending), strict=True)]
 
 
-def write_migration(env: Environment, name: str) -> str:
-    """Write the next migration file; returns its path relative to the project root."""
+def write_migration(env: Environment, name: str, template: str | None = None) -> str:
+    """Write the next migration file (empty, or the safe form `template` names: see
+    nself.migrations.templates); returns its path relative to the project root."""
     env.require_project()
+    if template is not None and template not in templates.TEMPLATES:
+        raise UsageError(f"--template expects one of {', '.join(templates.TEMPLATES)}, got "
+                         f"{template!r}.")
     folder = env.migrations_dir
     path = files.next_file(folder, name)
     try:
         with open(path, "x", encoding="utf-8") as handle:
-            handle.write(files.render_new(path))
+            handle.write(templates.render(path, template) if template else
+                         files.render_new(path))
     except FileExistsError:
         raise UsageError(f"{env.relative(path)} already exists.") from None
     return env.relative(path)

@@ -149,12 +149,22 @@ def down(c, steps=None, to=None, yes=False, confirm=None, lock_timeout=60.0, no_
         output.ok("Nothing to roll back: no migration is applied")
 
 
-@command(positional_flag="name", help={"name": "What the migration does: add_user_indexes."})
-def create(c, name=""):
-    """Write the next migration file, with header and empty -- UP / -- DOWN sections."""
+@command(positional_flag="name", help={
+    "name": "What the migration does: add_user_indexes.",
+    "template": "Write the safe form of a change, to fill in: index (built CONCURRENTLY), "
+                "foreign-key (NOT VALID, then VALIDATE, with its index), not-null (through a "
+                "validated CHECK) or column (a nullable column, lock_timeout set). Without "
+                "it: empty -- UP / -- DOWN sections."})
+def create(c, name="", template=None):
+    """Write the next migration file, with header and empty -- UP / -- DOWN sections (or a
+    safe-form template), and print what lint finds in it."""
     if not name:
         raise UsageError("Name the migration: `nself db migrate create add_user_indexes`.")
-    output.ok(f"Migration created: {migration_runner.write_migration(environment(), name)}")
+    env = environment()
+    written = migration_runner.write_migration(env, name, template)
+    output.ok(f"Migration created: {written}")
+    for f in linter.review(env, env.root / written):
+        output.line(f"Lint: {f.file}:{f.line}: {f.rule} {f.level}: {f.message}; safe: {f.safe}")
 
 
 @command(help={"no_backup": NO_BACKUP_HELP, "allow_env_mismatch": MISMATCH_HELP,

@@ -250,3 +250,49 @@ def test_a_detach_of_a_new_partitioned_table_and_an_uncommitted_begin():
     assert "TX106" not in _ids("BEGIN; UPDATE t SET a = 1 WHERE id = 2; END",
                                transactional=False)
     assert "TX106" not in _ids("START TRANSACTION; SELECT 1; ROLLBACK", transactional=False)
+
+
+TEMPLATE_BASE = ("CREATE TABLE other_table (id bigint PRIMARY KEY);\n"
+                 "CREATE TABLE table_name (id bigint PRIMARY KEY, column_name {});")
+
+
+@pytest.mark.parametrize("kind", ["index", "foreign-key", "not-null", "column"])
+def test_each_migrate_create_template_lints_clean_and_runs(project, kind):
+    """`migrate create NAME --template KIND` writes the safe form: lint finds nothing in it
+    (so create prints no hint), and once its placeholders name real tables it applies and
+    rolls back."""
+    from nself.migrations import templates
+
+    project.write("nself.toml", "")
+    column = "text" if kind == "not-null" else "bigint"
+    project.migration("001_base.sql", TEMPLATE_BASE.format(column),
+                      "DROP TABLE table_name; DROP TABLE other_table;")
+    result = project.run("db", "migrate", "create", "add_thing", "--template", kind)
+    assert result.code == 0, result
+    assert "Lint:" not in result.out
+    (path,) = project.migrations.glob("002_add_thing.sql")
+    no_transaction = templates.TEMPLATES[kind][0]
+    assert ("-- nself:no-transaction" in path.read_text()) == no_transaction
+    lint = project.run("db", "migrate", "lint", "--no-database", "--json",
+                       str(path.relative_to(project.root)))
+    assert (lint.code, json.loads(lint.out)) == (0, []), lint
+    assert project.run("db", "migrate", "up").code == 0
+    assert project.run("db", "migrate", "down", "--steps", "1").code == 0
+
+
+def test_migrate_create_prints_what_lint_finds_in_its_template(project, monkeypatch):
+    """A template lint finds something in is written, and each finding printed after it
+    (file:line, rule, the safe form); an unknown template is refused (exit 2)."""
+    from nself.migrations import templates
+
+    monkeypatch.setitem(templates.TEMPLATES, "plain-index", (
+        False, "CREATE INDEX {name} ON table_name (column_name);\n", "DROP INDEX {name};\n",
+        "an index built under a SHARE lock"))
+    project.write("nself.toml", "")
+    project.migration("001_base.sql", TEMPLATE_BASE.format("text"), "DROP TABLE table_name;")
+    result = project.run("db", "migrate", "create", "idx", "--template", "plain-index")
+    assert result.code == 0, result
+    assert "Lint: migrations/002_idx.sql:" in result.out and "PG101 error" in result.out
+    assert "safe: CREATE INDEX CONCURRENTLY" in result.out
+    bad = project.run("db", "migrate", "create", "other", "--template", "nope")
+    assert bad.code == 2 and "--template expects one of" in bad.err
