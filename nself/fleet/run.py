@@ -62,6 +62,7 @@ class Outcome:
 
     def as_dict(self) -> dict:
         return {"target": self.target.name, "database": self.target.database.display(),
+                "schema": self.target.schema,
                 "state": self.state, "exit_code": self.exit_code,
                 "seconds": round(self.seconds, 3), **self.record,
                 **({"error": self.line} if self.state == FAILED_STATE else {}),
@@ -116,8 +117,9 @@ class Fleet:
         outcome = Outcome(target)
         began = time.monotonic()
         try:
-            outcome.line, outcome.record = work(target.environment(self.env),
-                                                outcome.said.append)
+            with target.scope():
+                outcome.line, outcome.record = work(target.environment(self.env),
+                                                    outcome.said.append)
             outcome.state = DONE
         except Exception as exc:  # noqa: BLE001 (every failure is this target's outcome)
             outcome.state = FAILED_STATE

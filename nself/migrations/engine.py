@@ -43,11 +43,12 @@ from nself.migrations.files import Migration, Section, Statement
 from nself.migrations.plan import Prepared, needs_autocommit
 from nself.pg import catalog
 from nself.pg import connection as database
+from nself.pg.scope import Scoped
 from nself.sql import SqlSyntaxError, commits_inside, routine_tree, slices
 
 COMMIT_FAILED = 10**9  # "statement index" of a failure at COMMIT (deferred constraints)
 # Makes the asynchronous commits before it durable: a write, committed synchronously.
-FLUSH_SQL = "UPDATE nself.meta SET value = value WHERE key = 'layout_version'"
+FLUSH_SQL = Scoped("UPDATE nself.meta SET value = value WHERE key = 'layout_version'")
 RETRYABLE = ("55P03", "40P01")  # lock_not_available, deadlock_detected
 # `db update` sends a transaction's migrations several per message (Engine.batches).
 BATCH_MIGRATIONS = 200

@@ -25,6 +25,7 @@ import psycopg
 from nself.errors import OperationFailed
 from nself.migrations.files import checksum
 from nself.pg import catalog, layout
+from nself.pg.scope import Scoped
 
 TABLE = "nself.migrations"
 
@@ -99,6 +100,16 @@ RECORD_FINGERPRINT_SQL = (f"UPDATE nself.migrations SET schema_fingerprint = %s 
                           f"WHERE version = (SELECT version {NEWEST_ROW})")
 NEWEST_FINGERPRINT_SQL = (f"(SELECT version {NEWEST_ROW}), "
                           f"(SELECT schema_fingerprint {NEWEST_ROW})")
+# each names the tracking tables as `nself.<table>`: rendered for the run's scope (the whole
+# database, or a tenant's own bookkeeping schema: nself.pg.scope) when it runs
+(TABLE, EXISTS_SQL, ROWS_SQL, RECORDED_SQL, DOWN_SQL, SOURCE_SQL, INSERT_TEMPLATE,
+ INSERT_ROWS_TEMPLATE, INSERT_SQL, DELETE_TEMPLATE, DELETE_SQL, RECORD_FILE_SQL, PROGRESS_SQL,
+ PROGRESS_TEMPLATE, FAILED_PROGRESS_SQL, CLEAR_PROGRESS_SQL, CLEAR_PROGRESS_TEMPLATE,
+ RECORD_FINGERPRINT_SQL, NEWEST_FINGERPRINT_SQL) = (Scoped(text) for text in (
+    TABLE, EXISTS_SQL, ROWS_SQL, RECORDED_SQL, DOWN_SQL, SOURCE_SQL, INSERT_TEMPLATE,
+    INSERT_ROWS_TEMPLATE, INSERT_SQL, DELETE_TEMPLATE, DELETE_SQL, RECORD_FILE_SQL,
+    PROGRESS_SQL, PROGRESS_TEMPLATE, FAILED_PROGRESS_SQL, CLEAR_PROGRESS_SQL,
+    CLEAR_PROGRESS_TEMPLATE, RECORD_FINGERPRINT_SQL, NEWEST_FINGERPRINT_SQL))
 
 
 @dataclass(frozen=True)
@@ -143,18 +154,18 @@ def damage(conn) -> list[str]:
     """What is wrong with the tracking table's layout (empty when it is sound or absent)."""
     if not exists(conn):
         return []
-    have = catalog.columns(conn, TABLE)
+    have = catalog.columns(conn, str(TABLE))
     problems = [f"column {name} is missing" for name in COLUMNS if name not in have]
     problems += [f"column {name} is {have[name]}, expected {kind}"
                  for name, kind in COLUMNS.items() if name in have and have[name] != kind]
-    if not catalog.has_primary_key(conn, TABLE):
+    if not catalog.has_primary_key(conn, str(TABLE)):
         problems.append("the primary key on version is missing")
     return problems
 
 
 def rebuild(conn) -> int:
     """Recreate a damaged tracking table, keeping every row it still holds; returns rows kept."""
-    have = catalog.columns(conn, TABLE)
+    have = catalog.columns(conn, str(TABLE))
     if "version" not in have:
         raise OperationFailed(
             f"{TABLE} has no version column: nothing in it can be trusted. Rename or drop it "

@@ -26,6 +26,7 @@ from nself.migrations.status import APPLIED, MISSING, MigrationState, merge
 from nself.pg import catalog, layout
 from nself.pg import connection as database
 from nself.pg import session as pg_session
+from nself.pg.scope import Scoped
 from nself.pg.wipe import wipe
 
 
@@ -315,7 +316,7 @@ def interrupted(conn: psycopg.Connection, pending: list[MigrationState]
             if conn.execute(history.PROGRESS_SQL, (e.version,)).fetchone() is not None]
 
 
-PROGRESS_EXISTS_SQL = "SELECT to_regclass('nself.migration_progress') IS NOT NULL"
+PROGRESS_EXISTS_SQL = Scoped("SELECT to_regclass('nself.migration_progress') IS NOT NULL")
 
 
 def schema_drift(conn: psycopg.Connection, pending: list[MigrationState]
@@ -363,7 +364,8 @@ def session(env: Environment, lock_timeout: float, guard: Guard, say, notice, wa
             ) -> Iterator[Runner]:
     """A Runner on the session that holds the migrate lock (`nself.pg.session`)."""
     try:
-        with pg_session.connect(env, notice, pg_session.MIGRATE, lock_timeout) as held:
+        with pg_session.connect(env, notice, pg_session.migrate_lock(),
+                                lock_timeout) as held:
             yield Runner(env, held.db, held.conn, guard, say, warn, held.notices)
     except Interrupted:
         raise  # it says already what stayed (an Interrupted is a KeyboardInterrupt)

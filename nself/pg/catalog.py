@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from nself.pg.scope import Scoped
+
 NSELF_SCHEMA = "nself"
 
 # A predicate on a pg_namespace row aliased `n`: the schema is the user's.
@@ -736,7 +738,7 @@ def schema_rows(conn: psycopg.Connection, privileges: bool = False) -> SchemaRow
 # described by their catalog row (columns, operator classes, collations, options, expressions
 # and predicate) rather than pg_get_indexdef, which costs 5x more (62 vs 13 ms for 4,000
 # indexes, measured): the fingerprint is taken after every migrate run.
-SCHEMA_FINGERPRINT_SQL = f"""
+SCHEMA_FINGERPRINT_SQL = Scoped(f"""
 WITH rel AS (
   SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, c.relkind,
          c.relpersistence, c.relispartition
@@ -821,7 +823,7 @@ fact AS (
 SELECT md5(coalesce(string_agg(kind || ' ' || name || ' ' || text, E'\\n'
                                ORDER BY kind, name COLLATE "C", pos, text COLLATE "C"), ''))
 FROM fact
-"""
+""")
 
 
 def fingerprint(conn: psycopg.Connection, extra: str = "") -> tuple:

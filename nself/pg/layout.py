@@ -34,6 +34,7 @@ import psycopg
 from psycopg import sql
 
 from nself.errors import OperationFailed
+from nself.pg.scope import Scoped
 
 VERSION = 4
 SCHEMA = "nself"
@@ -126,12 +127,17 @@ WRITE_LAYOUT_SQL = """
 INSERT INTO nself.meta (key, value) VALUES ('layout_version', %s)
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
 """
+# each names nself's schema or tables as `nself`: rendered for the run's scope (the whole
+# database, or a tenant's own bookkeeping schema: nself.pg.scope) when it runs
+SCHEMA_SQL, MIGRATIONS_SQL, STATE_SQL, LAYOUT_SQL, WRITE_LAYOUT_SQL = (Scoped(text) for text in (
+    SCHEMA_SQL, MIGRATIONS_SQL, STATE_SQL, LAYOUT_SQL, WRITE_LAYOUT_SQL))
+TABLES = {table: Scoped(create) for table, create in TABLES.items()}
 # held by the transaction that creates or upgrades: "nselfLa" as a bigint
 LOCK_SQL = "SELECT pg_advisory_xact_lock(31089126885706849)"
-OLD_MOCK_ROWS_SQL = """
+OLD_MOCK_ROWS_SQL = Scoped("""
 SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'nself.mock_rows'::regclass
                AND attname = 'keys' AND NOT attisdropped)
-"""
+""")
 # The layout from which a database that never had a layout row is upgraded, once its
 # missing tables are created: the first upgrade that concerns tables kept outside the version.
 UNVERSIONED_FROM = 3
@@ -178,10 +184,10 @@ def _mock_keys_into_tables(conn: psycopg.Connection) -> None:
 # missing tables are created first, as this layout has them (`_step`), so each upgrade also
 # accepts a table already in a later shape (ADD COLUMN IF NOT EXISTS, a check first); 3 -> 4
 # adds seeds and the mock tables that way, and converts an old mock_rows.
-UPGRADES: dict[int, str | Callable[[psycopg.Connection], None]] = {
-    1: "ALTER TABLE nself.migration_progress ADD COLUMN IF NOT EXISTS started integer, "
-       "ADD COLUMN IF NOT EXISTS direction text NOT NULL DEFAULT 'up'",
-    2: "ALTER TABLE nself.migrations ADD COLUMN IF NOT EXISTS schema_fingerprint text",
+UPGRADES: dict[int, Scoped | Callable[[psycopg.Connection], None]] = {
+    1: Scoped("ALTER TABLE nself.migration_progress ADD COLUMN IF NOT EXISTS started integer, "
+              "ADD COLUMN IF NOT EXISTS direction text NOT NULL DEFAULT 'up'"),
+    2: Scoped("ALTER TABLE nself.migrations ADD COLUMN IF NOT EXISTS schema_fingerprint text"),
     3: _mock_keys_into_tables,
 }
 
@@ -251,7 +257,7 @@ def _step(conn: psycopg.Connection, found: State) -> None:
 
 def _upgrade(conn: psycopg.Connection, layout: int) -> None:
     step = UPGRADES[layout]
-    if isinstance(step, str):
+    if isinstance(step, Scoped):
         conn.execute(step)
     else:
         step(conn)

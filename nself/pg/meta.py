@@ -19,16 +19,18 @@ import json
 import psycopg
 
 from nself.pg import layout
+from nself.pg.scope import Scoped
 
 ENVIRONMENT_KEY = "environment"
 OTHER_TRACKING_KEY = "other_tools_tracking"
 STRICTNESS = {"local": 0, "staging": 1, "production": 2}
 
-READ_SQL = "SELECT value FROM nself.meta WHERE key = %s"
-WRITE_SQL = """
+READ_SQL = Scoped("SELECT value FROM nself.meta WHERE key = %s")
+WRITE_SQL = Scoped("""
 INSERT INTO nself.meta (key, value) VALUES (%s, %s)
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-"""
+""")
+MISSING_SQL = Scoped("SELECT to_regclass('nself.meta') IS NULL")
 
 
 def ensure(conn: psycopg.Connection) -> None:
@@ -36,13 +38,13 @@ def ensure(conn: psycopg.Connection) -> None:
     layout takes the record as it is (its shape never changed): recording the environment
     of a restored or older database neither upgrades nor refuses it; the command's own
     writes do."""
-    if conn.execute("SELECT to_regclass('nself.meta') IS NULL").fetchone()[0]:
+    if conn.execute(MISSING_SQL).fetchone()[0]:
         layout.ensure(conn)
 
 
 def read(conn: psycopg.Connection, key: str) -> str | None:
     """The meta value of `key`, or None (also when nself's schema does not exist)."""
-    if conn.execute("SELECT to_regclass('nself.meta') IS NULL").fetchone()[0]:
+    if conn.execute(MISSING_SQL).fetchone()[0]:
         return None
     row = conn.execute(READ_SQL, (key,)).fetchone()
     return row[0] if row else None

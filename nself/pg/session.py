@@ -12,6 +12,7 @@ name, since when), so no command ever waits forever on another.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -20,7 +21,7 @@ import psycopg
 
 from nself.config import Database, Environment
 from nself.errors import LockTimeout
-from nself.pg import catalog, connection
+from nself.pg import catalog, connection, scope
 
 # The lock of every command that changes a database under the migrations' control (migrate
 # up/down/fresh/repair, update, reset, seed): "nself" as a bigint.
@@ -100,6 +101,17 @@ class Lock:
 
 
 MIGRATE = Lock("migrate", MIGRATE_KEY)
+# the class of a tenant's migrate lock (the fleet's schema targets): "nsT" as an int
+TENANT_CLASS = 0x6E7354
+
+
+def migrate_lock() -> Lock:
+    """The migrate lock of the run's scope (`nself.pg.scope`): the database's, or a tenant
+    schema's own, so that the tenants of one database migrate side by side."""
+    own = scope.current().own
+    if own == scope.OWN:
+        return MIGRATE
+    return Lock("migrate", TENANT_CLASS, zlib.crc32(own.encode()) & 0x7FFFFFFF)
 
 
 class Notices:

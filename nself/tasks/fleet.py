@@ -14,6 +14,10 @@ from nself.tasks.library import fleet_commands, fleet_run, fleet_targets
 
 MATCH_HELP = ("Instead of config/<env>.fleet.toml: every database on the configured server "
               "whose name matches this SQL LIKE pattern (tenant_%).")
+SCHEMAS_HELP = ("Instead of config/<env>.fleet.toml: every schema of the configured database "
+                "whose name matches this SQL LIKE pattern (schema per tenant: each runs "
+                "with its schema first on the search_path, tracked in its own "
+                "nself_<schema> schema).")
 ONLY_HELP = ("Only the targets with these names (repeatable, or comma-separated: "
              "--only eu,us); an unknown name is refused.")
 PARALLEL_HELP = ("How many targets run at a time (default: 8, or a quarter of the free "
@@ -22,8 +26,8 @@ CONTINUE_HELP = ("Keep starting targets after one fails (by default a failure st
                  "targets; running ones finish).")
 JSON_HELP = ("Print a JSON list with one record per target {target, database, state, "
              "exit_code, seconds, ...} instead of the lines.")
-FLEET_HELP = {"match": MATCH_HELP, "only": ONLY_HELP, "parallel": PARALLEL_HELP,
-              "continue_on_error": CONTINUE_HELP, "json": JSON_HELP}
+FLEET_HELP = {"match": MATCH_HELP, "schemas": SCHEMAS_HELP, "only": ONLY_HELP,
+              "parallel": PARALLEL_HELP, "continue_on_error": CONTINUE_HELP, "json": JSON_HELP}
 
 
 def _explain(exc: BaseException) -> tuple[str, int]:
@@ -39,8 +43,9 @@ def _names(only) -> list[str]:
             if name.strip()]
 
 
-def _run(verb: str, work, *, match=None, only=None, parallel=0, continue_on_error=False,
-         json=False, safety_command: str | None = None, yes=False, confirm=None):
+def _run(verb: str, work, *, match=None, schemas=None, only=None, parallel=0,
+         continue_on_error=False, json=False, safety_command: str | None = None, yes=False,
+         confirm=None, databases_only: bool = False):
     """Resolve the targets, confirm once (SAFETY_COMMAND's rule), run WORK(confirmed) on
     each, print a line per target as it ends (a bar over targets on a terminal), then the
     summary or --json; a failed target fails the command, naming it."""
@@ -48,7 +53,12 @@ def _run(verb: str, work, *, match=None, only=None, parallel=0, continue_on_erro
         raise UsageError(f"--parallel expects a number of 1 or more, got {parallel}.")
     env = environment()
     env.require_project()
-    targets = fleet_targets.resolve(env, match, _names(only))
+    targets = fleet_targets.resolve(env, match, schemas, _names(only))
+    tenants = [t.name for t in targets if t.schema is not None]
+    if databases_only and tenants:
+        raise UsageError(f"`fleet {verb.lower()}` runs on databases, and {tenants[0]!r} is a "
+                         "schema target (--schemas, `schemas` in the fleet file): schema "
+                         "targets take `fleet status` and `fleet migrate up`.")
     for target in targets:
         if target.database.password:
             output.hide(target.database.password)
@@ -83,10 +93,11 @@ def _run(verb: str, work, *, match=None, only=None, parallel=0, continue_on_erro
 
 
 @command(iterable=["only"], help=FLEET_HELP)
-def status(c, match=None, only=None, parallel=0, continue_on_error=False, json=False):
+def status(c, match=None, schemas=None, only=None, parallel=0, continue_on_error=False,
+           json=False):
     """Each target's migrations: applied, pending, changed, missing, and drift."""
-    _run("Status", lambda confirmed: fleet_commands.status, match=match, only=only,
-         parallel=parallel, continue_on_error=continue_on_error, json=json)
+    _run("Status", lambda confirmed: fleet_commands.status, match=match, schemas=schemas,
+         only=only, parallel=parallel, continue_on_error=continue_on_error, json=json)
 
 
 @command(iterable=["only"], help={
@@ -96,8 +107,9 @@ def status(c, match=None, only=None, parallel=0, continue_on_error=False, json=F
     "allow_env_mismatch": MISMATCH_HELP, "lock_timeout": LOCK_HELP,
     "yes": yes_help("migrate up", "the whole fleet at once"),
     "confirm": confirm_help("migrate up")})
-def up(c, match=None, only=None, parallel=0, continue_on_error=False, json=False, yes=False,
-       confirm=None, lock_timeout=60.0, no_backup=False, allow_env_mismatch=False):
+def up(c, match=None, schemas=None, only=None, parallel=0, continue_on_error=False,
+       json=False, yes=False, confirm=None, lock_timeout=60.0, no_backup=False,
+       allow_env_mismatch=False):
     """`migrate up` on every target, N at a time: each migration in its own transaction with
     its tracking row, each target under its own migrate lock; one confirmation for all."""
     timeout = flags.lock_timeout(lock_timeout)
@@ -107,7 +119,7 @@ def up(c, match=None, only=None, parallel=0, continue_on_error=False, json=False
                                                    not no_backup)
         return fleet_commands.migrate_up(timeout, confirmation)
 
-    _run("Migrate up", work, match=match, only=only, parallel=parallel,
+    _run("Migrate up", work, match=match, schemas=schemas, only=only, parallel=parallel,
          continue_on_error=continue_on_error, json=json, safety_command="migrate up",
          yes=yes, confirm=confirm)
 
@@ -115,8 +127,8 @@ def up(c, match=None, only=None, parallel=0, continue_on_error=False, json=False
 @command(iterable=["only"], help={
     **FLEET_HELP, "allow_env_mismatch": MISMATCH_HELP, "lock_timeout": LOCK_HELP,
     "yes": yes_help("update", "the whole fleet at once"), "confirm": confirm_help("update")})
-def update(c, match=None, only=None, parallel=0, continue_on_error=False, json=False,
-           yes=False, confirm=None, lock_timeout=60.0, allow_env_mismatch=False):
+def update(c, match=None, schemas=None, only=None, parallel=0, continue_on_error=False,
+           json=False, yes=False, confirm=None, lock_timeout=60.0, allow_env_mismatch=False):
     """`db update` on every target, N at a time: backup, every pending migration in one
     transaction, verify; one confirmation for all."""
     timeout = flags.lock_timeout(lock_timeout)
@@ -125,16 +137,19 @@ def update(c, match=None, only=None, parallel=0, continue_on_error=False, json=F
         return fleet_commands.update(timeout, fleet_commands.Confirmation(
             confirmed, allow_env_mismatch))
 
-    _run("Update", work, match=match, only=only, parallel=parallel,
+    _run("Update", work, match=match, schemas=schemas, only=only, parallel=parallel,
          continue_on_error=continue_on_error, json=json, safety_command="update", yes=yes,
-         confirm=confirm)
+         confirm=confirm, databases_only=True)
 
 
 @command(iterable=["only"], help=FLEET_HELP)
-def backup(c, match=None, only=None, parallel=0, continue_on_error=False, json=False):
+def backup(c, match=None, schemas=None, only=None, parallel=0, continue_on_error=False,
+           json=False):
     """A verified backup of every target in backups/<env>/, N at a time."""
-    _run("Backup", lambda confirmed: fleet_commands.backup, match=match, only=only,
-         parallel=parallel, continue_on_error=continue_on_error, json=json)
+    _run("Backup", lambda confirmed: fleet_commands.backup, match=match, schemas=schemas,
+         only=only,
+         parallel=parallel, continue_on_error=continue_on_error, json=json,
+         databases_only=True)
 
 
 migrate = Collection("migrate", up)
