@@ -342,3 +342,16 @@ def test_page_in_a_real_browser_searches_and_draws(db, browser, tmp_path):
     assert browser.js("typeof window.pwned") == "undefined"
     assert browser.problems() == []
 
+
+
+def test_the_command_writes_the_page(project):
+    """`nself db schema diagram --output schema.html` on the live database writes the page
+    with every table, the hostile one escaped."""
+    graph = _graph(project.db)
+    result = project.run("db", "schema", "diagram", "--output", "schema.html")
+    assert result.code == 0 and "schema.html" in result.out, result
+    page = (project.root / "schema.html").read_text()
+    found = _Elements()
+    found.feed(page)
+    assert found.scripts == [html.SCRIPT]
+    assert {a["data-table"] for t, a in found.tags if t == "article"} == set(graph.nodes)

@@ -375,3 +375,26 @@ def test_blocks_render_in_mermaid_itself(db, browser):  # noqa: F811 - the fixtu
             assert not svg.startswith("parse: "), (script, block.text, svg)
             for entity in parse_block(block.text).entities:
                 assert html.escape(entity[1:-1], quote=False) in svg, (script, entity)
+
+
+def test_the_command_prints_writes_and_refuses(project):
+    """`nself db schema diagram` on a 300-table database: --format mermaid prints every
+    block; --output FILE.md writes them; --output FILE.mmd is one line naming FILE.md,
+    exit 2, nothing written."""
+    _create_300(project.db)
+    result = project.run("db", "schema", "diagram", "--format", "mermaid")
+    assert result.code == 0, result
+    printed = re.findall(r"```mermaid\n(.*?)```", result.out, re.S)
+    assert len(printed) > 2
+    assert sum(len(parse_block(text).relationships) for text in printed) == \
+        len(_graph(project.db).edges)
+    result = project.run("db", "schema", "diagram", "--output", "schema.md")
+    assert result.code == 0 and "schema.md" in result.out, result
+    assert re.findall(r"```mermaid\n(.*?)```", (project.root / "schema.md").read_text(),
+                      re.S) == printed
+    result = project.run("db", "schema", "diagram", "--output", "schema.mmd")
+    assert result.code == 2 and result.out == "", result
+    assert len(result.err.strip().splitlines()) == 1
+    assert f"needs {len(printed)} Mermaid blocks" in result.err
+    assert "(--output schema.md)" in result.err
+    assert not (project.root / "schema.mmd").exists()
