@@ -415,6 +415,43 @@ class _Differ:
         if before == after or what != "Domain":
             self.quiet.add((what, name))
 
+    def alter_composite(self, before: Definition, after: Definition) -> bool:
+        """ALTER TYPE ... DROP / ADD / ALTER ATTRIBUTE for a composite type whose attributes
+        change (a column of that type keeps its values); False when that cannot say it and
+        no column uses the type (an attribute added elsewhere than at the end: drop and
+        create). What a column of the type blocks (an attribute's type, their order) is
+        said, as not handled."""
+        old, new = _attributes(before), _attributes(after)
+        if old is None or new is None:
+            return False
+        names = dict(new)
+        kept = [n for n, _ in old if n in names]
+        added = [n for n, _ in new if n not in dict(old)]
+        used = [f"{t.qualified}.{c.name}" for t in self.old.tables for c in t.columns
+                if c.type.removesuffix("[]") == type_key(before.schema, before.name)]
+        blocked = []
+        if kept + added != [n for n, _ in new]:
+            if not used:
+                return False
+            blocked.append("the order of its attributes changes")
+        steps = [f"DROP ATTRIBUTE {n}" for n, _ in old if n not in names]
+        steps += [f"ADD ATTRIBUTE {n} {names[n]}" for n in added]
+        changed = [n for n, t in old if n in names and names[n] != t]
+        if changed and used:
+            blocked.append(f"attribute {', '.join(changed)} changes type")
+            changed = []
+        if blocked:
+            self.unsupported.append(
+                f"type {before.qualified} ({' and '.join(blocked)} while column "
+                f"{', '.join(used)} uses it: write it by hand)")
+        steps += [f"ALTER ATTRIBUTE {n} TYPE {names[n]}" for n in changed]
+        if steps:
+            self.emit(DOMAINS, "alter type", before.qualified,
+                      f"ALTER TYPE {qualified(before.schema, before.name)} "
+                      + ",\n    ".join(steps) + ";",
+                      hazard=DROPS_DATA if any(x.startswith("DROP") for x in steps) else None)
+        return True
+
     # -- renames ---------------------------------------------------------------------------
     def apply_renames(self) -> None:
         """Rewrite OLD as if the hinted renames had run, and emit them first."""
@@ -1137,9 +1174,10 @@ class _Differ:
             elif not _same_definition(d, other):
                 self.note("~", _DEFINITION_WORD[d.kind], display(d.schema, d.name),
                           "different definition")
+                altered = self.alter_composite(d, other) if d.kind == "type" else False
                 if d.kind == "function" and _replaceable(d, other):
                     replace_in_place.add(key)
-                else:
+                elif not altered:
                     drop.add(key)
                     create.add(key)
             elif d.kind not in ("function", "type") and any(
@@ -1212,6 +1250,21 @@ def _bodies_unchecked(changes: list[Change]) -> list[Change]:
     at = next(i for i, c in enumerate(changes) if not c.needs_autocommit)
     return [*changes[:at], Change("set", "check_function_bodies", BODIES_UNCHECKED,
                                   phase=changes[at].phase), *changes[at:]]
+
+
+def _attributes(definition: Definition) -> list[tuple[str, str]] | None:
+    """A composite type's attributes, [(name as SQL writes it, type and collation)], from
+    the CREATE TYPE text the catalog prints (one attribute a line); None for another text."""
+    found = re.fullmatch(r"CREATE TYPE \S.* AS \((?:\n    (.*)\n)?\)", definition.sql, re.S)
+    if found is None:
+        return None
+    attributes = []
+    for line in (found.group(1) or "").split(",\n    ") if found.group(1) else []:
+        parts = re.fullmatch(r'("(?:[^"]|"")*"|[^\s"]+) (\S.*)', line, re.S)
+        if parts is None:
+            return None
+        attributes.append((parts.group(1), parts.group(2)))
+    return attributes
 
 
 def _calls_any(functions: list[str], text: str | None, call: bool = True) -> bool:
