@@ -76,8 +76,11 @@ SCRIPT = r"""
   var viewport = document.getElementById("nself-viewport");
   var canvas = document.getElementById("nself-canvas");
   var articles = Array.prototype.slice.call(document.querySelectorAll("article[data-table]"));
-  var anchors = {};
+  var anchors = {}, entries = {};
   articles.forEach(function (a) { anchors[a.getAttribute("data-table")] = a.id; });
+  document.querySelectorAll("#nself-index a").forEach(function (link) {
+    entries[link.getAttribute("href").slice(1)] = link.parentNode;
+  });
 
   // the diagram's element for each table (nself's SVG marks them with data-table)
   var shapes = {};
@@ -116,11 +119,15 @@ SCRIPT = r"""
     apply();
   }
   function centre(table) {
+    // TABLE in the middle of the view, at least at its natural size
     var el = (shapes[table] || [])[0];
     if (!el) { return; }
-    var r = el.getBoundingClientRect(), v = viewport.getBoundingClientRect();
-    view.x += v.left + v.width / 2 - (r.left + r.width / 2);
-    view.y += v.top + v.height / 2 - (r.top + r.height / 2);
+    var c = canvas.getBoundingClientRect(), r = el.getBoundingClientRect();
+    var cx = (r.left + r.width / 2 - c.left) / view.s;
+    var cy = (r.top + r.height / 2 - c.top) / view.s;
+    view.s = Math.max(view.s, 1);
+    view.x = viewport.clientWidth / 2 - cx * view.s;
+    view.y = viewport.clientHeight / 2 - cy * view.s;
     apply();
   }
   if (viewport && canvas) {
@@ -170,8 +177,7 @@ SCRIPT = r"""
       var table = a.getAttribute("data-table");
       var hit = !q || (a.getAttribute("data-search") || "").indexOf(q) >= 0;
       a.classList.toggle("nself-hidden", !hit);
-      var link = document.querySelector('#nself-index a[href="#' + a.id + '"]');
-      if (link) { link.parentNode.classList.toggle("nself-hidden", !hit); }
+      if (entries[a.id]) { entries[a.id].classList.toggle("nself-hidden", !hit); }
       a.querySelectorAll("tr[data-column]").forEach(function (row) {
         row.classList.toggle("nself-hit",
           !!q && row.getAttribute("data-column").toLowerCase().indexOf(q) >= 0);

@@ -284,6 +284,11 @@ class Browser:
 
 VISIBLE = ("Array.from(document.querySelectorAll('article[data-table]'))"
            ".filter(a => a.offsetParent !== null).map(a => a.dataset.table)")
+# the first lit table's centre from the view's centre (x, y), its width and the view's
+MATCH_PLACE = ("(() => { const v = document.getElementById('nself-viewport')"
+               ".getBoundingClientRect(); const r = document.querySelector('.nself-match')"
+               ".getBoundingClientRect(); return [r.left + r.width / 2 - v.left - v.width / 2,"
+               " r.top + r.height / 2 - v.top - v.height / 2, r.width, v.width]; })()")
 LIT = "Array.from(document.querySelectorAll('.nself-match')).map(e => e.dataset.table)"
 
 
@@ -322,7 +327,13 @@ def test_page_in_a_real_browser_searches_and_draws(db, browser, tmp_path):
     assert browser.js("document.getElementById('nself-count').textContent") == \
         f"1 of {len(graph.nodes)} tables"
     assert browser.js("location.hash") == "#search=invoic"
+    # zoomed far out, Enter brings the first match to the middle at its natural size
+    browser.js("for (let k = 0; k < 8; k++) document.querySelector('[data-zoom=out]').click()")
+    assert browser.js(MATCH_PLACE)[2] < 60
+    browser.js("document.getElementById('nself-search').focus()")
     browser.press_enter()
+    where = browser.js(MATCH_PLACE)
+    assert abs(where[0]) < 2 and abs(where[1]) < 2 and 100 < where[2] < where[3]
 
     # a column name finds its table, and the row is marked
     browser.js("document.getElementById('nself-search').value = ''")
@@ -336,6 +347,9 @@ def test_page_in_a_real_browser_searches_and_draws(db, browser, tmp_path):
     browser.open(url + "#search=" + "user")
     assert browser.js("document.getElementById('nself-search').value") == "user"
     assert sorted(browser.js(VISIBLE)) == ["billing.invoices", "public.events", "public.users"]
+    # the first match is drawn in the middle of the diagram's view, at its natural size
+    where = browser.js(MATCH_PLACE)
+    assert abs(where[0]) < 2 and abs(where[1]) < 2 and 100 < where[2] < where[3]
 
     for _ in range(3):            # let the page finish anything late
         browser.call("Runtime.evaluate", session=True, expression="1")
