@@ -10,6 +10,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import time
 from html.parser import HTMLParser
@@ -187,7 +188,7 @@ class Browser:
              "--disable-dev-shm-usage", "--remote-debugging-pipe", "--no-first-run",
              f"--user-data-dir={self.profile}", "--window-size=1280,900", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=False, preexec_fn=pipes)
+            close_fds=False, preexec_fn=pipes, start_new_session=True)
         os.close(to_browser)
         os.close(from_browser)
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
@@ -200,7 +201,7 @@ class Browser:
         return self
 
     def __exit__(self, *exc):
-        self.proc.kill()
+        os.killpg(self.proc.pid, signal.SIGKILL)    # the browser and its renderers
         self.proc.wait()
         os.close(self.commands)
         os.close(self.answers)
