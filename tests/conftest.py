@@ -32,6 +32,14 @@ EXTERNAL_URL = os.environ.get("NSELF_TEST_EXTERNAL_URL")
 BACKENDS = ["embedded"] + (["external"] if EXTERNAL_URL else [])
 ISOLATED_PREFIXES = ("NSELF_", "PG", "BACKUP_", "AWS_")
 ISOLATED_NAMES = ("ENV", "DATABASE_URL")
+# read before isolated_environment removes every NSELF_ setting from the tests' environment
+SEED_SETTING = os.environ.get("NSELF_TEST_SEED")
+
+
+def random_seed() -> int:
+    """The seed of a randomized test: NSELF_TEST_SEED when set (to replay a failure it
+    printed), else a new one."""
+    return int(SEED_SETTING) if SEED_SETTING else random.randrange(1 << 30)
 
 
 def pytest_addoption(parser):
@@ -81,7 +89,7 @@ def embedded_server(tmp_path_factory):
     from nself.pg.embedded import EmbeddedServer
 
     state = Path(f"/tmp/nself-test-{os.getpid()}")
-    server = EmbeddedServer(state)
+    server = EmbeddedServer(state, throwaway=True)
     server.ensure_running()
     _no_flush(server.connection_params("postgres"))
     yield server
@@ -172,6 +180,24 @@ def table_fingerprint(db: TestDatabase, table: str) -> tuple[int, str]:
 def fingerprint(db: TestDatabase, schema: str = "public") -> dict[str, tuple[int, str]]:
     """Every table of SCHEMA with its table_fingerprint."""
     return {table: table_fingerprint(db, f'"{schema}"."{table}"') for table in db.tables(schema)}
+
+
+def migrated(db: TestDatabase, **data) -> dict:
+    """What two runs of the same migrations must agree on: public's columns, its indexes
+    (definition and validity), nself's tracking and progress rows, and DATA (facts of the
+    test's own, by name)."""
+    return {
+        "columns": db.query("SELECT table_name, column_name, data_type FROM "
+                            "information_schema.columns WHERE table_schema = 'public' "
+                            "ORDER BY 1, 2"),
+        "indexes": db.query("SELECT c.relname, pg_get_indexdef(c.oid), i.indisvalid "
+                            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE n.nspname = 'public' ORDER BY 1"),
+        "applied": db.query("SELECT label FROM nself.migrations ORDER BY 1"),
+        "progress": db.query("SELECT count(*) FROM nself.migration_progress"),
+        **data,
+    }
 
 
 def _create(admin: dict[str, str], name: str) -> None:
@@ -472,7 +498,7 @@ def kill_anywhere(project: Project, argv: tuple[str, ...], snapshot, points: lis
     finish(f"killed at each of {points}")
     if not request.config.getoption("--slow"):
         return
-    seed = int(os.environ.get("NSELF_TEST_SEED", time.time()))
+    seed = random_seed()
     rng = random.Random(seed)
     for trial in range(50):
         with project.db.connect() as conn:
@@ -484,4 +510,5 @@ def kill_anywhere(project: Project, argv: tuple[str, ...], snapshot, points: lis
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=300)
-        finish(f"seed {seed}, trial {trial}")
+        finish(f"trial {trial} (replay: NSELF_TEST_SEED={seed} python -m pytest --slow "
+               f"'{request.node.nodeid}')")

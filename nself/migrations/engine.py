@@ -37,7 +37,13 @@ from psycopg import generators, pq, sql
 from psycopg.pq import ExecStatus
 
 from nself.config import Database, Environment
-from nself.errors import DatabaseUnreachable, DifferencesFound, Interrupted, OperationFailed
+from nself.errors import (
+    DatabaseUnreachable,
+    DifferencesFound,
+    Interrupted,
+    NselfError,
+    OperationFailed,
+)
 from nself.migrations import files, history
 from nself.migrations.files import Migration, Section, Statement
 from nself.migrations.plan import Prepared, needs_autocommit
@@ -176,6 +182,21 @@ class Engine:
         if status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
             self.conn.execute("ROLLBACK")
 
+    def cut(self, exc: psycopg.OperationalError, known: str) -> NselfError:
+        """A driver error as ours; a lost connection (a server restart or crash, a network
+        cut) also says what it left: `known`."""
+        error = database.translate_error(exc, self.db)
+        if isinstance(error, DatabaseUnreachable):
+            return DatabaseUnreachable(f"{str(error).rstrip('.')}. {known}")
+        return error
+
+    def in_flight(self, what: str, verb: str) -> str:
+        """What a connection lost while `what`'s COMMIT was on its way leaves: unknown."""
+        return (f"The connection was lost while the COMMIT of {what} was on its way: "
+                f"`nself db migrate status` shows whether it is {verb} (a migration and its "
+                f"tracking row commit together).{self.earlier(verb)} Then run the command "
+                "again.")
+
     def lock_failure(self, error: psycopg.Error) -> bool:
         return error.sqlstate in RETRYABLE
 
@@ -256,11 +277,13 @@ class Engine:
         # COMMIT goes in a message of its own: a client killed while the body runs then
         # leaves an open transaction, which the server rolls back when it sees the socket close.
         query = f"{''.join(prefix)}{prep.body}\n;\n{record}"
-        lost = ("The migration in progress was not committed, so the server rolled it back; "
-                "run `nself db migrate status`, then the command again.")
+        lost = (f"{m.id} was not committed, so the server rolled it back"
+                + ("" if verb == "applied" else " (it stays applied)")
+                + f".{self.earlier(verb)} Run `nself db migrate status`, then the command again.")
         attempts = 1 + self.settings.retries
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()
+            known = lost
             try:
                 results, error = self.send(query)
                 done = len(results)
@@ -272,6 +295,7 @@ class Engine:
                 if error is None:
                     # RESET ALL: a migration's own SET (search_path, role, ...) must not
                     # leak into the next one, as it would not with one psql per file.
+                    known = self.in_flight(m.id, verb)
                     _, error = self.send("COMMIT; RESET ALL")
                     if error is not None:  # deferred constraints fail at COMMIT
                         done = COMMIT_FAILED + len(prefix)
@@ -279,7 +303,7 @@ class Engine:
                 self.rollback(lost)
                 raise self.interrupted(m, verb) from None
             except psycopg.OperationalError as exc:
-                raise database.translate_error(exc, self.db) from None
+                raise self.cut(exc, known) from None
             if error is None:
                 self.unflushed = not durable
                 return time.perf_counter() - started
@@ -316,6 +340,7 @@ class Engine:
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()
             error = None
+            known = lost + self.earlier("applied")
             try:
                 for batch in self.batches(part):
                     error = self.send_batch(batch, row, done, lost, part, attempt, attempts)
@@ -325,6 +350,7 @@ class Engine:
                     continue  # retrying
                 if before_commit is not None:
                     before_commit()
+                known = self.in_flight(f"the transaction of {len(part)} migrations", "applied")
                 _, error = self.send("COMMIT; RESET ALL")
             except KeyboardInterrupt:
                 self.rollback(lost)
@@ -332,7 +358,7 @@ class Engine:
                                   f"{len(part)} migrations is applied.{self.earlier('applied')}"
                                   " Run the command again to continue.") from None
             except psycopg.OperationalError as exc:
-                raise database.translate_error(exc, self.db) from None
+                raise self.cut(exc, known) from None
             except (MigrationError, DatabaseUnreachable):
                 raise  # rolled back already
             except Exception:
@@ -500,10 +526,7 @@ class Engine:
             i = len(statements)
             self.finish(prep, record, verb)
         except psycopg.OperationalError as exc:
-            error = database.translate_error(exc, self.db)
-            if isinstance(error, DatabaseUnreachable):
-                raise DatabaseUnreachable(f"{error} {self.lost(prep, i, verb)}") from None
-            raise error from None
+            raise self.cut(exc, self.lost(prep, i, verb)) from None
         finally:
             if not self.conn.closed:
                 try:

@@ -59,8 +59,11 @@ class PostmasterInfo:
 class EmbeddedServer:
     """One project's embedded server: start on demand, stop, tail its log."""
 
-    def __init__(self, state_dir: Path, bin_dir: Path | None = None):
+    def __init__(self, state_dir: Path, bin_dir: Path | None = None, throwaway: bool = False):
+        """`throwaway`: a server for tests or benchmarks, whose folder nobody keeps; initdb
+        then skips its flush to disk (seconds on a busy disk)."""
         self.home = state_dir / "postgres"
+        self.throwaway = throwaway
         bin_dir = bin_dir or wheel_bin_dir()
         if bin_dir is None:
             raise ConfigError(
@@ -218,7 +221,8 @@ class EmbeddedServer:
         self.pgdata.chmod(0o700)
         self._grant(ids, self.pgdata)
         self._tool("initdb", ["-D", str(self.pgdata), "-U", SUPERUSER, "--auth=trust",
-                              "--encoding=UTF8", "--locale=C", "--no-instructions"], ids)
+                              "--encoding=UTF8", "--locale=C", "--no-instructions",
+                              *(["--no-sync"] if self.throwaway else [])], ids)
 
     def _start(self) -> None:
         ids = self._run_as()

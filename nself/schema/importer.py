@@ -31,7 +31,7 @@ import fcntl
 import json
 import os
 import re
-import tempfile
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -1054,10 +1054,11 @@ def _create(path: Path, text: str) -> None:
     """PATH with TEXT, complete or not at all (a kill leaves no half-written migration):
     written beside it under a name the migrations folder ignores and no other writer uses,
     then linked to PATH (FileExistsError naming PATH when PATH exists)."""
-    # pid for _remove_leftovers, a random part so that no two writers ever share a name
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
-                                suffix=".tmp")
-    temp = Path(name)
+    # pid for _remove_leftovers, a random part so that no two writers ever share a name;
+    # not mkstemp, whose 0600 would stay on the migration: its mode is the umask's, as any
+    # new file's (`migrate create`'s), readable by the team's other users and CI
+    temp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         userfile.write_synced(fd, text)
         os.link(temp, path)

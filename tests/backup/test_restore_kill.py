@@ -16,7 +16,7 @@ import sys
 import time
 
 import pytest
-from conftest import kill_when, runs_child
+from conftest import kill_when, random_seed, runs_child
 from test_backup import _children, make_backup
 
 from nself.pg.wipe import wipe
@@ -125,7 +125,7 @@ def test_kill_in_every_phase_leaves_old_or_new_never_a_mix(project, versions, re
             files.items()}
     trials = list(PHASES)
     span = 0.0
-    seed = int(os.environ.get("NSELF_TEST_SEED", time.time()))
+    seed = random_seed()
     rng = random.Random(seed)
     if request.config.getoption("--slow"):
         began = time.monotonic()

@@ -5,7 +5,7 @@ statement, in turn (the state is waited for); --slow adds 50 trials at random mo
 
 from __future__ import annotations
 
-from conftest import half_built, kill_anywhere
+from conftest import half_built, kill_anywhere, migrated
 
 ROWS = 60000
 MIGRATIONS = {
@@ -31,19 +31,9 @@ MIGRATIONS = {
 
 def snapshot(db) -> dict:
     """The schema and data facts two runs must agree on."""
-    return {
-        "columns": db.query("SELECT table_name, column_name, data_type FROM "
-                            "information_schema.columns WHERE table_schema = 'public' "
-                            "ORDER BY 1, 2"),
-        "indexes": db.query("SELECT c.relname, pg_get_indexdef(c.oid), i.indisvalid "
-                            "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                            "WHERE n.nspname = 'public' ORDER BY 1"),
-        "data": db.query("SELECT (SELECT count(*) FROM big), (SELECT sum(id) FROM big), "
-                         "(SELECT sum(w) FROM big), (SELECT count(*) FROM small)"),
-        "applied": db.query("SELECT label FROM nself.migrations ORDER BY 1"),
-        "progress": db.query("SELECT count(*) FROM nself.migration_progress"),
-    }
+    return migrated(db, data=db.query(
+        "SELECT (SELECT count(*) FROM big), (SELECT sum(id) FROM big), "
+        "(SELECT sum(w) FROM big), (SELECT count(*) FROM small)"))
 
 
 # in the order `up` runs them: an index half built (INVALID) in the middle of 002, rows after

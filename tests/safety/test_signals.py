@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, random_seed
 
 from nself import errors
 
@@ -67,7 +67,8 @@ def test_signal_at_a_random_early_moment_is_one_line(project, request, entry):
     """SIGINT or SIGTERM at a random moment of a `db status` run (imports, parse, task,
     exit), once nself's entry point runs: exit 130 with `Interrupted.` (or 0 when it came
     after the end), never a traceback and never death by the signal."""
-    seed = random.randrange(1 << 30)
+    seed = random_seed()
+    replay = f"replay: NSELF_TEST_SEED={seed} python -m pytest '{request.node.nodeid}'"
     rng = random.Random(seed)
     argv = _entry_points()[entry] + (["db.status"] if entry == "inv" else ["db", "status"])
     spans = []  # from the handlers to the end: where signals land
@@ -86,14 +87,14 @@ def test_signal_at_a_random_early_moment_is_one_line(project, request, entry):
         time.sleep(delay)
         proc.send_signal(number)
         out, err = proc.communicate(timeout=60)
-        what = (f"seed {seed}, trial {trial}: {number.name} after {delay:.3f} s -> "
-                f"{proc.returncode}, stderr {err!r}")
+        what = (f"trial {trial}: {number.name} after {delay:.3f} s -> {proc.returncode}, "
+                f"stderr {err!r} ({replay})")
         assert "Traceback" not in err and "KeyboardInterrupt" not in err, what
         assert proc.returncode in (errors.INTERRUPTED, errors.SUCCESS), what
         if proc.returncode == errors.INTERRUPTED:
             interrupted += 1
             assert err.endswith("Interrupted.\n") and err.count("\n") == 1, what
-    assert interrupted, f"seed {seed}: no trial was interrupted (all came too late)"
+    assert interrupted, f"no trial was interrupted (all came too late; {replay})"
 
 
 def test_the_entry_point_handles_signals_before_importing_nself(tmp_path):
