@@ -337,8 +337,9 @@ def live_sizes(conn) -> tuple[dict[str, tuple[int, int, str]], int]:
 def _bounded_counts(conn, tables: dict[str, str]) -> dict[str, int]:
     """{name: rows, at most COUNT_LIMIT} of `tables` ({name: quoted identifier}), in one
     query; nothing when the connection is inside a transaction, or a table is locked."""
-    if not tables or not conn.autocommit:
-        return {}
+    if not tables or not conn.autocommit or \
+            conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return {}  # SET LOCAL would outlive the count in the caller's transaction
     parts = " UNION ALL ".join(
         f"SELECT %s, (SELECT count(*) FROM (SELECT FROM {ident} LIMIT {COUNT_LIMIT}) s)"
         for ident in tables.values())

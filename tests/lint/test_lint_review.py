@@ -296,3 +296,19 @@ def test_migrate_create_prints_what_lint_finds_in_its_template(project, monkeypa
     assert "safe: CREATE INDEX CONCURRENTLY" in result.out
     bad = project.run("db", "migrate", "create", "other", "--template", "nope")
     assert bad.code == 2 and "--template expects one of" in bad.err
+
+
+def test_rows_are_not_counted_inside_the_callers_transaction(db):
+    """On a connection inside a transaction, live_sizes counts nothing (its SET LOCAL
+    lock_timeout would outlive the count): a never-analyzed table's rows come from its
+    size, and the session's lock_timeout is unchanged."""
+    from nself.lint.context import live_sizes
+
+    db.query("CREATE TABLE users (id bigint); INSERT INTO users SELECT generate_series(1, 50)")
+    with db.connect() as conn, conn.transaction():
+        before = conn.execute("SHOW lock_timeout").fetchone()[0]
+        sizes, _ = live_sizes(conn)
+        assert sizes["public.users"][2] == "size" and sizes["public.users"][0] > 0
+        assert conn.execute("SHOW lock_timeout").fetchone()[0] == before
+    with db.connect() as conn:
+        assert live_sizes(conn)[0]["public.users"][0::2] == (50, "counted")
