@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from test_diagram_html import browser  # noqa: F401 - the chromium fixture
 
+from nself.cli import program
 from nself.diagram import mermaid
 from nself.diagram.graph import Cluster, Column, Edge, Graph, Node, from_schema
 from nself.errors import UsageError
@@ -398,3 +400,14 @@ def test_the_command_prints_writes_and_refuses(project):
     assert f"needs {len(printed)} Mermaid blocks" in result.err
     assert "(--output schema.md)" in result.err
     assert not (project.root / "schema.mmd").exists()
+
+
+def test_the_repositorys_mermaid_picture_is_current(tmp_path, monkeypatch, capsys):
+    """docs/schema.md is what the README's command writes from schema.dbml today."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "schema.dbml").write_text((REPO / "schema.dbml").read_text())
+    code = program.run(["nself", "db", "schema", "diagram", "--from", "schema.dbml",
+                        "--output", "schema.md"], exit=False)
+    assert code == 0, capsys.readouterr()
+    assert (tmp_path / "schema.md").read_text() == (REPO / "docs" / "schema.md").read_text(), \
+        "regenerate: nself db schema diagram --from schema.dbml --output docs/schema.md"
