@@ -13,6 +13,7 @@ asked for, there is no safer way to make it).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from nself import sql
@@ -24,9 +25,12 @@ from nself.lint.rule import Finding
 _CREATE_INDEX = re.compile(r"^(\s*CREATE\s+INDEX)\s+(?!CONCURRENTLY\b)", re.IGNORECASE)
 
 
-def safe_parts(ups: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+def safe_parts(ups: list[tuple[str, bool]],
+               plain: Callable[[str], bool] = lambda table: True) -> list[tuple[str, bool]]:
     """`ups` ([(SQL, autocommit)], in order) with each transactional part's plain indexes
-    on tables that exist before the migration moved to a no-transaction part right after
+    on tables that exist before the migration (and are `plain`: PostgreSQL builds no
+    index CONCURRENTLY, and before 18 adds no NOT VALID foreign key, on a partitioned
+    table) moved to a no-transaction part right after
     it (CREATE INDEX CONCURRENTLY IF NOT EXISTS), and its foreign keys and CHECKs on such
     tables added NOT VALID, then validated in that no-transaction part (after the
     indexes)."""
@@ -45,8 +49,8 @@ def safe_parts(ups: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
         kept, indexes, validations, at = [], [], [], 0
         for st in statements:
             node = st.node
-            moved = _moved_index(node, created)
-            not_valid = _not_valid(node, created)
+            moved = _moved_index(node, created, plain)
+            not_valid = _not_valid(node, created, plain)
             if moved is not None or not_valid is not None:
                 kept.append(text[at:st.start])
                 end = _statement_end(text, st.end)
@@ -94,17 +98,17 @@ def _creates(node) -> str:
     return ""
 
 
-def _moved_index(node, created: set[str]) -> str | None:
+def _moved_index(node, created: set[str], plain: Callable[[str], bool]) -> str | None:
     """The table of a plain CREATE INDEX (named, not UNIQUE: no constraint can depend on
     it, so it may come later) on a table this migration did not create."""
     if type(node).__name__ != "IndexStmt" or node.concurrent or node.unique or \
             not node.idxname or node.relation is None:
         return None
     table = of_range(node.relation)
-    return None if table in created else table
+    return None if table in created or not plain(table) else table
 
 
-def _not_valid(node, created: set[str]) -> str | None:
+def _not_valid(node, created: set[str], plain: Callable[[str], bool]) -> str | None:
     """For an ALTER TABLE that only adds one named FOREIGN KEY or CHECK constraint, with
     validation, to a table this migration did not create: its VALIDATE statement."""
     if type(node).__name__ != "AlterTableStmt" or node.objtype.name != "OBJECT_TABLE" or \
@@ -113,7 +117,8 @@ def _not_valid(node, created: set[str]) -> str | None:
     cmd = node.cmds[0]
     con = cmd.def_ if cmd.subtype.name == "AT_AddConstraint" else None
     if con is None or con.contype.name not in ("CONSTR_FOREIGN", "CONSTR_CHECK") or \
-            con.skip_validation or not con.conname or of_range(node.relation) in created:
+            con.skip_validation or not con.conname or of_range(node.relation) in created \
+            or not plain(of_range(node.relation)):
         return None
     rel = node.relation
     table = ".".join(_quoted(p) for p in (rel.schemaname, rel.relname) if p)

@@ -474,6 +474,18 @@ SELECT 'type', n.nspname, t.typname,
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
      JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
 WHERE t.typtype = 'c' AND {USER_SCHEMA_WHERE} AND {_not_member('pg_type', 't')}
+UNION ALL
+SELECT 'statistics', n.nspname, x.stxname,
+       -- its table qualified whatever the search path (the catalog prints `FROM t`)
+       CASE WHEN right(x.def, length(quote_ident(r.relname)) + 6) = ' FROM '
+                      || quote_ident(r.relname)
+            THEN left(x.def, length(x.def) - length(quote_ident(r.relname)))
+                 || quote_ident(r.nspname) || '.' || quote_ident(r.relname)
+            ELSE x.def END,
+       obj_description(x.oid, 'pg_statistic_ext'), 'pg_statistic_ext'::regclass::oid, x.oid
+FROM (SELECT s.*, pg_get_statisticsobjdef(s.oid) AS def FROM pg_statistic_ext s) x
+     JOIN rel r ON r.oid = x.stxrelid JOIN pg_namespace n ON n.oid = x.stxnamespace
+WHERE {USER_SCHEMA_WHERE}
 """
 # The qualified name of the type d.refobjid: an array type is named by its element, and a
 # table's row type by the table.
@@ -507,11 +519,12 @@ SELECT coalesce(o.classid, d.classid), coalesce(o.objid, d.objid),
        END
 FROM pg_depend d LEFT JOIN owner o ON d.classid = o.via AND d.objid = o.oid
 WHERE (d.classid IN ('pg_rewrite'::regclass, 'pg_proc'::regclass, 'pg_trigger'::regclass,
-                     'pg_policy'::regclass)
+                     'pg_policy'::regclass, 'pg_statistic_ext'::regclass)
        OR d.classid = 'pg_class'::regclass AND d.objid IN (
          SELECT c.oid FROM pg_class c WHERE c.relkind = 'c'))
   AND d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass)
-  AND d.deptype = 'n'
+  -- a statistics object's table is an automatic dependency
+  AND (d.deptype = 'n' OR d.deptype = 'a' AND d.classid = 'pg_statistic_ext'::regclass)
   AND (d.classid <> 'pg_rewrite'::regclass OR o.oid IS NOT NULL)
 """
 # What a table (its columns' types, defaults, generated expressions, constraints, indexes)
@@ -583,10 +596,6 @@ FROM pg_operator x JOIN pg_namespace n ON n.oid = x.oprnamespace
 WHERE {USER_SCHEMA_WHERE} AND {_not_member('pg_operator', 'x')}
 UNION ALL
 {_NAMED_UNSUPPORTED}
-UNION ALL
-SELECT 'statistics ' || n.nspname || '.' || x.stxname
-FROM pg_statistic_ext x JOIN pg_namespace n ON n.oid = x.stxnamespace
-WHERE {USER_SCHEMA_WHERE}
 UNION ALL
 SELECT CASE x.prokind WHEN 'a' THEN 'aggregate ' ELSE 'window function ' END
        || n.nspname || '.' || x.proname || '(' || oidvectortypes(x.proargtypes) || ')'

@@ -257,7 +257,8 @@ def definition_target(definition: Definition) -> str:
 
 
 _DROP_WORD = {"type": "TYPE", "view": "VIEW", "materialized view": "MATERIALIZED VIEW",
-              "function": "ROUTINE", "trigger": "TRIGGER", "policy": "POLICY"}
+              "function": "ROUTINE", "trigger": "TRIGGER", "policy": "POLICY",
+              "statistics": "STATISTICS"}
 
 
 def drop_definition(definition: Definition) -> str:
@@ -270,7 +271,8 @@ def create_definition(definition: Definition) -> str:
 
 
 _COMMENT_WORD = {"type": "TYPE", "view": "VIEW", "materialized view": "MATERIALIZED VIEW",
-                 "function": "ROUTINE", "trigger": "TRIGGER", "policy": "POLICY"}
+                 "function": "ROUTINE", "trigger": "TRIGGER", "policy": "POLICY",
+                 "statistics": "STATISTICS"}
 
 
 def comment_definition(definition: Definition) -> str:

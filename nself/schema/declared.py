@@ -33,7 +33,7 @@ _RECORD_LINE = re.compile(r"^--\s*nself:declared\s+(\{.*\})\s*$")
 _UP = re.compile(r"(?im)^--\s*UP\s*$")
 # objects a file with a Note nself_sql declares besides tables and enums
 OTHER_KINDS = ("schema", "extension", "domain", "sequence", "type", "function", "view",
-               "materialized view", "trigger", "policy")
+               "materialized view", "trigger", "policy", "statistics")
 
 
 @dataclass

@@ -57,10 +57,10 @@ WARNING = "-- WARNING: drops data"
 NEEDS_A_VALUE = "fails if the table has rows (NOT NULL without a default)"
 
 _DEFINITION_RANK = {"type": 0, "function": 0, "view": 1, "materialized view": 1, "trigger": 2,
-                    "policy": 3}
+                    "policy": 3, "statistics": 2}
 _DEFINITION_WORD = {"type": "Type", "function": "Function", "view": "View",
                     "materialized view": "Materialized view", "trigger": "Trigger",
-                    "policy": "Policy"}
+                    "policy": "Policy", "statistics": "Statistics"}
 _CONSTRAINT_WORD = {"p": "Primary key", "u": "Unique constraint", "c": "Check constraint",
                     "x": "Exclusion constraint", "f": "Foreign key"}
 

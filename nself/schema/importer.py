@@ -277,6 +277,9 @@ def carry_over(dbml: Schema, old: Schema, renames: dict[str, str]) -> Schema:
             table = f"{d.schema}.{d.name.rpartition('.')[0]}"
             if not kept_table(table):
                 continue
+        if d.kind == "statistics" and not all(kept_table(x) for x in d.depends_on
+                                              if old.table(x)):
+            continue  # its table is dropped
         definitions.append(d)
     desired.definitions = definitions + list(dbml.definitions)
     return desired
@@ -785,7 +788,8 @@ def _verify(a, old: Schema, new: Schema, plan: Plan, renames: dict[str, str],
     """Apply each part's UP to shadow A (which holds OLD), derive its DOWN from the schemas
     before and after it, then check UP reaches NEW and the DOWNs lead back to OLD. Records
     the server refuses ('abc' for an integer) are the file's problem, exit 2."""
-    groups = safe.safe_parts([(g.sql(), g.autocommit) for g in plan.groups()])
+    groups = safe.safe_parts([(g.sql(), g.autocommit) for g in plan.groups()],
+                             lambda name: _plain(old, name))
     last_tx = max((i for i, (_, autocommit) in enumerate(groups) if not autocommit),
                   default=None)
     ups, schema_of = [], {}
@@ -825,6 +829,13 @@ def _verify(a, old: Schema, new: Schema, plan: Plan, renames: dict[str, str],
             _failed("DOWN does not return to the schema before it", back,
                     [(parts[i].up, False), (parts[i].down, False)])
     return parts
+
+
+def _plain(schema: Schema, name: str) -> bool:
+    """Whether table `name` of `schema` is neither partitioned nor a partition (or is not
+    there): the safe forms' CONCURRENTLY and NOT VALID apply to it."""
+    table = schema.table(name)
+    return table is None or not (table.partition_by or table.partition_of)
 
 
 def _records_refused(shadow, schema_sql: str, records: str) -> str | None:

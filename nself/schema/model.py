@@ -144,13 +144,14 @@ class Sequence(Named):
     comment: str | None = None
 
 
-DEFINITION_KINDS = ("type", "function", "view", "materialized view", "trigger", "policy")
+DEFINITION_KINDS = ("type", "function", "view", "materialized view", "trigger", "policy",
+                    "statistics")
 
 
 @dataclass
 class Definition(Named):
-    """A composite type, view, materialized view, function, trigger or policy, carried
-    whole."""
+    """A composite type, view, materialized view, function, trigger, policy or statistics
+    object (CREATE STATISTICS), carried whole."""
     kind: str                       # one of DEFINITION_KINDS
     schema: str
     name: str                       # functions: name(argtypes); triggers/policies: table.name

@@ -20,7 +20,8 @@ from nself.schema.model import DEFINITION_KINDS, Constraint, Definition, Index, 
 # -- SQL ---------------------------------------------------------------------------------
 
 _COMMENT_WORD = {"type": "TYPE", "view": "VIEW", "materialized view": "MATERIALIZED VIEW",
-                 "function": "ROUTINE", "trigger": "TRIGGER", "policy": "POLICY"}
+                 "function": "ROUTINE", "trigger": "TRIGGER", "policy": "POLICY",
+                 "statistics": "STATISTICS"}
 
 
 # As pg_dump does: a function body is checked when it runs, not when it is created (a

@@ -312,3 +312,17 @@ def test_rows_are_not_counted_inside_the_callers_transaction(db):
         assert conn.execute("SHOW lock_timeout").fetchone()[0] == before
     with db.connect() as conn:
         assert live_sizes(conn)[0]["public.users"][0::2] == (50, "counted")
+
+
+def test_a_partitioned_table_keeps_the_statements_postgresql_takes_on_it():
+    """PostgreSQL builds no index CONCURRENTLY on a partitioned table (and before 18 adds
+    no NOT VALID foreign key to one): safe_parts leaves those as written when the table
+    is not plain, and rewrites the same statements on a plain table."""
+    from nself.lint import safe
+
+    text = ("CREATE INDEX m_at ON measurements (at);\n"
+            "ALTER TABLE measurements ADD CONSTRAINT m_fk FOREIGN KEY (s) REFERENCES s (id);\n")
+    kept = safe.safe_parts([(text, False)], lambda table: table != "public.measurements")
+    assert kept == [(text, False)]
+    moved = safe.safe_parts([(text, False)])
+    assert len(moved) == 2 and "NOT VALID" in moved[0][0] and "CONCURRENTLY" in moved[1][0]

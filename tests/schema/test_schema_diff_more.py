@@ -1,12 +1,12 @@
 """`schema diff --generate-migration` on what real schemas have beyond the round-trip
 generator (issue 17): foreign keys under DATABASE_SEARCH_PATH when two schemas hold a table of
-the same name, composite types whose attributes change. Each case: the migration takes A to
-B, and its DOWN returns to A (on both servers)."""
+the same name, composite types whose attributes change, statistics objects. Each case: the
+migration takes A to B, and its DOWN returns to A (on both servers)."""
 
 from __future__ import annotations
 
 import pytest
-from test_schema_roundtrip import diff_apply_down
+from test_schema_roundtrip import diff_apply_down, export_import_same
 
 SAME_NAME_TABLES = """
 CREATE SCHEMA app;
@@ -81,3 +81,33 @@ def test_composite_attribute_type_under_a_column_is_said(project):
     assert result.code == 6, result
     assert ('Not compared: type App.Pair (attribute x changes type while column public.t.p, '
             'public.t.ps uses it: write it by hand)') in result.out, result.out
+
+
+STATISTICS = """
+CREATE SCHEMA app;
+CREATE TABLE t (id int, a int, b int, "C d" text);
+CREATE TABLE app.t (a int, b int);
+CREATE STATISTICS keep_me ON a, b FROM t;
+"""
+
+
+def test_statistics_objects_are_diffed(project, monkeypatch):
+    """CREATE STATISTICS objects (kinds, expressions, another schema, a comment) are created
+    and dropped by the generated migration, their table named qualified."""
+    staging = project.db.create_sibling()
+    project.write("config/staging.env", f"DATABASE_URL={staging.url}\n")
+    a_sql = STATISTICS + 'CREATE STATISTICS gone (ndistinct) ON a, "C d" FROM t;'
+    b_sql = STATISTICS + ('CREATE STATISTICS app."New S" (dependencies) ON a, b FROM app.t;'
+                          "CREATE STATISTICS expr ON (a + b), b FROM t;"
+                          "COMMENT ON STATISTICS expr IS 'sums';")
+    diff_apply_down(project, staging, monkeypatch, a_sql, b_sql)
+    text = next(project.migrations.glob("*.sql")).read_text()
+    assert "CREATE STATISTICS public.expr ON b, (a + b) FROM public.t;" in text, text
+    assert "DROP STATISTICS public.gone;" in text, text
+
+
+def test_statistics_survive_export_and_import(project, tmp_path, monkeypatch):
+    """A DBML export keeps the statistics objects (in its SQL note); importing it gives them
+    back."""
+    export_import_same(project, project.db.create_sibling(), tmp_path / "other", monkeypatch,
+                       STATISTICS + "CREATE STATISTICS app.s2 (mcv) ON a, b FROM app.t;")
