@@ -2,7 +2,7 @@
 small enough for code hosts to render.
 
 Mermaid refuses a diagram text past `maxTextSize` (50,000 characters, counted as
-JavaScript counts them: UTF-16 units), the default GitHub and GitLab keep; a schema of
+JavaScript counts them: UTF-16 units), the default code hosts keep; a schema of
 about 180 tables passes it. So the tables are split into blocks: one per DBML TableGroup,
 then one per schema for the tables in no group, and a unit still too large is cut in
 FK-connected runs until every block fits. A foreign key is drawn in the block of its
@@ -10,7 +10,7 @@ referencing table; when the referenced table is in another block it appears ther
 stub holding only the referenced columns, each commented "in block N".
 
 What the text holds is the subset of Mermaid's grammar that its versions since 10 all
-parse (GitLab's and GitHub's alike):
+parse (the tests have Mermaid 10 and 11 parse and draw it):
 - entity names always quoted (`"app.users"`): a bare name starting with a keyword of the
   relationship syntax (`one`, `many`, `to`, `u`, `1`) is misread; a quoted name cannot
   hold `"`, `%` or `\\`, which become look-alikes ('  ％  ∖), and `<`/`>` (‹ ›, so that
@@ -38,7 +38,7 @@ from nself.diagram.graph import Edge, Graph, Node
 from nself.errors import UsageError
 from nself.schema.export import write_atomically
 
-LIMIT = 50_000            # Mermaid's maxTextSize, kept by GitHub and GitLab
+LIMIT = 50_000            # Mermaid's maxTextSize, kept by code hosts
 BLOCKS_PER_PAGE = 8       # a longer Markdown page is split into linked pages (see render)
 COMMENT_CHARS = 80
 

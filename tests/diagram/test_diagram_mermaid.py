@@ -344,7 +344,7 @@ def test_output_files(tmp_path):
 
 def mermaid_scripts() -> list[Path]:
     """The mermaid.min.js files named by MERMAID_JS (paths joined by ':'; .ci/run installs
-    Mermaid 10, as GitLab has, and 11, as GitHub has, with npm)."""
+    Mermaid 10 and 11 with npm)."""
     return [Path(p) for p in os.environ.get("MERMAID_JS", "").split(":") if p]
 
 
