@@ -55,6 +55,9 @@ header h1 { font-size: 16px; margin: 0; }
 #nself-index a { text-decoration: none; }
 article { border: 1px solid #d0d7de; border-radius: 8px; margin: 16px 0; padding: 8px 16px; }
 article h2 { font-size: 17px; margin: 4px 0; }
+.nself-show { font: inherit; font-size: 12px; font-weight: normal; margin-left: 8px;
+  padding: 1px 8px; border: 1px solid #8c959f; border-radius: 6px; background: #fff;
+  cursor: pointer; }
 article h3 { font-size: 14px; margin: 12px 0 4px; }
 article table { border-collapse: collapse; width: 100%; }
 article th, article td { text-align: left; vertical-align: top; padding: 3px 8px;
@@ -170,6 +173,13 @@ SCRIPT = r"""
     });
   }
 
+  document.querySelectorAll("button.nself-show").forEach(function (b) {
+    b.addEventListener("click", function () {
+      centre(b.closest("article").getAttribute("data-table"));
+      document.getElementById("nself-diagram").scrollIntoView();
+    });
+  });
+
   function search(text) {
     var q = text.trim().toLowerCase();
     var shown = 0, first = null;
@@ -262,7 +272,9 @@ def _article(node: Node, graph: Graph, anchors: dict[str, str]) -> str:
     words = [node.id, node.name] + [c.name for c in node.columns]
     out = [f'<article id="{anchors[node.id]}" data-table="{escape(node.id)}" '
            f'data-search="{escape(chr(10).join(words).lower())}">',
-           f'<h2><a href="#{anchors[node.id]}">{escape(node.id)}</a></h2>']
+           f'<h2><a href="#{anchors[node.id]}">{escape(node.id)}</a> <button type="button" '
+           f'class="nself-show" title="Show this table in the diagram">in diagram</button>'
+           "</h2>"]
     if node.partition_of:
         out.append(f"<p>Partition of {_link(node.partition_of, anchors)}.</p>")
     if node.partitions:

@@ -285,11 +285,13 @@ class Browser:
 
 VISIBLE = ("Array.from(document.querySelectorAll('article[data-table]'))"
            ".filter(a => a.offsetParent !== null).map(a => a.dataset.table)")
-# the first lit table's centre from the view's centre (x, y), its width and the view's
-MATCH_PLACE = ("(() => { const v = document.getElementById('nself-viewport')"
-               ".getBoundingClientRect(); const r = document.querySelector('.nself-match')"
-               ".getBoundingClientRect(); return [r.left + r.width / 2 - v.left - v.width / 2,"
-               " r.top + r.height / 2 - v.top - v.height / 2, r.width, v.width]; })()")
+# an element's (the first lit table's) centre from the view's centre (x, y), its
+# width and the view's
+PLACE = ("(() => { const v = document.getElementById('nself-viewport')"
+         ".getBoundingClientRect(); const r = document.querySelector('#nself-canvas SELECTOR')"
+         ".getBoundingClientRect(); return [r.left + r.width / 2 - v.left - v.width / 2,"
+         " r.top + r.height / 2 - v.top - v.height / 2, r.width, v.width]; })()")
+MATCH_PLACE = PLACE.replace("SELECTOR", ".nself-match")
 LIT = "Array.from(document.querySelectorAll('.nself-match')).map(e => e.dataset.table)"
 
 
@@ -319,7 +321,7 @@ def test_page_in_a_real_browser_searches_and_draws(db, browser, tmp_path):
     nasty = next(i for i, n in graph.nodes.items() if n.name == NASTY_TABLE)
     heading = (f"Array.from(document.querySelectorAll('article'))"
                f".find(a => a.dataset.table === {json.dumps(nasty)}).querySelector('h2')")
-    assert browser.js(heading + ".textContent") == nasty
+    assert browser.js(heading + ".firstChild.textContent") == nasty
 
     browser.js("document.getElementById('nself-search').focus()")
     browser.type("invoic")
@@ -342,6 +344,11 @@ def test_page_in_a_real_browser_searches_and_draws(db, browser, tmp_path):
     assert browser.js(VISIBLE) == ["public.posts"]
     assert browser.js("Array.from(document.querySelectorAll('tr.nself-hit'))"
                       ".map(r => r.dataset.column)") == ["author_id"]
+    # a table's "in diagram" button brings it to the middle of the diagram's view
+    browser.js("document.querySelector('article[data-table=\"public.posts\"] "
+               "button.nself-show').click()")
+    where = browser.js(PLACE.replace("SELECTOR", "[data-table=\"public.posts\"] > rect.box"))
+    assert abs(where[0]) < 2 and abs(where[1]) < 2 and 100 < where[2] < where[3]
     shot = browser.screenshot()
     assert _pixel_spread(shot) > 10
 
