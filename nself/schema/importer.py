@@ -598,8 +598,8 @@ def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dic
                                    document.places if document else None)
     with clock("diff"):
         plan = diff(old, new, renames)
-    result.plan = plan
-    _check_casts(a.conn, old, new, renames, document.places if document else {})
+    result.plan = plan = _explicit_casts_said(
+        plan, _check_casts(a.conn, old, new, renames, document.places if document else {}))
     records = _records(document, old, new, result) if document else ""
     if plan.empty and not records:
         return result
@@ -612,11 +612,14 @@ def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dic
 
 
 def _check_casts(conn, old: Schema, new: Schema, renames: dict[str, str],
-                 places: dict) -> None:
+                 places: dict) -> dict[str, str]:
     """A column whose type changes to one PostgreSQL has no cast to (integer -> uuid): one
     line naming it (and its DBML line) and what to do, exit 2, rather than a migration
     that cannot run. Asked of the server (CONN, holding OLD) as `CAST(NULL::old AS new)`,
-    which refuses exactly what `ALTER COLUMN ... TYPE new USING col::new` would."""
+    which refuses exactly what `ALTER COLUMN ... TYPE new USING col::new` would. Returns
+    the columns ('schema.table.column' -> 'old -> new') only an explicit cast converts
+    (text -> integer: ALTER COLUMN ... TYPE without USING refuses them)."""
+    explicit: dict[str, str] = {}
     before = {renames.get(t.qualified, t.qualified): t for t in old.tables}
     for table in new.tables:
         was = before.get(table.qualified)
@@ -634,6 +637,15 @@ def _check_casts(conn, old: Schema, new: Schema, renames: dict[str, str],
                             conn.execute(f"CREATE TYPE {qualified(enum.schema, enum.name)} "
                                          "AS ENUM ()")
                     conn.execute(f"SELECT CAST(NULL::{prior.type} AS {column.type})")
+                    try:
+                        with conn.transaction():
+                            conn.execute(f"CREATE TEMPORARY TABLE nself_cast_probe "
+                                         f"(c {prior.type})")
+                            conn.execute(f"ALTER TABLE nself_cast_probe ALTER c TYPE "
+                                         f"{column.type}")
+                    except psycopg.errors.DatatypeMismatch:
+                        explicit[f"{table.qualified}.{column.name}"] = \
+                            f"{prior.type} -> {column.type}"
             except psycopg.errors.CannotCoerce as exc:
                 place = places.get((table.schema, table.name, column.name))
                 raise UsageError(
@@ -645,6 +657,24 @@ def _check_casts(conn, old: Schema, new: Schema, renames: dict[str, str],
                     "or drop the column and add it again (its data is lost).") from None
             except psycopg.Error:
                 continue  # a type the migration creates: the verification decides
+    return explicit
+
+
+def _explicit_casts_said(plan: Plan, explicit: dict[str, str]) -> Plan:
+    """PLAN with a comment above each column type change only an explicit cast makes (the
+    `USING col::type` it writes), saying that a value it cannot convert stops it."""
+    if not explicit:
+        return plan
+    changes = []
+    for change in plan.changes:
+        if change.kind == "alter column" and change.name in explicit and " TYPE " in change.sql:
+            change = replace(change, sql=(
+                f"-- {change.name}: {explicit[change.name]} has no automatic conversion: "
+                "USING converts\n-- each value by its explicit cast; a value it cannot "
+                "convert stops the migration.\n"
+                + change.sql))
+        changes.append(change)
+    return replace(plan, changes=changes)
 
 
 def _settled(shadows, desired: Schema, shown: str, note: NoteSql | None = None,

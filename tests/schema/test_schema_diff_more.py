@@ -111,3 +111,41 @@ def test_statistics_survive_export_and_import(project, tmp_path, monkeypatch):
     back."""
     export_import_same(project, project.db.create_sibling(), tmp_path / "other", monkeypatch,
                        STATISTICS + "CREATE STATISTICS app.s2 (mcv) ON a, b FROM app.t;")
+
+
+def test_a_type_change_only_an_explicit_cast_makes_is_said(project, monkeypatch):
+    """integer -> boolean and text -> integer (no automatic conversion) are written with
+    USING col::type and a comment saying so; the rows are converted, and back in DOWN."""
+    staging = project.db.create_sibling()
+    project.write("config/staging.env", f"DATABASE_URL={staging.url}\n")
+    a_sql = ("CREATE TABLE t (id int, a int DEFAULT 1, b text, c int);"
+             "INSERT INTO t VALUES (1, 0, '42', 7);")
+    b_sql = "CREATE TABLE t (id int, a boolean DEFAULT true, b integer, c text);"
+    diff_apply_down(project, staging, monkeypatch, a_sql, b_sql)
+    text = next(project.migrations.glob("*.sql")).read_text()
+    up = text.split("-- DOWN")[0]
+    for column, change in (("a", "integer -> boolean"), ("b", "text -> integer")):
+        assert (f"-- public.t.{column}: {change} has no automatic conversion: USING converts\n"
+                "-- each value by its explicit cast; a value it cannot convert stops the "
+                f"migration.\n") in up, up
+    assert "public.t.c:" not in up, up   # integer -> text is an assignment cast
+    assert project.run("db", "migrate", "up").code == 0
+    assert project.db.query("SELECT a, b, c FROM t") == [(False, 42, "7")]
+
+
+def test_a_type_change_without_any_cast_is_refused_in_one_line(project):
+    """integer -> uuid (no cast at all): exit 2, one line naming the column, the two types
+    and what to do; no migration written."""
+    staging = project.db.create_sibling()
+    project.write("config/staging.env", f"DATABASE_URL={staging.url}\n")
+    with project.db.connect() as conn:
+        conn.execute("CREATE TABLE t (id int, a int)")
+    with staging.connect() as conn:
+        conn.execute("CREATE TABLE t (id int, a uuid)")
+    result = project.run("db", "schema", "diff", "staging", "--generate-migration")
+    assert result.code == 2, result
+    assert len(result.err.strip().splitlines()) == 1, result.err
+    assert ("column t.a: its type cannot change from integer to uuid in place (cannot cast "
+            "type integer to uuid); nothing was written. Add a new column of the new type, "
+            "fill it with an UPDATE") in result.err, result.err
+    assert not list(project.migrations.glob("*.sql"))
