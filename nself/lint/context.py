@@ -288,9 +288,8 @@ WITH rel AS (
 SELECT r.nspname || '.' || r.relname, r.reltuples::bigint,
        (SELECT coalesce(sum(pg_total_relation_size(p)), 0) FROM unnest(r.parts) p)::bigint,
        (SELECT coalesce(sum(pg_relation_size(p)), 0) FROM unnest(r.parts) p)::bigint,
-       EXISTS (SELECT FROM pg_stat_all_tables s WHERE s.relid = ANY (r.parts || r.oid)
-               AND coalesce(s.last_analyze, s.last_autoanalyze, s.last_vacuum,
-                            s.last_autovacuum) IS NOT NULL),
+       coalesce(s.last_analyze, s.last_autoanalyze, s.last_vacuum,
+                s.last_autovacuum) IS NOT NULL,
        ((SELECT coalesce(sum(pg_relation_size(p)), 0) FROM unnest(r.parts) p)
         / current_setting('block_size')::int
         * floor((current_setting('block_size')::int - 24) / (28 + coalesce(
@@ -299,9 +298,9 @@ SELECT r.nspname || '.' || r.relname, r.reltuples::bigint,
                AND NOT a.attisdropped), 0))))::bigint,
        format('%I.%I', r.nspname, r.relname),
        r.relkind <> 'm' AND has_table_privilege(r.oid, 'SELECT')
-FROM rel r
+FROM rel r LEFT JOIN pg_stat_all_tables s ON s.relid = r.oid
 """
-# A never-analyzed table with pages is counted, up to this many rows (one query for all)
+# A never-analyzed table with pages is counted, up to this many rows
 COUNT_LIMIT = 10000
 # How a table's rows are known, as a finding says it
 ROWS_HOW = {"analyzed": "last ANALYZE", "counted": "counted", "empty": "empty",
@@ -311,9 +310,9 @@ ROWS_HOW = {"analyzed": "last ANALYZE", "counted": "counted", "empty": "empty",
 def live_sizes(conn) -> tuple[dict[str, tuple[int, int, str]], int]:
     """Every table's (rows, bytes, how the rows are known) on connection `conn`, and the
     server version. Rows: the planner's estimate when the table was analyzed (or
-    vacuumed); 0 for an empty heap; else counted, at most COUNT_LIMIT rows each, in one
-    query (lock_timeout 1 s); past that, or when it cannot count, estimated from the
-    heap's size (`ROWS_HOW` names each)."""
+    vacuumed); 0 for an empty heap; else counted, at most COUNT_LIMIT rows each
+    (`_bounded_counts`); past that, or when it cannot count, estimated from the heap's
+    size (`ROWS_HOW` names each)."""
     found, to_count = {}, {}
     for name, tuples, total, heap, analyzed, by_size, ident, countable in \
             conn.execute(SIZES_SQL).fetchall():
@@ -334,19 +333,27 @@ def live_sizes(conn) -> tuple[dict[str, tuple[int, int, str]], int]:
     return found, conn.info.server_version
 
 
+COUNT_TABLES = 1000  # at most this many tables counted; the others by their size
+COUNT_CHUNK = 50  # tables a query counts (a UNION of thousands takes the planner minutes)
+
+
 def _bounded_counts(conn, tables: dict[str, str]) -> dict[str, int]:
-    """{name: rows, at most COUNT_LIMIT} of `tables` ({name: quoted identifier}), in one
-    query; nothing when the connection is inside a transaction, or a table is locked."""
+    """{name: rows, at most COUNT_LIMIT} of `tables` ({name: quoted identifier}, the
+    first COUNT_TABLES), COUNT_CHUNK a query, in one transaction with lock_timeout 1 s;
+    nothing when the connection is inside a transaction, or a table is locked."""
     if not tables or not conn.autocommit or \
             conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         return {}  # SET LOCAL would outlive the count in the caller's transaction
-    parts = " UNION ALL ".join(
-        f"SELECT %s, (SELECT count(*) FROM (SELECT FROM {ident} LIMIT {COUNT_LIMIT}) s)"
-        for ident in tables.values())
+    names, found = list(tables)[:COUNT_TABLES], {}
     try:
         with conn.transaction():
             conn.execute("SET LOCAL lock_timeout = '1s'")
-            rows = conn.execute(parts, list(tables)).fetchall()
+            for at in range(0, len(names), COUNT_CHUNK):
+                chunk = names[at:at + COUNT_CHUNK]
+                query = " UNION ALL ".join(
+                    f"SELECT %s, (SELECT count(*) FROM (SELECT FROM {tables[name]} "
+                    f"LIMIT {COUNT_LIMIT}) s)" for name in chunk)
+                found.update((name, int(n)) for name, n in conn.execute(query, chunk))
     except psycopg.Error:
         return {}
-    return {name: int(n) for name, n in rows}
+    return found

@@ -326,3 +326,20 @@ def test_a_partitioned_table_keeps_the_statements_postgresql_takes_on_it():
     assert kept == [(text, False)]
     moved = safe.safe_parts([(text, False)])
     assert len(moved) == 2 and "NOT VALID" in moved[0][0] and "CONCURRENTLY" in moved[1][0]
+
+
+def test_many_never_analyzed_tables_are_counted_a_chunk_a_query(db, monkeypatch):
+    """The counts go COUNT_CHUNK tables a query (a UNION of thousands of counts takes the
+    planner minutes), at most COUNT_TABLES tables: the others are estimated by size."""
+    from nself.lint import context
+
+    monkeypatch.setattr(context, "COUNT_CHUNK", 2)
+    monkeypatch.setattr(context, "COUNT_TABLES", 4)
+    db.query("".join(f'CREATE TABLE "t {i}" (id bigint); INSERT INTO "t {i}" '
+                     f"SELECT generate_series(1, {i});" for i in range(1, 6)))
+    with db.connect() as conn:
+        sizes, _ = context.live_sizes(conn)
+    hows = [sizes[f"public.t {i}"][2] for i in range(1, 6)]
+    assert sorted(hows) == ["counted"] * 4 + ["size"], sizes
+    assert all(sizes[f"public.t {i}"][0] == i for i in range(1, 6)
+               if sizes[f"public.t {i}"][2] == "counted")
