@@ -223,3 +223,18 @@ def test_ctrl_c_lets_running_targets_finish_and_starts_no_other(project, fleet):
     assert err.strip() == "Interrupted: 1 target(s) finished, 2 not started; the same " \
         "command again runs what is missing.", err
     assert [fleet.applied(n) for n in names] == [["001", "002"], [], []]
+
+
+def test_a_bar_over_the_targets_on_a_terminal_only(project, fleet):
+    """On a terminal the fleet draws a bar over its targets beside the lines; without one
+    (a pipe) only the lines."""
+    from conftest import run_on_terminal
+
+    small_migrations(project)
+    fleet.create(3)
+    argv = ("db", "fleet", "migrate", "up", "--match", fleet.pattern)
+    shown = run_on_terminal(project.root, *argv)
+    assert shown.code == 0, shown
+    assert "Targets" in shown.out and shown.rich_imported, shown
+    piped = project.run_process("db", "fleet", "status", "--match", fleet.pattern)
+    assert piped.code == 0 and "Targets" not in piped.out, piped
