@@ -261,6 +261,13 @@ def _empty(text: str) -> bool:
     return nself_files.Section(text, 1).empty
 
 
+def search_path(conversion: Conversion) -> str | None:
+    """The search_path the source tool set for its migrations (graphile-migrate's .gmrc),
+    None when it sets none."""
+    reader = module(conversion.format)
+    return reader.search_path(conversion.folder) if hasattr(reader, "search_path") else None
+
+
 # Writing -----------------------------------------------------------------------------------
 
 

@@ -5,8 +5,9 @@ the previous hash, a line break and its body, so an edited file no longer matche
 header (graphile-migrate refuses it unless `--! AllowInvalidHash`). A body whose first line
 is `--! no-transaction` runs outside a transaction. There is no DOWN.
 
-Placeholders (`:DATABASE_NAME`, `:DATABASE_OWNER` and those of `.gmrc`) are replaced when it
-runs, so a file using one cannot be converted as it is.
+`.gmrc`'s `pgSettings` are set for every migration: its `search_path` is named on import, for
+DATABASE_SEARCH_PATH. Placeholders (`:DATABASE_NAME`, `:DATABASE_OWNER` and those of `.gmrc`)
+are replaced when it runs, so a file using one cannot be converted as it is.
 
 Its tracking table `graphile_migrate.migrations(hash, previous_hash, filename, date)` has
 one row per applied file (`filename` is the number and `.sql`); it applies the files after
@@ -28,6 +29,7 @@ FILE = re.compile(r"^([0-9]+)(-[-_a-zA-Z0-9]*)?\.sql$")
 HEADER = re.compile(r"^--! ([A-Z][a-zA-Z0-9_]*)(?::(.*))?$")
 NO_TRANSACTION = re.compile(r"^--!\s*no-transaction\b")
 RESERVED = (":DATABASE_NAME", ":DATABASE_OWNER")
+GMRC_SEARCH_PATH = re.compile(r"""["']?search_path["']?\s*:\s*["']([^"'\n]*)["']""")
 GMRC_PLACEHOLDER = re.compile(r"""["']?(:[A-Z][0-9A-Z_]+)["']?\s*:""")
 
 
@@ -52,15 +54,25 @@ def calculate_hash(body: str, previous: str | None) -> str:
     return "sha1:" + hashlib.sha1(data).hexdigest()
 
 
-def _placeholders(folder: Path) -> list[str]:
-    names = list(RESERVED)
+def _gmrc(folder: Path) -> str:
+    """The text of the `.gmrc` that configures the committed folder `folder` (empty: none)."""
     for place in (folder, folder.parent, folder.parent.parent):
         gmrc = place / ".gmrc"
         if gmrc.is_file():
-            text = gmrc.read_text(encoding="utf-8", errors="replace")
-            names.extend(n for n in GMRC_PLACEHOLDER.findall(text) if n not in names)
-            break
+            return gmrc.read_text(encoding="utf-8", errors="replace")
+    return ""
+
+
+def _placeholders(folder: Path) -> list[str]:
+    names = list(RESERVED)
+    names.extend(n for n in GMRC_PLACEHOLDER.findall(_gmrc(folder)) if n not in names)
     return names
+
+
+def search_path(folder: Path) -> str | None:
+    """The search_path graphile-migrate sets for the migrations (.gmrc's pgSettings)."""
+    found = GMRC_SEARCH_PATH.search(_gmrc(committed(Path(folder))))
+    return found.group(1).strip() if found else None
 
 
 def read(folder: Path) -> tuple[list[SourceMigration], list[Problem]]:

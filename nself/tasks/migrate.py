@@ -235,18 +235,32 @@ def import_(c, dir="", from_="", dry_run=False, adopt_applied=False, partial=Fal
         raise
     for problem in conversion.problems:
         output.warn(f"{problem} (not converted: --partial)")
+    wanted = adopt.search_path(conversion)
+    if wanted and (env.search_path or "").replace(" ", "") != wanted.replace(" ", ""):
+        output.warn(f"{from_} runs these migrations with search_path {wanted}: set "
+                    f"DATABASE_SEARCH_PATH={wanted.replace(' ', '')} in config/<env>.env so "
+                    "nself does too (migrations, shadow replays, db shell)")
     target = env.migrations_dir
     shown = env.relative(target)
     if dry_run:
         todo, clash = adopt.clashes(conversion, target)
-        for item in conversion.converted:
-            kept = "" if item in todo else " (already there)"
-            output.line(f"{shown}/{item.filename}  <- {item.source.source}{kept}")
+        done, missing, tracking = [], [], ([], [])
         if adopt_applied:
             with pg_connection.connect(pg_connection.target(env)) as conn:
                 done, missing = adopt.applied_source(conversion, conn)
-            output.line(f"Would record {_plural(len(done))} as applied: "
-                        + (", ".join(item.filename for item in done) or "none"))
+                tracking = adopt.tracking(conversion, conn)
+        for item in conversion.converted:
+            notes = [note for note, found in (("already there", item not in todo),
+                                              (f"{from_} applied it: recorded, not run",
+                                               item in done)) if found]
+            output.line(f"{shown}/{item.filename}  <- {item.source.source}"
+                        + (f"  ({'; '.join(notes)})" if notes else ""))
+        if adopt_applied:
+            kept = tracking[0] + [f"schema {s}" for s in tracking[1]]
+            output.line(f"Would record {len(done)} of {_plural(len(conversion.converted))} as "
+                        "applied (not run)" + (f"; {from_}'s own tracking ({', '.join(kept)}) "
+                                               "would stay, left out of nself's schema"
+                                               if kept else ""))
             if missing:
                 output.warn(f"{from_} records versions with no file here: {', '.join(missing)}")
         if clash:

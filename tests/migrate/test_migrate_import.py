@@ -489,8 +489,11 @@ def test_dry_run_writes_nothing(project):
     result = project.run("db", "migrate", "import", "--from", "dbmate", "db/migrations",
                          "--dry-run", "--adopt-applied")
     assert result.code == 0, result
-    assert "migrations/00010_posts.sql  <- 00010_posts.sql" in result.out
-    assert "Would record 1 migration as applied: 00009_users.sql" in result.out
+    assert "migrations/00010_posts.sql  <- 00010_posts.sql\n" in result.out
+    assert ("migrations/00009_users.sql  <- 00009_users.sql  (dbmate applied it: recorded, "
+            "not run)") in result.out
+    assert ("Would record 1 of 3 migrations as applied (not run); dbmate's own tracking "
+            "(public.schema_migrations) would stay") in result.out
     assert "Dry run: 3 files would be written" in result.out
     assert files(project) == []
     assert project.db.scalar("SELECT to_regclass('nself.migrations')") is None

@@ -13,6 +13,7 @@ from conftest import applied
 from test_migrate_import_more import DJANGO_TABLE, imported, write
 
 from nself.adopt import django, flyway, goose, node_pg_migrate, sqitch
+from nself.adopt.graphile_migrate import calculate_hash
 
 # Sqitch: sqitch.conf's layout --------------------------------------------------------------
 
@@ -237,3 +238,24 @@ def test_a_go_migration_stops_the_import_unless_partial(project):
     result = imported(project, "goose", "db/goose", "--partial")
     assert result.code == 0, result
     assert [p.name for p in project.migrations.glob("*.sql")] == ["00001_users.sql"]
+
+
+# The source tool's search_path ------------------------------------------------------------
+
+
+@pytest.mark.db
+def test_graphile_migrates_search_path_is_named_until_configured(project):
+    """.gmrc's pgSettings search_path is said on import, with the setting that gives it to
+    nself; once DATABASE_SEARCH_PATH says the same, nothing is said."""
+    body = "create table notes (id int primary key);\n"
+    project.write("gm/committed/000001.sql",
+                  f"--! Previous: -\n--! Hash: {calculate_hash(body, None)}\n\n{body}")
+    project.write("gm/.gmrc", '{\n  "pgSettings": {\n    "search_path": "app, public"\n  }\n}\n')
+    result = imported(project, "graphile-migrate", "gm", "--dry-run")
+    assert result.code == 0, result
+    said = result.out + result.err
+    assert ("graphile-migrate runs these migrations with search_path app, public: set "
+            "DATABASE_SEARCH_PATH=app,public in config/<env>.env") in said
+    project.write("config/local.env", "DATABASE_SEARCH_PATH=app,public\n")
+    result = imported(project, "graphile-migrate", "gm", "--dry-run")
+    assert result.code == 0 and "search_path" not in result.out + result.err, result
