@@ -393,9 +393,11 @@ def _dbml_table(t: Table, s: Schema, missing: list[str], fixes: list[str]) -> st
     pk = t.primary_key
     single_pk = pk.columns[0] if pk and len(pk.columns) == 1 and _default_name(
         pk, t, "pkey") else None
+    # (not on the primary key's column: `[pk, unique]` is one key, as PRIMARY KEY UNIQUE)
     single_unique = {c.columns[0] for c in t.constraints
                      if c.kind == "u" and len(c.columns) == 1 and _default_name(c, t, "key")
-                     and c.definition == f"UNIQUE ({ident(c.columns[0])})"}
+                     and c.definition == f"UNIQUE ({ident(c.columns[0])})"
+                     and c.columns[0] != single_pk}
     owned = {q.owned_by.rpartition(".")[2]: q for q in s.sequences
              if q.owned_by and q.owned_by.rpartition(".")[0] == t.qualified}
     late = _late_functions(t, s)

@@ -588,6 +588,11 @@ CREATE TABLE r (x int, y int, FOREIGN KEY (x, y) REFERENCES t (a, b));
     # two keys on one column list (a UNIQUE repeating the primary key's or another UNIQUE's
     # columns, a unique index beside them): CREATE TABLE merged them into one
     TWO_KEYS_ON_ONE_COLUMN_LIST,
+    # a UNIQUE of the default name on the primary key's column: `[pk, unique]` was read back
+    # as one key (as PRIMARY KEY UNIQUE is); referenced by foreign keys
+    "CREATE TABLE t (id int PRIMARY KEY, a int); ALTER TABLE t ADD UNIQUE (id);"
+    "ALTER TABLE t ADD UNIQUE (a); CREATE UNIQUE INDEX t_a_key1 ON t (a);"
+    "CREATE TABLE r (x int REFERENCES t (id), y int REFERENCES t (a));",
 ])
 def test_found_export_cases(project, tmp_path, monkeypatch, sql):
     export_import_same(project, project.db.create_sibling(), tmp_path / "other", monkeypatch,
