@@ -138,8 +138,13 @@ def convert(fmt: str, folder: Path, partial: bool = False, **options) -> Convers
             raise UsageError(f"--{key.replace('_', '-')} is for --from {' or '.join(users)} "
                              f"only.")
     if not (folder.is_dir() or (folder.is_file() and getattr(reader, "ACCEPTS_FILE", False))):
-        raise UsageError(f"{folder}: no such folder (give the folder that holds the "
-                         f"{fmt} migrations).")
+        what = "a file, not a folder" if folder.is_file() else "no such folder"
+        hint = (f" (or that file as --plan-file {folder})" if fmt == "sqitch"
+                and folder.suffix == ".plan" else "")
+        raise UsageError(f"{folder}: {what}: give the folder that holds the {fmt} "
+                         f"migrations{hint}.")
+    if options.get("plan_file") and not Path(options["plan_file"]).is_file():
+        raise UsageError(f"--plan-file {options['plan_file']}: no such file.")
     migrations, problems = reader.read(folder, **options)
     problems = list(problems)
     migrations = order(migrations, problems)
@@ -168,7 +173,7 @@ class ConversionFailed(UsageError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         count = len(problems)
-        super().__init__(f"{count} problem{'s' if count != 1 else ''} stop the import "
+        super().__init__(f"{count} problem{'s stop' if count != 1 else ' stops'} the import "
                          "(listed above); nothing was written. Fix them, or give --partial "
                          "to write the migrations that convert.")
 

@@ -102,6 +102,21 @@ def test_plan_file_is_for_sqitch_only(project):
     assert result.code == 2 and "--plan-file is for --from sqitch only" in result.err, result
 
 
+@pytest.mark.db
+def test_a_plan_given_for_the_folder_or_a_missing_plan_file_is_one_line(project):
+    """The plan file given as DIR names --plan-file; a --plan-file that does not exist is
+    said as such (exit 2, nothing written)."""
+    sqitch_elsewhere(project.root)
+    result = imported(project, "sqitch", "database/changes.plan")
+    assert result.code == 2, result
+    assert result.err == ("Error: database/changes.plan: a file, not a folder: give the folder "
+                          "that holds the sqitch migrations (or that file as --plan-file "
+                          "database/changes.plan).\n")
+    result = imported(project, "sqitch", ".", "--plan-file", "nope.plan")
+    assert result.code == 2 and result.err == "Error: --plan-file nope.plan: no such file.\n"
+    assert list(project.migrations.glob("*.sql")) == []
+
+
 # Django: squashed migrations ---------------------------------------------------------------
 
 
@@ -234,6 +249,7 @@ def test_a_go_migration_stops_the_import_unless_partial(project):
     result = imported(project, "goose", "db/goose")
     assert result.code == 2, result
     assert "00002_backfill.go:4: a migration in code: goose runs it" in result.err
+    assert "1 problem stops the import" in result.err
     assert list(project.migrations.glob("*.sql")) == []
     result = imported(project, "goose", "db/goose", "--partial")
     assert result.code == 0, result
