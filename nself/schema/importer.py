@@ -660,6 +660,16 @@ def _check_casts(conn, old: Schema, new: Schema, renames: dict[str, str],
     return explicit
 
 
+def _reverse_casts(conn, after: Schema, before: Schema) -> dict[str, str]:
+    """_check_casts for a DOWN (AFTER back to BEFORE, held by CONN): its columns only an
+    explicit cast converts; none when one has no cast at all (the DOWN's verification says
+    so)."""
+    try:
+        return _check_casts(conn, after, before, {}, {})
+    except UsageError:
+        return {}
+
+
 def _explicit_casts_said(plan: Plan, explicit: dict[str, str]) -> Plan:
     """PLAN with a comment above each column type change only an explicit cast makes (the
     `USING col::type` it writes), saying that a value it cannot convert stops it."""
@@ -850,6 +860,7 @@ def _verify(a, old: Schema, new: Schema, plan: Plan, renames: dict[str, str],
     for i, (text, autocommit) in enumerate(ups):
         # a part's DOWN undoes only that part: the schema after it back to the one before
         down = diff(models[i + 1], models[i], _applicable(inverse, models[i + 1], models[i]))
+        down = _explicit_casts_said(down, _reverse_casts(a.conn, models[i + 1], models[i]))
         parts.append(Part(text, safe.down_of(text, down.up_sql()), autocommit, [
             f"DOWN: {c.name}: {c.hazard}" for c in down.hazards() if c.hazard == NEEDS_A_VALUE]))
     for i in reversed(range(len(parts))):

@@ -115,7 +115,8 @@ def test_statistics_survive_export_and_import(project, tmp_path, monkeypatch):
 
 def test_a_type_change_only_an_explicit_cast_makes_is_said(project, monkeypatch):
     """integer -> boolean and text -> integer (no automatic conversion) are written with
-    USING col::type and a comment saying so; the rows are converted, and back in DOWN."""
+    USING col::type and a comment saying so, in UP and in DOWN; the rows are converted, and
+    back in DOWN."""
     staging = project.db.create_sibling()
     project.write("config/staging.env", f"DATABASE_URL={staging.url}\n")
     a_sql = ("CREATE TABLE t (id int, a int DEFAULT 1, b text, c int);"
@@ -129,6 +130,9 @@ def test_a_type_change_only_an_explicit_cast_makes_is_said(project, monkeypatch)
                 "-- each value by its explicit cast; a value it cannot convert stops the "
                 f"migration.\n") in up, up
     assert "public.t.c:" not in up, up   # integer -> text is an assignment cast
+    down = text.split("-- DOWN")[1]
+    for column, change in (("a", "boolean -> integer"), ("c", "text -> integer")):
+        assert f"-- public.t.{column}: {change} has no automatic conversion" in down, down
     assert project.run("db", "migrate", "up").code == 0
     assert project.db.query("SELECT a, b, c FROM t") == [(False, 42, "7")]
 
