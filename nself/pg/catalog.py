@@ -481,7 +481,11 @@ SELECT 'statistics', n.nspname, x.stxname,
                       || quote_ident(r.relname)
             THEN left(x.def, length(x.def) - length(quote_ident(r.relname)))
                  || quote_ident(r.nspname) || '.' || quote_ident(r.relname)
-            ELSE x.def END,
+            ELSE x.def END
+         || CASE WHEN coalesce(x.stxstattarget, -1) >= 0  -- -1 before 17, NULL since
+                 THEN E';\nALTER STATISTICS ' || quote_ident(n.nspname) || '.'
+                      || quote_ident(x.stxname) || ' SET STATISTICS ' || x.stxstattarget
+                 ELSE '' END,
        obj_description(x.oid, 'pg_statistic_ext'), 'pg_statistic_ext'::regclass::oid, x.oid
 FROM (SELECT s.*, pg_get_statisticsobjdef(s.oid) AS def FROM pg_statistic_ext s) x
      JOIN rel r ON r.oid = x.stxrelid JOIN pg_namespace n ON n.oid = x.stxnamespace

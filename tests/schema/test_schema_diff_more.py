@@ -107,10 +107,11 @@ def test_statistics_objects_are_diffed(project, monkeypatch):
 
 
 def test_statistics_survive_export_and_import(project, tmp_path, monkeypatch):
-    """A DBML export keeps the statistics objects (in its SQL note); importing it gives them
-    back."""
+    """A DBML export keeps the statistics objects (in its SQL note, with a statistics
+    target); importing it gives them back."""
     export_import_same(project, project.db.create_sibling(), tmp_path / "other", monkeypatch,
-                       STATISTICS + "CREATE STATISTICS app.s2 (mcv) ON a, b FROM app.t;")
+                       STATISTICS + "CREATE STATISTICS app.s2 (mcv) ON a, b FROM app.t;"
+                       "ALTER STATISTICS app.s2 SET STATISTICS 500;")
 
 
 def test_a_type_change_only_an_explicit_cast_makes_is_said(project, monkeypatch):
