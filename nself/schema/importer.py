@@ -34,7 +34,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -310,12 +310,18 @@ def generate(env: Environment, source: Path, rename_flags: list[str] | None,
     clock = Clock()
     with clock("parse"), parse_cache.using(env.state_dir):  # blocks read before: kept
         document = _precheck(source, shown, strict)
-    with shadows_module.shadows(env, say) as shadows:
-        with clock("shadow replay"):
-            a = shadows.create()
-            shadows_module.replay(env, a)
+
+    def read(shadow) -> Schema:
         with clock("introspection"):
-            old = introspect(a.conn)
+            return introspect(shadow.conn)
+
+    with shadows_module.shadows(env, say) as shadows, ExitStack() as stack:
+        with clock("shadow replay"):
+            # the replay an earlier import of the same migrations kept, or a new one (kept)
+            a, old = shadows.replayed(lambda home: shadows_module.replay_key(env, home),
+                                      lambda shadow: shadows_module.replay(env, shadow), read)
+        clock.times["shadow replay"] -= clock.times["introspection"]
+        stack.enter_context(a.unchanged())  # what follows is rolled back in A
         # the full parse has the note already; without it (domain names pending) read just that
         text = document.sql if document is not None else read_sql_note(source)
         note = NoteSql.parse(text, shown, _file_text(source)) if text else None
@@ -604,7 +610,15 @@ def _generate(shadows, a, old: Schema, desired: Schema, shown: str, renames: dic
     if plan.empty and not records:
         return result
     with clock("verification"):
-        result.parts = _verify(a, old, new, plan, renames, records, shown)
+        try:
+            result.parts = _verify(a, old, new, plan, renames, records, shown)
+        except OperationFailed:
+            if not a.rolling_back:
+                raise
+            # checked inside a kept replay's transaction (shadow.in_transaction), a change
+            # may fail that its own transactions would take: again as written, committed
+            a.leave()
+            result.parts = _verify(a, old, new, plan, renames, records, shown)
     for change in plan.hazards():
         result.warnings.append(f"{change.name}: {change.hazard}")
     result.warnings += [w for part in result.parts for w in part.down_warnings]
@@ -921,7 +935,11 @@ def _apply(shadow, text: str, autocommit: bool, which: str, shown: str) -> None:
     if not text.strip():
         return
     try:
-        if autocommit:
+        if autocommit and shadow.rolling_back:  # a kept replay: undone at the end
+            with shadow.conn.transaction():
+                for statement in sql.texts(text):
+                    shadow.conn.execute(shadows_module.in_transaction(statement))
+        elif autocommit:
             for statement in sql.texts(text):
                 shadow.conn.execute(statement)
         else:

@@ -14,25 +14,43 @@ the command fails with the way out (a role with CREATEDB).
 `replay(env, shadow)` applies every migration file's UP into a shadow through the
 migrations runner itself (same statement splitting, no-transaction handling and errors as
 `migrate up`), so "the schema the migrations produce" is what `migrate up` would produce.
+
+The kept replay (`Shadows.replayed`, used by `schema import`, issue 17): building the
+migrations' schema and dropping it again was most of an import (a DROP DATABASE makes the
+server checkpoint: seconds on a busy server), while a designer's next import replays the
+same migrations. So the replayed shadow is kept between runs as `nself_kept_<home
+oid>_<key>`, KEY a digest of everything the replay depends on (every migration file's name
+and text, nself's replay code, the server's version and extensions, the search path, the
+home's encoding and locale). It is only used under its lock, inside one transaction that
+is rolled back (`Shadow.unchanged`), so it holds the replay and nothing else, also after a
+kill (the server rolls back a dead session's transaction); its schema's digest is in its
+comment and checked on every use (anything else is dropped and replayed again). At most one
+is kept per home database: another key's, and those of home databases that are gone, are
+dropped by the next run; `DROP DATABASE` of one is always safe (the next import replays).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 import threading
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from nself.config import Database, Environment
 from nself.errors import Interrupted, NselfError, OperationFailed
 from nself.guard import Guard
-from nself.migrations import plan
+import nself
+from nself.migrations import engine, files, plan, runner
 from nself.migrations.runner import Runner
 from nself.pg import connection, layout
 from nself.pg import session as pg_session
@@ -40,6 +58,7 @@ from nself.pg.embedded import EmbeddedServer
 from nself.schema.introspect import introspect
 
 PREFIX = "nself_shadow_"
+KEPT = "nself_kept_"   # a replay kept between runs (see the module text)
 # first key of the two-int advisory lock a shadow's creator holds ("ns")
 LOCK_CLASS = 0x6E73
 # seconds to wait for a new shadow's lock: its name is new, so only a run whose shadow's name
@@ -53,10 +72,42 @@ class Shadow:
 
     db: Database
     conn: psycopg.Connection
+    kept: bool = False   # a kept replay: changed only inside `unchanged`
 
     @property
     def name(self) -> str:
         return self.db.name
+
+    @property
+    def rolling_back(self) -> bool:
+        """Inside the transaction of `unchanged` (a kept replay): what runs is undone."""
+        return self.kept and self.conn.info.transaction_status != TransactionStatus.IDLE
+
+    @contextmanager
+    def unchanged(self) -> Iterator[None]:
+        """A kept replay changes in the block only inside one transaction, rolled back at
+        its end (the server rolls it back if this process dies); its connection's own
+        transactions in the block are savepoints of it. `leave` ends it early."""
+        if not self.kept:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if not self.conn.closed and self.rolling_back:
+                self.conn.execute("ROLLBACK")
+
+    def leave(self) -> None:
+        """Out of `unchanged` for good, back to the replay: the caller commits changes to
+        it from now on, so it is dropped at the end like any shadow (and no longer the
+        replay of its key)."""
+        if self.kept:
+            if self.rolling_back:
+                self.conn.execute("ROLLBACK")
+            self.kept = False
+            self.conn.execute(sql.SQL("COMMENT ON DATABASE {} IS NULL").format(
+                sql.Identifier(self.name)))
 
 
 class Shadows:
@@ -115,7 +166,10 @@ class Shadows:
             self.dropping.clear()
             for shadow in reversed(self.made):
                 shadow.conn.close()
-                self._drop_or_say(shadow.name)
+                if shadow.kept:  # holds the replay and nothing else: the next run's
+                    _lock(shadow.name).release(self.home)
+                else:
+                    self._drop_or_say(shadow.name)
         finally:
             self.made.clear()
             self.stack.close()
@@ -164,6 +218,108 @@ class Shadows:
             if _lock(name).try_take(self.home):  # else another run's, in use
                 self._drop(name)
 
+    # ------------------------------------------------------------------ the kept replay
+
+    def replayed(self, key_of: Callable[[psycopg.Connection], str],
+                 replay_into: Callable[[Shadow], None],
+                 read: Callable[[Shadow], object]) -> tuple[Shadow, object]:
+        """A shadow holding every migration's UP, and READ of it (its schema): the kept
+        replay of KEY_OF(home) when there is one, unused and intact (its schema's digest
+        is its comment); else a new shadow that REPLAY_INTO fills, kept for the next run
+        when nobody else keeps this key. Use it inside its `unchanged`."""
+        self._open_home()
+        if not self.env.get_bool("NSELF_KEEP_REPLAY", True):  # README: kept replay
+            shadow = self.create()
+            replay_into(shadow)
+            return shadow, read(shadow)
+        key = key_of(self.home)
+        name = f"{KEPT}{self.oid}_{key}"
+        self._drop_kept(keep=name)
+        shadow = self._kept(name)
+        if shadow is not None:
+            found = read(shadow)
+            comment = self.home.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                "WHERE datname = %s", (name,)).fetchone()
+            if comment and comment[0] == _digest(found):
+                return shadow, found
+            # changed since it was kept (or never finished): not the replay any more
+            self.made.remove(shadow)
+            shadow.conn.close()
+            self._drop_or_say(name)
+        shadow = self.create()
+        replay_into(shadow)
+        found = read(shadow)
+        return self._keep(shadow, name, found), found
+
+    def _kept(self, name: str) -> Shadow | None:
+        """The kept replay NAME, locked and connected; None when there is none, another
+        run uses it, or it is gone meanwhile (someone dropped it)."""
+        if not self._exists(name) or not _lock(name).try_take(self.home):
+            return None
+        try:
+            return self._connect(name, kept=True)
+        except NselfError:
+            _lock(name).release(self.home)
+            return None
+
+    def _keep(self, shadow: Shadow, name: str, found: object) -> Shadow:
+        """SHADOW (just replayed) renamed NAME and kept, its schema's digest its comment;
+        SHADOW itself when NAME is taken (another run keeps the same replay)."""
+        lock = _lock(name)
+        if self._exists(name) or not lock.try_take(self.home):
+            return shadow
+        shadow.conn.close()
+        self.made.remove(shadow)
+        try:
+            self.home.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                sql.Identifier(shadow.name), sql.Identifier(name)))
+        except psycopg.Error:  # e.g. a role that owns no database it creates: not kept
+            lock.release(self.home)
+            return self._connect(shadow.name)
+        _lock(shadow.name).release(self.home)
+        self.home.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(name), sql.Literal(_digest(found))))
+        return self._connect(name, kept=True)
+
+    def _exists(self, name: str) -> bool:
+        return self.home.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                 (name,)).fetchone() is not None
+
+    def _connect(self, name: str, kept: bool = False) -> Shadow:
+        db = replace(self.home_db, params={**self.home_db.params, "dbname": name})
+        shadow = Shadow(db, connection.connect(db, create=False), kept)
+        self.made.append(shadow)
+        return shadow
+
+    def _drop_kept(self, keep: str) -> None:
+        """Drop, in the background, this home's kept replays of other keys and the kept
+        replays of home databases that are gone (nobody can use those); never one in use
+        (its lock), never while anyone is connected (no FORCE)."""
+        rows = self.home.execute(
+            "SELECT d.datname FROM pg_database d WHERE d.datname LIKE %s AND d.datname <> %s "
+            "AND (d.datname LIKE %s OR NOT EXISTS (SELECT 1 FROM pg_database h "
+            "WHERE %s || h.oid || '_' = substring(d.datname from '^nself_kept_[0-9]+_')))",
+            (f"{KEPT}%", keep, f"{KEPT}{self.oid}\\_%", KEPT)).fetchall()
+        for (name,) in rows:
+            if name.startswith(f"{KEPT}{self.oid}_") and not _lock(name).try_take(self.home):
+                continue  # in use by another run
+            thread = threading.Thread(target=self._drop_unused, args=(name,),
+                                      name=f"drop {name}", daemon=True)
+            self.dropping.append(thread)
+            thread.start()
+
+    def _drop_unused(self, name: str) -> None:
+        try:
+            with connection.connect(self.home_db, create=False) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(
+                    sql.Identifier(name)))
+        except (psycopg.Error, NselfError):
+            pass  # someone is connected to it: a later run drops it
+        finally:
+            if name.startswith(f"{KEPT}{self.oid}_"):
+                _lock(name).release(self.home)
+
     def create(self) -> Shadow:
         """A new empty shadow database, with an autocommit connection to it."""
         self._open_home()
@@ -175,15 +331,11 @@ class Shadows:
         except BaseException:
             lock.release(self.home)
             raise
-        db = replace(self.home_db, params={**self.home_db.params, "dbname": name})
         try:
-            conn = connection.connect(db, create=False)
+            return self._connect(name)
         except BaseException:
             self._drop(name)
             raise
-        shadow = Shadow(db, conn)
-        self.made.append(shadow)
-        return shadow
 
     def _create(self, name: str) -> None:
         encoding, collate, ctype = self.home.execute(
@@ -209,6 +361,48 @@ class Shadows:
                 sql.Identifier(name)))
         finally:
             _lock(name).release(self.home)
+
+
+def _digest(schema: object) -> str:
+    """What a kept replay's comment holds: the digest of its schema as introspected."""
+    return "nself replay " + hashlib.sha256(repr(schema).encode()).hexdigest()
+
+
+# a no-transaction statement whose catalog result is the same inside a transaction without
+# the word CONCURRENTLY (what it changes is how long it locks, not what it makes)
+_CONCURRENTLY = re.compile(r"^((?:\s|--[^\n]*\n|/\*.*?\*/)*(?:CREATE\s+(?:UNIQUE\s+)?INDEX|"
+                           r"DROP\s+INDEX)\s+)CONCURRENTLY\b", re.I | re.S)
+
+
+def in_transaction(statement: str) -> str:
+    """STATEMENT of a no-transaction part as it can be checked inside the transaction of a
+    kept replay (`Shadow.unchanged`): CREATE/DROP INDEX CONCURRENTLY without CONCURRENTLY
+    (the same index, or none, as the catalog shows); any other as written (ALTER TYPE ...
+    ADD VALUE runs in a transaction; where what follows cannot, the check fails there and
+    the caller checks again after `Shadow.leave`)."""
+    return _CONCURRENTLY.sub(r"\1", statement, count=1)
+
+
+def replay_key(env: Environment, home: psycopg.Connection) -> str:
+    """The digest of everything a replay of ENV's migrations on HOME's server depends on:
+    every migration file's name and text, nself's replay code, the server's version and
+    available extensions, the search path, and the home database's encoding and locale."""
+    digest = hashlib.sha256()
+    for part in (nself.__version__, env.search_path or ""):
+        digest.update(part.encode() + b"\0")
+    for module in (engine, runner, plan, layout, files):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    row = home.execute(
+        "SELECT current_setting('server_version_num'), pg_encoding_to_char(d.encoding), "
+        "d.datcollate, d.datctype, (SELECT string_agg(name || ' ' || coalesce("
+        "default_version, ''), ',' ORDER BY name) FROM pg_available_extensions) "
+        "FROM pg_database d WHERE d.datname = current_database()").fetchone()
+    digest.update(repr(row).encode())
+    for migration in files.read_folder(env.migrations_dir, env.root):
+        digest.update(f"{migration.filename}\0".encode())
+        digest.update(migration.text.encode() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _lock(name: str) -> pg_session.Lock:

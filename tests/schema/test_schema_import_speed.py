@@ -9,6 +9,7 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
 from test_schema_import import _shadows
 
@@ -270,7 +271,8 @@ def test_new_read_from_shadow_a_gives_the_migration_a_built_new_gives(project, m
     built, built_shadows = _generate(project, text, True, monkeypatch)
     assert not derived.empty, what
     _same(derived, built)
-    assert shadows == 1 and built_shadows >= 2   # the replay's only: no shadow for NEW
+    # the replay's only, no shadow for NEW; then the replay kept by the first, and NEW's
+    assert shadows == 1 and built_shadows >= 1
     # and what it wrote works: migrate up, then nothing left to import, then down
     assert project.run("db", "migrate", "up").code == 0
     project.write("schema.dbml", text)
@@ -423,3 +425,151 @@ def _wait_for_the_server_to_see_it_gone(db, names: list[str]) -> None:
             if free or time.monotonic() > deadline:
                 return
             time.sleep(0.1)
+
+
+# ------------------------------------------------------- the replay kept between imports
+
+def _kept(db) -> list[str]:
+    """The kept replays of DB's migrations (nself_kept_<its oid>_<key>)."""
+    oid = db.scalar("SELECT oid FROM pg_database WHERE datname = current_database()")
+    return [r[0] for r in db.query("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                   (f"nself_kept_{oid}\\_%",))]
+
+
+def _tables_of(db, name: str) -> list[str]:
+    with psycopg.connect(**{**db.params, "dbname": name}) as conn:
+        return sorted(r[0] for r in conn.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' "
+            "AND relnamespace = 'public'::regnamespace"))
+
+
+def test_the_kept_replay_gives_what_a_new_replay_gives(project, monkeypatch):
+    """The second import of the same migrations uses the replay the first one kept (no
+    shadow made), writes the same migration as an import that keeps nothing
+    (NSELF_KEEP_REPLAY=false), and leaves the kept replay holding the migrations' schema
+    only: its checks on it were rolled back."""
+    project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
+    text = ENUM + USERS + POSTS + COMMENTS
+    first, made = _generate(project, text, False, monkeypatch)
+    assert made == 1 and len(_kept(project.db)) == 1 and _shadows(project.db) == []
+    kept = _kept(project.db)[0]
+    again, made_again = _generate(project, text, False, monkeypatch)
+    assert made_again == 0 and _kept(project.db) == [kept]
+    assert _tables_of(project.db, kept) == ["posts", "users"]   # no comments: rolled back
+    monkeypatch.setenv("NSELF_KEEP_REPLAY", "false")
+    fresh, made_fresh = _generate(project, text, False, monkeypatch)
+    assert made_fresh == 1
+    _same(first, again)
+    _same(first, fresh)
+    assert "comments" in first.parts[0].up
+
+
+def test_changed_migrations_are_replayed_again_and_the_old_replay_dropped(project, monkeypatch):
+    project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
+    text = ENUM + USERS + POSTS + COMMENTS
+    _generate(project, text, False, monkeypatch)
+    before = _kept(project.db)
+    project.migration("002_more.sql", "CREATE TABLE comments (id bigint PRIMARY KEY);",
+                      "DROP TABLE comments;")
+    result, made = _generate(project, text, False, monkeypatch)
+    assert made == 1 and "ALTER TABLE" in result.parts[0].up and "CREATE TABLE" not in \
+        result.parts[0].up
+    after = _kept(project.db)
+    assert len(after) == 1 and after != before
+    assert _tables_of(project.db, after[0]) == ["comments", "posts", "users"]
+
+
+def test_a_kept_replay_changed_by_hand_is_not_used(project, monkeypatch):
+    """Its schema's digest no longer matches: dropped and replayed again, and the change
+    made by hand is in no migration."""
+    project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
+    text = ENUM + USERS + POSTS
+    first, _ = _generate(project, text, False, monkeypatch)
+    assert first.empty
+    [kept] = _kept(project.db)
+    with psycopg.connect(**{**project.db.params, "dbname": kept}, autocommit=True) as conn:
+        conn.execute("CREATE TABLE by_hand (id int)")
+    result, made = _generate(project, text, False, monkeypatch)
+    assert made == 1 and result.empty, result.parts
+    [now] = _kept(project.db)
+    assert "by_hand" not in _tables_of(project.db, now)
+
+
+KILLED_KEPT = """
+import sys, time
+from nself.config import Environment
+from nself.schema import shadow
+from nself.schema.introspect import introspect
+env = Environment.load()
+manager = shadow.shadows(env, print)
+a, old = manager.replayed(lambda home: shadow.replay_key(env, home),
+                          lambda s: shadow.replay(env, s), lambda s: introspect(s.conn))
+with a.unchanged():
+    a.conn.execute("CREATE TABLE half_done (id int)")
+    print(a.name, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_run_killed_inside_the_kept_replay_leaves_it_as_it_was(project, monkeypatch):
+    import signal
+    import subprocess
+    import sys
+
+    project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
+    child = subprocess.Popen([sys.executable, "-c", KILLED_KEPT], cwd=project.root,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        name = child.stdout.readline().strip()
+        assert name.startswith("nself_kept_"), name
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+        child.stdout.close()
+    _wait_for_the_server_to_see_it_gone(project.db, [name])
+    assert _tables_of(project.db, name) == ["posts", "users"]   # rolled back by the server
+    result, made = _generate(project, ENUM + USERS + POSTS + COMMENTS, False, monkeypatch)
+    assert made == 0 and _kept(project.db) == [name] and "comments" in result.parts[0].up
+
+
+def test_kept_replays_of_databases_that_are_gone_are_dropped(project, monkeypatch):
+    """Only those: another database's kept replay stays (it is that database's)."""
+    gone = "nself_kept_4000000001_0123456789abcdef"   # no database has that oid
+    other = project.db.scalar("SELECT 'nself_kept_' || oid || '_00000000000000aa' "
+                              "FROM pg_database WHERE datname = 'template1'")
+    with project.db.connect() as conn:
+        conn.autocommit = True
+        for name in (gone, other):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
+        _generate(project, ENUM + USERS + POSTS, False, monkeypatch)
+        left = [r[0] for r in project.db.query(
+            "SELECT datname FROM pg_database WHERE datname IN (%s, %s)", (gone, other))]
+        assert left == [other]
+    finally:
+        with project.db.connect() as conn:
+            conn.autocommit = True
+            for name in (gone, other):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def test_a_no_transaction_part_is_checked_in_the_kept_replay_or_again_committed(
+        project, monkeypatch):
+    """An enum value added, then used by a default (its own no-transaction part first):
+    inside the kept replay's transaction the default cannot use it yet, so the check runs
+    again committed, the kept replay is dropped at the end, and the migration is the one
+    an import that keeps nothing writes."""
+    project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
+    text = (ENUM.replace("  gone\n", "  gone\n  banned\n")
+            + USERS.replace("state state [default: 'new']", "state state [default: 'banned']")
+            + POSTS)
+    _generate(project, ENUM + USERS + POSTS, False, monkeypatch)   # keeps the replay
+    kept, _ = _generate(project, text, False, monkeypatch)
+    assert any(p.autocommit for p in kept.parts) and _kept(project.db) == []
+    assert _shadows(project.db) == []
+    monkeypatch.setenv("NSELF_KEEP_REPLAY", "false")
+    fresh, _ = _generate(project, text, False, monkeypatch)
+    _same(kept, fresh)
