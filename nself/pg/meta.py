@@ -31,6 +31,13 @@ INSERT INTO nself.meta (key, value) VALUES (%s, %s)
 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
 """)
 MISSING_SQL = Scoped("SELECT to_regclass('nself.meta') IS NULL")
+# whether this role may read the meta table (a read-only role without USAGE on nself's
+# schema: to_regclass would raise "permission denied for schema")
+READABLE_SQL = Scoped("""
+SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = 'nself' AND c.relname = 'meta'
+                 AND has_schema_privilege(n.oid, 'USAGE')
+                 AND has_table_privilege(c.oid, 'SELECT'))""")
 
 
 def ensure(conn: psycopg.Connection) -> None:
@@ -79,7 +86,10 @@ def set_environment(conn: psycopg.Connection, env_name: str) -> None:
 
 
 def other_tracking(conn: psycopg.Connection) -> tuple[set[str], set[str]]:
-    """(qualified tables, schemas) other tools keep their history in, as adopted here."""
+    """(qualified tables, schemas) other tools keep their history in, as adopted here (none
+    when this role cannot read nself's meta table)."""
+    if not conn.execute(READABLE_SQL).fetchone()[0]:
+        return set(), set()
     value = read(conn, OTHER_TRACKING_KEY)
     found = json.loads(value) if value else {}
     return set(found.get("tables", [])), set(found.get("schemas", []))

@@ -85,3 +85,27 @@ def test_an_adopted_tracking_schema_is_left_out_whole(project):
     project.db.query("create table by_hand (id int)")
     result = project.run("db", "schema", "diff", "--migrations")
     assert result.code != 0 and "by_hand" in result.out + result.err, result
+
+
+def test_a_role_that_cannot_read_nselfs_schema_still_reads_the_schema(project, monkeypatch):
+    """A read-only role with no USAGE on nself's schema exports the schema as before the
+    adoption record existed (the record is skipped, not an error), and sees the old tool's
+    table: it cannot read what was adopted."""
+    import uuid
+
+    dbmate_project(project)
+    project.db.query("CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY);"
+                     "INSERT INTO schema_migrations VALUES ('20240101000001');"
+                     "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL)")
+    result = project.run("db", "migrate", "import", "--from", "dbmate", "db/migrations",
+                         "--adopt-applied")
+    assert result.code == 0, result
+    role = f"nself_reader_{uuid.uuid4().hex[:8]}"
+    project.db.query(f"CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA public TO {role}")
+    try:
+        monkeypatch.setenv("DATABASE_URL", project.db.url.replace("postgres@", f"{role}@", 1))
+        export = project.run("db", "schema", "export", "--format", "sql")
+        assert export.code == 0, export
+        assert "public.users" in export.out and "schema_migrations" in export.out
+    finally:
+        project.db.query(f"REVOKE ALL ON SCHEMA public FROM {role}; DROP ROLE {role}")
