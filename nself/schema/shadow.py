@@ -46,10 +46,10 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+import nself
 from nself.config import Database, Environment
 from nself.errors import Interrupted, NselfError, OperationFailed
 from nself.guard import Guard
-import nself
 from nself.migrations import engine, files, plan, runner
 from nself.migrations.runner import Runner
 from nself.pg import connection, layout
@@ -228,7 +228,9 @@ class Shadows:
         is its comment); else a new shadow that REPLAY_INTO fills, kept for the next run
         when nobody else keeps this key. Use it inside its `unchanged`."""
         self._open_home()
-        if not self.env.get_bool("NSELF_KEEP_REPLAY", True):  # README: kept replay
+        # README: kept replay; only local keeps one unless asked (a database left on a
+        # shared staging or production server is not the designer's loop)
+        if not self.env.get_bool("NSELF_KEEP_REPLAY", self.env.name == "local"):
             shadow = self.create()
             replay_into(shadow)
             return shadow, read(shadow)

@@ -573,3 +573,17 @@ def test_a_no_transaction_part_is_checked_in_the_kept_replay_or_again_committed(
     monkeypatch.setenv("NSELF_KEEP_REPLAY", "false")
     fresh, _ = _generate(project, text, False, monkeypatch)
     _same(kept, fresh)
+
+
+def test_only_local_keeps_a_replay_unless_asked(project, monkeypatch):
+    """Staging (or production) keeps no replay on its server by default: a database left
+    on a shared server is not the designer's loop; NSELF_KEEP_REPLAY=true keeps one there."""
+    project.migration("001_base.sql", BASE_SQL, "DROP TABLE posts, users; DROP TYPE state;")
+    project.write("config/staging.env", f"DATABASE_URL={project.db.url}\n")
+    monkeypatch.setenv("ENV", "staging")
+    text = ENUM + USERS + POSTS + COMMENTS
+    _generate(project, text, False, monkeypatch)
+    assert _kept(project.db) == [] and _shadows(project.db) == []
+    monkeypatch.setenv("NSELF_KEEP_REPLAY", "true")
+    _generate(project, text, False, monkeypatch)
+    assert len(_kept(project.db)) == 1
