@@ -73,13 +73,18 @@ def _migrate_to_staging(project, staging) -> str:
     result = project.run("db", "schema", "diff", "staging", "--generate-migration")
     assert result.code == 0, result
     assert "This is a bug in nself" not in result.out + result.err
-    (name,) = [n for n in _files(project) if "match_staging" in n]
-    text = (project.migrations / name).read_text()
+    # the main part, and a no-transaction part when an index on an existing table is
+    # built CONCURRENTLY (or a key is validated): UP read in order, DOWN in reverse
+    names = [n for n in _files(project) if "match_staging" in n]
+    assert names, _files(project)
+    parts = [(project.migrations / n).read_text().partition("-- DOWN") for n in names]
+    text = "".join(up for up, _, _ in parts) + "-- DOWN" + "".join(
+        down for _, _, down in reversed(parts))
     project.migration("000_baseline.sql", "SELECT 1;", "SELECT 1;")
     up = project.run("db", "migrate", "up")
     assert up.code == 0, up
     assert project.run("db", "schema", "diff", "staging").code == 0
-    down = project.run("db", "migrate", "down")
+    down = project.run("db", "migrate", "down", "--to", "000")
     assert down.code == 0, down
     return text
 
