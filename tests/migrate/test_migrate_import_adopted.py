@@ -29,16 +29,22 @@ def dbmate_project(project) -> None:
         """)
 
 
-def test_db_update_after_adopting_dbmate_leaves_its_table_out(project):
-    """The adopted dbmate table stays with its rows; db update applies the rest and passes."""
+def adopt_half_applied_dbmate(project):
+    """What `dbmate up` leaves after the first migration (its table, its row, the users
+    table), adopted by `migrate import --adopt-applied`; the import's result."""
     dbmate_project(project)
-    # what `dbmate up` left after the first migration: its table, its row, the users table
     project.db.query("CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY);"
                      "INSERT INTO schema_migrations VALUES ('20240101000001');"
                      "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL)")
     result = project.run("db", "migrate", "import", "--from", "dbmate", "db/migrations",
                          "--adopt-applied")
     assert result.code == 0, result
+    return result
+
+
+def test_db_update_after_adopting_dbmate_leaves_its_table_out(project):
+    """The adopted dbmate table stays with its rows; db update applies the rest and passes."""
+    result = adopt_half_applied_dbmate(project)
     assert "dbmate's own tracking (public.schema_migrations) stays" in result.out
     result = project.run("db", "update")
     assert result.code == 0, result
@@ -93,13 +99,7 @@ def test_a_role_that_cannot_read_nselfs_schema_still_reads_the_schema(project, m
     table: it cannot read what was adopted."""
     import uuid
 
-    dbmate_project(project)
-    project.db.query("CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY);"
-                     "INSERT INTO schema_migrations VALUES ('20240101000001');"
-                     "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL)")
-    result = project.run("db", "migrate", "import", "--from", "dbmate", "db/migrations",
-                         "--adopt-applied")
-    assert result.code == 0, result
+    adopt_half_applied_dbmate(project)
     role = f"nself_reader_{uuid.uuid4().hex[:8]}"
     project.db.query(f"CREATE ROLE {role} LOGIN; GRANT USAGE ON SCHEMA public TO {role}")
     try:
