@@ -12,6 +12,7 @@ from dataclasses import replace
 from nself import sql
 from nself.lint.context import Context, of_range, qualified
 from nself.lint.rule import COLUMN_DECLARATIONS, TABLE_CHANGES, Stmt, finding, rule
+from nself.schema import ddl
 
 NO_TX = "in a migration marked `-- nself:no-transaction` (first line)"
 # Functions whose value differs per row: as a column default they make ADD COLUMN write
@@ -339,7 +340,9 @@ def foreign_key_index(stmt: Stmt, ctx: Context):
                           "Every DELETE or key UPDATE on the referenced table scans "
                           f"{table} to find referencing rows, under a lock, and joins on it "
                           "are slow.",
-                          f"CREATE INDEX CONCURRENTLY ON {table} ({shown}) (in this "
+                          f"CREATE INDEX CONCURRENTLY ON "
+                          f"{ddl.qualified(*ddl.split_qualified(table))} "
+                          f"({', '.join(map(ddl.ident, columns))}) (in this "
                           "migration when the table is new).", table, lock="")
 
 

@@ -233,3 +233,11 @@ def test_begin_and_commit_are_warnings_rollback_an_error():
     levels = {(f.line, f.level) for f in run("BEGIN;\nSELECT 1;\nCOMMIT;\nROLLBACK;")
               if f.rule == "TX105"}
     assert levels == {(1, "warning"), (3, "warning"), (4, "error")}
+
+
+def test_the_missing_index_hint_is_sql_that_runs_on_mixed_case_names():
+    """PG114's safe form quotes what PostgreSQL would fold ("User", "userId"), so it can be
+    pasted as written."""
+    (found,) = [f for f in run('ALTER TABLE "User" ADD FOREIGN KEY ("accId") '
+                               'REFERENCES account;') if f.rule == "PG114"]
+    assert 'CREATE INDEX CONCURRENTLY ON public."User" ("accId")' in found.safe
