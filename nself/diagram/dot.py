@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from nself.diagram.graph import Graph
-from nself.diagram.layout import blocks, marks, title
+from nself.diagram.layout import blocks, frame_label, marks, title
 from nself.diagram.svg import HEADER_COLOR, SCHEMA_FRAME, clean, readable_on
 
 
@@ -27,7 +27,7 @@ def render(graph: Graph) -> str:
         indent = "  "
         if framed:
             color = cluster.color or SCHEMA_FRAME
-            label = cluster.name if cluster.kind == "group" else f"schema {cluster.name}"
+            label = frame_label(cluster)
             lines.append(f"  subgraph cluster_{n} {{")
             lines.append(f"    label={_id(label)}; color={_id(color)}; fontcolor={_id(color)};"
                          " style=\"rounded,dashed\";")

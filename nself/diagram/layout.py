@@ -62,10 +62,7 @@ class Box:
 
     def row_y(self, column: str) -> float:
         """The middle of COLUMN's row (of the header when the box does not show it)."""
-        for at, c in enumerate(self.node.columns):
-            if c.name == column:
-                return self.y + HEADER + ROW * at + ROW / 2
-        return self.y + HEADER / 2
+        return self.y + _row_offset(self.node, column)
 
 
 @dataclass
@@ -110,6 +107,11 @@ def title(node: Node) -> str:
     name = node.name if node.schema == "public" else node.id
     count = len(node.partitions)
     return f"{name} ({count} partition{'s' if count != 1 else ''})" if count else name
+
+
+def frame_label(cluster: Cluster) -> str:
+    """A frame's caption: a TableGroup's name, or "schema NAME"."""
+    return cluster.name if cluster.kind == "group" else f"schema {cluster.name}"
 
 
 def text_width(text: str, bold: bool = False) -> float:

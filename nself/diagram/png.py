@@ -8,7 +8,16 @@ import math
 
 from PIL import Image, ImageDraw, ImageFont
 
-from nself.diagram.layout import FONT_SIZE, HEADER, PAD, ROW, Layout, marks, title
+from nself.diagram.layout import (
+    FONT_SIZE,
+    HEADER,
+    PAD,
+    ROW,
+    Layout,
+    frame_label,
+    marks,
+    title,
+)
 from nself.diagram.svg import SCHEMA_FRAME, header_colors, readable_on
 
 MAX_PIXELS = 40_000_000     # ~120 MB of RGB while drawing; a bigger diagram is drawn smaller
@@ -37,9 +46,8 @@ def render(layout: Layout, scale: float = 2.0) -> bytes:
         draw.rounded_rectangle(s(frame.x, frame.y, frame.x + frame.width,
                                  frame.y + frame.height), radius=8 * scale,
                                fill=_tint(color), outline=color, width=max(1, round(scale)))
-        label = frame.cluster.name if frame.cluster.kind == "group" else \
-            f"schema {frame.cluster.name}"
-        draw.text(s(frame.x + 10, frame.y + 12), label, fill=color, font=font, anchor="lm")
+        draw.text(s(frame.x + 10, frame.y + 12), frame_label(frame.cluster), fill=color,
+                  font=font, anchor="lm")
     for route in layout.routes:
         points = []
         for p0, c1, c2, p1 in route.curves:

@@ -18,7 +18,17 @@ import json
 import re
 from html import escape
 
-from nself.diagram.layout import FONT, FONT_SIZE, HEADER, PAD, ROW, Layout, marks, title
+from nself.diagram.layout import (
+    FONT,
+    FONT_SIZE,
+    HEADER,
+    PAD,
+    ROW,
+    Layout,
+    frame_label,
+    marks,
+    title,
+)
 
 HEADER_COLOR = "#316896"
 SCHEMA_FRAME = "#8a8f98"
@@ -75,7 +85,7 @@ def render(layout: Layout) -> str:
     for n, frame in enumerate(layout.frames):
         c = frame.cluster
         color = c.color or SCHEMA_FRAME
-        label = c.name if c.kind == "group" else f"schema {c.name}"
+        label = frame_label(c)
         out.append(f'<g class="cluster" id="cluster-{n}" data-cluster={attr(c.name)} '
                    f'data-kind="{c.kind}">' + (f"<title>{text(c.note)}</title>" if c.note
                                                else "")
