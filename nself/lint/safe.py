@@ -20,6 +20,7 @@ from nself import sql
 from nself.lint import lint_statements
 from nself.lint.context import of_range
 from nself.lint.rule import Finding
+from nself.schema import ddl
 
 # `CREATE INDEX name` as the schema differ writes it (never UNIQUE here: see _moved_index)
 _CREATE_INDEX = re.compile(r"^(\s*CREATE\s+INDEX)\s+(?!CONCURRENTLY\b)", re.IGNORECASE)
@@ -121,14 +122,10 @@ def _not_valid(node, created: set[str], plain: Callable[[str], bool]) -> str | N
             or not plain(of_range(node.relation)):
         return None
     rel = node.relation
-    table = ".".join(_quoted(p) for p in (rel.schemaname, rel.relname) if p)
+    table = ddl.qualified(rel.schemaname, rel.relname) if rel.schemaname else \
+        ddl.ident(rel.relname)
     only = "" if rel.inh else "ONLY "
-    return f"ALTER TABLE {only}{table} VALIDATE CONSTRAINT {_quoted(con.conname)};"
-
-
-def _quoted(name: str) -> str:
-    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else \
-        '"' + name.replace('"', '""') + '"'
+    return f"ALTER TABLE {only}{table} VALIDATE CONSTRAINT {ddl.ident(con.conname)};"
 
 
 def _statement_end(text: str, end: int) -> int:

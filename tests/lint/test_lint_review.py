@@ -343,3 +343,15 @@ def test_many_never_analyzed_tables_are_counted_a_chunk_a_query(db, monkeypatch)
     assert sorted(hows) == ["counted"] * 4 + ["size"], sizes
     assert all(sizes[f"public.t {i}"][0] == i for i in range(1, 6)
                if sizes[f"public.t {i}"][2] == "counted")
+
+
+def test_the_validate_part_quotes_a_keyword_table_and_constraint():
+    """A constraint added NOT VALID to a table named like a keyword ("order") is validated
+    by a statement that parses: names quoted as PostgreSQL needs, not only when not lower."""
+    from nself.lint import safe
+
+    parts = safe.safe_parts([('ALTER TABLE public."order" ADD CONSTRAINT "check" '
+                              "CHECK (total >= 0);\n", False)])
+    validate = parts[-1][0]
+    assert 'ALTER TABLE public."order" VALIDATE CONSTRAINT "check";' in validate, parts
+    sql.split(validate, parse=True)
